@@ -1,0 +1,318 @@
+/* The format-neutral builder: validation and the flat layout (see builder.h). */
+#include "builder.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define UNSET UINT32_MAX
+/* Node indices are uint32 and a split's right child is left + 1. */
+#define MAX_TOTAL_NODES (UINT32_MAX / 2)
+
+struct grove_builder {
+  uint32_t num_features;
+  uint32_t num_groups;
+
+  grove_node_t *nodes;
+  size_t num_nodes, cap_nodes;
+  uint32_t *roots, *groups;
+  size_t num_trees, cap_trees;
+  grove_cat_set_t *sets;
+  size_t num_sets, cap_sets;
+  uint32_t *words;
+  size_t num_words, cap_words;
+
+  uint32_t max_depth;
+  uint64_t num_leaves;
+  uint64_t num_cat_splits;
+
+  /* Per-tree scratch, grown to the largest tree. */
+  uint32_t *queue, *new_index, *depth;
+  size_t cap_scratch;
+};
+
+/* Grows *ptr (of *cap elements of SIZE bytes) to hold at least NEED elements. */
+static int grow(void **ptr, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return 0;
+  size_t n = *cap ? *cap : 64;
+  while (n < need) n *= 2;
+  void *p = realloc(*ptr, n * size);
+  if (p == NULL) return -1;
+  *ptr = p;
+  *cap = n;
+  return 0;
+}
+
+#define GROW(b, field, cap, need) grow((void **)&(b)->field, &(b)->cap, (need), sizeof *(b)->field)
+
+grove_builder_t *grove_builder_new(uint32_t num_features, uint32_t num_groups) {
+  grove_builder_t *b = calloc(1, sizeof *b);
+  if (b == NULL) return NULL;
+  b->num_features = num_features;
+  b->num_groups = num_groups;
+  return b;
+}
+
+void grove_builder_free(grove_builder_t *b) {
+  if (b == NULL) return;
+  free(b->nodes);
+  free(b->roots);
+  free(b->groups);
+  free(b->sets);
+  free(b->words);
+  free(b->queue);
+  free(b->new_index);
+  free(b->depth);
+  free(b);
+}
+
+static int is_leaf(const grove_tree_src_t *t, uint32_t i) { return t->left[i] < 0; }
+
+/* Checks that child C of node I is a node not reached before. */
+static grove_err_t check_child(const grove_builder_t *b, const grove_tree_src_t *t, uint32_t i,
+                               int32_t c, const char *side, grove_error_t *err) {
+  if (c < 0 || (uint32_t)c >= t->num_nodes)
+    return grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: %s child %d out of range [0, %u)",
+                           b->num_trees, i, side, c, t->num_nodes);
+  if (b->new_index[c] != UNSET)
+    return grove_error_set(err, GROVE_EPARSE,
+                           "tree %zu node %u: %s child %d is reached twice (a cycle or a shared "
+                           "subtree)",
+                           b->num_trees, i, side, c);
+  return GROVE_OK;
+}
+
+/* Appends the set of categorical node I as a bitset; returns its set index in *set. */
+static grove_err_t add_category_set(grove_builder_t *b, const grove_tree_src_t *t, uint32_t i,
+                                    uint32_t *set, grove_error_t *err) {
+  uint32_t begin = t->cat_begin[i], count = t->cat_count[i];
+  if ((size_t)begin > t->num_cat_values || (size_t)count > t->num_cat_values - begin)
+    return grove_error_set(err, GROVE_EPARSE,
+                           "tree %zu node %u: categories [%u, +%u) out of range (%zu values)",
+                           b->num_trees, i, begin, count, t->num_cat_values);
+  int32_t max_cat = -1;
+  for (uint32_t k = 0; k < count; k++) {
+    int32_t c = t->cat_values[begin + k];
+    if (c < 0 || (float)c >= GROVE_MAX_CATEGORY)
+      return grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: category %d out of range",
+                             b->num_trees, i, c);
+    if (c > max_cat) max_cat = c;
+  }
+  uint32_t nwords = max_cat < 0 ? 0 : (uint32_t)max_cat / 32 + 1;
+  if (b->num_sets >= UINT32_MAX >> GROVE_NODE_CAT_SHIFT || b->num_words + nwords > UINT32_MAX)
+    return grove_error_set(err, GROVE_EUNSUPPORTED, "too many categorical splits");
+  if (GROW(b, sets, cap_sets, b->num_sets + 1) || GROW(b, words, cap_words, b->num_words + nwords))
+    return grove_error_set(err, GROVE_ENOMEM, "out of memory");
+  uint32_t *w = b->words + b->num_words;
+  memset(w, 0, nwords * sizeof *w);
+  for (uint32_t k = 0; k < count; k++) {
+    uint32_t c = (uint32_t)t->cat_values[begin + k];
+    w[c / 32] |= 1u << (c % 32);
+  }
+  b->sets[b->num_sets] = (grove_cat_set_t){.offset = (uint32_t)b->num_words, .nwords = nwords};
+  *set = (uint32_t)b->num_sets++;
+  b->num_words += nwords;
+  return GROVE_OK;
+}
+
+grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t,
+                                   grove_error_t *err) {
+  uint32_t n = t->num_nodes;
+  if (n == 0) return grove_error_set(err, GROVE_EPARSE, "tree %zu has no nodes", b->num_trees);
+  if (t->group >= b->num_groups)
+    return grove_error_set(err, GROVE_EPARSE, "tree %zu: output group %u out of range [0, %u)",
+                           b->num_trees, t->group, b->num_groups);
+  if (n > MAX_TOTAL_NODES - b->num_nodes)
+    return grove_error_set(err, GROVE_EUNSUPPORTED, "more than %u nodes in all", MAX_TOTAL_NODES);
+  if (grow((void **)&b->queue, &b->cap_scratch, n, sizeof *b->queue)) goto nomem;
+  /* new_index and depth follow queue's capacity. */
+  {
+    size_t cap = b->cap_scratch;
+    uint32_t *ni = realloc(b->new_index, cap * sizeof *ni);
+    if (ni == NULL) goto nomem;
+    b->new_index = ni;
+    uint32_t *d = realloc(b->depth, cap * sizeof *d);
+    if (d == NULL) goto nomem;
+    b->depth = d;
+  }
+  for (uint32_t i = 0; i < n; i++) b->new_index[i] = UNSET;
+
+  /*
+   * Breadth-first walk from the root: queue position = new index within the tree, and
+   * the two children of a split are queued together, so they end up adjacent. A node
+   * reached twice means a cycle or a DAG; nodes never reached (deleted ones) are dropped.
+   */
+  uint32_t base = (uint32_t)b->num_nodes;
+  uint32_t qlen = 1;
+  b->queue[0] = 0;
+  b->new_index[0] = base;
+  b->depth[0] = 0;
+  for (uint32_t h = 0; h < qlen; h++) {
+    uint32_t i = b->queue[h];
+    if (is_leaf(t, i)) {
+      if (t->right[i] >= 0)
+        return grove_error_set(err, GROVE_EPARSE,
+                               "tree %zu node %u: left child -1 but right child %d",
+                               b->num_trees, i, t->right[i]);
+      if (b->depth[h] > b->max_depth) b->max_depth = b->depth[h];
+      continue;
+    }
+    grove_err_t rc = check_child(b, t, i, t->left[i], "left", err);
+    if (rc == GROVE_OK) rc = check_child(b, t, i, t->right[i], "right", err);
+    if (rc == GROVE_OK && t->left[i] == t->right[i])
+      rc = grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: both children are node %d",
+                           b->num_trees, i, t->left[i]);
+    if (rc != GROVE_OK) return rc;
+    if (t->feature[i] < 0 || (uint32_t)t->feature[i] >= b->num_features)
+      return grove_error_set(err, GROVE_EPARSE,
+                             "tree %zu node %u: split feature %d out of range [0, %u)",
+                             b->num_trees, i, t->feature[i], b->num_features);
+    int categorical = t->categorical != NULL && t->categorical[i];
+    if (!categorical && isnan(t->value[i]))
+      return grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: split threshold is NaN",
+                             b->num_trees, i);
+    b->new_index[t->left[i]] = base + qlen;
+    b->queue[qlen] = (uint32_t)t->left[i];
+    b->depth[qlen++] = b->depth[h] + 1;
+    b->new_index[t->right[i]] = base + qlen;
+    b->queue[qlen] = (uint32_t)t->right[i];
+    b->depth[qlen++] = b->depth[h] + 1;
+  }
+
+  if (GROW(b, nodes, cap_nodes, b->num_nodes + qlen) ||
+      GROW(b, roots, cap_trees, b->num_trees + 1))
+    goto nomem;
+  /* groups shares roots' capacity. */
+  {
+    uint32_t *g = realloc(b->groups, b->cap_trees * sizeof *g);
+    if (g == NULL) goto nomem;
+    b->groups = g;
+  }
+  for (uint32_t h = 0; h < qlen; h++) {
+    uint32_t i = b->queue[h];
+    grove_node_t *node = &b->nodes[base + h];
+    if (is_leaf(t, i)) {
+      /* DART: XGBoost multiplies each tree's float output by its float weight. */
+      float leaf = t->weight == 1.0f ? t->value[i] : t->value[i] * t->weight;
+      *node = (grove_node_t){.value = leaf, .feature = -1, .left = base + h, .flags = 0};
+      b->num_leaves++;
+      continue;
+    }
+    uint32_t flags = t->default_left[i] ? GROVE_NODE_DEFAULT_LEFT : 0;
+    if (t->categorical != NULL && t->categorical[i]) {
+      uint32_t set = 0;
+      grove_err_t rc = add_category_set(b, t, i, &set, err);
+      if (rc != GROVE_OK) return rc;
+      flags |= GROVE_NODE_CATEGORICAL | set << GROVE_NODE_CAT_SHIFT;
+      b->num_cat_splits++;
+    }
+    *node = (grove_node_t){
+        .value = t->value[i], .feature = t->feature[i], .left = b->new_index[t->left[i]],
+        .flags = flags};
+  }
+  b->roots[b->num_trees] = base;
+  b->groups[b->num_trees] = t->group;
+  b->num_trees++;
+  b->num_nodes += qlen;
+  return GROVE_OK;
+
+nomem:
+  return grove_error_set(err, GROVE_ENOMEM, "out of memory while building tree %zu",
+                         b->num_trees);
+}
+
+static size_t align_up(size_t n) {
+  return (n + GROVE_FOREST_ALIGN - 1) & ~(size_t)(GROVE_FOREST_ALIGN - 1);
+}
+
+/* Reserves SIZE bytes at *cursor (aligned) and returns their offset. */
+static size_t reserve(size_t *cursor, size_t size) {
+  size_t at = align_up(*cursor);
+  *cursor = at + size;
+  return at;
+}
+
+grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
+                                 grove_forest_t **out, grove_error_t *err) {
+  *out = NULL;
+  /* A model with no trees is valid: XGBoost predicts its base score. */
+  if (meta->num_features != b->num_features || meta->num_groups != b->num_groups)
+    return grove_error_set(err, GROVE_EINVAL, "builder and model disagree on shape");
+
+  /* Strings are copied after the arrays; count them first. */
+  size_t str_bytes = strlen(meta->format) + strlen(meta->objective) + strlen(meta->booster) + 3;
+  if (meta->feature_names != NULL)
+    for (uint32_t i = 0; i < meta->num_features; i++) str_bytes += strlen(meta->feature_names[i]) + 1;
+
+  size_t cursor = sizeof(struct grove_forest);
+  size_t off_nodes = reserve(&cursor, b->num_nodes * sizeof(grove_node_t));
+  size_t off_roots = reserve(&cursor, b->num_trees * sizeof(uint32_t));
+  size_t off_groups = reserve(&cursor, b->num_trees * sizeof(uint32_t));
+  size_t off_sets = reserve(&cursor, b->num_sets * sizeof(grove_cat_set_t));
+  size_t off_words = reserve(&cursor, b->num_words * sizeof(uint32_t));
+  size_t off_base = reserve(&cursor, meta->num_groups * sizeof(float));
+  size_t off_names = reserve(&cursor, meta->feature_names ? meta->num_features * sizeof(char *) : 0);
+  size_t off_types = reserve(&cursor, meta->num_features);
+  size_t off_strings = reserve(&cursor, str_bytes);
+  size_t size = align_up(cursor);
+
+  char *block = aligned_alloc(GROVE_FOREST_ALIGN, size);
+  if (block == NULL) return grove_error_set(err, GROVE_ENOMEM, "out of memory (%zu bytes)", size);
+  memset(block, 0, size);
+  struct grove_forest *f = (struct grove_forest *)block;
+  atomic_init(&f->refcount, 1);
+  f->block_size = size;
+
+  memcpy(block + off_nodes, b->nodes, b->num_nodes * sizeof(grove_node_t));
+  memcpy(block + off_roots, b->roots, b->num_trees * sizeof(uint32_t));
+  memcpy(block + off_groups, b->groups, b->num_trees * sizeof(uint32_t));
+  if (b->num_sets) memcpy(block + off_sets, b->sets, b->num_sets * sizeof(grove_cat_set_t));
+  if (b->num_words) memcpy(block + off_words, b->words, b->num_words * sizeof(uint32_t));
+  memcpy(block + off_base, meta->base_margins, meta->num_groups * sizeof(float));
+  if (meta->feature_types) memcpy(block + off_types, meta->feature_types, meta->num_features);
+  f->nodes = (const grove_node_t *)(block + off_nodes);
+  f->roots = (const uint32_t *)(block + off_roots);
+  f->tree_groups = (const uint32_t *)(block + off_groups);
+  f->cat_sets = (const grove_cat_set_t *)(block + off_sets);
+  f->cat_words = (const uint32_t *)(block + off_words);
+  f->base_margins = (const float *)(block + off_base);
+  f->feature_types = (const uint8_t *)(block + off_types);
+
+  char *s = block + off_strings;
+#define COPY_STRING(dst, src)        \
+  do {                               \
+    size_t len_ = strlen(src) + 1;   \
+    memcpy(s, (src), len_);          \
+    (dst) = s;                       \
+    s += len_;                       \
+  } while (0)
+  grove_forest_info_t *info = &f->info;
+  COPY_STRING(info->format, meta->format);
+  COPY_STRING(info->objective, meta->objective);
+  COPY_STRING(info->booster, meta->booster);
+  if (meta->feature_names != NULL) {
+    const char **names = (const char **)(block + off_names);
+    for (uint32_t i = 0; i < meta->num_features; i++) COPY_STRING(names[i], meta->feature_names[i]);
+    f->feature_names = names;
+  }
+#undef COPY_STRING
+
+  info->task = meta->task;
+  info->transform = meta->transform;
+  info->num_features = meta->num_features;
+  info->num_groups = meta->num_groups;
+  info->num_outputs = meta->num_outputs;
+  info->num_trees = (uint32_t)b->num_trees;
+  info->num_parallel_tree = meta->num_parallel_tree;
+  info->max_depth = b->max_depth;
+  info->num_nodes = b->num_nodes;
+  info->num_leaves = b->num_leaves;
+  info->num_categorical_splits = b->num_cat_splits;
+  info->memory_bytes = size;
+  info->base_margin = meta->base_margins[0];
+  info->has_feature_names = meta->feature_names != NULL;
+  *out = f;
+  return GROVE_OK;
+}

@@ -1,0 +1,60 @@
+/*
+ * Internal: the format-neutral builder that every loader feeds. Loaders hand over
+ * trees as parallel arrays in their own node numbering; the builder validates them
+ * (indices in range, every node reached once from the root, known features) and
+ * lays them out in the flat block of forest.h.
+ */
+#ifndef GROVE_BUILDER_H
+#define GROVE_BUILDER_H
+
+#include "forest.h"
+
+typedef struct grove_builder grove_builder_t;
+
+/* One tree in the loader's numbering; node 0 is the root. */
+typedef struct {
+  uint32_t num_nodes;
+  const int32_t *left;          /* left child, or -1 for a leaf */
+  const int32_t *right;         /* right child, or -1 for a leaf */
+  const int32_t *feature;       /* split feature (ignored for leaves) */
+  const float *value;           /* split threshold, or leaf value */
+  const uint8_t *default_left;  /* nonzero: missing goes left */
+  const uint8_t *categorical;   /* NULL when the tree has no categorical split */
+  const uint32_t *cat_begin;    /* categorical node i: its categories are */
+  const uint32_t *cat_count;    /*   cat_values[cat_begin[i] .. + cat_count[i]] */
+  const int32_t *cat_values;    /* categories that go right */
+  size_t num_cat_values;
+  uint32_t group;               /* output group (class) the tree adds to */
+  float weight;                 /* DART tree weight; leaves become value * weight */
+} grove_tree_src_t;
+
+/* What the loader knows of the model as a whole. */
+typedef struct {
+  const char *format;
+  const char *objective;
+  const char *booster;
+  grove_task_t task;
+  grove_transform_t transform;
+  uint32_t num_features;
+  uint32_t num_groups;
+  uint32_t num_outputs;
+  uint32_t num_parallel_tree;
+  const float *base_margins;          /* num_groups values */
+  const char *const *feature_names;   /* num_features names, or NULL */
+  const uint8_t *feature_types;       /* num_features grove_feature_type_t, or NULL */
+} grove_model_meta_t;
+
+/* Returns NULL when out of memory. */
+grove_builder_t *grove_builder_new(uint32_t num_features, uint32_t num_groups);
+
+/* Validates TREE and appends it; on failure the message names the tree and node. */
+grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *tree,
+                                   grove_error_t *err);
+
+/* Lays out every added tree and META in one block; *out gets the only reference. */
+grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
+                                 grove_forest_t **out, grove_error_t *err);
+
+void grove_builder_free(grove_builder_t *b);
+
+#endif /* GROVE_BUILDER_H */

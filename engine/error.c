@@ -1,0 +1,54 @@
+/* Error codes and messages (the table lives in grove_engine.h). */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *grove_strerror(int err) {
+  switch (err) {
+    case GROVE_OK:
+      return "success";
+#define XX(name, code, str) \
+  case GROVE_##name:        \
+    return str;
+      GROVE_ERRNO_MAP(XX)
+#undef XX
+  }
+  return "unknown error";
+}
+
+const char *grove_err_name(int err) {
+  switch (err) {
+    case GROVE_OK:
+      return "OK";
+#define XX(name, code, str) \
+  case GROVE_##name:        \
+    return #name;
+      GROVE_ERRNO_MAP(XX)
+#undef XX
+  }
+  return "EUNKNOWN";
+}
+
+grove_err_t grove_error_set(grove_error_t *err, grove_err_t code, const char *fmt, ...) {
+  if (err != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+void grove_error_prefix(grove_error_t *err, const char *prefix) {
+  if (err == NULL || prefix == NULL) return;
+  /* Shift the message right and copy the prefix in front; truncation keeps the start. */
+  size_t cap = sizeof err->msg - 1, plen = strlen(prefix), mlen = strnlen(err->msg, cap);
+  if (plen + 2 > cap) plen = cap - 2;
+  if (mlen > cap - plen - 2) mlen = cap - plen - 2;
+  memmove(err->msg + plen + 2, err->msg, mlen);
+  memcpy(err->msg, prefix, plen);
+  memcpy(err->msg + plen, ": ", 2);
+  err->msg[plen + 2 + mlen] = '\0';
+}

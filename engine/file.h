@@ -1,0 +1,21 @@
+/* Internal: reading whole files. */
+#ifndef GROVE_FILE_H
+#define GROVE_FILE_H
+
+#include <stddef.h>
+
+#include "grove_engine.h"
+
+/* Files larger than this are refused rather than read into memory. */
+#define GROVE_MAX_FILE_BYTES ((size_t)4 << 30)
+
+/*
+ * Reads PATH into a NUL-terminated malloc'd buffer (*data, *len without the NUL); the
+ * caller frees *data. Refuses directories and files over GROVE_MAX_FILE_BYTES.
+ */
+grove_err_t grove_file_read(const char *path, char **data, size_t *len, grove_error_t *err);
+
+/* Returns 1 when PATH is a directory. */
+int grove_file_is_dir(const char *path);
+
+#endif /* GROVE_FILE_H */

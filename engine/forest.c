@@ -1,0 +1,38 @@
+/* Forest lifetime and accessors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "forest.h"
+
+grove_forest_t *grove_forest_ref(grove_forest_t *f) {
+  atomic_fetch_add_explicit(&f->refcount, 1, memory_order_relaxed);
+  return f;
+}
+
+void grove_forest_unref(grove_forest_t *f) {
+  if (f == NULL) return;
+  /* acq_rel: the last owner must see every other owner's accesses before freeing. */
+  if (atomic_fetch_sub_explicit(&f->refcount, 1, memory_order_acq_rel) == 1) free(f);
+}
+
+void grove_forest_get_info(const grove_forest_t *f, grove_forest_info_t *info) { *info = f->info; }
+
+const char *grove_forest_feature_name(const grove_forest_t *f, uint32_t i) {
+  if (f->feature_names == NULL || i >= f->info.num_features) return NULL;
+  return f->feature_names[i];
+}
+
+grove_feature_type_t grove_forest_feature_type(const grove_forest_t *f, uint32_t i) {
+  return i < f->info.num_features ? (grove_feature_type_t)f->feature_types[i] : GROVE_FEATURE_NUMERIC;
+}
+
+int32_t grove_forest_feature_index(const grove_forest_t *f, const char *name) {
+  if (f->feature_names == NULL) return -1;
+  for (uint32_t i = 0; i < f->info.num_features; i++)
+    if (strcmp(f->feature_names[i], name) == 0) return (int32_t)i;
+  return -1;
+}
+
+uint32_t grove_forest_output_width(const grove_forest_t *f, int margin) {
+  return margin ? f->info.num_groups : f->info.num_outputs;
+}

@@ -1,0 +1,53 @@
+/* Internal: the flat layout of a loaded forest, shared by the builder and the kernels. */
+#ifndef GROVE_FOREST_H
+#define GROVE_FOREST_H
+
+#include <stdatomic.h>
+
+#include "grove_engine.h"
+
+/* Node flags. */
+#define GROVE_NODE_DEFAULT_LEFT 0x1u /* a missing value (NaN) goes to the left child */
+#define GROVE_NODE_CATEGORICAL 0x2u  /* the split tests set membership, not x < value */
+#define GROVE_NODE_CAT_SHIFT 8       /* flags >> 8: index into forest->cat_sets */
+
+/* XGBoost treats category values outside [0, 2^24) as "not in the set" (left). */
+#define GROVE_MAX_CATEGORY 16777216.0f
+
+/*
+ * One node: 16 bytes, so four fit in a cache line. Each tree's nodes are stored in
+ * breadth-first order with the two children of a split adjacent, so the next node is
+ * `left + go_right`: the shape the vectorized kernels walk with one gather per level.
+ */
+typedef struct {
+  float value;      /* split threshold (go right when !(x < value)), or the leaf value */
+  int32_t feature;  /* split feature, or -1 for a leaf */
+  uint32_t left;    /* index of the left child in forest->nodes; right is left + 1 */
+  uint32_t flags;   /* GROVE_NODE_* bits; categorical set index above GROVE_NODE_CAT_SHIFT */
+} grove_node_t;
+
+/* A categorical split's set: bit c of words[offset..offset+nwords) = category c goes right. */
+typedef struct {
+  uint32_t offset; /* first word in forest->cat_words */
+  uint32_t nwords; /* categories >= 32 * nwords are not in the set */
+} grove_cat_set_t;
+
+struct grove_forest {
+  atomic_uint refcount;
+  grove_forest_info_t info;      /* strings point into this block */
+  size_t block_size;             /* bytes of this allocation */
+
+  const grove_node_t *nodes;     /* all trees' nodes, tree by tree */
+  const uint32_t *roots;         /* node index of each tree's root */
+  const uint32_t *tree_groups;   /* output group of each tree */
+  const grove_cat_set_t *cat_sets;
+  const uint32_t *cat_words;
+  const float *base_margins;     /* per output group: base_score in margin space */
+  const char *const *feature_names; /* NULL when the model has none */
+  const uint8_t *feature_types;  /* grove_feature_type_t per feature */
+};
+
+/* Cache-line alignment of the block and of each array inside it. */
+#define GROVE_FOREST_ALIGN 64
+
+#endif /* GROVE_FOREST_H */

@@ -1,0 +1,213 @@
+/*
+ * grove engine: loads tree-ensemble models into one immutable, refcounted block of flat
+ * arrays and evaluates batches of rows over it.
+ *
+ * Rows are float32, row-major, NaN = missing. Every function that can fail returns a
+ * grove_err_t (0 on success, a negative code otherwise) and fills a caller-owned
+ * grove_error_t with a message that names the file and the problem.
+ */
+#ifndef GROVE_ENGINE_H
+#define GROVE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One table gives both the enum and the strings (libuv's UV_ERRNO_MAP pattern). */
+#define GROVE_ERRNO_MAP(XX)                                            \
+  XX(ENOMEM, -1, "out of memory")                                      \
+  XX(EIO, -2, "cannot read file")                                      \
+  XX(EPARSE, -3, "malformed model")                                    \
+  XX(EUNSUPPORTED, -4, "unsupported model feature")                    \
+  XX(EINVAL, -5, "invalid argument")                                   \
+  XX(EINPUT, -6, "bad input")
+
+typedef enum {
+  GROVE_OK = 0,
+#define XX(name, code, str) GROVE_##name = code,
+  GROVE_ERRNO_MAP(XX)
+#undef XX
+} grove_err_t;
+
+/** A caller-owned buffer for the human-readable message of the last failure. */
+typedef struct {
+  char msg[512];
+} grove_error_t;
+
+/** Returns a static string describing an error code. */
+const char *grove_strerror(int err);
+
+/** Returns the error code's name, e.g. "EPARSE". */
+const char *grove_err_name(int err);
+
+/* ------------------------------------------------------------------------- */
+/* Forests                                                                    */
+
+/** An immutable, refcounted model: everything lives in one aligned allocation. */
+typedef struct grove_forest grove_forest_t;
+
+/** How a model's raw margins become its outputs. */
+typedef enum {
+  GROVE_TRANSFORM_IDENTITY = 0,
+  GROVE_TRANSFORM_SIGMOID,  /* binary:logistic, reg:logistic */
+  GROVE_TRANSFORM_HINGE,    /* binary:hinge: 1 if margin > 0 else 0 */
+  GROVE_TRANSFORM_EXP,      /* count:poisson, reg:gamma, reg:tweedie, survival:cox */
+  GROVE_TRANSFORM_SOFTMAX,  /* multi:softprob */
+  GROVE_TRANSFORM_ARGMAX,   /* multi:softmax: the class index */
+} grove_transform_t;
+
+/** What kind of task a model solves; tells a caller how to label its outputs. */
+typedef enum {
+  GROVE_TASK_REGRESSION = 0,
+  GROVE_TASK_BINARY,     /* one output: probability (or score) of the positive class */
+  GROVE_TASK_MULTICLASS, /* K outputs (softprob) or one class index (softmax) */
+  GROVE_TASK_RANKING,
+} grove_task_t;
+
+/** Feature types as XGBoost names them: "q"/"float" numeric, "int", "i" indicator, "c". */
+typedef enum {
+  GROVE_FEATURE_NUMERIC = 0,
+  GROVE_FEATURE_INTEGER,
+  GROVE_FEATURE_INDICATOR,
+  GROVE_FEATURE_CATEGORICAL,
+} grove_feature_type_t;
+
+/** A summary of a loaded model; strings point into the forest and live as long as it. */
+typedef struct {
+  const char *format;          /* "xgboost-json" */
+  const char *objective;       /* e.g. "binary:logistic" */
+  const char *booster;         /* "gbtree" or "dart" */
+  grove_task_t task;
+  grove_transform_t transform;
+  uint32_t num_features;
+  uint32_t num_groups;         /* margin columns: classes for multi-class, else targets */
+  uint32_t num_outputs;        /* columns of transformed output */
+  uint32_t num_trees;
+  uint32_t num_parallel_tree;
+  uint32_t max_depth;          /* edges on the longest root-to-leaf path */
+  uint64_t num_nodes;
+  uint64_t num_leaves;
+  uint64_t num_categorical_splits;
+  size_t memory_bytes;         /* size of the flat block */
+  double base_margin;          /* base_score converted to margin space */
+  int has_feature_names;
+} grove_forest_info_t;
+
+/**
+ * Loads an XGBoost JSON model (Booster.save_model("model.json"), XGBoost 1.x-3.x) from
+ * PATH, or from PATH/model.json when PATH is a directory. On success *out holds one
+ * reference that the caller drops with grove_forest_unref().
+ */
+grove_err_t grove_forest_load_file(const char *path, grove_forest_t **out, grove_error_t *err);
+
+/**
+ * Loads a model from memory. NAME only appears in error messages. DATA need not be
+ * NUL-terminated and is not kept.
+ */
+grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *name,
+                                     grove_forest_t **out, grove_error_t *err);
+
+/** Takes another reference (thread-safe); returns FOREST. */
+grove_forest_t *grove_forest_ref(grove_forest_t *forest);
+
+/** Drops a reference; the last one frees the block. NULL is ignored. */
+void grove_forest_unref(grove_forest_t *forest);
+
+/** Fills INFO with the model's summary. */
+void grove_forest_get_info(const grove_forest_t *forest, grove_forest_info_t *info);
+
+/** Name of feature I, or NULL when the model has no feature names or I is out of range. */
+const char *grove_forest_feature_name(const grove_forest_t *forest, uint32_t i);
+
+/** Type of feature I (numeric when the model does not say). */
+grove_feature_type_t grove_forest_feature_type(const grove_forest_t *forest, uint32_t i);
+
+/** Index of the feature called NAME, or -1. */
+int32_t grove_forest_feature_index(const grove_forest_t *forest, const char *name);
+
+/** Number of floats one row produces: num_groups with MARGIN, else num_outputs. */
+uint32_t grove_forest_output_width(const grove_forest_t *forest, int margin);
+
+/* ------------------------------------------------------------------------- */
+/* Prediction                                                                 */
+
+typedef struct {
+  int margin;       /* 1: raw margins (base score included), no output transform */
+  uint32_t threads; /* 0 or 1: the calling thread only; N: split large batches N ways */
+} grove_predict_opts_t;
+
+/**
+ * Evaluates NROWS rows of num_features floats each (row-major, NaN = missing) and
+ * writes NROWS * grove_forest_output_width(forest, opts->margin) floats to OUT.
+ * OPTS may be NULL (transformed outputs, one thread).
+ */
+grove_err_t grove_forest_predict(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                 float *out, const grove_predict_opts_t *opts,
+                                 grove_error_t *err);
+
+/**
+ * Fills ROWS (NROWS x num_features) with synthetic rows for benchmarks and tests: each
+ * value is one of the model's own thresholds for that feature, nudged up or down by one
+ * float step or not at all, so every split sees both sides; categorical features get
+ * codes around their sets; about 1 value in 64 is NaN. The same SEED gives the same rows.
+ */
+void grove_forest_synthesize_rows(const grove_forest_t *forest, size_t nrows, uint64_t seed,
+                                  float *rows);
+
+/** Name of the instruction set the kernels use, e.g. "scalar". */
+const char *grove_engine_isa(void);
+
+/** Name of the traversal kernel in use, e.g. "scalar-blocked". */
+const char *grove_engine_kernel(void);
+
+/* ------------------------------------------------------------------------- */
+/* Schemas (schema.json beside model.json)                                    */
+
+typedef struct {
+  char *name;
+  grove_feature_type_t type;
+  char *description;        /* may be NULL */
+  double min, max, step;    /* NaN when absent */
+  char **categories;        /* categorical only: strings in code order */
+  uint32_t num_categories;
+} grove_schema_feature_t;
+
+typedef struct {
+  char *description;        /* may be NULL */
+  char **labels;            /* class labels in output order; NULL when absent */
+  uint32_t num_labels;
+  grove_schema_feature_t *features;
+  uint32_t num_features;
+} grove_schema_t;
+
+/**
+ * Parses a schema.json file. On success the caller owns *out and frees it with
+ * grove_schema_free().
+ */
+grove_err_t grove_schema_load_file(const char *path, grove_schema_t **out, grove_error_t *err);
+
+/** Checks that SCHEMA describes FOREST's features (same count, names and kinds). */
+grove_err_t grove_schema_check(const grove_schema_t *schema, const grove_forest_t *forest,
+                               grove_error_t *err);
+
+/** Code of category string VALUE of feature I, or -1 when unknown. */
+int32_t grove_schema_category_code(const grove_schema_t *schema, uint32_t i, const char *value,
+                                   size_t len);
+
+void grove_schema_free(grove_schema_t *schema);
+
+/**
+ * Loads PATH as a model: a model file, or a directory holding model.json and optionally
+ * schema.json (checked against the model). *schema is NULL when there is none. The
+ * caller owns both results.
+ */
+grove_err_t grove_model_load(const char *path, grove_forest_t **forest, grove_schema_t **schema,
+                             grove_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GROVE_ENGINE_H */

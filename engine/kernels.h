@@ -1,0 +1,48 @@
+/* Internal: the traversal kernels and the one chosen at start-up. */
+#ifndef GROVE_KERNELS_H
+#define GROVE_KERNELS_H
+
+#include <math.h>
+
+#include "forest.h"
+
+/*
+ * A kernel adds every tree's leaf value to MARGINS (NROWS x num_groups, row-major),
+ * which the caller has filled with the base margins. Trees are added in model order,
+ * so float sums match XGBoost's bit for bit. ROWS is NROWS x num_features.
+ */
+typedef void (*grove_kernel_fn)(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                float *margins);
+
+typedef struct {
+  const char *name; /* e.g. "scalar-blocked" */
+  const char *isa;  /* e.g. "scalar" */
+  grove_kernel_fn predict;
+} grove_kernel_t;
+
+/* The kernel in use, chosen once (thread-safe). */
+const grove_kernel_t *grove_kernel_get(void);
+
+/* The scalar reference kernel: every other kernel is tested against it. */
+void grove_predict_scalar(const grove_forest_t *forest, const float *rows, size_t nrows,
+                          float *margins);
+
+/* Whether category value X goes right at a categorical split with set SET. */
+static inline int grove_category_goes_right(const grove_forest_t *f, uint32_t set, float x) {
+  /* Negative, too large (incl. +inf) or NaN-free non-integers truncate as XGBoost does. */
+  if (x < 0.0f || x >= GROVE_MAX_CATEGORY) return 0;
+  uint32_t c = (uint32_t)x;
+  const grove_cat_set_t *s = &f->cat_sets[set];
+  if (c / 32 >= s->nwords) return 0;
+  return (f->cat_words[s->offset + c / 32] >> (c % 32)) & 1u;
+}
+
+/* The child of split N that value X leads to. */
+static inline uint32_t grove_node_next(const grove_forest_t *f, const grove_node_t *n, float x) {
+  if (isnan(x)) return n->left + !(n->flags & GROVE_NODE_DEFAULT_LEFT);
+  if (n->flags & GROVE_NODE_CATEGORICAL)
+    return n->left + (uint32_t)grove_category_goes_right(f, n->flags >> GROVE_NODE_CAT_SHIFT, x);
+  return n->left + !(x < n->value);
+}
+
+#endif /* GROVE_KERNELS_H */

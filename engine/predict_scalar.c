@@ -1,0 +1,23 @@
+/* The scalar reference kernel. */
+#include "kernels.h"
+
+/* Rows per block: the block's rows stay in L1 while every tree walks over them. */
+#define BLOCK_ROWS 64
+
+void grove_predict_scalar(const grove_forest_t *f, const float *rows, size_t nrows,
+                          float *margins) {
+  const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
+  const grove_node_t *nodes = f->nodes;
+  for (size_t r0 = 0; r0 < nrows; r0 += BLOCK_ROWS) {
+    size_t r1 = r0 + BLOCK_ROWS < nrows ? r0 + BLOCK_ROWS : nrows;
+    for (uint32_t t = 0; t < nt; t++) {
+      const uint32_t root = f->roots[t], g = f->tree_groups[t];
+      for (size_t r = r0; r < r1; r++) {
+        const float *x = rows + r * nf;
+        const grove_node_t *n = &nodes[root];
+        while (n->feature >= 0) n = &nodes[grove_node_next(f, n, x[n->feature])];
+        margins[r * ng + g] += n->value;
+      }
+    }
+  }
+}
