@@ -1,5 +1,6 @@
 /*
- * XGBoost JSON models (Booster.save_model("model.json"), XGBoost 1.x to 3.x) -> builder.
+ * XGBoost JSON and UBJSON models (Booster.save_model("model.json" / "model.ubj"),
+ * XGBoost 1.x to 3.x) -> builder.
  *
  * json-c is used because it keeps each number's original text: thresholds are parsed
  * from that text with strtof, as XGBoost itself reads them, so no value is rounded
@@ -13,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "builder.h"
 #include "error.h"
 #include "file.h"
 #include "objective.h"
+#include "ubjson.h"
 
 /* XGBoost models nest about six levels deep; anything deeper is not a model. */
 #define JSON_MAX_DEPTH 64
@@ -592,21 +595,30 @@ done:
   return rc;
 }
 
-/* UBJSON (XGBoost 2.x's default .ubj) opens an object with '{' then a length marker. */
-static int looks_like_ubjson(const char *data, size_t len) {
-  return len >= 2 && data[0] == '{' && strchr("UiIlL$#", data[1]) != NULL && data[1] != '\0';
+/* Loads the model held by ROOT (from JSON or UBJSON) and frees ROOT. */
+static grove_err_t load_tree_json(json_object *root, const char *name, grove_forest_t **out,
+                                  grove_error_t *err) {
+  loader_t ld = {.err = err};
+  grove_err_t rc = load_model(&ld, root, out);
+  free_arrays(&ld.arrays);
+  json_object_put(root);
+  if (rc != GROVE_OK) grove_error_prefix(err, name);
+  return rc;
 }
 
 grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *name,
                                      grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   if (name == NULL) name = "<buffer>";
-  if (looks_like_ubjson(data, len)) {
-    grove_error_set(err, GROVE_EUNSUPPORTED,
-                    "UBJSON models are not supported yet: save the model as JSON "
-                    "(Booster.save_model(\"model.json\"))");
-    grove_error_prefix(err, name);
-    return GROVE_EUNSUPPORTED;
+  if (grove_ubjson_sniff(data, len)) {
+    char msg[256];
+    json_object *root = grove_ubjson_parse(data, len, msg, sizeof msg);
+    if (root == NULL) {
+      grove_error_set(err, GROVE_EPARSE, "%s", msg);
+      grove_error_prefix(err, name);
+      return GROVE_EPARSE;
+    }
+    return load_tree_json(root, name, out, err);
   }
   if (len > INT_MAX) {
     grove_error_set(err, GROVE_EUNSUPPORTED, "models over 2 GiB of JSON are not supported");
@@ -638,20 +650,19 @@ grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *n
       return rc;
     }
   }
-  loader_t ld = {.err = err};
-  rc = load_model(&ld, root, out);
-  free_arrays(&ld.arrays);
-  json_object_put(root);
-  if (rc != GROVE_OK) grove_error_prefix(err, name);
-  return rc;
+  return load_tree_json(root, name, out, err);
 }
 
 grove_err_t grove_forest_load_file(const char *path, grove_forest_t **out, grove_error_t *err) {
   char joined[4096];
   *out = NULL;
   if (grove_file_is_dir(path)) {
+    /* A model directory holds model.json, or model.ubj as XGBoost 2.x saves by default. */
     if ((size_t)snprintf(joined, sizeof joined, "%s/model.json", path) >= sizeof joined)
       return grove_error_set(err, GROVE_EINVAL, "%s: path too long", path);
+    if (access(joined, F_OK) != 0) snprintf(joined, sizeof joined, "%s/model.ubj", path);
+    if (access(joined, F_OK) != 0)
+      return grove_error_set(err, GROVE_EIO, "%s: directory holds neither model.json nor model.ubj", path);
     path = joined;
   }
   char *data;

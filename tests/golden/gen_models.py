@@ -230,6 +230,7 @@ def emit(outdir, name, booster, X, objective, rng, feature_names=None, header=No
     d = os.path.join(outdir, name)
     os.makedirs(d, exist_ok=True)
     booster.save_model(os.path.join(d, "model.json"))
+    booster.save_model(os.path.join(d, "model.ubj"))  # the same model as UBJSON
     fnames = booster.feature_names
     ftypes = booster.feature_types
     pred = predict_both(booster, X, fnames, ftypes, margin=False)
@@ -744,6 +745,54 @@ def sklearn_regressor(o):
     b = m.get_booster()
     Xe = eval_input(rng, b, make_x(rng, 400, 5))
     emit(o, name, b, Xe, "reg:squarederror", rng)
+
+
+@case
+def format_v3_quantile(o):
+    """XGBoost 2.x/3.x shapes that 1.7 cannot write: reg:quantileerror with two quantiles
+    (num_target 2, one tree per target per round) and base_score as a "[a,b]" vector.
+    Built by merging two 1.7 regression models: target k's column must equal model k's
+    output, so the expected values come from XGBoost itself."""
+    name = "format_v3_quantile"
+    rng = np.random.default_rng(38)
+    X = make_x(rng, 1500, 6)
+    y = reglabel(rng, signal(X))
+    d = xgb.DMatrix(X, y, feature_names=NAMES6, nthread=NTHREAD)
+    b0 = train({"objective": "reg:squarederror", "max_depth": 4, "base_score": 0.5}, d, 12)
+    b1 = train({"objective": "reg:squarederror", "max_depth": 3, "base_score": 1.5, "eta": 0.2}, d, 9)
+    Xe = eval_input(rng, b0, make_x(rng, 500, 6))
+    mj = emit(o, name, b0, Xe, "reg:quantileerror", rng)
+    m1 = json.loads(b1.save_raw("json"))
+    cols = []
+    for b in (b0, b1):
+        cols.append([predict_both(b, Xe, b.feature_names, b.feature_types, margin=m) for m in (False, True)])
+    dd = os.path.join(o, name)
+    write_csv_matrix(os.path.join(dd, "expected.csv"), np.column_stack([cols[0][0], cols[1][0]]))
+    write_csv_matrix(os.path.join(dd, "expected_margin.csv"), np.column_stack([cols[0][1], cols[1][1]]))
+    gb0 = mj["learner"]["gradient_booster"]["model"]
+    gb1 = m1["learner"]["gradient_booster"]["model"]
+    trees = gb0["trees"] + gb1["trees"]
+    for i, t in enumerate(trees):
+        t["id"] = i
+    gb0["trees"] = trees
+    gb0["tree_info"] = [0] * len(gb0["tree_info"]) + [1] * len(gb1["tree_info"])
+    gb0["gbtree_model_param"]["num_trees"] = str(len(trees))
+    lmp = mj["learner"]["learner_model_param"]
+    lmp["num_target"] = "2"
+    lmp["base_score"] = "[5E-1,1.5E0]"
+    mj["learner"]["objective"] = {"name": "reg:quantileerror",
+                                  "quantile_loss_param": {"quantile_alpha": "[0.3, 0.7]"}}
+    mj["version"] = [3, 0, 0]
+    with open(os.path.join(dd, "model.json"), "w") as f:
+        json.dump(mj, f)
+    os.remove(os.path.join(dd, "model.ubj"))  # that one is b0 alone
+    with open(os.path.join(dd, "meta.json")) as f:
+        meta = json.load(f)
+    meta.update(pred_cols=2, margin_cols=2, num_trees=len(trees), base_score=lmp["base_score"],
+                notes="hand-merged 3.x-style multi-quantile model")
+    with open(os.path.join(dd, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 @case

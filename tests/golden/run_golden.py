@@ -222,7 +222,9 @@ def main():
     misc = [] if args.no_misc or "binary_logistic" not in cases else [
         "model dir", "stdin input", "output file", "bad value exits 2", "missing column exits 2",
         "extra column without --ignore-extra exits 2"]
-    print("1..%d" % (len(cases) * len(modes) + len(skipped) + len(misc)))
+    # Cases saved by XGBoost itself also come as UBJSON (model.ubj): one more run each.
+    ubj_cases = [c for c in cases if os.path.exists(os.path.join(W, c, "model.ubj"))]
+    print("1..%d" % (len(cases) * len(modes) + len(ubj_cases) + len(skipped) + len(misc)))
     tap = Tap()
     for c in cases:
         d = os.path.join(W, c)
@@ -238,6 +240,10 @@ def main():
                 exp, kind = os.path.join(d, "expected.csv"), meta["kind"]
             desc = "%s %s (%s, %s)" % (c, mname, meta["objective"], "margin" if mname == "margin" else meta["kind"])
             check_run(tap, args, desc, base + margs, exp, kind)
+        if c in ubj_cases:
+            check_run(tap, args, "%s ubjson (%s, %s)" % (c, meta["objective"], meta["kind"]),
+                      [os.path.join(d, "model.ubj")] + base[1:], os.path.join(d, "expected.csv"),
+                      meta["kind"])
     for c, why in sorted(skipped.items()):
         tap.ok("%s" % c, " # SKIP not generated: %s" % why)
 

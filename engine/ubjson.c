@@ -1,0 +1,272 @@
+/*
+ * UBJSON (Universal Binary JSON, the format of XGBoost's .ubj models) -> a json-c tree,
+ * so that one loader serves both encodings. Every length and count is checked against
+ * the bytes that remain before anything is allocated: the input may be hostile.
+ */
+#include "ubjson.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* XGBoost models nest about six levels deep. */
+#define UBJSON_MAX_DEPTH 64
+
+typedef struct {
+  const unsigned char *p, *end, *start;
+  char *msg;
+  size_t msglen;
+} reader_t;
+
+static json_object *fail(reader_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_object *fail(reader_t *r, const char *fmt, ...) {
+  if (r->msg[0] == '\0') {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    snprintf(r->msg, r->msglen, "UBJSON at byte %zu: %s", (size_t)(r->p - r->start), tmp);
+  }
+  return NULL;
+}
+
+static size_t remaining(const reader_t *r) { return (size_t)(r->end - r->p); }
+
+/* Reads N big-endian bytes as an unsigned integer. */
+static uint64_t read_be(reader_t *r, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = v << 8 | r->p[i];
+  r->p += n;
+  return v;
+}
+
+/* Size in bytes of a fixed-size value of TYPE, 0 for variable-size types, -1 if unknown. */
+static int fixed_size(unsigned char type) {
+  switch (type) {
+    case 'Z': case 'N': case 'T': case 'F': return 0;
+    case 'i': case 'U': case 'C': return 1;
+    case 'I': return 2;
+    case 'l': case 'd': return 4;
+    case 'L': case 'D': return 8;
+    case 'S': case 'H': case '[': case '{': return 0;
+    default: return -1;
+  }
+}
+
+/* Reads an integer of marker TYPE into *out; returns -1 on a non-integer type or EOF. */
+static int read_int(reader_t *r, unsigned char type, int64_t *out) {
+  int size = fixed_size(type);
+  if (size <= 0 || type == 'd' || type == 'D' || type == 'C') return -1;
+  if (remaining(r) < (size_t)size) return -1;
+  uint64_t u = read_be(r, (size_t)size);
+  switch (type) {
+    case 'i': *out = (int8_t)u; break;
+    case 'U': *out = (uint8_t)u; break;
+    case 'I': *out = (int16_t)u; break;
+    case 'l': *out = (int32_t)u; break;
+    default: *out = (int64_t)u; break;
+  }
+  return 0;
+}
+
+/* A length: a typed integer that must be >= 0 and at most LIMIT. */
+static int read_length(reader_t *r, size_t limit, size_t *out) {
+  if (remaining(r) < 1) return -1;
+  unsigned char t = *r->p++;
+  int64_t v;
+  if (read_int(r, t, &v) != 0 || v < 0 || (uint64_t)v > limit) return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+static int read_value(reader_t *r, unsigned char type, int depth, json_object **out);
+
+static json_object *read_string(reader_t *r) {
+  size_t n;
+  if (read_length(r, remaining(r), &n) != 0) return fail(r, "bad string length");
+  json_object *s = json_object_new_string_len((const char *)r->p, (int)n);
+  r->p += n;
+  return s ? s : fail(r, "out of memory");
+}
+
+/*
+ * Container header: optional '$' TYPE, then optional '#' COUNT. A typed container must
+ * have a count. The count is bounded by the bytes left (zero-size types get a fixed cap).
+ */
+static int read_container_header(reader_t *r, unsigned char *type, int64_t *count) {
+  *type = 0;
+  *count = -1;
+  if (remaining(r) >= 2 && r->p[0] == '$') {
+    *type = r->p[1];
+    if (fixed_size(*type) < 0) return -1;
+    r->p += 2;
+    if (remaining(r) < 1 || r->p[0] != '#') return -1;
+  }
+  if (remaining(r) >= 1 && r->p[0] == '#') {
+    r->p++;
+    size_t n;
+    int size = *type ? fixed_size(*type) : 1;
+    size_t limit = size > 0 ? remaining(r) / (size_t)size : (size_t)1 << 20;
+    if (read_length(r, limit, &n) != 0) return -1;
+    *count = (int64_t)n;
+  }
+  return 0;
+}
+
+static json_object *read_array(reader_t *r, int depth) {
+  unsigned char type;
+  int64_t count;
+  if (read_container_header(r, &type, &count) != 0) return fail(r, "bad array header or count");
+  json_object *arr = json_object_new_array_ext(count > 0 && count < (1 << 24) ? (int)count : 0);
+  if (arr == NULL) return fail(r, "out of memory");
+  for (int64_t i = 0; count < 0 || i < count; i++) {
+    unsigned char t = type;
+    if (!t) {
+      if (remaining(r) < 1) goto bad;
+      t = *r->p++;
+      if (count < 0 && t == ']') return arr;
+      if (t == 'N') { i--; continue; }
+    }
+    json_object *v;
+    if (read_value(r, t, depth + 1, &v) != 0) goto bad;
+    if (json_object_array_add(arr, v) != 0) {
+      json_object_put(v);
+      goto bad;
+    }
+  }
+  return arr;
+bad:
+  json_object_put(arr);
+  return fail(r, "truncated or malformed array");
+}
+
+static json_object *read_object(reader_t *r, int depth) {
+  unsigned char type;
+  int64_t count;
+  if (read_container_header(r, &type, &count) != 0) return fail(r, "bad object header or count");
+  json_object *obj = json_object_new_object();
+  if (obj == NULL) return fail(r, "out of memory");
+  char key[256];
+  for (int64_t i = 0; count < 0 || i < count; i++) {
+    if (count < 0) {
+      if (remaining(r) < 1) goto bad;
+      if (*r->p == '}') {
+        r->p++;
+        return obj;
+      }
+      if (*r->p == 'N') {
+        r->p++;
+        i--;
+        continue;
+      }
+    }
+    size_t n;
+    if (read_length(r, remaining(r), &n) != 0 || n >= sizeof key) goto bad;
+    memcpy(key, r->p, n);
+    key[n] = '\0';
+    r->p += n;
+    unsigned char t = type;
+    if (!t) {
+      if (remaining(r) < 1) goto bad;
+      t = *r->p++;
+    }
+    json_object *v;
+    if (read_value(r, t, depth + 1, &v) != 0) goto bad;
+    if (json_object_object_add(obj, key, v) != 0) {
+      json_object_put(v);
+      goto bad;
+    }
+  }
+  return obj;
+bad:
+  json_object_put(obj);
+  return fail(r, "truncated or malformed object");
+}
+
+/* Reads one value of marker TYPE into *out (NULL is json-c's null); -1 on error. */
+static int read_value(reader_t *r, unsigned char type, int depth, json_object **out) {
+  *out = NULL;
+  if (depth > UBJSON_MAX_DEPTH) {
+    fail(r, "nested deeper than %d", UBJSON_MAX_DEPTH);
+    return -1;
+  }
+  int64_t iv;
+  switch (type) {
+    case 'Z':
+      return 0;
+    case 'T':
+    case 'F':
+      *out = json_object_new_boolean(type == 'T');
+      break;
+    case 'i': case 'U': case 'I': case 'l': case 'L':
+      if (read_int(r, type, &iv) != 0) {
+        fail(r, "truncated integer");
+        return -1;
+      }
+      *out = json_object_new_int64(iv);
+      break;
+    case 'd': {
+      if (remaining(r) < 4) {
+        fail(r, "truncated float32");
+        return -1;
+      }
+      uint32_t u = (uint32_t)read_be(r, 4);
+      float f;
+      memcpy(&f, &u, sizeof f);
+      *out = json_object_new_double(f);
+      break;
+    }
+    case 'D': {
+      if (remaining(r) < 8) {
+        fail(r, "truncated float64");
+        return -1;
+      }
+      uint64_t u = read_be(r, 8);
+      double d;
+      memcpy(&d, &u, sizeof d);
+      *out = json_object_new_double(d);
+      break;
+    }
+    case 'C':
+      if (remaining(r) < 1) {
+        fail(r, "truncated char");
+        return -1;
+      }
+      *out = json_object_new_string_len((const char *)r->p++, 1);
+      break;
+    case 'S':
+    case 'H':
+      *out = read_string(r);
+      return *out ? 0 : -1;
+    case '[':
+      *out = read_array(r, depth);
+      return *out ? 0 : -1;
+    case '{':
+      *out = read_object(r, depth);
+      return *out ? 0 : -1;
+    default:
+      fail(r, "unknown type marker 0x%02x", type);
+      return -1;
+  }
+  if (*out == NULL) {
+    fail(r, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+json_object *grove_ubjson_parse(const char *data, size_t len, char *msg, size_t msglen) {
+  reader_t r = {.p = (const unsigned char *)data, .end = (const unsigned char *)data + len,
+                .start = (const unsigned char *)data, .msg = msg, .msglen = msglen};
+  msg[0] = '\0';
+  if (len < 1 || data[0] != '{') return fail(&r, "expected an object");
+  r.p++;
+  json_object *root = read_object(&r, 0);
+  if (root != NULL && r.p != r.end) {
+    json_object_put(root);
+    return fail(&r, "unexpected data after the document");
+  }
+  return root;
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages grove needs, skipping the update when all are present.
+# Usage: scripts/install-deps.sh [build|test]   (test adds what the test suite needs)
+set -euo pipefail
+what=${1:-build}
+pkgs=(gcc libc6-dev meson ninja-build pkg-config libjson-c-dev libcsv-dev)
+if [ "$what" = test ]; then
+  # Reference predictions and model training use Debian's XGBoost / scikit-learn.
+  pkgs+=(python3 python3-xgboost python3-sklearn python3-pandas python3-numpy)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "grove: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
