@@ -105,11 +105,13 @@ static grove_err_t add_category_set(grove_builder_t *b, const grove_tree_src_t *
     return grove_error_set(err, GROVE_EUNSUPPORTED, "too many categorical splits");
   if (GROW(b, sets, cap_sets, b->num_sets + 1) || GROW(b, words, cap_words, b->num_words + nwords))
     return grove_error_set(err, GROVE_ENOMEM, "out of memory");
-  uint32_t *w = b->words + b->num_words;
-  memset(w, 0, nwords * sizeof *w);
-  for (uint32_t k = 0; k < count; k++) {
-    uint32_t c = (uint32_t)t->cat_values[begin + k];
-    w[c / 32] |= 1u << (c % 32);
+  if (nwords > 0) { /* an empty set (every category goes left) needs no words */
+    uint32_t *w = b->words + b->num_words;
+    memset(w, 0, nwords * sizeof *w);
+    for (uint32_t k = 0; k < count; k++) {
+      uint32_t c = (uint32_t)t->cat_values[begin + k];
+      w[c / 32] |= 1u << (c % 32);
+    }
   }
   b->sets[b->num_sets] = (grove_cat_set_t){.offset = (uint32_t)b->num_words, .nwords = nwords};
   *set = (uint32_t)b->num_sets++;
@@ -265,9 +267,11 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   atomic_init(&f->refcount, 1);
   f->block_size = size;
 
-  memcpy(block + off_nodes, b->nodes, b->num_nodes * sizeof(grove_node_t));
-  memcpy(block + off_roots, b->roots, b->num_trees * sizeof(uint32_t));
-  memcpy(block + off_groups, b->groups, b->num_trees * sizeof(uint32_t));
+  if (b->num_trees) { /* with no trees the arrays were never allocated */
+    memcpy(block + off_nodes, b->nodes, b->num_nodes * sizeof(grove_node_t));
+    memcpy(block + off_roots, b->roots, b->num_trees * sizeof(uint32_t));
+    memcpy(block + off_groups, b->groups, b->num_trees * sizeof(uint32_t));
+  }
   if (b->num_sets) memcpy(block + off_sets, b->sets, b->num_sets * sizeof(grove_cat_set_t));
   if (b->num_words) memcpy(block + off_words, b->words, b->num_words * sizeof(uint32_t));
   memcpy(block + off_base, meta->base_margins, meta->num_groups * sizeof(float));

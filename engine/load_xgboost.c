@@ -22,6 +22,9 @@
 #include "objective.h"
 #include "ubjson.h"
 
+/* A per-feature table costs memory even when no tree uses the feature: bound it. */
+#define GROVE_MAX_FEATURES (1 << 24)
+
 /* XGBoost models nest about six levels deep; anything deeper is not a model. */
 #define JSON_MAX_DEPTH 64
 
@@ -497,7 +500,7 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
     return grove_error_set(ld->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", obj_str);
 
   int64_t num_feature, num_class, num_target;
-  rc = int_param(ld, lmp, "learner_model_param", "num_feature", 1, INT32_MAX, INT64_MIN, &num_feature);
+  rc = int_param(ld, lmp, "learner_model_param", "num_feature", 1, GROVE_MAX_FEATURES, INT64_MIN, &num_feature);
   if (rc == GROVE_OK) rc = int_param(ld, lmp, "learner_model_param", "num_class", 0, 1 << 20, 0, &num_class);
   if (rc == GROVE_OK) rc = int_param(ld, lmp, "learner_model_param", "num_target", 1, 1 << 20, 1, &num_target);
   if (rc != GROVE_OK) return rc;

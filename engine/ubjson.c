@@ -71,12 +71,16 @@ static int read_int(reader_t *r, unsigned char type, int64_t *out) {
   return 0;
 }
 
-/* A length: a typed integer that must be >= 0 and at most LIMIT. */
-static int read_length(reader_t *r, size_t limit, size_t *out) {
+/*
+ * A length or count: a typed integer, >= 0, and small enough that that many elements of
+ * ELEM_SIZE bytes fit in what is left after the length itself.
+ */
+static int read_length(reader_t *r, size_t elem_size, size_t *out) {
   if (remaining(r) < 1) return -1;
   unsigned char t = *r->p++;
   int64_t v;
-  if (read_int(r, t, &v) != 0 || v < 0 || (uint64_t)v > limit) return -1;
+  if (read_int(r, t, &v) != 0 || v < 0) return -1;
+  if ((uint64_t)v > remaining(r) / elem_size) return -1;
   *out = (size_t)v;
   return 0;
 }
@@ -85,7 +89,7 @@ static int read_value(reader_t *r, unsigned char type, int depth, json_object **
 
 static json_object *read_string(reader_t *r) {
   size_t n;
-  if (read_length(r, remaining(r), &n) != 0) return fail(r, "bad string length");
+  if (read_length(r, 1, &n) != 0) return fail(r, "bad string length");
   json_object *s = json_object_new_string_len((const char *)r->p, (int)n);
   r->p += n;
   return s ? s : fail(r, "out of memory");
@@ -93,23 +97,26 @@ static json_object *read_string(reader_t *r) {
 
 /*
  * Container header: optional '$' TYPE, then optional '#' COUNT. A typed container must
- * have a count. The count is bounded by the bytes left (zero-size types get a fixed cap).
+ * have a count. The count is bounded by the bytes left.
  */
 static int read_container_header(reader_t *r, unsigned char *type, int64_t *count) {
   *type = 0;
   *count = -1;
   if (remaining(r) >= 2 && r->p[0] == '$') {
     *type = r->p[1];
-    if (fixed_size(*type) < 0) return -1;
+    /* Typed containers of null/true/false/no-op take no bytes per element: a tiny input
+     * could ask for millions of objects. XGBoost never writes them. */
+    if (fixed_size(*type) <= 0 && strchr("SH[{", *type) == NULL) return -1;
     r->p += 2;
     if (remaining(r) < 1 || r->p[0] != '#') return -1;
   }
   if (remaining(r) >= 1 && r->p[0] == '#') {
     r->p++;
     size_t n;
+    /* Untyped elements take at least one byte: their marker. */
     int size = *type ? fixed_size(*type) : 1;
-    size_t limit = size > 0 ? remaining(r) / (size_t)size : (size_t)1 << 20;
-    if (read_length(r, limit, &n) != 0) return -1;
+    if (size == 0) size = 1; /* strings and containers: at least a length byte each */
+    if (read_length(r, (size_t)size, &n) != 0) return -1;
     *count = (int64_t)n;
   }
   return 0;
@@ -163,7 +170,7 @@ static json_object *read_object(reader_t *r, int depth) {
       }
     }
     size_t n;
-    if (read_length(r, remaining(r), &n) != 0 || n >= sizeof key) goto bad;
+    if (read_length(r, 1, &n) != 0 || n >= sizeof key) goto bad;
     memcpy(key, r->p, n);
     key[n] = '\0';
     r->p += n;

@@ -1,0 +1,91 @@
+/*
+ * libFuzzer target: any bytes -> csv_rows_read() (http/csv_rows.c, on libcsv) against a
+ * tiny embedded model. The first byte picks the set-up, the rest is the CSV:
+ *   bit 0: ignore_extra;  bits 1-2: 0 = named features + schema (categories by name),
+ *   1 = named features without a schema, 2 or 3 = unnamed features (columns by position).
+ * Rows that parse are predicted, so every float the reader produces reaches a kernel.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csv_rows.h"
+#include "grove_engine.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* One tree: x < 0.5 ? (colour in {1, 3} ? 0.3 : -0.2) : 0.7, over features x, colour, z. */
+#define TINY_MODEL(FEATURE_NAMES, FEATURE_TYPES)                                                 \
+  "{\"learner\":{" FEATURE_NAMES FEATURE_TYPES                                                   \
+  "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\","        \
+  "\"num_trees\":\"1\"},\"tree_info\":[0],\"trees\":[{"                                          \
+  "\"left_children\":[1,3,-1,-1,-1],\"right_children\":[2,4,-1,-1,-1],"                          \
+  "\"split_indices\":[0,1,0,0,0],\"split_conditions\":[0.5,0,0.7,0.3,-0.2],"                     \
+  "\"default_left\":[1,0,0,0,0],\"split_type\":[0,1,0,0,0],\"categories\":[1,3],"                \
+  "\"categories_nodes\":[1],\"categories_segments\":[0],\"categories_sizes\":[2],"               \
+  "\"tree_param\":{\"num_nodes\":\"5\",\"size_leaf_vector\":\"0\"}}]},\"name\":\"gbtree\"},"     \
+  "\"learner_model_param\":{\"base_score\":\"5E-1\",\"num_class\":\"0\",\"num_feature\":\"3\"}," \
+  "\"objective\":{\"name\":\"binary:logistic\"}},\"version\":[1,7,4]}"
+
+static const char named_model[] =
+    TINY_MODEL("\"feature_names\":[\"x\",\"colour\",\"z\"],", "\"feature_types\":[\"q\",\"c\",\"q\"],");
+static const char unnamed_model[] = TINY_MODEL("", "");
+
+static char *colour_names[] = {"red", "green", "blue", "cyan"};
+static grove_schema_feature_t schema_features[3] = {
+    {.name = "x", .type = GROVE_FEATURE_NUMERIC},
+    {.name = "colour", .type = GROVE_FEATURE_CATEGORICAL, .categories = colour_names, .num_categories = 4},
+    {.name = "z", .type = GROVE_FEATURE_NUMERIC},
+};
+static const grove_schema_t schema = {.features = schema_features, .num_features = 3};
+
+static grove_forest_t *named_forest, *unnamed_forest;
+
+static grove_forest_t *load_or_die(const char *json) {
+  grove_forest_t *forest = NULL;
+  grove_error_t err;
+  if (grove_forest_load_buffer(json, strlen(json), "embedded", &forest, &err) != GROVE_OK) {
+    fprintf(stderr, "the embedded model does not load: %s\n", err.msg);
+    abort();
+  }
+  return forest;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* Loaded once and kept: the fuzzer's leak check ignores what is still reachable. */
+  if (named_forest == NULL) {
+    named_forest = load_or_die(named_model);
+    unnamed_forest = load_or_die(unnamed_model);
+  }
+  if (size < 1) return 0;
+  unsigned mode = (data[0] >> 1) & 3;
+  csv_rows_opts_t opts = {
+      .forest = mode >= 2 ? unnamed_forest : named_forest,
+      .schema = mode == 0 ? &schema : NULL,
+      .ignore_extra = data[0] & 1,
+  };
+  /* fmemopen refuses a zero-size buffer on some libcs: an empty CSV reads /dev/null. */
+  FILE *fp = size > 1 ? fmemopen((void *)(data + 1), size - 1, "r") : fopen("/dev/null", "r");
+  if (fp == NULL) abort();
+  float *rows = NULL;
+  size_t nrows = 0;
+  grove_error_t err;
+  memset(&err, 0, sizeof err);
+  grove_err_t rc = csv_rows_read(fp, &opts, &rows, &nrows, &err);
+  fclose(fp);
+  if (rc != GROVE_OK) {
+    if (rows != NULL || err.msg[0] == '\0') {
+      fprintf(stderr, "csv_rows_read failed without a message or kept rows: \"%s\"\n", err.msg);
+      abort();
+    }
+    return 0;
+  }
+  if (nrows > 0) {
+    float *out = malloc(nrows * sizeof *out);
+    if (out == NULL || grove_forest_predict(opts.forest, rows, nrows, out, NULL, &err) != GROVE_OK) abort();
+    free(out);
+  }
+  free(rows);
+  return 0;
+}
