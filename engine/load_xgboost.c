@@ -297,7 +297,7 @@ static grove_err_t load_categories(loader_t *ld, json_object *tree, size_t t, si
 }
 
 static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree, size_t t,
-                             uint32_t num_features, uint32_t group, float weight) {
+                             uint32_t group, float weight) {
   char where[64];
   snprintf(where, sizeof where, "trees[%zu]", t);
   if (!json_object_is_type(tree, json_type_object))
@@ -314,7 +314,7 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
                            "are not supported",
                            where, (long long)leaf_vector);
   size_t n = (size_t)num_nodes;
-  /* Every node takes several bytes of JSON in each array: a huge count is a lie. */
+  /* Arrays are sized from num_nodes only once it matches an array that really exists. */
   json_object *lc = member(ld, tree, where, "left_children", json_type_array);
   if (lc == NULL) return GROVE_EPARSE;
   if (json_object_array_length(lc) != n)
@@ -339,7 +339,6 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
   int has_categorical;
   rc = load_categories(ld, tree, t, n, &has_categorical);
   if (rc != GROVE_OK) return rc;
-  (void)num_features; /* the builder checks feature indices */
 
   grove_tree_src_t src = {
       .num_nodes = (uint32_t)n,
@@ -569,8 +568,7 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
       rc = fail(ld, "weight_drop[%zu]: expected a number", t);
       goto done;
     }
-    rc = load_tree(ld, b, json_object_array_get_idx(trees, t), t, (uint32_t)num_feature,
-                   (uint32_t)group, weight);
+    rc = load_tree(ld, b, json_object_array_get_idx(trees, t), t, (uint32_t)group, weight);
     if (rc != GROVE_OK) goto done;
   }
 

@@ -49,7 +49,8 @@ const grove_objective_t *grove_objective_find(const char *name, int version_majo
 int grove_objective_base_margin(const grove_objective_t *obj, float base_score, float *margin) {
   switch (obj->link) {
     case GROVE_LINK_LOGIT:
-      if (!(base_score > 0.0f && base_score < 1.0f)) return -1;
+      /* XGBoost 3 accepts 0 and 1 (all labels equal): the margin is then -inf / +inf. */
+      if (!(base_score >= 0.0f && base_score <= 1.0f)) return -1;
       *margin = -logf(1.0f / base_score - 1.0f) + 0.0f; /* + 0: no -0 in reports */
       return 0;
     case GROVE_LINK_LOG:

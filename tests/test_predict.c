@@ -79,6 +79,37 @@ static void test_split_semantics(void) {
   grove_forest_unref(g);
 }
 
+/* Replaces the first FROM in TEXT with TO, into a malloc'd string. */
+static char *replace(const char *text, const char *from, const char *to) {
+  const char *at = strstr(text, from);
+  if (at == NULL) return NULL;
+  size_t head = (size_t)(at - text), n = strlen(text) - strlen(from) + strlen(to);
+  char *s = malloc(n + 1);
+  memcpy(s, text, head);
+  strcpy(s + head, to);
+  strcat(s, at + strlen(from));
+  return s;
+}
+
+/* XGBoost 3 accepts base_score 0 or 1 for logistic objectives (every label equal). */
+static void test_degenerate_base_score(void) {
+  char *logistic = replace(tiny_model, "reg:squarederror", "binary:logistic");
+  char *one = logistic ? replace(logistic, "\"0E0\"", "\"1E0\"") : NULL;
+  grove_forest_t *f = NULL;
+  grove_error_t err;
+  int rc = one ? grove_forest_load_buffer(one, strlen(one), "one", &f, &err) : -1;
+  CHECK_EQ_INT(rc, GROVE_OK, "binary:logistic with base_score 1 loads");
+  if (rc == GROVE_OK) {
+    grove_forest_info_t info;
+    grove_forest_get_info(f, &info);
+    CHECK(isinf(info.base_margin) && info.base_margin > 0, "its base margin is +inf");
+    CHECK(predict_one(f, 1, 1) == 1.0f && predict_one(f, NAN, NAN) == 1.0f, "every probability is 1");
+  }
+  grove_forest_unref(f);
+  free(logistic);
+  free(one);
+}
+
 static void test_batches_on_income(void) {
   grove_forest_t *f;
   grove_schema_t *schema;
@@ -132,6 +163,7 @@ static void test_batches_on_income(void) {
 
 int main(void) {
   test_split_semantics();
+  test_degenerate_base_score();
   test_batches_on_income();
   return test_done();
 }
