@@ -157,6 +157,15 @@ grove_err_t grove_forest_predict(const grove_forest_t *forest, const float *rows
 void grove_forest_synthesize_rows(const grove_forest_t *forest, size_t nrows, uint64_t seed,
                                   float *rows);
 
+/**
+ * Applies the model's output transform (sigmoid, softmax, ...) to NROWS rows of
+ * num_groups margins, writing NROWS * num_outputs floats to OUT (which may equal
+ * MARGINS). With grove_forest_predict(margin=1) this lets a caller score many requests'
+ * rows in one batch and still give each request the output it asked for.
+ */
+void grove_forest_transform(const grove_forest_t *forest, const float *margins, size_t nrows,
+                            float *out);
+
 /** Name of the instruction set the kernels use, e.g. "scalar". */
 const char *grove_engine_isa(void);
 

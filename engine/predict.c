@@ -27,6 +27,10 @@ const grove_kernel_t *grove_kernel_get(void) {
 const char *grove_engine_isa(void) { return grove_kernel_get()->isa; }
 const char *grove_engine_kernel(void) { return grove_kernel_get()->name; }
 
+void grove_forest_transform(const grove_forest_t *f, const float *margins, size_t nrows, float *out) {
+  grove_transform_apply(f->info.transform, margins, nrows, f->info.num_groups, out);
+}
+
 typedef struct {
   const grove_forest_t *forest;
   const grove_kernel_t *kernel;

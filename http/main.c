@@ -10,8 +10,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "version.h" /* generated: GROVE_VERSION */
 #include "csv_rows.h"
 #include "grove_engine.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "server.h"
 
 /* Exit codes: 0 ok, 1 model or system failure, 2 bad usage or bad input. */
 enum { EXIT_MODEL = 1, EXIT_INPUT = 2 };
@@ -28,6 +33,9 @@ static const char usage_text[] =
     "      Print the model's summary as one JSON object.\n"
     "  bench MODEL [--rows N] [--batch B[,B...]] [--threads T] [--seed S]\n"
     "      Engine-only throughput on synthetic rows, one JSON line per batch size.\n"
+    "  serve [MODEL ...] [--models DIR] [--port N] [options]\n"
+    "      Serve models over HTTP (JSON, msgpack, Open Inference Protocol v2, /metrics);\n"
+    "      `grove serve --help` lists every option and its environment variable.\n"
     "  version\n"
     "\n"
     "MODEL is an XGBoost JSON model file, or a directory holding model.json and an\n"
@@ -344,6 +352,91 @@ static int cmd_bench(int argc, char **argv) {
   return rc;
 }
 
+/* ---- serve ---- */
+
+/* Model name from a path: the directory's name, or the file's name without extension. */
+static void model_name_of(const char *path, char *name, size_t len) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  size_t n = strlen(tmp);
+  while (n > 1 && tmp[n - 1] == '/') tmp[--n] = '\0';
+  const char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
+  snprintf(name, len, "%s", base);
+  char *dot = strrchr(name, '.');
+  if (dot != NULL && dot != name && (strcmp(dot, ".json") == 0 || strcmp(dot, ".ubj") == 0)) *dot = '\0';
+}
+
+/* Only main reads the environment; the config module gets this lookup. */
+static const char *env_lookup(const char *name) { return getenv(name); }
+
+static int cmd_serve(int argc, char **argv) {
+  grove_config_t cfg;
+  char err[512];
+  int rc = config_parse(argc, argv, env_lookup, &cfg, err, sizeof err);
+  if (rc == 1) return 0; /* --help */
+  if (rc != 0) {
+    fprintf(stderr, "grove serve: %s\n", err);
+    return EXIT_INPUT;
+  }
+  registry_t *reg = registry_new();
+  grove_metrics_t *metrics = metrics_new();
+  int exit_code = EXIT_MODEL;
+  if (reg == NULL || metrics == NULL) goto done;
+  if (cfg.num_model_paths > 0) {
+    for (size_t i = 0; i < cfg.num_model_paths; i++) {
+      char name[256];
+      model_name_of(cfg.model_paths[i], name, sizeof name);
+      if (registry_add(reg, name, cfg.model_paths[i], err, sizeof err) != 0) {
+        fprintf(stderr, "grove serve: %s\n", err);
+        goto done;
+      }
+    }
+  } else if (registry_add_dir(reg, cfg.models_dir, err, sizeof err) < 0) {
+    fprintf(stderr, "grove serve: %s\n", err);
+    goto done;
+  }
+  grove_model_t *models[256];
+  size_t n = registry_list(reg, models, 256);
+  if (n == 0) {
+    fprintf(stderr, "grove serve: no models to serve (give MODEL paths, or --models DIR with subdirectories "
+                    "holding model.json)\n");
+    goto done;
+  }
+  /* The default model behind POST /predict: --default-model, else "income", else the first. */
+  const char *default_model = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(models[i]->name, cfg.default_model ? cfg.default_model : "income") == 0) default_model = models[i]->name;
+  if (default_model == NULL && cfg.default_model != NULL) {
+    fprintf(stderr, "grove serve: --default-model \"%s\" is not among the loaded models\n", cfg.default_model);
+    for (size_t i = 0; i < n; i++) model_unref(models[i]);
+    goto done;
+  }
+  if (default_model == NULL) default_model = models[0]->name;
+  char names[2048] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < n; i++) {
+    grove_forest_info_t info;
+    grove_forest_get_info(models[i]->forest, &info);
+    int w = snprintf(names + used, sizeof names - used, "%s%s(%u trees, %u features)", i ? "," : "",
+                     models[i]->name, info.num_trees, info.num_features);
+    if (w > 0 && (size_t)w < sizeof names - used) used += (size_t)w;
+  }
+  char default_name[256];
+  snprintf(default_name, sizeof default_name, "%s", default_model);
+  for (size_t i = 0; i < n; i++) model_unref(models[i]);
+  grove_log("info", "grove starting",
+            "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u max_delay_us=%u models=\"%s\" "
+            "default_model=%s url=%s://%s:%u",
+            GROVE_VERSION, grove_engine_isa(), grove_engine_kernel(), cfg.io_threads, cfg.workers, cfg.max_batch_rows,
+            cfg.max_delay_us, names, default_name, cfg.tls_cert ? "https" : "http", cfg.host, cfg.port);
+  exit_code = server_run(&cfg, reg, metrics, default_name);
+done:
+  registry_free(reg);
+  metrics_free(metrics);
+  config_free(&cfg);
+  return exit_code;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage_text, stderr);
@@ -353,6 +446,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "predict") == 0) return cmd_predict(argc - 1, argv + 1);
   if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("grove %s (%s)\n", GROVE_VERSION, grove_engine_isa());
     return 0;

@@ -3,10 +3,13 @@
 # Usage: scripts/install-deps.sh [build|test]   (test adds what the test suite needs)
 set -euo pipefail
 what=${1:-build}
-pkgs=(gcc libc6-dev meson ninja-build pkg-config libjson-c-dev libcsv-dev)
+pkgs=(gcc libc6-dev meson ninja-build pkg-config libjson-c-dev libcsv-dev
+      libh2o-dev libuv1-dev libmsgpack-dev libssl-dev)
 if [ "$what" = test ]; then
   # Reference predictions and model training use Debian's XGBoost / scikit-learn.
   pkgs+=(python3 python3-xgboost python3-sklearn python3-pandas python3-numpy)
+  # The daemon's integration tests: msgpack clients, h2c (nghttp2's h2load), TLS certs.
+  pkgs+=(python3-msgpack nghttp2-client openssl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,63 @@
+/*
+ * Served models by name. Each load is an immutable, refcounted grove_model_t; a reload
+ * builds a new one off to the side and swaps the pointer, so requests in flight finish
+ * on the version they started with and a failed reload leaves the old one serving.
+ */
+#ifndef GROVE_REGISTRY_H
+#define GROVE_REGISTRY_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "grove_engine.h"
+
+typedef struct {
+  atomic_uint refs;
+  char *name;
+  char *path;            /* file or directory it was loaded from */
+  grove_forest_t *forest;
+  grove_schema_t *schema; /* NULL when the directory has none */
+  double loaded_at;      /* unix seconds */
+  double load_seconds;
+} grove_model_t;
+
+typedef struct registry registry_t;
+
+registry_t *registry_new(void);
+void registry_free(registry_t *r);
+
+/* Loads PATH as model NAME and adds it; on failure ERR says why (file and problem). */
+int registry_add(registry_t *r, const char *name, const char *path, char *err, size_t errlen);
+
+/*
+ * Adds every subdirectory of DIR holding model.json or model.ubj, named after the
+ * subdirectory. Returns the number added, or -1 with ERR filled when one fails to load
+ * or DIR cannot be read.
+ */
+int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen);
+
+/* The current version of model NAME (LEN bytes) with a reference taken, or NULL. */
+grove_model_t *registry_get(registry_t *r, const char *name, size_t len);
+
+/* Drops a reference taken by registry_get() or registry_list(). */
+void model_unref(grove_model_t *m);
+
+/*
+ * Reloads NAME from its path and swaps it in. Returns 0, -1 with ERR filled when the
+ * reload failed (the old version keeps serving), or -2 when there is no such model.
+ */
+int registry_reload(registry_t *r, const char *name, size_t len, char *err, size_t errlen);
+
+/* Reloads every model; returns how many failed (each logged through LOG if given). */
+int registry_reload_all(registry_t *r, void (*log)(const char *name, const char *error));
+
+/* Fills MODELS (capacity MAX) with referenced current versions, in load order. */
+size_t registry_list(registry_t *r, grove_model_t **models, size_t max);
+
+/* Counters per model name for /metrics. */
+void registry_reload_counts(registry_t *r, const char *name, uint64_t *reloads, uint64_t *failures);
+
+size_t registry_count(registry_t *r);
+
+#endif /* GROVE_REGISTRY_H */

@@ -1,0 +1,174 @@
+/*
+ * libFuzzer target: any bytes -> the JSON request decoders of http/api_json.c against a
+ * tiny embedded model, then the response encoders. The first byte picks the set-up, the
+ * rest is the body:
+ *   bit 0: 0 = v1 (rows/records), 1 = OIP v2 infer;
+ *   bits 1-2: 0 = named features + schema (categories by name), 1 = named features without
+ *             a schema, 2 or 3 = unnamed features (f0, f1, f2);
+ *   bits 3-7 (K): v2 only: K = 0: all JSON; else the JSON header is the body minus its
+ *             last 4*(K-1) bytes (Triton's binary tensor extension).
+ * The decoder's contract is turned into aborts: a refusal has a status and a short message
+ * and leaves nothing allocated; a success has 1..max_rows rows of num_features floats.
+ * Every response, error bodies included, must parse back as strict JSON.
+ */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "grove_engine.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_ROWS 64
+
+/* One tree: x < 0.5 ? (colour in {1, 3} ? 0.3 : -0.2) : 0.7, over features x, colour, z. */
+#define TINY_MODEL(FEATURE_NAMES, FEATURE_TYPES)                                                 \
+  "{\"learner\":{" FEATURE_NAMES FEATURE_TYPES                                                   \
+  "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\","        \
+  "\"num_trees\":\"1\"},\"tree_info\":[0],\"trees\":[{"                                          \
+  "\"left_children\":[1,3,-1,-1,-1],\"right_children\":[2,4,-1,-1,-1],"                          \
+  "\"split_indices\":[0,1,0,0,0],\"split_conditions\":[0.5,0,0.7,0.3,-0.2],"                     \
+  "\"default_left\":[1,0,0,0,0],\"split_type\":[0,1,0,0,0],\"categories\":[1,3],"                \
+  "\"categories_nodes\":[1],\"categories_segments\":[0],\"categories_sizes\":[2],"               \
+  "\"tree_param\":{\"num_nodes\":\"5\",\"size_leaf_vector\":\"0\"}}]},\"name\":\"gbtree\"},"     \
+  "\"learner_model_param\":{\"base_score\":\"5E-1\",\"num_class\":\"0\",\"num_feature\":\"3\"}," \
+  "\"objective\":{\"name\":\"binary:logistic\"}},\"version\":[1,7,4]}"
+
+static const char named_model[] =
+    TINY_MODEL("\"feature_names\":[\"x\",\"colour\",\"z\"],", "\"feature_types\":[\"q\",\"c\",\"q\"],");
+static const char unnamed_model[] = TINY_MODEL("", "");
+
+static char *colour_names[] = {"red", "green", "blue", "cyan"};
+static char *label_names[] = {"no", "yes"};
+static grove_schema_feature_t schema_features[3] = {
+    {.name = "x", .type = GROVE_FEATURE_NUMERIC},
+    {.name = "colour", .type = GROVE_FEATURE_CATEGORICAL, .categories = colour_names, .num_categories = 4},
+    {.name = "z", .type = GROVE_FEATURE_NUMERIC},
+};
+static const grove_schema_t schema = {
+    .labels = label_names, .num_labels = 2, .features = schema_features, .num_features = 3};
+
+static grove_forest_t *named_forest, *unnamed_forest;
+
+static void contract_violated(const char *what, const char *msg) {
+  fprintf(stderr, "api contract violated: %s (message: \"%s\")\n", what, msg);
+  abort();
+}
+
+static grove_forest_t *load_or_die(const char *json) {
+  grove_forest_t *forest = NULL;
+  grove_error_t err;
+  if (grove_forest_load_buffer(json, strlen(json), "embedded", &forest, &err) != GROVE_OK) {
+    fprintf(stderr, "the embedded model does not load: %s\n", err.msg);
+    abort();
+  }
+  return forest;
+}
+
+/* LEN bytes at S must be one strict, valid-UTF-8 JSON object. */
+static void check_json(const char *s, size_t len, const char *what) {
+  json_tokener *tok = json_tokener_new();
+  if (tok == NULL) abort();
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+  json_object *o = json_tokener_parse_ex(tok, s, (int)len);
+  int ok = o != NULL && json_object_is_type(o, json_type_object) &&
+           json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == len;
+  json_object_put(o);
+  json_tokener_free(tok);
+  if (!ok) {
+    fprintf(stderr, "%.*s\n", (int)(len > 2000 ? 2000 : len), s);
+    contract_violated(what, "");
+  }
+}
+
+static void check_request(const api_request_t *req, const grove_forest_t *forest) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  if (req->rows == NULL || req->nrows == 0 || req->nrows > MAX_ROWS)
+    contract_violated("success without 1..max_rows rows", "");
+  if (req->num_features != info.num_features) contract_violated("num_features differs from the model", "");
+  for (size_t i = 0; i < req->nrows * req->num_features; i++)
+    if (isinf(req->rows[i])) contract_violated("an infinite value got through", "");
+  if ((req->margin & ~1) || (req->labels & ~1) || (req->binary_output & ~1))
+    contract_violated("an option is not 0/1", "");
+}
+
+static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s, const api_request_t *req) {
+  uint32_t width = grove_forest_output_width(forest, req->margin);
+  float *out = malloc(req->nrows * width * sizeof *out);
+  if (out == NULL) abort();
+  grove_predict_opts_t opts = {.margin = req->margin, .threads = 1};
+  grove_error_t gerr;
+  if (grove_forest_predict(forest, req->rows, req->nrows, out, &opts, &gerr) != GROVE_OK)
+    contract_violated("predict failed on decoded rows", gerr.msg);
+  /* And outputs that are whatever the input was (NaN, huge, tiny), to exercise the writer. */
+  size_t n = req->nrows * req->num_features;
+  for (size_t i = 0; i < req->nrows * width; i += 2) out[i] = req->rows[i % n];
+  api_body_t body;
+  int rc = v2 ? api_encode_v2_infer("fuzz", forest, req, out, &body)
+              : api_encode_v1("fuzz", forest, s, req, out, API_JSON, &body);
+  free(out);
+  if (rc != 0) contract_violated("encoding failed", "");
+  if (body.data == NULL || body.content_type == NULL) contract_violated("no body or no content type", "");
+  if (req->binary_output && v2) {
+    size_t h = body.inference_header_len;
+    if (h == 0 || h + req->nrows * width * 4 != body.len) contract_violated("binary length", "");
+    check_json(body.data, h, "binary header is not JSON");
+  } else {
+    if (body.inference_header_len != 0) contract_violated("inference header on a JSON body", "");
+    check_json(body.data, body.len, "response is not JSON");
+  }
+  api_body_free(&body);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* Loaded once and kept: the fuzzer's leak check ignores what is still reachable. */
+  if (named_forest == NULL) {
+    named_forest = load_or_die(named_model);
+    unnamed_forest = load_or_die(unnamed_model);
+  }
+  if (size < 1) return 0;
+  int v2 = data[0] & 1;
+  unsigned mode = (data[0] >> 1) & 3;
+  unsigned k = data[0] >> 3;
+  const grove_forest_t *forest = mode >= 2 ? unnamed_forest : named_forest;
+  const grove_schema_t *s = mode == 0 ? &schema : NULL;
+  /* An exact-size copy without the set-up byte, so that ASan sees reads past the end. */
+  size_t len = size - 1;
+  char *body = malloc(len ? len : 1);
+  if (body == NULL) abort();
+  memcpy(body, data + 1, len);
+  size_t json_len = 0;
+  if (v2 && k > 0) json_len = len > 4 * (size_t)(k - 1) ? len - 4 * (size_t)(k - 1) : 0;
+
+  (void)api_format_from_header(body, len);
+
+  api_limits_t limits = {.max_rows = MAX_ROWS};
+  api_request_t req;
+  api_error_t err;
+  memset(&err, 0, sizeof err);
+  int rc = v2 ? api_decode_v2_infer(body, len, json_len, forest, &limits, &req, &err)
+              : api_decode_v1(body, len, API_JSON, forest, s, &limits, &req, &err);
+  if (rc == 0) {
+    check_request(&req, forest);
+    encode(v2, forest, s, &req);
+  } else {
+    if (rc != -1) contract_violated("return code not 0/-1", err.message);
+    if (req.rows != NULL || req.id != NULL || req.output_name != NULL)
+      contract_violated("a refusal left memory in the request", err.message);
+    if (err.status != 400 && err.status != 413) contract_violated("unexpected status", err.message);
+    size_t mlen = strnlen(err.message, sizeof err.message);
+    if (mlen == 0 || mlen >= sizeof err.message) contract_violated("empty or unterminated message", "");
+    api_body_t body_err;
+    if (api_encode_error(err.message, API_JSON, &body_err) != 0) contract_violated("error encoding failed", "");
+    check_json(body_err.data, body_err.len, "error body is not JSON");
+    api_body_free(&body_err);
+  }
+  api_request_free(&req);
+  free(body);
+  return 0;
+}

@@ -1,0 +1,779 @@
+/* The JSON API: v1 rows/records and OIP v2 (JSON and binary) requests, every refusal, and
+ * the responses parsed back with json-c. */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "grove_engine.h"
+#include "test.h"
+
+static grove_forest_t *income, *multi, *named, *cat;
+static grove_schema_t *income_schema;
+
+typedef struct {
+  int rc;
+  api_request_t req;
+  api_error_t err;
+} result_t;
+
+static result_t v1(const grove_forest_t *f, const grove_schema_t *s, size_t max_rows, const char *body) {
+  result_t r;
+  memset(&r, 0, sizeof r);
+  api_limits_t limits = {.max_rows = max_rows};
+  r.rc = api_decode_v1(body, strlen(body), API_JSON, f, s, &limits, &r.req, &r.err);
+  if (r.rc == 0 && r.err.message[0] != '\0') printf("# unexpected message on success: %s\n", r.err.message);
+  return r;
+}
+
+static result_t v2(const grove_forest_t *f, size_t max_rows, const char *body, size_t len, size_t json_len) {
+  result_t r;
+  memset(&r, 0, sizeof r);
+  api_limits_t limits = {.max_rows = max_rows};
+  r.rc = api_decode_v2_infer(body, len, json_len, f, &limits, &r.req, &r.err);
+  return r;
+}
+
+static void check_refused(result_t *r, int status, const char *needle, const char *what) {
+  CHECK_EQ_INT(r->rc, -1, what);
+  CHECK_EQ_INT(r->err.status, status, what);
+  CHECK_CONTAINS(r->rc ? r->err.message : NULL, needle, what);
+  CHECK(r->req.rows == NULL && r->req.id == NULL && r->req.output_name == NULL, "nothing is left in the request");
+  CHECK(strlen(r->err.message) < 256, "message fits");
+  api_request_free(&r->req);
+}
+
+static void v1_error(const grove_forest_t *f, const grove_schema_t *s, const char *body, int status,
+                     const char *needle, const char *what) {
+  result_t r = v1(f, s, 0, body);
+  check_refused(&r, status, needle, what);
+}
+
+static void v2_error(const grove_forest_t *f, const char *body, int status, const char *needle, const char *what) {
+  result_t r = v2(f, 0, body, strlen(body), 0);
+  check_refused(&r, status, needle, what);
+}
+
+static int all_nan(const float *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isnan(p[i])) return 0;
+  return 1;
+}
+
+/* ------------------------------------------------------------------------- */
+
+static void test_format_header(void) {
+  const char *cases[][2] = {
+      {"application/msgpack", "m"},          {"application/x-msgpack", "m"},
+      {"Application/MsgPack; charset=x", "m"}, {"application/vnd.msgpack", "m"},
+      {"  application/msgpack ;q=1", "m"},    {"text/html, application/msgpack", "m"},
+      {"application/json", "j"},             {"application/json, application/msgpack", "j"},
+      {"application/msgpackx", "j"},          {"", "j"},
+      {"*/*", "j"},                           {"application/json; charset=utf-8", "j"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    api_format_t want = cases[i][1][0] == 'm' ? API_MSGPACK : API_JSON;
+    char what[128];
+    snprintf(what, sizeof what, "format of \"%s\"", cases[i][0]);
+    CHECK_EQ_INT(api_format_from_header(cases[i][0], strlen(cases[i][0])), want, what);
+  }
+  CHECK_EQ_INT(api_format_from_header(NULL, 0), API_JSON, "NULL header is JSON");
+  CHECK_EQ_INT(api_format_from_header("application/msgpack", 11), API_JSON, "only LEN bytes are read");
+}
+
+static void test_v1_rows(void) {
+  result_t r = v1(named, NULL, 0, "{\"rows\": [[1, 2.5, null, -0.1], [1e-50, 16777217, 3.4028234e38, 0]], "
+                                 "\"margin\": true, \"labels\": false}");
+  CHECK_EQ_INT(r.rc, 0, "rows decode");
+  CHECK_EQ_INT(r.req.nrows, 2, "two rows");
+  CHECK_EQ_INT(r.req.num_features, 4, "four features");
+  CHECK(r.req.margin == 1 && r.req.labels == 0, "margin and labels options");
+  if (r.rc == 0) {
+    const float *x = r.req.rows;
+    CHECK(x[0] == 1.0f && x[1] == 2.5f && isnan(x[2]) && x[3] == (float)-0.1, "row 0 values, null is NaN");
+    CHECK(x[4] == 0.0f && x[5] == 16777216.0f && x[6] == 3.4028234e38f && x[7] == 0.0f,
+          "underflow to 0, ints rounded once to float32, FLT_MAX kept");
+  }
+  api_request_free(&r.req);
+
+  r = v1(named, NULL, 0, "{\"rows\": [[0.1, 0.2, 0.3, 0.7]]}");
+  CHECK(r.rc == 0 && r.req.margin == 0 && r.req.labels == 1, "defaults: margin off, labels on");
+  if (r.rc == 0) CHECK(r.req.rows[0] == 0.1f && r.req.rows[3] == 0.7f, "decimal -> double -> float, as numpy");
+  api_request_free(&r.req);
+
+  r = v1(income, income_schema, 0,
+         "{\"rows\": [[39, \"State-gov\", 77516, 9, 13, null, null, null, null, 1, 0, 0, 40, \"Cuba\"]]}");
+  CHECK_EQ_INT(r.rc, 0, "rows may name categories when there is a schema");
+  if (r.rc == 0) {
+    CHECK(r.req.rows[1] == 6.0f && r.req.rows[3] == 9.0f && r.req.rows[9] == 1.0f, "codes and strings");
+    CHECK(r.req.rows[13] == 4.0f, "native-country Cuba = 4");
+  }
+  api_request_free(&r.req);
+}
+
+static void test_v1_records(void) {
+  result_t r = v1(income, income_schema, 0,
+                  "{\"records\": [{\"age\": 39, \"workclass\": \"State-gov\", \"education\": null, "
+                  "\"gender\": \"Male\", \"race\": 4, \"hours-per-week\": 40.5}, {}]}");
+  CHECK_EQ_INT(r.rc, 0, "records decode");
+  CHECK_EQ_INT(r.req.nrows, 2, "two records");
+  if (r.rc == 0) {
+    const float *x = r.req.rows;
+    CHECK(x[0] == 39.0f, "age lands in slot 0");
+    CHECK(x[1] == 6.0f, "workclass State-gov = code 6 in slot 1");
+    CHECK(isnan(x[3]), "null education is missing");
+    CHECK(x[9] == 1.0f, "gender Male = 1 in slot 9");
+    CHECK(x[8] == 4.0f, "race given as an integer code");
+    CHECK(x[12] == 40.5f, "hours-per-week in slot 12");
+    CHECK(isnan(x[2]) && isnan(x[4]) && isnan(x[13]), "absent features are missing");
+    CHECK(all_nan(x + 14, 14), "an empty record is all missing");
+  }
+  api_request_free(&r.req);
+
+  r = v1(multi, NULL, 0, "{\"records\": [{\"f2\": 1.5, \"f0\": -2}]}");
+  CHECK_EQ_INT(r.rc, 0, "unnamed model: f0..fN keys");
+  if (r.rc == 0) CHECK(r.req.rows[0] == -2.0f && isnan(r.req.rows[1]) && r.req.rows[2] == 1.5f, "f-keys land");
+  api_request_free(&r.req);
+
+  r = v1(named, NULL, 0, "{\"records\": [{\"gamma\": 7, \"alpha\": 1}]}");
+  CHECK_EQ_INT(r.rc, 0, "named model without schema");
+  if (r.rc == 0) CHECK(r.req.rows[2] == 7.0f && r.req.rows[0] == 1.0f && isnan(r.req.rows[1]), "names land");
+  api_request_free(&r.req);
+
+  r = v1(cat, NULL, 0, "{\"records\": [{\"colour\": 3, \"size\": 0.5}]}");
+  CHECK_EQ_INT(r.rc, 0, "categorical without schema: integer codes");
+  if (r.rc == 0) CHECK(r.req.rows[0] == 3.0f && r.req.rows[1] == 0.5f, "code and number");
+  api_request_free(&r.req);
+}
+
+static void test_v1_errors(void) {
+  v1_error(named, NULL, "", 400, "empty body", "empty body");
+  v1_error(named, NULL, " \n\t", 400, "empty body", "whitespace body");
+  v1_error(named, NULL, "[1]", 400, "expected a JSON object", "top level array");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4],]}", 400, "not valid JSON", "trailing comma");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]]", 400, "ends in the middle", "truncated body");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]]} x", 400, "not valid JSON", "trailing garbage");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]]}{}", 400, "not valid JSON", "two objects");
+  v1_error(named, NULL, "{\"rows\": 'x'}", 400, "not valid JSON", "single-quoted string");
+  v1_error(named, NULL, "{\"rows\": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", 400, "nesting", "too deep");
+  v1_error(named, NULL, "{\"records\": [{\"\xff\": 1}]}", 400, "not valid JSON", "invalid UTF-8");
+  v1_error(named, NULL, "{\"rows\": [[NaN, 2, 3, 4]]}", 400, "row 0, feature 'alpha': NaN", "NaN refused");
+  v1_error(named, NULL, "{\"rows\": [[1, Infinity, 3, 4]]}", 400, "row 0, feature 'beta': value out of float32 range",
+           "Infinity refused");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4], [1, 2, -1e39, 4]]}", 400,
+           "row 1, feature 'gamma': value out of float32 range", "beyond float32");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 1e400]]}", 400, "row 0, feature 'delta': value out of float32 range",
+           "beyond double");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 99999999999999999999]]}", 400, "row 0, feature 'delta': integer out",
+           "integer beyond 64 bits");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4], [1, 2, 3]]}", 400, "row 1: 3 values, the model has 4 features",
+           "short row");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4, 5]]}", 400, "row 0: 5 values", "long row");
+  v1_error(named, NULL, "{\"rows\": [1, 2]}", 400, "row 0: expected an array", "row is not an array");
+  v1_error(named, NULL, "{\"rows\": [[1, true, 3, 4]]}", 400, "row 0, feature 'beta': expected a number or null",
+           "boolean value");
+  v1_error(named, NULL, "{\"rows\": [[1, [2], 3, 4]]}", 400, "row 0, feature 'beta': expected a number", "array value");
+  v1_error(named, NULL, "{\"rows\": [[1, \"2\", 3, 4]]}", 400, "row 0, feature 'beta': expected a number, got the string",
+           "string for a numeric feature");
+  v1_error(income, income_schema, "{\"records\": [{\"age\": \"old\"}]}", 400,
+           "record 0, feature 'age': expected a number, got the string \"old\"", "string for numeric (schema)");
+  v1_error(multi, NULL, "{\"rows\": [[1, 2, {}]]}", 400, "row 0, feature 'f2'", "unnamed features are f<i>");
+  v1_error(income, income_schema, "{\"records\": [{\"age\": 1}, {\"bogus\": 1}]}", 400,
+           "record 1: unknown feature \"bogus\" (features: 'age', 'workclass'", "unknown key");
+  v1_error(multi, NULL, "{\"records\": [{\"f3\": 1}]}", 400, "unknown feature \"f3\"", "f-index out of range");
+  v1_error(multi, NULL, "{\"records\": [{\"f01\": 1}]}", 400, "unknown feature \"f01\"", "leading zero");
+  v1_error(named, NULL, "{\"records\": [{\"f0\": 1}]}", 400, "unknown feature \"f0\"", "named model: no f-keys");
+  v1_error(income, income_schema, "{\"records\": [{\"workclass\": \"Martian\"}]}", 400,
+           "record 0, feature 'workclass': unknown category \"Martian\" (known: \"Federal-gov\", \"Local-gov\"",
+           "unknown category names valid ones");
+  v1_error(income, income_schema, "{\"records\": [{\"native-country\": \"Atlantis\"}]}", 400, ", ...)",
+           "long category lists are cut");
+  v1_error(cat, NULL, "{\"records\": [{\"colour\": \"red\"}]}", 400,
+           "record 0, feature 'colour': category strings need a schema", "category string without schema");
+  v1_error(income, income_schema, "{\"records\": [{\"workclass\": 8}]}", 400,
+           "feature 'workclass': category code 8 out of range (8 categories)", "code beyond the schema");
+  v1_error(income, income_schema, "{\"records\": [{\"workclass\": -1}]}", 400, "integer from 0", "negative code");
+  v1_error(cat, NULL, "{\"records\": [{\"colour\": 1.5}]}", 400, "integer from 0", "fractional code");
+  v1_error(cat, NULL, "{\"records\": [{\"colour\": 16777216}]}", 400, "integer from 0", "code past 2^24");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"margin\": 1}", 400, "\"margin\" must be true or false",
+           "margin not a boolean");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"labels\": \"no\"}", 400, "\"labels\" must be true or false",
+           "labels not a boolean");
+  v1_error(named, NULL, "{\"rows\": []}", 400, "no rows", "no rows");
+  v1_error(named, NULL, "{\"records\": []}", 400, "no rows", "no records");
+  v1_error(named, NULL, "{}", 400, "expected {\"rows\": [[number|null, ...], ...]}", "neither rows nor records");
+  v1_error(named, NULL, "{\"margin\": true}", 400, "\"records\"", "only options");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"records\": [{}]}", 400, "not both", "both");
+  v1_error(named, NULL, "{\"row\": [[1, 2, 3, 4]]}", 400, "unknown key \"row\"", "unknown top-level key");
+  v1_error(named, NULL, "{\"rows\": {}}", 400, "\"rows\" must be an array", "rows not an array");
+  v1_error(named, NULL, "{\"records\": [[1, 2, 3, 4]]}", 400, "record 0: expected an object", "record not an object");
+  v1_error(named, NULL, "{\"records\": 5}", 400, "\"records\" must be an array", "records not an array");
+
+  result_t r = v1(named, NULL, 2, "{\"rows\": [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]]}");
+  check_refused(&r, 413, "3 rows in one request; the limit is 2", "too many rows");
+  r = v1(named, NULL, 2, "{\"records\": [{}, {}]}");
+  CHECK(r.rc == 0 && r.req.nrows == 2, "exactly max_rows is fine");
+  api_request_free(&r.req);
+
+  /* Messages stay short even when they quote long user strings. */
+  char body[2048], key[600];
+  memset(key, 'k', sizeof key - 1);
+  key[sizeof key - 1] = '\0';
+  snprintf(body, sizeof body, "{\"records\": [{\"%s\": 1}]}", key);
+  v1_error(income, income_schema, body, 400, "unknown feature \"kkkk", "a long unknown key is cut");
+  snprintf(body, sizeof body, "{\"records\": [{\"workclass\": \"%s\"}]}", key);
+  v1_error(income, income_schema, body, 400, "unknown category \"kkkk", "a long category is cut");
+
+  result_t m = {0};
+  api_limits_t lim = {0};
+  m.rc = api_decode_v1("\x81\xa4rows\x90", 7, API_MSGPACK, named, NULL, &lim, &m.req, &m.err);
+  CHECK(m.rc == -1 && m.err.status >= 400, "msgpack bodies go to the msgpack decoder");
+  api_request_free(&m.req);
+}
+
+/* ------------------------------------------------------------------------- */
+
+static void test_v2_json(void) {
+  const char *body = "{\"id\": \"req-7\", \"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": \"FP32\", "
+                     "\"data\": [1, 2.5, null, 4, 5, 6, 7, 0.1]}], \"outputs\": [{\"name\": \"predict\", "
+                     "\"parameters\": {\"binary_data_output\": true}}]}";
+  result_t r = v2(named, 0, body, strlen(body), 0);
+  CHECK_EQ_INT(r.rc, 0, "v2 flat FP32");
+  CHECK_EQ_INT(r.req.nrows, 2, "v2 two rows");
+  if (r.rc == 0) {
+    CHECK(r.req.rows[0] == 1.0f && r.req.rows[1] == 2.5f && isnan(r.req.rows[2]) && r.req.rows[7] == 0.1f,
+          "v2 values (null = missing)");
+    CHECK(r.req.id && strcmp(r.req.id, "req-7") == 0, "v2 id kept");
+    CHECK(r.req.output_name && strcmp(r.req.output_name, "predict") == 0, "v2 output name");
+    CHECK_EQ_INT(r.req.binary_output, 1, "binary_data_output from outputs[]");
+  }
+  api_request_free(&r.req);
+
+  body = "{\"inputs\": [{\"name\": \"x\", \"shape\": [2, 4], \"datatype\": \"INT64\", \"data\": [[1, 2, 3, 4], "
+         "[-5, 6, 16777217, 8]]}], \"parameters\": {\"binary_data_output\": true}}";
+  r = v2(named, 0, body, strlen(body), 0);
+  CHECK_EQ_INT(r.rc, 0, "v2 nested INT64");
+  if (r.rc == 0) {
+    CHECK(r.req.rows[4] == -5.0f && r.req.rows[6] == 16777216.0f, "v2 nested values");
+    CHECK(r.req.id == NULL && r.req.output_name == NULL, "no id, no outputs");
+    CHECK_EQ_INT(r.req.binary_output, 1, "top-level binary_data_output");
+  }
+  api_request_free(&r.req);
+
+  body = "{\"inputs\": [{\"name\": \"x\", \"shape\": [4], \"datatype\": \"BOOL\", \"data\": [true, false, true, true]}]}";
+  r = v2(named, 0, body, strlen(body), 0);
+  CHECK(r.rc == 0 && r.req.nrows == 1, "v2 shape [f] is one row");
+  if (r.rc == 0) CHECK(r.req.rows[0] == 1.0f && r.req.rows[1] == 0.0f, "BOOL values");
+  CHECK_EQ_INT(r.req.binary_output, 0, "JSON output by default");
+  api_request_free(&r.req);
+
+  body = "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"UINT8\", \"data\": [0, 255, 3, 4]}]}";
+  r = v2(named, 0, body, strlen(body), 0);
+  CHECK(r.rc == 0 && r.req.rows[1] == 255.0f, "UINT8 range");
+  api_request_free(&r.req);
+
+  v2_error(named, "{\"inputs\": []}", 400, "exactly one input tensor", "no inputs");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}, "
+           "{\"name\": \"b\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
+           "exactly one input tensor", "two inputs");
+  v2_error(named, "{\"id\": 5}", 400, "\"id\" must be a string", "id type");
+  v2_error(named, "{}", 400, "expected \"inputs\"", "no inputs key");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 3], \"datatype\": \"FP32\", \"data\": [1, 2, 3]}]}",
+           400, "shape has 3 features per row, the model has 4", "wrong feature count");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+           400, "3 dimensions", "rank 3");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [-1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+           400, "shape[0] must be a non-negative integer", "negative shape");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
+           "\"shape\" must be an array", "no shape");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [2, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+           400, "shape [2, 4] needs 8 values, \"data\" has 4", "count mismatch");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1000000000000, 4], \"datatype\": \"FP32\", "
+           "\"data\": [1, 2, 3, 4]}]}", 400, "\"data\" has 4", "huge shape, small data");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [0, 4], \"datatype\": \"FP32\", \"data\": []}]}", 400,
+           "no rows", "zero rows");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BF16\", \"data\": [1, 2, 3, 4]}]}",
+           400, "unsupported datatype \"BF16\"", "unsupported datatype");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"data\": [1, 2, 3, 4]}]}", 400,
+           "\"datatype\" must be a string", "no datatype");
+  v2_error(named, "{\"inputs\": [{\"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
+           "\"name\" must be a string", "no name");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\"}]}", 400, "no \"data\"",
+           "no data");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": 5}]}", 400,
+           "\"data\" must be an array", "data not an array");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT8\", \"data\": [1, 2, 300, 4]}]}",
+           400, "row 0, feature 'gamma': value out of INT8 range", "INT8 range");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"UINT16\", \"data\": [1, -2, 3, 4]}]}",
+           400, "row 0, feature 'beta': value out of UINT16 range", "UINT16 range");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT32\", \"data\": [1, 2, 3.5, 4]}]}",
+           400, "INT32 data must be integers", "fraction in INT32");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, \"3\", 4]}]}",
+           400, "FP32 data must be numbers", "string in FP32");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP64\", \"data\": [1, 2, 1e300, 4]}]}",
+           400, "row 0, feature 'gamma': value out of float32 range", "FP64 beyond float32");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BOOL\", \"data\": [1, 0, 1, 1]}]}",
+           400, "BOOL data must be true or false", "numbers in BOOL");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}], "
+           "\"outputs\": [{\"name\": \"probabilities\"}]}", 400, "unknown output \"probabilities\"", "unknown output");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}], "
+           "\"outputs\": [{\"name\": \"predict\", \"parameters\": {\"binary_data_output\": 1}}]}", 400,
+           "outputs[0].parameters: \"binary_data_output\" must be true or false", "binary_data_output type");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}], "
+           "\"outputs\": 3}", 400, "\"outputs\" must be an array", "outputs type");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+           "\"parameters\": {\"binary_data_size\": 16}}]}", 400, "needs the Inference-Header-Content-Length",
+           "binary size without binary part");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, NaN, 4]}]}",
+           400, "row 0, feature 'gamma': NaN", "NaN in v2 JSON");
+  v2_error(named, "", 400, "empty body", "v2 empty body");
+
+  const char *three = "{\"inputs\": [{\"name\": \"a\", \"shape\": [3, 4], \"datatype\": \"FP32\", \"data\": "
+                      "[1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]}]}";
+  r = v2(named, 2, three, strlen(three), 0);
+  check_refused(&r, 413, "3 rows in one request; the limit is 2", "v2 too many rows");
+}
+
+/* Appends V as SIZE little-endian bytes. */
+static size_t put_le(unsigned char *p, uint64_t v, unsigned size) {
+  for (unsigned i = 0; i < size; i++) p[i] = (unsigned char)(v >> (8 * i));
+  return size;
+}
+
+static size_t put_f32(unsigned char *p, float f) {
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  return put_le(p, bits, 4);
+}
+
+static void test_v2_binary(void) {
+  unsigned char body[1024];
+  const char *header = "{\"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": \"FP32\", "
+                       "\"parameters\": {\"binary_data_size\": 32}}], \"outputs\": [{\"name\": \"predict\"}]}";
+  size_t hlen = strlen(header), n = hlen;
+  memcpy(body, header, hlen);
+  const float vals[8] = {1.0f, NAN, -3.25f, 1e-30f, 0.1f, 7.0f, 3.4e38f, -0.0f};
+  for (int i = 0; i < 8; i++) n += put_f32(body + n, vals[i]);
+  result_t r = v2(named, 0, (const char *)body, n, hlen);
+  CHECK_EQ_INT(r.rc, 0, "binary FP32 tensor");
+  if (r.rc == 0) {
+    CHECK_EQ_INT(r.req.nrows, 2, "binary rows");
+    CHECK(r.req.rows[0] == 1.0f && isnan(r.req.rows[1]) && r.req.rows[2] == -3.25f && r.req.rows[3] == 1e-30f,
+          "binary values, NaN = missing");
+    CHECK(r.req.rows[4] == 0.1f && r.req.rows[6] == 3.4e38f, "binary values exact");
+    CHECK_EQ_INT(r.req.binary_output, 0, "no binary output asked");
+  }
+  api_request_free(&r.req);
+
+  r = v2(named, 0, (const char *)body, n - 1, hlen);
+  check_refused(&r, 400, "binary_data_size is 32 bytes, only 31 follow", "missing tensor bytes");
+  body[n] = 0;
+  r = v2(named, 0, (const char *)body, n + 1, hlen);
+  check_refused(&r, 400, "1 bytes after the tensors", "trailing bytes");
+  r = v2(named, 0, (const char *)body, n, n + 1);
+  check_refused(&r, 400, "Inference-Header-Content-Length is", "header length past the body");
+  r = v2(named, 0, (const char *)body, n, hlen - 1);
+  check_refused(&r, 400, "not valid JSON", "header length inside the JSON");
+
+  /* FP64 and signed ints, little-endian */
+  const char *h64 = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP64\", "
+                    "\"parameters\": {\"binary_data_size\": 32}}]}";
+  n = strlen(h64);
+  memcpy(body, h64, n);
+  const double d[4] = {0.1, NAN, -2.0, 1e-300};
+  for (int i = 0; i < 4; i++) {
+    uint64_t bits;
+    memcpy(&bits, &d[i], 8);
+    n += put_le(body + n, bits, 8);
+  }
+  r = v2(named, 0, (const char *)body, n, strlen(h64));
+  CHECK_EQ_INT(r.rc, 0, "binary FP64");
+  if (r.rc == 0)
+    CHECK(r.req.rows[0] == 0.1f && isnan(r.req.rows[1]) && r.req.rows[2] == -2.0f && r.req.rows[3] == 0.0f,
+          "FP64 rounded once to float32");
+  api_request_free(&r.req);
+
+  const char *h16 = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"INT16\", "
+                    "\"parameters\": {\"binary_data_size\": 8}}]}";
+  n = strlen(h16);
+  memcpy(body, h16, n);
+  const int16_t i16[4] = {-1, 32767, -32768, 5};
+  for (int i = 0; i < 4; i++) n += put_le(body + n, (uint16_t)i16[i], 2);
+  r = v2(named, 0, (const char *)body, n, strlen(h16));
+  CHECK(r.rc == 0 && r.req.rows[0] == -1.0f && r.req.rows[1] == 32767.0f && r.req.rows[2] == -32768.0f,
+        "INT16 sign-extended");
+  api_request_free(&r.req);
+
+  const char *hu = "{\"inputs\": [{\"name\": \"input\", \"shape\": [4], \"datatype\": \"UINT64\", "
+                   "\"parameters\": {\"binary_data_size\": 32}}]}";
+  n = strlen(hu);
+  memcpy(body, hu, n);
+  n += put_le(body + n, UINT64_MAX, 8);
+  for (int i = 0; i < 3; i++) n += put_le(body + n, (uint64_t)i, 8);
+  r = v2(named, 0, (const char *)body, n, strlen(hu));
+  CHECK(r.rc == 0 && r.req.rows[0] == 18446744073709551616.0f && r.req.rows[3] == 2.0f, "UINT64");
+  api_request_free(&r.req);
+
+  /* errors */
+  const char *hbad = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+                     "\"parameters\": {\"binary_data_size\": 12}}]}";
+  n = strlen(hbad);
+  memcpy(body, hbad, n);
+  memset(body + n, 0, 12);
+  r = v2(named, 0, (const char *)body, n + 12, strlen(hbad));
+  check_refused(&r, 400, "binary_data_size is 12 bytes, shape and FP32 need 16", "size does not match shape");
+
+  const char *hinf = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+                     "\"parameters\": {\"binary_data_size\": 16}}]}";
+  n = strlen(hinf);
+  memcpy(body, hinf, n);
+  for (int i = 0; i < 4; i++) n += put_f32(body + n, i == 2 ? INFINITY : 1.0f);
+  r = v2(named, 0, (const char *)body, n, strlen(hinf));
+  check_refused(&r, 400, "row 0, feature 'gamma': value out of float32 range", "binary infinity");
+
+  const char *hboth = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4], "
+                      "\"parameters\": {\"binary_data_size\": 16}}]}";
+  n = strlen(hboth);
+  memcpy(body, hboth, n);
+  memset(body + n, 0, 16);
+  r = v2(named, 0, (const char *)body, n + 16, strlen(hboth));
+  check_refused(&r, 400, "not both", "data and binary_data_size");
+
+  const char *hjson = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}";
+  n = strlen(hjson);
+  memcpy(body, hjson, n);
+  memset(body + n, 0, 4);
+  r = v2(named, 0, (const char *)body, n + 4, n);
+  check_refused(&r, 400, "4 bytes after the JSON but no input names them", "stray binary bytes");
+  r = v2(named, 0, (const char *)body, n, n);
+  CHECK_EQ_INT(r.rc, 0, "header length = body length, all JSON");
+  api_request_free(&r.req);
+}
+
+/* ------------------------------------------------------------------------- */
+
+static json_object *parse_body(const api_body_t *b, size_t len) {
+  json_tokener *tok = json_tokener_new();
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+  json_object *o = json_tokener_parse_ex(tok, b->data, (int)len);
+  if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
+    printf("# cannot parse: %.*s\n", (int)len, b->data);
+    json_object_put(o);
+    o = NULL;
+  }
+  json_tokener_free(tok);
+  return o;
+}
+
+static json_object *get(json_object *o, const char *key) {
+  json_object *v = NULL;
+  if (o != NULL) json_object_object_get_ex(o, key, &v);
+  return v;
+}
+
+static json_object *at(json_object *a, size_t i) {
+  return a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_get_idx(a, i) : NULL;
+}
+
+static const char *str(json_object *o) { return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : ""; }
+
+static int is_int(json_object *o, int64_t v) {
+  return o && json_object_is_type(o, json_type_int) && json_object_get_int64(o) == v;
+}
+
+static int same_float(json_object *o, float v) {
+  if (o == NULL || !(json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int))) return 0;
+  return (float)json_object_get_double(o) == v;
+}
+
+static void test_encode_v1(void) {
+  api_request_t req = {.nrows = 3, .labels = 1};
+  api_body_t b;
+  const float out[3] = {0.2f, 0.70000005f, 0.5f};
+  CHECK_EQ_INT(api_encode_v1("income", income, income_schema, &req, out, API_JSON, &b), 0, "encode binary");
+  CHECK(b.content_type && strcmp(b.content_type, "application/json") == 0, "content type");
+  CHECK(b.inference_header_len == 0, "no inference header");
+  json_object *o = parse_body(&b, b.len);
+  CHECK(o != NULL, "v1 response parses");
+  CHECK(strcmp(str(get(o, "model")), "income") == 0, "model name");
+  json_object *p = get(o, "predictions"), *l = get(o, "labels");
+  CHECK(same_float(at(p, 0), 0.2f) && same_float(at(p, 1), 0.70000005f) && same_float(at(p, 2), 0.5f),
+        "predictions round-trip float32");
+  CHECK(strcmp(str(at(l, 0)), "<=50K") == 0 && strcmp(str(at(l, 1)), ">50K") == 0 && strcmp(str(at(l, 2)), "<=50K") == 0,
+        "labels from the schema, p > 0.5");
+  json_object_put(o);
+  api_body_free(&b);
+
+  req.margin = 1;
+  const float m[3] = {-1.0f, 2.0f, 0.0f};
+  api_encode_v1("income", income, income_schema, &req, m, API_JSON, &b);
+  o = parse_body(&b, b.len);
+  l = get(o, "labels");
+  CHECK(strcmp(str(at(l, 0)), "<=50K") == 0 && strcmp(str(at(l, 1)), ">50K") == 0 && strcmp(str(at(l, 2)), "<=50K") == 0,
+        "margin labels: m > 0");
+  json_object_put(o);
+  api_body_free(&b);
+
+  req.margin = 0;
+  req.labels = 0;
+  api_encode_v1("income", income, income_schema, &req, out, API_JSON, &b);
+  o = parse_body(&b, b.len);
+  CHECK(o != NULL && get(o, "labels") == NULL, "labels: false leaves them out");
+  json_object_put(o);
+  api_body_free(&b);
+
+  req.labels = 1;
+  const float odd[3] = {NAN, INFINITY, -INFINITY};
+  api_encode_v1("b\"l\\\n\x01\xff", named, NULL, &req, odd, API_JSON, &b);
+  o = parse_body(&b, b.len);
+  CHECK(o != NULL, "escaped name and non-finite values parse");
+  CHECK(strcmp(str(get(o, "model")), "b\"l\\\n\x01\xEF\xBF\xBD") == 0, "name escaped, bad UTF-8 replaced");
+  p = get(o, "predictions");
+  CHECK(json_object_is_type(at(p, 0), json_type_null), "NaN is null");
+  CHECK(isinf(json_object_get_double(at(p, 1))) && json_object_get_double(at(p, 2)) < 0, "inf is 1e999");
+  l = get(o, "labels");
+  CHECK(json_object_is_type(at(l, 0), json_type_null) && is_int(at(l, 1), 1) && is_int(at(l, 2), 0),
+        "no schema: class indices, null for NaN");
+  json_object_put(o);
+  api_body_free(&b);
+
+  /* multi-class softprob: K numbers per row, argmax labels */
+  req.nrows = 2;
+  const float probs[6] = {0.1f, 0.7f, 0.2f, 0.5f, 0.2f, 0.3f};
+  api_encode_v1("multi", multi, NULL, &req, probs, API_JSON, &b);
+  o = parse_body(&b, b.len);
+  p = get(o, "predictions");
+  l = get(o, "labels");
+  CHECK(json_object_array_length(at(p, 0)) == 3 && same_float(at(at(p, 1), 2), 0.3f), "K numbers per row");
+  CHECK(is_int(at(l, 0), 1) && is_int(at(l, 1), 0), "argmax labels");
+  json_object_put(o);
+  api_body_free(&b);
+
+  char *names[3] = {"setosa", "versicolor", "virginica"};
+  grove_schema_t labelled = {.labels = names, .num_labels = 3};
+  api_encode_v1("multi", multi, &labelled, &req, probs, API_JSON, &b);
+  o = parse_body(&b, b.len);
+  l = get(o, "labels");
+  CHECK(strcmp(str(at(l, 0)), "versicolor") == 0 && strcmp(str(at(l, 1)), "setosa") == 0, "schema class labels");
+  json_object_put(o);
+  api_body_free(&b);
+
+  /* a regression-like model has no labels: the named fixture is binary, so check via ranking-free path */
+  float many[1000];
+  for (int i = 0; i < 1000; i++) many[i] = (float)i / 7.0f;
+  req.nrows = 1000;
+  api_encode_v1("named", named, NULL, &req, many, API_JSON, &b);
+  o = parse_body(&b, b.len);
+  p = get(o, "predictions");
+  int exact = json_object_array_length(p) == 1000;
+  for (int i = 0; i < 1000 && exact; i++) exact = same_float(at(p, (size_t)i), many[i]);
+  CHECK(exact, "1000 predictions round-trip exactly");
+  json_object_put(o);
+  api_body_free(&b);
+
+  CHECK_EQ_INT(api_encode_error("bad \"thing\"\n", API_JSON, &b), 0, "encode error");
+  o = parse_body(&b, b.len);
+  CHECK(strcmp(str(get(o, "error")), "bad \"thing\"\n") == 0, "error message escaped");
+  CHECK(strcmp(b.content_type, "application/json") == 0, "error content type");
+  json_object_put(o);
+  api_body_free(&b);
+  api_body_free(&b);
+  CHECK(b.data == NULL, "api_body_free twice is safe");
+}
+
+static void test_encode_v2(void) {
+  api_request_t req = {.nrows = 2, .labels = 1, .id = "abc"};
+  api_body_t b;
+  const float out[6] = {0.25f, 0.1f, 0.65f, 1.0f / 3.0f, 0.0f, 2.0f / 3.0f};
+  CHECK_EQ_INT(api_encode_v2_infer("multi", multi, &req, out, &b), 0, "encode v2");
+  json_object *o = parse_body(&b, b.len);
+  CHECK(strcmp(str(get(o, "model_name")), "multi") == 0 && strcmp(str(get(o, "id")), "abc") == 0, "v2 name and id");
+  json_object *o0 = at(get(o, "outputs"), 0);
+  CHECK(strcmp(str(get(o0, "name")), "predict") == 0 && strcmp(str(get(o0, "datatype")), "FP32") == 0,
+        "v2 output name and datatype");
+  CHECK(is_int(at(get(o0, "shape"), 0), 2) && is_int(at(get(o0, "shape"), 1), 3), "v2 shape [n, K]");
+  json_object *d = get(o0, "data");
+  int ok = json_object_array_length(d) == 6;
+  for (size_t i = 0; i < 6 && ok; i++) ok = same_float(at(d, i), out[i]);
+  CHECK(ok, "v2 flat data round-trips");
+  CHECK(b.inference_header_len == 0, "JSON: no inference header");
+  json_object_put(o);
+  api_body_free(&b);
+
+  req.id = NULL;
+  api_encode_v2_infer("named", named, &req, out, &b);
+  o = parse_body(&b, b.len);
+  o0 = at(get(o, "outputs"), 0);
+  CHECK(get(o, "id") == NULL, "no id when none was sent");
+  CHECK(json_object_array_length(get(o0, "shape")) == 1 && is_int(at(get(o0, "shape"), 0), 2), "v2 shape [n]");
+  json_object_put(o);
+  api_body_free(&b);
+
+  req.binary_output = 1;
+  req.output_name = "predict";
+  CHECK_EQ_INT(api_encode_v2_infer("multi", multi, &req, out, &b), 0, "encode v2 binary");
+  CHECK(strcmp(b.content_type, "application/octet-stream") == 0, "binary content type");
+  CHECK(b.inference_header_len > 0 && b.inference_header_len + 24 == b.len, "header + 6 floats");
+  o = parse_body(&b, b.inference_header_len);
+  o0 = at(get(o, "outputs"), 0);
+  CHECK(is_int(get(get(o0, "parameters"), "binary_data_size"), 24), "binary_data_size");
+  CHECK(get(o0, "data") == NULL, "no data in the header");
+  ok = 1;
+  for (size_t i = 0; i < 6; i++) {
+    const unsigned char *q = (const unsigned char *)b.data + b.inference_header_len + 4 * i;
+    uint32_t bits = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    float f;
+    memcpy(&f, &bits, 4);
+    ok &= f == out[i];
+  }
+  CHECK(ok, "little-endian float32 data");
+  json_object_put(o);
+  api_body_free(&b);
+}
+
+static void test_metadata(void) {
+  api_model_meta_t meta = {.name = "income", .path = "/models/income", .loaded_at = 1700000000.5,
+                           .load_seconds = 0.25, .reloads = 3};
+  api_body_t b;
+  CHECK_EQ_INT(api_encode_model_v1(&meta, income, income_schema, &b), 0, "model v1");
+  json_object *o = parse_body(&b, b.len);
+  CHECK(o != NULL, "model v1 parses");
+  CHECK(strcmp(str(get(o, "name")), "income") == 0 && strcmp(str(get(o, "task")), "binary") == 0, "name, task");
+  CHECK(strcmp(str(get(o, "objective")), "binary:logistic") == 0 && strcmp(str(get(o, "format")), "xgboost-json") == 0,
+        "objective, format");
+  CHECK(is_int(get(o, "num_features"), 14) && is_int(get(o, "trees"), 300) && is_int(get(o, "num_outputs"), 1),
+        "counts");
+  CHECK(get(o, "max_depth") && get(o, "leaves") && get(o, "memory_bytes") && get(o, "isa") && get(o, "kernel"),
+        "engine facts");
+  CHECK(json_object_get_double(get(o, "loaded_at")) == 1700000000.5, "loaded_at");
+  CHECK(strcmp(str(at(get(o, "classes"), 1)), ">50K") == 0, "classes from schema labels");
+  json_object *s = get(o, "schema"), *f0 = at(get(s, "features"), 0), *f1 = at(get(s, "features"), 1);
+  CHECK(strncmp(str(get(s, "description")), "Predicts whether", 16) == 0, "schema description");
+  CHECK(strcmp(str(at(get(s, "labels"), 0)), "<=50K") == 0, "schema labels");
+  CHECK(strcmp(str(get(f0, "name")), "age") == 0 && json_object_get_double(get(f0, "min")) == 17 &&
+            json_object_get_double(get(f0, "max")) == 90 && json_object_get_double(get(f0, "step")) == 1,
+        "numeric feature with range");
+  CHECK(strcmp(str(get(f0, "description")), "Age in years.") == 0, "feature description");
+  CHECK(strcmp(str(get(f1, "type")), "categorical") == 0 && strcmp(str(at(get(f1, "categories"), 0)), "Federal-gov") == 0,
+        "categorical feature with categories");
+  CHECK(get(f1, "min") == NULL, "absent min left out");
+  json_object_put(o);
+  api_body_free(&b);
+
+  meta.name = "multi";
+  api_encode_model_v1(&meta, multi, NULL, &b);
+  o = parse_body(&b, b.len);
+  s = get(o, "schema");
+  f0 = at(get(s, "features"), 2);
+  CHECK(strcmp(str(get(f0, "name")), "f2") == 0 && strcmp(str(get(f0, "type")), "numeric") == 0,
+        "generated schema");
+  CHECK(is_int(get(o, "classes"), 3) && strcmp(str(get(o, "task")), "multiclass") == 0, "classes = 3");
+  json_object_put(o);
+  api_body_free(&b);
+
+  meta.name = "named";
+  api_encode_model_v1(&meta, named, NULL, &b);
+  o = parse_body(&b, b.len);
+  f0 = at(get(get(o, "schema"), "features"), 2);
+  CHECK(strcmp(str(get(f0, "name")), "gamma") == 0 && strcmp(str(get(f0, "type")), "integer") == 0,
+        "generated schema: names and integer type");
+  json_object_put(o);
+  api_body_free(&b);
+
+  api_model_meta_t metas[2] = {{.name = "income"}, {.name = "multi"}};
+  const grove_forest_t *forests[2] = {income, multi};
+  CHECK_EQ_INT(api_encode_models_v1(metas, forests, 2, &b), 0, "models v1");
+  o = parse_body(&b, b.len);
+  json_object *ms = get(o, "models");
+  CHECK(json_object_array_length(ms) == 2 && strcmp(str(get(at(ms, 1), "name")), "multi") == 0, "two models");
+  CHECK(get(at(ms, 0), "schema") == NULL && is_int(get(at(ms, 0), "num_features"), 14), "no schema in the list");
+  json_object_put(o);
+  api_body_free(&b);
+
+  CHECK_EQ_INT(api_encode_models_v1(NULL, NULL, 0, &b), 0, "no models");
+  CHECK(b.len == strlen("{\"models\":[]}") && memcmp(b.data, "{\"models\":[]}", b.len) == 0, "empty list");
+  api_body_free(&b);
+
+  CHECK_EQ_INT(api_encode_model_v2(&metas[1], multi, &b), 0, "model v2");
+  o = parse_body(&b, b.len);
+  CHECK(strcmp(str(get(o, "name")), "multi") == 0 && strcmp(str(at(get(o, "versions"), 0)), "1") == 0 &&
+            strcmp(str(get(o, "platform")), "grove") == 0,
+        "v2 name, versions, platform");
+  json_object *in = at(get(o, "inputs"), 0), *out = at(get(o, "outputs"), 0);
+  CHECK(strcmp(str(get(in, "name")), "input") == 0 && is_int(at(get(in, "shape"), 0), -1) &&
+            is_int(at(get(in, "shape"), 1), 3),
+        "v2 input [-1, F]");
+  CHECK(strcmp(str(get(out, "name")), "predict") == 0 && is_int(at(get(out, "shape"), 1), 3), "v2 output [-1, K]");
+  json_object_put(o);
+  api_body_free(&b);
+  api_encode_model_v2(&metas[0], income, &b);
+  o = parse_body(&b, b.len);
+  out = at(get(o, "outputs"), 0);
+  CHECK(json_object_array_length(get(out, "shape")) == 1, "v2 output [-1] for one column");
+  json_object_put(o);
+  api_body_free(&b);
+}
+
+/* Decoded rows predicted and encoded: the sample row of the income model. */
+static void test_end_to_end(void) {
+  result_t r = v1(income, income_schema, 0,
+                  "{\"records\": [{\"age\": 27, \"fnlwgt\": 181284, \"education\": \"12th\", \"educational-num\": 8, "
+                  "\"marital-status\": \"Married-civ-spouse\", \"relationship\": \"Husband\", \"race\": \"Black\", "
+                  "\"gender\": \"Male\", \"capital-gain\": 0, \"capital-loss\": 0, \"hours-per-week\": 45, "
+                  "\"native-country\": \"United-States\"}]}");
+  CHECK_EQ_INT(r.rc, 0, "sample.csv row 1 as a record");
+  if (r.rc != 0) return;
+  float p;
+  grove_error_t err;
+  CHECK_EQ_INT(grove_forest_predict(income, r.req.rows, 1, &p, NULL, &err), GROVE_OK, "predict");
+  CHECK(fabsf(p - 0.0951776952f) < 2e-6f, "matches sample_expected.csv");
+  api_body_t b;
+  api_encode_v1("income", income, income_schema, &r.req, &p, API_JSON, &b);
+  json_object *o = parse_body(&b, b.len);
+  CHECK(strcmp(str(at(get(o, "labels"), 0)), "<=50K") == 0, "label <=50K");
+  json_object_put(o);
+  api_body_free(&b);
+  api_request_free(&r.req);
+  api_request_free(&r.req);
+  CHECK(r.req.rows == NULL, "api_request_free twice is safe");
+}
+
+static grove_forest_t *load(const char *rel) {
+  grove_forest_t *f = NULL;
+  grove_error_t err;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", GROVE_SOURCE_ROOT, rel);
+  if (grove_forest_load_file(path, &f, &err) != GROVE_OK) printf("# %s: %s\n", path, err.msg);
+  return f;
+}
+
+int main(void) {
+  grove_error_t err;
+  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) != GROVE_OK) {
+    printf("not ok 1 - income model loads: %s\n1..1\n", err.msg);
+    return 1;
+  }
+  multi = load("tests/fixtures/multi_softprob.json");
+  named = load("tests/fixtures/binary_logistic.json");
+  cat = load("tests/fixtures/categorical.json");
+  if (multi == NULL || named == NULL || cat == NULL) {
+    printf("not ok 1 - fixtures load\n1..1\n");
+    return 1;
+  }
+  test_format_header();
+  test_v1_rows();
+  test_v1_records();
+  test_v1_errors();
+  test_v2_json();
+  test_v2_binary();
+  test_encode_v1();
+  test_encode_v2();
+  test_metadata();
+  test_end_to_end();
+  grove_forest_unref(income);
+  grove_forest_unref(multi);
+  grove_forest_unref(named);
+  grove_forest_unref(cat);
+  grove_schema_free(income_schema);
+  return test_done();
+}
