@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <h2o.h>
 #include <h2o/http2.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -99,6 +101,7 @@ static const char *reason_of(int status) {
     case 200: return "OK";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
@@ -170,6 +173,26 @@ static api_format_t request_format(h2o_req_t *req, const h2o_token_t *token) {
   const char *v;
   size_t n;
   return header_value(req, token, &v, &n) ? api_format_from_header(v, n) : API_JSON;
+}
+
+/*
+ * Content types a prediction body may declare. curl -d sends form-urlencoded and some
+ * clients send text/plain with a JSON body: both are read as JSON. Anything else (XML,
+ * multipart, ...) is refused with 415 rather than misread.
+ */
+static int body_type_supported(h2o_req_t *req) {
+  const char *v;
+  size_t n;
+  if (!header_value(req, H2O_TOKEN_CONTENT_TYPE, &v, &n)) return 1;
+  size_t end = 0;
+  while (end < n && v[end] != ';') end++;
+  while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
+  static const char *const accepted[] = {"application/json", "application/msgpack", "application/x-msgpack",
+                                         "application/vnd.msgpack", "application/x-www-form-urlencoded",
+                                         "text/plain", "application/octet-stream"};
+  for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
+    if (h2o_lcstris(v, end, accepted[i], strlen(accepted[i]))) return 1;
+  return end > 5 && h2o_lcstris(v + end - 5, 5, "+json", 5);
 }
 
 /* Path segments: "/v1/models/income/predict" -> ["v1", "models", "income", "predict"]. */
@@ -277,6 +300,11 @@ static int handle_predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int
   char msg[512];
   if (!method_is(req, "POST")) {
     send_error(io, req, route, t0, 405, out_fmt, "use POST for predictions");
+    return 0;
+  }
+  if (!body_type_supported(req)) {
+    send_error(io, req, route, t0, 415, out_fmt,
+               "unsupported Content-Type: send application/json or application/msgpack");
     return 0;
   }
   grove_model_t *model = registry_get(s->reg, name.base, name.len);
@@ -492,9 +520,23 @@ static void reload_after(uv_work_t *w, int status) {
   free(r);
 }
 
+static int peer_is_loopback(h2o_req_t *req) {
+  struct sockaddr_storage ss;
+  socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+  if (len == 0) return 0;
+  if (ss.ss_family == AF_INET)
+    return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+  }
+  return ss.ss_family == AF_UNIX;
+}
+
+/* With a token: the token. Without one: only clients on this machine. */
 static int authorized(server_t *s, h2o_req_t *req) {
   const char *token = s->cfg->admin_token;
-  if (token == NULL || token[0] == '\0') return 1;
+  if (token == NULL || token[0] == '\0') return peer_is_loopback(req);
   const char *v;
   size_t n;
   if (!header_value(req, H2O_TOKEN_AUTHORIZATION, &v, &n)) return 0;
@@ -502,15 +544,22 @@ static int authorized(server_t *s, h2o_req_t *req) {
   return n == tl + 7 && memcmp(v, "Bearer ", 7) == 0 && memcmp(v + 7, token, tl) == 0;
 }
 
+/* Answers 401/403 and returns 1 when REQ may not use /admin. */
+static int admin_refused(io_thread_t *io, h2o_req_t *req, double t0) {
+  if (authorized(io->s, req)) return 0;
+  int has_token = io->s->cfg->admin_token != NULL && io->s->cfg->admin_token[0] != '\0';
+  send_error(io, req, METRICS_ROUTE_ADMIN, t0, has_token ? 401 : 403, API_JSON,
+             has_token ? "missing or wrong admin token (Authorization: Bearer ...)"
+                       : "admin endpoints answer only loopback clients when no --admin-token is set");
+  return 1;
+}
+
 static void handle_reload(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, double t0) {
   if (!method_is(req, "POST")) {
     send_error(io, req, METRICS_ROUTE_ADMIN, t0, 405, API_JSON, "use POST to reload a model");
     return;
   }
-  if (!authorized(io->s, req)) {
-    send_error(io, req, METRICS_ROUTE_ADMIN, t0, 401, API_JSON, "missing or wrong admin token (Authorization: Bearer ...)");
-    return;
-  }
+  if (admin_refused(io, req, t0)) return;
   reload_t *r = calloc(1, sizeof *r);
   if (r == NULL || name.len >= sizeof r->name) {
     free(r);
@@ -531,7 +580,10 @@ static void handle_reload(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, dou
   }
 }
 
+static int admin_refused(io_thread_t *io, h2o_req_t *req, double t0);
+
 static void handle_config(io_thread_t *io, h2o_req_t *req, double t0) {
+  if (admin_refused(io, req, t0)) return;
   const grove_config_t *c = io->s->cfg;
   char json[512];
   snprintf(json, sizeof json,
