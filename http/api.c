@@ -392,3 +392,21 @@ int api_buf_finish(api_buf_t *b, const char *content_type, api_body_t *body) {
   memset(b, 0, sizeof *b);
   return 0;
 }
+
+const char *api_feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf, size_t size) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  size_t used = 0;
+  buf[0] = '\0';
+  for (uint32_t j = 0; j < info.num_features; j++) {
+    char name[API_QUOTE_MAX + 16];
+    api_feature_label(forest, schema, j, name, sizeof name);
+    int n = snprintf(buf + used, size - used, "%s'%s'", j ? ", " : "", name);
+    if (n < 0 || (size_t)n + 6 >= size - used) {
+      snprintf(buf + used, size - used, "%s...", j ? ", " : "");
+      break;
+    }
+    used += (size_t)n;
+  }
+  return buf;
+}

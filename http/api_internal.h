@@ -50,6 +50,9 @@ typedef struct {
 } api_loc_t;
 
 /* Writes feature J's name (or "f<J>" when the model and schema have none) to BUF. */
+/* The features' names, as many as fit in BUF (then "..."), for "unknown feature" messages. */
+const char *api_feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf, size_t size);
+
 const char *api_feature_label(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t j, char *buf,
                               size_t size);
 

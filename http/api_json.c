@@ -135,25 +135,6 @@ static int put_value(const v1_ctx_t *c, json_object *v, const api_loc_t *loc, fl
                   categorical ? "a category string or code" : "a number", type_name(v));
 }
 
-/* The first features' names, as many as fit in BUF, for messages. */
-static const char *feature_list(const v1_ctx_t *c, char *buf, size_t size) {
-  grove_forest_info_t info;
-  grove_forest_get_info(c->forest, &info);
-  size_t used = 0;
-  buf[0] = '\0';
-  for (uint32_t j = 0; j < info.num_features; j++) {
-    char name[API_QUOTE_MAX + 16];
-    api_feature_label(c->forest, c->schema, j, name, sizeof name);
-    int n = snprintf(buf + used, size - used, "%s'%s'", j ? ", " : "", name);
-    if (n < 0 || (size_t)n + 6 >= size - used) {
-      snprintf(buf + used, size - used, "%s...", j ? ", " : "");
-      break;
-    }
-    used += (size_t)n;
-  }
-  return buf;
-}
-
 static int decode_rows(const v1_ctx_t *c, json_object *rows, const api_limits_t *limits, api_request_t *req) {
   uint32_t nf = req->num_features;
   size_t n = json_object_array_length(rows);
@@ -192,7 +173,7 @@ static int decode_records(const v1_ctx_t *c, json_object *records, const api_lim
       if (j < 0) {
         char some[120];
         return api_fail(c->err, 400, "record %zu: unknown feature \"%.*s\" (features: %s)", r, API_QUOTE_MAX, key,
-                        feature_list(c, some, sizeof some));
+                        api_feature_list(c->forest, c->schema, some, sizeof some));
       }
       next = (uint32_t)j + 1;
       api_loc_t loc = {"record", r, (uint32_t)j};

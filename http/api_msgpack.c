@@ -287,23 +287,6 @@ static const char *clip(char *dst, size_t cap, const uint8_t *s, size_t len) {
   return dst;
 }
 
-/* The first features' names, as many as fit in BUF, for "unknown feature" messages. */
-static const char *feature_list(const decoder_t *d, char *buf, size_t size) {
-  size_t used = 0;
-  buf[0] = '\0';
-  for (uint32_t j = 0; j < d->nf; j++) {
-    char name[API_QUOTE_MAX + 16];
-    api_feature_label(d->forest, d->schema, j, name, sizeof name);
-    int n = snprintf(buf + used, size - used, "%s'%s'", j ? ", " : "", name);
-    if (n < 0 || (size_t)n + 6 >= size - used) {
-      snprintf(buf + used, size - used, "%s...", j ? ", " : "");
-      break;
-    }
-    used += (size_t)n;
-  }
-  return buf;
-}
-
 static int name_equals(const char *name, const uint8_t *key, size_t len) {
   return name != NULL && strlen(name) == len && memcmp(name, key, len) == 0;
 }
@@ -450,7 +433,7 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
       int32_t j = lookup_feature(d, key, len);
       if (j < 0) {
         api_fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)", where, clip(text, sizeof text, key, len),
-                 feature_list(d, some, sizeof some));
+                 api_feature_list(d->forest, d->schema, some, sizeof some));
         goto fail;
       }
       if (d->seen[j] == i + 1) {
