@@ -121,6 +121,7 @@ static void send_body(io_thread_t *io, h2o_req_t *req, metrics_route_t route, do
                       const char *content_type, const char *body, size_t len) {
   req->res.status = status;
   req->res.reason = reason_of(status);
+  if (io->stopping) req->http1_is_persistent = 0; /* draining: close after this answer */
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
   req->res.content_length = len;
   if (io->s->cfg->access_log)
@@ -277,8 +278,11 @@ static void on_job_done(batch_job_t *job) {
 static void answer_pending(pending_t *p) {
   io_thread_t *io = p->io;
   h2o_req_t *req = p->req;
-  if (p->job.skipped) {
+  if (p->job.skipped && batcher_now() > p->job.deadline) {
+    metrics_rejected(io->s->metrics, "deadline");
     send_error(io, req, p->route, p->t0, 504, p->out_fmt, "the request's deadline passed before it was scored");
+  } else if (p->job.skipped) {
+    send_error(io, req, p->route, p->t0, 500, p->out_fmt, "the request could not be scored (out of memory)");
   } else {
     api_body_t body = {0};
     int rc = p->v2 ? api_encode_v2_infer(p->model->name, p->model->forest, &p->areq, p->job.out, &body)
@@ -716,7 +720,13 @@ static void on_tick(uv_timer_t *t) {
         pending_answered(p);
       }
     }
-    if (io->pending.next == &io->pending && (overdue || !connections_open(io))) uv_stop(&io->loop);
+    if (io->pending.next == &io->pending) {
+      /* h2o 2.2 leaves idle HTTP/1 keep-alive connections open on shutdown; they wait in
+       * the request-read timeout list, so expiring that list closes exactly them. */
+      io->ctx.http1.req_timeout.timeout = 0;
+      h2o_timeout_run(&io->loop, &io->ctx.http1.req_timeout, uv_now(&io->loop));
+      if (overdue || !connections_open(io)) uv_stop(&io->loop);
+    }
   }
 }
 

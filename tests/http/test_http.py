@@ -1,0 +1,1125 @@
+#!/usr/bin/python3
+"""grove serve over real HTTP on loopback: every route, format, limit and lifecycle event.
+
+Prints TAP. Starts its own daemons on free 127.0.0.1 ports (explicit flags, a clean
+environment apart from the sanitizer options), always kills them, and fails when a daemon
+exits badly or prints a sanitizer report. See tests/http/README.md.
+"""
+import argparse
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import msgpack
+
+count = 0
+failed = 0
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer", "ERROR: ThreadSanitizer")
+
+
+def check(cond, what, detail="", todo=None):
+    global count, failed
+    count += 1
+    suffix = " # TODO %s" % todo if todo else ""
+    if cond:
+        print("ok %d - %s%s" % (count, what, suffix))
+    else:
+        if not todo:
+            failed += 1
+        print("not ok %d - %s%s" % (count, what, suffix))
+        for line in str(detail).splitlines()[:20]:
+            print("#   " + line)
+    sys.stdout.flush()
+
+
+def skip(what, why):
+    global count
+    count += 1
+    print("ok %d - %s # SKIP %s" % (count, what, why))
+    sys.stdout.flush()
+
+
+def note(msg):
+    for line in str(msg).splitlines():
+        print("# " + line)
+    sys.stdout.flush()
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- daemons
+
+class Daemon:
+    """One `grove serve` process; stdout/stderr go to files in the work directory."""
+
+    all = []
+
+    def __init__(self, ctx, name, args, tls=False):
+        self.ctx = ctx
+        self.name = name
+        self.port = free_port()
+        self.tls = tls
+        self.out_path = os.path.join(ctx.tmp, name + ".out")
+        self.err_path = os.path.join(ctx.tmp, name + ".err")
+        self.argv = [ctx.grove, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                     "--ui", os.path.join(ctx.root, "ui"), "--shutdown-grace", "10"] + args
+        self.proc = subprocess.Popen(self.argv, stdout=open(self.out_path, "wb"), stderr=open(self.err_path, "wb"),
+                                     stdin=subprocess.DEVNULL, env=ctx.env, cwd=ctx.tmp)
+        self.rc = None
+        self.checked = False
+        self.terminated = False  # a second SIGTERM kills grove at once: send one only
+        Daemon.all.append(self)
+
+    def stdout(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def wait_ready(self, timeout=None):
+        timeout = timeout or 20 * self.ctx.slow
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                st, _, _ = self.request("GET", "/v2/health/ready", timeout=2)
+                if st == 200:
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def conn(self, timeout=10):
+        if self.tls:
+            c = ssl.create_default_context()
+            c.check_hostname = False
+            c.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout * self.ctx.slow, context=c)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * self.ctx.slow)
+
+    def request(self, method, path, body=None, headers=None, timeout=10, conn=None):
+        """Returns (status, headers as a lower-cased dict, body bytes)."""
+        own = conn is None
+        c = conn or self.conn(timeout)
+        try:
+            if isinstance(body, str):
+                body = body.encode()
+            h = dict(headers or {})
+            if body is not None and not any(k.lower() == "content-type" for k in h):
+                h["Content-Type"] = "application/json"
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            if own:
+                c.close()
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if sig == signal.SIGTERM:
+                self.terminated = True
+
+    def stop(self, timeout=None):
+        """SIGTERM, wait; SIGKILL if it does not go. Returns the exit code."""
+        if self.rc is not None:
+            return self.rc
+        timeout = timeout or 15 * self.ctx.slow
+        if not self.terminated:
+            self.signal(signal.SIGTERM)
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.rc = "hung (killed after %ss)" % timeout
+        return self.rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def check_exit(self, expect_rc=0):
+        """TAP check: exited with EXPECT_RC and printed no sanitizer report."""
+        if self.checked:
+            return
+        self.checked = True
+        rc = self.stop()
+        err = self.stderr()
+        out = self.stdout()
+        reports = [m for m in SANITIZER_MARKS if m in err or m in out]
+        check(rc == expect_rc and not reports,
+              "daemon '%s' exits %s with no sanitizer report" % (self.name, expect_rc),
+              "rc=%s reports=%s\n%s" % (rc, reports, err[-3000:]))
+
+
+def jpost(d, path, obj, headers=None, conn=None, timeout=10):
+    st, h, body = d.request("POST", path, json.dumps(obj), headers, conn=conn, timeout=timeout)
+    return st, h, parse_json(body)
+
+
+def jget(d, path, conn=None):
+    st, h, body = d.request("GET", path, conn=conn)
+    return st, h, parse_json(body)
+
+
+def parse_json(body):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"_raw": body[:300]}
+
+
+def close_to(a, b, tol=1e-6):
+    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def metric_values(text):
+    """Prometheus text -> {'name{labels}': float}."""
+    vals = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        k, _, v = line.rpartition(" ")
+        try:
+            vals[k] = float(v)
+        except ValueError:
+            pass
+    return vals
+
+
+def metrics(d):
+    st, _, body = d.request("GET", "/metrics")
+    return metric_values(body.decode()) if st == 200 else {}
+
+
+# ---------------------------------------------------------------- data
+
+class Ctx:
+    pass
+
+
+def load_data(ctx):
+    inc = os.path.join(ctx.root, "models", "income")
+    with open(os.path.join(inc, "schema.json")) as f:
+        ctx.schema = json.load(f)
+    feats = ctx.schema["features"]
+    ctx.fnames = [f["name"] for f in feats]
+    with open(os.path.join(inc, "sample.csv")) as f:
+        lines = f.read().splitlines()
+    header = lines[0].split(",")
+    assert header == ctx.fnames, header
+    ctx.records, ctx.rows = [], []
+    for line in lines[1:]:
+        rec, row = {}, []
+        for feat, v in zip(feats, line.split(",")):
+            if v == "":
+                row.append(None)
+                continue
+            if feat["type"] == "categorical":
+                rec[feat["name"]] = v
+                row.append(feat["categories"].index(v))
+            else:
+                rec[feat["name"]] = float(v) if "." in v else int(v)
+                row.append(float(v))
+        ctx.records.append(rec)
+        ctx.rows.append(row)
+    with open(os.path.join(inc, "sample_expected.csv")) as f:
+        ctx.expected = [float(x) for x in f.read().split()]
+    ctx.complete = [i for i, r in enumerate(ctx.rows) if None not in r]
+    ctx.cat_index = {f["name"]: i for i, f in enumerate(feats)}
+
+
+def synth_rows(ctx, n, seed=0):
+    """N distinct complete rows derived from the sample (age and hours-per-week vary)."""
+    base = [ctx.rows[i] for i in ctx.complete]
+    ia, ih, iw = ctx.fnames.index("age"), ctx.fnames.index("hours-per-week"), ctx.fnames.index("fnlwgt")
+    out = []
+    for k in range(n):
+        r = list(base[(k + seed) % len(base)])
+        r[ia] = float(17 + (k * 7 + seed) % 74)
+        r[ih] = float(1 + (k * 13 + seed) % 99)
+        r[iw] = float(12285 + (k * 7919) % 1000000)
+        out.append(r)
+    return out
+
+
+def pack_tensor(rows):
+    flat = [float("nan") if v is None else v for r in rows for v in r]
+    return msgpack.packb({"shape": [len(rows), len(rows[0])], "data": struct.pack("<%df" % len(flat), *flat)})
+
+
+def decode_predictions(p):
+    """msgpack predictions: a list, or {"shape", "data": float32 bin}."""
+    if isinstance(p, dict):
+        data = p.get("data", b"")
+        return list(struct.unpack("<%df" % (len(data) // 4), data))
+    return p
+
+
+# ---------------------------------------------------------------- tests
+
+def test_cli(ctx):
+    p = subprocess.run([ctx.grove, "serve", "--help"], capture_output=True, text=True, timeout=30, env=ctx.env)
+    opts = ["--models", "--port", "--threads", "--workers", "--max-batch-rows", "--max-body", "--max-queue-rows",
+            "--max-request-rows", "--deadline-ms", "--tls-cert", "--tls-key", "--admin-token", "--shutdown-grace"]
+    missing = [o for o in opts if o not in p.stdout]
+    check(p.returncode == 0 and not missing, "serve --help exits 0 and lists every option", "missing %s" % missing)
+    envs = ["GROVE_PORT", "GROVE_WORKERS", "GROVE_THREADS", "GROVE_MAX_BODY", "GROVE_DEADLINE_MS", "GROVE_ADMIN_TOKEN"]
+    check(all(e in p.stdout for e in envs), "serve --help names the environment variables", p.stdout[:800])
+    for flag, value in (("--workers", "0"), ("--port", "70000"), ("--max-body", "lots"), ("--deadline-ms", "-5")):
+        p = subprocess.run([ctx.grove, "serve", flag, value, "--models", os.path.join(ctx.root, "models")],
+                           capture_output=True, text=True, timeout=30, env=ctx.env)
+        check(p.returncode != 0 and flag in p.stderr, "serve %s %s exits non-zero naming the flag" % (flag, value),
+              "rc=%d stderr=%s" % (p.returncode, p.stderr))
+    p = subprocess.run([ctx.grove, "serve", "--models", os.path.join(ctx.tmp, "no-such-dir"), "--port",
+                        str(free_port())], capture_output=True, text=True, timeout=30, env=ctx.env)
+    check(p.returncode != 0 and "no-such-dir" in p.stderr, "serve with a missing models dir exits non-zero naming it",
+          "rc=%d %s" % (p.returncode, p.stderr))
+
+
+def test_banner(ctx, d):
+    out = d.stdout()
+    line = next((l for l in out.splitlines() if 'msg="grove starting"' in l), "")
+    want = ["version=", "isa=", "io_threads=2", "workers=2", "income(300 trees, 14 features)",
+            "url=http://127.0.0.1:%d" % d.port]
+    check(all(w in line for w in want), "start-up banner names version, isa, threads, workers, models, url", out)
+    check('msg="ready"' in out, "a ready line follows", out)
+
+
+def test_v1(ctx, d):
+    c = d.conn()
+    st, _, r = jpost(d, "/v1/models/income/predict", {"records": ctx.records}, conn=c)
+    preds = r.get("predictions", [])
+    check(st == 200 and close_to(preds, ctx.expected), "v1 records: predictions equal XGBoost's (1e-6)",
+          "%s %s" % (st, r))
+    check(r.get("model") == "income" and r.get("labels") == [">50K" if p > 0.5 else "<=50K" for p in preds]
+          and len(preds) == 20, "v1 records: labels are \">50K\" exactly when p > 0.5", r)
+    st, _, r2 = jpost(d, "/v1/models/income/predict", {"rows": ctx.rows}, conn=c)
+    check(st == 200 and r2.get("predictions") == preds, "v1 rows (category codes, null = missing) equal the records",
+          "%s %s" % (st, r2))
+    st, _, r3 = jpost(d, "/predict", {"records": ctx.records}, conn=c)
+    check(st == 200 and r3.get("predictions") == preds and r3.get("model") == "income",
+          "POST /predict answers with the default model", r3)
+    st, _, r4 = jpost(d, "/v1/models/income/predict", {"rows": ctx.rows, "margin": True}, conn=c)
+    logit = [math.log(p / (1 - p)) for p in ctx.expected]
+    check(st == 200 and close_to(r4.get("predictions", []), logit, 1e-4),
+          "\"margin\": true gives logit(p)", "%s %s" % (st, r4))
+    st, _, r5 = jpost(d, "/v1/models/income/predict", {"rows": ctx.rows, "labels": False}, conn=c)
+    check(st == 200 and "labels" not in r5 and r5.get("predictions") == preds, "\"labels\": false omits labels", r5)
+    # a record with a null value and integer category codes equals the string form
+    recs = []
+    for rec in ctx.records[:3]:
+        rr = {k: (ctx.schema["features"][ctx.cat_index[k]]["categories"].index(v) if isinstance(v, str) else v)
+              for k, v in rec.items()}
+        rr["occupation"] = rr.get("occupation") if "occupation" in rr else None
+        recs.append(rr)
+    st, _, r6 = jpost(d, "/v1/models/income/predict", {"records": recs}, conn=c)
+    check(st == 200 and r6.get("predictions") == preds[:3], "records with integer codes and null equal the strings", r6)
+    c.close()
+
+
+def test_msgpack(ctx, d):
+    c = d.conn()
+    mp = {"Content-Type": "application/msgpack"}
+    st, h, body = d.request("POST", "/v1/models/income/predict", msgpack.packb({"rows": ctx.rows}), mp, conn=c)
+    r = parse_json(body)
+    check(st == 200 and h.get("content-type", "").startswith("application/json")
+          and close_to(r.get("predictions", []), ctx.expected), "msgpack rows in, JSON out", "%s %s" % (st, r))
+    st, h, body = d.request("POST", "/v1/models/income/predict", pack_tensor(ctx.rows),
+                            dict(mp, Accept="application/msgpack"), conn=c)
+    ok = st == 200 and "msgpack" in h.get("content-type", "")
+    r = msgpack.unpackb(body, raw=False) if ok else {}
+    preds = decode_predictions(r.get("predictions", []))
+    check(ok and close_to(preds, ctx.expected), "msgpack {shape, data: float32 bin} in, msgpack out",
+          "%s %s %s" % (st, h, body[:200]))
+    check(r.get("labels") in (None, [">50K" if p > 0.5 else "<=50K" for p in preds]),
+          "msgpack labels (if any) agree with the predictions", r)
+    rows = synth_rows(ctx, 3000)
+    st, h, body = d.request("POST", "/v1/models/income/predict", msgpack.packb({"rows": rows}),
+                            dict(mp, Accept="application/msgpack"), conn=c)
+    r = msgpack.unpackb(body, raw=False) if st == 200 else {}
+    big = decode_predictions(r.get("predictions", []))
+    st2, _, j = jpost(d, "/v1/models/income/predict", {"rows": rows}, conn=c)
+    check(st == 200 and len(big) == 3000 and big == [f32(x) for x in j.get("predictions", [])],
+          "msgpack 3000-row answer (bin predictions) equals the JSON answer", "%s %s" % (st, st2))
+    c.close()
+
+
+def test_v2(ctx, d):
+    c = d.conn()
+    st, _, r = jget(d, "/v2/health/live", conn=c)
+    check(st == 200 and r.get("live") is True, "GET /v2/health/live", r)
+    st, _, r = jget(d, "/v2/health/ready", conn=c)
+    check(st == 200 and r.get("ready") is True, "GET /v2/health/ready", r)
+    st, _, r = jget(d, "/v2", conn=c)
+    check(st == 200 and r.get("name") == "grove" and "binary_tensor_data" in r.get("extensions", []),
+          "GET /v2 names the server and the binary extension", r)
+    st, _, r = jget(d, "/v2/models/income", conn=c)
+    check(st == 200 and r.get("name") == "income" and r.get("inputs", [{}])[0].get("shape") == [-1, 14]
+          and r.get("outputs", [{}])[0].get("datatype") == "FP32", "GET /v2/models/income metadata", r)
+    st, _, r = jget(d, "/v2/models/income/ready", conn=c)
+    check(st == 200 and r.get("ready") is True, "GET /v2/models/income/ready", r)
+    st, _, r = jget(d, "/v2/models/nope/ready", conn=c)
+    check(st == 404, "GET /v2/models/nope/ready is 404", r)
+
+    idx = ctx.complete
+    rows = [ctx.rows[i] for i in idx]
+    want = [ctx.expected[i] for i in idx]
+    n = len(rows)
+    flat = [v for r in rows for v in r]
+    for dtype, data, what in (("FP32", flat, "flat"), ("FP64", rows, "nested"),
+                              ("INT64", [[int(v) for v in r] for r in rows], "nested"),
+                              ("INT64", [int(v) for v in flat], "flat")):
+        body = {"id": "req-%s-%s" % (dtype, what),
+                "inputs": [{"name": "input", "shape": [n, 14], "datatype": dtype, "data": data}]}
+        st, _, r = jpost(d, "/v2/models/income/infer", body, conn=c)
+        out = (r.get("outputs") or [{}])[0]
+        check(st == 200 and r.get("id") == body["id"] and r.get("model_name") == "income"
+              and out.get("shape") == [n] and out.get("datatype") == "FP32" and close_to(out.get("data", []), want),
+              "v2 infer %s %s: id echoed, shape [n], values match" % (dtype, what), "%s %s" % (st, r))
+    st, _, r = jpost(d, "/v2/models/income/versions/1/infer",
+                     {"inputs": [{"name": "input", "shape": [n, 14], "datatype": "FP32", "data": flat}]}, conn=c)
+    check(st == 200 and close_to((r.get("outputs") or [{}])[0].get("data", []), want),
+          "v2 /versions/1/infer", r)
+
+    # Triton binary tensor extension, both ways
+    hdr = json.dumps({"id": "bin", "inputs": [{"name": "input", "shape": [n, 14], "datatype": "FP32",
+                                               "parameters": {"binary_data_size": n * 14 * 4}}],
+                      "outputs": [{"name": "predict", "parameters": {"binary_data_output": True}}]}).encode()
+    body = hdr + struct.pack("<%df" % len(flat), *flat)
+    st, h, resp = d.request("POST", "/v2/models/income/infer", body,
+                            {"Inference-Header-Content-Length": str(len(hdr)),
+                             "Content-Type": "application/octet-stream"}, conn=c)
+    ok = st == 200 and "inference-header-content-length" in h
+    jl = int(h.get("inference-header-content-length", 0)) if ok else 0
+    meta = parse_json(resp[:jl]) if ok else {}
+    out = (meta.get("outputs") or [{}])[0]
+    vals = list(struct.unpack("<%df" % n, resp[jl:])) if ok and len(resp) - jl == 4 * n else []
+    check(ok and meta.get("id") == "bin" and out.get("parameters", {}).get("binary_data_size") == 4 * n
+          and out.get("shape") == [n] and close_to(vals, want),
+          "v2 binary input + binary_data_output: header length, size, float32 values", "%s %s %s" % (st, h, resp[:300]))
+    # binary input, JSON output
+    hdr2 = json.dumps({"inputs": [{"name": "input", "shape": [n, 14], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": n * 14 * 4}}]}).encode()
+    st, h, resp = d.request("POST", "/v2/models/income/infer", hdr2 + struct.pack("<%df" % len(flat), *flat),
+                            {"Inference-Header-Content-Length": str(len(hdr2))}, conn=c)
+    r = parse_json(resp)
+    check(st == 200 and close_to((r.get("outputs") or [{}])[0].get("data", []), want),
+          "v2 binary input, JSON output", "%s %s" % (st, resp[:300]))
+    st, h, resp = d.request("POST", "/v2/models/income/infer", hdr2,
+                            {"Inference-Header-Content-Length": str(len(hdr2) + 50)}, conn=c)
+    check(400 <= st < 500 and "error" in parse_json(resp), "v2 header length beyond the body is a 4xx",
+          "%s %s" % (st, resp[:300]))
+    c.close()
+
+
+def test_metadata(ctx, d):
+    st, _, r = jget(d, "/v1/models")
+    names = [m.get("name") for m in r.get("models", [])]
+    check(st == 200 and names == ["income"], "GET /v1/models lists income", r)
+    m = (r.get("models") or [{}])[0]
+    check(m.get("trees") == 300 and m.get("num_features") == 14 and "schema" not in m,
+          "the model list gives trees and features, not the schema", m)
+    st, _, r = jget(d, "/v1/models/income")
+    sch = r.get("schema", {})
+    got = {f.get("name"): f.get("categories") for f in sch.get("features", [])}
+    want = {f["name"]: f.get("categories") for f in ctx.schema["features"]}
+    check(st == 200 and got == want and r.get("objective") == "binary:logistic" and r.get("classes") == ["<=50K", ">50K"],
+          "GET /v1/models/income has the schema with its category strings", json.dumps(r)[:1000])
+    st, _, r = jget(d, "/v1/models/nope")
+    check(st == 404 and "nope" in r.get("error", ""), "GET /v1/models/nope is 404 naming it", r)
+
+
+def expect_error(d, what, status, words, method="POST", path="/v1/models/income/predict", body=None, headers=None):
+    try:
+        st, h, resp = d.request(method, path, body, headers)
+    except (OSError, http.client.HTTPException) as e:
+        check(False, what, "request failed: %r" % e)
+        return
+    r = parse_json(resp)
+    msg = r.get("error", "") if isinstance(r, dict) else ""
+    okw = all(w.lower() in msg.lower() for w in words)
+    check(st == status and isinstance(msg, str) and msg and okw and h.get("content-type", "").startswith("application/json"),
+          "%s -> %d JSON error naming %s" % (what, status, words), "got %s %s" % (st, resp[:400]))
+
+
+def test_errors(ctx, d, small):
+    row = ctx.rows[1]
+    expect_error(d, "malformed JSON", 400, ["JSON"], body='{rows: 1}')
+    expect_error(d, "truncated JSON", 400, ["JSON", "end"], body='{"rows": [[1,2,')
+    expect_error(d, "NaN token", 400, ["NaN"], body='{"rows":[[NaN' + ",1" * 13 + "]]}")
+    expect_error(d, "wrong feature count", 400, ["3 values", "14"], body='{"rows":[[1,2,3]]}')
+    expect_error(d, "unknown category", 400, ["Astronaut", "workclass"],
+                 body=json.dumps({"records": [{"workclass": "Astronaut"}]}))
+    expect_error(d, "unknown feature key", 400, ["nope"], body=json.dumps({"records": [{"nope": 1}]}))
+    expect_error(d, "unknown body key", 400, ["colums"], body=json.dumps({"colums": [row]}))
+    expect_error(d, "unknown model", 404, ["zebra"], path="/v1/models/zebra/predict", body=json.dumps({"rows": [row]}))
+    expect_error(d, "GET on a predict route", 405, ["POST"], method="GET")
+    expect_error(d, "GET on /predict", 405, ["POST"], method="GET", path="/predict")
+    expect_error(d, "unknown endpoint under /v1", 404, ["endpoint"], method="GET", path="/v1/nothing/here")
+    expect_error(d, "empty body", 400, ["empty"], body=b"")
+    expect_error(d, "no body at all", 400, ["empty"], body=None)
+    expect_error(d, "string where a number goes", 400, ["row 0"], body='{"rows":[["abc"' + ",1" * 13 + "]]}")
+    mp = {"Content-Type": "application/msgpack"}
+    expect_error(d, "msgpack array32 of 2^28 items (dd 10 00 00 00)", 400, ["msgpack"], body=b"\xdd\x10\x00\x00\x00",
+                 headers=mp)
+    expect_error(d, "msgpack map32 of 2^28 pairs (df 10 00 00 00)", 400, [], body=b"\xdf\x10\x00\x00\x00", headers=mp)
+    deep = b"\x81\xa4rows" + b"\x91" * 100000 + b"\x01"
+    expect_error(d, "msgpack nested 100000 deep", 400, [], body=deep, headers=mp)
+    trunc = b"\x82\xa5shape\x92\x01\x0e\xa4data\xc6\x00\x00\x00\x38" + b"\x00" * 10
+    expect_error(d, "msgpack truncated bin", 400, ["data"], body=trunc, headers=mp)
+    wrong = msgpack.packb({"shape": [2, 14], "data": b"\x00" * 56})
+    expect_error(d, "msgpack bin shorter than its shape", 400, ["data"], body=wrong, headers=mp)
+    expect_error(d, "msgpack trailing garbage", 400, [], body=msgpack.packb({"rows": [row]}) + b"garbage", headers=mp)
+    expect_error(d, "v2 shape mismatch", 400, ["shape", "28"], path="/v2/models/income/infer",
+                 body=json.dumps({"inputs": [{"name": "input", "shape": [2, 14], "datatype": "FP32",
+                                              "data": [0.0] * 14}]}))
+    expect_error(d, "v2 wrong feature count", 400, ["14"], path="/v2/models/income/infer",
+                 body=json.dumps({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32",
+                                              "data": [0.0] * 3}]}))
+    expect_error(d, "v2 unknown datatype", 400, ["BF99"], path="/v2/models/income/infer",
+                 body=json.dumps({"inputs": [{"name": "input", "shape": [1, 14], "datatype": "BF99",
+                                              "data": [0.0] * 14}]}))
+    # limits: a daemon with --max-body 64k --max-request-rows 100
+    big = json.dumps({"rows": [row] * 1200})  # ~80 kB
+    try:
+        st, _, resp = small.request("POST", "/v1/models/income/predict", big)
+    except (OSError, http.client.HTTPException) as e:
+        st, resp = None, repr(e).encode()
+    check(st == 413, "a body over --max-body 64k is 413", "%s %s" % (st, resp[:300]))
+    expect_error(small, "101 rows over --max-request-rows 100", 413, ["100"], body=json.dumps({"rows": [row] * 101}))
+    expect_error(small, "msgpack tensor of 101 rows over --max-request-rows", 413, ["100"],
+                 body=pack_tensor([row] * 101), headers=mp)
+    st, _, r = jpost(small, "/v1/models/income/predict", {"rows": [row] * 100})
+    check(st == 200 and len(r.get("predictions", [])) == 100, "100 rows (the limit) are fine", st)
+    for dd in (d, small):
+        st, _, r = jget(dd, "/v2/health/live")
+        check(st == 200, "after the errors, '%s' still answers /v2/health/live" % dd.name, st)
+    st, _, r = jpost(d, "/v1/models/income/predict", {"records": ctx.records})
+    check(st == 200 and close_to(r.get("predictions", []), ctx.expected), "and still predicts correctly", r)
+
+
+def test_concurrency(ctx, d):
+    n_threads, per = 16, 40
+    rows = synth_rows(ctx, n_threads * per, seed=3)
+    before = metrics(d)
+    # expected values: one sequential single-row request each
+    c = d.conn()
+    expected = []
+    for r in rows:
+        st, _, resp = jpost(d, "/v1/models/income/predict", {"rows": [r]}, conn=c)
+        expected.append(resp.get("predictions", [None])[0] if st == 200 else None)
+    c.close()
+    check(None not in expected and len(set(expected)) > 100, "640 distinct rows have sequential answers",
+          "%d distinct" % len(set(x for x in expected if x is not None)))
+    errors = []
+    mismatches = []
+
+    def worker(t):
+        conn = d.conn(timeout=30)
+        try:
+            for k in range(per):
+                i = t * per + k
+                r = rows[i]
+                kind = (t + k) % 3
+                try:
+                    if kind == 0:
+                        st, _, resp = jpost(d, "/v1/models/income/predict", {"rows": [r]}, conn=conn)
+                        got = resp.get("predictions", [None])[0]
+                    elif kind == 1:
+                        st, _, body = d.request("POST", "/v1/models/income/predict", msgpack.packb({"rows": [r]}),
+                                                {"Content-Type": "application/msgpack",
+                                                 "Accept": "application/msgpack"}, conn=conn)
+                        got = decode_predictions(msgpack.unpackb(body).get("predictions"))[0] if st == 200 else None
+                        got = None if got is None else got
+                        if got is not None and f32(expected[i]) == got:
+                            got = expected[i]
+                    else:
+                        st, _, resp = jpost(d, "/v2/models/income/infer",
+                                            {"id": "t%d-%d" % (t, k), "inputs": [{"name": "input", "shape": [1, 14],
+                                                                                  "datatype": "FP32", "data": r}]},
+                                            conn=conn)
+                        got = resp.get("outputs", [{}])[0].get("data", [None])[0]
+                        if resp.get("id") != "t%d-%d" % (t, k):
+                            mismatches.append((i, "id", resp.get("id")))
+                    if st != 200:
+                        errors.append((i, st))
+                    elif got != expected[i]:
+                        mismatches.append((i, got, expected[i]))
+                except Exception as e:  # noqa: BLE001 - report every failure
+                    errors.append((i, repr(e)))
+                    conn.close()
+                    conn = d.conn(timeout=30)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    el = time.monotonic() - t0
+    check(not any(t.is_alive() for t in threads), "16 threads x 40 requests finish", "%.1fs" % el)
+    check(not errors, "every concurrent request is 200", errors[:10])
+    check(not mismatches, "every concurrent answer equals its own row's sequential answer", mismatches[:10])
+    after = metrics(d)
+    drows = after.get("grove_rows_predicted_total", 0) - before.get("grove_rows_predicted_total", 0)
+    dbatch = after.get("grove_batches_total", 0) - before.get("grove_batches_total", 0)
+    check(drows >= 2 * 640 and 1 <= dbatch <= drows, "grove_rows_predicted_total and grove_batches_total moved",
+          "rows +%s batches +%s" % (drows, dbatch))
+    check(after.get("grove_batch_rows_count") == after.get("grove_batches_total")
+          and after.get("grove_batch_rows_sum") == after.get("grove_rows_predicted_total")
+          and after.get('grove_batch_rows_bucket{le="+Inf"}') == after.get("grove_batch_rows_count"),
+          "grove_batch_rows histogram: _count == batches, _sum == rows, +Inf == _count",
+          {k: v for k, v in after.items() if k.startswith("grove_batch") or k.startswith("grove_rows")})
+    buckets = [v for k, v in after.items() if k.startswith("grove_batch_rows_bucket")]
+    check(buckets == sorted(buckets) and len(buckets) >= 10, "grove_batch_rows buckets are cumulative", buckets)
+    req200 = after.get('grove_requests_total{route="predict",code="200"}', 0)
+    inf200 = after.get('grove_requests_total{route="infer",code="200"}', 0)
+    check(req200 >= 640 and inf200 >= 200 and after.get("grove_inflight_requests") == 0
+          and after.get("grove_queued_rows") == 0,
+          "grove_requests_total counts routes; nothing left in flight or queued",
+          "predict %s infer %s inflight %s" % (req200, inf200, after.get("grove_inflight_requests")))
+
+
+def test_large(ctx, d):
+    rows = synth_rows(ctx, 20000, seed=11)
+    t0 = time.monotonic()
+    st, _, r = jpost(d, "/v1/models/income/predict", {"rows": rows, "labels": False}, timeout=60)
+    big = r.get("predictions", [])
+    el = time.monotonic() - t0
+    parts = []
+    c = d.conn()
+    for i in range(0, 20000, 2500):
+        st2, _, r2 = jpost(d, "/v1/models/income/predict", {"rows": rows[i:i + 2500]}, conn=c, timeout=60)
+        parts += r2.get("predictions", []) if st2 == 200 else [None]
+    c.close()
+    check(st == 200 and len(big) == 20000 and big == parts,
+          "20000 rows in one request equal the concatenation of 2500-row requests", "%s %.2fs" % (st, el))
+
+
+def raw_connect(d):
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5 * ctx_slow[0])
+    return s
+
+
+ctx_slow = [1]
+
+
+def test_disconnects(ctx, d):
+    rows = synth_rows(ctx, 20000, seed=5)
+    body = json.dumps({"rows": rows}).encode()
+    req = (b"POST /v1/models/income/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body))
+    errs = []
+    try:
+        for _ in range(3):  # whole request sent, socket closed before the answer
+            s = raw_connect(d)
+            s.sendall(req + body)
+            s.close()
+        for _ in range(3):  # half a body
+            s = raw_connect(d)
+            s.sendall(req + body[:len(body) // 2])
+            s.close()
+        s = raw_connect(d)  # RST instead of FIN, with the request in flight
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.sendall(req + body)
+        time.sleep(0.05)
+        s.close()
+        socks = []
+        for i in range(100):  # many connections, some with partial request lines
+            s = raw_connect(d)
+            if i % 3 == 1:
+                s.sendall(b"POST /v1/models/income/pre")
+            elif i % 3 == 2:
+                s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            s.close()
+        # pipelined requests, then close without reading
+        s = raw_connect(d)
+        small = json.dumps({"rows": [ctx.rows[1]]}).encode()
+        one = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+               % len(small)) + small
+        s.sendall(one * 20)
+        s.close()
+    except OSError as e:
+        errs.append(repr(e))
+    check(not errs, "disconnecting clients: sends succeed", errs)
+    time.sleep(0.3 * ctx.slow)
+    st, _, r = jget(d, "/v2/health/live")
+    check(st == 200 and d.proc.poll() is None, "after disconnects the daemon is alive and answers", st)
+    st, _, r = jpost(d, "/v1/models/income/predict", {"records": ctx.records})
+    check(st == 200 and close_to(r.get("predictions", []), ctx.expected), "and still predicts correctly", r)
+    end = time.monotonic() + 10 * ctx.slow
+    m = metrics(d)
+    while (m.get("grove_inflight_requests") != 0 or m.get("grove_queued_rows") != 0) and time.monotonic() < end:
+        time.sleep(0.05)
+        m = metrics(d)
+    check(m.get("grove_inflight_requests") == 0 and m.get("grove_queued_rows") == 0,
+          "abandoned requests drain: nothing in flight or queued", {k: v for k, v in m.items() if "inflight" in k})
+    out = d.stderr()
+    check(not any(mk in out for mk in SANITIZER_MARKS), "no sanitizer report so far", out[-2000:])
+
+
+def test_backpressure(ctx):
+    d = Daemon(ctx, "backpressure", ["--threads", "2", "--workers", "1", "--max-queue-rows", "1000",
+                                     "--max-request-rows", "1000", "--max-batch-rows", "4096",
+                                     "--max-delay-us", "400000", "--models", os.path.join(ctx.root, "models")])
+    if not d.wait_ready():
+        check(False, "backpressure daemon starts", d.stderr())
+        return d
+    rows = synth_rows(ctx, 1000, seed=7)
+    body = json.dumps({"rows": rows})
+    results = []
+    lock = threading.Lock()
+
+    def fire(delay):
+        time.sleep(delay)
+        t0 = time.monotonic()
+        try:
+            st, h, resp = d.request("POST", "/v1/models/income/predict", body, timeout=20)
+            res = (st, h, parse_json(resp), time.monotonic() - t0)
+        except (OSError, http.client.HTTPException) as e:
+            res = (None, {}, {"exc": repr(e)}, time.monotonic() - t0)
+        with lock:
+            results.append(res)
+
+    # The first 1000 rows wait in the queue up to 400 ms for a fuller batch (--max-delay-us):
+    # everything that arrives meanwhile finds the queue full.
+    threads = [threading.Thread(target=fire, args=(0 if i == 0 else 0.1,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    check(not any(t.is_alive() for t in threads) and all(r[0] is not None for r in results),
+          "backpressure: no request hangs", [(r[0], r[2].get("exc")) for r in results])
+    codes = sorted(r[0] or 0 for r in results)
+    rej = [r for r in results if r[0] == 503]
+    check(codes.count(200) >= 1 and len(rej) >= 1, "at least one 200 and at least one 503", codes)
+    check(rej and all(r[1].get("retry-after") == "1" and "queue" in r[2].get("error", "") for r in rej),
+          "every 503 has Retry-After and a JSON error about the queue", [(r[1], r[2]) for r in rej][:2])
+    check(rej and all(r[3] < 2 * ctx.slow for r in rej), "503s come back at once",
+          [round(r[3], 3) for r in rej])
+    ok = [r for r in results if r[0] == 200]
+    check(all(len(r[2].get("predictions", [])) == 1000 for r in ok), "the accepted requests get all 1000 predictions")
+    m = metrics(d)
+    check(m.get('grove_rejected_total{reason="queue_full"}', 0) == len(rej)
+          and m.get('grove_requests_total{route="predict",code="503"}', 0) == len(rej),
+          "grove_rejected_total{reason=\"queue_full\"} counts the 503s", m.get('grove_rejected_total{reason="queue_full"}'))
+    return d
+
+
+def deadline_request(ctx, d, rows):
+    """One big msgpack request on a fresh keep-alive connection: (conn, status, json, seconds)."""
+    body = pack_tensor(rows)
+    c = d.conn(timeout=20)
+    c.connect()
+    t0 = time.monotonic()
+    st, h, resp = d.request("POST", "/v1/models/income/predict", body, {"Content-Type": "application/msgpack"}, conn=c)
+    return c, st, parse_json(resp), time.monotonic() - t0
+
+
+def test_deadline(ctx):
+    ds = []
+    models = os.path.join(ctx.root, "models")
+    # 1. batches of 16 rows: the worker drops the job's remaining chunks once the deadline passed
+    d = Daemon(ctx, "deadline", ["--threads", "1", "--workers", "1", "--deadline-ms", "50", "--max-batch-rows", "16",
+                                 "--models", models])
+    # 2. one 50000-row batch: the worker is busy for ~0.5 s, the loop answers at the deadline
+    d2 = Daemon(ctx, "deadline-busy", ["--threads", "1", "--workers", "1", "--deadline-ms", "50",
+                                       "--max-batch-rows", "65536", "--models", models])
+    ds = [d, d2]
+    if not (d.wait_ready() and d2.wait_ready()):
+        check(False, "deadline daemons start", d.stderr() + d2.stderr())
+        return ds
+    rows = synth_rows(ctx, 50000, seed=9)
+    c, st, r, el = deadline_request(ctx, d, rows)
+    check(st == 504 and "deadline" in r.get("error", ""), "50000 rows with --deadline-ms 50 --max-batch-rows 16: "
+          "504 JSON error", "%s %s" % (st, r))
+    check(el < 1.0 * ctx.slow, "the 504 comes within ~1 s", "%.3f s" % el)
+    note("deadline: 504 after %.3f s" % el)
+    st, _, r = jpost(d, "/v1/models/income/predict", {"rows": ctx.rows[:3]}, conn=c)
+    check(st == 200 and close_to(r.get("predictions", []), ctx.expected[:3]),
+          "the same keep-alive connection then predicts a small request", "%s %s" % (st, r))
+    c.close()
+    m = metrics(d)
+    n504 = m.get('grove_requests_total{route="predict",code="504"}', 0)
+    nrej = m.get('grove_rejected_total{reason="deadline"}', 0)
+    check(n504 == 1 and m.get("grove_inflight_requests") == 0, "the 504 is counted in grove_requests_total", n504)
+    check(nrej == n504, "grove_rejected_total{reason=\"deadline\"} counts every deadline 504",
+          "504s %s, rejected{deadline} %s" % (n504, nrej))
+
+    c, st, r, el = deadline_request(ctx, d2, rows)
+    check(st == 504 and "deadline" in r.get("error", ""), "one 50000-row batch past --deadline-ms 50: 504 JSON error",
+          "%s %s" % (st, r))
+    check(el < 1.0 * ctx.slow, "the 504 comes within ~1 s while the worker is still busy", "%.3f s" % el)
+    note("deadline (busy worker): 504 after %.3f s" % el)
+    end = time.monotonic() + 20 * ctx.slow  # the worker finishes the abandoned batch, then is free again
+    while metrics(d2).get("grove_inflight_requests", 0) != 0 and time.monotonic() < end:
+        time.sleep(0.05)
+    st, _, r = jpost(d2, "/v1/models/income/predict", {"rows": ctx.rows[:3]}, conn=c, timeout=30)
+    check(st == 200 and close_to(r.get("predictions", []), ctx.expected[:3]),
+          "once the worker is free, a small request on the same connection is answered", "%s %s" % (st, r))
+    c.close()
+    m = metrics(d2)
+    check(m.get('grove_rejected_total{reason="deadline"}', 0) >= 1
+          and m.get('grove_requests_total{route="predict",code="504"}', 0) == 1
+          and m.get("grove_inflight_requests") == 0,
+          "busy worker: grove_rejected_total{reason=\"deadline\"} and the 504 counted",
+          {k: v for k, v in m.items() if "504" in k or "rejected" in k or "inflight" in k})
+    return ds
+
+
+def test_reload(ctx, main_d):
+    st, _, r = jpost(main_d, "/admin/models/income/reload", {})
+    check(st == 200 and r.get("reloaded") is True, "POST /admin/models/income/reload -> 200", r)
+    st, _, r = jget(main_d, "/admin/models/income/reload")
+    check(st == 405, "GET on reload is 405", r)
+    st, _, r = jpost(main_d, "/admin/models/nope/reload", {})
+    check(st == 404 and "error" in r, "reloading an unknown model is 404", "%s %s" % (st, r))
+
+    mdir = os.path.join(ctx.tmp, "reload-models")
+    inc = os.path.join(mdir, "income")
+    os.makedirs(inc)
+    for f in ("model.json", "schema.json"):
+        shutil.copy(os.path.join(ctx.root, "models", "income", f), inc)
+    d = Daemon(ctx, "reload", ["--threads", "1", "--workers", "1", "--admin-token", "secret", "--models", mdir])
+    if not d.wait_ready():
+        check(False, "reload daemon starts", d.stderr())
+        return d
+    path = "/admin/models/income/reload"
+    st, _, r = jpost(d, path, {})
+    check(st == 401 and "token" in r.get("error", ""), "--admin-token: no token -> 401 JSON error", "%s %s" % (st, r))
+    st, _, r = jpost(d, path, {}, {"Authorization": "Bearer wrong"})
+    check(st == 401, "wrong token -> 401", st)
+    st, _, r = jpost(d, path, {}, {"Authorization": "Bearer secretX"})
+    check(st == 401, "token with a suffix -> 401", st)
+    st, _, r = jpost(d, path, {}, {"Authorization": "Bearer secret"})
+    check(st == 200 and r.get("reloaded") is True, "right token -> 200", "%s %s" % (st, r))
+    st, _, r = jget(d, "/v1/models/income")
+    check(st == 200 and r.get("reloads") == 1, "the model's metadata counts the reload", r.get("reloads"))
+    good = open(os.path.join(inc, "model.json"), "rb").read()
+    with open(os.path.join(inc, "model.json"), "wb") as f:
+        f.write(good[:len(good) // 2])
+    st, _, r = jpost(d, path, {}, {"Authorization": "Bearer secret"})
+    check(st == 422 and "model.json" in r.get("error", ""), "a corrupt model.json: reload -> 422 naming the file",
+          "%s %s" % (st, r))
+    st, _, r = jpost(d, "/v1/models/income/predict", {"records": ctx.records})
+    check(st == 200 and close_to(r.get("predictions", []), ctx.expected), "the previous model keeps serving", st)
+    out = d.stdout()
+    check("model reload failed" in out, "the failed reload is logged", out[-1000:])
+    with open(os.path.join(inc, "model.json"), "wb") as f:
+        f.write(good)
+    d.signal(signal.SIGHUP)
+    end = time.monotonic() + 10 * ctx.slow
+    while "reload finished" not in d.stdout() and time.monotonic() < end:
+        time.sleep(0.05)
+    line = next((l for l in d.stdout().splitlines() if "reload finished" in l), "")
+    check("failed=0" in line and "SIGHUP" in d.stdout(), "SIGHUP reloads every model and logs it", d.stdout()[-1000:])
+    m = metrics(d)
+    check(m.get('grove_model_reloads_total{model="income"}') == 2
+          and m.get('grove_model_reload_failures_total{model="income"}') == 1,
+          "grove_model_reloads_total 2 and grove_model_reload_failures_total 1",
+          {k: v for k, v in m.items() if "reload" in k})
+    st, _, r = jpost(d, "/v1/models/income/predict", {"records": ctx.records})
+    check(st == 200 and close_to(r.get("predictions", []), ctx.expected), "predictions after the SIGHUP reload", st)
+    # reload while requests are in flight
+    rows = synth_rows(ctx, 5000, seed=2)
+    st, _, ref = jpost(d, "/v1/models/income/predict", {"rows": rows})
+    res = []
+
+    def loop():
+        c = d.conn()
+        for _ in range(10):
+            s2, _, r2 = jpost(d, "/v1/models/income/predict", {"rows": rows}, conn=c)
+            res.append(s2 == 200 and r2.get("predictions") == ref.get("predictions"))
+        c.close()
+
+    t = threading.Thread(target=loop)
+    t.start()
+    rl = []
+    for _ in range(5):
+        s3, _, _ = jpost(d, path, {}, {"Authorization": "Bearer secret"})
+        rl.append(s3)
+    t.join(60)
+    check(len(res) == 10 and all(res) and rl == [200] * 5, "reloads during traffic: every answer is right",
+          "%s %s" % (res, rl))
+    return d
+
+
+def test_h2load(ctx, d):
+    h2load = shutil.which("h2load")
+    if h2load is None:
+        skip("h2load: 2000 h2c requests succeed", "h2load not installed (nghttp2-client)")
+        return
+    bodyfile = os.path.join(ctx.tmp, "h2body.json")
+    with open(bodyfile, "w") as f:
+        json.dump({"rows": ctx.rows[:4]}, f)
+    p = subprocess.run([h2load, "-n", "2000", "-c", "2", "-m", "8", "-d", bodyfile, "-H",
+                        "content-type: application/json", "http://127.0.0.1:%d/predict" % d.port],
+                       capture_output=True, text=True, timeout=120)
+    check(p.returncode == 0 and "2000 succeeded" in p.stdout and "Application protocol: h2c" in p.stdout,
+          "h2load: 2000 h2c requests succeed", p.stdout[-1500:] + p.stderr[-500:])
+    m = metrics(d)
+    check(m.get('grove_requests_total{route="predict",code="200"}', 0) >= 2000, "the h2c requests are counted",
+          m.get('grove_requests_total{route="predict",code="200"}'))
+
+
+def test_tls(ctx):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        skip("TLS", "openssl not installed")
+        return None
+    cert, key = os.path.join(ctx.tmp, "cert.pem"), os.path.join(ctx.tmp, "key.pem")
+    p = subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        check(False, "openssl makes a self-signed certificate", p.stderr)
+        return None
+    d = Daemon(ctx, "tls", ["--threads", "1", "--workers", "1", "--tls-cert", cert, "--tls-key", key,
+                            "--models", os.path.join(ctx.root, "models")], tls=True)
+    check(d.wait_ready(), "TLS daemon starts and answers /v2/health/ready over HTTPS", d.stderr())
+    check("url=https://127.0.0.1:%d" % d.port in d.stdout(), "its banner says https", d.stdout())
+    try:
+        st, _, r = jpost(d, "/v1/models/income/predict", {"records": ctx.records})
+        check(st == 200 and close_to(r.get("predictions", []), ctx.expected), "HTTPS predict -> 200, right values", st)
+    except (OSError, http.client.HTTPException) as e:
+        check(False, "HTTPS predict -> 200, right values", repr(e))
+    try:
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+        c.set_alpn_protocols(["h2", "http/1.1"])
+        with socket.create_connection(("127.0.0.1", d.port), timeout=10) as raw:
+            with c.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                alpn = s.selected_alpn_protocol()
+                # Speak HTTP/2 before closing: h2 negotiated and closed before the client
+                # preface leaks the TLS connection under LeakSanitizer (reported separately).
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                frame = s.recv(9)
+        check(alpn == "h2", "ALPN selects h2", alpn)
+        check(len(frame) == 9 and frame[3] == 4, "the server's first HTTP/2 frame over TLS is SETTINGS", frame)
+    except (OSError, ssl.SSLError) as e:
+        check(False, "ALPN selects h2", repr(e))
+    try:  # plain HTTP to the TLS port: refused, daemon unharmed
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(100)
+        s.close()
+    except OSError:
+        pass
+    st, _, _ = d.request("GET", "/v2/health/live")
+    check(st == 200, "plain HTTP sent to the TLS port does not hurt it", st)
+    return d
+
+
+def idle_keepalive_start(ctx):
+    """A daemon whose only client holds an idle HTTP/1.1 keep-alive connection across SIGTERM."""
+    d = Daemon(ctx, "shutdown-idle", ["--threads", "2", "--workers", "1", "--shutdown-grace", "8",
+                                      "--models", os.path.join(ctx.root, "models")])
+    if not d.wait_ready():
+        check(False, "idle keep-alive daemon starts", d.stderr())
+        return None
+    c = d.conn()
+    st, _, _ = d.request("GET", "/v2/health/live", conn=c)
+    d.keepalive = c
+    d.t_term = time.monotonic()
+    d.signal(signal.SIGTERM)
+    return d
+
+
+def idle_keepalive_finish(ctx, d):
+    if d is None:
+        return
+    try:
+        rc = d.proc.wait(20 * ctx.slow)
+    except subprocess.TimeoutExpired:
+        rc = "still running"
+    el = time.monotonic() - d.t_term
+    d.keepalive.close()
+    d.rc = rc
+    d.checked = True
+    err = d.stderr()
+    reports = [m for m in SANITIZER_MARKS if m in err]
+    note("idle keep-alive: exit after %.2fs, rc=%s" % (el, rc))
+    check(el < 4, "an idle keep-alive connection does not hold SIGTERM up to --shutdown-grace (8 s)",
+          "exited after %.2fs" % el)
+    check(rc == 0 and not reports, "with an idle keep-alive connection at SIGTERM the daemon exits 0, "
+          "no sanitizer report", "rc=%s %s\n%s" % (rc, reports, err[-1500:]))
+
+
+def test_shutdown(ctx):
+    idle = idle_keepalive_start(ctx)
+    d = Daemon(ctx, "shutdown", ["--threads", "2", "--workers", "2", "--max-request-rows", "400000",
+                                 "--shutdown-grace", "20", "--models", os.path.join(ctx.root, "models")])
+    if not d.wait_ready():
+        check(False, "shutdown daemon starts", d.stderr())
+        return d
+    n = 200000 if ctx.slow == 1 else 100000
+    rows = synth_rows(ctx, 1000, seed=4) * (n // 1000)
+    body = pack_tensor(rows)
+    res = {}
+
+    def big():
+        t0 = time.monotonic()
+        try:
+            st, _, resp = d.request("POST", "/v1/models/income/predict", body,
+                                    {"Content-Type": "application/msgpack", "Accept": "application/msgpack"},
+                                    timeout=60)
+            res["st"] = st
+            res["r"] = msgpack.unpackb(resp, raw=False) if st == 200 else resp[:300]
+        except (OSError, http.client.HTTPException) as e:
+            res["exc"] = repr(e)
+        res["t"] = time.monotonic() - t0
+
+    t = threading.Thread(target=big)
+    t.start()
+    end = time.monotonic() + 20 * ctx.slow
+    inflight = False
+    while time.monotonic() < end and t.is_alive():
+        if metrics(d).get("grove_inflight_requests", 0) >= 1:
+            inflight = True
+            break
+        time.sleep(0.01)
+    check(inflight and t.is_alive(), "a %d-row request is in flight" % n, res)
+    t_term = time.monotonic()
+    d.signal(signal.SIGTERM)
+    time.sleep(0.1)
+    try:
+        st, _, _ = d.request("GET", "/v2/health/ready", timeout=2)
+    except (OSError, http.client.HTTPException) as e:
+        st = repr(e)
+    check(st != 200, "/v2/health/ready during shutdown is 503 or refused", st)
+    t.join(60)
+    r = res.get("r", {})
+    preds = decode_predictions(r.get("predictions", [])) if isinstance(r, dict) else []
+    check(res.get("st") == 200 and len(preds) == n, "the in-flight request still gets its 200 with all predictions",
+          {k: v for k, v in res.items() if k != "r"})
+    check(len(preds) == n and preds[:1000] * (n // 1000) == preds, "its predictions are consistent")
+    try:
+        rc = d.proc.wait(25 * ctx.slow)
+    except subprocess.TimeoutExpired:
+        rc = "still running"
+    el = time.monotonic() - t_term
+    check(rc == 0 and el < 20 + 5 * ctx.slow, "the daemon exits 0 within the grace period", "rc=%s after %.1fs" % (rc, el))
+    note("shutdown: request %.2fs, exit %.2fs after SIGTERM" % (res.get("t", -1), el))
+    out = d.stdout()
+    check("shutting down" in out and 'msg="stopped"' in out, "the log has the shutdown lines", out[-800:])
+    idle_keepalive_finish(ctx, idle)
+    return d
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grove", required=True)
+    ap.add_argument("--source-root", required=True)
+    a = ap.parse_args()
+    ctx = Ctx()
+    ctx.grove = os.path.abspath(a.grove)
+    ctx.root = os.path.abspath(a.source_root)
+    ctx.tmp = tempfile.mkdtemp(prefix="grove-http-")
+    with open(ctx.grove, "rb") as f:
+        image = f.read()
+        ctx.asan = b"libasan.so" in image or b"__asan_init" in image
+    ctx.slow = 4 if ctx.asan else 1
+    ctx_slow[0] = ctx.slow
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROVE_") and k != "PORT"}
+    supp = os.path.join(ctx.tmp, "lsan.supp")
+    with open(supp, "w") as f:
+        f.write("leak:h2o_mem_alloc_recycle\n")
+    asan = env.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "allocator_may_return_null=1"
+    lsan = env.get("LSAN_OPTIONS", "")
+    env["LSAN_OPTIONS"] = (lsan + ":" if lsan else "") + "suppressions=" + supp
+    ctx.env = env
+    load_data(ctx)
+    started = time.monotonic()
+    note("grove %s (%s build)" % (ctx.grove, "ASan" if ctx.asan else "release"))
+    try:
+        test_cli(ctx)
+        main_d = Daemon(ctx, "main", ["--threads", "2", "--workers", "2", "--models", os.path.join(ctx.root, "models")])
+        small = Daemon(ctx, "limits", ["--threads", "1", "--workers", "1", "--max-body", "64k",
+                                       "--max-request-rows", "100", "--models", os.path.join(ctx.root, "models")])
+        ready = main_d.wait_ready() and small.wait_ready()
+        check(ready, "daemons start and answer /v2/health/ready", main_d.stderr() + small.stderr())
+        if not ready:
+            return
+        sections = [
+            ("banner", lambda: test_banner(ctx, main_d)),
+            ("v1", lambda: test_v1(ctx, main_d)),
+            ("msgpack", lambda: test_msgpack(ctx, main_d)),
+            ("v2", lambda: test_v2(ctx, main_d)),
+            ("metadata", lambda: test_metadata(ctx, main_d)),
+            ("errors", lambda: test_errors(ctx, main_d, small)),
+            ("concurrency", lambda: test_concurrency(ctx, main_d)),
+            ("large", lambda: test_large(ctx, main_d)),
+            ("disconnects", lambda: test_disconnects(ctx, main_d)),
+            ("h2load", lambda: test_h2load(ctx, main_d)),
+            ("backpressure", lambda: test_backpressure(ctx)),
+            ("deadline", lambda: test_deadline(ctx)),
+            ("reload", lambda: test_reload(ctx, main_d)),
+            ("tls", lambda: test_tls(ctx)),
+            ("shutdown", lambda: test_shutdown(ctx)),
+        ]
+        for name, fn in sections:
+            t0 = time.monotonic()
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - a crashing section is a failure, not an abort
+                import traceback
+                check(False, "section %s runs to the end" % name, traceback.format_exc())
+            note("section %s: %.2fs" % (name, time.monotonic() - t0))
+        for dd in Daemon.all:  # stop them all at once: each takes ~1 s (HTTP/2 graceful shutdown)
+            dd.signal(signal.SIGTERM)
+        for dd in Daemon.all:
+            dd.check_exit(0)
+    finally:
+        for dd in Daemon.all:
+            dd.kill()
+        note("total %.1fs" % (time.monotonic() - started))
+        if failed == 0:
+            shutil.rmtree(ctx.tmp, ignore_errors=True)
+        else:
+            note("daemon logs kept in %s" % ctx.tmp)
+        print("1..%d" % count)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(1 if failed else 0)
