@@ -695,6 +695,52 @@ def test_disconnects(ctx, d):
     check(not any(mk in out for mk in SANITIZER_MARKS), "no sanitizer report so far", out[-2000:])
 
 
+def test_slow_client(ctx, d):
+    """A client that trickles its request in over ~1.5 s holds only its own connection:
+    others are answered meanwhile, and the slow request is answered right in the end."""
+    small = json.dumps({"rows": [ctx.rows[0]]}).encode()
+    req = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+           b"Connection: close\r\n\r\n" % len(small)) + small
+    result = {}
+
+    def trickle():
+        try:
+            s = raw_connect(d)
+            step = max(1, len(req) // 30)
+            for i in range(0, len(req), step):
+                s.sendall(req[i:i + step])
+                time.sleep(0.05)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            result["answer"] = data
+        except OSError as e:
+            result["error"] = repr(e)
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    times = []
+    c = d.conn()
+    while t.is_alive() and len(times) < 200:
+        t0 = time.monotonic()
+        st, _, r = jpost(d, "/predict", {"rows": [ctx.rows[1]]}, conn=c)
+        times.append((st, time.monotonic() - t0))
+    c.close()
+    t.join(30 * ctx.slow)
+    ok_fast = len(times) >= 5 and all(st == 200 and el < 0.5 * ctx.slow for st, el in times)
+    check(ok_fast, "while a client trickles its request, others are answered at once",
+          "%d answers, slowest %.3f s" % (len(times), max((el for _, el in times), default=0)))
+    data = result.get("answer", b"")
+    head, _, body = data.partition(b"\r\n\r\n")
+    pred = json.loads(body).get("predictions") if head.startswith(b"HTTP/1.1 200") else None
+    check(pred is not None and close_to(pred, ctx.expected[:1]), "the trickled request gets its right answer",
+          "%s %s" % (result.get("error"), data[:300]))
+
+
 def test_backpressure(ctx):
     d = Daemon(ctx, "backpressure", ["--threads", "2", "--workers", "1", "--max-queue-rows", "1000",
                                      "--max-request-rows", "1000", "--max-batch-rows", "4096",
@@ -1089,6 +1135,7 @@ def main():
             ("concurrency", lambda: test_concurrency(ctx, main_d)),
             ("large", lambda: test_large(ctx, main_d)),
             ("disconnects", lambda: test_disconnects(ctx, main_d)),
+            ("slow client", lambda: test_slow_client(ctx, main_d)),
             ("h2load", lambda: test_h2load(ctx, main_d)),
             ("backpressure", lambda: test_backpressure(ctx)),
             ("deadline", lambda: test_deadline(ctx)),
