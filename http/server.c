@@ -651,6 +651,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   if (p.n == 1 && seg_is(&p, 0, "metrics") && get) return handle_metrics(io, req, t0), 0;
   if (p.n == 1 && seg_is(&p, 0, "healthz") && get)
     return send_json(io, req, METRICS_ROUTE_HEALTH, t0, 200, "{\"live\":true}"), 0;
+  if (p.n == 1 && seg_is(&p, 0, "admin") && get) { /* the dashboard page is ui/admin.html */
+    metrics_request_done(s->metrics, METRICS_ROUTE_STATIC, 302, batcher_now() - t0);
+    h2o_send_redirect(req, 302, "Found", H2O_STRLIT("/admin.html"));
+    return 0;
+  }
   if (seg_is(&p, 0, "admin")) {
     if (p.n == 4 && seg_is(&p, 1, "models") && seg_is(&p, 3, "reload")) return handle_reload(io, req, p.seg[2], t0), 0;
     if (p.n == 2 && seg_is(&p, 1, "config") && get) return handle_config(io, req, t0), 0;
@@ -748,9 +753,13 @@ static void *io_main(void *arg) {
   return NULL;
 }
 
-/* One listening socket per thread on the same address (SO_REUSEPORT): the kernel spreads
- * connections over the threads. */
-static int listen_socket(const char *host, uint32_t port, char *err, size_t errlen) {
+/*
+ * One listening socket per thread on the same address (SO_REUSEPORT): the kernel spreads
+ * connections over the threads. PROBE binds without SO_REUSEPORT and closes at once:
+ * SO_REUSEPORT alone would let a second grove join a port already in use and silently
+ * share its traffic.
+ */
+static int listen_socket(const char *host, uint32_t port, int probe, char *err, size_t errlen) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
   char service[16];
   snprintf(service, sizeof service, "%u", port);
@@ -761,13 +770,14 @@ static int listen_socket(const char *host, uint32_t port, char *err, size_t errl
   }
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
   if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-      bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+      (!probe && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+      bind(fd, res->ai_addr, res->ai_addrlen) != 0 || (!probe && listen(fd, SOMAXCONN) != 0)) {
     snprintf(err, errlen, "cannot listen on %s:%u: %s", host, port, strerror(errno));
     if (fd >= 0) close(fd);
     fd = -1;
   }
   freeaddrinfo(res);
+  if (probe && fd >= 0) close(fd);
   return fd;
 }
 
@@ -776,7 +786,7 @@ static int io_thread_init(server_t *s, io_thread_t *io, uint32_t index, char *er
   io->index = index;
   io->pending.next = io->pending.prev = &io->pending;
   pthread_mutex_init(&io->done_lock, NULL);
-  io->listen_fd = listen_socket(s->cfg->host, s->cfg->port, err, errlen);
+  io->listen_fd = listen_socket(s->cfg->host, s->cfg->port, 0, err, errlen);
   if (io->listen_fd < 0) return -1;
   uv_loop_init(&io->loop);
   h2o_context_init(&io->ctx, &io->loop, &s->config);
@@ -879,6 +889,10 @@ int server_run(const grove_config_t *cfg, registry_t *reg, grove_metrics_t *metr
   s->threads = calloc(cfg->io_threads, sizeof *s->threads);
   if (s->batcher == NULL || s->threads == NULL) {
     grove_log("error", "cannot start", "error=\"out of memory or threads\"");
+    goto out;
+  }
+  if (listen_socket(cfg->host, cfg->port, 1, err, sizeof err) < 0) {
+    grove_log("error", "cannot start", "error=\"%s\"", err);
     goto out;
   }
   for (uint32_t i = 0; i < cfg->io_threads; i++) {

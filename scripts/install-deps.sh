@@ -10,6 +10,9 @@ if [ "$what" = test ]; then
   pkgs+=(python3 python3-xgboost python3-sklearn python3-pandas python3-numpy)
   # The daemon's integration tests: msgpack clients, h2c (nghttp2's h2load), TLS certs.
   pkgs+=(python3-msgpack nghttp2-client openssl)
+  # Browser tests of ui/: Debian's Chromium driven by playwright-core from npm.
+  pkgs+=(chromium)
+  command -v node >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,4 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$what" = test ]; then
+  # playwright-core, pinned by tests/browser/package-lock.json (no browser download).
+  npm ci --prefix "$(dirname "$0")/../tests/browser" --no-audit --no-fund --loglevel=error
 fi

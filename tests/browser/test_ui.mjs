@@ -1,0 +1,505 @@
+#!/usr/bin/env node
+/*
+ * Browser tests of grove's UI (ui/index.html, ui/admin.html) in headless Chromium, TAP output.
+ *
+ *   node tests/browser/test_ui.mjs --grove build/grove --source-root .
+ *     [--chromium /usr/bin/chromium] [--artifacts tests/artifacts]
+ *
+ * Starts `grove serve` on a free loopback port (and a second one with --admin-token for the
+ * token flow), drives Chromium through playwright-core (no downloaded browsers: Debian's
+ * chromium), compares what the pages show with what the API answers, and writes screenshots
+ * of both pages at 1280x800 and 390x844 to the artifacts directory.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/* ------------------------------------------------------------------ arguments */
+
+function argValue(name, fallback) {
+  const k = process.argv.indexOf(name);
+  return k >= 0 && k + 1 < process.argv.length ? process.argv[k + 1] : fallback;
+}
+const root = path.resolve(argValue('--source-root', path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..')));
+const groveExe = path.resolve(argValue('--grove', path.join(root, 'build', 'grove')));
+const chromiumPath = argValue('--chromium', process.env.CHROMIUM || '/usr/bin/chromium');
+const artifacts = path.resolve(argValue('--artifacts', path.join(root, 'tests', 'artifacts')));
+
+/* ------------------------------------------------------------------ TAP */
+
+let count = 0;
+let failures = 0;
+function ok(cond, desc, diag) {
+  count++;
+  if (cond) {
+    console.log(`ok ${count} - ${desc}`);
+  } else {
+    failures++;
+    console.log(`not ok ${count} - ${desc}`);
+    if (diag !== undefined) for (const line of String(typeof diag === 'string' ? diag : JSON.stringify(diag, null, 1)).split('\n')) console.log(`#   ${line}`);
+  }
+  return !!cond;
+}
+const note = (msg) => console.log(`# ${msg}`);
+
+/* ------------------------------------------------------------------ helpers */
+
+function parseCsv(text) { // small RFC 4180 reader for the fixtures and the downloaded file
+  const rows = [];
+  let row = [];
+  let field = '';
+  let q = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (q) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') q = false; else field += c;
+    } else if (c === '"') q = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); rows.push(row); row = []; field = '';
+    } else field += c;
+  }
+  if (field !== '' || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(fn, timeoutMs = 5000, stepMs = 100) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    let v;
+    try { v = await fn(); } catch (_) { v = undefined; }
+    if (v) return v;
+    if (Date.now() > end) return v;
+    await sleep(stepMs);
+  }
+}
+
+const daemons = [];
+async function startGrove(extraArgs = []) {
+  const port = await freePort();
+  const args = ['serve', '--models', path.join(root, 'models'), '--ui', path.join(root, 'ui'),
+    '--threads', '1', '--workers', '1', '--host', '127.0.0.1', '--port', String(port), ...extraArgs];
+  const proc = spawn(groveExe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  proc.stderr.on('data', (d) => { log += d; });
+  const d = { proc, port, base: `http://127.0.0.1:${port}`, log: () => log };
+  daemons.push(d);
+  const ready = await waitFor(async () => (await fetch(`${d.base}/v2/health/ready`)).ok, 15000);
+  if (!ready) throw new Error(`grove did not become ready on port ${port}:\n${log}`);
+  return d;
+}
+
+async function stopGrove(d) {
+  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return;
+  const exited = new Promise((r) => d.proc.once('exit', r));
+  d.proc.kill('SIGTERM');
+  const t = setTimeout(() => d.proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+process.on('exit', () => { for (const d of daemons) if (d.proc.exitCode === null) d.proc.kill('SIGKILL'); });
+
+async function apiPredict(base, records) {
+  const res = await fetch(`${base}/v1/models/income/predict`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ records }),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function metricValue(base, name, labelText) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + (labelText ? `{${labelText}}` : ' ')));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+/* ------------------------------------------------------------------ fixtures */
+
+const schema = JSON.parse(fs.readFileSync(path.join(root, 'models', 'income', 'schema.json'), 'utf8'));
+const sampleText = fs.readFileSync(path.join(root, 'models', 'income', 'sample.csv'), 'utf8');
+const sampleRows = parseCsv(sampleText).filter((r) => r.length > 1);
+const sampleHeader = sampleRows.shift();
+const expected = fs.readFileSync(path.join(root, 'models', 'income', 'sample_expected.csv'), 'utf8').trim().split('\n').map(Number);
+const kindOf = Object.fromEntries(schema.features.map((f) => [f.name, f.type]));
+const toRecord = (row) => {
+  const rec = {};
+  sampleHeader.forEach((h, k) => { if (row[k] !== '') rec[h] = kindOf[h] === 'categorical' ? row[k] : Number(row[k]); });
+  return rec;
+};
+const sampleRecords = sampleRows.map(toRecord);
+
+/* ------------------------------------------------------------------ main */
+
+let browserContext = null;
+let userDataDir = null;
+
+/* Outside CI a missing browser is a skip; in CI (CI=true) it is a failure: the suite
+ * installs both, so their absence means the set-up broke. */
+function missing(what) {
+  if (process.env.CI === 'true') {
+    console.log(`not ok 1 - ${what}\n1..1`);
+    process.exitCode = 1;
+  } else {
+    console.log(`1..0 # SKIP ${what}`);
+  }
+}
+
+async function main() {
+  if (!fs.existsSync(chromiumPath)) {
+    missing(`no Chromium at ${chromiumPath} (apt-get install chromium)`);
+    return;
+  }
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (err) {
+    missing(`playwright-core is not installed (npm ci --prefix tests/browser): ${err.message}`);
+    return;
+  }
+  fs.mkdirSync(artifacts, { recursive: true });
+  const grove = await startGrove();
+  note(`grove on ${grove.base}`);
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grove-ui-chromium-'));
+  browserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+  });
+  const page = browserContext.pages()[0] || await browserContext.newPage();
+  page.setDefaultTimeout(8000);
+  const jsErrors = [];
+  page.on('pageerror', (e) => jsErrors.push(`pageerror: ${e.message}`));
+  // HTTP errors the tests provoke on purpose are logged by Chromium as "Failed to load resource": not JS errors.
+  page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) jsErrors.push(`console: ${m.text()}`); });
+  const predictPosts = [];
+  page.on('request', (r) => { if (r.method() === 'POST' && /\/predict$/.test(new URL(r.url()).pathname)) predictPosts.push(r); });
+
+  /* ---- the form ---- */
+  await page.goto(grove.base + '/');
+  await page.waitForSelector(`#f-${schema.features.length - 1}`);
+  const fields = await page.$$eval('#fields .field', (els) => els.map((e) => {
+    const label = e.querySelector('label');
+    const c = e.querySelector('input, select');
+    return {
+      labelFor: label && label.getAttribute('for'), labelText: label && label.textContent, id: c.id, tag: c.tagName,
+      name: c.name, type: c.type, min: c.getAttribute('min'), max: c.getAttribute('max'), step: c.getAttribute('step'),
+      required: c.required, options: c.tagName === 'SELECT' ? [...c.options].map((o) => o.value) : null,
+      help: (e.querySelector('.help') || {}).textContent || '',
+    };
+  }));
+  ok(fields.length === schema.features.length, `the form has one field per schema feature (${schema.features.length})`, { got: fields.length });
+  ok(fields.every((f, i) => f.name === schema.features[i].name && f.labelFor === f.id && f.labelText.startsWith(schema.features[i].name)),
+    'each field is named after its feature, in schema order, with a <label for> tied to it', fields.map((f) => [f.name, f.labelFor, f.id]));
+  const cats = schema.features.map((f, i) => [f, fields[i]]).filter(([f]) => f.type === 'categorical');
+  ok(cats.length > 0 && cats.every(([f, g]) => g && g.tag === 'SELECT' && JSON.stringify(g.options) === JSON.stringify([''].concat(f.categories))),
+    `categorical features are <select>s with the schema's category strings plus an empty "missing" option (${cats.length} of them)`,
+    cats.filter(([f, g]) => !g || JSON.stringify(g.options) !== JSON.stringify([''].concat(f.categories))).map(([f, g]) => ({ feature: f.name, got: g && g.options })));
+  const nums = schema.features.map((f, i) => [f, fields[i]]).filter(([f]) => f.type === 'numeric');
+  ok(nums.every(([f, g]) => g && g.tag === 'INPUT' && g.type === 'number' && g.required && Number(g.min) === f.min && Number(g.max) === f.max && Number(g.step) === f.step),
+    `numeric features are required <input type=number> with min/max/step from the schema (${nums.length} of them)`,
+    nums.filter(([f, g]) => !(g && Number(g.min) === f.min && Number(g.max) === f.max)).map(([f, g]) => ({ feature: f.name, got: g })));
+  ok(schema.features.every((f, i) => fields[i] && fields[i].help.includes(f.description)), 'each field shows its description as help text');
+
+  /* ---- one prediction: the first row of sample.csv ---- */
+  async function fillRecord(record) {
+    for (const f of schema.features) {
+      const v = record[f.name];
+      const sel = `[name="${f.name}"]`;
+      if (f.type === 'categorical') await page.selectOption(sel, v === undefined ? '' : String(v));
+      else await page.fill(sel, v === undefined ? '' : String(v));
+    }
+  }
+  const rec0 = sampleRecords[0];
+  await fillRecord(rec0);
+  const before = predictPosts.length;
+  await page.click('#predict-btn');
+  await page.waitForSelector('#result-prob');
+  const shownProb = (await page.textContent('#result-prob')).trim();
+  const shownLabel = (await page.textContent('#result-label')).trim();
+  const api0 = await apiPredict(grove.base, [rec0]);
+  const sentBody = predictPosts.length === before + 1 ? JSON.parse(predictPosts[before].postData()) : null;
+  ok(sentBody && JSON.stringify(sentBody) === JSON.stringify({ records: [rec0] }),
+    'Predict sends {"records": [the form\'s record]} with missing categories left out', { sent: sentBody, want: { records: [rec0] } });
+  ok(api0.status === 200 && shownProb === String(api0.body.predictions[0]),
+    `the page shows the probability the API returns for sample row 1 (${shownProb})`, { shown: shownProb, api: api0.body });
+  ok(Math.abs(Number(shownProb) - expected[0]) < 1e-6, 'and it agrees with sample_expected.csv within 1e-6', { shown: shownProb, expected: expected[0] });
+  ok(shownLabel === api0.body.labels[0], `the page shows the label (${shownLabel})`, { shown: shownLabel, api: api0.body.labels });
+  const barWidth = await page.$eval('#result .bar > div', (e) => parseFloat(e.style.width));
+  ok(Math.abs(barWidth - Number(shownProb) * 100) < 0.01, 'the probability bar is as wide as the probability', { barWidth });
+  const latency = await page.textContent('#latency');
+  ok(/Round trip \d+(\.\d+)? ms/.test(latency) && /not in the response|Server-Timing/.test(latency),
+    'the latency measured in the page is shown, and the missing server figure is said so', latency);
+  const rawResp = await page.textContent('#raw-response');
+  const curl = await page.textContent('#raw-curl');
+  ok(rawResp.includes(String(api0.body.predictions[0])) && curl.startsWith('curl ') && curl.includes(`${grove.base}/v1/models/income/predict`) && curl.includes('"records"'),
+    'the raw response and a curl command line are shown', { rawResp, curl });
+  await page.click('#copy-curl');
+  const copyStatus = await waitFor(async () => (await page.textContent('#copy-status')).trim(), 3000);
+  ok(/Copied|Cannot copy/.test(copyStatus || ''), `"Copy as curl" answers (${copyStatus})`);
+
+  /* ---- keyboard: Enter in a field submits ---- */
+  const beforeEnter = predictPosts.length;
+  await page.focus('#f-0');
+  await page.keyboard.press('Enter');
+  ok(await waitFor(() => predictPosts.length === beforeEnter + 1, 3000), 'Enter in a field submits the form (keyboard use)');
+  await page.waitForFunction(() => !document.getElementById('predict-btn').disabled);
+
+  /* ---- validation in the page: nothing is sent ---- */
+  const ageIdx = schema.features.findIndex((f) => f.name === 'age');
+  const ageMax = schema.features[ageIdx].max;
+  let n0 = predictPosts.length;
+  await page.fill('[name="age"]', String(ageMax + 100));
+  await page.click('#predict-btn');
+  await sleep(300);
+  let fieldErr = (await page.textContent(`#e-${ageIdx}`)).trim();
+  ok(predictPosts.length === n0 && fieldErr !== '' && (await page.getAttribute('[name="age"]', 'aria-invalid')) === 'true',
+    `an out-of-range value (age ${ageMax + 100}) is refused in the page, no request sent: "${fieldErr}"`, { requests: predictPosts.length - n0 });
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.name);
+  ok(focused === 'age', 'the first invalid field gets the focus', { focused });
+  n0 = predictPosts.length;
+  await page.fill('[name="age"]', '');
+  await page.click('#predict-btn');
+  await sleep(300);
+  fieldErr = (await page.textContent(`#e-${ageIdx}`)).trim();
+  ok(predictPosts.length === n0 && fieldErr !== '', `an empty required field is refused in the page, no request sent: "${fieldErr}"`, { requests: predictPosts.length - n0 });
+  await page.fill('[name="age"]', String(rec0.age));
+  ok((await page.textContent(`#e-${ageIdx}`)).trim() === '', 'the message goes away once the value is fixed');
+
+  /* ---- the server's own error ---- */
+  await page.route('**/v1/models/income/predict', (route) => route.continue({
+    postData: JSON.stringify({ records: [{ ...rec0, workclass: 'No-such-class' }] }),
+    headers: { ...route.request().headers(), 'content-type': 'application/json' },
+  }));
+  await page.click('#predict-btn');
+  await page.waitForSelector('#server-error:not([hidden])');
+  const errText = await page.textContent('#server-error');
+  const apiErr = await apiPredict(grove.base, [{ ...rec0, workclass: 'No-such-class' }]);
+  ok(apiErr.status === 400 && errText.includes('HTTP 400') && errText.includes(apiErr.body.error),
+    'a request the server refuses shows its {"error"} next to the form', { shown: errText, api: apiErr.body });
+  ok(!(await page.$('#result-prob')), 'and no stale probability stays on screen');
+  await page.unroute('**/v1/models/income/predict');
+  await page.click('#predict-btn');
+  await page.waitForSelector('#result-prob');
+  ok(await page.$eval('#server-error', (e) => e.hidden), 'the error goes away after a successful prediction');
+
+  /* ---- batch: sample.csv ---- */
+  const apiAll = await apiPredict(grove.base, sampleRecords);
+  async function upload(file) {
+    const n = predictPosts.length;
+    await page.setInputFiles('#csv-file', file);
+    await page.waitForSelector('#csv-download:not([hidden]), #batch-error:not([hidden])', { timeout: 20000 });
+    const err = await page.$eval('#batch-error', (e) => (e.hidden ? '' : e.textContent));
+    if (err) return { err, requests: predictPosts.length - n };
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#csv-download')]);
+    const text = fs.readFileSync(await dl.path(), 'utf8');
+    return { rows: parseCsv(text).filter((r) => r.length > 1), name: dl.suggestedFilename(), requests: predictPosts.length - n, summary: await page.textContent('#batch-summary') };
+  }
+  const up = await upload(path.join(root, 'models', 'income', 'sample.csv'));
+  ok(!up.err && up.requests === 1, `uploading sample.csv scores it in one request (${up.requests})`, up.err);
+  if (!up.err) {
+    const head = up.rows[0];
+    const body = up.rows.slice(1);
+    ok(JSON.stringify(head) === JSON.stringify(sampleHeader.concat(['prediction', 'label'])), 'the download has the original columns + prediction + label', head);
+    ok(body.length === sampleRows.length && body.every((r, k) => JSON.stringify(r.slice(0, sampleHeader.length)) === JSON.stringify(sampleRows[k])),
+      `every row (${sampleRows.length}) keeps its original fields`);
+    const preds = body.map((r) => r[sampleHeader.length]);
+    ok(preds.length === apiAll.body.predictions.length && preds.every((p, k) => p === String(apiAll.body.predictions[k])),
+      "the downloaded predictions equal the API's", { downloaded: preds, api: apiAll.body.predictions });
+    ok(body.every((r, k) => r[sampleHeader.length + 1] === apiAll.body.labels[k]), "the downloaded labels equal the API's");
+    ok(preds.every((p, k) => Math.abs(Number(p) - expected[k]) < 1e-6), 'and the predictions agree with sample_expected.csv within 1e-6');
+    ok(/20 rows scored in 1 request/.test(up.summary) && up.name === 'sample-predictions.csv', `summary and file name (${up.summary.trim()} / ${up.name})`);
+    const shown = await page.$$eval('#batch-table tbody tr', (trs) => trs.map((tr) => tr.querySelector('td.pred').textContent));
+    ok(shown.length === 10 && shown.every((p, k) => p === String(apiAll.body.predictions[k])), 'the first 10 rows are shown with their predictions', shown);
+  }
+
+  /* ---- "Load" puts a CSV row into the form ---- */
+  await page.click('#batch-table tbody tr:nth-child(3) button');
+  const loaded = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#fields input, #fields select')].map((c) => [c.name, c.value])));
+  ok(sampleHeader.every((h, k) => loaded[h] === sampleRows[2][k]), '"Load" on a preview row fills the form with that CSV row', { loaded, row: sampleRows[2] });
+
+  /* ---- batch: 2500 rows, quoted fields, an extra column -> chunks of 1000 ---- */
+  const big = path.join(os.tmpdir(), `grove-ui-big-${process.pid}.csv`);
+  const quote = (s) => `"${s.replace(/"/g, '""')}"`;
+  const bigLines = [['note'].concat(sampleHeader).map(quote).join(',')];
+  const bigRecords = [];
+  for (let k = 0; k < 2500; k++) {
+    const src = sampleRows[k % sampleRows.length];
+    bigLines.push([quote(`row ${k}, "quoted"`)].concat(src.map((v, j) => (kindOf[sampleHeader[j]] === 'categorical' ? quote(v) : v))).join(','));
+    bigRecords.push(sampleRecords[k % sampleRecords.length]);
+  }
+  fs.writeFileSync(big, bigLines.join('\r\n') + '\r\n');
+  const upBig = await upload(big);
+  fs.rmSync(big, { force: true });
+  ok(!upBig.err && upBig.requests === 3, `a 2500-row CSV with quoted fields is scored in 3 requests of at most 1000 rows (${upBig.requests})`, upBig.err);
+  if (!upBig.err) {
+    const body = upBig.rows.slice(1);
+    const want = bigRecords.map((_, k) => String(apiAll.body.predictions[k % sampleRecords.length]));
+    ok(body.length === 2500 && body.every((r, k) => r[0] === `row ${k}, "quoted"` && r[sampleHeader.length + 1] === want[k]),
+      'every row comes back with its quoted extra column intact and the right prediction', body.slice(0, 2));
+  }
+
+  /* ---- screenshots of the prediction page ---- */
+  const shots = [];
+  async function shoot(name, w, h) {
+    await page.setViewportSize({ width: w, height: h });
+    await sleep(250);
+    const file = path.join(artifacts, `${name}-${w}x${h}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    shots.push(file);
+    return page.evaluate(() => document.documentElement.scrollWidth);
+  }
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const wDesk = await shoot('predict', 1280, 800);
+  const wPhone = await shoot('predict', 390, 844);
+  ok(wDesk <= 1280 && wPhone <= 390, `the prediction page does not scroll sideways (scrollWidth ${wDesk} at 1280, ${wPhone} at 390)`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  /* ---- admin dashboard ---- */
+  await page.goto(grove.base + '/admin.html');
+  await page.waitForSelector('[data-model-row="income"]');
+  const row = await page.$$eval('[data-model-row="income"] td, [data-model-row="income"] th', (c) => c.map((x) => x.textContent.trim()));
+  ok(row[0].startsWith('income') && row.includes('xgboost-json') && row.includes('binary:logistic') && row.includes('300') && row.includes('14') && row.includes('<=50K, >50K'),
+    'the dashboard lists the income model (format, objective, trees, features, classes)', row);
+  await page.waitForFunction(() => document.querySelectorAll('#config dt').length > 3);
+  const config = await page.$$eval('#config > div', (ds) => Object.fromEntries(ds.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])));
+  ok(config['max batch rows'] === '4,096' && config.workers === '1' && config['max delay'] === '0 µs', 'the batching settings from /admin/config are shown', config);
+  ok((await page.$$('.uplot')).length === 5, 'five uPlot charts are drawn');
+  await page.waitForFunction(() => window.groveAdmin && window.groveAdmin.series.t.length >= 3, null, { timeout: 6000 });
+  const rpsBefore = await page.evaluate(() => window.groveAdmin.series.rps.slice());
+  // A burst: 200 predict requests of 5 rows, 20 at a time, and 5 refused ones.
+  const burst = async () => {
+    for (let k = 0; k < 10; k++) {
+      await Promise.all(Array.from({ length: 20 }, () => apiPredict(grove.base, sampleRecords.slice(0, 5))));
+    }
+    for (let k = 0; k < 5; k++) await fetch(`${grove.base}/v1/models/income/predict`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"records": [' });
+  };
+  await burst();
+  const moved = await waitFor(() => page.evaluate(() => {
+    const s = window.groveAdmin.series;
+    const max = (a) => Math.max(0, ...a.filter((v) => v !== null));
+    return max(s.rps) > 0 && max(s.rowsps) > 0 && s.p99.some((v) => v !== null) && s.status['400'] && max(s.status['400']) > 0 ? true : null;
+  }), 6000);
+  ok(moved && Math.max(0, ...rpsBefore.filter((v) => v !== null)) === 0, 'after a burst of 200 requests the requests/s, rows/s, p99 and 400/s series move', rpsBefore);
+  const tiles = await page.evaluate(() => ({ rps: document.getElementById('stat-rps').textContent, p99: document.getElementById('stat-p99').textContent }));
+  ok(/ms|µs/.test(tiles.p99), `the p99 tile shows a latency (${tiles.p99})`, tiles);
+  const batchSum = await page.evaluate(() => window.groveAdmin.charts.batch.data[1].reduce((a, b) => a + b, 0));
+  ok(batchSum > 0, `the batch-size chart counts the burst's batches (${batchSum})`);
+  const rpsMax = await page.evaluate(() => Math.max(...window.groveAdmin.series.rps.filter((v) => v !== null)));
+  ok(rpsMax >= 50, `a requests/s point reflects the burst (max ${rpsMax.toFixed(1)})`);
+
+  /* ---- reload ---- */
+  await page.click('button[data-model="income"]');
+  const reloaded = await waitFor(async () => /reloaded/.test(await page.textContent('[data-status-for="income"]')), 8000);
+  ok(reloaded, 'the reload button reloads the model');
+  ok((await page.textContent('[data-reloads="income"]')).trim() === '1' && (await metricValue(grove.base, 'grove_model_reloads_total', 'model="income"')) === 1,
+    'the reload counter is 1 on the page and in /metrics');
+
+  /* ---- screenshots of the dashboard ---- */
+  await sleep(1200);
+  await shoot('admin', 1280, 800);
+  await page.waitForTimeout(300);
+  const wAdminPhone = await shoot('admin', 390, 844);
+  ok(wAdminPhone <= 390, `the dashboard does not scroll sideways at 390 px (scrollWidth ${wAdminPhone})`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  /* ---- admin token: a daemon with --admin-token ---- */
+  const secured = await startGrove(['--admin-token', 'sesame']);
+  const authHeaders = [];
+  page.on('request', (r) => { if (r.url().includes('/admin/')) authHeaders.push(r.headers().authorization || null); });
+  await page.goto(secured.base + '/admin.html');
+  await page.waitForSelector('#token-panel:not([hidden])');
+  ok(true, 'with --admin-token, /admin/config answers 401 and the page asks for the token');
+  await page.fill('#token-input', 'wrong');
+  await page.press('#token-input', 'Enter');
+  await page.waitForSelector('#token-panel:not([hidden])');
+  ok(/refused/.test(await page.textContent('#token-why')), 'a wrong token is refused and asked again');
+  await page.fill('#token-input', 'sesame');
+  await page.click('#token-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelectorAll('#config dt').length > 3);
+  ok(authHeaders.includes('Bearer sesame'), 'the right token is sent as Authorization: Bearer and the settings appear');
+  ok((await page.evaluate(() => sessionStorage.getItem('grove-admin-token'))) === 'sesame', 'the token is kept in sessionStorage');
+  await page.waitForSelector('button[data-model="income"]');
+  await page.click('button[data-model="income"]');
+  ok(await waitFor(async () => /reloaded/.test(await page.textContent('[data-status-for="income"]')), 8000), 'reload works with the token');
+  await stopGrove(secured);
+
+  /* ---- several models, no schema.json: a picker, numbered fields, class probabilities ---- */
+  const modelsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grove-ui-models-'));
+  fs.symlinkSync(path.join(root, 'models', 'income'), path.join(modelsDir, 'income'));
+  for (const [dir, fixture] of [['multi', 'multi_softprob.json'], ['cat', 'categorical.json']]) {
+    fs.mkdirSync(path.join(modelsDir, dir));
+    fs.copyFileSync(path.join(root, 'tests', 'fixtures', fixture), path.join(modelsDir, dir, 'model.json'));
+  }
+  const multi = await startGrove(['--models', modelsDir]);
+  await page.goto(multi.base + '/');
+  await page.waitForSelector('#picker-wrap:not([hidden])');
+  const options = await page.$$eval('#model-picker option', (o) => o.map((x) => x.value).sort());
+  ok(JSON.stringify(options) === JSON.stringify(['cat', 'income', 'multi']), 'with three models loaded the page shows a model picker', options);
+  ok((await page.$eval('#model-picker', (e) => e.value)) === 'income' && (await page.$$('#fields .field')).length === 14, 'income is picked first');
+  await page.selectOption('#model-picker', 'multi');
+  await page.waitForFunction(() => document.querySelectorAll('#fields .field').length === 3);
+  const mfields = await page.$$eval('#fields input', (i) => i.map((x) => [x.name, x.type, x.required]));
+  ok(JSON.stringify(mfields) === JSON.stringify([['f0', 'number', true], ['f1', 'number', true], ['f2', 'number', true]]),
+    'a model without schema.json or feature names gets numeric fields f0..f2', mfields);
+  ok(new URL(page.url()).searchParams.get('model') === 'multi', 'the picked model is kept in the URL (?model=multi)');
+  for (const [k, v] of [['f0', '1'], ['f1', '2'], ['f2', '3']]) await page.fill(`[name="${k}"]`, v);
+  await page.click('#predict-btn');
+  await page.waitForSelector('#result-prob-2');
+  const mshown = await page.$$eval('#result .prob-row [id^="result-prob"]', (e) => e.map((x) => x.textContent));
+  const mapi = await (await fetch(`${multi.base}/v1/models/multi/predict`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ records: [{ f0: 1, f1: 2, f2: 3 }] }) })).json();
+  ok(JSON.stringify(mshown) === JSON.stringify(mapi.predictions[0].map(String)) && (await page.textContent('#result-label')) === String(mapi.labels[0]),
+    'a multi-class model shows one probability per class and the label, as the API does', { shown: mshown, api: mapi });
+  await shoot('predict-multiclass', 1280, 800);
+  await page.selectOption('#model-picker', 'cat');
+  await page.waitForSelector('#fields [name="colour"]');
+  const colour = await page.$eval('[name="colour"]', (e) => [e.tagName, e.type, e.required]);
+  ok(JSON.stringify(colour) === JSON.stringify(['INPUT', 'number', false]), 'a categorical feature without category names takes a code (optional: empty = missing)', colour);
+  await page.fill('[name="colour"]', '2');
+  await page.fill('[name="size"]', '1.5');
+  await page.click('#predict-btn');
+  await page.waitForSelector('#result-prob');
+  const capi = await (await fetch(`${multi.base}/v1/models/cat/predict`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ records: [{ colour: 2, size: 1.5 }] }) })).json();
+  ok((await page.textContent('#result-prob')) === String(capi.predictions[0]), 'and its prediction matches the API', capi);
+  await stopGrove(multi);
+  fs.rmSync(modelsDir, { recursive: true, force: true });
+
+  ok(jsErrors.length === 0, 'no JavaScript errors in either page', jsErrors);
+  note(`screenshots: ${shots.join(' ')}`);
+}
+
+const timer = setTimeout(() => {
+  console.log('Bail out! the browser tests took more than 150 s');
+  process.exit(1);
+}, 150000);
+
+let crashed = null;
+try {
+  await main();
+} catch (err) {
+  crashed = err;
+}
+try { if (browserContext) await browserContext.close(); } catch (_) { /* already gone */ }
+for (const d of daemons) await stopGrove(d);
+if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+clearTimeout(timer);
+if (crashed) {
+  ok(false, `the test run finished without an exception: ${crashed.message.split('\n')[0]}`, crashed.stack);
+  for (const d of daemons) note(`grove log (${d.port}):\n${d.log().split('\n').slice(-15).join('\n')}`);
+}
+if (count > 0 || crashed) console.log(`1..${count}`);
+process.exitCode = failures ? 1 : 0;
