@@ -176,7 +176,9 @@ async function main() {
   browserContext = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // /dev/shm may be missing or tiny (containers, chroots): use /tmp for shared memory.
+      '--disable-dev-shm-usage'],
     viewport: { width: 1280, height: 800 },
     acceptDownloads: true,
   });
