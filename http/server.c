@@ -122,6 +122,12 @@ static void send_body(io_thread_t *io, h2o_req_t *req, metrics_route_t route, do
   req->res.status = status;
   req->res.reason = reason_of(status);
   if (io->stopping) req->http1_is_persistent = 0; /* draining: close after this answer */
+  /* The server's own time for this request (decode, queue, engine, encode), for clients
+   * and the UI: Server-Timing is the standard header browsers expose. */
+  char timing[64];
+  int tn = snprintf(timing, sizeof timing, "grove;dur=%.3f", (batcher_now() - t0) * 1e3);
+  h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
+                        h2o_strdup(&req->pool, timing, (size_t)tn).base, (size_t)tn);
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
   req->res.content_length = len;
   if (io->s->cfg->access_log)

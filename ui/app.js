@@ -298,10 +298,12 @@
     const e = entries[entries.length - 1];
     if (e && e.responseStart > 0 && e.requestStart > 0) p.append(`; time to first byte ${fmtMs(e.responseStart - e.requestStart)}`);
     performance.clearResourceTimings();
-    // A server-measured figure is shown only if the server sends one (Server-Timing); grove does not today.
+    // grove sends its own time for the request (decode, queue, engine, encode) as Server-Timing.
     const st = r.res.headers.get('server-timing');
-    if (st) {
-      p.append('. Server-Timing: ', el('b', { text: st }));
+    const dur = st && /dur=([0-9.]+)/.exec(st);
+    if (dur) {
+      p.append('. Server time ', el('b', { id: 'server-ms', text: fmtMs(Number(dur[1])) }),
+        ' (decode, queue, engine, encode).');
     } else {
       p.append('. The server\'s own time is not in the response; ', el('a', { href: 'admin.html', text: 'the dashboard' }), ' shows its p50/p99.');
     }
