@@ -166,11 +166,20 @@ void grove_forest_synthesize_rows(const grove_forest_t *forest, size_t nrows, ui
 void grove_forest_transform(const grove_forest_t *forest, const float *margins, size_t nrows,
                             float *out);
 
-/** Name of the instruction set the kernels use, e.g. "scalar". */
+/**
+ * Name of the instruction set the kernels use: "scalar", "avx2" or "avx512". The best the
+ * CPU (and OS) supports, lowered by the environment variable GROVE_ISA=scalar|avx2|avx512.
+ */
 const char *grove_engine_isa(void);
 
-/** Name of the traversal kernel in use, e.g. "scalar-blocked". */
+/** Name of the traversal kernel in use, e.g. "scalar-blocked" or "avx512-trees/avx512-rows". */
 const char *grove_engine_kernel(void);
+
+/**
+ * Why the ISA differs from what GROVE_ISA asked for (an unknown value, or an ISA this CPU
+ * lacks), as a static sentence for the caller to log; NULL when nothing needs saying.
+ */
+const char *grove_engine_isa_note(void);
 
 /* ------------------------------------------------------------------------- */
 /* Schemas (schema.json beside model.json)                                    */

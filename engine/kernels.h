@@ -27,6 +27,29 @@ const grove_kernel_t *grove_kernel_get(void);
 void grove_predict_scalar(const grove_forest_t *forest, const float *rows, size_t nrows,
                           float *margins);
 
+/*
+ * The SIMD kernels (predict_avx2.c, predict_avx512.c; x86-64 builds only, and only to be
+ * called when grove_cpu_isa() allows their ISA). "trees" walks one row through 8/16 trees
+ * at once, "rows" walks 8/16 rows through one tree at once; both are exact. They index
+ * nodes and row values with 32-bit offsets: see grove_simd_fits().
+ */
+void grove_predict_avx2_trees(const grove_forest_t *forest, const float *rows, size_t nrows,
+                              float *margins);
+void grove_predict_avx2_rows(const grove_forest_t *forest, const float *rows, size_t nrows,
+                             float *margins);
+void grove_predict_avx512_trees(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                float *margins);
+void grove_predict_avx512_rows(const grove_forest_t *forest, const float *rows, size_t nrows,
+                               float *margins);
+
+/*
+ * Whether the SIMD kernels' 32-bit gather offsets fit: int32 indexes times 4 bytes into
+ * the forest block (nodes, category sets and words) and into a block of 64 rows.
+ */
+static inline int grove_simd_fits(const grove_forest_t *f) {
+  return f->block_size < (1u << 31) && f->info.num_features < (1u << 22);
+}
+
 /* Whether category value X goes right at a categorical split with set SET. */
 static inline int grove_category_goes_right(const grove_forest_t *f, uint32_t set, float x) {
   /* Negative, too large (incl. +inf) or NaN-free non-integers truncate as XGBoost does. */

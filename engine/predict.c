@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "error.h"
 #include "kernels.h"
 #include "objective.h"
@@ -11,12 +12,46 @@
 #define MIN_ROWS_PER_THREAD 512
 #define MAX_THREADS 256
 
+/*
+ * Batches smaller than this go to the kernel that walks one row through many trees at
+ * once; larger ones to the kernel that walks many rows through one tree (bench/RESULTS.md,
+ * "Engine kernels"). Both are exact, so the choice never changes a result.
+ */
+#define AVX2_ROWS_MIN 32
+#define AVX512_ROWS_MIN 32
+
 static grove_kernel_t kernel_in_use;
+static const char *kernel_note;
 static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
 
+#ifdef GROVE_HAVE_X86_KERNELS
+static void predict_avx2(const grove_forest_t *f, const float *rows, size_t nrows, float *margins) {
+  if (!grove_simd_fits(f)) grove_predict_scalar(f, rows, nrows, margins);
+  else if (nrows < AVX2_ROWS_MIN) grove_predict_avx2_trees(f, rows, nrows, margins);
+  else grove_predict_avx2_rows(f, rows, nrows, margins);
+}
+
+static void predict_avx512(const grove_forest_t *f, const float *rows, size_t nrows, float *margins) {
+  if (!grove_simd_fits(f)) grove_predict_scalar(f, rows, nrows, margins);
+  else if (nrows < AVX512_ROWS_MIN) grove_predict_avx512_trees(f, rows, nrows, margins);
+  else grove_predict_avx512_rows(f, rows, nrows, margins);
+}
+#endif
+
+/* The scalar kernel, then upgrades with an early return per ISA (dav1d's *_init shape). */
 static void kernel_init(void) {
   kernel_in_use = (grove_kernel_t){.name = "scalar-blocked", .isa = "scalar",
                                    .predict = grove_predict_scalar};
+  const grove_isa_t isa = grove_cpu_isa(&kernel_note);
+#ifdef GROVE_HAVE_X86_KERNELS
+  if (isa < GROVE_ISA_AVX2) return;
+  kernel_in_use = (grove_kernel_t){.name = "avx2-trees/avx2-rows", .isa = "avx2", .predict = predict_avx2};
+  if (isa < GROVE_ISA_AVX512) return;
+  kernel_in_use = (grove_kernel_t){.name = "avx512-trees/avx512-rows", .isa = "avx512",
+                                   .predict = predict_avx512};
+#else
+  (void)isa;
+#endif
 }
 
 const grove_kernel_t *grove_kernel_get(void) {
@@ -26,6 +61,11 @@ const grove_kernel_t *grove_kernel_get(void) {
 
 const char *grove_engine_isa(void) { return grove_kernel_get()->isa; }
 const char *grove_engine_kernel(void) { return grove_kernel_get()->name; }
+
+const char *grove_engine_isa_note(void) {
+  grove_kernel_get();
+  return kernel_note;
+}
 
 void grove_forest_transform(const grove_forest_t *f, const float *margins, size_t nrows, float *out) {
   grove_transform_apply(f->info.transform, margins, nrows, f->info.num_groups, out);

@@ -424,6 +424,7 @@ static int cmd_serve(int argc, char **argv) {
   char default_name[256];
   snprintf(default_name, sizeof default_name, "%s", default_model);
   for (size_t i = 0; i < n; i++) model_unref(models[i]);
+  if (grove_engine_isa_note() != NULL) grove_log("warn", grove_engine_isa_note(), NULL);
   grove_log("info", "grove starting",
             "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u max_delay_us=%u models=\"%s\" "
             "default_model=%s url=%s://%s:%u",
@@ -438,6 +439,9 @@ done:
 }
 
 int main(int argc, char **argv) {
+  /* A GROVE_ISA the engine could not honour is worth a line on stderr for the CLI too. */
+  if (argc >= 2 && strcmp(argv[1], "serve") != 0 && grove_engine_isa_note() != NULL)
+    fprintf(stderr, "grove: %s\n", grove_engine_isa_note());
   if (argc < 2) {
     fputs(usage_text, stderr);
     return EXIT_INPUT;

@@ -1,0 +1,168 @@
+/*
+ * AVX2 kernels (built with -mavx2 -mfma; the only file with AVX2 intrinsics). The same
+ * two walks as predict_avx512.c with 8 lanes and vector masks:
+ *  - trees: one row, 4 x 8 trees at a time (one lane per tree): batches below 32 rows;
+ *  - rows: one tree, a block of 64 rows as 8 vectors of 8, walked 4 at a time: larger ones.
+ * Splits are decided exactly as grove_node_next() does and each row's leaf values are
+ * added in model order, so the margins are bit-identical to the scalar kernel's.
+ */
+#include <immintrin.h>
+
+#include "kernels.h"
+
+#define BLOCK_ROWS 64
+#define VECS (BLOCK_ROWS / 8)
+
+/*
+ * grove_category_goes_right() for the lanes in CAT (numeric X, never NaN there), as a
+ * lane mask: codes outside [0, 2^24) go left, the rest truncate and look up their bit.
+ */
+static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv, __m256i flags) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256 inf = _mm256_and_ps(_mm256_castsi256_ps(cat), _mm256_cmp_ps(xv, _mm256_setzero_ps(), _CMP_GE_OQ));
+  inf = _mm256_and_ps(inf, _mm256_cmp_ps(xv, _mm256_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ));
+  __m256i in = _mm256_castps_si256(inf);
+  if (_mm256_testz_si256(in, in)) return zero;
+  const __m256i c = _mm256_cvttps_epi32(xv);
+  const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
+  const int *sets = (const int *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
+  const __m256i off = _mm256_mask_i32gather_epi32(zero, sets, s2, in, 4);
+  const __m256i nw = _mm256_mask_i32gather_epi32(zero, sets + 1, s2, in, 4);
+  const __m256i word = _mm256_srli_epi32(c, 5);
+  in = _mm256_and_si256(in, _mm256_cmpgt_epi32(nw, word)); /* both below 2^31 */
+  const __m256i w = _mm256_mask_i32gather_epi32(zero, (const int *)f->cat_words, _mm256_add_epi32(off, word), in, 4);
+  const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(c, _mm256_set1_epi32(31))),
+                                       _mm256_set1_epi32(1));
+  return _mm256_and_si256(in, _mm256_sub_epi32(zero, bit));
+}
+
+/*
+ * One level of one vector's walk: lanes in *ACTIVE (all bits set) at a split move to a
+ * child; lanes at a leaf leave *ACTIVE. A split's feature value is read at X + XOFF +
+ * feature: XOFF is each lane's row offset (rows kernel) or 0 (trees kernel).
+ */
+static inline void step8(const grove_forest_t *f, __m256i *idxp, __m256i *activep, __m256i xoff,
+                         const float *x) {
+  const int *nb = (const int *)f->nodes; /* node i's fields at nb[4i .. 4i+3] */
+  const __m256i one = _mm256_set1_epi32(1), minus1 = _mm256_set1_epi32(-1);
+  const __m256i idx = *idxp;
+  __m256i active = *activep;
+  const __m256i i4 = _mm256_slli_epi32(idx, 2);
+  const __m256i feat = _mm256_mask_i32gather_epi32(minus1, nb + 1, i4, active, 4);
+  active = _mm256_and_si256(active, _mm256_cmpgt_epi32(feat, minus1));
+  *activep = active;
+  if (_mm256_testz_si256(active, active)) return;
+  const __m256 activef = _mm256_castsi256_ps(active);
+  const __m256 thr = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), (const float *)nb, i4, activef, 4);
+  const __m256i left = _mm256_mask_i32gather_epi32(idx, nb + 2, i4, active, 4);
+  const __m256 xv = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, _mm256_add_epi32(xoff, feat), activef, 4);
+  /* !(x < t) is also true for NaN, which the default direction then overrides. */
+  __m256i right = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, thr, _CMP_NLT_UQ)));
+  const __m256i nan = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
+  if (f->info.num_categorical_splits != 0 || !_mm256_testz_si256(nan, nan)) {
+    const __m256i flags = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), nb + 3, i4, active, 4);
+    const __m256i dl = _mm256_cmpeq_epi32(_mm256_and_si256(flags, one), one);
+    /* NaN lanes: right = !default_left. */
+    right = _mm256_or_si256(_mm256_andnot_si256(nan, right), _mm256_andnot_si256(dl, nan));
+    const __m256i catbit = _mm256_set1_epi32(GROVE_NODE_CATEGORICAL);
+    const __m256i cat = _mm256_andnot_si256(nan, _mm256_and_si256(active,
+                            _mm256_cmpeq_epi32(_mm256_and_si256(flags, catbit), catbit)));
+    if (!_mm256_testz_si256(cat, cat))
+      right = _mm256_or_si256(_mm256_andnot_si256(cat, right), category_right8(f, cat, xv, flags));
+  }
+  *idxp = _mm256_sub_epi32(left, right); /* right is -1 where the walk goes right */
+}
+
+/*
+ * Walks WALKS vectors of lanes from IDX to their leaves, one level of each per step: the
+ * walks are independent, so their gather-compare-gather chains overlap.
+ */
+#define WALKS 4
+static inline void walk8xW(const grove_forest_t *f, __m256i idx[WALKS], const __m256i live[WALKS],
+                           const __m256i xoff[WALKS], const float *x) {
+  __m256i active[WALKS];
+  for (int v = 0; v < WALKS; v++) active[v] = live[v];
+  for (;;) {
+    int any = 0;
+    for (int v = 0; v < WALKS; v++) {
+      if (!_mm256_testz_si256(active[v], active[v])) step8(f, &idx[v], &active[v], xoff[v], x);
+      any |= !_mm256_testz_si256(active[v], active[v]);
+    }
+    if (!any) return;
+  }
+}
+
+void grove_predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t nrows,
+                              float *margins) {
+  const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
+  const float *nodes_f = (const float *)f->nodes;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i xoff[WALKS];
+  for (int v = 0; v < WALKS; v++) xoff[v] = _mm256_setzero_si256();
+  for (size_t r = 0; r < nrows; r++) {
+    const float *x = rows + r * nf;
+    float *m = margins + r * ng;
+    for (uint32_t t0 = 0; t0 < nt; t0 += 8 * WALKS) {
+      __m256i idx[WALKS], live[WALKS];
+      for (int v = 0; v < WALKS; v++) {
+        const uint32_t t = t0 + 8 * (uint32_t)v, n = t >= nt ? 0 : nt - t < 8 ? nt - t : 8;
+        live[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+        idx[v] = _mm256_maskload_epi32((const int *)f->roots + (n ? t : 0), live[v]);
+      }
+      walk8xW(f, idx, live, xoff, x);
+      for (int v = 0; v < WALKS && t0 + 8 * (uint32_t)v < nt; v++) {
+        float leaf[8];
+        _mm256_storeu_ps(leaf, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), nodes_f, _mm256_slli_epi32(idx[v], 2),
+                                                        _mm256_castsi256_ps(live[v]), 4));
+        const uint32_t t = t0 + 8 * (uint32_t)v, n = nt - t < 8 ? nt - t : 8;
+        if (ng == 1) {
+          float acc = m[0];
+          for (uint32_t k = 0; k < n; k++) acc += leaf[k];
+          m[0] = acc;
+        } else {
+          for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
+        }
+      }
+    }
+  }
+}
+
+void grove_predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t nrows,
+                             float *margins) {
+  const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
+  const float *nodes_f = (const float *)f->nodes;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (size_t r0 = 0; r0 < nrows; r0 += BLOCK_ROWS) {
+    const size_t nb = nrows - r0 < BLOCK_ROWS ? nrows - r0 : BLOCK_ROWS;
+    const float *x = rows + r0 * nf;
+    __m256i live[VECS], xoff[VECS];
+    __m256 acc[VECS];
+    for (int v = 0; v < VECS; v++) {
+      const size_t first = (size_t)v * 8, n = first >= nb ? 0 : nb - first < 8 ? nb - first : 8;
+      live[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+      xoff[v] = _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32((int)first)),
+                                   _mm256_set1_epi32((int)nf));
+      acc[v] = _mm256_maskload_ps(margins + r0 + first, ng == 1 ? live[v] : _mm256_setzero_si256());
+    }
+    const int nv = (int)((nb + 8 * WALKS - 1) / (8 * WALKS)) * WALKS; /* vectors walked */
+    for (uint32_t t = 0; t < nt; t++) {
+      __m256i idx[VECS];
+      for (int v = 0; v < VECS; v++) idx[v] = _mm256_set1_epi32((int)f->roots[t]);
+      for (int v = 0; v < nv; v += WALKS) walk8xW(f, idx + v, live + v, xoff + v, x);
+      const uint32_t g = f->tree_groups[t];
+      for (int v = 0; v < nv; v++) {
+        const __m256 leaf = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), nodes_f, _mm256_slli_epi32(idx[v], 2),
+                                                     _mm256_castsi256_ps(live[v]), 4);
+        if (ng == 1) {
+          acc[v] = _mm256_add_ps(acc[v], leaf);
+        } else {
+          float l[8];
+          _mm256_storeu_ps(l, leaf);
+          for (size_t k = 0; k < 8 && v * 8 + k < nb; k++) margins[(r0 + v * 8 + k) * ng + g] += l[k];
+        }
+      }
+    }
+    if (ng == 1)
+      for (int v = 0; v < VECS; v++) _mm256_maskstore_ps(margins + r0 + v * 8, live[v], acc[v]);
+  }
+}

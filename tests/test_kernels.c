@@ -1,0 +1,375 @@
+/*
+ * checkasm for the traversal kernels: every SIMD kernel the CPU can run is compared with
+ * the scalar reference, margin bits against margin bits, on the bundled income model, the
+ * test fixtures and random forests built here (deep unbalanced trees, big category sets,
+ * both default directions), fed synthesized rows spiked with NaN, +-inf, -0, thresholds
+ * one float step either side and category edge codes, at every batch size from 1 to
+ * 2 * 64 + 1 so every tail of every block and vector is taken. The comparison itself is
+ * checked first: it must notice one tree's leaves being off.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "forest.h"
+#include "grove_engine.h"
+#include "kernels.h"
+#include "test.h"
+
+#define MAX_BATCH (2 * 64 + 1)
+
+typedef struct {
+  const char *name;
+  grove_isa_t isa;
+  grove_kernel_fn fn;
+} kernel_case_t;
+
+static const kernel_case_t kernel_cases[] = {
+#ifdef GROVE_HAVE_X86_KERNELS
+    {"avx2-trees", GROVE_ISA_AVX2, grove_predict_avx2_trees},
+    {"avx2-rows", GROVE_ISA_AVX2, grove_predict_avx2_rows},
+    {"avx512-trees", GROVE_ISA_AVX512, grove_predict_avx512_trees},
+    {"avx512-rows", GROVE_ISA_AVX512, grove_predict_avx512_rows},
+#endif
+    {"scalar", GROVE_ISA_SCALAR, grove_predict_scalar},
+};
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) { /* xorshift64* */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
+}
+static uint32_t rnd_below(uint32_t n) { return rnd() % n; }
+
+/* Runs FN over ROWS in calls of BATCH rows, margins starting at the base margins. */
+static void run_kernel(grove_kernel_fn fn, const grove_forest_t *f, const float *rows, size_t nrows,
+                       size_t batch, float *margins) {
+  const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
+  for (size_t r = 0; r < nrows; r++) memcpy(margins + r * ng, f->base_margins, ng * sizeof(float));
+  for (size_t r = 0; r < nrows; r += batch) {
+    size_t n = nrows - r < batch ? nrows - r : batch;
+    fn(f, rows + r * nf, n, margins + r * ng);
+  }
+}
+
+/* 1 when the margins differ anywhere, printing the first difference. */
+static int margins_differ(const float *a, const float *b, size_t n, const char *what, size_t batch) {
+  if (memcmp(a, b, n * sizeof(float)) == 0) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+      printf("# %s, batch %zu: margin %zu is %a, the reference says %a\n", what, batch, i, a[i], b[i]);
+      break;
+    }
+  }
+  return 1;
+}
+
+static const float edge_values[] = {
+    NAN, INFINITY, -INFINITY, -0.0f, 0.0f, -1.0f, -0.5f, 0.5f, 0.999f, 1.0f, 2.5f, 31.0f, 32.0f,
+    33.0f, 63.0f, 64.0f, 16777215.0f, 16777216.0f, 1e30f, -1e30f, 1e-45f, 3.4028235e38f,
+};
+
+/* Synthesized rows with one value in four replaced by an edge value or a nudged one. */
+static float *make_rows(const grove_forest_t *f, size_t nrows, uint64_t seed) {
+  const uint32_t nf = f->info.num_features;
+  float *rows = malloc(nrows * nf * sizeof *rows);
+  if (rows == NULL) abort();
+  grove_forest_synthesize_rows(f, nrows, seed, rows);
+  for (size_t i = 0; i < nrows * nf; i++) {
+    switch (rnd_below(8)) {
+    case 0: rows[i] = edge_values[rnd_below(sizeof edge_values / sizeof *edge_values)]; break;
+    case 1: rows[i] = nextafterf(rows[i], INFINITY); break;
+    default: break;
+    }
+  }
+  /* Rows of nothing but missing values, and of a single edge value everywhere. */
+  if (nrows > 2) {
+    for (uint32_t j = 0; j < nf; j++) rows[j] = NAN;
+    for (uint32_t j = 0; j < nf; j++) rows[nf + j] = -0.0f;
+  }
+  return rows;
+}
+
+/* Compares every kernel the CPU runs with the scalar reference on NROWS rows of F. */
+static void check_forest(const grove_forest_t *f, const char *name, size_t nrows) {
+  const uint32_t ng = f->info.num_groups;
+  const grove_isa_t cpu = grove_cpu_detect();
+  float *rows = make_rows(f, nrows, 42);
+  float *ref = malloc(nrows * ng * sizeof *ref), *got = malloc(nrows * ng * sizeof *got);
+  if (ref == NULL || got == NULL) abort();
+  run_kernel(grove_predict_scalar, f, rows, nrows, nrows, ref);
+  char what[160];
+  for (size_t k = 0; k < sizeof kernel_cases / sizeof *kernel_cases; k++) {
+    const kernel_case_t *kc = &kernel_cases[k];
+    snprintf(what, sizeof what, "%s: %s matches scalar bit for bit, batches 1..%d", name, kc->name, MAX_BATCH);
+    if (kc->isa > cpu) {
+      printf("ok %d - %s # SKIP the CPU lacks %s\n", ++test_count, what, grove_isa_name(kc->isa));
+      continue;
+    }
+    int bad = 0;
+    for (size_t batch = 1; batch <= MAX_BATCH && !bad; batch++) {
+      run_kernel(kc->fn, f, rows, nrows, batch, got);
+      bad = margins_differ(got, ref, nrows * ng, what, batch);
+    }
+    CHECK(!bad, what);
+  }
+  /* Through the public API too: the kernel grove_engine_kernel() names, and threads. */
+  grove_predict_opts_t opts = {.margin = 1, .threads = 2};
+  grove_error_t err;
+  int rc = grove_forest_predict(f, rows, nrows, got, &opts, &err);
+  snprintf(what, sizeof what, "%s: grove_forest_predict (%s) matches scalar", name, grove_engine_kernel());
+  CHECK(rc == GROVE_OK && !margins_differ(got, ref, nrows * ng, what, nrows), what);
+  free(rows);
+  free(ref);
+  free(got);
+}
+
+static void check_file(const char *rel, size_t nrows) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", GROVE_SOURCE_ROOT, rel);
+  grove_forest_t *f;
+  grove_error_t err;
+  int rc = grove_forest_load_file(path, &f, &err);
+  CHECK_EQ_INT(rc, GROVE_OK, rel);
+  if (rc != GROVE_OK) {
+    printf("# %s\n", err.msg);
+    return;
+  }
+  check_forest(f, rel, nrows);
+  grove_forest_unref(f);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Random forests as XGBoost JSON                                              */
+
+typedef struct {
+  char *p;
+  size_t len, cap;
+} buf_t;
+
+static void put(buf_t *b, const char *fmt, ...) {
+  va_list ap;
+  for (;;) {
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if ((size_t)n < b->cap - b->len) {
+      b->len += (size_t)n;
+      return;
+    }
+    b->cap = b->cap * 2 + (size_t)n + 1024;
+    b->p = realloc(b->p, b->cap);
+    if (b->p == NULL) abort();
+  }
+}
+
+#define MAX_NODES 4096
+typedef struct {
+  int left[MAX_NODES], right[MAX_NODES], feature[MAX_NODES], dleft[MAX_NODES], cat[MAX_NODES];
+  float value[MAX_NODES];
+  int n;
+} tree_t;
+
+/* Thresholds that the edge values and their neighbours sit on. */
+static const float thresholds[] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.5f, 32.0f, 1e30f, 3.0e-39f, 16777216.0f};
+
+/* Adds a subtree of at most DEPTH levels; some branches stop early, some run deep. */
+static int grow(tree_t *t, int depth, uint32_t nf, const int *is_cat) {
+  int id = t->n++;
+  int leaf = depth == 0 || t->n + 2 >= MAX_NODES || rnd_below(6) == 0;
+  t->left[id] = t->right[id] = -1;
+  t->feature[id] = 0;
+  t->dleft[id] = (int)rnd_below(2);
+  t->cat[id] = 0;
+  if (leaf) {
+    t->value[id] = (float)((int)rnd_below(2001) - 1000) / 1024.0f + 1.0f / (float)(1 + rnd_below(7));
+    return id;
+  }
+  t->feature[id] = (int)rnd_below(nf);
+  t->cat[id] = is_cat[t->feature[id]];
+  if (rnd_below(4) == 0) t->value[id] = thresholds[rnd_below(sizeof thresholds / sizeof *thresholds)];
+  else t->value[id] = (float)((int)rnd_below(200) - 100) / 16.0f;
+  /* An unbalanced tree: one side often much deeper than the other. */
+  int ldepth = depth - 1, rdepth = rnd_below(3) == 0 ? (depth - 1) / 3 : depth - 1;
+  if (rnd_below(2)) {
+    int tmp = ldepth;
+    ldepth = rdepth;
+    rdepth = tmp;
+  }
+  int l = grow(t, ldepth, nf, is_cat);
+  int r = grow(t, rdepth, nf, is_cat);
+  t->left[id] = l;
+  t->right[id] = r;
+  return id;
+}
+
+static void put_ints(buf_t *b, const char *key, const int *v, int n) {
+  put(b, "\"%s\":[", key);
+  for (int i = 0; i < n; i++) put(b, "%s%d", i ? "," : "", v[i]);
+  put(b, "],");
+}
+
+/*
+ * A random model as XGBoost JSON: NTREES trees of depth up to DEPTH over NF features (one
+ * in three categorical), NCLASS groups (0: regression). PERTURB adds 0.25 to every leaf of
+ * the first tree. Same SEED, same forest.
+ */
+static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass, int perturb,
+                          size_t *len) {
+  rng_state = seed;
+  int is_cat[64];
+  for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0;
+  static tree_t t;
+  buf_t b = {0};
+  put(&b, "{\"learner\":{\"attributes\":{},\"feature_names\":[");
+  for (uint32_t j = 0; j < nf; j++) put(&b, "%s\"f%u\"", j ? "," : "", j);
+  put(&b, "],\"feature_types\":[");
+  for (uint32_t j = 0; j < nf; j++) put(&b, "%s\"%s\"", j ? "," : "", is_cat[j] ? "c" : "q");
+  put(&b, "],\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\","
+          "\"num_trees\":\"%d\"},\"tree_info\":[", ntrees);
+  int groups = nclass > 1 ? nclass : 1;
+  for (int i = 0; i < ntrees; i++) put(&b, "%s%d", i ? "," : "", i % groups);
+  put(&b, "],\"trees\":[");
+  for (int i = 0; i < ntrees; i++) {
+    t.n = 0;
+    grow(&t, 1 + (int)rnd_below((uint32_t)depth), nf, is_cat);
+    if (perturb && i == 0)
+      for (int k = 0; k < t.n; k++)
+        if (t.left[k] < 0) t.value[k] += 0.25f;
+    put(&b, "%s{\"id\":%d,", i ? "," : "", i);
+    put_ints(&b, "left_children", t.left, t.n);
+    put_ints(&b, "right_children", t.right, t.n);
+    put_ints(&b, "split_indices", t.feature, t.n);
+    put(&b, "\"split_conditions\":[");
+    for (int k = 0; k < t.n; k++) put(&b, "%s%.9g", k ? "," : "", (double)t.value[k]);
+    put(&b, "],");
+    put_ints(&b, "default_left", t.dleft, t.n);
+    int st[MAX_NODES];
+    for (int k = 0; k < t.n; k++) st[k] = t.left[k] >= 0 && t.cat[k];
+    put_ints(&b, "split_type", st, t.n);
+    /* Category sets: small codes, codes around word edges, now and then hundreds. */
+    buf_t cats = {0}, nodes = {0}, segs = {0}, sizes = {0};
+    put(&cats, "[");
+    put(&nodes, "[");
+    put(&segs, "[");
+    put(&sizes, "[");
+    int total = 0, nsets = 0;
+    for (int k = 0; k < t.n; k++) {
+      if (!st[k]) continue;
+      int range = rnd_below(4) == 0 ? 300 : 40, count = 0;
+      for (int c = 0; c < range; c++) {
+        if (rnd_below(3) != 0 && !(c == 31 || c == 32 || c == 33 || c == 0)) continue;
+        if (rnd_below(2) == 0) continue;
+        put(&cats, "%s%d", total + count ? "," : "", c);
+        count++;
+      }
+      if (count == 0) {
+        put(&cats, "%s%d", total ? "," : "", 32);
+        count = 1;
+      }
+      put(&nodes, "%s%d", nsets ? "," : "", k);
+      put(&segs, "%s%d", nsets ? "," : "", total);
+      put(&sizes, "%s%d", nsets ? "," : "", count);
+      total += count;
+      nsets++;
+    }
+    put(&b, "\"categories\":%s],\"categories_nodes\":%s],\"categories_segments\":%s],"
+            "\"categories_sizes\":%s],", cats.p, nodes.p, segs.p, sizes.p);
+    free(cats.p);
+    free(nodes.p);
+    free(segs.p);
+    free(sizes.p);
+    put(&b, "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"%u\",\"num_nodes\":\"%d\","
+            "\"size_leaf_vector\":\"0\"}}", nf, t.n);
+  }
+  put(&b, "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\",\"num_class\":\"%d\","
+          "\"num_feature\":\"%u\",\"num_target\":\"1\"},", nclass, nf);
+  if (nclass > 1)
+    put(&b, "\"objective\":{\"name\":\"multi:softprob\",\"softmax_multiclass_param\":{\"num_class\":\"%d\"}}},",
+        nclass);
+  else
+    put(&b, "\"objective\":{\"name\":\"reg:squarederror\",\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}}},");
+  put(&b, "\"version\":[1,7,4]}");
+  *len = b.len;
+  return b.p;
+}
+
+static grove_forest_t *load_random(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass, int perturb) {
+  size_t len;
+  char *json = random_model(seed, ntrees, depth, nf, nclass, perturb, &len);
+  grove_forest_t *f = NULL;
+  grove_error_t err;
+  int rc = grove_forest_load_buffer(json, len, "random", &f, &err);
+  if (rc != GROVE_OK) printf("# random model %llu: %s\n", (unsigned long long)seed, err.msg);
+  free(json);
+  return rc == GROVE_OK ? f : NULL;
+}
+
+/* The checker must see a wrong kernel: scalar on a model with tree 0's leaves moved. */
+static void test_detects_mismatch(void) {
+  grove_forest_t *good = load_random(7, 40, 6, 10, 0, 0), *bad = load_random(7, 40, 6, 10, 0, 1);
+  CHECK(good != NULL && bad != NULL, "perturbed random model loads");
+  if (good && bad) {
+    const size_t n = 70;
+    float *rows = make_rows(good, n, 3), ref[70], got[70];
+    run_kernel(grove_predict_scalar, good, rows, n, n, ref);
+    run_kernel(grove_predict_scalar, bad, rows, n, 17, got);
+    printf("# expecting a reported difference:\n");
+    CHECK(margins_differ(got, ref, n, "perturbed", 17), "the comparison catches one tree's leaves off by 0.25");
+    free(rows);
+  }
+  grove_forest_unref(good);
+  grove_forest_unref(bad);
+}
+
+static void test_random_forests(void) {
+  static const struct {
+    uint64_t seed;
+    int ntrees, depth;
+    uint32_t nf;
+    int nclass;
+  } cases[] = {
+      {1, 37, 6, 12, 0},   /* a tail of trees in both vector widths */
+      {2, 64, 14, 30, 0},  /* deep unbalanced trees */
+      {3, 45, 9, 7, 3},    /* multi-class: trees interleave groups */
+      {4, 3, 20, 5, 0},    /* few, very deep trees */
+      {5, 200, 4, 40, 0},  /* many shallow trees, many features */
+      {6, 17, 1, 3, 2},    /* stumps */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    grove_forest_t *f = load_random(cases[i].seed, cases[i].ntrees, cases[i].depth, cases[i].nf,
+                                    cases[i].nclass, 0);
+    char name[64];
+    snprintf(name, sizeof name, "random forest %llu", (unsigned long long)cases[i].seed);
+    CHECK(f != NULL, name);
+    if (f == NULL) continue;
+    printf("# %s: %u trees, depth %u, %llu categorical splits\n", name, f->info.num_trees,
+           f->info.max_depth, (unsigned long long)f->info.num_categorical_splits);
+    check_forest(f, name, 300);
+    grove_forest_unref(f);
+  }
+}
+
+static void test_isa_names(void) {
+  const grove_isa_t cpu = grove_cpu_detect();
+  printf("# cpu: %s; engine: %s, %s\n", grove_isa_name(cpu), grove_engine_isa(), grove_engine_kernel());
+  CHECK(strcmp(grove_engine_isa(), "scalar") == 0 || strcmp(grove_engine_isa(), "avx2") == 0 ||
+            strcmp(grove_engine_isa(), "avx512") == 0, "grove_engine_isa() names a known ISA");
+  CHECK(strstr(grove_engine_kernel(), grove_engine_isa()) != NULL, "the kernel's name says its ISA");
+}
+
+int main(void) {
+  test_isa_names();
+  test_detects_mismatch();
+  check_file("models/income", 260);
+  check_file("tests/fixtures/binary_logistic.json", 200);
+  check_file("tests/fixtures/categorical.json", 200);
+  check_file("tests/fixtures/multi_softprob.json", 200);
+  check_file("tests/fixtures/dart.json", 200);
+  test_random_forests();
+  return test_done();
+}
