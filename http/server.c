@@ -570,10 +570,13 @@ static void handle_reload(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, dou
     return;
   }
   if (admin_refused(io, req, t0)) return;
+  if (name.len >= sizeof ((reload_t *)0)->name) {
+    send_error(io, req, METRICS_ROUTE_ADMIN, t0, 404, API_JSON, "model name too long");
+    return;
+  }
   reload_t *r = calloc(1, sizeof *r);
-  if (r == NULL || name.len >= sizeof r->name) {
-    free(r);
-    send_error(io, req, METRICS_ROUTE_ADMIN, t0, r ? 404 : 500, API_JSON, r ? "model name too long" : "out of memory");
+  if (r == NULL) {
+    send_error(io, req, METRICS_ROUTE_ADMIN, t0, 500, API_JSON, "out of memory");
     return;
   }
   memcpy(r->name, name.base, name.len);
