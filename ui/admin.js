@@ -14,17 +14,7 @@
 
   const $ = (id) => document.getElementById(id);
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else e.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
+  const { el } = window.groveUi; /* common.js */
 
   const fmtRate = (x) => (x === null || !Number.isFinite(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x >= 10 ? x.toFixed(1) : x.toFixed(2));
   const fmtMs = (s) => (s === null || !Number.isFinite(s) ? '–' : s * 1000 < 1 ? (s * 1e6).toFixed(0) + ' µs' : s * 1000 < 10 ? (s * 1000).toFixed(2) + ' ms' : s * 1000 < 100 ? (s * 1000).toFixed(1) + ' ms' : (s * 1000).toFixed(0) + ' ms');
