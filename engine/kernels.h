@@ -68,4 +68,19 @@ static inline uint32_t grove_node_next(const grove_forest_t *f, const grove_node
   return n->left + !(x < n->value);
 }
 
+/*
+ * Adds the leaf values LEAF[0..N) of trees T..T+N-1 to one row's margins M, in tree
+ * order (what keeps every kernel's sums bit-identical to the scalar kernel's).
+ */
+static inline void grove_add_leaves(const grove_forest_t *f, float *m, const float *leaf, uint32_t t,
+                                    uint32_t n) {
+  if (f->info.num_groups == 1) {
+    float acc = m[0];
+    for (uint32_t k = 0; k < n; k++) acc += leaf[k];
+    m[0] = acc;
+  } else {
+    for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
+  }
+}
+
 #endif /* GROVE_KERNELS_H */

@@ -115,13 +115,7 @@ void grove_predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t
         _mm256_storeu_ps(leaf, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), nodes_f, _mm256_slli_epi32(idx[v], 2),
                                                         _mm256_castsi256_ps(live[v]), 4));
         const uint32_t t = t0 + 8 * (uint32_t)v, n = nt - t < 8 ? nt - t : 8;
-        if (ng == 1) {
-          float acc = m[0];
-          for (uint32_t k = 0; k < n; k++) acc += leaf[k];
-          m[0] = acc;
-        } else {
-          for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
-        }
+        grove_add_leaves(f, m, leaf, t, n);
       }
     }
   }

@@ -123,13 +123,7 @@ void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size
         _mm512_storeu_ps(leaf, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v],
                                                         _mm512_slli_epi32(idx[v], 2), nodes_f, 4));
         const uint32_t t = t0 + 16 * (uint32_t)v, n = nt - t < 16 ? nt - t : 16;
-        if (ng == 1) {
-          float acc = m[0];
-          for (uint32_t k = 0; k < n; k++) acc += leaf[k];
-          m[0] = acc;
-        } else {
-          for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
-        }
+        grove_add_leaves(f, m, leaf, t, n);
       }
     }
   }
