@@ -31,8 +31,9 @@ static const char usage_text[] =
     "      model has no names). Empty, nan, NaN, NA = missing. One output line per row.\n"
     "  info MODEL\n"
     "      Print the model's summary as one JSON object.\n"
-    "  bench MODEL [--rows N] [--batch B[,B...]] [--threads T] [--seed S]\n"
-    "      Engine-only throughput on synthetic rows, one JSON line per batch size.\n"
+    "  bench MODEL [--rows N] [--batch B[,B...]] [--threads T] [--seed S] [--input CSV]\n"
+    "      Engine-only throughput on synthetic rows (or CSV's rows, cycled to --rows\n"
+    "      when given), one JSON line per batch size.\n"
     "  serve [MODEL ...] [--models DIR] [--port N] [options]\n"
     "      Serve models over HTTP (JSON, msgpack, Open Inference Protocol v2, /metrics);\n"
     "      `grove serve --help` lists every option and its environment variable.\n"
@@ -276,9 +277,11 @@ static int cmd_bench(int argc, char **argv) {
   static const struct option longopts[] = {
       {"rows", required_argument, NULL, 'r'}, {"batch", required_argument, NULL, 'b'},
       {"threads", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
-      {"min-time", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+      {"min-time", required_argument, NULL, 'T'}, {"input", required_argument, NULL, 'i'},
+      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   size_t nrows = 65536;
+  int rows_given = 0;
+  const char *input = NULL; /* CSV whose rows replace the synthesized ones */
   const char *batches = "1,16,256,4096,65536";
   uint32_t threads = 1;
   uint64_t seed = 42;
@@ -286,7 +289,8 @@ static int cmd_bench(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
-      case 'r': nrows = parse_count("--rows", optarg, 1ul << 26); break;
+      case 'r': nrows = parse_count("--rows", optarg, 1ul << 26); rows_given = 1; break;
+      case 'i': input = optarg; break;
       case 'b': batches = optarg; break;
       case 't': threads = (uint32_t)parse_count("--threads", optarg, 256); break;
       case 's': seed = parse_count("--seed", optarg, ~0ul); break;
@@ -302,19 +306,56 @@ static int cmd_bench(int argc, char **argv) {
   grove_forest_t *forest;
   grove_schema_t *schema;
   if (load_or_report(argv[optind], &forest, &schema) != 0) return EXIT_MODEL;
-  grove_schema_free(schema);
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
+  /* --input: the rows `grove predict` would read from the file (same reader, same schema),
+   * all of them, or cycled / cut to --rows when it is given. */
+  float *file_rows = NULL;
+  size_t file_nrows = 0;
+  if (input != NULL) {
+    FILE *in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+    if (in == NULL) {
+      fprintf(stderr, "grove bench: %s: %s\n", input, strerror(errno));
+      grove_schema_free(schema);
+      grove_forest_unref(forest);
+      return EXIT_INPUT;
+    }
+    grove_error_t err;
+    csv_rows_opts_t copts = {.forest = forest, .schema = schema, .ignore_extra = 0};
+    grove_err_t ec = csv_rows_read(in, &copts, &file_rows, &file_nrows, &err);
+    if (in != stdin) fclose(in);
+    if (ec == GROVE_OK && file_nrows == 0) {
+      snprintf(err.msg, sizeof err.msg, "no data rows");
+      ec = GROVE_EINPUT;
+    }
+    if (ec != GROVE_OK) {
+      fprintf(stderr, "grove bench: %s: %s\n", strcmp(input, "-") == 0 ? "<stdin>" : input, err.msg);
+      free(file_rows);
+      grove_schema_free(schema);
+      grove_forest_unref(forest);
+      return ec == GROVE_EINPUT ? EXIT_INPUT : EXIT_MODEL;
+    }
+    if (!rows_given) nrows = file_nrows;
+  }
+  grove_schema_free(schema);
   float *rows = malloc(nrows * info.num_features * sizeof *rows);
   float *out = malloc(nrows * info.num_outputs * sizeof *out);
   if (rows == NULL || out == NULL) {
     fprintf(stderr, "grove bench: out of memory\n");
     free(rows);
     free(out);
+    free(file_rows);
     grove_forest_unref(forest);
     return EXIT_MODEL;
   }
-  grove_forest_synthesize_rows(forest, nrows, seed, rows);
+  if (file_rows != NULL) {
+    for (size_t r = 0; r < nrows; r++)
+      memcpy(rows + r * info.num_features, file_rows + (r % file_nrows) * info.num_features,
+             info.num_features * sizeof *rows);
+    free(file_rows);
+  } else {
+    grove_forest_synthesize_rows(forest, nrows, seed, rows);
+  }
   grove_predict_opts_t popts = {.margin = 0, .threads = threads};
   int rc = 0;
   for (const char *p = batches; *p;) {
@@ -340,10 +381,10 @@ static int cmd_bench(int argc, char **argv) {
     } while (elapsed < min_time);
     printf("{\"model\":\"%s\",\"trees\":%u,\"features\":%u,\"batch\":%lu,\"threads\":%u,\"isa\":\"%s\","
            "\"kernel\":\"%s\",\"rows\":%zu,\"seconds\":%.6f,\"rows_per_s\":%.1f,\"ns_per_row\":%.2f,"
-           "\"us_per_call\":%.3f}\n",
+           "\"us_per_call\":%.3f,\"source\":\"%s\"}\n",
            info.objective, info.num_trees, info.num_features, batch, threads, grove_engine_isa(),
            grove_engine_kernel(), done_rows, elapsed, (double)done_rows / elapsed, elapsed * 1e9 / (double)done_rows,
-           elapsed * 1e6 / (double)calls);
+           elapsed * 1e6 / (double)calls, input != NULL ? "csv" : "synthetic");
     fflush(stdout);
   }
   free(rows);
