@@ -43,9 +43,13 @@ struct batch_job {
   batch_chunk_t *chunks;        /* owned by the batcher, freed before done() */
 };
 
-/* Starts WORKERS threads. Returns NULL when out of memory or a thread cannot start. */
+/*
+ * Starts WORKERS threads. SPIN: an idle worker watches for work for a few microseconds
+ * before it sleeps; worth it only when every thread has a core of its own. Returns NULL
+ * when out of memory or a thread cannot start.
+ */
 batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_delay_us,
-                       uint64_t max_queue_rows, grove_metrics_t *metrics);
+                       uint64_t max_queue_rows, int spin, grove_metrics_t *metrics);
 
 /*
  * Queues JOB. Returns 0, or -1 when the queue already holds max_queue_rows rows (the

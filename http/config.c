@@ -294,8 +294,11 @@ static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, grove_co
       text = o->def;
       snprintf(source, sizeof source, "default of --%s", o->flag);
     } else if (o->type == OPT_UINT) { /* DEFAULT_CORES */
-      uint32_t cores = online_cores();
-      memcpy((char *)cfg + o->offset, &cores, sizeof cores);
+      /* One thread per core in all: half the cores run I/O loops, the rest score. More
+       * threads than cores only makes loops and workers take turns. */
+      uint32_t cores = online_cores(), io = cores / 2 ? cores / 2 : 1;
+      uint32_t n = o->offset == offsetof(grove_config_t, io_threads) ? io : (cores > io ? cores - io : 1);
+      memcpy((char *)cfg + o->offset, &n, sizeof n);
     }
     if (text != NULL && apply(cfg, o, text, source, err, errlen) != 0) return -1;
   }
@@ -381,7 +384,9 @@ void config_print_help(FILE *fp) {
     if (o->def != NULL)
       snprintf(def, sizeof def, "%s", o->def);
     else
-      snprintf(def, sizeof def, "%s", o->type == OPT_UINT ? "cores" : "none");
+      snprintf(def, sizeof def, "%s",
+               o->type != OPT_UINT ? "none"
+               : o->offset == offsetof(grove_config_t, io_threads) ? "cores/2" : "cores-threads");
     fprintf(fp, "  %-24s %-24s default: %s\n", flag, env, def);
     char text[512];
     if (o->type == OPT_UINT || o->type == OPT_SIZE) {

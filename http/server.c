@@ -894,7 +894,10 @@ int server_run(const grove_config_t *cfg, registry_t *reg, grove_metrics_t *metr
     grove_log("error", "cannot start", "error=\"%s\"", err);
     goto out;
   }
-  s->batcher = batcher_new(cfg->workers, cfg->max_batch_rows, cfg->max_delay_us, cfg->max_queue_rows, metrics);
+  /* Spinning idle workers pay only when loops and workers each have a core. */
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int spin = cores > 0 && (long)cfg->io_threads + (long)cfg->workers <= cores;
+  s->batcher = batcher_new(cfg->workers, cfg->max_batch_rows, cfg->max_delay_us, cfg->max_queue_rows, spin, metrics);
   s->threads = calloc(cfg->io_threads, sizeof *s->threads);
   if (s->batcher == NULL || s->threads == NULL) {
     grove_log("error", "cannot start", "error=\"out of memory or threads\"");

@@ -40,8 +40,9 @@ static void test_defaults(void) {
   CHECK(cfg.default_model == NULL, "no default model");
   CHECK(cfg.host && strcmp(cfg.host, "0.0.0.0") == 0, "host default");
   CHECK_EQ_INT(cfg.port, 8080, "port default");
-  CHECK_EQ_INT(cfg.io_threads, cores, "threads default: cores");
-  CHECK_EQ_INT(cfg.workers, cores, "workers default: cores");
+  long io = cores / 2 ? cores / 2 : 1;
+  CHECK_EQ_INT(cfg.io_threads, io, "threads default: half the cores (at least 1)");
+  CHECK_EQ_INT(cfg.workers, cores > io ? cores - io : 1, "workers default: the other cores (at least 1)");
   CHECK_EQ_INT(cfg.max_batch_rows, 4096, "max batch rows default");
   CHECK_EQ_INT(cfg.max_delay_us, 0, "max delay default");
   CHECK_EQ_INT(cfg.max_body, 64ll << 20, "max body default 64M");
@@ -268,7 +269,7 @@ static void test_help(void) {
   CHECK_CONTAINS(text, "usage: grove serve [options] [MODEL...]", "usage line");
   static const char *const expected[] = {
       "--port N", "GROVE_PORT, PORT", "default: 8080", "Range: 1 to 65535", "--max-body BYTES", "default: 64M",
-      "Range: 1k to 4G", "--threads N", "default: cores", "--tls-cert FILE", "GROVE_TLS_CERT", "--access-log",
+      "Range: 1k to 4G", "--threads N", "default: cores/2", "--tls-cert FILE", "GROVE_TLS_CERT", "--access-log",
       "GROVE_SHUTDOWN_GRACE", "--help"};
   for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) CHECK_CONTAINS(text, expected[i], expected[i]);
   int long_lines = 0;
