@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int test_count, test_failed;
@@ -37,6 +38,23 @@ static inline void test_result(int ok, const char *file, int line, const char *w
     if (!ok_) printf("# expected \"%s\" in \"%s\"\n", n_, h_ ? h_ : "(null)");                   \
     test_result(ok_, __FILE__, __LINE__, (what));                                               \
   } while (0)
+
+/* Reads a whole file, NUL-terminated; a committed fixture that cannot be read ends the
+ * run with "Bail out!" (TAP's way to say the test itself cannot go on). */
+static inline char *test_read_file(const char *path, size_t *len) {
+  FILE *fp = fopen(path, "rb");
+  char *data = NULL;
+  long size = -1;
+  if (fp != NULL && fseek(fp, 0, SEEK_END) == 0 && (size = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+      (data = malloc((size_t)size + 1)) != NULL && fread(data, 1, (size_t)size, fp) == (size_t)size) {
+    fclose(fp);
+    data[size] = '\0';
+    *len = (size_t)size;
+    return data;
+  }
+  printf("Bail out! cannot read %s\n", path);
+  exit(1);
+}
 
 static inline int test_done(void) {
   printf("1..%d\n", test_count);

@@ -1147,25 +1147,12 @@ static void test_round_trip(void) {
 
 /* ------------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL) return NULL;
-  fseek(fp, 0, SEEK_END);
-  long n = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  *len = fread(buf, 1, (size_t)n, fp);
-  fclose(fp);
-  return buf;
-}
 
 static grove_forest_t *load_fixture(const char *name, const char *from, const char *to) {
   char path[512];
   snprintf(path, sizeof path, "%s/tests/fixtures/%s", GROVE_SOURCE_ROOT, name);
   size_t len;
-  char *json = read_file(path, &len);
-  if (json == NULL) return NULL;
-  json[len] = '\0';
+  char *json = test_read_file(path, &len);
   char *at = from != NULL ? strstr(json, from) : NULL;
   if (at != NULL) { /* replace FROM with TO */
     size_t head = (size_t)(at - json), nfrom = strlen(from), nto = strlen(to);

@@ -23,31 +23,11 @@
 
 /* ---- helpers ---- */
 
-/* Reads a whole file; aborts the test run when a committed fixture is missing. */
-static char *read_whole_file(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL) {
-    printf("Bail out! cannot open %s\n", path);
-    exit(1);
-  }
-  fseek(fp, 0, SEEK_END);
-  long size = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *data = malloc((size_t)size + 1);
-  if (data == NULL || fread(data, 1, (size_t)size, fp) != (size_t)size) {
-    printf("Bail out! cannot read %s\n", path);
-    exit(1);
-  }
-  fclose(fp);
-  data[size] = '\0';
-  *len = (size_t)size;
-  return data;
-}
 
 static char *read_fixture(const char *name, size_t *len) {
   char path[1024];
   snprintf(path, sizeof path, FIXTURE_DIR "%s", name);
-  return read_whole_file(path, len);
+  return test_read_file(path, len);
 }
 
 static void write_whole_file(const char *path, const char *data, size_t len) {

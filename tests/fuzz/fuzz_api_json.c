@@ -26,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_ROWS 64
 
 #include "tiny_model.h"
+#include "fuzz_common.h"
 static char *label_names[] = {"no", "yes"};
 static grove_schema_feature_t schema_features[3] = {
     {.name = "x", .type = GROVE_FEATURE_NUMERIC},
@@ -37,20 +38,7 @@ static const grove_schema_t schema = {
 
 static grove_forest_t *named_forest, *unnamed_forest;
 
-static void contract_violated(const char *what, const char *msg) {
-  fprintf(stderr, "api contract violated: %s (message: \"%s\")\n", what, msg);
-  abort();
-}
 
-static grove_forest_t *load_or_die(const char *json) {
-  grove_forest_t *forest = NULL;
-  grove_error_t err;
-  if (grove_forest_load_buffer(json, strlen(json), "embedded", &forest, &err) != GROVE_OK) {
-    fprintf(stderr, "the embedded model does not load: %s\n", err.msg);
-    abort();
-  }
-  return forest;
-}
 
 /* LEN bytes at S must be one strict, valid-UTF-8 JSON object. */
 static void check_json(const char *s, size_t len, const char *what) {
@@ -64,7 +52,7 @@ static void check_json(const char *s, size_t len, const char *what) {
   json_tokener_free(tok);
   if (!ok) {
     fprintf(stderr, "%.*s\n", (int)(len > 2000 ? 2000 : len), s);
-    contract_violated(what, "");
+    fuzz_contract_violated("api", what, "");
   }
 }
 
@@ -72,12 +60,12 @@ static void check_request(const api_request_t *req, const grove_forest_t *forest
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   if (req->rows == NULL || req->nrows == 0 || req->nrows > MAX_ROWS)
-    contract_violated("success without 1..max_rows rows", "");
-  if (req->num_features != info.num_features) contract_violated("num_features differs from the model", "");
+    fuzz_contract_violated("api", "success without 1..max_rows rows", "");
+  if (req->num_features != info.num_features) fuzz_contract_violated("api", "num_features differs from the model", "");
   for (size_t i = 0; i < req->nrows * req->num_features; i++)
-    if (isinf(req->rows[i])) contract_violated("an infinite value got through", "");
+    if (isinf(req->rows[i])) fuzz_contract_violated("api", "an infinite value got through", "");
   if ((req->margin & ~1) || (req->labels & ~1) || (req->binary_output & ~1))
-    contract_violated("an option is not 0/1", "");
+    fuzz_contract_violated("api", "an option is not 0/1", "");
 }
 
 static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s, const api_request_t *req) {
@@ -87,7 +75,7 @@ static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s
   grove_predict_opts_t opts = {.margin = req->margin, .threads = 1};
   grove_error_t gerr;
   if (grove_forest_predict(forest, req->rows, req->nrows, out, &opts, &gerr) != GROVE_OK)
-    contract_violated("predict failed on decoded rows", gerr.msg);
+    fuzz_contract_violated("api", "predict failed on decoded rows", gerr.msg);
   /* And outputs that are whatever the input was (NaN, huge, tiny), to exercise the writer. */
   size_t n = req->nrows * req->num_features;
   for (size_t i = 0; i < req->nrows * width; i += 2) out[i] = req->rows[i % n];
@@ -95,14 +83,14 @@ static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s
   int rc = v2 ? api_encode_v2_infer("fuzz", forest, req, out, &body)
               : api_encode_v1("fuzz", forest, s, req, out, API_JSON, &body);
   free(out);
-  if (rc != 0) contract_violated("encoding failed", "");
-  if (body.data == NULL || body.content_type == NULL) contract_violated("no body or no content type", "");
+  if (rc != 0) fuzz_contract_violated("api", "encoding failed", "");
+  if (body.data == NULL || body.content_type == NULL) fuzz_contract_violated("api", "no body or no content type", "");
   if (req->binary_output && v2) {
     size_t h = body.inference_header_len;
-    if (h == 0 || h + req->nrows * width * 4 != body.len) contract_violated("binary length", "");
+    if (h == 0 || h + req->nrows * width * 4 != body.len) fuzz_contract_violated("api", "binary length", "");
     check_json(body.data, h, "binary header is not JSON");
   } else {
-    if (body.inference_header_len != 0) contract_violated("inference header on a JSON body", "");
+    if (body.inference_header_len != 0) fuzz_contract_violated("api", "inference header on a JSON body", "");
     check_json(body.data, body.len, "response is not JSON");
   }
   api_body_free(&body);
@@ -111,8 +99,8 @@ static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Loaded once and kept: the fuzzer's leak check ignores what is still reachable. */
   if (named_forest == NULL) {
-    named_forest = load_or_die(named_model);
-    unnamed_forest = load_or_die(unnamed_model);
+    named_forest = fuzz_load_or_die(named_model);
+    unnamed_forest = fuzz_load_or_die(unnamed_model);
   }
   if (size < 1) return 0;
   int v2 = data[0] & 1;
@@ -140,14 +128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_request(&req, forest);
     encode(v2, forest, s, &req);
   } else {
-    if (rc != -1) contract_violated("return code not 0/-1", err.message);
+    if (rc != -1) fuzz_contract_violated("api", "return code not 0/-1", err.message);
     if (req.rows != NULL || req.id != NULL || req.output_name != NULL)
-      contract_violated("a refusal left memory in the request", err.message);
-    if (err.status != 400 && err.status != 413) contract_violated("unexpected status", err.message);
+      fuzz_contract_violated("api", "a refusal left memory in the request", err.message);
+    if (err.status != 400 && err.status != 413) fuzz_contract_violated("api", "unexpected status", err.message);
     size_t mlen = strnlen(err.message, sizeof err.message);
-    if (mlen == 0 || mlen >= sizeof err.message) contract_violated("empty or unterminated message", "");
+    if (mlen == 0 || mlen >= sizeof err.message) fuzz_contract_violated("api", "empty or unterminated message", "");
     api_body_t body_err;
-    if (api_encode_error(err.message, API_JSON, &body_err) != 0) contract_violated("error encoding failed", "");
+    if (api_encode_error(err.message, API_JSON, &body_err) != 0) fuzz_contract_violated("api", "error encoding failed", "");
     check_json(body_err.data, body_err.len, "error body is not JSON");
     api_body_free(&body_err);
   }

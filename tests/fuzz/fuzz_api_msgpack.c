@@ -20,6 +20,7 @@
 
 #include "api_internal.h"
 #include "grove_engine.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -138,42 +139,29 @@ static const grove_schema_t multi_schema = {
 
 static grove_forest_t *binary_forest, *multi_forest;
 
-static grove_forest_t *load_or_die(const char *json) {
-  grove_forest_t *forest = NULL;
-  grove_error_t err;
-  if (grove_forest_load_buffer(json, strlen(json), "embedded", &forest, &err) != GROVE_OK) {
-    fprintf(stderr, "the embedded model does not load: %s\n", err.msg);
-    abort();
-  }
-  return forest;
-}
 
-static void contract_violated(const char *what, const char *msg) {
-  fprintf(stderr, "msgpack API contract violated: %s (message: \"%s\")\n", what, msg);
-  abort();
-}
 
 /* The response must be exactly one msgpack map with "model" and "predictions" (and maybe
  * "labels"): our own output, so msgpack_unpack is safe here. */
 static void check_response(const api_body_t *body, const char *what) {
   if (body->data == NULL || body->len == 0 || body->content_type == NULL ||
       strcmp(body->content_type, "application/msgpack") != 0)
-    contract_violated(what, "no body or wrong content type");
+    fuzz_contract_violated("msgpack API", what, "no body or wrong content type");
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   size_t off = 0;
   msgpack_unpack_return rc = msgpack_unpack_next(&u, body->data, body->len, &off);
   if (rc != MSGPACK_UNPACK_SUCCESS || off != body->len || u.data.type != MSGPACK_OBJECT_MAP ||
       u.data.via.map.size < 1 || u.data.via.map.size > 3)
-    contract_violated(what, "does not parse back as one map");
+    fuzz_contract_violated("msgpack API", what, "does not parse back as one map");
   msgpack_unpacked_destroy(&u);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Loaded once and kept: the fuzzer's leak check ignores what is still reachable. */
   if (binary_forest == NULL) {
-    binary_forest = load_or_die(binary_logistic_json);
-    multi_forest = load_or_die(multi_softprob_json);
+    binary_forest = fuzz_load_or_die(binary_logistic_json);
+    multi_forest = fuzz_load_or_die(multi_softprob_json);
   }
   if (size < 1) return 0;
   unsigned mode = data[0] & 3;
@@ -190,12 +178,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int rc = api_msgpack_decode_v1(body, len, forest, schema, &limits, &req, &err);
   api_body_t out_body;
   if (rc != 0) {
-    if (rc != -1) contract_violated("decode returned neither 0 nor -1", err.message);
-    if (err.status < 400 || err.status > 499) contract_violated("refusal without a 4xx status", err.message);
+    if (rc != -1) fuzz_contract_violated("msgpack API", "decode returned neither 0 nor -1", err.message);
+    if (err.status < 400 || err.status > 499) fuzz_contract_violated("msgpack API", "refusal without a 4xx status", err.message);
     if (err.message[0] == '\0' || strnlen(err.message, sizeof err.message) >= sizeof err.message)
-      contract_violated("refusal without a terminated message", err.message);
-    if (req.rows != NULL || req.nrows != 0) contract_violated("rows left after a refusal", err.message);
-    if (api_msgpack_encode_error(err.message, &out_body) != 0) contract_violated("error encode failed", err.message);
+      fuzz_contract_violated("msgpack API", "refusal without a terminated message", err.message);
+    if (req.rows != NULL || req.nrows != 0) fuzz_contract_violated("msgpack API", "rows left after a refusal", err.message);
+    if (api_msgpack_encode_error(err.message, &out_body) != 0) fuzz_contract_violated("msgpack API", "error encode failed", err.message);
     api_body_free(&out_body);
     return 0;
   }
@@ -203,10 +191,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   if (req.rows == NULL || req.nrows == 0 || req.nrows > limits.max_rows || req.num_features != info.num_features)
-    contract_violated("inconsistent request", "");
+    fuzz_contract_violated("msgpack API", "inconsistent request", "");
   if (req.id != NULL || req.output_name != NULL || (req.margin != 0 && req.margin != 1) ||
       (req.labels != 0 && req.labels != 1) || (req.binary_output != 0 && req.binary_output != 1))
-    contract_violated("request fields not initialised", "");
+    fuzz_contract_violated("msgpack API", "request fields not initialised", "");
 
   /* Fake outputs from the rows themselves: NaN, infinities and any float reach the labels. */
   const uint32_t width = grove_forest_output_width(forest, req.margin);
@@ -214,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   float *out = malloc(nout * sizeof *out);
   if (out == NULL) abort();
   for (size_t i = 0; i < nout; i++) out[i] = req.rows[i % nvalues];
-  if (api_msgpack_encode_v1("fuzz", forest, schema, &req, out, &out_body) != 0) contract_violated("encode failed", "");
+  if (api_msgpack_encode_v1("fuzz", forest, schema, &req, out, &out_body) != 0) fuzz_contract_violated("msgpack API", "encode failed", "");
   check_response(&out_body, "encoded response");
   api_body_free(&out_body);
   free(out);

@@ -16,6 +16,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #include "tiny_model.h"
+#include "fuzz_common.h"
 static grove_schema_feature_t schema_features[3] = {
     {.name = "x", .type = GROVE_FEATURE_NUMERIC},
     {.name = "colour", .type = GROVE_FEATURE_CATEGORICAL, .categories = colour_names, .num_categories = 4},
@@ -25,21 +26,12 @@ static const grove_schema_t schema = {.features = schema_features, .num_features
 
 static grove_forest_t *named_forest, *unnamed_forest;
 
-static grove_forest_t *load_or_die(const char *json) {
-  grove_forest_t *forest = NULL;
-  grove_error_t err;
-  if (grove_forest_load_buffer(json, strlen(json), "embedded", &forest, &err) != GROVE_OK) {
-    fprintf(stderr, "the embedded model does not load: %s\n", err.msg);
-    abort();
-  }
-  return forest;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Loaded once and kept: the fuzzer's leak check ignores what is still reachable. */
   if (named_forest == NULL) {
-    named_forest = load_or_die(named_model);
-    unnamed_forest = load_or_die(unnamed_model);
+    named_forest = fuzz_load_or_die(named_model);
+    unnamed_forest = fuzz_load_or_die(unnamed_model);
   }
   if (size < 1) return 0;
   unsigned mode = (data[0] >> 1) & 3;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "grove_engine.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,17 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_WALKED_FEATURES (1u << 16)
 #define MAX_WALKED_GROUPS (1u << 12)
 
-static void contract_violated(const char *what, const char *msg) {
-  fprintf(stderr, "loader contract violated: %s (message: \"%s\")\n", what, msg);
-  abort();
-}
 
 static void walk(const grove_forest_t *forest) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   if (info.num_features == 0 || info.num_groups == 0 || info.num_outputs == 0 ||
       info.num_outputs > info.num_groups)
-    contract_violated("inconsistent summary of a loaded forest", "");
+    fuzz_contract_violated("loader", "inconsistent summary of a loaded forest", "");
   if (info.num_features > MAX_WALKED_FEATURES || info.num_groups > MAX_WALKED_GROUPS) return;
 
   enum { SYNTH_ROWS = 8, EXTREME_ROWS = 7, NROWS = SYNTH_ROWS + EXTREME_ROWS };
@@ -52,13 +49,13 @@ static void walk(const grove_forest_t *forest) {
   for (int margin = 0; margin <= 1; margin++) {
     grove_predict_opts_t opts = {.margin = margin, .threads = 1};
     if (grove_forest_predict(forest, rows, NROWS, out, &opts, &err) != GROVE_OK)
-      contract_violated("predict failed on a loaded forest", err.msg);
+      fuzz_contract_violated("loader", "predict failed on a loaded forest", err.msg);
   }
   for (uint32_t i = 0; i < info.num_features; i++) {
     const char *name = grove_forest_feature_name(forest, i);
-    if ((name != NULL) != (info.has_feature_names != 0)) contract_violated("feature names half present", "");
+    if ((name != NULL) != (info.has_feature_names != 0)) fuzz_contract_violated("loader", "feature names half present", "");
     if ((unsigned)grove_forest_feature_type(forest, i) > GROVE_FEATURE_CATEGORICAL)
-      contract_violated("unknown feature type", "");
+      fuzz_contract_violated("loader", "unknown feature type", "");
   }
   free(rows);
   free(out);
@@ -70,15 +67,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&err, 0, sizeof err);
   grove_err_t rc = grove_forest_load_buffer((const char *)data, size, INPUT_NAME, &forest, &err);
   if (rc == GROVE_OK) {
-    if (forest == NULL) contract_violated("GROVE_OK without a forest", "");
+    if (forest == NULL) fuzz_contract_violated("loader", "GROVE_OK without a forest", "");
     walk(forest);
     grove_forest_unref(forest);
     return 0;
   }
-  if (forest != NULL) contract_violated("a forest returned with an error", err.msg);
-  if (rc != GROVE_EPARSE && rc != GROVE_EUNSUPPORTED) contract_violated("unexpected error code", err.msg);
+  if (forest != NULL) fuzz_contract_violated("loader", "a forest returned with an error", err.msg);
+  if (rc != GROVE_EPARSE && rc != GROVE_EUNSUPPORTED) fuzz_contract_violated("loader", "unexpected error code", err.msg);
   if (strncmp(err.msg, INPUT_NAME ": ", strlen(INPUT_NAME ": ")) != 0 ||
       err.msg[strlen(INPUT_NAME ": ")] == '\0')
-    contract_violated("message does not name the input and the problem", err.msg);
+    fuzz_contract_violated("loader", "message does not name the input and the problem", err.msg);
   return 0;
 }
