@@ -285,13 +285,6 @@ int batcher_submit(batcher_t *b, batch_job_t *job) {
   return 0;
 }
 
-uint64_t batcher_queued_rows(batcher_t *b) {
-  pthread_mutex_lock(&b->lock);
-  uint64_t n = b->queued_rows;
-  pthread_mutex_unlock(&b->lock);
-  return n;
-}
-
 void batcher_free(batcher_t *b) {
   if (b == NULL) return;
   pthread_mutex_lock(&b->lock);

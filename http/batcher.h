@@ -58,9 +58,6 @@ batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_d
  */
 int batcher_submit(batcher_t *b, batch_job_t *job);
 
-/* Rows waiting now. */
-uint64_t batcher_queued_rows(batcher_t *b);
-
 /* Finishes the queued work, stops the workers, frees B. */
 void batcher_free(batcher_t *b);
 

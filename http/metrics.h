@@ -74,7 +74,7 @@ void metrics_rejected(grove_metrics_t *m, const char *reason); /* "queue_full" |
 char *metrics_render(grove_metrics_t *m, const metrics_model_t *models, size_t num_models, size_t *len);
 
 /* Latency quantile Q (0..1) of the request histogram of ROUTE estimated from its buckets
- * (for the start-up banner and tests); NaN when empty. */
+ * (for tests and tools; /metrics exports the buckets themselves); NaN when empty. */
 double metrics_request_quantile(grove_metrics_t *m, metrics_route_t route, double q);
 
 #endif /* GROVE_METRICS_H */

@@ -252,9 +252,3 @@ void registry_reload_counts(registry_t *r, const char *name, uint64_t *reloads, 
   pthread_mutex_unlock(&r->lock);
 }
 
-size_t registry_count(registry_t *r) {
-  pthread_mutex_lock(&r->lock);
-  size_t n = r->count;
-  pthread_mutex_unlock(&r->lock);
-  return n;
-}

@@ -58,6 +58,4 @@ size_t registry_list(registry_t *r, grove_model_t **models, size_t max);
 /* Counters per model name for /metrics. */
 void registry_reload_counts(registry_t *r, const char *name, uint64_t *reloads, uint64_t *failures);
 
-size_t registry_count(registry_t *r);
-
 #endif /* GROVE_REGISTRY_H */
