@@ -27,6 +27,7 @@ struct grove_builder {
   uint32_t max_depth;
   uint64_t num_leaves;
   uint64_t num_cat_splits;
+  uint64_t num_zero_missing;
 
   /* Per-tree scratch, grown to the largest tree. */
   uint32_t *queue, *new_index, *depth;
@@ -208,7 +209,12 @@ grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t
       grove_err_t rc = add_category_set(b, t, i, &set, err);
       if (rc != GROVE_OK) return rc;
       flags |= GROVE_NODE_CATEGORICAL | set << GROVE_NODE_CAT_SHIFT;
+      if (t->cat_truncate) flags |= GROVE_NODE_CAT_TRUNC;
       b->num_cat_splits++;
+    }
+    if (t->zero_missing != NULL && t->zero_missing[i]) {
+      flags |= GROVE_NODE_ZERO_MISSING;
+      b->num_zero_missing++;
     }
     *node = (grove_node_t){
         .value = t->value[i], .feature = t->feature[i], .left = b->new_index[t->left[i]],
@@ -244,7 +250,9 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
     return grove_error_set(err, GROVE_EINVAL, "builder and model disagree on shape");
 
   /* Strings are copied after the arrays; count them first. */
-  size_t str_bytes = strlen(meta->format) + strlen(meta->objective) + strlen(meta->booster) + 3;
+  const char *source_model = meta->source_model ? meta->source_model : "";
+  size_t str_bytes = strlen(meta->format) + strlen(source_model) + strlen(meta->objective) +
+                     strlen(meta->booster) + 4;
   if (meta->feature_names != NULL)
     for (uint32_t i = 0; i < meta->num_features; i++) str_bytes += strlen(meta->feature_names[i]) + 1;
 
@@ -294,6 +302,7 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   } while (0)
   grove_forest_info_t *info = &f->info;
   COPY_STRING(info->format, meta->format);
+  COPY_STRING(info->source_model, source_model);
   COPY_STRING(info->objective, meta->objective);
   COPY_STRING(info->booster, meta->booster);
   if (meta->feature_names != NULL) {
@@ -314,6 +323,7 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   info->num_nodes = b->num_nodes;
   info->num_leaves = b->num_leaves;
   info->num_categorical_splits = b->num_cat_splits;
+  f->num_zero_missing = b->num_zero_missing;
   info->memory_bytes = size;
   info->base_margin = meta->base_margins[0];
   info->has_feature_names = meta->feature_names != NULL;

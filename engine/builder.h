@@ -24,6 +24,9 @@ typedef struct {
   const uint32_t *cat_count;    /*   cat_values[cat_begin[i] .. + cat_count[i]] */
   const int32_t *cat_values;    /* categories that go right */
   size_t num_cat_values;
+  const uint8_t *zero_missing;  /* NULL, or nonzero at numeric splits where |x| <= 1e-35 is
+                                   missing too (LightGBM's missing type Zero) */
+  int cat_truncate;             /* categorical values in (-1, 0) are category 0 (LightGBM) */
   uint32_t group;               /* output group (class) the tree adds to */
   float weight;                 /* DART tree weight; leaves become value * weight */
 } grove_tree_src_t;
@@ -31,6 +34,7 @@ typedef struct {
 /* What the loader knows of the model as a whole. */
 typedef struct {
   const char *format;
+  const char *source_model;           /* NULL when the model was not converted */
   const char *objective;
   const char *booster;
   grove_task_t task;

@@ -18,4 +18,11 @@ grove_err_t grove_file_read(const char *path, char **data, size_t *len, grove_er
 /* Returns 1 when PATH is a directory. */
 int grove_file_is_dir(const char *path);
 
+/*
+ * The model file PATH names: PATH itself, or in a model directory the first of model.json,
+ * model.ubj, model.txt that exists, written into BUF (SIZE bytes). *file points to one of them.
+ */
+grove_err_t grove_model_file_path(const char *path, char *buf, size_t size, const char **file,
+                                  grove_error_t *err);
+
 #endif /* GROVE_FILE_H */

@@ -9,10 +9,15 @@
 /* Node flags. */
 #define GROVE_NODE_DEFAULT_LEFT 0x1u /* a missing value (NaN) goes to the left child */
 #define GROVE_NODE_CATEGORICAL 0x2u  /* the split tests set membership, not x < value */
+#define GROVE_NODE_ZERO_MISSING 0x4u /* numeric: |x| <= GROVE_ZERO_BAND is missing too (LightGBM) */
+#define GROVE_NODE_CAT_TRUNC 0x8u    /* categorical: x in (-1, 0) is category 0 (LightGBM's int cast) */
 #define GROVE_NODE_CAT_SHIFT 8       /* flags >> 8: index into forest->cat_sets */
 
 /* XGBoost treats category values outside [0, 2^24) as "not in the set" (left). */
 #define GROVE_MAX_CATEGORY 16777216.0f
+
+/* LightGBM's kZeroThreshold: with missing type Zero, values this close to 0 are missing. */
+#define GROVE_ZERO_BAND 1e-35f
 
 /*
  * One node: 16 bytes, so four fit in a cache line. Each tree's nodes are stored in
@@ -43,6 +48,7 @@ struct grove_forest {
   const grove_cat_set_t *cat_sets;
   const uint32_t *cat_words;
   const float *base_margins;     /* per output group: base_score in margin space */
+  uint64_t num_zero_missing;     /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;  /* grove_feature_type_t per feature */
 };

@@ -77,7 +77,8 @@ typedef enum {
 
 /** A summary of a loaded model; strings point into the forest and live as long as it. */
 typedef struct {
-  const char *format;          /* "xgboost-json" */
+  const char *format;          /* "xgboost-json", "lightgbm-text" or "scikit-learn" */
+  const char *source_model;    /* what a converter read, e.g. "RandomForestClassifier"; or "" */
   const char *objective;       /* e.g. "binary:logistic" */
   const char *booster;         /* "gbtree" or "dart" */
   grove_task_t task;

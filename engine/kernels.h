@@ -50,21 +50,25 @@ static inline int grove_simd_fits(const grove_forest_t *f) {
   return f->block_size < (1u << 31) && f->info.num_features < (1u << 22);
 }
 
-/* Whether category value X goes right at a categorical split with set SET. */
-static inline int grove_category_goes_right(const grove_forest_t *f, uint32_t set, float x) {
-  /* Negative, too large (incl. +inf) or NaN-free non-integers truncate as XGBoost does. */
-  if (x < 0.0f || x >= GROVE_MAX_CATEGORY) return 0;
+/* Whether category value X (not NaN) goes right at a categorical split with FLAGS. */
+static inline int grove_category_goes_right(const grove_forest_t *f, uint32_t flags, float x) {
+  /*
+   * Negative and too large values (incl. +inf) are in no set; others truncate, as XGBoost
+   * does. LightGBM casts to int first, so there (-1, 0) truncates to category 0.
+   */
+  if (!(x >= 0.0f || ((flags & GROVE_NODE_CAT_TRUNC) && x > -1.0f)) || x >= GROVE_MAX_CATEGORY) return 0;
   uint32_t c = (uint32_t)x;
-  const grove_cat_set_t *s = &f->cat_sets[set];
+  const grove_cat_set_t *s = &f->cat_sets[flags >> GROVE_NODE_CAT_SHIFT];
   if (c / 32 >= s->nwords) return 0;
   return (f->cat_words[s->offset + c / 32] >> (c % 32)) & 1u;
 }
 
 /* The child of split N that value X leads to. */
 static inline uint32_t grove_node_next(const grove_forest_t *f, const grove_node_t *n, float x) {
-  if (isnan(x)) return n->left + !(n->flags & GROVE_NODE_DEFAULT_LEFT);
+  if (isnan(x) || ((n->flags & GROVE_NODE_ZERO_MISSING) && fabsf(x) <= GROVE_ZERO_BAND))
+    return n->left + !(n->flags & GROVE_NODE_DEFAULT_LEFT);
   if (n->flags & GROVE_NODE_CATEGORICAL)
-    return n->left + (uint32_t)grove_category_goes_right(f, n->flags >> GROVE_NODE_CAT_SHIFT, x);
+    return n->left + (uint32_t)grove_category_goes_right(f, n->flags, x);
   return n->left + !(x < n->value);
 }
 

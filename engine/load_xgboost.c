@@ -19,6 +19,7 @@
 #include "builder.h"
 #include "error.h"
 #include "file.h"
+#include "load_lightgbm.h"
 #include "objective.h"
 #include "ubjson.h"
 
@@ -460,6 +461,27 @@ static void read_version(loader_t *ld, json_object *root) {
   }
 }
 
+/*
+ * The optional top-level "grove" block a converter writes (models/convert_sklearn.py):
+ * {"source_format": "scikit-learn", "source_model": "RandomForestClassifier", ...}.
+ * XGBoost ignores it; grove reports where the model came from.
+ */
+static grove_err_t read_grove_block(loader_t *ld, json_object *root, const char **format,
+                                    const char **source_model) {
+  json_object *g = optional(root, "grove");
+  if (g == NULL) return GROVE_OK;
+  if (!json_object_is_type(g, json_type_object)) return fail(ld, "grove: expected an object, found %s", type_name(g));
+  json_object *fmt = member(ld, g, "grove", "source_format", json_type_string);
+  json_object *src = fmt ? member(ld, g, "grove", "source_model", json_type_string) : NULL;
+  if (src == NULL) return GROVE_EPARSE;
+  if (strcmp(json_object_get_string(fmt), "scikit-learn") != 0)
+    return grove_error_set(ld->err, GROVE_EUNSUPPORTED, "grove.source_format \"%s\" is not supported (known: scikit-learn)",
+                           json_object_get_string(fmt));
+  *format = "scikit-learn";
+  *source_model = json_object_get_string(src);
+  return GROVE_OK;
+}
+
 static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **out) {
   grove_builder_t *b = NULL;
   const char **names = NULL;
@@ -467,6 +489,8 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   float *base = NULL;
   grove_err_t rc;
   read_version(ld, root);
+  const char *format = "xgboost-json", *source_model = NULL;
+  if ((rc = read_grove_block(ld, root, &format, &source_model)) != GROVE_OK) return rc;
 
   json_object *learner = member(ld, root, "model", "learner", json_type_object);
   json_object *objective = learner ? member(ld, learner, "learner", "objective", json_type_object) : NULL;
@@ -503,6 +527,8 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   if (rc == GROVE_OK) rc = int_param(ld, lmp, "learner_model_param", "num_class", 0, 1 << 20, 0, &num_class);
   if (rc == GROVE_OK) rc = int_param(ld, lmp, "learner_model_param", "num_target", 1, 1 << 20, 1, &num_target);
   if (rc != GROVE_OK) return rc;
+  grove_task_t task = obj->task;
+  if (strcmp(obj->name, "grove:probability") == 0 && num_class > 1) task = GROVE_TASK_MULTICLASS;
   if (obj->task == GROVE_TASK_MULTICLASS && num_class < 2)
     return fail(ld, "objective %s needs num_class >= 2, found %lld", obj_str, (long long)num_class);
   if (num_class > 1 && num_target > 1)
@@ -573,10 +599,11 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   }
 
   grove_model_meta_t meta = {
-      .format = "xgboost-json",
+      .format = format,
+      .source_model = source_model,
       .objective = obj_str,
       .booster = booster,
-      .task = obj->task,
+      .task = task,
       .transform = obj->transform,
       .num_features = (uint32_t)num_feature,
       .num_groups = groups,
@@ -611,6 +638,7 @@ grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *n
                                      grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   if (name == NULL) name = "<buffer>";
+  if (grove_lightgbm_sniff(data, len)) return grove_lightgbm_load(data, len, name, out, err);
   if (grove_ubjson_sniff(data, len)) {
     char msg[256];
     json_object *root = grove_ubjson_parse(data, len, msg, sizeof msg);
@@ -654,21 +682,31 @@ grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *n
   return load_tree_json(root, name, out, err);
 }
 
+grove_err_t grove_model_file_path(const char *path, char *buf, size_t size, const char **file,
+                                  grove_error_t *err) {
+  *file = path;
+  if (!grove_file_is_dir(path)) return GROVE_OK;
+  /* model.json, model.ubj (XGBoost 2.x's default) or model.txt (LightGBM), first found. */
+  static const char *const names[] = {"model.json", "model.ubj", "model.txt"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if ((size_t)snprintf(buf, size, "%s/%s", path, names[i]) >= size)
+      return grove_error_set(err, GROVE_EINVAL, "%s: path too long", path);
+    if (access(buf, F_OK) == 0) {
+      *file = buf;
+      return GROVE_OK;
+    }
+  }
+  return grove_error_set(err, GROVE_EIO, "%s: directory holds no model.json, model.ubj or model.txt", path);
+}
+
 grove_err_t grove_forest_load_file(const char *path, grove_forest_t **out, grove_error_t *err) {
   char joined[4096];
   *out = NULL;
-  if (grove_file_is_dir(path)) {
-    /* A model directory holds model.json, or model.ubj as XGBoost 2.x saves by default. */
-    if ((size_t)snprintf(joined, sizeof joined, "%s/model.json", path) >= sizeof joined)
-      return grove_error_set(err, GROVE_EINVAL, "%s: path too long", path);
-    if (access(joined, F_OK) != 0) snprintf(joined, sizeof joined, "%s/model.ubj", path);
-    if (access(joined, F_OK) != 0)
-      return grove_error_set(err, GROVE_EIO, "%s: directory holds neither model.json nor model.ubj", path);
-    path = joined;
-  }
+  grove_err_t rc = grove_model_file_path(path, joined, sizeof joined, &path, err);
+  if (rc != GROVE_OK) return rc;
   char *data;
   size_t len;
-  grove_err_t rc = grove_file_read(path, &data, &len, err);
+  rc = grove_file_read(path, &data, &len, err);
   if (rc != GROVE_OK) return rc;
   rc = grove_forest_load_buffer(data, len, path, out, err);
   free(data);

@@ -22,6 +22,9 @@ static const grove_objective_t objectives[] = {
     {"survival:aft", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_EXP, GROVE_LINK_LOG},
     {"multi:softprob", GROVE_TASK_MULTICLASS, GROVE_TRANSFORM_SOFTMAX, GROVE_LINK_IDENTITY},
     {"multi:softmax", GROVE_TASK_MULTICLASS, GROVE_TRANSFORM_ARGMAX, GROVE_LINK_IDENTITY},
+    /* grove's own, for converted forests whose averaged leaves already are probabilities:
+     * one output (positive class) without num_class, K outputs with num_class K. */
+    {"grove:probability", GROVE_TASK_BINARY, GROVE_TRANSFORM_IDENTITY, GROVE_LINK_IDENTITY},
 };
 
 static const grove_objective_t ranking = {"rank:*", GROVE_TASK_RANKING, GROVE_TRANSFORM_IDENTITY,

@@ -15,11 +15,16 @@
 
 /*
  * grove_category_goes_right() for the lanes in CAT (numeric X, never NaN there), as a
- * lane mask: codes outside [0, 2^24) go left, the rest truncate and look up their bit.
+ * lane mask: codes outside [0, 2^24) ((-1, 2^24) with GROVE_NODE_CAT_TRUNC) go left, the
+ * rest truncate and look up their bit.
  */
 static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv, __m256i flags) {
   const __m256i zero = _mm256_setzero_si256();
-  __m256 inf = _mm256_and_ps(_mm256_castsi256_ps(cat), _mm256_cmp_ps(xv, _mm256_setzero_ps(), _CMP_GE_OQ));
+  const __m256i truncbit = _mm256_set1_epi32(GROVE_NODE_CAT_TRUNC);
+  const __m256 trunc = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(flags, truncbit), truncbit));
+  const __m256 low_ok = _mm256_or_ps(_mm256_cmp_ps(xv, _mm256_setzero_ps(), _CMP_GE_OQ),
+                                     _mm256_and_ps(trunc, _mm256_cmp_ps(xv, _mm256_set1_ps(-1.0f), _CMP_GT_OQ)));
+  __m256 inf = _mm256_and_ps(_mm256_castsi256_ps(cat), low_ok);
   inf = _mm256_and_ps(inf, _mm256_cmp_ps(xv, _mm256_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ));
   __m256i in = _mm256_castps_si256(inf);
   if (_mm256_testz_si256(in, in)) return zero;
@@ -58,9 +63,16 @@ static inline void step8(const grove_forest_t *f, __m256i *idxp, __m256i *active
   const __m256 xv = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, _mm256_add_epi32(xoff, feat), activef, 4);
   /* !(x < t) is also true for NaN, which the default direction then overrides. */
   __m256i right = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, thr, _CMP_NLT_UQ)));
-  const __m256i nan = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
-  if (f->info.num_categorical_splits != 0 || !_mm256_testz_si256(nan, nan)) {
+  __m256i nan = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
+  if (f->info.num_categorical_splits != 0 || f->num_zero_missing != 0 || !_mm256_testz_si256(nan, nan)) {
     const __m256i flags = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), nb + 3, i4, active, 4);
+    if (f->num_zero_missing != 0) { /* LightGBM's zero band takes the default direction too */
+      const __m256i zmbit = _mm256_set1_epi32(GROVE_NODE_ZERO_MISSING);
+      const __m256i zm = _mm256_and_si256(active, _mm256_cmpeq_epi32(_mm256_and_si256(flags, zmbit), zmbit));
+      const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), xv);
+      const __m256i band = _mm256_castps_si256(_mm256_cmp_ps(ax, _mm256_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ));
+      nan = _mm256_or_si256(nan, _mm256_and_si256(zm, band));
+    }
     const __m256i dl = _mm256_cmpeq_epi32(_mm256_and_si256(flags, one), one);
     /* NaN lanes: right = !default_left. */
     right = _mm256_or_si256(_mm256_andnot_si256(nan, right), _mm256_andnot_si256(dl, nan));

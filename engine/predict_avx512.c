@@ -21,12 +21,15 @@
 
 /*
  * grove_category_goes_right() for the lanes in CAT (numeric X, never NaN there): codes
- * outside [0, 2^24) go left, the rest truncate and look up their bit.
+ * outside [0, 2^24) ((-1, 2^24) with GROVE_NODE_CAT_TRUNC) go left, the rest truncate
+ * and look up their bit.
  */
 static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat, __m512 xv,
                                          __m512i flags) {
   const __m512i zero = _mm512_setzero_si512();
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
+  const __mmask16 trunc = _mm512_mask_test_epi32_mask(cat, flags, _mm512_set1_epi32(GROVE_NODE_CAT_TRUNC));
+  in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
   in = _mm512_mask_cmp_ps_mask(in, xv, _mm512_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ);
   if (!in) return 0;
   const __m512i c = _mm512_cvttps_epi32(xv);
@@ -73,7 +76,11 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, _mm512_add_epi32(xoff, feat), x, 4);
   /* !(x < t) is also true for NaN, which the default direction then overrides. */
   __mmask16 right = _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ);
-  const __mmask16 nan = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
+  __mmask16 nan = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
+  if (f->num_zero_missing != 0) { /* LightGBM's zero band takes the default direction too */
+    const __mmask16 zm = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
+    nan |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
+  }
   const __mmask16 dl = _mm512_test_epi32_mask(flags, _mm512_set1_epi32(GROVE_NODE_DEFAULT_LEFT));
   right = (__mmask16)((right & ~nan) | (nan & ~dl));
   const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)(active & ~nan), flags,

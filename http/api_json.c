@@ -764,6 +764,7 @@ static json_object *model_json(const api_model_meta_t *meta, const grove_forest_
   add(o, "name", new_string(meta->name), failed);
   if (meta->path != NULL) add(o, "path", new_string(meta->path), failed);
   add(o, "format", new_string(info.format), failed);
+  if (info.source_model[0] != '\0') add(o, "source_model", new_string(info.source_model), failed);
   add(o, "objective", new_string(info.objective), failed);
   add(o, "booster", new_string(info.booster), failed);
   add(o, "task", json_object_new_string(task_name(info.task)), failed);

@@ -128,9 +128,17 @@ static void on_data_field(reader_t *r, const char *s, size_t len) {
   const grove_schema_t *schema = r->opts->schema;
   if (schema != NULL && schema->features[j].type == GROVE_FEATURE_CATEGORICAL) {
     int32_t code = grove_schema_category_code(schema, (uint32_t)j, s, len);
+    float v;
+    /* Not one of the strings: an integer code in range is accepted, as in the HTTP API. */
+    if (code < 0 && parse_number(s, &v) == 0 && v >= 0.0f && v < (float)schema->features[j].num_categories &&
+        v == floorf(v))
+      code = (int32_t)v;
     if (code < 0)
-      return reader_fail(r, GROVE_EINPUT, "line %zu, column %u (\"%s\"): unknown category \"%.*s\"",
-                         r->record + 1, c + 1, column_name(r, c), (int)(len > 64 ? 64 : len), s);
+      return reader_fail(r, GROVE_EINPUT,
+                         "line %zu, column %u (\"%s\"): unknown category \"%.*s\" (neither one of the schema's %u "
+                         "categories nor a code below that)",
+                         r->record + 1, c + 1, column_name(r, c), (int)(len > 64 ? 64 : len), s,
+                         schema->features[j].num_categories);
     row[j] = (float)code;
     return;
   }

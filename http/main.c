@@ -229,6 +229,8 @@ static int cmd_info(int argc, char **argv) {
 
   json_object *o = json_object_new_object();
   json_object_object_add(o, "format", json_object_new_string(info.format));
+  if (info.source_model[0] != '\0')
+    json_object_object_add(o, "source_model", json_object_new_string(info.source_model));
   json_object_object_add(o, "objective", json_object_new_string(info.objective));
   json_object_object_add(o, "booster", json_object_new_string(info.booster));
   json_object_object_add(o, "task", json_object_new_string(task_name(info.task)));

@@ -69,8 +69,9 @@ static int margins_differ(const float *a, const float *b, size_t n, const char *
 }
 
 static const float edge_values[] = {
-    NAN, INFINITY, -INFINITY, -0.0f, 0.0f, -1.0f, -0.5f, 0.5f, 0.999f, 1.0f, 2.5f, 31.0f, 32.0f,
-    33.0f, 63.0f, 64.0f, 16777215.0f, 16777216.0f, 1e30f, -1e30f, 1e-45f, 3.4028235e38f,
+    NAN, INFINITY, -INFINITY, -0.0f, 0.0f, -1.0f, -0.5f, -0.99999994f, 0.5f, 0.999f, 1.0f, 2.5f, 31.0f,
+    32.0f, 33.0f, 63.0f, 64.0f, 16777215.0f, 16777216.0f, 2147483648.0f, 1e30f, -1e30f, 1e-45f,
+    3.4028235e38f, 1e-35f, -1e-35f, 1.00000008e-35f, -1.00000008e-35f, 1e-36f,
 };
 
 /* Synthesized rows with one value in four replaced by an edge value or a nudged one. */
@@ -309,6 +310,126 @@ static grove_forest_t *load_random(uint64_t seed, int ntrees, int depth, uint32_
   return rc == GROVE_OK ? f : NULL;
 }
 
+/* Double thresholds of the LightGBM models: on, between and around float values, 0, +inf. */
+static const double lgb_thresholds[] = {-1.0, -0.5, 0.0, 1e-35, -1e-35, 0.5, 1.0000000000000002, 2.5,
+                                        0.30000000000000004, 32.0, 1e30, 1e300, -1e300, INFINITY};
+
+/* Writes LightGBM subtree of DEPTH levels; returns its child reference (split, or ~leaf). */
+static int lgb_grow(tree_t *t, int *leaves, int depth, uint32_t nf, const int *is_cat) {
+  if (depth == 0 || t->n + 2 >= MAX_NODES / 2 || rnd_below(6) == 0) {
+    t->value[MAX_NODES / 2 + *leaves] = (float)((int)rnd_below(2001) - 1000) / 512.0f;
+    return ~(*leaves)++;
+  }
+  int id = t->n++;
+  t->feature[id] = (int)rnd_below(nf);
+  t->cat[id] = is_cat[t->feature[id]];
+  t->dleft[id] = (int)rnd_below(2) << 1 | (int)rnd_below(3) << 2 | t->cat[id]; /* decision_type */
+  int l = lgb_grow(t, leaves, depth - 1, nf, is_cat);
+  int r = lgb_grow(t, leaves, rnd_below(3) == 0 ? (depth - 1) / 3 : depth - 1, nf, is_cat);
+  t->left[id] = l;
+  t->right[id] = r;
+  return id;
+}
+
+/*
+ * A random LightGBM text model: every decision type (missing None / Zero / NaN, both
+ * default directions, categorical bitsets that often hold category 0), thresholds from
+ * lgb_thresholds or random, NCLASS trees per iteration. Same SEED, same model.
+ */
+static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass, size_t *len) {
+  rng_state = seed;
+  int is_cat[64];
+  for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0;
+  static tree_t t;
+  buf_t b = {0};
+  const int k = nclass > 1 ? nclass : 1;
+  put(&b, "tree\nversion=v4\nnum_class=%d\nnum_tree_per_iteration=%d\nlabel_index=0\nmax_feature_idx=%u\n", k, k,
+      nf - 1);
+  put(&b, nclass > 1 ? "objective=multiclass num_class:%d\n" : "objective=regression\n", nclass);
+  put(&b, "feature_names=");
+  for (uint32_t j = 0; j < nf; j++) put(&b, "%sf%u", j ? " " : "", j);
+  put(&b, "\nfeature_infos=");
+  for (uint32_t j = 0; j < nf; j++) put(&b, "%s%s", j ? " " : "", is_cat[j] ? "0:1:2:3" : "[-1:1]");
+  put(&b, "\n\n");
+  for (int i = 0; i < ntrees; i++) {
+    int leaves = 0;
+    t.n = 0;
+    lgb_grow(&t, &leaves, 1 + (int)rnd_below((uint32_t)depth), nf, is_cat);
+    put(&b, "Tree=%d\nnum_leaves=%d\n", i, leaves);
+    int ncat = 0;
+    for (int s = 0; s < t.n; s++) ncat += t.cat[s];
+    put(&b, "num_cat=%d\n", ncat);
+    if (t.n > 0) {
+      put(&b, "split_feature=");
+      for (int s = 0; s < t.n; s++) put(&b, "%s%d", s ? " " : "", t.feature[s]);
+      put(&b, "\nthreshold=");
+      for (int s = 0, c = 0; s < t.n; s++) {
+        if (t.cat[s]) put(&b, "%s%d", s ? " " : "", c++);
+        else if (rnd_below(3) == 0) put(&b, "%s%.17g", s ? " " : "", lgb_thresholds[rnd_below(sizeof lgb_thresholds / sizeof *lgb_thresholds)]);
+        else put(&b, "%s%.17g", s ? " " : "", ((int)rnd_below(200) - 100) / 16.0 + 1e-9 * ((int)rnd_below(3) - 1));
+      }
+      put(&b, "\ndecision_type=");
+      for (int s = 0; s < t.n; s++) put(&b, "%s%d", s ? " " : "", t.dleft[s]);
+      put(&b, "\nleft_child=");
+      for (int s = 0; s < t.n; s++) put(&b, "%s%d", s ? " " : "", t.left[s]);
+      put(&b, "\nright_child=");
+      for (int s = 0; s < t.n; s++) put(&b, "%s%d", s ? " " : "", t.right[s]);
+      put(&b, "\n");
+    }
+    put(&b, "leaf_value=");
+    for (int l = 0; l < leaves; l++) put(&b, "%s%.17g", l ? " " : "", (double)t.value[MAX_NODES / 2 + l]);
+    put(&b, "\n");
+    if (ncat > 0) {
+      /* One or two words per set: category 0 often in, codes 31/32 across the word edge. */
+      put(&b, "cat_boundaries=0");
+      int total = 0;
+      uint32_t words[2 * MAX_NODES];
+      for (int c = 0; c < ncat; c++) {
+        int nw = 1 + (int)rnd_below(2);
+        for (int w = 0; w < nw; w++) words[total + w] = rnd() | (w == 0 && rnd_below(2) ? 1u : 0u);
+        total += nw;
+        put(&b, " %d", total);
+      }
+      put(&b, "\ncat_threshold=");
+      for (int w = 0; w < total; w++) put(&b, "%s%u", w ? " " : "", words[w]);
+      put(&b, "\n");
+    }
+    put(&b, "shrinkage=1\n\n\n");
+  }
+  put(&b, "end of trees\n");
+  *len = b.len;
+  return b.p;
+}
+
+/* LightGBM's split kinds (zero band, int-cast categories, +inf thresholds) in every kernel. */
+static void test_random_lightgbm(void) {
+  static const struct {
+    uint64_t seed;
+    int ntrees, depth;
+    uint32_t nf;
+    int nclass;
+  } cases[] = {{11, 37, 6, 9, 0}, {12, 60, 12, 20, 0}, {13, 42, 7, 6, 3}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    size_t len;
+    char *text = random_lightgbm_model(cases[i].seed, cases[i].ntrees, cases[i].depth, cases[i].nf,
+                                       cases[i].nclass, &len);
+    grove_forest_t *f = NULL;
+    grove_error_t err;
+    int rc = grove_forest_load_buffer(text, len, "random.txt", &f, &err);
+    if (rc != GROVE_OK) printf("# %s\n", err.msg);
+    free(text);
+    char name[64];
+    snprintf(name, sizeof name, "random LightGBM model %llu", (unsigned long long)cases[i].seed);
+    CHECK(f != NULL && f->num_zero_missing > 0 && f->info.num_categorical_splits > 0, name);
+    if (f == NULL) continue;
+    printf("# %s: %u trees, depth %u, %llu categorical, %llu zero-missing splits\n", name, f->info.num_trees,
+           f->info.max_depth, (unsigned long long)f->info.num_categorical_splits,
+           (unsigned long long)f->num_zero_missing);
+    check_forest(f, name, 300);
+    grove_forest_unref(f);
+  }
+}
+
 /* The checker must see a wrong kernel: scalar on a model with tree 0's leaves moved. */
 static void test_detects_mismatch(void) {
   grove_forest_t *good = load_random(7, 40, 6, 10, 0, 0), *bad = load_random(7, 40, 6, 10, 0, 1);
@@ -371,5 +492,6 @@ int main(void) {
   check_file("tests/fixtures/multi_softprob.json", 200);
   check_file("tests/fixtures/dart.json", 200);
   test_random_forests();
+  test_random_lightgbm();
   return test_done();
 }

@@ -458,7 +458,7 @@
       tbody.append(el('tr', { 'data-model-row': m.name },
         el('th', { scope: 'row' }, el('div', { class: 'model-cell' },
           el('a', { href: `./?model=${encodeURIComponent(m.name)}`, text: m.name }), btn), status),
-        el('td', { text: m.format }), el('td', { text: m.objective }),
+        el('td', { text: m.source_model ? `${m.format} (${m.source_model})` : m.format }), el('td', { text: m.objective }),
         el('td', { class: 'num', text: String(m.trees) }), el('td', { class: 'num', text: String(m.max_depth) }),
         el('td', { class: 'num', text: String(m.num_features) }), el('td', { text: classes }),
         el('td', { class: 'num', text: fmtBytes(m.memory_bytes) }), el('td', { class: 'wrap', text: `${m.isa} / ${m.kernel}` }),

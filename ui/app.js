@@ -121,7 +121,7 @@
     $('model-desc').textContent = desc || `Model ${meta.name} has no schema.json: its features are numbered inputs.`;
     const classes = classNames(meta);
     $('model-meta').textContent = [
-      meta.format, meta.objective, `${meta.trees} trees`, `depth ${meta.max_depth}`,
+      meta.source_model ? `${meta.format} (${meta.source_model})` : meta.format, meta.objective, `${meta.trees} trees`, `depth ${meta.max_depth}`,
       `${meta.num_features} features`, classes ? `classes: ${classes.join(', ')}` : null,
     ].filter(Boolean).join(' · ');
     renderFields(state.features);

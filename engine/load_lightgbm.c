@@ -1,0 +1,738 @@
+/*
+ * LightGBM text models (Booster.save_model("model.txt") / model_to_string(), LightGBM
+ * 2.x-4.x). Each split is translated so that grove's float32 kernels decide exactly as
+ * LightGBM's Tree::Decision() (include/LightGBM/tree.h) does on the same float32 inputs:
+ *  - numeric: LightGBM goes left when (double)x <= threshold. For a float x that holds iff
+ *    x < c, where c is the float after the largest float <= threshold: c is computed here,
+ *    once, instead of comparing a rounded threshold (the off-by-one-ulp error).
+ *  - missing type NaN: NaN takes the default direction. None: NaN is read as 0, so its
+ *    direction is known at load time. Zero: NaN and |x| <= 1e-35 take the default
+ *    direction (GROVE_NODE_ZERO_MISSING).
+ *  - categorical: a code in the node's bitset goes left, anything else right, while grove
+ *    sends its set right: the children are swapped. LightGBM casts to int first, so
+ *    (-1, 0) is category 0 (GROVE_NODE_CAT_TRUNC); NaN goes right, because on x86 the cast
+ *    gives INT_MIN before LightGBM's own NaN test is reached.
+ * Leaf values are doubles that LightGBM sums in double; grove rounds each to float and
+ * sums in float (about 1e-7 relative).
+ */
+#include "load_lightgbm.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder.h"
+#include "error.h"
+#include "forest.h"
+
+#define MAX_FEATURES (1 << 24)
+#define MAX_LEAVES (1 << 24)
+#define MAX_CLASSES (1 << 20)
+#define JSON_MAX_DEPTH 16
+
+typedef struct {
+  char *next;    /* start of the next unread line, NULL at the end */
+  char *pending; /* a line read but handed back */
+  size_t line;   /* number of the last line read */
+  grove_error_t *err;
+} reader_t;
+
+/* Returns the next line (NUL-terminated in place, without "\r\n"), or NULL at the end. */
+static char *next_line(reader_t *r) {
+  if (r->pending != NULL) {
+    char *s = r->pending;
+    r->pending = NULL;
+    return s;
+  }
+  if (r->next == NULL) return NULL;
+  char *s = r->next;
+  char *nl = strchr(s, '\n');
+  if (nl != NULL) {
+    *nl = '\0';
+    r->next = nl + 1;
+  } else {
+    r->next = NULL;
+  }
+  size_t n = strlen(s);
+  if (n > 0 && s[n - 1] == '\r') s[n - 1] = '\0';
+  r->line++;
+  return s;
+}
+
+static grove_err_t fail(reader_t *r, grove_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static grove_err_t fail(reader_t *r, grove_err_t code, const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return grove_error_set(r->err, code, "line %zu: %s", r->line, msg);
+}
+
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+int grove_lightgbm_sniff(const char *data, size_t len) {
+  return (len >= 5 && memcmp(data, "tree\n", 5) == 0) || (len >= 6 && memcmp(data, "tree\r\n", 6) == 0);
+}
+
+/* Parses exactly N whitespace-separated numbers from TEXT (strtod, so "inf" and "nan" too). */
+static grove_err_t parse_numbers(reader_t *r, const char *key, const char *text, size_t n, double *out) {
+  const char *p = text;
+  for (size_t i = 0; i < n; i++) {
+    char *end;
+    out[i] = strtod(p, &end);
+    if (end == p || (*end != '\0' && *end != ' '))
+      return fail(r, GROVE_EPARSE, "%s: expected %zu numbers, value %zu is %s", key, n, i + 1,
+                  end == p ? "missing" : "not a number");
+    p = end;
+  }
+  while (*p == ' ') p++;
+  if (*p != '\0') return fail(r, GROVE_EPARSE, "%s: more than the expected %zu values", key, n);
+  return GROVE_OK;
+}
+
+/* Checks that V is an integer in [LO, HI]. */
+static int is_int_in(double v, double lo, double hi) { return v >= lo && v <= hi && v == floor(v); }
+
+static grove_err_t parse_int(reader_t *r, const char *key, const char *text, int64_t lo, int64_t hi, int64_t *out) {
+  double v;
+  grove_err_t rc = parse_numbers(r, key, text, 1, &v);
+  if (rc != GROVE_OK) return rc;
+  if (!is_int_in(v, (double)lo, (double)hi))
+    return fail(r, GROVE_EPARSE, "%s: expected an integer in [%lld, %lld], found %s", key, (long long)lo,
+                (long long)hi, text);
+  *out = (int64_t)v;
+  return GROVE_OK;
+}
+
+/* Splits TEXT at spaces in place into exactly N tokens. */
+static grove_err_t split_tokens(reader_t *r, const char *key, char *text, size_t n, const char **out) {
+  size_t count = 0;
+  for (char *p = strtok(text, " "); p != NULL; p = strtok(NULL, " ")) {
+    if (count == n) return fail(r, GROVE_EPARSE, "%s: more than the expected %zu entries", key, n);
+    out[count++] = p;
+  }
+  if (count != n) return fail(r, GROVE_EPARSE, "%s: expected %zu entries, found %zu", key, n, count);
+  return GROVE_OK;
+}
+
+/* The float c such that, for every float x, (double)x <= T exactly when x < c. */
+static float threshold_to_float(double t) {
+  float f = (float)t; /* nearest, so possibly above t */
+  if ((double)f > t) f = nextafterf(f, -INFINITY);
+  return nextafterf(f, INFINITY);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Header and objective                                                       */
+
+typedef struct {
+  int64_t num_class, num_tree_per_iteration, max_feature_idx;
+  char *objective, *feature_names, *feature_infos;
+  int average_output;
+} header_t;
+
+typedef struct {
+  const char *name;
+  grove_task_t task;
+  grove_transform_t transform;
+} objective_t;
+
+/* Objectives as LightGBM writes them (ObjectiveFunction::ToString()). */
+static const objective_t objectives[] = {
+    {"binary", GROVE_TASK_BINARY, GROVE_TRANSFORM_SIGMOID},
+    {"cross_entropy", GROVE_TASK_BINARY, GROVE_TRANSFORM_SIGMOID},
+    {"regression", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY},
+    {"regression_l1", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY},
+    {"huber", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY},
+    {"fair", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY},
+    {"quantile", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY},
+    {"mape", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY},
+    {"poisson", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_EXP},
+    {"gamma", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_EXP},
+    {"tweedie", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_EXP},
+    {"multiclass", GROVE_TASK_MULTICLASS, GROVE_TRANSFORM_SOFTMAX},
+    {"multiclassova", GROVE_TASK_MULTICLASS, GROVE_TRANSFORM_SIGMOID},
+    {"lambdarank", GROVE_TASK_RANKING, GROVE_TRANSFORM_IDENTITY},
+    {"rank_xendcg", GROVE_TASK_RANKING, GROVE_TRANSFORM_IDENTITY},
+    {"custom", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY}, /* raw scores */
+};
+
+/* Reads "objective=NAME key:value ..." (H->objective, NULL when absent) into *obj. */
+static grove_err_t parse_objective(reader_t *r, const header_t *h, const objective_t **obj, const char **name) {
+  static const objective_t none = {"custom", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY};
+  if (h->objective == NULL) {
+    *obj = &none;
+    *name = "custom";
+    return GROVE_OK;
+  }
+  char *save = NULL;
+  char *tok = strtok_r(h->objective, " ", &save);
+  if (tok == NULL) return fail(r, GROVE_EPARSE, "objective: empty");
+  *name = tok;
+  *obj = NULL;
+  for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
+    if (strcmp(objectives[i].name, tok) == 0) *obj = &objectives[i];
+  if (*obj == NULL) return grove_error_set(r->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", tok);
+  while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
+    if (strcmp(tok, "sqrt") == 0)
+      return grove_error_set(r->err, GROVE_EUNSUPPORTED,
+                             "objective %s with reg_sqrt (predictions squared back) is not supported", *name);
+    if (starts_with(tok, "sigmoid:")) {
+      char *end;
+      double s = strtod(tok + 8, &end);
+      if (*end != '\0' || s != 1.0)
+        return grove_error_set(r->err, GROVE_EUNSUPPORTED, "objective %s with %s is not supported (only sigmoid:1)",
+                               *name, tok);
+    } else if (starts_with(tok, "num_class:")) {
+      char *end;
+      long k = strtol(tok + 10, &end, 10);
+      if (*end != '\0' || k != h->num_class)
+        return fail(r, GROVE_EPARSE, "objective: %s disagrees with num_class=%lld", tok, (long long)h->num_class);
+    }
+  }
+  if ((*obj)->task == GROVE_TASK_MULTICLASS && h->num_class < 2)
+    return fail(r, GROVE_EPARSE, "objective %s needs num_class >= 2, found %lld", *name, (long long)h->num_class);
+  if ((*obj)->task != GROVE_TASK_MULTICLASS && strcmp(*name, "custom") != 0 && h->num_class != 1)
+    return fail(r, GROVE_EPARSE, "objective %s with num_class=%lld", *name, (long long)h->num_class);
+  return GROVE_OK;
+}
+
+/* Reads the header: every "key=value" line up to the first tree. */
+static grove_err_t parse_header(reader_t *r, header_t *h) {
+  char *line = next_line(r); /* "tree", checked by the sniffer */
+  int have_version = 0;
+  h->num_class = h->num_tree_per_iteration = h->max_feature_idx = -1;
+  grove_err_t rc = GROVE_OK;
+  while (rc == GROVE_OK && (line = next_line(r)) != NULL) {
+    if (starts_with(line, "Tree=") || strcmp(line, "end of trees") == 0) {
+      r->pending = line;
+      break;
+    }
+    if (strcmp(line, "average_output") == 0) {
+      h->average_output = 1;
+      continue;
+    }
+    char *eq = strchr(line, '=');
+    if (eq == NULL) continue; /* blank lines */
+    *eq = '\0';
+    const char *key = line;
+    char *value = eq + 1;
+    if (strcmp(key, "version") == 0) {
+      if (strcmp(value, "v2") != 0 && strcmp(value, "v3") != 0 && strcmp(value, "v4") != 0)
+        return grove_error_set(r->err, GROVE_EUNSUPPORTED, "model format version %s is not supported (v2 to v4 are)",
+                               value);
+      have_version = 1;
+    } else if (strcmp(key, "num_class") == 0) {
+      rc = parse_int(r, key, value, 1, MAX_CLASSES, &h->num_class);
+    } else if (strcmp(key, "num_tree_per_iteration") == 0) {
+      rc = parse_int(r, key, value, 1, MAX_CLASSES, &h->num_tree_per_iteration);
+    } else if (strcmp(key, "max_feature_idx") == 0) {
+      rc = parse_int(r, key, value, 0, MAX_FEATURES - 1, &h->max_feature_idx);
+    } else if (strcmp(key, "objective") == 0) {
+      h->objective = value;
+    } else if (strcmp(key, "feature_names") == 0) {
+      h->feature_names = value;
+    } else if (strcmp(key, "feature_infos") == 0) {
+      h->feature_infos = value;
+    }
+  }
+  if (rc != GROVE_OK) return rc;
+  const char *missing = !have_version ? "version"
+                        : h->num_class < 0 ? "num_class"
+                        : h->num_tree_per_iteration < 0 ? "num_tree_per_iteration"
+                        : h->max_feature_idx < 0 ? "max_feature_idx"
+                        : h->feature_names == NULL ? "feature_names"
+                                                   : NULL;
+  if (missing != NULL) return grove_error_set(r->err, GROVE_EPARSE, "header has no %s line", missing);
+  if (h->num_tree_per_iteration != h->num_class)
+    return grove_error_set(r->err, GROVE_EPARSE, "num_tree_per_iteration=%lld but num_class=%lld",
+                           (long long)h->num_tree_per_iteration, (long long)h->num_class);
+  return GROVE_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Trees                                                                      */
+
+/* The "key=value" lines of one tree; values point into the reader's buffer. */
+typedef struct {
+  const char *num_leaves, *num_cat, *split_feature, *threshold, *decision_type, *left_child, *right_child,
+      *leaf_value, *cat_boundaries, *cat_threshold, *is_linear;
+} tree_text_t;
+
+/* Arrays of one tree in the builder's numbering: splits 0..L-2, then leaves L-1..2L-2. */
+typedef struct {
+  int32_t *left, *right, *feature;
+  float *value;
+  uint8_t *default_left, *categorical, *zero_missing, *missing_type;
+  uint32_t *cat_begin, *cat_count;
+  int32_t *cat_values;
+  size_t num_cat_values, cap_cat_values;
+  double *numbers; /* scratch for one parsed line */
+} tree_arrays_t;
+
+static void tree_arrays_free(tree_arrays_t *a) {
+  free(a->left);
+  free(a->right);
+  free(a->feature);
+  free(a->value);
+  free(a->default_left);
+  free(a->categorical);
+  free(a->zero_missing);
+  free(a->missing_type);
+  free(a->cat_begin);
+  free(a->cat_count);
+  free(a->cat_values);
+  free(a->numbers);
+  memset(a, 0, sizeof *a);
+}
+
+static int tree_arrays_alloc(tree_arrays_t *a, size_t nodes, size_t numbers) {
+  tree_arrays_free(a);
+  a->left = malloc(nodes * sizeof *a->left);
+  a->right = malloc(nodes * sizeof *a->right);
+  a->feature = calloc(nodes, sizeof *a->feature);
+  a->value = calloc(nodes, sizeof *a->value);
+  a->default_left = calloc(nodes, 1);
+  a->categorical = calloc(nodes, 1);
+  a->zero_missing = calloc(nodes, 1);
+  a->missing_type = calloc(nodes, 1);
+  a->cat_begin = calloc(nodes, sizeof *a->cat_begin);
+  a->cat_count = calloc(nodes, sizeof *a->cat_count);
+  a->numbers = malloc(numbers * sizeof *a->numbers);
+  return a->left && a->right && a->feature && a->value && a->default_left && a->categorical && a->zero_missing &&
+                 a->missing_type && a->cat_begin && a->cat_count && a->numbers
+             ? 0
+             : -1;
+}
+
+static int push_category(tree_arrays_t *a, int32_t c) {
+  if (a->num_cat_values == a->cap_cat_values) {
+    size_t cap = a->cap_cat_values ? 2 * a->cap_cat_values : 64;
+    int32_t *p = realloc(a->cat_values, cap * sizeof *p);
+    if (p == NULL) return -1;
+    a->cat_values = p;
+    a->cap_cat_values = cap;
+  }
+  a->cat_values[a->num_cat_values++] = c;
+  return 0;
+}
+
+/* Reads one tree's "key=value" lines, up to a blank line or the next tree. */
+static void read_tree_text(reader_t *r, tree_text_t *tt) {
+  memset(tt, 0, sizeof *tt);
+  char *line;
+  while ((line = next_line(r)) != NULL) {
+    if (line[0] == '\0') break;
+    if (starts_with(line, "Tree=") || strcmp(line, "end of trees") == 0) {
+      r->pending = line;
+      break;
+    }
+    char *eq = strchr(line, '=');
+    if (eq == NULL) continue;
+    *eq = '\0';
+    const char *v = eq + 1;
+#define FIELD(name) else if (strcmp(line, #name) == 0) tt->name = v
+    if (0) {
+    }
+    FIELD(num_leaves);
+    FIELD(num_cat);
+    FIELD(split_feature);
+    FIELD(threshold);
+    FIELD(decision_type);
+    FIELD(left_child);
+    FIELD(right_child);
+    FIELD(leaf_value);
+    FIELD(cat_boundaries);
+    FIELD(cat_threshold);
+    FIELD(is_linear);
+#undef FIELD
+  }
+}
+
+/* Maps LightGBM child C (a split >= 0, or ~leaf) of a tree with L leaves to builder numbering. */
+static int child_index(double c, int64_t leaves, int32_t *out) {
+  if (!is_int_in(c, -(double)leaves, (double)leaves - 2)) return -1;
+  int64_t v = (int64_t)c;
+  *out = (int32_t)(v >= 0 ? v : leaves - 1 + ~v);
+  return 0;
+}
+
+typedef struct {
+  uint32_t num_features;
+  uint32_t group;
+  double leaf_scale; /* 1, or 1 / iterations for averaged (random forest) models */
+} tree_ctx_t;
+
+/* Translates tree TI (its text in TT) into A and hands it to the builder. */
+static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const tree_text_t *tt, const tree_ctx_t *ctx,
+                             tree_arrays_t *a) {
+  int64_t leaves, num_cat = 0, linear = 0;
+  if (tt->num_leaves == NULL) return fail(r, GROVE_EPARSE, "Tree=%zu: no num_leaves line", ti);
+  grove_err_t rc = parse_int(r, "num_leaves", tt->num_leaves, 1, MAX_LEAVES, &leaves);
+  if (rc == GROVE_OK && tt->num_cat != NULL) rc = parse_int(r, "num_cat", tt->num_cat, 0, MAX_LEAVES, &num_cat);
+  if (rc == GROVE_OK && tt->is_linear != NULL) rc = parse_int(r, "is_linear", tt->is_linear, 0, 1, &linear);
+  if (rc != GROVE_OK) return rc;
+  if (linear)
+    return grove_error_set(r->err, GROVE_EUNSUPPORTED,
+                           "Tree=%zu is a linear tree (linear_tree=true): not supported", ti);
+  const size_t splits = (size_t)leaves - 1, nodes = 2 * (size_t)leaves - 1;
+  if (tt->leaf_value == NULL) return fail(r, GROVE_EPARSE, "Tree=%zu: no leaf_value line", ti);
+  if (splits > 0 && (!tt->split_feature || !tt->threshold || !tt->decision_type || !tt->left_child ||
+                     !tt->right_child))
+    return fail(r, GROVE_EPARSE,
+                "Tree=%zu: a tree of %lld leaves needs split_feature, threshold, decision_type, left_child and "
+                "right_child lines",
+                ti, (long long)leaves);
+  if (num_cat > 0 && (!tt->cat_boundaries || !tt->cat_threshold))
+    return fail(r, GROVE_EPARSE, "Tree=%zu: num_cat=%lld but no cat_boundaries / cat_threshold", ti,
+                (long long)num_cat);
+  if (num_cat > (int64_t)splits)
+    return fail(r, GROVE_EPARSE, "Tree=%zu: num_cat=%lld for %zu splits", ti, (long long)num_cat, splits);
+  if (tree_arrays_alloc(a, nodes, (size_t)leaves + 1) != 0) return grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+  double *num = a->numbers;
+
+  if ((rc = parse_numbers(r, "leaf_value", tt->leaf_value, (size_t)leaves, num)) != GROVE_OK) return rc;
+  for (size_t j = 0; j < (size_t)leaves; j++) {
+    if (!isfinite(num[j])) return fail(r, GROVE_EPARSE, "Tree=%zu: leaf_value %zu is not finite", ti, j);
+    a->value[splits + j] = (float)(num[j] * ctx->leaf_scale);
+    a->left[splits + j] = a->right[splits + j] = -1;
+  }
+  if (splits == 0) goto build;
+
+  /* Category bitsets: set i is cat_threshold[cat_boundaries[i] .. cat_boundaries[i + 1]). */
+  double *bounds = NULL, *words = NULL;
+  size_t num_words = 0;
+  if (num_cat > 0) {
+    bounds = malloc(((size_t)num_cat + 1) * sizeof *bounds);
+    if (bounds == NULL) return grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+    rc = parse_numbers(r, "cat_boundaries", tt->cat_boundaries, (size_t)num_cat + 1, bounds);
+    for (int64_t i = 0; rc == GROVE_OK && i <= num_cat; i++)
+      if (!is_int_in(bounds[i], i == 0 ? 0 : bounds[i - 1], i == 0 ? 0 : (double)(1 << 30)))
+        rc = fail(r, GROVE_EPARSE, "Tree=%zu: cat_boundaries must start at 0 and not decrease", ti);
+    if (rc == GROVE_OK) {
+      num_words = (size_t)bounds[num_cat];
+      words = malloc((num_words ? num_words : 1) * sizeof *words);
+      if (words == NULL) rc = grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+    }
+    if (rc == GROVE_OK) rc = parse_numbers(r, "cat_threshold", tt->cat_threshold, num_words, words);
+    for (size_t w = 0; rc == GROVE_OK && w < num_words; w++)
+      if (!is_int_in(words[w], 0, 4294967295.0))
+        rc = fail(r, GROVE_EPARSE, "Tree=%zu: cat_threshold %zu is not a 32-bit word", ti, w);
+    if (rc != GROVE_OK) goto cats_done;
+  }
+
+  /* Children, features, decision types: one line each, parsed into NUM in turn. */
+  rc = parse_numbers(r, "left_child", tt->left_child, splits, num);
+  for (size_t i = 0; rc == GROVE_OK && i < splits; i++)
+    if (child_index(num[i], leaves, &a->left[i]) != 0)
+      rc = fail(r, GROVE_EPARSE, "Tree=%zu: left_child %zu out of range", ti, i);
+  if (rc == GROVE_OK) rc = parse_numbers(r, "right_child", tt->right_child, splits, num);
+  for (size_t i = 0; rc == GROVE_OK && i < splits; i++)
+    if (child_index(num[i], leaves, &a->right[i]) != 0)
+      rc = fail(r, GROVE_EPARSE, "Tree=%zu: right_child %zu out of range", ti, i);
+  if (rc == GROVE_OK) rc = parse_numbers(r, "split_feature", tt->split_feature, splits, num);
+  for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
+    if (!is_int_in(num[i], 0, (double)ctx->num_features - 1))
+      rc = fail(r, GROVE_EPARSE, "Tree=%zu: split_feature %zu is not a feature index below %u", ti, i,
+                ctx->num_features);
+    else
+      a->feature[i] = (int32_t)num[i];
+  }
+  if (rc == GROVE_OK) rc = parse_numbers(r, "decision_type", tt->decision_type, splits, num);
+  for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
+    if (!is_int_in(num[i], 0, 15) || ((int)num[i] >> 2) == 3) {
+      rc = fail(r, GROVE_EPARSE, "Tree=%zu: decision_type %zu is %g (known bits: 1 categorical, 2 default left, "
+                "4/8 missing type zero/NaN)", ti, i, num[i]);
+      break;
+    }
+    int dt = (int)num[i];
+    a->categorical[i] = dt & 1;
+    a->default_left[i] = (dt >> 1) & 1;
+    a->missing_type[i] = (uint8_t)(dt >> 2); /* 0 None, 1 Zero, 2 NaN */
+    a->zero_missing[i] = !(dt & 1) && a->missing_type[i] == 1;
+  }
+  if (rc == GROVE_OK) rc = parse_numbers(r, "threshold", tt->threshold, splits, num);
+  for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
+    if (!a->categorical[i]) {
+      const double t = num[i];
+      if (isnan(t)) {
+        rc = fail(r, GROVE_EPARSE, "Tree=%zu: threshold %zu is NaN", ti, i);
+        break;
+      }
+      if (a->missing_type[i] == 0) a->default_left[i] = 0.0 <= t; /* NaN is read as 0 */
+      if (t == INFINITY) {
+        /*
+         * Every number goes left, only missing values may not (LightGBM's split of NaN
+         * from the rest). No float c has x < c for x = +inf, but a categorical split
+         * with an empty set sends every number left and NaN its default way.
+         */
+        a->categorical[i] = 1;
+        a->cat_begin[i] = (uint32_t)a->num_cat_values;
+        a->cat_count[i] = 0;
+        continue;
+      }
+      a->value[i] = threshold_to_float(t);
+      continue;
+    }
+    if (!is_int_in(num[i], 0, (double)num_cat - 1)) {
+      rc = fail(r, GROVE_EPARSE, "Tree=%zu: categorical threshold %zu is %g, not a set index below num_cat=%lld",
+                ti, i, num[i], (long long)num_cat);
+      break;
+    }
+    const size_t set = (size_t)num[i], w0 = (size_t)bounds[set], w1 = (size_t)bounds[set + 1];
+    a->cat_begin[i] = (uint32_t)a->num_cat_values;
+    for (size_t w = w0; rc == GROVE_OK && w < w1; w++) {
+      const uint32_t word = (uint32_t)words[w];
+      for (uint32_t bit = 0; bit < 32; bit++) {
+        if (!(word >> bit & 1u)) continue;
+        const size_t c = (w - w0) * 32 + bit;
+        if ((double)c >= GROVE_MAX_CATEGORY) {
+          rc = grove_error_set(r->err, GROVE_EUNSUPPORTED, "Tree=%zu: category %zu (grove supports codes below 2^24)",
+                               ti, c);
+          break;
+        }
+        if (push_category(a, (int32_t)c) != 0) {
+          rc = grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+          break;
+        }
+      }
+    }
+    a->cat_count[i] = (uint32_t)a->num_cat_values - a->cat_begin[i];
+    /* The bitset goes left in LightGBM and right in grove: swap, and NaN goes LightGBM's right. */
+    const int32_t l = a->left[i];
+    a->left[i] = a->right[i];
+    a->right[i] = l;
+    a->default_left[i] = 1;
+  }
+cats_done:
+  free(bounds);
+  free(words);
+  if (rc != GROVE_OK) return rc;
+
+build:;
+  grove_tree_src_t src = {
+      .num_nodes = (uint32_t)nodes,
+      .left = a->left,
+      .right = a->right,
+      .feature = a->feature,
+      .value = a->value,
+      .default_left = a->default_left,
+      .categorical = a->categorical,
+      .cat_begin = a->cat_begin,
+      .cat_count = a->cat_count,
+      .cat_values = a->cat_values,
+      .num_cat_values = a->num_cat_values,
+      .zero_missing = a->zero_missing,
+      .cat_truncate = 1,
+      .group = ctx->group,
+      .weight = 1.0f,
+  };
+  rc = grove_builder_add_tree(b, &src, r->err);
+  if (rc != GROVE_OK) grove_error_prefix(r->err, "LightGBM numbering (splits first, then leaves)");
+  return rc;
+}
+
+/* Counts the "Tree=" lines before "end of trees" (for averaged models' leaf scale). */
+static size_t count_trees(const char *text) {
+  size_t n = 0;
+  for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    if (starts_with(p, "end of trees")) break;
+    if (starts_with(p, "Tree=")) n++;
+  }
+  return n;
+}
+
+static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
+  header_t h = {0};
+  grove_err_t rc = parse_header(r, &h);
+  if (rc != GROVE_OK) return rc;
+  const objective_t *obj = NULL;
+  const char *obj_name = NULL;
+  if ((rc = parse_objective(r, &h, &obj, &obj_name)) != GROVE_OK) return rc;
+
+  const uint32_t nf = (uint32_t)h.max_feature_idx + 1, groups = (uint32_t)h.num_tree_per_iteration;
+  const char **names = calloc(nf, sizeof *names);
+  const char **infos = calloc(nf, sizeof *infos);
+  uint8_t *types = calloc(nf, 1);
+  float *base = calloc(groups, sizeof *base);
+  tree_arrays_t arrays = {0};
+  grove_builder_t *b = grove_builder_new(nf, groups);
+  if (!names || !infos || !types || !base || !b) {
+    rc = grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+    goto done;
+  }
+  if ((rc = split_tokens(r, "feature_names", h.feature_names, nf, names)) != GROVE_OK) goto done;
+  /* feature_infos: "[min:max]" numeric, "none" unused, "c1:c2:..." a categorical feature's codes. */
+  if (h.feature_infos != NULL) {
+    if ((rc = split_tokens(r, "feature_infos", h.feature_infos, nf, infos)) != GROVE_OK) goto done;
+    for (uint32_t i = 0; i < nf; i++)
+      types[i] = infos[i][0] == '[' || strcmp(infos[i], "none") == 0 ? GROVE_FEATURE_NUMERIC
+                                                                      : GROVE_FEATURE_CATEGORICAL;
+  }
+
+  const size_t declared = (r->pending != NULL && starts_with(r->pending, "Tree=")) + count_trees(r->next);
+  if (declared % groups != 0) {
+    rc = grove_error_set(r->err, GROVE_EPARSE, "%zu trees is not a multiple of num_tree_per_iteration=%u", declared,
+                         groups);
+    goto done;
+  }
+  tree_ctx_t ctx = {.num_features = nf, .leaf_scale = 1.0};
+  if (h.average_output && declared > 0) ctx.leaf_scale = 1.0 / (double)(declared / groups);
+  size_t ti = 0;
+  int ended = 0;
+  char *line;
+  while ((line = next_line(r)) != NULL) {
+    if (strcmp(line, "end of trees") == 0) {
+      ended = 1;
+      break;
+    }
+    if (line[0] == '\0') continue;
+    if (!starts_with(line, "Tree=")) {
+      rc = fail(r, GROVE_EPARSE, "expected \"Tree=%zu\" or \"end of trees\", found \"%.40s\"", ti, line);
+      goto done;
+    }
+    char *end;
+    if (strtoul(line + 5, &end, 10) != ti || *end != '\0' || line[5] < '0' || line[5] > '9') {
+      rc = fail(r, GROVE_EPARSE, "expected \"Tree=%zu\", found \"%.40s\"", ti, line);
+      goto done;
+    }
+    tree_text_t tt;
+    read_tree_text(r, &tt);
+    ctx.group = (uint32_t)(ti % groups);
+    if ((rc = load_tree(r, b, ti, &tt, &ctx, &arrays)) != GROVE_OK) goto done;
+    ti++;
+  }
+  if (!ended) {
+    rc = grove_error_set(r->err, GROVE_EPARSE, "truncated: no \"end of trees\" line after %zu trees", ti);
+    goto done;
+  }
+
+  grove_model_meta_t meta = {
+      .format = "lightgbm-text",
+      .objective = obj_name,
+      .booster = h.average_output ? "rf" : "gbdt",
+      .task = obj->task,
+      .transform = obj->transform,
+      .num_features = nf,
+      .num_groups = groups,
+      .num_outputs = groups,
+      .num_parallel_tree = 1,
+      .base_margins = base,
+      .feature_names = names,
+      .feature_types = types,
+  };
+  rc = grove_builder_finish(b, &meta, out, r->err);
+
+done:
+  tree_arrays_free(&arrays);
+  grove_builder_free(b);
+  free(names);
+  free(infos);
+  free(types);
+  free(base);
+  return rc;
+}
+
+/* Makes *text a NUL-terminated copy of DATA for the reader to split in place. */
+static grove_err_t copy_text(const char *data, size_t len, char **text, grove_error_t *err) {
+  if (memchr(data, '\0', len) != NULL)
+    return grove_error_set(err, GROVE_EPARSE, "contains a NUL byte: not a LightGBM text model");
+  if ((*text = malloc(len + 1)) == NULL) return grove_error_set(err, GROVE_ENOMEM, "out of memory");
+  memcpy(*text, data, len);
+  (*text)[len] = '\0';
+  return GROVE_OK;
+}
+
+grove_err_t grove_lightgbm_load(const char *data, size_t len, const char *name, grove_forest_t **out,
+                                grove_error_t *err) {
+  *out = NULL;
+  char *text = NULL;
+  grove_err_t rc = copy_text(data, len, &text, err);
+  if (rc == GROVE_OK) {
+    reader_t r = {.next = text, .err = err};
+    rc = load_model(&r, out);
+    free(text);
+  }
+  if (rc != GROVE_OK) grove_error_prefix(err, name);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Schema from the pandas_categorical trailer                                 */
+
+grove_err_t grove_lightgbm_schema(const char *data, size_t len, const grove_forest_t *forest,
+                                  grove_schema_t **out, grove_error_t *err) {
+  *out = NULL;
+  /* The trailer is the last line that starts with "pandas_categorical:". */
+  const char *key = "pandas_categorical:", *at = NULL;
+  for (const char *p = data; p < data + len;) {
+    const char *nl = memchr(p, '\n', (size_t)(data + len - p));
+    if ((size_t)(data + len - p) >= strlen(key) && memcmp(p, key, strlen(key)) == 0) at = p + strlen(key);
+    p = nl ? nl + 1 : data + len;
+  }
+  if (at == NULL) return GROVE_OK;
+  const char *end = memchr(at, '\n', (size_t)(data + len - at));
+  size_t n = end ? (size_t)(end - at) : (size_t)(data + len - at);
+  json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+  if (tok == NULL) return grove_error_set(err, GROVE_ENOMEM, "out of memory");
+  json_object *lists = json_tokener_parse_ex(tok, at, (int)(n < INT32_MAX ? n : INT32_MAX));
+  json_tokener_free(tok);
+  /* null, or not lists of scalars: no category strings to offer (the model still loads). */
+  if (!json_object_is_type(lists, json_type_array)) {
+    json_object_put(lists);
+    return GROVE_OK;
+  }
+  const uint32_t nf = forest->info.num_features;
+  uint32_t num_cat_features = 0;
+  for (uint32_t i = 0; i < nf; i++) num_cat_features += forest->feature_types[i] == GROVE_FEATURE_CATEGORICAL;
+  if (json_object_array_length(lists) != num_cat_features || forest->feature_names == NULL) {
+    json_object_put(lists);
+    return GROVE_OK;
+  }
+
+  grove_schema_t *s = calloc(1, sizeof *s);
+  grove_err_t rc = GROVE_OK;
+  if (s == NULL || (s->features = calloc(nf, sizeof *s->features)) == NULL) {
+    rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+    goto done;
+  }
+  s->num_features = nf;
+  for (uint32_t i = 0, k = 0; i < nf && rc == GROVE_OK; i++) {
+    grove_schema_feature_t *f = &s->features[i];
+    f->min = f->max = f->step = NAN;
+    f->type = (grove_feature_type_t)forest->feature_types[i];
+    if ((f->name = strdup(forest->feature_names[i])) == NULL) {
+      rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+      break;
+    }
+    if (f->type != GROVE_FEATURE_CATEGORICAL) continue;
+    json_object *cats = json_object_array_get_idx(lists, k++);
+    size_t nc = json_object_is_type(cats, json_type_array) ? json_object_array_length(cats) : 0;
+    if ((f->categories = calloc(nc ? nc : 1, sizeof *f->categories)) == NULL) {
+      rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+      break;
+    }
+    for (size_t c = 0; c < nc; c++) {
+      /* Categories may be numbers (an integer column made categorical): use their text. */
+      const char *str = json_object_get_string(json_object_array_get_idx(cats, c));
+      if ((f->categories[c] = strdup(str ? str : "")) == NULL) {
+        rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+        break;
+      }
+      f->num_categories = (uint32_t)c + 1;
+    }
+  }
+done:
+  json_object_put(lists);
+  if (rc != GROVE_OK) {
+    grove_schema_free(s);
+    return rc;
+  }
+  *out = s;
+  return GROVE_OK;
+}
