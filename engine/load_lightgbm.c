@@ -37,6 +37,7 @@ typedef struct {
   char *next;    /* start of the next unread line, NULL at the end */
   char *pending; /* a line read but handed back */
   size_t line;   /* number of the last line read */
+  char where[64]; /* what fail() names: "Tree=3 (line 40)" while in a tree, else the line */
   grove_error_t *err;
 } reader_t;
 
@@ -70,6 +71,7 @@ static grove_err_t fail(reader_t *r, grove_err_t code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (r->where[0] != '\0') return grove_error_set(r->err, code, "%s: %s", r->where, msg);
   return grove_error_set(r->err, code, "line %zu: %s", r->line, msg);
 }
 
@@ -84,10 +86,14 @@ static grove_err_t parse_numbers(reader_t *r, const char *key, const char *text,
   const char *p = text;
   for (size_t i = 0; i < n; i++) {
     char *end;
+    while (*p == ' ') p++;
     out[i] = strtod(p, &end);
-    if (end == p || (*end != '\0' && *end != ' '))
-      return fail(r, GROVE_EPARSE, "%s: expected %zu numbers, value %zu is %s", key, n, i + 1,
-                  end == p ? "missing" : "not a number");
+    if (*p == '\0') return fail(r, GROVE_EPARSE, "%s: expected %zu numbers, value %zu is missing", key, n, i + 1);
+    if (end == p || (*end != '\0' && *end != ' ')) {
+      const char *stop = strchr(p, ' ');
+      int shown = (int)(stop ? stop - p : (ptrdiff_t)strlen(p));
+      return fail(r, GROVE_EPARSE, "%s: value %zu (\"%.*s\") is not a number", key, i + 1, shown > 32 ? 32 : shown, p);
+    }
     p = end;
   }
   while (*p == ' ') p++;
@@ -372,7 +378,7 @@ typedef struct {
 static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const tree_text_t *tt, const tree_ctx_t *ctx,
                              tree_arrays_t *a) {
   int64_t leaves, num_cat = 0, linear = 0;
-  if (tt->num_leaves == NULL) return fail(r, GROVE_EPARSE, "Tree=%zu: no num_leaves line", ti);
+  if (tt->num_leaves == NULL) return fail(r, GROVE_EPARSE, "no num_leaves line");
   grove_err_t rc = parse_int(r, "num_leaves", tt->num_leaves, 1, MAX_LEAVES, &leaves);
   if (rc == GROVE_OK && tt->num_cat != NULL) rc = parse_int(r, "num_cat", tt->num_cat, 0, MAX_LEAVES, &num_cat);
   if (rc == GROVE_OK && tt->is_linear != NULL) rc = parse_int(r, "is_linear", tt->is_linear, 0, 1, &linear);
@@ -381,7 +387,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
     return grove_error_set(r->err, GROVE_EUNSUPPORTED,
                            "Tree=%zu is a linear tree (linear_tree=true): not supported", ti);
   const size_t splits = (size_t)leaves - 1, nodes = 2 * (size_t)leaves - 1;
-  if (tt->leaf_value == NULL) return fail(r, GROVE_EPARSE, "Tree=%zu: no leaf_value line", ti);
+  if (tt->leaf_value == NULL) return fail(r, GROVE_EPARSE, "no leaf_value line");
   if (splits > 0 && (!tt->split_feature || !tt->threshold || !tt->decision_type || !tt->left_child ||
                      !tt->right_child))
     return fail(r, GROVE_EPARSE,
@@ -389,16 +395,17 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
                 "right_child lines",
                 ti, (long long)leaves);
   if (num_cat > 0 && (!tt->cat_boundaries || !tt->cat_threshold))
-    return fail(r, GROVE_EPARSE, "Tree=%zu: num_cat=%lld but no cat_boundaries / cat_threshold", ti,
+    return fail(r, GROVE_EPARSE, "num_cat=%lld but no cat_boundaries / cat_threshold",
                 (long long)num_cat);
   if (num_cat > (int64_t)splits)
-    return fail(r, GROVE_EPARSE, "Tree=%zu: num_cat=%lld for %zu splits", ti, (long long)num_cat, splits);
-  if (tree_arrays_alloc(a, nodes, (size_t)leaves + 1) != 0) return grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+    return fail(r, GROVE_EPARSE, "num_cat=%lld for %zu splits", (long long)num_cat, splits);
+  if (tree_arrays_alloc(a, nodes, (size_t)leaves + 1) != 0)
+    return grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
   double *num = a->numbers;
 
   if ((rc = parse_numbers(r, "leaf_value", tt->leaf_value, (size_t)leaves, num)) != GROVE_OK) return rc;
   for (size_t j = 0; j < (size_t)leaves; j++) {
-    if (!isfinite(num[j])) return fail(r, GROVE_EPARSE, "Tree=%zu: leaf_value %zu is not finite", ti, j);
+    if (!isfinite(num[j])) return fail(r, GROVE_EPARSE, "leaf_value %zu is not finite", j);
     a->value[splits + j] = (float)(num[j] * ctx->leaf_scale);
     a->left[splits + j] = a->right[splits + j] = -1;
   }
@@ -413,7 +420,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
     rc = parse_numbers(r, "cat_boundaries", tt->cat_boundaries, (size_t)num_cat + 1, bounds);
     for (int64_t i = 0; rc == GROVE_OK && i <= num_cat; i++)
       if (!is_int_in(bounds[i], i == 0 ? 0 : bounds[i - 1], i == 0 ? 0 : (double)(1 << 30)))
-        rc = fail(r, GROVE_EPARSE, "Tree=%zu: cat_boundaries must start at 0 and not decrease", ti);
+        rc = fail(r, GROVE_EPARSE, "cat_boundaries must start at 0 and not decrease");
     if (rc == GROVE_OK) {
       num_words = (size_t)bounds[num_cat];
       words = malloc((num_words ? num_words : 1) * sizeof *words);
@@ -422,7 +429,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
     if (rc == GROVE_OK) rc = parse_numbers(r, "cat_threshold", tt->cat_threshold, num_words, words);
     for (size_t w = 0; rc == GROVE_OK && w < num_words; w++)
       if (!is_int_in(words[w], 0, 4294967295.0))
-        rc = fail(r, GROVE_EPARSE, "Tree=%zu: cat_threshold %zu is not a 32-bit word", ti, w);
+        rc = fail(r, GROVE_EPARSE, "cat_threshold %zu is not a 32-bit word", w);
     if (rc != GROVE_OK) goto cats_done;
   }
 
@@ -430,15 +437,15 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   rc = parse_numbers(r, "left_child", tt->left_child, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++)
     if (child_index(num[i], leaves, &a->left[i]) != 0)
-      rc = fail(r, GROVE_EPARSE, "Tree=%zu: left_child %zu out of range", ti, i);
+      rc = fail(r, GROVE_EPARSE, "left_child %zu out of range", i);
   if (rc == GROVE_OK) rc = parse_numbers(r, "right_child", tt->right_child, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++)
     if (child_index(num[i], leaves, &a->right[i]) != 0)
-      rc = fail(r, GROVE_EPARSE, "Tree=%zu: right_child %zu out of range", ti, i);
+      rc = fail(r, GROVE_EPARSE, "right_child %zu out of range", i);
   if (rc == GROVE_OK) rc = parse_numbers(r, "split_feature", tt->split_feature, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
     if (!is_int_in(num[i], 0, (double)ctx->num_features - 1))
-      rc = fail(r, GROVE_EPARSE, "Tree=%zu: split_feature %zu is not a feature index below %u", ti, i,
+      rc = fail(r, GROVE_EPARSE, "split_feature %zu is not a feature index below %u", i,
                 ctx->num_features);
     else
       a->feature[i] = (int32_t)num[i];
@@ -446,8 +453,8 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   if (rc == GROVE_OK) rc = parse_numbers(r, "decision_type", tt->decision_type, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
     if (!is_int_in(num[i], 0, 15) || ((int)num[i] >> 2) == 3) {
-      rc = fail(r, GROVE_EPARSE, "Tree=%zu: decision_type %zu is %g (known bits: 1 categorical, 2 default left, "
-                "4/8 missing type zero/NaN)", ti, i, num[i]);
+      rc = fail(r, GROVE_EPARSE, "decision_type %zu is %g (known bits: 1 categorical, 2 default left, "
+                "4/8 missing type zero/NaN)", i, num[i]);
       break;
     }
     int dt = (int)num[i];
@@ -461,7 +468,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
     if (!a->categorical[i]) {
       const double t = num[i];
       if (isnan(t)) {
-        rc = fail(r, GROVE_EPARSE, "Tree=%zu: threshold %zu is NaN", ti, i);
+        rc = fail(r, GROVE_EPARSE, "threshold %zu is NaN", i);
         break;
       }
       if (a->missing_type[i] == 0) a->default_left[i] = 0.0 <= t; /* NaN is read as 0 */
@@ -480,8 +487,8 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
       continue;
     }
     if (!is_int_in(num[i], 0, (double)num_cat - 1)) {
-      rc = fail(r, GROVE_EPARSE, "Tree=%zu: categorical threshold %zu is %g, not a set index below num_cat=%lld",
-                ti, i, num[i], (long long)num_cat);
+      rc = fail(r, GROVE_EPARSE, "categorical threshold %zu is %g, not a set index below num_cat=%lld", i, num[i],
+                (long long)num_cat);
       break;
     }
     const size_t set = (size_t)num[i], w0 = (size_t)bounds[set], w1 = (size_t)bounds[set + 1];
@@ -492,8 +499,8 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
         if (!(word >> bit & 1u)) continue;
         const size_t c = (w - w0) * 32 + bit;
         if ((double)c >= GROVE_MAX_CATEGORY) {
-          rc = grove_error_set(r->err, GROVE_EUNSUPPORTED, "Tree=%zu: category %zu (grove supports codes below 2^24)",
-                               ti, c);
+          rc = grove_error_set(r->err, GROVE_EUNSUPPORTED, "%s: category %zu (grove supports codes below 2^24)",
+                               r->where, c);
           break;
         }
         if (push_category(a, (int32_t)c) != 0) {
@@ -602,9 +609,11 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
       goto done;
     }
     tree_text_t tt;
+    snprintf(r->where, sizeof r->where, "Tree=%zu (line %zu)", ti, r->line);
     read_tree_text(r, &tt);
     ctx.group = (uint32_t)(ti % groups);
     if ((rc = load_tree(r, b, ti, &tt, &ctx, &arrays)) != GROVE_OK) goto done;
+    r->where[0] = '\0';
     ti++;
   }
   if (!ended) {

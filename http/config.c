@@ -45,7 +45,8 @@ typedef struct {
 
 static const option_t options[] = {
     {"models", "GROVE_MODELS", NULL, STR(models_dir), "models", 0, 0, "DIR",
-     "Serve every subdirectory of DIR holding model.json or model.ubj as a model named after it."},
+     "Serve every subdirectory of DIR holding model.json, model.ubj or model.txt (LightGBM) as a\n"
+     "model named after it."},
     {"default-model", "GROVE_DEFAULT_MODEL", NULL, STR(default_model), NULL, 0, 0, "NAME",
      "Model answering POST /predict; unset: \"income\" if loaded, else the first model."},
     {"host", "GROVE_HOST", NULL, STR(host), "0.0.0.0", 0, 0, "ADDR", "Address to listen on."},
@@ -364,8 +365,8 @@ void config_print_help(FILE *fp) {
   fprintf(fp,
           "usage: grove serve [options] [MODEL...]\n"
           "\n"
-          "Serves each MODEL (a model file, or a directory holding model.json or model.ubj\n"
-          "and an optional schema.json) and every model under --models DIR. Each option can\n"
+          "Serves each MODEL (a model file, or a directory holding model.json, model.ubj or\n"
+          "model.txt and an optional schema.json) and every model under --models DIR. Each option can\n"
           "also be set by its environment variable; a flag wins over the variable, the\n"
           "variable over the default. An empty variable counts as unset.\n"
           "\n"

@@ -39,8 +39,9 @@ static const char usage_text[] =
     "      `grove serve --help` lists every option and its environment variable.\n"
     "  version\n"
     "\n"
-    "MODEL is an XGBoost JSON model file, or a directory holding model.json and an\n"
-    "optional schema.json (category strings, labels).\n";
+    "MODEL is a model file (XGBoost JSON or UBJSON, a LightGBM model.txt, or a scikit-learn\n"
+    "model converted by models/convert_sklearn.py), or a directory holding model.json,\n"
+    "model.ubj or model.txt and an optional schema.json (category strings, labels).\n";
 
 static double now_seconds(void) {
   struct timespec ts;
@@ -442,7 +443,7 @@ static int cmd_serve(int argc, char **argv) {
   size_t n = registry_list(reg, models, 256);
   if (n == 0) {
     fprintf(stderr, "grove serve: no models to serve (give MODEL paths, or --models DIR with subdirectories "
-                    "holding model.json)\n");
+                    "holding model.json, model.ubj or model.txt)\n");
     goto done;
   }
   /* The default model behind POST /predict: --default-model, else "income", else the first. */

@@ -131,9 +131,11 @@ int registry_add(registry_t *r, const char *name, const char *path, char *err, s
 }
 
 static int has_model_file(const char *dir) {
+  static const char *const names[] = {"model.json", "model.ubj", "model.txt"};
   char p[4096];
-  if ((size_t)snprintf(p, sizeof p, "%s/model.json", dir) < sizeof p && access(p, R_OK) == 0) return 1;
-  return (size_t)snprintf(p, sizeof p, "%s/model.ubj", dir) < sizeof p && access(p, R_OK) == 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, names[i]) < sizeof p && access(p, R_OK) == 0) return 1;
+  return 0;
 }
 
 static int compare_names(const void *a, const void *b) {

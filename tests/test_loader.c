@@ -152,6 +152,55 @@ static void test_multi_softprob(void) {
   grove_forest_unref(f);
 }
 
+/* Converted scikit-learn models: the "grove" block and the grove:probability objective. */
+static void test_converted(void) {
+  size_t len;
+  char *json = read_fixture("multi_softprob.json", &len);
+  char *a = json ? replace_first(json, "\"version\":[1,7,4]}",
+                                 "\"version\":[1,7,4],\"grove\":{\"source_format\":\"scikit-learn\","
+                                 "\"source_model\":\"RandomForestClassifier\",\"classes\":[0,1,2]}}") : NULL;
+  char *b = a ? replace_first(a, "\"name\":\"multi:softprob\"", "\"name\":\"grove:probability\"") : NULL;
+  CHECK(b != NULL, "converted: fixture edits apply");
+  grove_forest_t *f = NULL, *plain = NULL;
+  grove_error_t err;
+  if (b != NULL && grove_forest_load_buffer(b, strlen(b), "rf.json", &f, &err) == GROVE_OK &&
+      grove_forest_load_buffer(json, len, "softprob.json", &plain, &err) == GROVE_OK) {
+    grove_forest_info_t info;
+    grove_forest_get_info(f, &info);
+    CHECK(strcmp(info.format, "scikit-learn") == 0 && strcmp(info.source_model, "RandomForestClassifier") == 0,
+          "converted: format scikit-learn, source model from the grove block");
+    CHECK(info.task == GROVE_TASK_MULTICLASS && info.transform == GROVE_TRANSFORM_IDENTITY && info.num_outputs == 3,
+          "converted: grove:probability with num_class 3 is 3 identity outputs");
+    /* The outputs are the margins themselves: the softprob twin's margins, untransformed. */
+    const float row[3] = {0.1f, -0.7f, 0.4f};
+    float got[3], want[3];
+    grove_predict_opts_t margin = {.margin = 1};
+    CHECK(grove_forest_predict(f, row, 1, got, NULL, &err) == GROVE_OK &&
+              grove_forest_predict(plain, row, 1, want, &margin, &err) == GROVE_OK &&
+              memcmp(got, want, sizeof got) == 0,
+          "converted: grove:probability outputs are the summed leaves");
+    grove_forest_get_info(plain, &info);
+    CHECK(info.source_model[0] == '\0' && strcmp(info.format, "xgboost-json") == 0,
+          "converted: a plain XGBoost model has no source model");
+  } else {
+    CHECK(0, "converted: loads");
+    printf("# %s\n", err.msg);
+  }
+  grove_forest_unref(f);
+  grove_forest_unref(plain);
+  char *c = json ? replace_first(json, "\"version\":[1,7,4]}",
+                                 "\"version\":[1,7,4],\"grove\":{\"source_format\":\"onnx\",\"source_model\":\"x\"}}")
+                 : NULL;
+  f = NULL;
+  int rc = c ? grove_forest_load_buffer(c, strlen(c), "onnx.json", &f, &err) : GROVE_OK;
+  CHECK(rc == GROVE_EUNSUPPORTED && f == NULL && strstr(err.msg, "onnx") != NULL,
+        "converted: an unknown grove.source_format is refused, naming it");
+  free(json);
+  free(a);
+  free(b);
+  free(c);
+}
+
 static void test_categorical(void) {
   grove_forest_t *f = load_fixture_file("categorical.json");
   if (f == NULL) return;
@@ -844,6 +893,7 @@ static void test_model_dirs(void) {
 int main(void) {
   test_binary_logistic();
   test_multi_softprob();
+  test_converted();
   test_categorical();
   test_dart();
   test_income_model_dir();

@@ -462,6 +462,62 @@ def test_metadata(ctx, d):
     check(st == 404 and "nope" in r.get("error", ""), "GET /v1/models/nope is 404 naming it", r)
 
 
+def test_lightgbm(ctx):
+    """LightGBM model directories (model.txt) served next to each other, schema from the trailer."""
+    import gzip
+    fx = os.path.join(ctx.root, "tests", "lightgbm", "fixtures")
+    models = os.path.join(ctx.tmp, "lgb-models")
+    for name, fixture in [("adult-lgb", "adult_binary_cat"), ("multi-lgb", "multiclass4_missing")]:
+        os.makedirs(os.path.join(models, name), exist_ok=True)
+        with gzip.open(os.path.join(fx, fixture + ".model.txt.gz"), "rb") as src, \
+                open(os.path.join(models, name, "model.txt"), "wb") as dst:
+            dst.write(src.read())
+    d = Daemon(ctx, "lightgbm", ["--threads", "1", "--workers", "1", "--models", models])
+    if not d.wait_ready():
+        check(False, "daemon serving LightGBM models starts", d.stderr())
+        return
+
+    def rows_of(fixture, n):
+        with open(os.path.join(fx, fixture + ".in.csv")) as f:
+            header = f.readline().strip().split(",")
+            rows = [[float(v) if v else None for v in line.strip().split(",")] for line in f][:n]
+        with open(os.path.join(fx, fixture + ".out.csv")) as f:
+            want = [[float(v) for v in line.split(",")] for line in f][:n]
+        return header, rows, want
+
+    cats = json.load(open(os.path.join(fx, "adult_binary_cat.categories.json")))
+    st, _, r = jget(d, "/v1/models/adult-lgb")
+    got = {f.get("name"): f.get("categories") for f in r.get("schema", {}).get("features", []) if f.get("categories")}
+    check(st == 200 and r.get("format") == "lightgbm-text" and got == cats,
+          "GET /v1/models/adult-lgb: format lightgbm-text, category strings from pandas_categorical",
+          json.dumps(r)[:600])
+    header, rows, want = rows_of("adult_binary_cat", 60)
+    records = [{h: (cats[h][int(v)] if h in cats else v) for h, v in zip(header, row) if v is not None}
+               for row in rows]
+    st, _, r = jpost(d, "/v1/models/adult-lgb/predict", {"records": records})
+    preds = r.get("predictions", [])
+    check(st == 200 and len(preds) == len(want) and all(abs(p - w[0]) <= 1e-5 for p, w in zip(preds, want)),
+          "records with category strings predict as LightGBM 4.6 (60 rows, 1e-5)", json.dumps(r)[:400])
+    st, _, r = jpost(d, "/v1/models/adult-lgb/predict", {"rows": rows})
+    check(st == 200 and r.get("predictions") == preds, "the same rows as codes give the same answers", r)
+    complete = [row for row in rows if None not in row]
+    st, _, r = jpost(d, "/v2/models/adult-lgb/infer",
+                     {"id": "lgb", "inputs": [{"name": "x", "shape": [len(complete), len(header)], "datatype": "FP32",
+                                               "data": [v for row in complete for v in row]}]})
+    out = (r.get("outputs") or [{}])[0].get("data", [])
+    check(st == 200 and r.get("id") == "lgb" and len(out) == len(complete) and
+          all(abs(a - b) <= 1e-5 for a, b in zip(out, [preds[i] for i, row in enumerate(rows) if None not in row])),
+          "OIP v2 infer on the LightGBM model gives the same probabilities", json.dumps(r)[:400])
+    header, rows, want = rows_of("multiclass4_missing", 40)
+    st, _, r = jpost(d, "/v1/models/multi-lgb/predict", {"rows": rows})
+    preds = r.get("predictions", [])
+    check(st == 200 and len(preds) == len(want) and
+          all(abs(a - b) <= 1e-5 for p, w in zip(preds, want) for a, b in zip(p, w)),
+          "multi-class LightGBM with missing values (null) over HTTP: 40 rows x 4 classes within 1e-5",
+          json.dumps(r)[:400])
+    d.check_exit(0)
+
+
 def expect_error(d, what, status, words, method="POST", path="/v1/models/income/predict", body=None, headers=None):
     try:
         st, h, resp = d.request(method, path, body, headers)
@@ -1141,6 +1197,7 @@ def main():
             ("msgpack", lambda: test_msgpack(ctx, main_d)),
             ("v2", lambda: test_v2(ctx, main_d)),
             ("metadata", lambda: test_metadata(ctx, main_d)),
+            ("lightgbm", lambda: test_lightgbm(ctx)),
             ("errors", lambda: test_errors(ctx, main_d, small)),
             ("concurrency", lambda: test_concurrency(ctx, main_d)),
             ("large", lambda: test_large(ctx, main_d)),

@@ -1,0 +1,461 @@
+#!/usr/bin/python3
+"""LightGBM text models: `grove predict` against LightGBM's own outputs, and against a
+double-precision transliteration of LightGBM's decision rules (lgb_reference.py) on models
+with the split kinds and objectives the fixtures lack.
+
+Usage: /usr/bin/python3 tests/lightgbm/run_lightgbm.py --grove build/grove --workdir DIR
+
+1. fixtures/ (made by LightGBM 4.6, copied from ../shared/data/lightgbm, first 300 rows):
+   grove within each fixture's tolerance on every row, with every kernel; the reference
+   within print precision (so it can stand in for LightGBM below).
+2. Variants of the fixture models, expected outputs from the reference: every missing
+   type and default direction, thresholds between float32 values with inputs on their
+   float neighbours, categorical edge values (NaN, negatives, (-1, 0), past the bitset,
+   2^31), every objective, averaged (random forest) output, a one-leaf tree.
+3. Model directories: model.txt with its schema from the pandas_categorical trailer, so
+   category strings work like codes.
+4. Refusals with a clear message: linear trees, sigmoid != 1, reg_sqrt, unknown objective
+   or version, malformed fields, and every truncation of a model.
+Prints TAP; exit status 1 if any check failed.
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import lgb_reference  # noqa: E402
+
+FIXTURES = os.path.join(HERE, "fixtures")
+FIXTURE_NAMES = ["adult_binary_cat", "multiclass4_missing", "regression_missing"]
+TIMEOUT = 120
+
+count = 0
+failed = 0
+
+
+def check(ok, name, detail=None):
+    global count, failed
+    count += 1
+    if not ok:
+        failed += 1
+    print("%s %d - %s" % ("ok" if ok else "not ok", count, name))
+    if not ok and detail:
+        for line in str(detail).splitlines()[:20]:
+            print("# " + line)
+    sys.stdout.flush()
+
+
+def f32(x):
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def f32_next(x, up):
+    """The float32 after (UP) or before X, a float32 value."""
+    if math.isnan(x) or math.isinf(x):
+        return x
+    bits = struct.unpack("<i", struct.pack("<f", x))[0]
+    if x == 0.0:
+        bits = 1 if up else -2147483647
+        return struct.unpack("<f", struct.pack("<i", bits))[0]
+    bits += 1 if (x > 0) == up else -1
+    return struct.unpack("<f", struct.pack("<i", bits))[0]
+
+
+def read_csv(path, has_header=True):
+    with open(path) as f:
+        header = f.readline().strip().split(",") if has_header else None
+        rows = []
+        for line in f:
+            if line.strip():
+                rows.append([float(v) if v != "" else math.nan for v in line.strip().split(",")])
+    return header, rows
+
+
+def fmt(v):
+    if math.isnan(v):
+        return ""
+    return repr(v)
+
+
+def write_csv(path, header, rows):
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for r in rows:
+            f.write(",".join(fmt(v) for v in r) + "\n")
+
+
+def grove(args, *argv, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([args.grove] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=TIMEOUT, env=e)
+
+
+def grove_predict(args, model, header, rows, env=None, name="input.csv"):
+    path = os.path.join(args.workdir, name)
+    write_csv(path, header, rows)
+    r = grove(args, "predict", model, "--input", path, env=env)
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    return [[float(v) for v in line.split(",")] for line in r.stdout.splitlines() if line], None
+
+
+def worst(got, want, tol_abs, tol_rel):
+    """(number of values out of tolerance, largest |diff|, where)."""
+    bad, big, at = 0, 0.0, None
+    for i, (g, w) in enumerate(zip(got, want)):
+        if len(g) != len(w):
+            return len(got), math.inf, i
+        for a, b in zip(g, w):
+            d = abs(a - b)
+            if not d <= tol_abs + tol_rel * abs(b):
+                bad += 1
+                at = at if at is not None else i
+            big = max(big, d)
+    return bad, big, at
+
+
+def model_text(name):
+    with gzip.open(os.path.join(FIXTURES, name + ".model.txt.gz"), "rt") as f:
+        return f.read()
+
+
+def write_model(args, name, text):
+    path = os.path.join(args.workdir, name + ".txt")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def reference(text, rows):
+    m = lgb_reference.Model(text)
+    return [m.predict([f32(v) for v in r]) for r in rows]
+
+
+# ------------------------------------------------------------------ 1. fixtures
+
+def test_fixtures(args):
+    for name in FIXTURE_NAMES:
+        text = model_text(name)
+        path = write_model(args, name, text)
+        with open(os.path.join(FIXTURES, name + ".meta")) as f:
+            meta = json.load(f)
+        header, rows = read_csv(os.path.join(FIXTURES, name + ".in.csv"))
+        _, want = read_csv(os.path.join(FIXTURES, name + ".out.csv"), has_header=False)
+        ref = reference(text, rows)
+        bad, big, at = worst(ref, want, 1e-12, 1e-8)
+        check(bad == 0 and len(ref) == len(want) == len(rows),
+              "%s: the reference reproduces LightGBM 4.6 to print precision (max |diff| %.3g)" % (name, big),
+              "row %s" % at)
+        for isa in ["scalar", "avx2", "avx512"]:
+            got, err = grove_predict(args, path, header, rows, env={"GROVE_ISA": isa})
+            if got is None:
+                check(False, "%s: grove predict (GROVE_ISA=%s)" % (name, isa), err)
+                continue
+            bad, big, at = worst(got, want, meta["tol_abs"], meta["tol_rel"])
+            check(bad == 0 and len(got) == len(want),
+                  "%s, GROVE_ISA=%s: %d rows within tol_abs %g + tol_rel %g of LightGBM (max |diff| %.3g)"
+                  % (name, isa, len(got), meta["tol_abs"], meta["tol_rel"], big),
+                  "%d values out, first at row %s" % (bad, at))
+        r = grove(args, "info", path)
+        info = json.loads(r.stdout) if r.returncode == 0 else {}
+        check(info.get("format") == "lightgbm-text" and info.get("objective") == meta["objective"]
+              and info.get("num_feature") == len(header),
+              "%s: grove info says lightgbm-text, objective %s, %d features" % (name, meta["objective"], len(header)),
+              r.stdout[:300] + r.stderr)
+
+
+# ------------------------------------------------------------------ 2. variants
+
+def edit_trees(text, key, fn):
+    """Applies FN(list of tokens) to every tree's KEY line."""
+    def sub(m):
+        return key + "=" + " ".join(fn(m.group(1).split()))
+    return re.sub(r"(?m)^" + key + r"=(.*)$", sub, text)
+
+
+def edit_header(text, key, value):
+    return re.sub(r"(?m)^" + key + r"=.*$", key + "=" + value, text, count=1)
+
+
+def compare_variant(args, label, text, header, rows, tol_abs=1e-5, tol_rel=1e-5):
+    path = write_model(args, "variant", text)
+    want = reference(text, rows)
+    got, err = grove_predict(args, path, header, rows)
+    if got is None:
+        check(False, label, err)
+        return
+    bad, big, at = worst(got, want, tol_abs, tol_rel)
+    check(bad == 0 and len(got) == len(want),
+          "%s: %d rows match the reference (max |diff| %.3g)" % (label, len(rows), big),
+          "%d values out, first at row %s: grove %s reference %s" % (bad, at, got[at] if at is not None else "",
+                                                                     want[at] if at is not None else ""))
+
+
+def thresholds_of(text):
+    """(feature, threshold) of every numeric split in the model."""
+    out = []
+    for block in text.split("\nTree=")[1:]:
+        fields = dict(line.split("=", 1) for line in block.split("\n")[1:] if "=" in line)
+        if "threshold" not in fields:
+            continue
+        for f, t, d in zip(fields["split_feature"].split(), fields["threshold"].split(),
+                           fields["decision_type"].split()):
+            if not int(d) & 1:
+                out.append((int(f), float(t)))
+    return out
+
+
+def test_missing_types(args):
+    text = model_text("regression_missing")
+    header, rows = read_csv(os.path.join(FIXTURES, "regression_missing.in.csv"))
+    rows = rows[:120]
+    # Rows on and around zero and the zero band, and all-NaN.
+    zero_band = f32(1e-35)  # LightGBM's kZeroThreshold is the float 1e-35f
+    specials = [0.0, -0.0, 1e-36, -1e-36, zero_band, -zero_band, f32_next(zero_band, True),
+                -f32_next(zero_band, True), f32_next(zero_band, False), math.nan]
+    for k, v in enumerate(specials):
+        rows.append([v] * len(header))
+        rows.append([v if (j + k) % 2 else r for j, r in enumerate(rows[k])])
+    for dt in [0, 2, 4, 6, 8, 10]:
+        kind = {0: "None", 1: "Zero", 2: "NaN"}[dt >> 2]
+        variant = edit_trees(text, "decision_type", lambda toks: [str(dt) for _ in toks])
+        compare_variant(args, "regression, every split missing type %s, default %s" %
+                        (kind, "left" if dt & 2 else "right"), variant, header, rows)
+
+
+def test_thresholds_between_floats(args):
+    text = model_text("regression_missing")
+    header, rows = read_csv(os.path.join(FIXTURES, "regression_missing.in.csv"))
+    # Move every threshold off the float grid: half way to the next float32, or just above.
+    counter = [0]
+
+    def move(toks):
+        out = []
+        for t in toks:
+            v = float(t)
+            counter[0] += 1
+            if math.isfinite(v) and v != 0.0:
+                a = f32(v)
+                b = f32_next(a, True)
+                v = (a + b) / 2 if counter[0] % 2 else a + (b - a) * 1e-6
+            out.append(repr(v))
+        return out
+    variant = edit_trees(text, "threshold", move)
+    # Inputs at each threshold's float32 neighbours (below, at/around, above).
+    base = rows[0]
+    probe = []
+    for f, t in thresholds_of(variant)[:400]:
+        a = f32(t)
+        for v in (f32_next(a, False), a, f32_next(a, True), f32_next(f32_next(a, True), True)):
+            r = list(base)
+            r[f] = v
+            probe.append(r)
+    compare_variant(args, "regression, thresholds between float32 values, inputs on their neighbours",
+                    variant, header, probe)
+    # The same probes on the original model (thresholds LightGBM wrote, e.g. 5036.5000000000009).
+    orig = []
+    for f, t in thresholds_of(text)[:400]:
+        a = f32(t)
+        for v in (f32_next(a, False), a, f32_next(a, True)):
+            r = list(base)
+            r[f] = v
+            orig.append(r)
+    compare_variant(args, "regression, inputs on the float32 neighbours of LightGBM's own thresholds",
+                    text, header, orig)
+
+
+def without_trailer(text):
+    """The model without its pandas_categorical schema, so any code reaches the trees."""
+    return re.sub(r"(?m)^pandas_categorical:.*$", "pandas_categorical:null", text)
+
+
+def test_categorical_edges(args):
+    text = without_trailer(model_text("adult_binary_cat"))
+    header, rows = read_csv(os.path.join(FIXTURES, "adult_binary_cat.in.csv"))
+    cats = json.load(open(os.path.join(FIXTURES, "adult_binary_cat.categories.json")))
+    cat_cols = [header.index(c) for c in cats]
+    edges = [math.nan, -1.0, -0.5, -0.0, 0.0, 0.7, 1.0, 2.5, 31.0, 32.0, 33.0, 40.0, 63.0, 64.0, 1e6,
+             16777216.0, 2147483648.0, 1e20, math.inf, -math.inf]
+    probe = []
+    for k, v in enumerate(edges):
+        for j in cat_cols:
+            r = list(rows[k % len(rows)])
+            r[j] = v
+            probe.append(r)
+        probe.append([v if j in cat_cols else x for j, x in enumerate(rows[k])])
+    compare_variant(args, "adult categorical splits: NaN, negatives, (-1, 0), past the bitset, 2^31, inf",
+                    text, header, probe)
+    # Category 0 in every set: (-1, 0) must then go where 0 goes.
+    with_zero = edit_trees(text, "cat_threshold", lambda toks: [str(int(t) | 1) for t in toks])
+    compare_variant(args, "adult with category 0 in every set: (-1, 0) truncates to 0 as LightGBM's int cast",
+                    with_zero, header, probe)
+    # Missing type NaN on the categorical splits (decision_type 9, 11): NaN still goes right.
+    nan_type = edit_trees(text, "decision_type", lambda toks: [str(int(t) | 8) if int(t) & 1 else t for t in toks])
+    compare_variant(args, "adult, categorical splits with missing type NaN", nan_type, header, probe)
+
+
+def test_objectives(args):
+    adult = model_text("adult_binary_cat")
+    header, rows = read_csv(os.path.join(FIXTURES, "adult_binary_cat.in.csv"))
+    rows = rows[:150]
+    for obj, kind in [("regression", "value"), ("regression_l1", "value"), ("huber", "value"), ("fair", "value"),
+                      ("quantile", "value"), ("mape", "value"), ("poisson", "exp"), ("gamma", "exp"),
+                      ("tweedie", "exp"), ("cross_entropy", "sigmoid"), ("lambdarank", "value"),
+                      ("rank_xendcg", "value"), ("binary sigmoid:1", "sigmoid")]:
+        variant = edit_header(adult, "objective", obj)
+        compare_variant(args, "objective %s (%s)" % (obj, kind), variant, header, rows)
+        if obj in ("poisson", "lambdarank"):
+            r = grove(args, "info", write_model(args, "variant", variant))
+            info = json.loads(r.stdout) if r.returncode == 0 else {}
+            want_task = {"poisson": "regression", "lambdarank": "ranking"}[obj]
+            check(info.get("task") == want_task, "objective %s: grove info task %s" % (obj, want_task), r.stdout[:200])
+    multi = model_text("multiclass4_missing")
+    mheader, mrows = read_csv(os.path.join(FIXTURES, "multiclass4_missing.in.csv"))
+    ova = edit_header(multi, "objective", "multiclassova num_class:4 sigmoid:1")
+    compare_variant(args, "objective multiclassova (a sigmoid per class)", ova, mheader, mrows[:150])
+    # boosting=rf: "average_output" in the header, outputs are the mean over iterations.
+    for label, text, h, r in [("adult", adult, header, rows), ("multiclass4", multi, mheader, mrows[:150])]:
+        rf = text.replace("\nfeature_names=", "\naverage_output\nfeature_names=", 1)
+        compare_variant(args, "%s as an averaged forest (average_output)" % label, rf, h, r)
+        info = json.loads(grove(args, "info", write_model(args, "variant", rf)).stdout or "{}")
+        check(info.get("booster") == "rf", "%s averaged: grove info booster rf" % label, info)
+    # A tree of one leaf (LightGBM writes these when nothing splits).
+    one_leaf = adult.replace("\nend of trees", "\nTree=100\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\n"
+                             "threshold=\ndecision_type=\nleft_child=\nright_child=\nleaf_value=0.25\n"
+                             "leaf_weight=\nleaf_count=\ninternal_value=\ninternal_weight=\ninternal_count=\n"
+                             "is_linear=0\nshrinkage=1\n\n\nend of trees", 1)
+    compare_variant(args, "adult plus a one-leaf tree", one_leaf, header, rows)
+
+
+# ------------------------------------------------------------------ 3. model directories
+
+def test_model_dir(args):
+    text = model_text("adult_binary_cat")
+    d = os.path.join(args.workdir, "adult-lgb")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "model.txt"), "w") as f:
+        f.write(text)
+    cats = json.load(open(os.path.join(FIXTURES, "adult_binary_cat.categories.json")))
+    r = grove(args, "info", d)
+    info = json.loads(r.stdout) if r.returncode == 0 else {}
+    feats = {f["name"]: f for f in info.get("features", [])}
+    check(r.returncode == 0 and all(feats.get(c, {}).get("categories") == len(v) for c, v in cats.items()),
+          "model dir with model.txt: schema from pandas_categorical gives every categorical feature its %d..%d "
+          "categories" % (min(map(len, cats.values())), max(map(len, cats.values()))), r.stdout[:400] + r.stderr)
+    header, rows = read_csv(os.path.join(FIXTURES, "adult_binary_cat.in.csv"))
+    _, want = read_csv(os.path.join(FIXTURES, "adult_binary_cat.out.csv"), has_header=False)
+    # The same rows with category strings instead of codes.
+    path = os.path.join(args.workdir, "strings.csv")
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for row in rows:
+            f.write(",".join(cats[h][int(v)] if h in cats and not math.isnan(v) else fmt(v)
+                             for h, v in zip(header, row)) + "\n")
+    r = grove(args, "predict", d, "--input", path)
+    got = [[float(v) for v in line.split(",")] for line in r.stdout.splitlines()] if r.returncode == 0 else []
+    bad, big, _ = worst(got, want, 1e-5, 1e-5)
+    check(r.returncode == 0 and bad == 0 and len(got) == len(want),
+          "model dir: category strings from the trailer predict as LightGBM's codes (max |diff| %.3g)" % big,
+          r.stderr[:300])
+    r = grove(args, "predict", d, "--input", os.path.join(FIXTURES, "adult_binary_cat.in.csv"))
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == len(rows),
+          "model dir: numeric codes still accepted with the schema", r.stderr[:300])
+    # A schema.json beside model.txt wins over the trailer and is checked against the model.
+    with open(os.path.join(d, "schema.json"), "w") as f:
+        json.dump({"features": [{"name": "x", "type": "numeric"}]}, f)
+    r = grove(args, "info", d)
+    check(r.returncode != 0 and "schema.json" in r.stderr, "a schema.json that disagrees with model.txt is refused",
+          r.stderr[:300])
+    os.remove(os.path.join(d, "schema.json"))
+    # No trailer: still loads, categories are plain codes.
+    with open(os.path.join(d, "model.txt"), "w") as f:
+        f.write(without_trailer(text))
+    r = grove(args, "predict", d, "--input", os.path.join(FIXTURES, "adult_binary_cat.in.csv"))
+    got = [[float(v) for v in line.split(",")] for line in r.stdout.splitlines()] if r.returncode == 0 else []
+    bad, big, _ = worst(got, want, 1e-5, 1e-5)
+    check(r.returncode == 0 and bad == 0, "pandas_categorical:null: loads, codes predict as LightGBM", r.stderr[:300])
+    shutil.rmtree(d)
+
+
+# ------------------------------------------------------------------ 4. refusals
+
+def expect_refusal(args, label, text, pattern):
+    path = write_model(args, "bad", text)
+    r = grove(args, "info", path)
+    ok = r.returncode == 1 and re.search(pattern, r.stderr) is not None and "bad.txt" in r.stderr \
+        and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr
+    check(ok, "%s: refused, message matches /%s/" % (label, pattern), "rc=%d stderr=%s" % (r.returncode, r.stderr[:400]))
+
+
+def test_refusals(args):
+    adult = model_text("adult_binary_cat")
+    expect_refusal(args, "linear tree", adult.replace("is_linear=0", "is_linear=1", 1), r"linear tree")
+    expect_refusal(args, "sigmoid:2", edit_header(adult, "objective", "binary sigmoid:2"), r"sigmoid:2.*only sigmoid:1")
+    expect_refusal(args, "reg_sqrt", edit_header(adult, "objective", "regression sqrt"), r"reg_sqrt")
+    expect_refusal(args, "unknown objective", edit_header(adult, "objective", "cross_entropy_lambda"),
+                   r"objective \"cross_entropy_lambda\" is not supported")
+    expect_refusal(args, "future format", edit_header(adult, "version", "v9"), r"version v9 is not supported")
+    expect_refusal(args, "num_class disagreeing", edit_header(adult, "objective", "multiclass num_class:3"),
+                   r"num_class")
+    expect_refusal(args, "unknown decision_type", edit_trees(adult, "decision_type", lambda t: ["12"] + t[1:]),
+                   r"decision_type 0 is 12")
+    expect_refusal(args, "split feature out of range", edit_trees(adult, "split_feature", lambda t: ["99"] + t[1:]),
+                   r"split_feature 0 is not a feature index below 12")
+    expect_refusal(args, "a cycle", edit_trees(adult, "left_child", lambda t: t[:1] + ["0"] + t[2:]),
+                   r"reached twice|cycle")
+    expect_refusal(args, "short leaf_value", edit_trees(adult, "leaf_value", lambda t: t[:-1]),
+                   r"leaf_value: expected 31 numbers")
+    expect_refusal(args, "not a number", edit_trees(adult, "threshold", lambda t: ["abc"] + t[1:]),
+                   r"Tree=0 \(line \d+\): threshold: value 1 \(\"abc\"\) is not a number")
+    expect_refusal(args, "NaN threshold", edit_trees(adult, "threshold", lambda t: t[:2] + ["nan"] + t[3:]),
+                   r"threshold 2 is NaN")
+    expect_refusal(args, "category set index out of range", edit_trees(adult, "threshold", lambda t: ["50"] + t[1:]),
+                   r"not a set index below num_cat")
+    expect_refusal(args, "tree numbering", adult.replace("\nTree=1\n", "\nTree=7\n", 1), r"expected \"Tree=1\"")
+    expect_refusal(args, "NUL byte", adult[:5000] + "\0" + adult[5000:], r"NUL byte")
+    expect_refusal(args, "no header", "tree\nTree=0\nnum_leaves=1\nleaf_value=1\n\nend of trees\n", r"header has no")
+    # Every truncation of a small model (and a sample of a big one) is refused, never loaded half.
+    small = "\n".join(adult.split("\nTree=2\n")[0].split("\n")) + "\n\nend of trees\n"
+    small = edit_header(small, "tree_sizes", "")
+    path = write_model(args, "small", small)
+    ok_small = grove(args, "info", path).returncode == 0
+    cuts = sorted(set(list(range(0, small.index("\nend of trees"), 97)) + [small.index("\nend of trees")]))
+    bad = []
+    for n in cuts:
+        p = write_model(args, "cut", small[:n])
+        r = grove(args, "info", p)
+        if r.returncode != 1 or "cut.txt" not in r.stderr or "Sanitizer" in r.stderr or "runtime error" in r.stderr:
+            bad.append((n, r.returncode, r.stderr[:200]))
+    check(ok_small and not bad, "a 2-tree model cut at %d places is refused each time with a message" % len(cuts),
+          bad[:3])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grove", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    args.grove = os.path.abspath(args.grove)
+    os.makedirs(args.workdir, exist_ok=True)
+    test_fixtures(args)
+    test_missing_types(args)
+    test_thresholds_between_floats(args)
+    test_categorical_edges(args)
+    test_objectives(args)
+    test_model_dir(args)
+    test_refusals(args)
+    print("1..%d" % count)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
