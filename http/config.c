@@ -366,9 +366,9 @@ void config_print_help(FILE *fp) {
           "usage: grove serve [options] [MODEL...]\n"
           "\n"
           "Serves each MODEL (a model file, or a directory holding model.json, model.ubj or\n"
-          "model.txt and an optional schema.json) and every model under --models DIR. Each option can\n"
-          "also be set by its environment variable; a flag wins over the variable, the\n"
-          "variable over the default. An empty variable counts as unset.\n"
+          "model.txt and an optional schema.json) and every model under --models DIR. Each\n"
+          "option can also be set by its environment variable; a flag wins over the\n"
+          "variable, the variable over the default. An empty variable counts as unset.\n"
           "\n"
           "options:\n");
   for (size_t i = 0; i < NUM_OPTIONS; i++) {
