@@ -36,3 +36,20 @@ int32_t grove_forest_feature_index(const grove_forest_t *f, const char *name) {
 uint32_t grove_forest_output_width(const grove_forest_t *f, int margin) {
   return margin ? f->info.num_groups : f->info.num_outputs;
 }
+
+uint32_t grove_forest_category_bound(const grove_forest_t *f, uint32_t i) {
+  uint32_t bound = 0;
+  for (uint64_t n = 0; n < f->info.num_nodes; n++) {
+    const grove_node_t *node = &f->nodes[n];
+    if (node->feature != (int32_t)i || !(node->flags & GROVE_NODE_CATEGORICAL)) continue;
+    const grove_cat_set_t *s = &f->cat_sets[node->flags >> GROVE_NODE_CAT_SHIFT];
+    for (uint32_t w = s->nwords; w-- > 0;) {
+      const uint32_t word = f->cat_words[s->offset + w];
+      if (word == 0) continue;
+      const uint32_t top = w * 32 + 31 - (uint32_t)__builtin_clz(word) + 1;
+      if (top > bound) bound = top;
+      break;
+    }
+  }
+  return bound;
+}

@@ -126,6 +126,9 @@ const char *grove_forest_feature_name(const grove_forest_t *forest, uint32_t i);
 /** Type of feature I (numeric when the model does not say). */
 grove_feature_type_t grove_forest_feature_type(const grove_forest_t *forest, uint32_t i);
 
+/** One more than the highest category code any split on feature I lists (0: none). */
+uint32_t grove_forest_category_bound(const grove_forest_t *forest, uint32_t i);
+
 /** Index of the feature called NAME, or -1. */
 int32_t grove_forest_feature_index(const grove_forest_t *forest, const char *name);
 

@@ -7,6 +7,7 @@ written to a temporary directory.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,29 @@ def main():
     check(0 < info.get("memory_bytes", 0) <= 2 * nodes * 16 + 65536,
           "flat layout is at most 2 x nodes x 16 bytes (+ header)", out)
     check(bool(info.get("isa")) and bool(info.get("kernel")), "info names the ISA and kernel", out)
+
+    # schema: the model directory's own schema.json, reproduced; for a model without one,
+    # the split codes of each categorical feature stand in for its strings, and load back.
+    rc, out, err = run(g, ["schema", income])
+    with open(os.path.join(income, "schema.json")) as f:
+        own = json.load(f)
+    sch = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and [(x["name"], x.get("categories")) for x in sch.get("features", [])] ==
+          [(x["name"], x.get("categories")) for x in own["features"]] and sch.get("labels") == own.get("labels"),
+          "schema reprints the income model's schema.json (names, categories, labels)", out[:300] + err)
+    cat_model = os.path.join(a.source_root, "tests", "fixtures", "categorical.json")
+    rc, out, err = run(g, ["schema", cat_model])
+    sch = json.loads(out) if rc == 0 else {}
+    d = os.path.join(tmp, "catdir")
+    os.makedirs(d)
+    shutil.copy(cat_model, os.path.join(d, "model.json"))
+    with open(os.path.join(d, "schema.json"), "w") as f:
+        f.write(out)
+    rc2, out2, err2 = run(g, ["info", d])
+    colour = (sch.get("features") or [{}])[0]
+    check(rc == 0 and colour.get("type") == "categorical" and colour.get("categories") and
+          colour["categories"][0] == "0" and rc2 == 0 and json.loads(out2).get("schema") is True,
+          "schema without a schema.json: codes as category names, and the file loads back", out[:300] + err + err2)
 
     # predict: the bundled sample equals XGBoost's own probabilities
     rc, out, err = run(g, ["predict", income, "--input", sample, "--stats"])

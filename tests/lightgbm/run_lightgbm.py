@@ -369,6 +369,16 @@ def test_model_dir(args):
     r = grove(args, "predict", d, "--input", os.path.join(FIXTURES, "adult_binary_cat.in.csv"))
     check(r.returncode == 0 and len(r.stdout.splitlines()) == len(rows),
           "model dir: numeric codes still accepted with the schema", r.stderr[:300])
+    # `grove schema` writes that schema out as a schema.json, which then loads as the model's own.
+    r = grove(args, "schema", d)
+    sch = json.loads(r.stdout) if r.returncode == 0 else {}
+    got = {f["name"]: f.get("categories") for f in sch.get("features", []) if f.get("categories")}
+    with open(os.path.join(d, "schema.json"), "w") as f:
+        f.write(r.stdout)
+    r2 = grove(args, "info", d)
+    info = json.loads(r2.stdout) if r2.returncode == 0 else {}
+    check(got == cats and len(sch.get("features", [])) == len(header) and info.get("schema") is True,
+          "grove schema: the trailer's categories as a schema.json that loads back", r.stdout[:300] + r2.stderr)
     # A schema.json beside model.txt wins over the trailer and is checked against the model.
     with open(os.path.join(d, "schema.json"), "w") as f:
         json.dump({"features": [{"name": "x", "type": "numeric"}]}, f)
