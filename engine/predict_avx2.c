@@ -63,21 +63,21 @@ static inline void step8(const grove_forest_t *f, __m256i *idxp, __m256i *active
   const __m256 xv = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, _mm256_add_epi32(xoff, feat), activef, 4);
   /* !(x < t) is also true for NaN, which the default direction then overrides. */
   __m256i right = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, thr, _CMP_NLT_UQ)));
-  __m256i nan = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
-  if (f->info.num_categorical_splits != 0 || f->num_zero_missing != 0 || !_mm256_testz_si256(nan, nan)) {
+  __m256i missing = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
+  if (f->info.num_categorical_splits != 0 || f->num_zero_missing != 0 || !_mm256_testz_si256(missing, missing)) {
     const __m256i flags = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), nb + 3, i4, active, 4);
     if (f->num_zero_missing != 0) { /* LightGBM's zero band takes the default direction too */
       const __m256i zmbit = _mm256_set1_epi32(GROVE_NODE_ZERO_MISSING);
       const __m256i zm = _mm256_and_si256(active, _mm256_cmpeq_epi32(_mm256_and_si256(flags, zmbit), zmbit));
       const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), xv);
       const __m256i band = _mm256_castps_si256(_mm256_cmp_ps(ax, _mm256_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ));
-      nan = _mm256_or_si256(nan, _mm256_and_si256(zm, band));
+      missing = _mm256_or_si256(missing, _mm256_and_si256(zm, band));
     }
     const __m256i dl = _mm256_cmpeq_epi32(_mm256_and_si256(flags, one), one);
-    /* NaN lanes: right = !default_left. */
-    right = _mm256_or_si256(_mm256_andnot_si256(nan, right), _mm256_andnot_si256(dl, nan));
+    /* Missing lanes (NaN, or the zero band): right = !default_left. */
+    right = _mm256_or_si256(_mm256_andnot_si256(missing, right), _mm256_andnot_si256(dl, missing));
     const __m256i catbit = _mm256_set1_epi32(GROVE_NODE_CATEGORICAL);
-    const __m256i cat = _mm256_andnot_si256(nan, _mm256_and_si256(active,
+    const __m256i cat = _mm256_andnot_si256(missing, _mm256_and_si256(active,
                             _mm256_cmpeq_epi32(_mm256_and_si256(flags, catbit), catbit)));
     if (!_mm256_testz_si256(cat, cat))
       right = _mm256_or_si256(_mm256_andnot_si256(cat, right), category_right8(f, cat, xv, flags));

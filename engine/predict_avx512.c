@@ -76,14 +76,14 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, _mm512_add_epi32(xoff, feat), x, 4);
   /* !(x < t) is also true for NaN, which the default direction then overrides. */
   __mmask16 right = _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ);
-  __mmask16 nan = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
+  __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) { /* LightGBM's zero band takes the default direction too */
     const __mmask16 zm = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
-    nan |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
+    missing |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
   }
   const __mmask16 dl = _mm512_test_epi32_mask(flags, _mm512_set1_epi32(GROVE_NODE_DEFAULT_LEFT));
-  right = (__mmask16)((right & ~nan) | (nan & ~dl));
-  const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)(active & ~nan), flags,
+  right = (__mmask16)((right & ~missing) | (missing & ~dl));
+  const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)(active & ~missing), flags,
                                                     _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
   if (cat) right = (__mmask16)((right & ~cat) | category_right16(f, cat, xv, flags));
   *idxp = _mm512_mask_add_epi32(left, right, left, one);
