@@ -2,7 +2,7 @@
 """grove's engine against XGBoost's own CPU predictor and scikit-learn, on the same rows.
 
     /usr/bin/python3 bench/engine_compare.py [--min-time MS] [--batch 1,16,256,4096,65536]
-                                             [--models income,500x8,1000x6x5] [--workdir DIR]
+                                             [--models income,income-sklearn,500x8,1000x6x5] [--workdir DIR]
 
 Run from anywhere with Debian's python (xgboost 1.7.4, scikit-learn 1.2.1), after
 `ninja -C build`. Three XGBoost models:
@@ -14,6 +14,11 @@ Run from anywhere with Debian's python (xgboost 1.7.4, scikit-learn 1.2.1), afte
   ``y = x0 + x1*x2 + noise > 0`` (the recipe of bench/README.md), 20000 training rows;
 * ``1000x6x5``: 1000 rounds, depth 6, multi:softprob with 5 classes (5000 trees), 28
   features, 8000 training rows.
+
+And one scikit-learn model: ``income-sklearn``, the bundled models/income-sklearn (the
+tutorial's GradientBoostingClassifier converted by models/convert_sklearn.py): grove on
+its model.json against scikit-learn's ``predict_proba`` on its model.pkl, the held-out rows
+of models/train_income_sklearn.py's split (no XGBoost there).
 
 The synthetic models are trained with ``tree_method="hist"``, nthread 2, fixed seeds, and
 cached with their rows in --workdir (default: $TMPDIR/grove-engine-compare), so a second
@@ -65,6 +70,10 @@ SPECS = {
               "desc": "500 trees, depth 8, 28 features, binary:logistic"},
     "1000x6x5": {"rows": 16384, "rounds": 1000, "depth": 6, "classes": 5, "train": 8000,
                  "desc": "1000 rounds x 5 classes (5000 trees), depth 6, 28 features, multi:softprob"},
+    # The tutorial's own pickle, converted: grove against scikit-learn on the same model.
+    "income-sklearn": {"rows": 65536, "sklearn_only": True,
+                       "desc": "income-sklearn (bundled: the tutorial's GradientBoostingClassifier, 100 trees "
+                               "of depth 3, 12 label-encoded features)"},
 }
 
 
@@ -109,6 +118,8 @@ def hgb(rounds, depth, lr, categorical=None):
 def prepare(name, workdir):
     """Returns dict(model=grove/xgb model path, csv, X (float32, the distinct rows), y, sk)."""
     import pickle
+    if name == "income-sklearn":
+        return prepare_income_sklearn(workdir)
     spec = SPECS[name]
     d = os.path.join(workdir, name)
     os.makedirs(d, exist_ok=True)
@@ -152,6 +163,24 @@ def prepare(name, workdir):
     with open(paths["sk"], "rb") as f:
         sk = pickle.load(f)
     return dict(paths, X=data["X"], y=data["y"], skmodel=sk, cached=cached)
+
+
+def prepare_income_sklearn(workdir):
+    """The bundled pickle and its conversion; rows: the held-out Adult rows of its split."""
+    import pickle
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    import train_income_sklearn as tis
+    df, X, y, _ = tis.load(os.path.join(ROOT, "models/adult.csv.gz"))
+    _, ite = train_test_split(np.arange(len(df)), test_size=0.3, random_state=100)
+    d = os.path.join(workdir, "income-sklearn")
+    os.makedirs(d, exist_ok=True)
+    csv = os.path.join(d, "rows.csv")
+    Xte = X.to_numpy()[ite].astype(np.float32)
+    write_csv(csv, tis.NAMES, Xte)
+    with open(os.path.join(ROOT, "models/income-sklearn/model.pkl"), "rb") as f:
+        sk = pickle.load(f)
+    return dict(model=os.path.join(ROOT, "models/income-sklearn/model.json"), csv=csv, X=Xte,
+                y=y.to_numpy()[ite], skmodel=sk, cached=True)
 
 
 def income_rows():
@@ -230,6 +259,17 @@ def check_equal(grove, m, bst):
     return ok and diff <= TOL, diff, g.shape
 
 
+def check_equal_sklearn(grove, m, sk):
+    """grove predict on the CSV against scikit-learn's own predict_proba (positive class)."""
+    p = subprocess.run([grove, "predict", m["model"], "--input", m["csv"], "--threads", str(NCPU)],
+                       capture_output=True, text=True, env=grove_env(), check=True)
+    g = np.loadtxt(p.stdout.splitlines(), delimiter=",", ndmin=2)
+    s = sk.predict_proba(m["X"])[:, 1:]
+    ok = g.shape == s.shape
+    diff = float(np.max(np.abs(g - s))) if ok else float("inf")
+    return ok and diff <= TOL, diff, g.shape
+
+
 def fmt_rate(r):
     return "{:,.0f}".format(r)
 
@@ -242,7 +282,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--grove", default=os.path.join(ROOT, "build/grove"))
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "grove-engine-compare"))
-    ap.add_argument("--models", default="income,500x8,1000x6x5")
+    ap.add_argument("--models", default="income,income-sklearn,500x8,1000x6x5")
     ap.add_argument("--batch", default="1,16,256,4096,65536")
     ap.add_argument("--min-time", type=int, default=500, help="ms per engine and batch size")
     args = ap.parse_args()
@@ -269,8 +309,26 @@ def main():
         nrows = SPECS[name]["rows"]
         info = json.loads(subprocess.run([args.grove, "info", m["model"]], capture_output=True, text=True,
                                          env=grove_env(), check=True).stdout)
-        bst = xgb.Booster(model_file=m["model"])
         sk = m["skmodel"]
+        if SPECS[name].get("sklearn_only"):
+            ok, diff, shape = check_equal_sklearn(args.grove, m, sk)
+            checks.append((name, ok, diff, shape))
+            print("check %-9s grove predict vs scikit-learn predict_proba on %d distinct rows: max |diff| = %.3g -> %s"
+                  % (name, shape[0], diff, "OK" if ok else "FAILED"))
+            if not ok:
+                sys.exit("outputs differ: the timings would not compare the same work")
+            print("model %-9s %s | grove: %d trees, %d nodes | rows: %d distinct, cycled to %d"
+                  % (name, SPECS[name]["desc"], info["trees"], info["nodes"], len(m["X"]), nrows))
+            X = cycle(m["X"], nrows)
+            bs = [min(b, nrows) for b in batches]
+            for threads in (1, NCPU):
+                log("%s: grove, %d thread(s)" % (name, threads))
+                recs = time_grove(args.grove, m["model"], m["csv"], nrows, bs, threads, args.min_time)
+                results[(name, "grove", threads)] = {r["batch"]: r for r in recs}
+            log("%s: scikit-learn, 1 thread" % name)
+            results[(name, "sklearn", 1)] = {b: time_py(sk.predict_proba, X, b, mt) for b in bs}
+            continue
+        bst = xgb.Booster(model_file=m["model"])
         sk_nodes = sum(len(p.nodes) for it in sk._predictors for p in it)
         sk_trees = sum(len(it) for it in sk._predictors)
         ok, diff, shape = check_equal(args.grove, m, bst)
@@ -306,7 +364,8 @@ def main():
         results[(name, "sklearn", 1)] = {b: time_py(sk.predict_proba, X, b, mt) for b in bs}
 
     # ---- report ----
-    label = {"grove": "grove", "xgboost": "XGBoost inplace_predict", "sklearn": "sklearn HGB predict_proba"}
+    label = {"grove": "grove", "xgboost": "XGBoost inplace_predict", "sklearn": "sklearn HGB predict_proba",
+             "sklearn-gbc": "sklearn GBC predict_proba (the same model)"}
     print()
     print("rows/s (µs per call), higher rows/s is better; %d CPUs" % NCPU)
     print()
@@ -316,30 +375,35 @@ def main():
     for name in names:
         nrows = SPECS[name]["rows"]
         for eng, th in (("grove", 1), ("grove", NCPU), ("xgboost", 1), ("xgboost", NCPU), ("sklearn", 1)):
+            if (name, eng, th) not in results:  # income-sklearn: no XGBoost
+                continue
             r = results[(name, eng, th)]
             cells = []
             for b in batches:
                 rec = r[min(b, nrows)]
                 cells.append("%s (%s)%s" % (fmt_rate(rec["rows_per_s"]), fmt_us(rec["us_per_call"]),
                                             "" if b <= nrows else " [batch %d]" % nrows))
-            print("| %s | %s | %d | %s |" % (name, label[eng], th, " | ".join(cells)))
+            eng_label = label["sklearn-gbc" if eng == "sklearn" and SPECS[name].get("sklearn_only") else eng]
+            print("| %s | %s | %d | %s |" % (name, eng_label, th, " | ".join(cells)))
     print()
-    print("grove / XGBoost rows/s at each batch size (same thread count):")
-    print()
-    print("| model | threads | " + " | ".join("batch %d" % b for b in batches) + " |")
-    print("|" + "---|" * (2 + len(batches)))
+    xgb_names = [n for n in names if not SPECS[n].get("sklearn_only")]
     ratio = {}
-    for name in names:
-        nrows = SPECS[name]["rows"]
-        for th in (1, NCPU):
-            cells = []
-            for b in batches:
-                bb = min(b, nrows)
-                q = results[(name, "grove", th)][bb]["rows_per_s"] / results[(name, "xgboost", th)][bb]["rows_per_s"]
-                ratio[(name, th, b)] = q
-                cells.append("%.1f×" % q)
-            print("| %s | %d | %s |" % (name, th, " | ".join(cells)))
-    print()
+    if xgb_names:
+        print("grove / XGBoost rows/s at each batch size (same thread count):")
+        print()
+        print("| model | threads | " + " | ".join("batch %d" % b for b in batches) + " |")
+        print("|" + "---|" * (2 + len(batches)))
+        for name in xgb_names:
+            nrows = SPECS[name]["rows"]
+            for th in (1, NCPU):
+                cells = []
+                for b in batches:
+                    bb = min(b, nrows)
+                    q = results[(name, "grove", th)][bb]["rows_per_s"] / results[(name, "xgboost", th)][bb]["rows_per_s"]
+                    ratio[(name, th, b)] = q
+                    cells.append("%.1f×" % q)
+                print("| %s | %d | %s |" % (name, th, " | ".join(cells)))
+        print()
     print("grove / scikit-learn rows/s, 1 thread: " + "; ".join(
         "%s %s" % (name, " / ".join("%.0f×" % (results[(name, "grove", 1)][min(b, SPECS[name]["rows"])]["rows_per_s"] /
                                               results[(name, "sklearn", 1)][min(b, SPECS[name]["rows"])]["rows_per_s"])

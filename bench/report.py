@@ -101,6 +101,21 @@ def main():
           ". Those figures are low.")
         w("")
 
+    # section 7: one model, both stacks (bodies identical, predictions checked equal by run.sh)
+    same = [(srv, get(srv, "same-json1-closed64")) for srv in ("bsk", "g1", "gd")]
+    if all(r for _, r in same):
+        w("The same model on both stacks: `bsk` = " + same[0][1]["config"] + " + Flask; `g1`/`gd` = grove "
+          "serving `income-sklearn` (that pickle converted by models/convert_sklearn.py). Every request is "
+          "the same single-row JSON body `{\"rows\": [[12 label-encoded values]]}`, closed loop, 64 connections.")
+        w("")
+        w("| measurement | server | req/s | p50 | p99 | p99.9 | errors | vs bsk | CPU s during the run |")
+        w("|---|---|---:|---:|---:|---:|---|---:|---|")
+        for srv, r in same:
+            w(f"| same-json1-closed64 | {srv} | {f0(r['req_per_s'])} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
+              f"{ms(r['p999_ms'])} | {r['non2xx']}/{r['errors']}/{r['incomplete']} | "
+              f"{r['req_per_s'] / same[0][1]['req_per_s']:.1f}x | {cpu(r)} |")
+        w("")
+
     # targets
     w("| target | figure | verdict |")
     w("|---|---|---|")

@@ -6,8 +6,9 @@
 #   bash bench/run.sh --write    # and replace the generated section of bench/RESULTS.md
 #
 # Environment: BENCH_DURATION (s per measurement, default 10, of which BENCH_WARMUP=1 is
-# not counted), BENCH_PORT (first of 4 loopback ports, default 18700), BENCH_OUT (directory
-# for results.jsonl and summary.md, default a temporary directory that is kept).
+# not counted), BENCH_PORT (first of 5 loopback ports, default 18700), BENCH_OUT (directory
+# for results.jsonl and summary.md, default a temporary directory that is kept), BENCH_BUILD
+# (meson build directory, default build).
 # Every server listens on 127.0.0.1 only and is stopped on exit (trap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ PY=/usr/bin/python3
 DUR=${BENCH_DURATION:-10}
 WARM=${BENCH_WARMUP:-1}
 PORT0=${BENCH_PORT:-18700}
+BUILD=${BENCH_BUILD:-build}
 WRITE=0
 [[ ${1:-} == --write ]] && WRITE=1
 OUT=${BENCH_OUT:-$(mktemp -d /tmp/grove-bench.XXXXXX)}
@@ -47,16 +49,16 @@ if ! command -v gunicorn >/dev/null || ! $PY -c 'import flask' 2>/dev/null; then
 fi
 $PY -c 'import sklearn, pandas, numpy, msgpack' || { echo "need $PY with sklearn, pandas, numpy, msgpack" >&2; exit 1; }
 
-log "building grove (ninja -C build)"
-[[ -f build/build.ninja ]] || meson setup build --werror >/dev/null
-ninja -C build >/dev/null
-LOADGEN=build/bench/loadgen
+log "building grove (ninja -C $BUILD)"
+[[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" --werror >/dev/null
+ninja -C "$BUILD" >/dev/null
+LOADGEN=$BUILD/bench/loadgen
 if [[ ! -x $LOADGEN ]]; then   # not wired into the meson build: build it by hand
   cc -O2 -std=gnu11 -o "$WORK/loadgen" bench/loadgen.c $(pkg-config --cflags --libs libuv)
   LOADGEN=$WORK/loadgen
 fi
 
-for p in 0 1 2 3; do
+for p in 0 1 2 3 4; do
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$((PORT0 + p))/"; then
     echo "port $((PORT0 + p)) is in use; set BENCH_PORT" >&2; exit 1
   fi
@@ -93,15 +95,20 @@ wait_up() {  # URL PID
   echo "server for $1 did not come up" >&2; return 1
 }
 
-P_BASE=$PORT0 P_G1=$((PORT0 + 1)) P_GD=$((PORT0 + 2)) P_GNB=$((PORT0 + 3))
+P_BASE=$PORT0 P_G1=$((PORT0 + 1)) P_GD=$((PORT0 + 2)) P_GNB=$((PORT0 + 3)) P_BSK=$((PORT0 + 4))
 (cd bench/baseline && exec env BASELINE_MODEL="$WORK/model.pkl" gunicorn -w 2 -b "127.0.0.1:$P_BASE" \
   --log-level warning app:app) > "$OUT/gunicorn.log" 2>&1 &
 PID_BASE=$!; PIDS+=("$PID_BASE")
-build/grove serve --models models --host 127.0.0.1 --port "$P_G1" --threads 1 --workers 1 > "$OUT/grove-t1.log" 2>&1 &
+# The same app serving the bundled models/income-sklearn/model.pkl, the very model grove
+# serves as income-sklearn (converted by models/convert_sklearn.py).
+(cd bench/baseline && exec env BASELINE_MODEL="$ROOT/models/income-sklearn/model.pkl" gunicorn -w 2 \
+  -b "127.0.0.1:$P_BSK" --log-level warning app:app) > "$OUT/gunicorn-income-sklearn.log" 2>&1 &
+PID_BSK=$!; PIDS+=("$PID_BSK")
+"$BUILD"/grove serve --models models --host 127.0.0.1 --port "$P_G1" --threads 1 --workers 1 > "$OUT/grove-t1.log" 2>&1 &
 PID_G1=$!; PIDS+=("$PID_G1")
-build/grove serve --models models --host 127.0.0.1 --port "$P_GD" > "$OUT/grove-default.log" 2>&1 &
+"$BUILD"/grove serve --models models --host 127.0.0.1 --port "$P_GD" > "$OUT/grove-default.log" 2>&1 &
 PID_GD=$!; PIDS+=("$PID_GD")
-build/grove serve --models models --host 127.0.0.1 --port "$P_GNB" --max-batch-rows 1 > "$OUT/grove-nobatch.log" 2>&1 &
+"$BUILD"/grove serve --models models --host 127.0.0.1 --port "$P_GNB" --max-batch-rows 1 > "$OUT/grove-nobatch.log" 2>&1 &
 PID_GNB=$!; PIDS+=("$PID_GNB")
 wait_up "http://127.0.0.1:$P_G1/v2/health/ready" "$PID_G1"
 wait_up "http://127.0.0.1:$P_GD/v2/health/ready" "$PID_GD"
@@ -109,6 +116,14 @@ wait_up "http://127.0.0.1:$P_GNB/v2/health/ready" "$PID_GNB"
 curl -s -o /dev/null --retry 50 --retry-connrefused --retry-delay 0 --max-time 10 \
   -H 'Content-Type: application/json' -d '{"rows": [[27, 0, 8, 2, 0, 0, 2, 1, 0, 0, 45, 39]]}' \
   "http://127.0.0.1:$P_BASE/predict"
+# Both stacks must give the same answer for the same body before their speeds are compared.
+SAME_BODY='{"rows": [[27, 0, 8, 2, 0, 0, 2, 1, 0, 0, 45, 39]]}'
+A=$(curl -s --retry 50 --retry-connrefused --retry-delay 0 --max-time 10 -H 'Content-Type: application/json' \
+  -d "$SAME_BODY" "http://127.0.0.1:$P_BSK/predict")
+B=$(curl -s --max-time 10 -d "$SAME_BODY" "http://127.0.0.1:$P_GD/v1/models/income-sklearn/predict")
+$PY -c 'import json,sys; a=json.loads(sys.argv[1])["predictions"]; b=json.loads(sys.argv[2])["predictions"]
+assert len(a) == len(b) == 1 and abs(a[0] - b[0]) <= 1e-5, (a, b)' "$A" "$B" ||
+  { echo "income-sklearn: Flask says $A, grove says $B" >&2; exit 1; }
 GD_LINE=$(grep -m1 'grove starting' "$OUT/grove-default.log")
 NCPU=$(nproc)
 GD_IO=$(sed -n 's/.*io_threads=\([0-9]*\).*/\1/p' <<<"$GD_LINE"); GD_W=$(sed -n 's/.* workers=\([0-9]*\).*/\1/p' <<<"$GD_LINE")
@@ -116,7 +131,7 @@ log "servers up: gunicorn :$P_BASE, grove t1 :$P_G1, grove default (io=$GD_IO wo
 
 # ---- measurements ------------------------------------------------------------------------
 J=application/json M=application/msgpack
-# run SERVER LABEL LOADGEN-ARGS...   (SERVER: base | g1 | gd | gnb)
+# run SERVER LABEL LOADGEN-ARGS...   (SERVER: base | g1 | gd | gnb | bsk)
 run() {
   local srv=$1 label=$2; shift 2
   local port pid kind=grove w=0 io=0 config
@@ -125,6 +140,7 @@ run() {
     g1)   port=$P_G1 pid=$PID_G1 w=1 io=1 config="grove --threads 1 --workers 1" ;;
     gd)   port=$P_GD pid=$PID_GD w=$GD_W io=$GD_IO config="grove default (threads $GD_IO, workers $GD_W)" ;;
     gnb)  port=$P_GNB pid=$PID_GNB w=$GD_W io=$GD_IO config="grove default, --max-batch-rows 1" ;;
+    bsk)  port=$P_BSK pid=$PID_BSK kind=gunicorn config="gunicorn -w 2 (sync), models/income-sklearn/model.pkl" ;;
   esac
   local line
   line=$($PY bench/measure.py --pid "$pid" --kind "$kind" --workers "$w" --io "$io" \
@@ -168,11 +184,11 @@ log "5. 1024-row msgpack bin batches, closed loop, 8 connections, and the engine
 run g1 mp1024-closed8 --body "$WORK/mp1024_grove.bin" --multi --content-type $M -c 8 -r 1024
 run gd mp1024-closed8 --body "$WORK/mp1024_grove.bin" --multi --content-type $M -c 8 -r 1024
 for t in 1 "$GD_W"; do
-  build/grove bench models/income --batch 1024 --threads "$t" --min-time 3000 |
+  "$BUILD"/grove bench models/income --batch 1024 --threads "$t" --min-time 3000 |
     $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); r["label"]="engine-bench-1024"; r["server"]="engine"; r["threads"]=int(sys.argv[1]); print(json.dumps(r))' "$t" >> "$RES"
   # the same held-out rows the daemon was sent, engine time only (best of 5 runs)
   for _ in 1 2 3 4 5; do
-    build/grove predict models/income/model.json --input "$WORK/heldout.csv" --output /dev/null --threads "$t" --stats 2>&1 >/dev/null | tail -1
+    "$BUILD"/grove predict models/income/model.json --input "$WORK/heldout.csv" --output /dev/null --threads "$t" --stats 2>&1 >/dev/null | tail -1
   done | $PY -c 'import json,sys; rs=[json.loads(l) for l in sys.stdin if l.startswith("{")]; r=min(rs, key=lambda r: r["predict_s"]); r["rows_per_s"]=r["rows"]/r["predict_s"]; r["label"]="engine-predict-heldout"; r["server"]="engine"; r["threads"]=int(sys.argv[1]); print(json.dumps(r))' "$t" >> "$RES"
 done
 tail -4 "$RES" | $PY -c 'import json,sys
@@ -184,6 +200,12 @@ for c in 1 16 64 256; do
   run gd  batch-on-c$c  --body "$WORK/json1_grove.bin" --multi -c "$c"
   run gnb batch-off-c$c --body "$WORK/json1_grove.bin" --multi -c "$c"
 done
+
+log "7. the same model: Flask + gunicorn on models/income-sklearn/model.pkl vs grove's income-sklearn, the same single-row JSON bodies, closed loop, 64 connections"
+SK_PATH=/v1/models/income-sklearn/predict
+run bsk same-json1-closed64 --body "$WORK/json1_base.bin" --multi -c 64
+run g1  same-json1-closed64 --body "$WORK/json1_base.bin" --multi -c 64 --path "$SK_PATH"
+run gd  same-json1-closed64 --body "$WORK/json1_base.bin" --multi -c 64 --path "$SK_PATH"
 
 # ---- summary -----------------------------------------------------------------------------
 ELAPSED=$(( $(date +%s) - T0 ))

@@ -6,6 +6,7 @@ environment apart from the sanitizer options), always kills them, and fails when
 exits badly or prints a sanitizer report. See tests/http/README.md.
 """
 import argparse
+import csv
 import http.client
 import json
 import math
@@ -448,7 +449,22 @@ def test_v2(ctx, d):
 def test_metadata(ctx, d):
     st, _, r = jget(d, "/v1/models")
     names = [m.get("name") for m in r.get("models", [])]
-    check(st == 200 and names == ["income"], "GET /v1/models lists income", r)
+    check(st == 200 and names == ["income", "income-sklearn"], "GET /v1/models lists income and income-sklearn", r)
+    sk = next((m for m in r.get("models", []) if m.get("name") == "income-sklearn"), {})
+    check(sk.get("format") == "scikit-learn" and sk.get("source_model") == "GradientBoostingClassifier"
+          and sk.get("num_features") == 12, "income-sklearn is listed as a converted scikit-learn model", sk)
+    # Records by name (category strings through its schema) give scikit-learn's probabilities.
+    sdir = os.path.join(ctx.root, "models", "income-sklearn")
+    with open(os.path.join(sdir, "sample.csv")) as f:
+        recs = list(csv.DictReader(f))
+    with open(os.path.join(sdir, "sample_expected.csv")) as f:
+        want_p = [float(x) for x in f.read().split()]
+    recs = [{k: (float(v) if k in ("age", "educational-num", "capital-gain", "capital-loss", "hours-per-week") else v)
+             for k, v in rec.items()} for rec in recs]
+    pst, _, pr = jpost(d, "/v1/models/income-sklearn/predict", {"records": recs})
+    got_p = pr.get("predictions") or []
+    check(pst == 200 and len(got_p) == len(want_p) and all(abs(a - b) <= 1e-5 for a, b in zip(got_p, want_p)),
+          "income-sklearn: records by name give scikit-learn's predict_proba (sample_expected.csv)", pr)
     m = (r.get("models") or [{}])[0]
     check(m.get("trees") == 300 and m.get("num_features") == 14 and "schema" not in m,
           "the model list gives trees and features, not the schema", m)
