@@ -57,6 +57,7 @@ typedef enum {
   GROVE_TRANSFORM_EXP,      /* count:poisson, reg:gamma, reg:tweedie, survival:cox */
   GROVE_TRANSFORM_SOFTMAX,  /* multi:softprob */
   GROVE_TRANSFORM_ARGMAX,   /* multi:softmax: the class index */
+  GROVE_TRANSFORM_ISOLATION, /* grove:isolation_score: -2^-margin, IsolationForest's score_samples */
 } grove_transform_t;
 
 /** What kind of task a model solves; tells a caller how to label its outputs. */

@@ -25,6 +25,8 @@ static const grove_objective_t objectives[] = {
     /* grove's own, for converted forests whose averaged leaves already are probabilities:
      * one output (positive class) without num_class, K outputs with num_class K. */
     {"grove:probability", GROVE_TASK_BINARY, GROVE_TRANSFORM_IDENTITY, GROVE_LINK_IDENTITY},
+    /* ... and for converted isolation forests, whose leaves hold normalized path lengths. */
+    {"grove:isolation_score", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_ISOLATION, GROVE_LINK_IDENTITY},
 };
 
 static const grove_objective_t ranking = {"rank:*", GROVE_TASK_RANKING, GROVE_TRANSFORM_IDENTITY,
@@ -84,6 +86,10 @@ void grove_transform_apply(grove_transform_t transform, const float *in, size_t 
       return;
     case GROVE_TRANSFORM_EXP:
       for (size_t i = 0; i < n; i++) out[i] = expf(in[i]);
+      return;
+    case GROVE_TRANSFORM_ISOLATION:
+      /* The margin is the mean path length over c(max_samples): the score is -2^-margin. */
+      for (size_t i = 0; i < n; i++) out[i] = -exp2f(-in[i]);
       return;
     case GROVE_TRANSFORM_SOFTMAX:
       /* Subtract the row maximum first, as XGBoost does, so exp cannot overflow. */

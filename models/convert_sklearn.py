@@ -6,8 +6,8 @@
 
 MODEL.pkl is a file written by ``pickle.dump`` or ``joblib.dump``. Supported: the
 GradientBoosting, HistGradientBoosting, RandomForest, ExtraTrees and DecisionTree
-classifiers and regressors (models/README.md, "Converting a scikit-learn model", says
-how each maps). The fitted trees are read directly (``tree_`` arrays, HistGradientBoosting's
+classifiers and regressors, and IsolationForest (models/README.md, "Converting a
+scikit-learn model", says how each maps). The fitted trees are read directly (``tree_`` arrays, HistGradientBoosting's
 predictor ``nodes`` and category bitsets); nothing is ever predicted, so a pickle whose
 ``predict`` no longer works in this scikit-learn (a private attribute renamed between
 versions) still converts.
@@ -299,7 +299,52 @@ def convert_hgb(est, classifier):
                 feature_types=types, categories=known)
 
 
+def average_path_length(n):
+    """scikit-learn's _average_path_length: the mean path length of an unsuccessful
+    search in a binary search tree of n points (0 for n <= 1, 1 for n = 2)."""
+    n = np.asarray(n, dtype=np.float64)
+    out = np.zeros_like(n)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+def convert_isolation(est, classifier):
+    """IsolationForest: the output is score_samples, -2^-(mean path length / c(max_samples)).
+
+    A leaf holds (its depth + c(its training samples)) / (trees * c(max_samples)), so the
+    summed margin is the normalized mean path length and grove:isolation_score's transform
+    gives -2^-margin. When trees were grown on column subsets (max_features < 1), a tree's
+    features index its own subset (estimators_features_): mapped back to the model's
+    columns here, exactly when scikit-learn's scoring applies the subset."""
+    trees = list(fitted(est, "estimators_"))
+    subsets = list(fitted(est, "estimators_features_"))
+    denominator = len(trees) * float(average_path_length([fitted(est, "max_samples_")])[0])
+    if not trees or denominator == 0:
+        raise ConversionError("IsolationForest with max_samples_=%s has no path length to normalize by"
+                              % getattr(est, "max_samples_", "?"))
+    subsampled = int(fitted(est, "_max_features")) != n_features(est)
+    out = []
+    for t, features in zip(trees, subsets):
+        sk = t.tree_
+        depth = np.zeros(sk.node_count, dtype=np.float64)
+        for i in range(sk.node_count):  # parents come before their children in tree_
+            for c in (sk.children_left[i], sk.children_right[i]):
+                if c >= 0:
+                    depth[c] = depth[i] + 1
+        leaf = (depth + average_path_length(sk.n_node_samples)) / denominator
+        tree = from_sklearn_tree(sk, leaf)
+        if subsampled:
+            split = tree.left >= 0
+            tree.feature[split] = np.asarray(features)[tree.feature[split]]
+        out.append(tree)
+    return dict(objective="grove:isolation_score", trees=out, groups=[0] * len(out),
+                extra={"offset": float(est.offset_)})
+
+
 CONVERTERS = {
+    "IsolationForest": (convert_isolation, False),
     "GradientBoostingClassifier": (convert_gb, True),
     "GradientBoostingRegressor": (convert_gb, False),
     "HistGradientBoostingClassifier": (convert_hgb, True),
@@ -441,6 +486,7 @@ def model_json(m):
         grove["sklearn_version"] = m["sklearn_version"]
     if m["classes"] is not None:
         grove["classes"] = m["classes"]
+    grove.update(m.get("extra", {}))
     gbtree = {"num_parallel_tree": "1", "num_trees": str(len(m["trees"])), "size_leaf_vector": "0"}
     learner["gradient_booster"] = {"name": "gbtree", "model": {
         "gbtree_model_param": gbtree, "tree_info": [int(g) for g in m["groups"]], "trees": TREES}}

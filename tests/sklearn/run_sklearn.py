@@ -205,9 +205,15 @@ def walks(est):
                 out.append(Walk(nd["left"].astype(np.int64), nd["right"].astype(np.int64), nd["feature_idx"],
                                 nd["num_threshold"], nd["is_leaf"] == 0, nd["missing_go_to_left"], cats))
         return out
-    for e in ([est] if hasattr(est, "tree_") else list(np.ravel(est.estimators_))):
+    # Bagging ensembles (IsolationForest) may train each tree on a subset of the columns.
+    subsets = getattr(est, "estimators_features_", None)
+    if subsets is not None and est._max_features == est.n_features_in_:
+        subsets = None  # scikit-learn then scores every tree on all columns as they are
+    for k, e in enumerate([est] if hasattr(est, "tree_") else list(np.ravel(est.estimators_))):
         t = e.tree_
-        out.append(Walk(t.children_left, t.children_right, t.feature, t.threshold, t.children_left >= 0))
+        split = t.children_left >= 0
+        feature = t.feature if subsets is None else np.where(split, np.asarray(subsets[k])[np.maximum(t.feature, 0)], -2)
+        out.append(Walk(t.children_left, t.children_right, feature, t.threshold, split))
     return out
 
 
@@ -280,7 +286,10 @@ def write_csv(path, names, X):
 
 
 def expected(est, X):
-    """What scikit-learn says: P(positive) for binary, all classes' probabilities, or values."""
+    """What scikit-learn says: P(positive) for binary, all classes' probabilities,
+    IsolationForest's score_samples, or values."""
+    if isinstance(est, IsolationForest):
+        return est.score_samples(X).reshape(len(X), 1)
     if hasattr(est, "predict_proba"):
         p = est.predict_proba(X)
         return p[:, 1:] if p.shape[1] == 2 else p
@@ -385,6 +394,10 @@ def cases(rng):
          np.c_[yr, -2 * yr + Xtr[:, 1]]),
         ("dt_classifier_deep", DecisionTreeClassifier(random_state=0), Xtr, y4),
         ("dt_regressor", DecisionTreeRegressor(max_depth=10, min_samples_leaf=2, random_state=0), Xtr, yr),
+        # score_samples; every tree sees its own column order (and, with max_features < 1, subset).
+        ("iso_forest", IsolationForest(n_estimators=60, random_state=0), Xtr, None),
+        ("iso_forest_subsets", IsolationForest(n_estimators=40, max_samples=128, max_features=0.5,
+                                               contamination=0.05, random_state=1), Xtr, None),
     ]
     out = [(n, e, X, y, Xev, names6, None) for n, e, X, y in out]
 
@@ -555,8 +568,6 @@ def check_misc(tap, args, rng):
                   GradientBoostingClassifier(n_estimators=3)).fit(*small)), r"^convert_sklearn: Pipeline .*not supported")
     check_refused(tap, args, "LogisticRegression", dump("lr.pkl", LogisticRegression().fit(*small)),
                   r"LogisticRegression .*is not supported; supported: .*GradientBoostingClassifier")
-    check_refused(tap, args, "IsolationForest", dump("iso.pkl", IsolationForest(n_estimators=3).fit(small[0])),
-                  r"IsolationForest .*is not supported")
     check_refused(tap, args, "AdaBoostClassifier", dump("ada.pkl", AdaBoostClassifier(n_estimators=3).fit(*small)),
                   r"AdaBoostClassifier .*is not supported")
     check_refused(tap, args, "GBC with a LogisticRegression init",
