@@ -286,7 +286,12 @@ static void on_job_done(batch_job_t *job) {
 static void answer_pending(pending_t *p) {
   io_thread_t *io = p->io;
   h2o_req_t *req = p->req;
-  if (p->job.skipped && batcher_now() > p->job.deadline) {
+  /*
+   * Past its deadline a request gets 504 even when its scores arrived meanwhile (the loop
+   * may have been starved of CPU until after the worker finished): the deadline is a promise
+   * to the client, who may well have given up.
+   */
+  if (batcher_now() > p->job.deadline) {
     metrics_rejected(io->s->metrics, "deadline");
     send_error(io, req, p->route, p->t0, 504, p->out_fmt, "the request's deadline passed before it was scored");
   } else if (p->job.skipped) {

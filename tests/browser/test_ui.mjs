@@ -377,6 +377,9 @@ async function main() {
   const row = await page.$$eval('[data-model-row="income"] td, [data-model-row="income"] th', (c) => c.map((x) => x.textContent.trim()));
   ok(row[0].startsWith('income') && row.includes('xgboost-json') && row.includes('binary:logistic') && row.includes('300') && row.includes('14') && row.includes('<=50K, >50K'),
     'the dashboard lists the income model (format, objective, trees, features, classes)', row);
+  const skRow = await page.$$eval('[data-model-row="income-sklearn"] td', (c) => c.map((x) => x.textContent.trim()));
+  ok(skRow.includes('scikit-learn (GradientBoostingClassifier)') && skRow.includes('101') && skRow.includes('12'),
+    'the dashboard shows income-sklearn as a converted scikit-learn model (source format and estimator)', skRow);
   await page.waitForFunction(() => document.querySelectorAll('#config dt').length > 3);
   const config = await page.$$eval('#config > div', (ds) => Object.fromEntries(ds.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])));
   ok(config['max batch rows'] === '4,096' && config.workers === '1' && config['max delay'] === '0 µs', 'the batching settings from /admin/config are shown', config);
