@@ -580,9 +580,9 @@ static void load_bodies(void) {
     }
     char head[1024];
     int hl = snprintf(head, sizeof head,
-                      "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nAccept: application/json\r\n"
+                      "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nAccept: %s\r\n"
                       "Content-Length: %zu\r\n\r\n",
-                      G.path, G.host, G.port, G.content_type, blen);
+                      G.path, G.host, G.port, G.content_type, G.content_type, blen);
     if (G.nreqs == cap) {
       cap *= 2;
       G.reqs = realloc(G.reqs, cap * sizeof *G.reqs);

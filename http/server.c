@@ -116,6 +116,27 @@ static const char *reason_of(int status) {
 
 /* ---- responses ---- */
 
+/*
+ * Writes "grove;dur=<milliseconds, 3 decimals>" into BUF (at least 48 bytes) and returns its
+ * length: by hand, since printf's float path is a measurable share of a one-row request.
+ */
+static size_t format_server_timing(char *buf, double seconds) {
+  uint64_t us = seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0;
+  char rev[24];
+  size_t n = 0;
+  for (int i = 0; i < 3; i++, us /= 10) rev[n++] = (char)('0' + us % 10);
+  rev[n++] = '.';
+  do {
+    rev[n++] = (char)('0' + us % 10);
+    us /= 10;
+  } while (us != 0 && n < sizeof rev);
+  static const char prefix[] = "grove;dur=";
+  memcpy(buf, prefix, sizeof prefix - 1);
+  size_t len = sizeof prefix - 1;
+  while (n > 0) buf[len++] = rev[--n];
+  return len;
+}
+
 /* Sends a complete response (the body is copied into the request's pool). */
 static void send_body(io_thread_t *io, h2o_req_t *req, metrics_route_t route, double t0, int status,
                       const char *content_type, const char *body, size_t len) {
@@ -126,10 +147,9 @@ static void send_body(io_thread_t *io, h2o_req_t *req, metrics_route_t route, do
    * and the UI: Server-Timing is the standard header browsers expose. One clock read
    * serves the header, the access log and the latency histogram. */
   const double seconds = batcher_now() - t0;
-  char timing[64];
-  int tn = snprintf(timing, sizeof timing, "grove;dur=%.3f", seconds * 1e3);
-  h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
-                        h2o_strdup(&req->pool, timing, (size_t)tn).base, (size_t)tn);
+  char *timing = h2o_mem_alloc_pool(&req->pool, 48);
+  const size_t tn = format_server_timing(timing, seconds);
+  h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL, timing, tn);
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
   req->res.content_length = len;
   if (io->s->cfg->access_log)
