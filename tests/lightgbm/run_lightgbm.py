@@ -328,6 +328,9 @@ def test_objectives(args):
         compare_variant(args, "%s as an averaged forest (average_output)" % label, rf, h, r)
         info = json.loads(grove(args, "info", write_model(args, "variant", rf)).stdout or "{}")
         check(info.get("booster") == "rf", "%s averaged: grove info booster rf" % label, info)
+    # LightGBM 3.x writes the same layout as version=v3.
+    compare_variant(args, "adult as a LightGBM 3.x file (version=v3)", edit_header(adult, "version", "v3"),
+                    header, rows)
     # A tree of one leaf (LightGBM writes these when nothing splits).
     one_leaf = adult.replace("\nend of trees", "\nTree=100\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\n"
                              "threshold=\ndecision_type=\nleft_child=\nright_child=\nleaf_value=0.25\n"
