@@ -231,6 +231,35 @@ nomem:
                          b->num_trees);
 }
 
+void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
+  enum { SPLITS = GROVE_TOP_SLOTS - 1 };
+  uint32_t at[2 * GROVE_TOP_SLOTS - 1]; /* node at each heap position; under a leaf, that leaf */
+  uint32_t any = 0;
+  memset(top, 0, sizeof *top);
+  at[0] = root;
+  for (uint32_t p = 0; p < SPLITS; p++) {
+    const grove_node_t *n = &f->nodes[at[p]];
+    if (n->feature < 0) { /* NaN threshold, flags 0: every x, NaN too, goes right */
+      top->value[p] = NAN;
+      at[2 * p + 1] = at[2 * p + 2] = at[p];
+      continue;
+    }
+    top->value[p] = n->value;
+    top->feature[p] = n->feature;
+    top->flags[p] = n->flags;
+    any |= n->flags & ((1u << GROVE_NODE_CAT_SHIFT) - 1);
+    if (n->flags & GROVE_NODE_CATEGORICAL) {
+      const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
+      for (uint32_t w = 0; w < 2 && w < set->nwords; w++) top->cat_words[w][p] = f->cat_words[set->offset + w];
+      if (set->nwords > 2) any |= GROVE_TOP_WIDE_SETS;
+    }
+    at[2 * p + 1] = n->left;
+    at[2 * p + 2] = n->left + 1;
+  }
+  top->flags[SPLITS] = any;
+  for (uint32_t p = SPLITS; p < 2 * GROVE_TOP_SLOTS - 1; p++) top->exit[p % GROVE_TOP_SLOTS] = at[p];
+}
+
 static size_t align_up(size_t n) {
   return (n + GROVE_FOREST_ALIGN - 1) & ~(size_t)(GROVE_FOREST_ALIGN - 1);
 }
@@ -266,6 +295,12 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   size_t off_names = reserve(&cursor, meta->feature_names ? meta->num_features * sizeof(char *) : 0);
   size_t off_types = reserve(&cursor, meta->num_features);
   size_t off_strings = reserve(&cursor, str_bytes);
+  /* The top tables only while the whole block stays within twice the nodes' bytes. */
+  const size_t node_bytes = b->num_nodes * sizeof(grove_node_t);
+  size_t with_tops = cursor;
+  const size_t off_tops = reserve(&with_tops, b->num_trees * sizeof(grove_top_t));
+  const int tops = b->num_trees > 0 && align_up(with_tops) <= 2 * node_bytes;
+  if (tops) cursor = with_tops;
   size_t size = align_up(cursor);
 
   char *block = aligned_alloc(GROVE_FOREST_ALIGN, size);
@@ -291,6 +326,11 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   f->cat_words = (const uint32_t *)(block + off_words);
   f->base_margins = (const float *)(block + off_base);
   f->feature_types = (const uint8_t *)(block + off_types);
+  if (tops) {
+    grove_top_t *top = (grove_top_t *)(block + off_tops);
+    for (size_t t = 0; t < b->num_trees; t++) grove_top_build(f, b->roots[t], &top[t]);
+    f->tops = top;
+  }
 
   char *s = block + off_strings;
 #define COPY_STRING(dst, src)        \

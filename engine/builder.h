@@ -61,4 +61,11 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
 
 void grove_builder_free(grove_builder_t *b);
 
+/*
+ * Fills TOP with the top tables (forest.h) of F's tree at ROOT; F's nodes and category
+ * sets must be in place. grove_builder_finish() adds them to forests within the memory
+ * budget; tests use it to give any forest tables.
+ */
+void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top);
+
 #endif /* GROVE_BUILDER_H */

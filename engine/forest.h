@@ -37,6 +37,28 @@ typedef struct {
   uint32_t nwords; /* categories >= 32 * nwords are not in the set */
 } grove_cat_set_t;
 
+/*
+ * The top GROVE_TOP_LEVELS levels of one tree (up to 31 splits) as tables in heap order
+ * (position p's children at 2p+1 and 2p+2), for the avx512 rows kernel that holds them in
+ * registers and indexes them by each lane's position instead of gathering nodes. Under a
+ * leaf the positions are "always right" (threshold NaN, flags 0) down to the last level,
+ * so every lane takes the same steps. Built only when they fit the memory budget
+ * (builder.c).
+ */
+#define GROVE_TOP_LEVELS 5
+#define GROVE_TOP_SLOTS (1 << GROVE_TOP_LEVELS)
+#define GROVE_TOP_WIDE_SETS 0x10u /* in the summary: a set has categories >= 64, not in the tables */
+typedef struct {
+  float value[GROVE_TOP_SLOTS];       /* threshold at position p < GROVE_TOP_SLOTS - 1 */
+  int32_t feature[GROVE_TOP_SLOTS];   /* split feature (0 under a leaf) */
+  uint32_t flags[GROVE_TOP_SLOTS];    /* node flags; the last one is a summary: the OR of
+                                         all positions' GROVE_NODE_* bits, GROVE_TOP_WIDE_SETS */
+  uint32_t cat_words[2][GROVE_TOP_SLOTS]; /* categorical: categories 0-31 and 32-63 of the set */
+  uint32_t exit[GROVE_TOP_SLOTS];     /* node index below the last level: heap position p
+                                         (GROVE_TOP_SLOTS - 1 .. 2 * GROVE_TOP_SLOTS - 2) at
+                                         exit[p % GROVE_TOP_SLOTS] */
+} grove_top_t;
+
 struct grove_forest {
   atomic_uint refcount;
   grove_forest_info_t info;      /* strings point into this block */
@@ -48,6 +70,7 @@ struct grove_forest {
   const grove_cat_set_t *cat_sets;
   const uint32_t *cat_words;
   const float *base_margins;     /* per output group: base_score in margin space */
+  const grove_top_t *tops;       /* per tree, or NULL when they did not fit the budget */
   uint64_t num_zero_missing;     /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;  /* grove_feature_type_t per feature */

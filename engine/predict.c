@@ -19,6 +19,8 @@
  */
 #define AVX2_ROWS_MIN 32
 #define AVX512_ROWS_MIN 32
+/* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once. */
+#define AVX512_TOPS_ROWS_MIN 12
 
 static grove_kernel_t kernel_in_use;
 static const char *kernel_note;
@@ -33,8 +35,10 @@ static void predict_avx2(const grove_forest_t *f, const float *rows, size_t nrow
 
 static void predict_avx512(const grove_forest_t *f, const float *rows, size_t nrows, float *margins) {
   if (!grove_simd_fits(f)) grove_predict_scalar(f, rows, nrows, margins);
-  else if (nrows < AVX512_ROWS_MIN) grove_predict_avx512_trees(f, rows, nrows, margins);
-  else grove_predict_avx512_rows(f, rows, nrows, margins);
+  else if (nrows < (f->tops ? AVX512_TOPS_ROWS_MIN : AVX512_ROWS_MIN))
+    grove_predict_avx512_trees(f, rows, nrows, margins);
+  else
+    grove_predict_avx512_rows(f, rows, nrows, margins);
 }
 #endif
 

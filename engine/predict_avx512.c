@@ -1,20 +1,26 @@
 /*
  * AVX-512 kernels (built with -mavx512f -mavx512bw -mavx512vl -mavx512dq; the only file
- * with AVX-512 intrinsics). Both walk 16 lanes level by level with gathers from the
- * 16-byte nodes, deciding each split exactly as grove_node_next() does, and add each
- * row's leaf values to its margin one tree at a time in model order, so the margins are
- * bit-identical to the scalar kernel's:
- *  - trees: one row, 4 x 16 trees at a time (one lane per tree): batches below 32 rows;
- *  - rows: one tree, 4 x 16 rows at a time (a block of 64 rows): larger batches.
- * The four vectors' walks are interleaved level by level: each walk is a latency-bound
- * chain of gathers, and four of them keep the gather unit busy.
- * Categorical splits gather their set's word: category_right16().
+ * with AVX-512 intrinsics). Both walk 16 lanes level by level, deciding each split
+ * exactly as grove_node_next() does, and add each row's leaf values to its margin one
+ * tree at a time in model order, so the margins are bit-identical to the scalar kernel's:
+ *  - trees: one row, 4 x 16 trees at a time (one lane per tree), gathering nodes: small
+ *    batches;
+ *  - rows: 16-row vectors of a feature-major block of 64 rows, through one tree (or 2 or
+ *    4 trees for blocks of 32 or 16 rows): larger batches. A tree's top levels come from
+ *    its tables in registers (top_walk16), the levels below from node gathers.
+ * Four walks are interleaved level by level: each is a latency-bound chain of gathers,
+ * and four of them keep the gather unit busy.
+ * Categorical splits gather their set's word (category_right16), or in the top levels
+ * read it from the tables (top_category_right16).
  */
 #include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels.h"
 
-#define BLOCK_ROWS 64
+#define BLOCK_SHIFT 6
+#define BLOCK_ROWS (1 << BLOCK_SHIFT)
 #define VECS (BLOCK_ROWS / 16)
 /* Vectors of 16 trees the trees kernel walks at once. */
 #define TREE_VECS 4
@@ -44,13 +50,61 @@ static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat,
   return _mm512_mask_test_epi32_mask(in, bit, _mm512_set1_epi32(1));
 }
 
+/* TABLE[pos] of a grove_top_t table (two vectors: vpermt2d), per lane. */
+_Static_assert(GROVE_TOP_SLOTS == 32, "top_lookup() indexes 32-entry tables");
+static inline __m512i top_lookup(const void *table, __m512i pos) {
+  return _mm512_permutex2var_epi32(_mm512_load_si512(table), pos, _mm512_load_si512((const int32_t *)table + 16));
+}
+
+/*
+ * category_right16() for a tree's top levels whose sets all end before category 64: the
+ * set's two words come from the tables, indexed by the lanes' positions POS.
+ */
+static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, __mmask16 cat, __m512 xv,
+                                             __m512i flags) {
+  __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
+  const __mmask16 trunc = _mm512_mask_test_epi32_mask(cat, flags, _mm512_set1_epi32(GROVE_NODE_CAT_TRUNC));
+  in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
+  in = _mm512_mask_cmp_ps_mask(in, xv, _mm512_set1_ps(64.0f), _CMP_LT_OQ);
+  const __m512i c = _mm512_cvttps_epi32(xv);
+  const __mmask16 high = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
+  const __m512i w = _mm512_mask_blend_epi32(high, top_lookup(top->cat_words[0], pos), top_lookup(top->cat_words[1], pos));
+  const __m512i bit = _mm512_srlv_epi32(w, _mm512_and_si512(c, _mm512_set1_epi32(31)));
+  return _mm512_mask_test_epi32_mask(in, bit, _mm512_set1_epi32(1));
+}
+
+/*
+ * The lanes of ACTIVE that go right at their split (FLAGS), given RIGHT = !(x < t) from
+ * the threshold compare: missing values (NaN, and LightGBM's zero band) take the default
+ * direction and categorical splits look up their set (from the top tables TOP at
+ * positions POS, or when TOP is NULL from the forest), as grove_node_next() does.
+ */
+static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __mmask16 right,
+                                 __m512i flags, const grove_top_t *top, __m512i pos) {
+  __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
+  if (f->num_zero_missing != 0) {
+    const __mmask16 zm = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
+    missing |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
+  }
+  const __mmask16 dl = _mm512_test_epi32_mask(flags, _mm512_set1_epi32(GROVE_NODE_DEFAULT_LEFT));
+  right = (__mmask16)((right & ~missing) | (missing & ~dl));
+  const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)(active & ~missing), flags,
+                                                    _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
+  if (cat)
+    right = (__mmask16)((right & ~cat) | (top ? top_category_right16(top, pos, cat, xv, flags)
+                                              : category_right16(f, cat, xv, flags)));
+  return right;
+}
+
 /*
  * One level of one vector's walk: lanes in *ACTIVE at a split move to a child; lanes at a
- * leaf leave *ACTIVE. A split's feature value is read at X + XOFF + feature: XOFF is each
- * lane's row offset (rows kernel) or 0 (trees kernel).
+ * leaf leave *ACTIVE with the leaf's value in *LEAF (read by the same gather, which saves
+ * one per tree). A split's feature value is read at X + XOFF + (feature << FSHIFT): the
+ * trees kernel reads one row (XOFF 0, FSHIFT 0), the rows kernel a feature-major block
+ * (XOFF the lane's row, FSHIFT BLOCK_SHIFT).
  */
-static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512i xoff,
-                          const float *x) {
+static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512 *leaf,
+                          __m512i xoff, const int fshift, const float *x) {
   const long long *nq = (const long long *)f->nodes; /* node i: (value, feature) at nq[2i], (left, flags) at nq[2i+1] */
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -65,42 +119,39 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   const __m512i vf_lo = _mm512_mask_i32gather_epi64(none, alo, ilo, nq, 8);
   const __m512i vf_hi = _mm512_mask_i32gather_epi64(none, ahi, ihi, nq, 8);
   const __m512i feat = _mm512_permutex2var_epi32(vf_lo, odd, vf_hi);
-  active = _mm512_mask_cmpge_epi32_mask(active, feat, _mm512_setzero_si512());
-  *activep = active;
-  if (!active) return;
   const __m512 thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(vf_lo, even, vf_hi));
+  const __mmask16 split = _mm512_mask_cmpge_epi32_mask(active, feat, _mm512_setzero_si512());
+  *leaf = _mm512_mask_mov_ps(*leaf, (__mmask16)(active & ~split), thr);
+  *activep = active = split;
+  if (!active) return;
   const __m512i lf_lo = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), alo, ilo, nq + 1, 8);
   const __m512i lf_hi = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), ahi, ihi, nq + 1, 8);
   const __m512i left = _mm512_mask_mov_epi32(idx, active, _mm512_permutex2var_epi32(lf_lo, even, lf_hi));
   const __m512i flags = _mm512_permutex2var_epi32(lf_lo, odd, lf_hi);
-  const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, _mm512_add_epi32(xoff, feat), x, 4);
-  /* !(x < t) is also true for NaN, which the default direction then overrides. */
-  __mmask16 right = _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ);
-  __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
-  if (f->num_zero_missing != 0) { /* LightGBM's zero band takes the default direction too */
-    const __mmask16 zm = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
-    missing |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
-  }
-  const __mmask16 dl = _mm512_test_epi32_mask(flags, _mm512_set1_epi32(GROVE_NODE_DEFAULT_LEFT));
-  right = (__mmask16)((right & ~missing) | (missing & ~dl));
-  const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)(active & ~missing), flags,
-                                                    _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
-  if (cat) right = (__mmask16)((right & ~cat) | category_right16(f, cat, xv, flags));
+  const __m512i xi = _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift));
+  const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, xi, x, 4);
+  /* !(x < t) is also true for NaN, which decide16 then overrides. */
+  const __mmask16 right = decide16(f, active, xv, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ), flags,
+                                   NULL, idx);
   *idxp = _mm512_mask_add_epi32(left, right, left, one);
 }
 
 /*
- * Walks VECS vectors of lanes from IDX to their leaves, one level of each per step: the
- * walks are independent, so their gather-compare-gather chains overlap.
+ * Walks NV vectors of lanes from IDX to their leaves, one level of each per step, and
+ * returns the leaf values in LEAF (0 in lanes not LIVE): the walks are independent, so
+ * their gather-compare-gather chains overlap.
  */
 static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx, const __mmask16 *live,
-                            const __m512i *xoff, const float *x) {
+                            __m512 *leaf, const __m512i *xoff, const int fshift, const float *x) {
   __mmask16 active[TREE_VECS > VECS ? TREE_VECS : VECS];
-  for (int v = 0; v < nv; v++) active[v] = live[v];
+  for (int v = 0; v < nv; v++) {
+    active[v] = live[v];
+    leaf[v] = _mm512_setzero_ps();
+  }
   for (;;) {
     unsigned any = 0;
     for (int v = 0; v < nv; v++) {
-      if (active[v]) step16(f, &idx[v], &active[v], xoff[v], x);
+      if (active[v]) step16(f, &idx[v], &active[v], &leaf[v], xoff[v], fshift, x);
       any |= active[v];
     }
     if (!any) return;
@@ -110,7 +161,6 @@ static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
 void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size_t nrows,
                                 float *margins) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
-  const float *nodes_f = (const float *)f->nodes;
   __m512i xoff[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) xoff[v] = _mm512_setzero_si512();
   for (size_t r = 0; r < nrows; r++) {
@@ -124,54 +174,146 @@ void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size
         live[v] = (__mmask16)((1u << n) - 1);
         idx[v] = _mm512_maskz_loadu_epi32(live[v], f->roots + (n ? t : 0));
       }
-      walk16xV(f, TREE_VECS, idx, live, xoff, x);
+      __m512 leaf[TREE_VECS];
+      walk16xV(f, TREE_VECS, idx, live, leaf, xoff, 0, x);
       for (int v = 0; v < TREE_VECS && live[v]; v++) {
-        float leaf[16];
-        _mm512_storeu_ps(leaf, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v],
-                                                        _mm512_slli_epi32(idx[v], 2), nodes_f, 4));
+        float l[16];
+        _mm512_storeu_ps(l, leaf[v]);
         const uint32_t t = t0 + 16 * (uint32_t)v, n = nt - t < 16 ? nt - t : 16;
-        grove_add_leaves(f, m, leaf, t, n);
+        grove_add_leaves(f, m, l, t, n);
       }
     }
   }
 }
 
+/* Copies NB rows of NF features (row-major) to XT[f * 64 + row], zeros past NB. */
+static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int v = 0; v < VECS; v++) {
+    const size_t first = (size_t)v * 16, n = first >= nb ? 0 : nb - first < 16 ? nb - first : 16;
+    const __mmask16 live = (__mmask16)((1u << n) - 1);
+    const __m512i xi = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)first)),
+                                          _mm512_set1_epi32((int)nf));
+    for (uint32_t j = 0; j < nf; j++)
+      _mm512_store_ps(xt + (size_t)j * BLOCK_ROWS + first,
+                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, _mm512_add_epi32(xi, _mm512_set1_epi32((int)j)), x, 4));
+  }
+}
+
+/* Levels whose row values are loaded whole from the feature-major block and blended (2^L
+ * candidate features at level L); deeper top levels gather them. */
+#define TOP_BLEND_LEVELS 3
+
+/*
+ * Walks VECS vectors of a feature-major block XT through the top GROVE_TOP_LEVELS levels
+ * of a tree: walk w takes the 16 rows ROW[w] (their first at FIRST[w]) through the tree
+ * of tables TOP[w] (forest.h), and IDX[w] gets the nodes reached below the last level.
+ * Lane positions index the tables with vpermt2d, so no node is gathered; a split's
+ * row values are a contiguous load at the root (every lane has the same feature), a
+ * blend of loads for the next levels, and a gather below.
+ */
+static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const *top, const float *xt,
+                              const int *first, const __m512i *row, __m512i *idx) {
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i pos[VECS];
+  __mmask16 r[VECS][GROVE_TOP_LEVELS];
+  for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
+  for (int level = 0; level < GROVE_TOP_LEVELS; level++) {
+    for (int w = 0; w < VECS; w++) {
+      const grove_top_t *t = top[w];
+      __m512 xv;
+      if (level < TOP_BLEND_LEVELS) {
+        /* Candidate j of 2^level is heap position 2^level - 1 + j; j's bits are the
+         * lane's decisions, first one highest: merge pairs by the last decision first. */
+        __m512 c[1 << TOP_BLEND_LEVELS];
+        const int n = 1 << level;
+        for (int j = 0; j < n; j++) c[j] = _mm512_load_ps(xt + (size_t)t->feature[n - 1 + j] * BLOCK_ROWS + first[w]);
+        for (int k = level - 1; k >= 0; k--)
+          for (int j = 0; j < 1 << k; j++) c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
+        xv = c[0];
+      } else {
+        const __m512i feat = top_lookup(t->feature, pos[w]);
+        xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt, 4);
+      }
+      const __m512 thr = _mm512_castsi512_ps(top_lookup(t->value, pos[w]));
+      /* !(x < t) is also true for NaN, which decide16 then overrides. */
+      __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
+      const uint32_t summary = t->flags[GROVE_TOP_SLOTS - 1];
+      if ((summary & (GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING)) || _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q))
+        right = decide16(f, 0xffff, xv, right, top_lookup(t->flags, pos[w]),
+                         summary & GROVE_TOP_WIDE_SETS ? NULL : t, pos[w]);
+      r[w][level] = right;
+      const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[w], pos[w]), one);
+      pos[w] = _mm512_mask_add_epi32(p1, right, p1, one);
+    }
+  }
+  for (int w = 0; w < VECS; w++) idx[w] = top_lookup(top[w]->exit, pos[w]);
+}
+
+/*
+ * Each block of 64 rows is first copied feature-major (XT), so that the top levels can
+ * load a feature's 16 row values whole (top_walk16); the levels below, and every level of
+ * a forest without top tables, gather from it. VECS walks are interleaved: the block's
+ * four vectors through one tree, or for a block of 16 or 32 rows, its vectors through
+ * four or two trees at once.
+ */
 void grove_predict_avx512_rows(const grove_forest_t *f, const float *rows, size_t nrows,
                                float *margins) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
-  const float *nodes_f = (const float *)f->nodes;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  /* At least one feature's rows: the tables of a tree that is one leaf name feature 0. */
+  float *xt = aligned_alloc(64, (nf ? nf : 1) * BLOCK_ROWS * sizeof(float));
+  if (xt == NULL) {
+    grove_predict_scalar(f, rows, nrows, margins);
+    return;
+  }
+  if (nf == 0) memset(xt, 0, BLOCK_ROWS * sizeof *xt);
   for (size_t r0 = 0; r0 < nrows; r0 += BLOCK_ROWS) {
     const size_t nb = nrows - r0 < BLOCK_ROWS ? nrows - r0 : BLOCK_ROWS;
-    const float *x = rows + r0 * nf;
+    transpose_block(rows + r0 * nf, nb, nf, xt);
     __mmask16 live[VECS];
-    __m512i xoff[VECS];
     __m512 acc[VECS];
     for (int v = 0; v < VECS; v++) {
       const size_t first = (size_t)v * 16, n = first >= nb ? 0 : nb - first < 16 ? nb - first : 16;
       live[v] = (__mmask16)((1u << n) - 1);
-      xoff[v] = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)first)),
-                                   _mm512_set1_epi32((int)nf));
       acc[v] = _mm512_maskz_loadu_ps(ng == 1 ? live[v] : 0, margins + r0 + first);
     }
-    for (uint32_t t = 0; t < nt; t++) {
+    /* Walk w: vector w % nv through tree t + w / nv. */
+    const int nv = nb > 32 ? 4 : nb > 16 ? 2 : 1, per = VECS / nv;
+    int first[VECS];
+    __m512i row[VECS];
+    for (int w = 0; w < VECS; w++) {
+      first[w] = w % nv * 16;
+      row[w] = _mm512_add_epi32(lane, _mm512_set1_epi32(first[w]));
+    }
+    for (uint32_t t = 0; t < nt; t += (uint32_t)per) {
+      const grove_top_t *top[VECS];
+      __mmask16 wlive[VECS];
       __m512i idx[VECS];
-      for (int v = 0; v < VECS; v++) idx[v] = _mm512_set1_epi32((int)f->roots[t]);
-      walk16xV(f, VECS, idx, live, xoff, x);
-      const uint32_t g = f->tree_groups[t];
-      for (int v = 0; v < VECS; v++) {
-        const __m512 leaf = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v],
-                                                     _mm512_slli_epi32(idx[v], 2), nodes_f, 4);
+      for (int w = 0; w < VECS; w++) {
+        const uint32_t tw = t + (uint32_t)(w / nv);
+        wlive[w] = tw < nt ? live[w % nv] : 0;
+        if (f->tops != NULL) top[w] = &f->tops[tw < nt ? tw : t];
+        else idx[w] = _mm512_set1_epi32((int)f->roots[tw < nt ? tw : t]);
+      }
+      if (f->tops != NULL) top_walk16(f, top, xt, first, row, idx);
+      __m512 leaf[VECS];
+      walk16xV(f, VECS, idx, wlive, leaf, row, BLOCK_SHIFT, xt);
+      /* Each vector's trees in model order. */
+      for (int w = 0; w < VECS && t + (uint32_t)(w / nv) < nt; w++) {
+        const int v = w % nv;
         if (ng == 1) {
-          acc[v] = _mm512_add_ps(acc[v], leaf);
+          acc[v] = _mm512_add_ps(acc[v], leaf[w]);
         } else {
+          const uint32_t g = f->tree_groups[t + (uint32_t)(w / nv)];
           float l[16];
-          _mm512_storeu_ps(l, leaf);
-          for (size_t k = 0; k < 16 && v * 16 + k < nb; k++) margins[(r0 + v * 16 + k) * ng + g] += l[k];
+          _mm512_storeu_ps(l, leaf[w]);
+          for (size_t k = 0; k < 16 && (size_t)first[w] + k < nb; k++) margins[(r0 + (size_t)first[w] + k) * ng + g] += l[k];
         }
       }
     }
     if (ng == 1)
       for (int v = 0; v < VECS; v++) _mm512_mask_storeu_ps(margins + r0 + v * 16, live[v], acc[v]);
   }
+  free(xt);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builder.h"
 #include "cpu.h"
 #include "forest.h"
 #include "grove_engine.h"
@@ -95,15 +96,12 @@ static float *make_rows(const grove_forest_t *f, size_t nrows, uint64_t seed) {
   return rows;
 }
 
-/* Compares every kernel the CPU runs with the scalar reference on NROWS rows of F. */
-static void check_forest(const grove_forest_t *f, const char *name, size_t nrows) {
+/* Every kernel the CPU runs on F against REF (the scalar kernel's margins), all batches. */
+static void check_kernels(const grove_forest_t *f, const char *name, const float *rows, size_t nrows,
+                          const float *ref, float *got) {
   const uint32_t ng = f->info.num_groups;
   const grove_isa_t cpu = grove_cpu_detect();
-  float *rows = make_rows(f, nrows, 42);
-  float *ref = malloc(nrows * ng * sizeof *ref), *got = malloc(nrows * ng * sizeof *got);
-  if (ref == NULL || got == NULL) abort();
-  run_kernel(grove_predict_scalar, f, rows, nrows, nrows, ref);
-  char what[160];
+  char what[200];
   for (size_t k = 0; k < sizeof kernel_cases / sizeof *kernel_cases; k++) {
     const kernel_case_t *kc = &kernel_cases[k];
     snprintf(what, sizeof what, "%s: %s matches scalar bit for bit, batches 1..%d", name, kc->name, MAX_BATCH);
@@ -118,6 +116,42 @@ static void check_forest(const grove_forest_t *f, const char *name, size_t nrows
     }
     CHECK(!bad, what);
   }
+}
+
+/*
+ * The rows kernels walk a forest's top levels from its tables (forest.h) when it has
+ * them, which the builder decides by a memory budget: check every forest both ways, with
+ * tables built here for every tree (stumps and shallow trees too) and with none.
+ */
+static void check_tops_both_ways(const grove_forest_t *f, const char *name, const float *rows, size_t nrows,
+                                 const float *ref, float *got) {
+  const uint32_t nt = f->info.num_trees;
+  grove_top_t *tops = aligned_alloc(GROVE_FOREST_ALIGN, (nt ? nt : 1) * sizeof *tops);
+  if (tops == NULL) abort();
+  for (uint32_t t = 0; t < nt; t++) grove_top_build(f, f->roots[t], &tops[t]);
+  grove_forest_t with;
+  memcpy(&with, f, sizeof with); /* a shallow copy: only the tables pointer changes */
+  char what[160];
+  for (int on = 0; on <= 1; on++) {
+    if ((f->tops != NULL) == on) continue; /* that way was checked on F itself */
+    with.tops = on ? tops : NULL;
+    snprintf(what, sizeof what, "%s, top tables forced %s", name, on ? "on" : "off");
+    check_kernels(&with, what, rows, nrows, ref, got);
+  }
+  free(tops);
+}
+
+/* Compares every kernel the CPU runs with the scalar reference on NROWS rows of F. */
+static void check_forest(const grove_forest_t *f, const char *name, size_t nrows) {
+  const uint32_t ng = f->info.num_groups;
+  float *rows = make_rows(f, nrows, 42);
+  float *ref = malloc(nrows * ng * sizeof *ref), *got = malloc(nrows * ng * sizeof *got);
+  if (ref == NULL || got == NULL) abort();
+  run_kernel(grove_predict_scalar, f, rows, nrows, nrows, ref);
+  printf("# %s: top tables %s\n", name, f->tops ? "built" : "not built (memory budget)");
+  check_kernels(f, name, rows, nrows, ref, got);
+  check_tops_both_ways(f, name, rows, nrows, ref, got);
+  char what[160];
   /* Through the public API too: the kernel grove_engine_kernel() names, and threads. */
   grove_predict_opts_t opts = {.margin = 1, .threads = 2};
   grove_error_t err;
