@@ -204,11 +204,17 @@ grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t
       continue;
     }
     uint32_t flags = t->default_left[i] ? GROVE_NODE_DEFAULT_LEFT : 0;
+    float value = t->value[i];
     if (t->categorical != NULL && t->categorical[i]) {
       uint32_t set = 0;
       grove_err_t rc = add_category_set(b, t, i, &set, err);
       if (rc != GROVE_OK) return rc;
       flags |= GROVE_NODE_CATEGORICAL | set << GROVE_NODE_CAT_SHIFT;
+      if (b->sets[set].nwords <= 1) { /* the threshold is unused: it carries the set */
+        const uint32_t word = b->sets[set].nwords ? b->words[b->sets[set].offset] : 0;
+        memcpy(&value, &word, sizeof value);
+        flags |= GROVE_NODE_CAT_WORD0;
+      }
       if (t->cat_truncate) flags |= GROVE_NODE_CAT_TRUNC;
       b->num_cat_splits++;
     }
@@ -217,8 +223,7 @@ grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t
       b->num_zero_missing++;
     }
     *node = (grove_node_t){
-        .value = t->value[i], .feature = t->feature[i], .left = b->new_index[t->left[i]],
-        .flags = flags};
+        .value = value, .feature = t->feature[i], .left = b->new_index[t->left[i]], .flags = flags};
   }
   b->roots[b->num_trees] = base;
   b->groups[b->num_trees] = t->group;

@@ -16,9 +16,11 @@
 /*
  * grove_category_goes_right() for the lanes in CAT (numeric X, never NaN there), as a
  * lane mask: codes outside [0, 2^24) ((-1, 2^24) with GROVE_NODE_CAT_TRUNC) go left, the
- * rest truncate and look up their bit.
+ * rest truncate and look up their bit: in the node's value for GROVE_NODE_CAT_WORD0 sets,
+ * else gathered from the set's words.
  */
-static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv, __m256i flags) {
+static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv, __m256i flags,
+                                      __m256i thr_bits) {
   const __m256i zero = _mm256_setzero_si256();
   const __m256i truncbit = _mm256_set1_epi32(GROVE_NODE_CAT_TRUNC);
   const __m256 trunc = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(flags, truncbit), truncbit));
@@ -29,6 +31,13 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
   __m256i in = _mm256_castps_si256(inf);
   if (_mm256_testz_si256(in, in)) return zero;
   const __m256i c = _mm256_cvttps_epi32(xv);
+  /* Sets within categories 0-31 are the node's own value bits (a shift by 32 or more is 0). */
+  const __m256i word0bit = _mm256_set1_epi32(GROVE_NODE_CAT_WORD0);
+  const __m256i word0 = _mm256_and_si256(in, _mm256_cmpeq_epi32(_mm256_and_si256(flags, word0bit), word0bit));
+  const __m256i small = _mm256_and_si256(word0, _mm256_sub_epi32(zero, _mm256_and_si256(_mm256_srlv_epi32(thr_bits, c),
+                                                                                         _mm256_set1_epi32(1))));
+  in = _mm256_andnot_si256(word0, in);
+  if (_mm256_testz_si256(in, in)) return small;
   const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
   const int *sets = (const int *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
   const __m256i off = _mm256_mask_i32gather_epi32(zero, sets, s2, in, 4);
@@ -38,7 +47,7 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
   const __m256i w = _mm256_mask_i32gather_epi32(zero, (const int *)f->cat_words, _mm256_add_epi32(off, word), in, 4);
   const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(c, _mm256_set1_epi32(31))),
                                        _mm256_set1_epi32(1));
-  return _mm256_and_si256(in, _mm256_sub_epi32(zero, bit));
+  return _mm256_or_si256(small, _mm256_and_si256(in, _mm256_sub_epi32(zero, bit)));
 }
 
 /*
@@ -80,7 +89,7 @@ static inline void step8(const grove_forest_t *f, __m256i *idxp, __m256i *active
     const __m256i cat = _mm256_andnot_si256(missing, _mm256_and_si256(active,
                             _mm256_cmpeq_epi32(_mm256_and_si256(flags, catbit), catbit)));
     if (!_mm256_testz_si256(cat, cat))
-      right = _mm256_or_si256(_mm256_andnot_si256(cat, right), category_right8(f, cat, xv, flags));
+      right = _mm256_or_si256(_mm256_andnot_si256(cat, right), category_right8(f, cat, xv, flags, _mm256_castps_si256(thr)));
   }
   *idxp = _mm256_sub_epi32(left, right); /* right is -1 where the walk goes right */
 }

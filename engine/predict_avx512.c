@@ -10,8 +10,9 @@
  *    its tables in registers (top_walk16), the levels below from node gathers.
  * Four walks are interleaved level by level: each is a latency-bound chain of gathers,
  * and four of them keep the gather unit busy.
- * Categorical splits gather their set's word (category_right16), or in the top levels
- * read it from the tables (top_category_right16).
+ * Categorical splits read sets within categories 0-31 from the node's value field and
+ * gather the others' words (category_right16), or in the top levels read them from the
+ * tables (top_category_right16).
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -31,14 +32,19 @@
  * and look up their bit.
  */
 static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat, __m512 xv,
-                                         __m512i flags) {
-  const __m512i zero = _mm512_setzero_si512();
+                                         __m512i flags, __m512i thr_bits) {
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
   const __mmask16 trunc = _mm512_mask_test_epi32_mask(cat, flags, _mm512_set1_epi32(GROVE_NODE_CAT_TRUNC));
   in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
   in = _mm512_mask_cmp_ps_mask(in, xv, _mm512_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ);
   if (!in) return 0;
   const __m512i c = _mm512_cvttps_epi32(xv);
+  /* Sets within categories 0-31 are the node's own value bits (a shift by 32 or more is 0). */
+  const __mmask16 word0 = _mm512_mask_test_epi32_mask(in, flags, _mm512_set1_epi32(GROVE_NODE_CAT_WORD0));
+  const __mmask16 small = _mm512_mask_test_epi32_mask(word0, _mm512_srlv_epi32(thr_bits, c), one);
+  in &= (__mmask16)~word0;
+  if (!in) return small;
   const __m512i s2 = _mm512_slli_epi32(_mm512_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
   const int32_t *sets = (const int32_t *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
   const __m512i off = _mm512_mask_i32gather_epi32(zero, in, s2, sets, 4);
@@ -47,7 +53,7 @@ static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat,
   in = _mm512_mask_cmplt_epu32_mask(in, word, nw);
   const __m512i w = _mm512_mask_i32gather_epi32(zero, in, _mm512_add_epi32(off, word), f->cat_words, 4);
   const __m512i bit = _mm512_srlv_epi32(w, _mm512_and_si512(c, _mm512_set1_epi32(31)));
-  return _mm512_mask_test_epi32_mask(in, bit, _mm512_set1_epi32(1));
+  return (__mmask16)(small | _mm512_mask_test_epi32_mask(in, bit, one));
 }
 
 /* TABLE[pos] of a grove_top_t table (two vectors: vpermt2d), per lane. */
@@ -79,8 +85,8 @@ static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos
  * direction and categorical splits look up their set (from the top tables TOP at
  * positions POS, or when TOP is NULL from the forest), as grove_node_next() does.
  */
-static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __mmask16 right,
-                                 __m512i flags, const grove_top_t *top, __m512i pos) {
+static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __m512 thr,
+                                 __mmask16 right, __m512i flags, const grove_top_t *top, __m512i pos) {
   __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
     const __mmask16 zm = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
@@ -92,7 +98,7 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
                                                     _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
   if (cat)
     right = (__mmask16)((right & ~cat) | (top ? top_category_right16(top, pos, cat, xv, flags)
-                                              : category_right16(f, cat, xv, flags)));
+                                              : category_right16(f, cat, xv, flags, _mm512_castps_si512(thr))));
   return right;
 }
 
@@ -131,8 +137,8 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   const __m512i xi = _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift));
   const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, xi, x, 4);
   /* !(x < t) is also true for NaN, which decide16 then overrides. */
-  const __mmask16 right = decide16(f, active, xv, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ), flags,
-                                   NULL, idx);
+  const __mmask16 right = decide16(f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ),
+                                   flags, NULL, idx);
   *idxp = _mm512_mask_add_epi32(left, right, left, one);
 }
 
@@ -240,7 +246,7 @@ static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const 
       __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       const uint32_t summary = t->flags[GROVE_TOP_SLOTS - 1];
       if ((summary & (GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING)) || _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q))
-        right = decide16(f, 0xffff, xv, right, top_lookup(t->flags, pos[w]),
+        right = decide16(f, 0xffff, xv, thr, right, top_lookup(t->flags, pos[w]),
                          summary & GROVE_TOP_WIDE_SETS ? NULL : t, pos[w]);
       r[w][level] = right;
       const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[w], pos[w]), one);
