@@ -210,10 +210,15 @@ grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t
       grove_err_t rc = add_category_set(b, t, i, &set, err);
       if (rc != GROVE_OK) return rc;
       flags |= GROVE_NODE_CATEGORICAL | set << GROVE_NODE_CAT_SHIFT;
-      if (b->sets[set].nwords <= 1) { /* the threshold is unused: it carries the set */
-        const uint32_t word = b->sets[set].nwords ? b->words[b->sets[set].offset] : 0;
+      /* The threshold is unused: it carries the set, or where its words are. */
+      const grove_cat_set_t *s = &b->sets[set];
+      if (s->nwords <= 1) {
+        const uint32_t word = s->nwords ? b->words[s->offset] : 0;
         memcpy(&value, &word, sizeof value);
         flags |= GROVE_NODE_CAT_WORD0;
+      } else if (s->nwords <= GROVE_NODE_CAT_NWORDS_MASK >> GROVE_NODE_CAT_NWORDS_SHIFT) {
+        memcpy(&value, &s->offset, sizeof value);
+        flags |= s->nwords << GROVE_NODE_CAT_NWORDS_SHIFT;
       }
       if (t->cat_truncate) flags |= GROVE_NODE_CAT_TRUNC;
       b->num_cat_splits++;

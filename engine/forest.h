@@ -13,6 +13,8 @@
 #define GROVE_NODE_CAT_TRUNC 0x8u    /* categorical: x in (-1, 0) is category 0 (LightGBM's int cast) */
 #define GROVE_NODE_CAT_WORD0 0x10u   /* categorical, set within categories 0-31: `value` holds its
                                         bits too, so SIMD kernels need no gather for it */
+#define GROVE_NODE_CAT_NWORDS_SHIFT 5 /* categorical, set of 2-7 words: their number in bits 5-7 */
+#define GROVE_NODE_CAT_NWORDS_MASK 0xE0u /*   and `value` holds the first word's index in cat_words */
 #define GROVE_NODE_CAT_SHIFT 8       /* flags >> 8: index into forest->cat_sets */
 
 /* XGBoost treats category values outside [0, 2^24) as "not in the set" (left). */
@@ -28,7 +30,8 @@
  */
 typedef struct {
   float value;      /* split threshold (go right when !(x < value)), or the leaf value;
-                       the set's bits for GROVE_NODE_CAT_WORD0 splits */
+                       the set's bits for GROVE_NODE_CAT_WORD0 splits, its first word's
+                       index for GROVE_NODE_CAT_NWORDS_MASK ones */
   int32_t feature;  /* split feature, or -1 for a leaf */
   uint32_t left;    /* index of the left child in forest->nodes; right is left + 1 */
   uint32_t flags;   /* GROVE_NODE_* bits; categorical set index above GROVE_NODE_CAT_SHIFT */

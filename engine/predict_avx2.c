@@ -17,7 +17,7 @@
  * grove_category_goes_right() for the lanes in CAT (numeric X, never NaN there), as a
  * lane mask: codes outside [0, 2^24) ((-1, 2^24) with GROVE_NODE_CAT_TRUNC) go left, the
  * rest truncate and look up their bit: in the node's value for GROVE_NODE_CAT_WORD0 sets,
- * else gathered from the set's words.
+ * else gathered from the set's words (found through the node for sets of up to 7 words).
  */
 static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv, __m256i flags,
                                       __m256i thr_bits) {
@@ -38,10 +38,18 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
                                                                                          _mm256_set1_epi32(1))));
   in = _mm256_andnot_si256(word0, in);
   if (_mm256_testz_si256(in, in)) return small;
-  const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
-  const int *sets = (const int *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
-  const __m256i off = _mm256_mask_i32gather_epi32(zero, sets, s2, in, 4);
-  const __m256i nw = _mm256_mask_i32gather_epi32(zero, sets + 1, s2, in, 4);
+  /* Sets of 2-7 words: where they start is the value, how many the flags say; larger
+   * ones are looked up in cat_sets. */
+  const __m256i nwmask = _mm256_set1_epi32(GROVE_NODE_CAT_NWORDS_MASK);
+  const __m256i nwf = _mm256_and_si256(flags, nwmask);
+  __m256i off = thr_bits, nw = _mm256_srli_epi32(nwf, GROVE_NODE_CAT_NWORDS_SHIFT);
+  const __m256i far = _mm256_and_si256(in, _mm256_cmpeq_epi32(nwf, zero));
+  if (!_mm256_testz_si256(far, far)) {
+    const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
+    const int *sets = (const int *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
+    off = _mm256_mask_i32gather_epi32(off, sets, s2, far, 4);
+    nw = _mm256_mask_i32gather_epi32(nw, sets + 1, s2, far, 4);
+  }
   const __m256i word = _mm256_srli_epi32(c, 5);
   in = _mm256_and_si256(in, _mm256_cmpgt_epi32(nw, word)); /* both below 2^31 */
   const __m256i w = _mm256_mask_i32gather_epi32(zero, (const int *)f->cat_words, _mm256_add_epi32(off, word), in, 4);

@@ -45,10 +45,17 @@ static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat,
   const __mmask16 small = _mm512_mask_test_epi32_mask(word0, _mm512_srlv_epi32(thr_bits, c), one);
   in &= (__mmask16)~word0;
   if (!in) return small;
-  const __m512i s2 = _mm512_slli_epi32(_mm512_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
-  const int32_t *sets = (const int32_t *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
-  const __m512i off = _mm512_mask_i32gather_epi32(zero, in, s2, sets, 4);
-  const __m512i nw = _mm512_mask_i32gather_epi32(zero, in, s2, sets + 1, 4);
+  /* Sets of 2-7 words: where they start is the value, how many the flags say; larger
+   * ones are looked up in cat_sets. */
+  const __m512i nwmask = _mm512_set1_epi32(GROVE_NODE_CAT_NWORDS_MASK);
+  __m512i off = thr_bits, nw = _mm512_srli_epi32(_mm512_and_si512(flags, nwmask), GROVE_NODE_CAT_NWORDS_SHIFT);
+  const __mmask16 far = (__mmask16)(in & ~_mm512_mask_test_epi32_mask(in, flags, nwmask));
+  if (far) {
+    const __m512i s2 = _mm512_slli_epi32(_mm512_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
+    const int32_t *sets = (const int32_t *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
+    off = _mm512_mask_i32gather_epi32(off, far, s2, sets, 4);
+    nw = _mm512_mask_i32gather_epi32(nw, far, s2, sets + 1, 4);
+  }
   const __m512i word = _mm512_srli_epi32(c, 5);
   in = _mm512_mask_cmplt_epu32_mask(in, word, nw);
   const __m512i w = _mm512_mask_i32gather_epi32(zero, in, _mm512_add_epi32(off, word), f->cat_words, 4);
