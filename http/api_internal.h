@@ -19,6 +19,15 @@
 
 int api_json_decode_v1(const char *body, size_t len, const grove_forest_t *forest, const grove_schema_t *schema,
                        const api_limits_t *limits, api_request_t *req, api_error_t *err);
+/* The fast path for {"rows": [[...]]} alone: 0 when it decoded BODY, 1 when it leaves it
+ * (REQ untouched) to the json-c path. */
+int api_json_decode_rows_fast(const char *body, size_t len, const grove_forest_t *forest,
+                              const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
+                              api_error_t *err);
+/* The same through json-c alone, without the fast path for plain rows (tests compare them). */
+int api_json_decode_v1_generic(const char *body, size_t len, const grove_forest_t *forest,
+                               const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
+                               api_error_t *err);
 int api_json_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
                        const api_request_t *req, const float *out, api_body_t *body);
 int api_json_encode_error(const char *message, api_body_t *body);

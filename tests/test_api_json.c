@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "api_internal.h"
 #include "grove_engine.h"
 #include "test.h"
 
@@ -738,6 +739,120 @@ static void test_end_to_end(void) {
   CHECK(r.req.rows == NULL, "api_request_free twice is safe");
 }
 
+/*
+ * The fast path for {"rows": [[...]]} against the json-c path: on every body it takes, the
+ * same rows bit for bit and the same options; every body it leaves goes to json-c with REQ
+ * untouched, and api_json_decode_v1 then answers exactly as the json-c path does.
+ */
+static int same_result(const result_t *a, const result_t *b) {
+  if (a->rc != b->rc) return 0;
+  if (a->rc != 0) return a->err.status == b->err.status && strcmp(a->err.message, b->err.message) == 0;
+  return a->req.nrows == b->req.nrows && a->req.margin == b->req.margin && a->req.labels == b->req.labels &&
+         memcmp(a->req.rows, b->req.rows, a->req.nrows * a->req.num_features * sizeof(float)) == 0;
+}
+
+static void compare_paths(const grove_forest_t *f, const grove_schema_t *s, const char *body, int expect_fast,
+                          const char *what) {
+  api_limits_t limits = {.max_rows = 1000};
+  result_t fast, generic, whole;
+  memset(&fast, 0, sizeof fast);
+  memset(&generic, 0, sizeof generic);
+  memset(&whole, 0, sizeof whole);
+  fast.req.labels = generic.req.labels = whole.req.labels = 1;
+  int took = api_json_decode_rows_fast(body, strlen(body), f, s, &limits, &fast.req, &fast.err) == 0;
+  generic.rc = api_json_decode_v1_generic(body, strlen(body), f, s, &limits, &generic.req, &generic.err);
+  whole.rc = api_json_decode_v1(body, strlen(body), f, s, &limits, &whole.req, &whole.err);
+  int ok = took == expect_fast && same_result(&whole, &generic);
+  if (took) ok = ok && generic.rc == 0 && same_result(&fast, &generic);
+  else ok = ok && fast.req.rows == NULL && fast.req.margin == 0 && fast.req.labels == 1;
+  CHECK(ok, what);
+  if (!ok) printf("#   body %s: fast %s, json-c rc %d (%s)\n", body, took ? "took it" : "left it", generic.rc,
+                  generic.err.message);
+  api_request_free(&fast.req);
+  api_request_free(&generic.req);
+  api_request_free(&whole.req);
+}
+
+static void test_v1_fast_path(void) {
+  static const struct {
+    const char *body;
+    int fast;
+  } cases[] = {
+      {"{\"rows\": [[1, 2.5]]}", 1},
+      {" {\"rows\":[[0,0],[1,-0],[2,-0.0],[3,1e-50],[4,1E+2],[0,123456789012345678]]} \n", 1},
+      {"{\"rows\": [[null, null], [1, 0.1], [2, 3.4028235e38], [3, -16777217]]}", 1},
+      {"{\"margin\": true, \"rows\": [[1, 2]], \"labels\": false}", 1},
+      {"{\r\n\t\"rows\" : [ [ 1 , 2 ] , [ 3 , 4 ] ] ,\"margin\":false}", 1},
+      {"{\"rows\": [[1.5, 2]]}", 0},             /* a non-integer category code: json-c words it */
+      {"{\"rows\": [[99999999, 2]]}", 0},        /* a code past the categories */
+      {"{\"rows\": [[1, 3.5e38]]}", 0},          /* beyond float32 */
+      {"{\"rows\": [[1, 1234567890123456789]]}", 0}, /* 19 digits: json-c's int64 decides */
+      {"{\"rows\": [[1, 2, 3]]}", 0},             /* wrong width */
+      {"{\"rows\": [[1]]}", 0},
+      {"{\"rows\": []}", 0},
+      {"{\"rows\": [[1, 2]], \"rows\": [[3, 4]]}", 0}, /* duplicate key: json-c's last wins */
+      {"{\"rows\": [[1, 2]], \"extra\": 1}", 0},
+      {"{\"records\": [{\"colour\": 1, \"size\": 2}]}", 0},
+      {"{\"rows\": [[1, \"2\"]]}", 0},
+      {"{\"rows\": [[01, 2]]}", 0},               /* not strict JSON */
+      {"{\"rows\": [[1., 2]]}", 0},
+      {"{\"rows\": [[1, .5]]}", 0},
+      {"{\"rows\": [[1, 2]]", 0},
+      {"{\"rows\": [[1, 2]]} x", 0},
+      {"{\"ro\\u0077s\": [[1, 2]]}", 0},        /* an escaped key */
+      {"{\"rows\": [[1, 2]], \"margin\": 1}", 0},
+      {"{\"rows\": [[1, NaN]]}", 0},
+      {"{\"rows\": [[1, -]]}", 0},
+      {"{\"rows\": [[1, 2e]]}", 0},
+      {"[[1, 2]]", 0},
+      {"", 0},
+  };
+  char what[160];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf(what, sizeof what, "fast path vs json-c, case %zu (%s)", i, cases[i].fast ? "taken" : "left to json-c");
+    compare_paths(cat, NULL, cases[i].body, cases[i].fast, what);
+  }
+  /* The income model with its schema: categorical codes checked against its categories. */
+  compare_paths(income, income_schema,
+                "{\"rows\": [[39, 6, 77516, 9, 13, 4, 0, 1, 4, 1, 2174, 0, 40, 38]]}", 1,
+                "fast path vs json-c: income row with category codes");
+  compare_paths(income, income_schema,
+                "{\"rows\": [[39, 60, 77516, 9, 13, 4, 0, 1, 4, 1, 2174, 0, 40, 38]]}", 0,
+                "fast path vs json-c: income code past workclass's categories is left to json-c");
+  /* Random bodies of numbers in many spellings: the paths agree on every one. */
+  static const char *const spellings[] = {"0", "-0", "7", "-13", "0.25", "-1.5e-3", "2E5", "1e-45", "3.0e38",
+                                          "123456789", "0.1", "null", "16777217", "-2.5E+1"};
+  int agree = 1, fast_taken = 0;
+  char body[1024];
+  uint64_t state = 12345;
+  for (int k = 0; k < 2000 && agree; k++) {
+    size_t len = (size_t)snprintf(body, sizeof body, "{\"rows\": [");
+    int rows = 1 + (int)(state % 3);
+    for (int r = 0; r < rows; r++) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      const char *a = spellings[(state >> 33) % 3]; /* colour: small codes or null */
+      const char *b = spellings[(state >> 40) % (sizeof spellings / sizeof spellings[0])];
+      len += (size_t)snprintf(body + len, sizeof body - len, "%s[%s,%s]", r ? "," : "", a, b);
+    }
+    snprintf(body + len, sizeof body - len, "]}");
+    api_limits_t limits = {.max_rows = 1000};
+    result_t fast, generic;
+    memset(&fast, 0, sizeof fast);
+    memset(&generic, 0, sizeof generic);
+    fast.req.labels = generic.req.labels = 1;
+    int took = api_json_decode_rows_fast(body, strlen(body), cat, NULL, &limits, &fast.req, &fast.err) == 0;
+    generic.rc = api_json_decode_v1_generic(body, strlen(body), cat, NULL, &limits, &generic.req, &generic.err);
+    fast_taken += took;
+    if (took && !same_result(&fast, &generic)) {
+      agree = 0;
+      printf("#   differs: %s\n", body);
+    }
+    api_request_free(&fast.req);
+    api_request_free(&generic.req);
+  }
+  CHECK(agree && fast_taken > 1000, "2000 random bodies: the fast path takes most and agrees with json-c bit for bit");
+}
+
 static grove_forest_t *load(const char *rel) {
   grove_forest_t *f = NULL;
   grove_error_t err;
@@ -764,6 +879,7 @@ int main(void) {
   test_v1_rows();
   test_v1_records();
   test_v1_errors();
+  test_v1_fast_path();
   test_v2_json();
   test_v2_binary();
   test_encode_v1();

@@ -8,7 +8,8 @@
  *   bits 3-7 (K): v2 only: K = 0: all JSON; else the JSON header is the body minus its
  *             last 4*(K-1) bytes (Triton's binary tensor extension).
  * The decoder's contract is turned into aborts: a refusal has a status and a short message
- * and leaves nothing allocated; a success has 1..max_rows rows of num_features floats.
+ * and leaves nothing allocated; a success has 1..max_rows rows of num_features floats; a v1
+ * body gets the same answer from json-c alone (the fast path for plain rows must agree).
  * Every response, error bodies included, must parse back as strict JSON.
  */
 #include <json-c/json.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_internal.h"
 #include "grove_engine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -96,6 +98,31 @@ static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s
   api_body_free(&body);
 }
 
+/*
+ * v1 bodies go through json-c alone as well: the decoder's fast path for plain rows must
+ * give exactly the json-c path's answer (rows bit for bit, options, or the same refusal).
+ */
+static void check_same_as_json_c(const char *body, size_t len, const grove_forest_t *forest, const grove_schema_t *s,
+                                 const api_limits_t *limits, int rc, const api_request_t *req, const api_error_t *err) {
+  api_request_t g;
+  api_error_t gerr;
+  memset(&g, 0, sizeof g);
+  memset(&gerr, 0, sizeof gerr);
+  g.labels = 1;
+  int grc = api_json_decode_v1_generic(body, len, forest, s, limits, &g, &gerr);
+  int same = grc == rc;
+  if (same && rc == 0)
+    same = g.nrows == req->nrows && g.margin == req->margin && g.labels == req->labels &&
+           memcmp(g.rows, req->rows, g.nrows * g.num_features * sizeof(float)) == 0;
+  else if (same)
+    same = gerr.status == err->status && strcmp(gerr.message, err->message) == 0;
+  api_request_free(&g);
+  if (!same) {
+    fprintf(stderr, "%.*s\n", (int)(len > 2000 ? 2000 : len), body);
+    fuzz_contract_violated("api", "the fast path and json-c disagree", gerr.message);
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Loaded once and kept: the fuzzer's leak check ignores what is still reachable. */
   if (named_forest == NULL) {
@@ -124,6 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&err, 0, sizeof err);
   int rc = v2 ? api_decode_v2_infer(body, len, json_len, forest, &limits, &req, &err)
               : api_decode_v1(body, len, API_JSON, forest, s, &limits, &req, &err);
+  if (!v2) check_same_as_json_c(body, len, forest, s, &limits, rc, &req, &err);
   if (rc == 0) {
     check_request(&req, forest);
     encode(v2, forest, s, &req);
