@@ -51,6 +51,7 @@ struct pending {
   double t0;
   pending_t *next_done;     /* io->done list (guarded by done_lock) */
   pending_t *prev, *next;   /* io->pending list (loop thread only) */
+  int in_flight;            /* counted in grove_inflight_requests until answered or freed */
 };
 
 struct io_thread {
@@ -267,12 +268,23 @@ static void pending_unlink(pending_t *p) {
   p->next->prev = p->prev;
 }
 
+/*
+ * Stops counting P as in flight: before its scores are sent, so that a client who has its
+ * answer never sees the request still counted (another loop may serve its /metrics). A
+ * request answered early (deadline, shutdown) stays counted until its job is back, since
+ * a worker is still busy with it.
+ */
+static void pending_uncount(pending_t *p) {
+  if (p->in_flight) metrics_inflight_add(p->io->s->metrics, -1);
+  p->in_flight = 0;
+}
+
 static void pending_free(pending_t *p) {
   if (p->slot != NULL) *p->slot = NULL;
   model_unref(p->model);
   api_request_free(&p->areq);
   free(p->job.out);
-  metrics_inflight_add(p->io->s->metrics, -1);
+  pending_uncount(p);
   free(p);
 }
 
@@ -306,6 +318,7 @@ static void on_job_done(batch_job_t *job) {
 static void answer_pending(pending_t *p) {
   io_thread_t *io = p->io;
   h2o_req_t *req = p->req;
+  pending_uncount(p);
   /*
    * Past its deadline a request gets 504 even when its scores arrived meanwhile (the loop
    * may have been starved of CPU until after the worker finished): the deadline is a promise
@@ -365,6 +378,7 @@ static int handle_predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int
   p->route = route;
   p->t0 = t0;
   metrics_inflight_add(s->metrics, 1);
+  p->in_flight = 1;
 
   const char *body = req->entity.base ? req->entity.base : "";
   size_t len = req->entity.base ? req->entity.len : 0;
@@ -377,8 +391,8 @@ static int handle_predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int
       h2o_iovec_t v = req->headers.entries[h].value;
       size_t parsed = h2o_strtosize(v.base, v.len);
       if (parsed == SIZE_MAX || parsed > len) {
-        send_error(io, req, route, t0, 400, out_fmt, "Inference-Header-Content-Length is not a size within the body");
         pending_free(p);
+        send_error(io, req, route, t0, 400, out_fmt, "Inference-Header-Content-Length is not a size within the body");
         return 0;
       }
       json_len = parsed;
@@ -388,8 +402,8 @@ static int handle_predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int
     rc = api_decode_v1(body, len, in_fmt, model->forest, model->schema, &s->limits, &p->areq, &err);
   }
   if (rc != 0) {
-    send_error(io, req, route, t0, err.status ? err.status : 400, out_fmt, err.message);
     pending_free(p);
+    send_error(io, req, route, t0, err.status ? err.status : 400, out_fmt, err.message);
     return 0;
   }
   uint32_t width = grove_forest_output_width(model->forest, p->areq.margin);
@@ -398,12 +412,13 @@ static int handle_predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int
                          .deadline = t0 + s->cfg->deadline_ms * 1e-3};
   p->job.out = malloc(p->areq.nrows * width * sizeof(float));
   if (p->job.out == NULL) {
-    send_error(io, req, route, t0, 500, out_fmt, "out of memory for the predictions");
     pending_free(p);
+    send_error(io, req, route, t0, 500, out_fmt, "out of memory for the predictions");
     return 0;
   }
   rc = batcher_submit(s->batcher, &p->job);
   if (rc != 0) {
+    pending_free(p);
     if (rc == -1) {
       metrics_rejected(s->metrics, "queue_full");
       h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
@@ -411,7 +426,6 @@ static int handle_predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int
     } else {
       send_error(io, req, route, t0, 500, out_fmt, "out of memory");
     }
-    pending_free(p);
     return 0;
   }
   p->slot = h2o_mem_alloc_shared(&req->pool, sizeof *p->slot, on_request_dispose);
