@@ -6,8 +6,9 @@
  *    x < c, where c is the float after the largest float <= threshold: c is computed here,
  *    once, instead of comparing a rounded threshold (the off-by-one-ulp error).
  *  - missing type NaN: NaN takes the default direction. None: NaN is read as 0, so its
- *    direction is known at load time. Zero: NaN and |x| <= 1e-35 take the default
- *    direction (GROVE_NODE_ZERO_MISSING).
+ *    direction is known at load time. Zero: NaN and |x| <= 1e-35f take the default
+ *    direction (GROVE_NODE_ZERO_MISSING). A +inf threshold (NaN split from the rest)
+ *    becomes a categorical split with an empty set: every number left, NaN its way.
  *  - categorical: a code in the node's bitset goes left, anything else right, while grove
  *    sends its set right: the children are swapped. LightGBM casts to int first, so
  *    (-1, 0) is category 0 (GROVE_NODE_CAT_TRUNC); NaN goes right, because on x86 the cast
