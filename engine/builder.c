@@ -270,6 +270,49 @@ void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
   for (uint32_t p = SPLITS; p < 2 * GROVE_TOP_SLOTS - 1; p++) top->exit[p % GROVE_TOP_SLOTS] = at[p];
 }
 
+int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) {
+  enum { SPLITS = 63 };
+  uint32_t at[127]; /* node at each heap position; under a leaf, that leaf */
+  uint32_t any = 0;
+  memset(top, 0, sizeof *top);
+  at[0] = root;
+  for (uint32_t p = 0; p < SPLITS; p++) {
+    const grove_node_t *n = &f->nodes[at[p]];
+    const uint32_t slot = p < 31 ? p : 32 + p % 32;
+    if (n->feature < 0) { /* NaN threshold, flags 0: every x, NaN too, goes right */
+      top->value[slot] = NAN;
+      at[2 * p + 1] = at[2 * p + 2] = at[p];
+      continue;
+    }
+    if (n->feature >= 256) return 0;
+    float value = n->value;
+    uint32_t high = 0;
+    if (n->flags & GROVE_NODE_CATEGORICAL) {
+      const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
+      if (set->nwords > 2) return 0;
+      const uint32_t w0 = set->nwords > 0 ? f->cat_words[set->offset] : 0;
+      high = set->nwords > 1 ? f->cat_words[set->offset + 1] : 0;
+      if (high >> 16) return 0;
+      memcpy(&value, &w0, sizeof value);
+    }
+    top->value[slot] = value;
+    top->meta[slot] = (uint32_t)n->feature | (n->flags & 0xfu) << 8 | high << 16;
+    any |= n->flags & 0xfu;
+    at[2 * p + 1] = n->left;
+    at[2 * p + 2] = n->left + 1;
+  }
+  uint32_t leaves = GROVE_TOP6_LEAF_EXITS;
+  for (uint32_t p = SPLITS; p < 127; p++)
+    if (f->nodes[at[p]].feature >= 0) leaves = 0;
+  for (uint32_t p = SPLITS; p < 127; p++) {
+    const grove_node_t *n = &f->nodes[at[p]];
+    if (leaves) memcpy(&top->exit[p % 64], &n->value, sizeof n->value);
+    else top->exit[p % 64] = at[p];
+  }
+  top->meta[31] = any | leaves;
+  return 1;
+}
+
 static size_t align_up(size_t n) {
   return (n + GROVE_FOREST_ALIGN - 1) & ~(size_t)(GROVE_FOREST_ALIGN - 1);
 }
@@ -337,9 +380,19 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   f->base_margins = (const float *)(block + off_base);
   f->feature_types = (const uint8_t *)(block + off_types);
   if (tops) {
-    grove_top_t *top = (grove_top_t *)(block + off_tops);
-    for (size_t t = 0; t < b->num_trees; t++) grove_top_build(f, b->roots[t], &top[t]);
-    f->tops = top;
+    /* 6 levels when every tree fits them, else 5: the same bytes. */
+    grove_top6_t *top6 = (grove_top6_t *)(block + off_tops);
+    int six = 1;
+    for (size_t t = 0; t < b->num_trees && six; t++) six = grove_top6_build(f, b->roots[t], &top6[t]);
+    if (six) {
+      f->tops6 = top6;
+      f->top_levels = GROVE_TOP6_LEVELS;
+    } else {
+      grove_top_t *top = (grove_top_t *)(block + off_tops);
+      for (size_t t = 0; t < b->num_trees; t++) grove_top_build(f, b->roots[t], &top[t]);
+      f->tops = top;
+      f->top_levels = GROVE_TOP_LEVELS;
+    }
   }
 
   char *s = block + off_strings;

@@ -68,4 +68,8 @@ void grove_builder_free(grove_builder_t *b);
  */
 void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top);
 
+/* The same for the 6-level tables; returns 0 (TOP undefined) when the tree does not fit
+ * them (a top split feature >= 256, or a top set reaching category 48). */
+int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top);
+
 #endif /* GROVE_BUILDER_H */

@@ -65,6 +65,23 @@ typedef struct {
                                          exit[p % GROVE_TOP_SLOTS] */
 } grove_top_t;
 
+/*
+ * The top 6 levels of one tree (63 splits), in the same 768 bytes, for forests whose
+ * split features are < 256 and whose top sets end before category 48 (builder.c chooses
+ * these over grove_top_t at load time). Positions 0-30 are at [p], the level-5 positions
+ * 31-62 at [32 + p % 32], so each level reads one 32-entry half with one vpermt2d.
+ */
+#define GROVE_TOP6_LEVELS 6
+#define GROVE_TOP6_LEAF_EXITS 0x100u /* in the summary: every exit is a leaf, exit[] holds its value */
+typedef struct {
+  float value[64];   /* threshold; categorical: the set's categories 0-31 */
+  uint32_t meta[64]; /* feature | (flags & 0xf) << 8 | the set's categories 32-47 << 16;
+                        meta[31] is the summary: the OR of the flags, GROVE_TOP6_LEAF_EXITS */
+  uint32_t exit[64]; /* below level 5, heap position p (63..126) at exit[p % 64]: the node
+                        index, or the leaf value's bits with GROVE_TOP6_LEAF_EXITS */
+} grove_top6_t;
+_Static_assert(sizeof(grove_top6_t) == sizeof(grove_top_t), "both table shapes share one budget");
+
 struct grove_forest {
   atomic_uint refcount;
   grove_forest_info_t info;      /* strings point into this block */
@@ -76,7 +93,11 @@ struct grove_forest {
   const grove_cat_set_t *cat_sets;
   const uint32_t *cat_words;
   const float *base_margins;     /* per output group: base_score in margin space */
-  const grove_top_t *tops;       /* per tree, or NULL when they did not fit the budget */
+  union {                        /* per tree, or NULL when they did not fit the budget: */
+    const grove_top_t *tops;     /*   top_levels 5 */
+    const grove_top6_t *tops6;   /*   top_levels 6 */
+  };
+  int top_levels;                /* GROVE_TOP_LEVELS or GROVE_TOP6_LEVELS when tops != NULL */
   uint64_t num_zero_missing;     /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;  /* grove_feature_type_t per feature */

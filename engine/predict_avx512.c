@@ -7,7 +7,8 @@
  *    batches;
  *  - rows: 16-row vectors of a feature-major block of 64 rows, through one tree (or 2 or
  *    4 trees for blocks of 32 or 16 rows): larger batches. A tree's top levels come from
- *    its tables in registers (top_walk16), the levels below from node gathers.
+ *    its tables in registers (top_walk16; top6_walk16 for 6-level tables, whose exits
+ *    can hold the leaf values), the levels below from node gathers.
  * Four walks are interleaved level by level: each is a latency-bound chain of gathers,
  * and four of them keep the gather unit busy.
  * Categorical splits read sets within categories 0-31 from the node's value field and
@@ -87,13 +88,30 @@ static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos
 }
 
 /*
+ * top_category_right16() for the 6-level tables (grove_top6_t): the set's categories 0-31
+ * are the threshold's bits THR, categories 32-47 FLAGS >> 8 (FLAGS = meta >> 8).
+ */
+static inline __mmask16 top6_category_right16(__mmask16 cat, __m512 xv, __m512i flags, __m512i thr) {
+  __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
+  const __mmask16 trunc = _mm512_mask_test_epi32_mask(cat, flags, _mm512_set1_epi32(GROVE_NODE_CAT_TRUNC));
+  in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
+  in = _mm512_mask_cmp_ps_mask(in, xv, _mm512_set1_ps(64.0f), _CMP_LT_OQ);
+  const __m512i c = _mm512_cvttps_epi32(xv);
+  const __mmask16 high = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
+  const __m512i w = _mm512_mask_blend_epi32(high, thr, _mm512_srli_epi32(flags, 8));
+  const __m512i bit = _mm512_srlv_epi32(w, _mm512_and_si512(c, _mm512_set1_epi32(31)));
+  return _mm512_mask_test_epi32_mask(in, bit, _mm512_set1_epi32(1));
+}
+
+/*
  * The lanes of ACTIVE that go right at their split (FLAGS), given RIGHT = !(x < t) from
  * the threshold compare: missing values (NaN, and LightGBM's zero band) take the default
  * direction and categorical splits look up their set (from the top tables TOP at
  * positions POS, or when TOP is NULL from the forest), as grove_node_next() does.
  */
 static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __m512 thr,
-                                 __mmask16 right, __m512i flags, const grove_top_t *top, __m512i pos) {
+                                 __mmask16 right, __m512i flags, const grove_top_t *top, __m512i pos,
+                                 const int six) {
   __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
     const __mmask16 zm = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
@@ -104,8 +122,9 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
   const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)(active & ~missing), flags,
                                                     _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
   if (cat)
-    right = (__mmask16)((right & ~cat) | (top ? top_category_right16(top, pos, cat, xv, flags)
-                                              : category_right16(f, cat, xv, flags, _mm512_castps_si512(thr))));
+    right = (__mmask16)((right & ~cat) | (six ? top6_category_right16(cat, xv, flags, _mm512_castps_si512(thr))
+                                          : top ? top_category_right16(top, pos, cat, xv, flags)
+                                                : category_right16(f, cat, xv, flags, _mm512_castps_si512(thr))));
   return right;
 }
 
@@ -145,7 +164,7 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, xi, x, 4);
   /* !(x < t) is also true for NaN, which decide16 then overrides. */
   const __mmask16 right = decide16(f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ),
-                                   flags, NULL, idx);
+                                   flags, NULL, idx, 0);
   *idxp = _mm512_mask_add_epi32(left, right, left, one);
 }
 
@@ -216,6 +235,10 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
 /* Levels whose row values are loaded whole from the feature-major block and blended (2^L
  * candidate features at level L); deeper top levels gather them. */
 #define TOP_BLEND_LEVELS 3
+/* The same for the 6-level tables: there gathers from level 1 down measured faster
+ * (income, ns/row at batch 16/256/4096: 1,090/1,052/1,059 with 3 levels blended, 1,070/
+ * 1,015/979 with 2, 933/923/931 with 1). */
+#define TOP6_BLEND_LEVELS 1
 
 /*
  * Walks VECS vectors of a feature-major block XT through the top GROVE_TOP_LEVELS levels
@@ -254,13 +277,61 @@ static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const 
       const uint32_t summary = t->flags[GROVE_TOP_SLOTS - 1];
       if ((summary & (GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING)) || _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q))
         right = decide16(f, 0xffff, xv, thr, right, top_lookup(t->flags, pos[w]),
-                         summary & GROVE_TOP_WIDE_SETS ? NULL : t, pos[w]);
+                         summary & GROVE_TOP_WIDE_SETS ? NULL : t, pos[w], 0);
       r[w][level] = right;
       const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[w], pos[w]), one);
       pos[w] = _mm512_mask_add_epi32(p1, right, p1, one);
     }
   }
   for (int w = 0; w < VECS; w++) idx[w] = top_lookup(top[w]->exit, pos[w]);
+}
+
+/*
+ * top_walk16() for the 6-level tables (grove_top6_t). Returns in IDX the node reached
+ * below level 5, or for trees whose exits are all leaves (bit w of the result) the leaf
+ * value's bits.
+ */
+static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top, const float *xt,
+                                   const int *first, const __m512i *row, __m512i *idx) {
+  const __m512i one = _mm512_set1_epi32(1), fmask = _mm512_set1_epi32(0xff);
+  __m512i pos[VECS];
+  __mmask16 r[VECS][GROVE_TOP6_LEVELS];
+  for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
+  for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
+    const int half = level < 5 ? 0 : 32;
+    for (int w = 0; w < VECS; w++) {
+      const grove_top6_t *t = top[w];
+      __m512 xv;
+      const __m512i meta = top_lookup(t->meta + half, pos[w]);
+      if (level < TOP6_BLEND_LEVELS) {
+        __m512 c[1 << TOP6_BLEND_LEVELS];
+        const int n = 1 << level;
+        for (int j = 0; j < n; j++) c[j] = _mm512_load_ps(xt + (size_t)(t->meta[n - 1 + j] & 0xffu) * BLOCK_ROWS + first[w]);
+        for (int k = level - 1; k >= 0; k--)
+          for (int j = 0; j < 1 << k; j++) c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
+        xv = c[0]; /* as in top_walk16 */
+      } else {
+        const __m512i feat = _mm512_and_si512(meta, fmask);
+        xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt, 4);
+      }
+      const __m512 thr = _mm512_castsi512_ps(top_lookup(t->value + half, pos[w]));
+      __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
+      const uint32_t summary = t->meta[31];
+      if ((summary & (GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING)) || _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q))
+        right = decide16(f, 0xffff, xv, thr, right, _mm512_srli_epi32(meta, 8), NULL, pos[w], 1);
+      r[w][level] = right;
+      const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[w], pos[w]), one);
+      pos[w] = _mm512_mask_add_epi32(p1, right, p1, one);
+    }
+  }
+  unsigned leaves = 0;
+  for (int w = 0; w < VECS; w++) {
+    const uint32_t *e = top[w]->exit;
+    idx[w] = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(pos[w], _mm512_set1_epi32(32)), top_lookup(e, pos[w]),
+                                     top_lookup(e + 32, pos[w]));
+    if (top[w]->meta[31] & GROVE_TOP6_LEAF_EXITS) leaves |= 1u << w;
+  }
+  return leaves;
 }
 
 /*
@@ -274,6 +345,7 @@ void grove_predict_avx512_rows(const grove_forest_t *f, const float *rows, size_
                                float *margins) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int six = f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS;
   /* At least one feature's rows: the tables of a tree that is one leaf name feature 0. */
   float *xt = aligned_alloc(64, (nf ? nf : 1) * BLOCK_ROWS * sizeof(float));
   if (xt == NULL) {
@@ -301,17 +373,32 @@ void grove_predict_avx512_rows(const grove_forest_t *f, const float *rows, size_
     }
     for (uint32_t t = 0; t < nt; t += (uint32_t)per) {
       const grove_top_t *top[VECS];
+      const grove_top6_t *top6[VECS];
       __mmask16 wlive[VECS];
       __m512i idx[VECS];
       for (int w = 0; w < VECS; w++) {
         const uint32_t tw = t + (uint32_t)(w / nv);
         wlive[w] = tw < nt ? live[w % nv] : 0;
-        if (f->tops != NULL) top[w] = &f->tops[tw < nt ? tw : t];
+        if (six) top6[w] = &f->tops6[tw < nt ? tw : t];
+        else if (f->tops != NULL) top[w] = &f->tops[tw < nt ? tw : t];
         else idx[w] = _mm512_set1_epi32((int)f->roots[tw < nt ? tw : t]);
       }
-      if (f->tops != NULL) top_walk16(f, top, xt, first, row, idx);
+      unsigned leaves = 0;
+      if (six) {
+        leaves = top6_walk16(f, top6, xt, first, row, idx);
+        for (int w = 0; w < VECS; w++)
+          if (leaves & (1u << w)) wlive[w] = 0;
+      } else if (f->tops != NULL) {
+        top_walk16(f, top, xt, first, row, idx);
+      }
       __m512 leaf[VECS];
-      walk16xV(f, VECS, idx, wlive, leaf, row, BLOCK_SHIFT, xt);
+      if (leaves == (1u << VECS) - 1) {
+        for (int w = 0; w < VECS; w++) leaf[w] = _mm512_castsi512_ps(idx[w]);
+      } else {
+        walk16xV(f, VECS, idx, wlive, leaf, row, BLOCK_SHIFT, xt);
+        for (int w = 0; w < VECS; w++)
+          if (leaves & (1u << w)) leaf[w] = _mm512_castsi512_ps(idx[w]);
+      }
       /* Each vector's trees in model order. */
       for (int w = 0; w < VECS && t + (uint32_t)(w / nv) < nt; w++) {
         const int v = w % nv;

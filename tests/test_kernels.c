@@ -127,18 +127,30 @@ static void check_tops_both_ways(const grove_forest_t *f, const char *name, cons
                                  const float *ref, float *got) {
   const uint32_t nt = f->info.num_trees;
   grove_top_t *tops = aligned_alloc(GROVE_FOREST_ALIGN, (nt ? nt : 1) * sizeof *tops);
-  if (tops == NULL) abort();
-  for (uint32_t t = 0; t < nt; t++) grove_top_build(f, f->roots[t], &tops[t]);
+  grove_top6_t *tops6 = aligned_alloc(GROVE_FOREST_ALIGN, (nt ? nt : 1) * sizeof *tops6);
+  if (tops == NULL || tops6 == NULL) abort();
+  int six = nt > 0;
+  for (uint32_t t = 0; t < nt; t++) {
+    grove_top_build(f, f->roots[t], &tops[t]);
+    if (six) six = grove_top6_build(f, f->roots[t], &tops6[t]);
+  }
+  const int has = f->tops == NULL ? 0 : f->top_levels;
   grove_forest_t with;
   memcpy(&with, f, sizeof with); /* a shallow copy: only the tables pointer changes */
   char what[160];
-  for (int on = 0; on <= 1; on++) {
-    if ((f->tops != NULL) == on) continue; /* that way was checked on F itself */
-    with.tops = on ? tops : NULL;
-    snprintf(what, sizeof what, "%s, top tables forced %s", name, on ? "on" : "off");
+  /* Off, 5 levels, and 6 levels when every tree fits them. */
+  for (int levels = 0; levels <= GROVE_TOP6_LEVELS; levels += levels ? 1 : GROVE_TOP_LEVELS) {
+    if (has == levels) continue; /* that way was checked on F itself */
+    if (levels == GROVE_TOP6_LEVELS && !six) continue;
+    if (levels == GROVE_TOP6_LEVELS) with.tops6 = tops6;
+    else with.tops = levels ? tops : NULL;
+    with.top_levels = levels;
+    snprintf(what, sizeof what, "%s, top tables forced %s", name,
+             levels == 0 ? "off" : levels == GROVE_TOP_LEVELS ? "on (5 levels)" : "on (6 levels)");
     check_kernels(&with, what, rows, nrows, ref, got);
   }
   free(tops);
+  free(tops6);
 }
 
 /* Compares every kernel the CPU runs with the scalar reference on NROWS rows of F. */
@@ -148,7 +160,8 @@ static void check_forest(const grove_forest_t *f, const char *name, size_t nrows
   float *ref = malloc(nrows * ng * sizeof *ref), *got = malloc(nrows * ng * sizeof *got);
   if (ref == NULL || got == NULL) abort();
   run_kernel(grove_predict_scalar, f, rows, nrows, nrows, ref);
-  printf("# %s: top tables %s\n", name, f->tops ? "built" : "not built (memory budget)");
+  printf("# %s: top tables %s (%d levels)\n", name, f->tops ? "built" : "not built (memory budget)",
+         f->tops ? f->top_levels : 0);
   check_kernels(f, name, rows, nrows, ref, got);
   check_tops_both_ways(f, name, rows, nrows, ref, got);
   char what[160];
@@ -253,6 +266,10 @@ static void put_ints(buf_t *b, const char *key, const int *v, int n) {
  * in three categorical), NCLASS groups (0: regression). PERTURB adds 0.25 to every leaf of
  * the first tree. Same SEED, same forest.
  */
+/* With this set the random models' category sets end before category 48 (XGBoost: codes
+ * below 40; LightGBM: a second word of 16 bits), so that 6-level top tables fit them. */
+static int narrow_sets;
+
 static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass, int perturb,
                           size_t *len) {
   rng_state = seed;
@@ -295,7 +312,8 @@ static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int
     int total = 0, nsets = 0;
     for (int k = 0; k < t.n; k++) {
       if (!st[k]) continue;
-      int range = rnd_below(4) == 0 ? 300 : 40, count = 0;
+      const int wide = rnd_below(4) == 0;
+      int range = wide && !narrow_sets ? 300 : 40, count = 0;
       for (int c = 0; c < range; c++) {
         if (rnd_below(3) != 0 && !(c == 31 || c == 32 || c == 33 || c == 0)) continue;
         if (rnd_below(2) == 0) continue;
@@ -421,6 +439,7 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
       for (int c = 0; c < ncat; c++) {
         int nw = 1 + (int)rnd_below(2);
         for (int w = 0; w < nw; w++) words[total + w] = rnd() | (w == 0 && rnd_below(2) ? 1u : 0u);
+        if (narrow_sets && nw == 2) words[total + 1] &= 0xffffu;
         total += nw;
         put(&b, " %d", total);
       }
@@ -442,9 +461,11 @@ static void test_random_lightgbm(void) {
     int ntrees, depth;
     uint32_t nf;
     int nclass;
-  } cases[] = {{11, 37, 6, 9, 0}, {12, 60, 12, 20, 0}, {13, 42, 7, 6, 3}};
+    int narrow; /* sets that fit 6-level top tables */
+  } cases[] = {{11, 37, 6, 9, 0, 0}, {12, 60, 12, 20, 0, 0}, {13, 42, 7, 6, 3, 0}, {14, 40, 10, 9, 0, 1}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     size_t len;
+    narrow_sets = cases[i].narrow;
     char *text = random_lightgbm_model(cases[i].seed, cases[i].ntrees, cases[i].depth, cases[i].nf,
                                        cases[i].nclass, &len);
     grove_forest_t *f = NULL;
@@ -462,6 +483,7 @@ static void test_random_lightgbm(void) {
     check_forest(f, name, 300);
     grove_forest_unref(f);
   }
+  narrow_sets = 0;
 }
 
 /* The checker must see a wrong kernel: scalar on a model with tree 0's leaves moved. */
@@ -487,15 +509,19 @@ static void test_random_forests(void) {
     int ntrees, depth;
     uint32_t nf;
     int nclass;
+    int narrow; /* sets that fit 6-level top tables */
   } cases[] = {
-      {1, 37, 6, 12, 0},   /* a tail of trees in both vector widths */
-      {2, 64, 14, 30, 0},  /* deep unbalanced trees */
-      {3, 45, 9, 7, 3},    /* multi-class: trees interleave groups */
-      {4, 3, 20, 5, 0},    /* few, very deep trees */
-      {5, 200, 4, 40, 0},  /* many shallow trees, many features */
-      {6, 17, 1, 3, 2},    /* stumps */
+      {1, 37, 6, 12, 0, 0},   /* a tail of trees in both vector widths */
+      {2, 64, 14, 30, 0, 0},  /* deep unbalanced trees */
+      {3, 45, 9, 7, 3, 0},    /* multi-class: trees interleave groups */
+      {4, 3, 20, 5, 0, 0},    /* few, very deep trees */
+      {5, 200, 4, 40, 0, 0},  /* many shallow trees, many features */
+      {6, 17, 1, 3, 2, 0},    /* stumps */
+      {7, 41, 6, 12, 0, 1},   /* 6-level tables whose exits are leaves (or not, in shallower trees) */
+      {8, 50, 11, 9, 3, 1},   /* 6-level tables and deep trees: the walk goes on below */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    narrow_sets = cases[i].narrow;
     grove_forest_t *f = load_random(cases[i].seed, cases[i].ntrees, cases[i].depth, cases[i].nf,
                                     cases[i].nclass, 0);
     char name[64];
@@ -507,6 +533,7 @@ static void test_random_forests(void) {
     check_forest(f, name, 300);
     grove_forest_unref(f);
   }
+  narrow_sets = 0;
 }
 
 static void test_isa_names(void) {

@@ -877,16 +877,17 @@ def test_deadline(ctx):
     # 1. batches of 16 rows: the worker drops the job's remaining chunks once the deadline passed
     d = Daemon(ctx, "deadline", ["--threads", "1", "--workers", "1", "--deadline-ms", "50", "--max-batch-rows", "16",
                                  "--models", models])
-    # 2. one 50000-row batch: the worker is busy for ~0.5 s, the loop answers at the deadline
+    # 2. one 400000-row batch: the worker is busy for ~0.4 s or more, the loop answers at the
+    # deadline. (The rows must take far longer than 50 ms however fast the engine gets.)
     d2 = Daemon(ctx, "deadline-busy", ["--threads", "1", "--workers", "1", "--deadline-ms", "50",
-                                       "--max-batch-rows", "65536", "--models", models])
+                                       "--max-batch-rows", "1048576", "--models", models])
     ds = [d, d2]
     if not (d.wait_ready() and d2.wait_ready()):
         check(False, "deadline daemons start", d.stderr() + d2.stderr())
         return ds
-    rows = synth_rows(ctx, 50000, seed=9)
+    rows = synth_rows(ctx, 400000, seed=9)
     c, st, r, el = deadline_request(ctx, d, rows)
-    check(st == 504 and "deadline" in r.get("error", ""), "50000 rows with --deadline-ms 50 --max-batch-rows 16: "
+    check(st == 504 and "deadline" in r.get("error", ""), "400000 rows with --deadline-ms 50 --max-batch-rows 16: "
           "504 JSON error", "%s %s" % (st, r))
     check(el < 1.0 * ctx.slow, "the 504 comes within ~1 s", "%.3f s" % el)
     note("deadline: 504 after %.3f s" % el)
@@ -902,7 +903,7 @@ def test_deadline(ctx):
           "504s %s, rejected{deadline} %s" % (n504, nrej))
 
     c, st, r, el = deadline_request(ctx, d2, rows)
-    check(st == 504 and "deadline" in r.get("error", ""), "one 50000-row batch past --deadline-ms 50: 504 JSON error",
+    check(st == 504 and "deadline" in r.get("error", ""), "one 400000-row batch past --deadline-ms 50: 504 JSON error",
           "%s %s" % (st, r))
     check(el < 1.0 * ctx.slow, "the 504 comes within ~1 s while the worker is still busy", "%.3f s" % el)
     note("deadline (busy worker): 504 after %.3f s" % el)
