@@ -583,14 +583,11 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
                                                                       : GROVE_FEATURE_CATEGORICAL;
   }
 
-  const size_t declared = (r->pending != NULL && starts_with(r->pending, "Tree=")) + count_trees(r->next);
-  if (declared % groups != 0) {
-    rc = grove_error_set(r->err, GROVE_EPARSE, "%zu trees is not a multiple of num_tree_per_iteration=%u", declared,
-                         groups);
-    goto done;
-  }
   tree_ctx_t ctx = {.num_features = nf, .leaf_scale = 1.0};
-  if (h.average_output && declared > 0) ctx.leaf_scale = 1.0 / (double)(declared / groups);
+  if (h.average_output) { /* leaves are divided by the iterations: count them first */
+    const size_t trees = (r->pending != NULL && starts_with(r->pending, "Tree=")) + count_trees(r->next);
+    if (trees >= groups) ctx.leaf_scale = 1.0 / (double)(trees / groups);
+  }
   size_t ti = 0;
   int ended = 0;
   char *line;
@@ -619,6 +616,10 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
   }
   if (!ended) {
     rc = grove_error_set(r->err, GROVE_EPARSE, "truncated: no \"end of trees\" line after %zu trees", ti);
+    goto done;
+  }
+  if (ti % groups != 0) {
+    rc = grove_error_set(r->err, GROVE_EPARSE, "%zu trees is not a multiple of num_tree_per_iteration=%u", ti, groups);
     goto done;
   }
 

@@ -125,6 +125,10 @@ typedef struct {
 int api_encode_model_v1(const api_model_meta_t *meta, const grove_forest_t *forest,
                         const grove_schema_t *schema, api_body_t *body);
 
+/* The same schema as a schema.json to keep beside the model (indented; no "classes"; a
+ * categorical feature without strings named by its codes): what `grove schema` prints. */
+int api_encode_schema_file(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body);
+
 /* GET /v1/models: {"models": [<the same object without "schema">, ...]}. */
 int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *const *forests,
                          size_t n, api_body_t *body);

@@ -877,7 +877,14 @@ static json_object *classes(const grove_forest_info_t *info, const grove_schema_
   return json_object_new_null();
 }
 
-static json_object *schema_json(const grove_forest_t *forest, const grove_schema_t *schema, int *failed) {
+/*
+ * The model's schema: its schema.json, or one generated from its feature names and types.
+ * AS_FILE gives a schema.json to keep beside the model (grove schema): no "classes", and a
+ * categorical feature without strings gets its codes "0".."N-1" as names, up to the highest
+ * its splits name, so that the file loads back.
+ */
+static json_object *schema_json(const grove_forest_t *forest, const grove_schema_t *schema, int as_file,
+                                int *failed) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   json_object *o = json_object_new_object(), *features = json_object_new_array();
@@ -912,11 +919,20 @@ static json_object *schema_json(const grove_forest_t *forest, const grove_schema
                                              : t == GROVE_FEATURE_NUMERIC  ? "numeric"
                                                                            : "integer"),
           failed);
+      if (as_file && t == GROVE_FEATURE_CATEGORICAL) {
+        json_object *codes = json_object_new_array();
+        for (uint32_t c = 0, n = grove_forest_category_bound(forest, j); c < n; c++) {
+          char code[16];
+          snprintf(code, sizeof code, "%u", c);
+          push(codes, new_string(code), failed);
+        }
+        add(fo, "categories", codes, failed);
+      }
       push(features, fo, failed);
     }
   }
   add(o, "features", features, failed);
-  add(o, "classes", classes(&info, schema, failed), failed);
+  if (!as_file) add(o, "classes", classes(&info, schema, failed), failed);
   return o;
 }
 
@@ -948,20 +964,19 @@ static json_object *model_json(const api_model_meta_t *meta, const grove_forest_
   add(o, "loaded_at", json_object_new_double(meta->loaded_at), failed);
   add(o, "load_seconds", json_object_new_double(meta->load_seconds), failed);
   add(o, "reloads", json_object_new_int64((int64_t)meta->reloads), failed);
-  if (with_schema) add(o, "schema", schema_json(forest, schema, failed), failed);
+  if (with_schema) add(o, "schema", schema_json(forest, schema, 0, failed), failed);
   return o;
 }
 
 /* Serializes and frees ROOT into BODY. */
-static int finish_tree(json_object *root, int failed, api_body_t *body) {
+static int finish_tree_as(json_object *root, int failed, int flags, api_body_t *body) {
   memset(body, 0, sizeof *body);
   if (failed || root == NULL) {
     json_object_put(root);
     return -1;
   }
   size_t len;
-  const char *s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-                                                    &len);
+  const char *s = json_object_to_json_string_length(root, flags | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
   char *copy = s ? malloc(len + 1) : NULL;
   if (copy != NULL) memcpy(copy, s, len + 1);
   json_object_put(root);
@@ -970,6 +985,16 @@ static int finish_tree(json_object *root, int failed, api_body_t *body) {
   body->len = len;
   body->content_type = CONTENT_TYPE_JSON;
   return 0;
+}
+
+static int finish_tree(json_object *root, int failed, api_body_t *body) {
+  return finish_tree_as(root, failed, JSON_C_TO_STRING_PLAIN, body);
+}
+
+int api_encode_schema_file(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body) {
+  int failed = 0;
+  json_object *o = schema_json(forest, schema, 1, &failed);
+  return finish_tree_as(o, failed, JSON_C_TO_STRING_PRETTY, body);
 }
 
 int api_encode_model_v1(const api_model_meta_t *meta, const grove_forest_t *forest,

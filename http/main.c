@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "config.h"
 #include "version.h" /* generated: GROVE_VERSION */
 #include "csv_rows.h"
@@ -76,6 +77,16 @@ static int load_or_report(const char *path, grove_forest_t **forest, grove_schem
     return -1;
   }
   return 0;
+}
+
+/* For the commands that take MODEL alone (info, schema): 0 with it loaded, else the exit code. */
+static int load_sole_model(const char *cmd, int argc, char **argv, grove_forest_t **forest,
+                           grove_schema_t **schema) {
+  if (argc != 2 || argv[1][0] == '-') {
+    fprintf(stderr, "grove %s: expected MODEL\n", cmd);
+    return EXIT_INPUT;
+  }
+  return load_or_report(argv[1], forest, schema) != 0 ? EXIT_MODEL : 0;
 }
 
 /* ---- predict ---- */
@@ -225,68 +236,29 @@ static const char *task_name(grove_task_t t) {
  * a LightGBM model's trailer gave its category strings, the file keeps them beside it.
  */
 static int cmd_schema(int argc, char **argv) {
-  if (argc != 2 || argv[1][0] == '-') {
-    fprintf(stderr, "grove schema: expected MODEL\n");
-    return EXIT_INPUT;
-  }
   grove_forest_t *forest;
   grove_schema_t *schema;
-  if (load_or_report(argv[1], &forest, &schema) != 0) return EXIT_MODEL;
-  grove_forest_info_t info;
-  grove_forest_get_info(forest, &info);
-  json_object *o = json_object_new_object(), *features = json_object_new_array();
-  if (schema != NULL && schema->description != NULL)
-    json_object_object_add(o, "description", json_object_new_string(schema->description));
-  if (schema != NULL && schema->num_labels > 0) {
-    json_object *labels = json_object_new_array();
-    for (uint32_t i = 0; i < schema->num_labels; i++)
-      json_object_array_add(labels, json_object_new_string(schema->labels[i]));
-    json_object_object_add(o, "labels", labels);
+  int rc0 = load_sole_model("schema", argc, argv, &forest, &schema);
+  if (rc0 != 0) return rc0;
+  api_body_t body;
+  int rc = api_encode_schema_file(forest, schema, &body);
+  if (rc == 0) {
+    fwrite(body.data, 1, body.len, stdout);
+    putchar('\n');
+    api_body_free(&body);
+  } else {
+    fprintf(stderr, "grove schema: out of memory\n");
   }
-  for (uint32_t i = 0; i < info.num_features; i++) {
-    json_object *f = json_object_new_object();
-    const grove_schema_feature_t *sf = schema ? &schema->features[i] : NULL;
-    const char *name = sf ? sf->name : grove_forest_feature_name(forest, i);
-    char fallback[32];
-    snprintf(fallback, sizeof fallback, "f%u", i);
-    json_object_object_add(f, "name", json_object_new_string(name ? name : fallback));
-    grove_feature_type_t type = sf ? sf->type : grove_forest_feature_type(forest, i);
-    if (type == GROVE_FEATURE_INDICATOR) type = GROVE_FEATURE_INTEGER;
-    json_object_object_add(f, "type", json_object_new_string(feature_type_name(type)));
-    if (sf != NULL && sf->description != NULL)
-      json_object_object_add(f, "description", json_object_new_string(sf->description));
-    if (sf != NULL && !isnan(sf->min)) json_object_object_add(f, "min", json_object_new_double(sf->min));
-    if (sf != NULL && !isnan(sf->max)) json_object_object_add(f, "max", json_object_new_double(sf->max));
-    if (sf != NULL && !isnan(sf->step)) json_object_object_add(f, "step", json_object_new_double(sf->step));
-    if (type == GROVE_FEATURE_CATEGORICAL) {
-      /* Without strings, the codes the model's splits name stand in for them, to be edited. */
-      json_object *cats = json_object_new_array();
-      const uint32_t n = sf ? sf->num_categories : grove_forest_category_bound(forest, i);
-      for (uint32_t c = 0; c < n; c++) {
-        char code[16];
-        snprintf(code, sizeof code, "%u", c);
-        json_object_array_add(cats, json_object_new_string(sf ? sf->categories[c] : code));
-      }
-      json_object_object_add(f, "categories", cats);
-    }
-    json_object_array_add(features, f);
-  }
-  json_object_object_add(o, "features", features);
-  puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-  json_object_put(o);
   grove_schema_free(schema);
   grove_forest_unref(forest);
-  return 0;
+  return rc == 0 ? 0 : EXIT_MODEL;
 }
 
 static int cmd_info(int argc, char **argv) {
-  if (argc != 2 || argv[1][0] == '-') {
-    fprintf(stderr, "grove info: expected MODEL\n");
-    return EXIT_INPUT;
-  }
   grove_forest_t *forest;
   grove_schema_t *schema;
-  if (load_or_report(argv[1], &forest, &schema) != 0) return EXIT_MODEL;
+  int rc0 = load_sole_model("info", argc, argv, &forest, &schema);
+  if (rc0 != 0) return rc0;
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
 
