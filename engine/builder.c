@@ -241,17 +241,31 @@ nomem:
                          b->num_trees);
 }
 
+/*
+ * The node at each heap position of a tree's top LEVELS levels and of the level below them
+ * (2^(LEVELS+1) - 1 positions, position p's children at 2p+1 and 2p+2): under a leaf, every
+ * position is that leaf.
+ */
+static void top_positions(const grove_forest_t *f, uint32_t root, uint32_t levels, uint32_t *at) {
+  const uint32_t splits = (1u << levels) - 1;
+  at[0] = root;
+  for (uint32_t p = 0; p < splits; p++) {
+    const grove_node_t *n = &f->nodes[at[p]];
+    at[2 * p + 1] = n->feature < 0 ? at[p] : n->left;
+    at[2 * p + 2] = n->feature < 0 ? at[p] : n->left + 1;
+  }
+}
+
 void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
   enum { SPLITS = GROVE_TOP_SLOTS - 1 };
-  uint32_t at[2 * GROVE_TOP_SLOTS - 1]; /* node at each heap position; under a leaf, that leaf */
+  uint32_t at[2 * GROVE_TOP_SLOTS - 1];
   uint32_t any = 0;
   memset(top, 0, sizeof *top);
-  at[0] = root;
+  top_positions(f, root, GROVE_TOP_LEVELS, at);
   for (uint32_t p = 0; p < SPLITS; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
     if (n->feature < 0) { /* NaN threshold, flags 0: every x, NaN too, goes right */
       top->value[p] = NAN;
-      at[2 * p + 1] = at[2 * p + 2] = at[p];
       continue;
     }
     top->value[p] = n->value;
@@ -263,8 +277,6 @@ void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
       for (uint32_t w = 0; w < 2 && w < set->nwords; w++) top->cat_words[w][p] = f->cat_words[set->offset + w];
       if (set->nwords > 2) any |= GROVE_TOP_WIDE_SETS;
     }
-    at[2 * p + 1] = n->left;
-    at[2 * p + 2] = n->left + 1;
   }
   top->flags[SPLITS] = any;
   for (uint32_t p = SPLITS; p < 2 * GROVE_TOP_SLOTS - 1; p++) top->exit[p % GROVE_TOP_SLOTS] = at[p];
@@ -272,16 +284,15 @@ void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
 
 int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) {
   enum { SPLITS = 63 };
-  uint32_t at[127]; /* node at each heap position; under a leaf, that leaf */
+  uint32_t at[127];
   uint32_t any = 0;
   memset(top, 0, sizeof *top);
-  at[0] = root;
+  top_positions(f, root, GROVE_TOP6_LEVELS, at);
   for (uint32_t p = 0; p < SPLITS; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
     const uint32_t slot = p < 31 ? p : 32 + p % 32;
     if (n->feature < 0) { /* NaN threshold, flags 0: every x, NaN too, goes right */
       top->value[slot] = NAN;
-      at[2 * p + 1] = at[2 * p + 2] = at[p];
       continue;
     }
     if (n->feature >= 256) return 0;
@@ -298,8 +309,6 @@ int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) 
     top->value[slot] = value;
     top->meta[slot] = (uint32_t)n->feature | (n->flags & 0xfu) << 8 | high << 16;
     any |= n->flags & 0xfu;
-    at[2 * p + 1] = n->left;
-    at[2 * p + 2] = n->left + 1;
   }
   uint32_t leaves = GROVE_TOP6_LEAF_EXITS;
   for (uint32_t p = SPLITS; p < 127; p++)
