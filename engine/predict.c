@@ -19,8 +19,11 @@
  */
 #define AVX2_ROWS_MIN 32
 #define AVX512_ROWS_MIN 32
-/* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once. */
+/* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once;
+ * a trees kernel walking the 6-level tables costs it more rows (income, us/row at batch 6 /
+ * 8 / 10: trees 2.2-2.5 / 2.3-2.8 / 2.5-2.7, rows 3.1-3.3 / 2.0-2.4 / 1.4-1.8). */
 #define AVX512_TOPS_ROWS_MIN 12
+#define AVX512_TOPS6_ROWS_MIN 8
 
 static grove_kernel_t kernel_in_use;
 static const char *kernel_note;
@@ -35,7 +38,9 @@ static void predict_avx2(const grove_forest_t *f, const float *rows, size_t nrow
 
 static void predict_avx512(const grove_forest_t *f, const float *rows, size_t nrows, float *margins) {
   if (!grove_simd_fits(f)) grove_predict_scalar(f, rows, nrows, margins);
-  else if (nrows < (f->tops ? AVX512_TOPS_ROWS_MIN : AVX512_ROWS_MIN))
+  else if (nrows < (grove_avx512_trees_walk_tops6(f) ? AVX512_TOPS6_ROWS_MIN
+                    : f->tops                         ? AVX512_TOPS_ROWS_MIN
+                                                      : AVX512_ROWS_MIN))
     grove_predict_avx512_trees(f, rows, nrows, margins);
   else
     grove_predict_avx512_rows(f, rows, nrows, margins);

@@ -3,8 +3,8 @@
  * with AVX-512 intrinsics). Both walk 16 lanes level by level, deciding each split
  * exactly as grove_node_next() does, and add each row's leaf values to its margin one
  * tree at a time in model order, so the margins are bit-identical to the scalar kernel's:
- *  - trees: one row, 4 x 16 trees at a time (one lane per tree), gathering nodes: small
- *    batches;
+ *  - trees: one row, 4 x 16 trees at a time (one lane per tree), gathering nodes, or for
+ *    categorical forests the 6-level tables' entries (top6_trees_walk16): small batches;
  *  - rows: 16-row vectors of a feature-major block of 64 rows, through one tree (or 2 or
  *    4 trees for blocks of 32 or 16 rows): larger batches. A tree's top levels come from
  *    its tables in registers (top_walk16; top6_walk16 for 6-level tables, whose exits
@@ -190,24 +190,102 @@ static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
   }
 }
 
+/*
+ * The row's value of feature FEAT per lane: from registers X0 (features 0-15) and X1
+ * (16-31) for rows of up to 32 features, else gathered from X.
+ */
+static inline __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float *x, __mmask16 live,
+                                  __m512i feat) {
+  if (nf <= 16) return _mm512_permutexvar_ps(feat, x0);
+  if (nf <= 32) return _mm512_permutex2var_ps(x0, feat, x1);
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, feat, x, 4);
+}
+
+/*
+ * The trees kernel's walk through the 6-level tables (grove_top6_t): lane k of vector v
+ * takes row X through tree T0 + 16v + k's tables, gathering each level's threshold and
+ * meta from them and the split's row value from registers: two gathers a level instead
+ * of four plus one, and categorical splits find their sets in registers (no gathers of
+ * category words). Returns in IDX the node reached below level 5, or for the lanes in
+ * LEAVES (trees whose exits are leaves) the leaf value's bits.
+ */
+static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live, const float *x,
+                                     __m512 x0, __m512 x1, __m512i *idx, __mmask16 *leaves) {
+  const uint32_t nf = f->info.num_features;
+  const int32_t *tables = (const int32_t *)f->tops6; /* tree t's table at dword t * 192 */
+  const int per_tree = (int)(sizeof(grove_top6_t) / sizeof(int32_t));
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i one = _mm512_set1_epi32(1), fmask = _mm512_set1_epi32(0xff);
+  __m512i base[TREE_VECS], pos[TREE_VECS];
+  for (int v = 0; v < TREE_VECS; v++) {
+    base[v] = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)(t0 + 16 * (uint32_t)v))),
+                                 _mm512_set1_epi32(per_tree));
+    pos[v] = _mm512_setzero_si512();
+  }
+  for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
+    for (int v = 0; v < TREE_VECS; v++) {
+      if (!live[v]) continue;
+      /* Level 5's positions 31-62 are at [32 + p % 32]: p | 32 there. */
+      const __m512i slot = _mm512_add_epi32(base[v], level < 5 ? pos[v] : _mm512_or_si512(pos[v], _mm512_set1_epi32(32)));
+      const __m512 thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot, tables, 4);
+      const __m512i meta = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot, tables + 64, 4);
+      const __m512 xv = row_values16(nf, x0, x1, x, live[v], _mm512_and_si512(meta, fmask));
+      /* !(x < t) is also true for NaN, which decide16 then overrides. */
+      const __mmask16 right = decide16(f, live[v], xv, thr, _mm512_mask_cmp_ps_mask(live[v], xv, thr, _CMP_NLT_UQ),
+                                       _mm512_srli_epi32(meta, 8), NULL, pos[v], 1);
+      const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[v], pos[v]), one);
+      pos[v] = _mm512_mask_add_epi32(p1, right, p1, one);
+    }
+  }
+  for (int v = 0; v < TREE_VECS; v++) {
+    idx[v] = _mm512_setzero_si512();
+    leaves[v] = 0;
+    if (!live[v]) continue;
+    /* Heap position p (63..126) below level 5 exits at exit[p % 64]. */
+    const __m512i e = _mm512_add_epi32(base[v], _mm512_and_si512(pos[v], _mm512_set1_epi32(63)));
+    idx[v] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], e, tables + 128, 4);
+    const __m512i summary = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v],
+                                                        _mm512_add_epi32(base[v], _mm512_set1_epi32(31)),
+                                                        tables + 64, 4);
+    leaves[v] = _mm512_mask_test_epi32_mask(live[v], summary, _mm512_set1_epi32(GROVE_TOP6_LEAF_EXITS));
+  }
+}
+
 void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size_t nrows,
                                 float *margins) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
+  const int six = grove_avx512_trees_walk_tops6(f);
   __m512i xoff[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) xoff[v] = _mm512_setzero_si512();
   for (size_t r = 0; r < nrows; r++) {
     const float *x = rows + r * nf;
     float *m = margins + r * ng;
+    /* The row in registers for the 6-level walk (row_values16). */
+    __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
+    if (six && nf <= 32) {
+      x0 = _mm512_maskz_loadu_ps((__mmask16)(nf >= 16 ? 0xffff : (1u << nf) - 1), x);
+      if (nf > 16) x1 = _mm512_maskz_loadu_ps((__mmask16)((1u << (nf - 16)) - 1), x + 16);
+    }
     for (uint32_t t0 = 0; t0 < nt; t0 += 16 * TREE_VECS) {
       __m512i idx[TREE_VECS];
       __mmask16 live[TREE_VECS];
       for (int v = 0; v < TREE_VECS; v++) {
         const uint32_t t = t0 + 16 * (uint32_t)v, n = t >= nt ? 0 : nt - t < 16 ? nt - t : 16;
         live[v] = (__mmask16)((1u << n) - 1);
-        idx[v] = _mm512_maskz_loadu_epi32(live[v], f->roots + (n ? t : 0));
+        if (!six) idx[v] = _mm512_maskz_loadu_epi32(live[v], f->roots + (n ? t : 0));
       }
       __m512 leaf[TREE_VECS];
-      walk16xV(f, TREE_VECS, idx, live, leaf, xoff, 0, x);
+      if (six) {
+        __mmask16 leaves[TREE_VECS], rest[TREE_VECS];
+        top6_trees_walk16(f, t0, live, x, x0, x1, idx, leaves);
+        unsigned any = 0;
+        for (int v = 0; v < TREE_VECS; v++) any |= rest[v] = (__mmask16)(live[v] & ~leaves[v]);
+        if (any) walk16xV(f, TREE_VECS, idx, rest, leaf, xoff, 0, x);
+        for (int v = 0; v < TREE_VECS; v++)
+          leaf[v] = any ? _mm512_mask_mov_ps(leaf[v], leaves[v], _mm512_castsi512_ps(idx[v])) : _mm512_castsi512_ps(idx[v]);
+      } else {
+        walk16xV(f, TREE_VECS, idx, live, leaf, xoff, 0, x);
+      }
       for (int v = 0; v < TREE_VECS && live[v]; v++) {
         float l[16];
         _mm512_storeu_ps(l, leaf[v]);

@@ -519,6 +519,8 @@ static void test_random_forests(void) {
       {6, 17, 1, 3, 2, 0},    /* stumps */
       {7, 41, 6, 12, 0, 1},   /* 6-level tables whose exits are leaves (or not, in shallower trees) */
       {8, 50, 11, 9, 3, 1},   /* 6-level tables and deep trees: the walk goes on below */
+      {9, 70, 8, 28, 0, 1},   /* 6-level tables, rows of 17-32 features (two registers) */
+      {10, 40, 7, 45, 2, 1},  /* 6-level tables, rows past 32 features (gathered) */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     narrow_sets = cases[i].narrow;
