@@ -287,13 +287,15 @@ static int take_value(cursor_t *c, double *out, int *missing) {
   }
   char text[64];
   if ((size_t)(q - start) >= sizeof text || (integral && integer_digits > 18)) return -1;
-  memcpy(text, start, (size_t)(q - start));
-  text[q - start] = '\0';
   c->p = q;
-  if (integral) {
-    *out = (double)(float)strtoll(text, NULL, 10);
+  if (integral) { /* at most 18 digits: exact in int64, summed here rather than by strtoll */
+    int64_t v = 0;
+    for (const char *d = digits; d < q; d++) v = v * 10 + (*d - '0');
+    *out = (double)(float)(digits > start ? -v : v);
     return 0;
   }
+  memcpy(text, start, (size_t)(q - start));
+  text[q - start] = '\0';
   *out = strtod(text, NULL);
   return 0;
 }

@@ -853,6 +853,59 @@ static void test_v1_fast_path(void) {
   CHECK(agree && fast_taken > 1000, "2000 random bodies: the fast path takes most and agrees with json-c bit for bit");
 }
 
+/* Whether api_buf_json_float(V) writes what printf's "%.9g" does; prints the first miss. */
+static int float_text_matches(float v, int *shown) {
+  api_buf_t b = {0};
+  char want[64];
+  api_buf_json_float(&b, v);
+  snprintf(want, sizeof want, "%.9g", (double)v);
+  int same = !b.failed && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0;
+  if (!same && (*shown)++ < 5)
+    printf("# float %a: wrote \"%.*s\", printf writes \"%s\"\n", (double)v, (int)b.len, b.data ? b.data : "", want);
+  free(b.data);
+  return same;
+}
+
+/* The hand-written float output (api.c) against printf, on every class of float. */
+static void test_float_text(void) {
+  int shown = 0;
+  size_t bad = 0, n = 0;
+  /* Every binade (subnormals too), both signs, mantissas at its ends and in between. */
+  uint64_t rng = 0x9e3779b97f4a7c15ull;
+  for (uint32_t sign = 0; sign < 2; sign++)
+    for (uint32_t e = 0; e < 255; e++)
+      for (int k = 0; k < 64; k++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t frac = k == 0 ? 0 : k == 1 ? 1 : k == 2 ? 0x7fffff : (uint32_t)(rng >> 41);
+        uint32_t bits = sign << 31 | e << 23 | frac;
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        bad += !float_text_matches(v, &shown);
+        n++;
+      }
+  /* Both sides of every power of ten and of values that round to one, and halfway-prone
+   * short decimals. */
+  for (int p = -45; p <= 38; p++) {
+    float t = (float)pow(10.0, p);
+    float near[] = {t, nextafterf(t, 0), nextafterf(t, INFINITY), (float)(pow(10.0, p) * 0.9999999995),
+                    (float)(pow(10.0, p) * 1.25), (float)(pow(10.0, p) * 0.5)};
+    for (size_t i = 0; i < sizeof near / sizeof *near; i++, n++) bad += !float_text_matches(near[i], &shown);
+  }
+  for (int i = 0; i <= 100000; i++, n++) bad += !float_text_matches((float)i / 100000.0f, &shown);
+  /* And random bit patterns. */
+  for (int i = 0; i < 2000000; i++) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    uint32_t bits = (uint32_t)(rng >> 32);
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    if (isnan(v) || isinf(v)) continue;
+    bad += !float_text_matches(v, &shown);
+    n++;
+  }
+  printf("# %zu floats, %zu differ from %%.9g\n", n, bad);
+  CHECK(bad == 0, "JSON float output writes exactly what printf's %.9g does, on every float class");
+}
+
 static grove_forest_t *load(const char *rel) {
   grove_forest_t *f = NULL;
   grove_error_t err;
@@ -886,6 +939,7 @@ int main(void) {
   test_encode_v2();
   test_metadata();
   test_end_to_end();
+  test_float_text();
   grove_forest_unref(income);
   grove_forest_unref(multi);
   grove_forest_unref(named);
