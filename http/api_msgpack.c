@@ -356,12 +356,11 @@ static int decode_rows(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   } else if ((scratch = malloc(d->nf * sizeof *scratch)) == NULL) {
     return api_fail(d->err, 500, "out of memory");
   }
-  char where[64];
   for (size_t i = 0; i < n; i++) {
     uint32_t count;
-    snprintf(where, sizeof where, "row %zu", i);
     if ((rc = mp_read_container(r, 0, &count)) != MP_OK) {
-      char expected[48];
+      char where[64], expected[48]; /* formatted only for the error: printf costs every row */
+      snprintf(where, sizeof where, "row %zu", i);
       snprintf(expected, sizeof expected, "an array of %u values", d->nf);
       fail_read(d, r, rc, where, expected);
       goto fail;
@@ -398,6 +397,12 @@ static int grow_rows(decoder_t *d, float **rows, size_t *cap, size_t need, size_
   return 0;
 }
 
+/* "record I", for error messages only (formatting it for every record cost printf calls). */
+static const char *record_where(char *buf, size_t size, size_t i) {
+  snprintf(buf, size, "record %zu", i);
+  return buf;
+}
+
 /*
  * "records": [{"feature": value, ...}, ...]; absent or nil = missing. An empty record is
  * one byte, so the rows grow as records arrive rather than being sized by the claimed count.
@@ -414,9 +419,8 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   char where[64], text[API_QUOTE_MAX + 8], some[120];
   for (size_t i = 0; i < n; i++) {
     uint32_t count;
-    snprintf(where, sizeof where, "record %zu", i);
     if ((rc = mp_read_container(r, 1, &count)) != MP_OK) {
-      fail_read(d, r, rc, where, "a map of feature: value");
+      fail_read(d, r, rc, record_where(where, sizeof where, i), "a map of feature: value");
       goto fail;
     }
     if (grow_rows(d, &rows, &cap, i + 1, n) != 0) goto fail;
@@ -427,17 +431,17 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
       const uint8_t *key;
       size_t len;
       if ((rc = mp_read_bytes(r, 0, &key, &len)) != MP_OK) {
-        fail_read(d, r, rc, where, "a feature name (string key)");
+        fail_read(d, r, rc, record_where(where, sizeof where, i), "a feature name (string key)");
         goto fail;
       }
       int32_t j = lookup_feature(d, key, len);
       if (j < 0) {
-        api_fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)", where, clip(text, sizeof text, key, len),
+        api_fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)", record_where(where, sizeof where, i), clip(text, sizeof text, key, len),
                  api_feature_list(d->forest, d->schema, some, sizeof some));
         goto fail;
       }
       if (d->seen[j] == i + 1) {
-        api_fail(d->err, 400, "%s: feature \"%s\" appears twice", where, clip(text, sizeof text, key, len));
+        api_fail(d->err, 400, "%s: feature \"%s\" appears twice", record_where(where, sizeof where, i), clip(text, sizeof text, key, len));
         goto fail;
       }
       d->seen[j] = (uint32_t)(i + 1);
