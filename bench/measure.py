@@ -3,6 +3,8 @@
 
     measure.py --pid PID [--kind grove --workers W --io T] [--tag K=V ...] -- LOADGEN ARGS...
 
+(LOADGEN: build/bench/loadgen, or bench/h2load_run.py for HTTP/2: both print one JSON line.)
+
 Before and after the run it reads /proc/PID/task/*/stat of the server (and of every
 descendant process: gunicorn's workers) and reports CPU seconds used during the run.
 For grove the threads are told apart by creation order (tids ascending): the main thread
@@ -93,8 +95,10 @@ def main():
     delta = {k: (v[0] - before.get(k, (0, 0))[0], v[1] - before.get(k, (0, 0))[1]) for k, v in after.items()}
     out["server_cpu_s"] = round(sum(d[0] for d in delta.values()) / TCK, 2)
     out["server_ctx_switches"] = sum(d[1] for d in delta.values())
-    # CPU the rest of the machine used meanwhile (other work sharing the cores): noise
-    out["other_cpu_s"] = round(max(0.0, (busy1 - busy0) / TCK - out["server_cpu_s"] - out["loadgen_cpu_s"]), 2)
+    # CPU the rest of the machine used meanwhile (other work sharing the cores): noise.
+    # h2load_run.py's own CPU (reading h2load's log) is the client's, not other work's.
+    out["other_cpu_s"] = round(max(0.0, (busy1 - busy0) / TCK - out["server_cpu_s"] - out["loadgen_cpu_s"]
+                                   - out.get("wrapper_cpu_s", 0)), 2)
     if args.kind == "grove":
         tids = sorted(t for (p, t) in delta if p == args.pid)
         roles = {}

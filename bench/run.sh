@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # grove's daemon against the tutorial's stack (Flask + gunicorn -w 2 + a pickled sklearn
-# GradientBoostingClassifier), side by side, on loopback. One command, about 6-7 minutes:
+# GradientBoostingClassifier), side by side, on loopback. One command, about 8 minutes:
 #
 #   bash bench/run.sh            # print the summary (raw JSON lines kept in $BENCH_OUT)
 #   bash bench/run.sh --write    # and replace the generated section of bench/RESULTS.md
@@ -47,6 +47,10 @@ if ! command -v gunicorn >/dev/null || ! $PY -c 'import flask' 2>/dev/null; then
   log "installing python3-flask gunicorn (apt)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-flask gunicorn >/dev/null
 fi
+if ! command -v h2load >/dev/null; then
+  log "installing nghttp2-client (apt, for h2load)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nghttp2-client >/dev/null
+fi
 $PY -c 'import sklearn, pandas, numpy, msgpack' || { echo "need $PY with sklearn, pandas, numpy, msgpack" >&2; exit 1; }
 
 log "building grove (ninja -C $BUILD)"
@@ -84,6 +88,11 @@ done
 log "training the baseline (pickle in $WORK) and writing request bodies"
 $PY bench/baseline/train_baseline.py --out "$WORK" >&2
 $PY bench/make_bodies.py --out "$WORK" >&2
+# h2load -d sends one fixed body: the first record of each single-row file
+$PY -c 'import struct,sys
+for src, dst in (("json1_grove.bin", "json1.json"), ("mp1_grove.bin", "mp1.msgpack")):
+    b = open(sys.argv[1] + "/" + src, "rb").read()
+    open(sys.argv[1] + "/" + dst, "wb").write(b[4:4 + struct.unpack_from("<I", b)[0]])' "$WORK"
 
 # ---- servers -----------------------------------------------------------------------------
 wait_up() {  # URL PID
@@ -132,7 +141,10 @@ log "servers up: gunicorn :$P_BASE, grove t1 :$P_G1, grove default (io=$GD_IO wo
 # ---- measurements ------------------------------------------------------------------------
 J=application/json M=application/msgpack
 # run SERVER LABEL LOADGEN-ARGS...   (SERVER: base | g1 | gd | gnb | bsk)
+# run_h2 SERVER LABEL H2LOAD_RUN-ARGS...: the same over HTTP/2, h2load as the client
 run() {
+  local lg=("$LOADGEN")
+  [[ $1 == --h2 ]] && { lg=("$PY" bench/h2load_run.py); shift; }
   local srv=$1 label=$2; shift 2
   local port pid kind=grove w=0 io=0 config
   case $srv in
@@ -145,10 +157,11 @@ run() {
   local line
   line=$($PY bench/measure.py --pid "$pid" --kind "$kind" --workers "$w" --io "$io" \
          --tag "server=$srv" --tag "config=$config" -- \
-         "$LOADGEN" --port "$port" --label "$label" -d "$DUR" -w "$WARM" "$@")
+         "${lg[@]}" --port "$port" --label "$label" -d "$DUR" -w "$WARM" "$@")
   echo "$line" >> "$RES"
-  $PY -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-22s %-4s %-6s %10.0f req/s %12.0f rows/s  p50 %8.2f  p99 %8.2f  p99.9 %8.2f ms  err %d/%d/%d" % (r["label"], r["server"], r["mode"], r["req_per_s"], r["rows_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["non2xx"], r["errors"], r["incomplete"]))' "$line" >&2
+  $PY -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-22s %-4s %-6s %10.0f req/s %12.0f rows/s  p50 %8.2f  p99 %8.2f  p99.9 %8.2f ms  err %d/%d/%d" % (r["label"], r["server"], r.get("protocol", r["mode"]), r["req_per_s"], r["rows_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["non2xx"], r["errors"], r["incomplete"]))' "$line" >&2
 }
+run_h2() { run --h2 "$@"; }
 get() { $PY -c 'import json,sys
 for l in open(sys.argv[1]):
     r = json.loads(l)
@@ -206,6 +219,15 @@ SK_PATH=/v1/models/income-sklearn/predict
 run bsk same-json1-closed64 --body "$WORK/json1_base.bin" --multi -c 64
 run g1  same-json1-closed64 --body "$WORK/json1_base.bin" --multi -c 64 --path "$SK_PATH"
 run gd  same-json1-closed64 --body "$WORK/json1_base.bin" --multi -c 64 --path "$SK_PATH"
+
+log "8. HTTP/2 (h2c, prior knowledge): single-row JSON and msgpack, h2load closed loop, 16 connections x 8 streams and 64 x 16"
+for srv in g1 gd; do
+  for cm in 16x8 64x16; do
+    c=${cm%x*} m=${cm#*x}
+    run_h2 "$srv" "h2-json1-c${c}m$m" --body "$WORK/json1.json" -c "$c" -m "$m"
+    run_h2 "$srv" "h2-mp1-c${c}m$m"   --body "$WORK/mp1.msgpack" --content-type $M -c "$c" -m "$m"
+  done
+done
 
 # ---- summary -----------------------------------------------------------------------------
 ELAPSED=$(( $(date +%s) - T0 ))
