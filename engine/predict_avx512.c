@@ -129,6 +129,17 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
 }
 
 /*
+ * The row's value of feature FEAT per lane: from registers X0 (features 0-15) and X1
+ * (16-31) for rows of up to 32 features, else gathered from X.
+ */
+static inline __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float *x, __mmask16 live,
+                                  __m512i feat) {
+  if (nf <= 16) return _mm512_permutexvar_ps(feat, x0);
+  if (nf <= 32) return _mm512_permutex2var_ps(x0, feat, x1);
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, feat, x, 4);
+}
+
+/*
  * One level of one vector's walk: lanes in *ACTIVE at a split move to a child; lanes at a
  * leaf leave *ACTIVE with the leaf's value in *LEAF (read by the same gather, which saves
  * one per tree). A split's feature value is read at X + XOFF + (feature << FSHIFT): the
@@ -136,7 +147,7 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
  * (XOFF the lane's row, FSHIFT BLOCK_SHIFT).
  */
 static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512 *leaf,
-                          __m512i xoff, const int fshift, const float *x) {
+                          __m512i xoff, const int fshift, const float *x, __m512 x0, __m512 x1) {
   const long long *nq = (const long long *)f->nodes; /* node i: (value, feature) at nq[2i], (left, flags) at nq[2i+1] */
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -160,8 +171,10 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   const __m512i lf_hi = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), ahi, ihi, nq + 1, 8);
   const __m512i left = _mm512_mask_mov_epi32(idx, active, _mm512_permutex2var_epi32(lf_lo, even, lf_hi));
   const __m512i flags = _mm512_permutex2var_epi32(lf_lo, odd, lf_hi);
-  const __m512i xi = _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift));
-  const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, xi, x, 4);
+  /* One row (the trees kernel) comes from registers when it fits them. */
+  const __m512 xv = fshift == 0 ? row_values16(f->info.num_features, x0, x1, x, active, feat)
+                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active,
+                                                           _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift)), x, 4);
   /* !(x < t) is also true for NaN, which decide16 then overrides. */
   const __mmask16 right = decide16(f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ),
                                    flags, NULL, idx, 0);
@@ -174,7 +187,8 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
  * their gather-compare-gather chains overlap.
  */
 static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx, const __mmask16 *live,
-                            __m512 *leaf, const __m512i *xoff, const int fshift, const float *x) {
+                            __m512 *leaf, const __m512i *xoff, const int fshift, const float *x, __m512 x0,
+                            __m512 x1) {
   __mmask16 active[TREE_VECS > VECS ? TREE_VECS : VECS];
   for (int v = 0; v < nv; v++) {
     active[v] = live[v];
@@ -183,22 +197,11 @@ static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
   for (;;) {
     unsigned any = 0;
     for (int v = 0; v < nv; v++) {
-      if (active[v]) step16(f, &idx[v], &active[v], &leaf[v], xoff[v], fshift, x);
+      if (active[v]) step16(f, &idx[v], &active[v], &leaf[v], xoff[v], fshift, x, x0, x1);
       any |= active[v];
     }
     if (!any) return;
   }
-}
-
-/*
- * The row's value of feature FEAT per lane: from registers X0 (features 0-15) and X1
- * (16-31) for rows of up to 32 features, else gathered from X.
- */
-static inline __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float *x, __mmask16 live,
-                                  __m512i feat) {
-  if (nf <= 16) return _mm512_permutexvar_ps(feat, x0);
-  if (nf <= 32) return _mm512_permutex2var_ps(x0, feat, x1);
-  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, feat, x, 4);
 }
 
 /*
@@ -260,9 +263,9 @@ void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size
   for (size_t r = 0; r < nrows; r++) {
     const float *x = rows + r * nf;
     float *m = margins + r * ng;
-    /* The row in registers for the 6-level walk (row_values16). */
+    /* The row in registers (row_values16). */
     __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
-    if (six && nf <= 32) {
+    if (nf <= 32) {
       x0 = _mm512_maskz_loadu_ps((__mmask16)(nf >= 16 ? 0xffff : (1u << nf) - 1), x);
       if (nf > 16) x1 = _mm512_maskz_loadu_ps((__mmask16)((1u << (nf - 16)) - 1), x + 16);
     }
@@ -280,11 +283,11 @@ void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size
         top6_trees_walk16(f, t0, live, x, x0, x1, idx, leaves);
         unsigned any = 0;
         for (int v = 0; v < TREE_VECS; v++) any |= rest[v] = (__mmask16)(live[v] & ~leaves[v]);
-        if (any) walk16xV(f, TREE_VECS, idx, rest, leaf, xoff, 0, x);
+        if (any) walk16xV(f, TREE_VECS, idx, rest, leaf, xoff, 0, x, x0, x1);
         for (int v = 0; v < TREE_VECS; v++)
           leaf[v] = any ? _mm512_mask_mov_ps(leaf[v], leaves[v], _mm512_castsi512_ps(idx[v])) : _mm512_castsi512_ps(idx[v]);
       } else {
-        walk16xV(f, TREE_VECS, idx, live, leaf, xoff, 0, x);
+        walk16xV(f, TREE_VECS, idx, live, leaf, xoff, 0, x, x0, x1);
       }
       for (int v = 0; v < TREE_VECS && live[v]; v++) {
         float l[16];
@@ -473,7 +476,7 @@ void grove_predict_avx512_rows(const grove_forest_t *f, const float *rows, size_
       if (leaves == (1u << VECS) - 1) {
         for (int w = 0; w < VECS; w++) leaf[w] = _mm512_castsi512_ps(idx[w]);
       } else {
-        walk16xV(f, VECS, idx, wlive, leaf, row, BLOCK_SHIFT, xt);
+        walk16xV(f, VECS, idx, wlive, leaf, row, BLOCK_SHIFT, xt, _mm512_setzero_ps(), _mm512_setzero_ps());
         for (int w = 0; w < VECS; w++)
           if (leaves & (1u << w)) leaf[w] = _mm512_castsi512_ps(idx[w]);
       }
