@@ -322,6 +322,21 @@ int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) 
   return 1;
 }
 
+int grove_nodes8_build(const grove_forest_t *f, grove_node8_t *out) {
+  const uint64_t num_nodes = f->info.num_nodes;
+  for (uint64_t i = 0; i < num_nodes; i++) {
+    const grove_node_t *n = &f->nodes[i];
+    if (n->feature < 0) {
+      out[i] = (grove_node8_t){.value = n->value, .packed = GROVE_NODE8_LEAF << 16};
+      continue;
+    }
+    if ((uint32_t)n->feature >= GROVE_NODE8_LEAF || n->left <= i || n->left - i > 0xffffu) return 0;
+    out[i] = (grove_node8_t){.value = n->value,
+                             .packed = (uint32_t)(n->left - i) | (uint32_t)n->feature << 16 | (n->flags & 0xfu) << 28};
+  }
+  return 1;
+}
+
 static size_t align_up(size_t n) {
   return (n + GROVE_FOREST_ALIGN - 1) & ~(size_t)(GROVE_FOREST_ALIGN - 1);
 }
@@ -363,6 +378,11 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   const size_t off_tops = reserve(&with_tops, b->num_trees * sizeof(grove_top_t));
   const int tops = b->num_trees > 0 && align_up(with_tops) <= 2 * node_bytes;
   if (tops) cursor = with_tops;
+  /* Then the 8-byte nodes, while that still holds. */
+  size_t with_nodes8 = cursor;
+  const size_t off_nodes8 = reserve(&with_nodes8, b->num_nodes * sizeof(grove_node8_t));
+  const int nodes8 = b->num_nodes > 0 && align_up(with_nodes8) <= 2 * node_bytes;
+  if (nodes8) cursor = with_nodes8;
   size_t size = align_up(cursor);
 
   char *block = aligned_alloc(GROVE_FOREST_ALIGN, size);
@@ -436,6 +456,8 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   info->num_leaves = b->num_leaves;
   info->num_categorical_splits = b->num_cat_splits;
   f->num_zero_missing = b->num_zero_missing;
+  if (nodes8 && grove_nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
+    f->nodes8 = (const grove_node8_t *)(block + off_nodes8);
   info->memory_bytes = size;
   info->base_margin = meta->base_margins[0];
   info->has_feature_names = meta->feature_names != NULL;

@@ -72,4 +72,8 @@ void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top);
  * them (a top split feature >= 256, or a top set reaching category 48). */
 int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top);
 
+/* Fills OUT (one entry per node) with F's nodes in 8 bytes; returns 0 (OUT undefined) when
+ * they do not fit that shape (forest.h). */
+int grove_nodes8_build(const grove_forest_t *f, grove_node8_t *out);
+
 #endif /* GROVE_BUILDER_H */

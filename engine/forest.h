@@ -82,6 +82,20 @@ typedef struct {
 } grove_top6_t;
 _Static_assert(sizeof(grove_top6_t) == sizeof(grove_top_t), "both table shapes share one budget");
 
+/*
+ * Every node again in 8 bytes, for the avx512 kernels' node walks: one 64-bit gather per 8
+ * lanes reads a node, where grove_node_t takes two. `packed` holds left - index in bits
+ * 0-15, the feature in bits 16-27 (GROVE_NODE8_LEAF at a leaf, whose value is the leaf
+ * value) and the flags' low 4 bits in 28-31; categorical splits read the rest of their
+ * flags from the node. Built when every split feature is below GROVE_NODE8_LEAF, every
+ * left child within 65535 nodes of its parent and the copy fits the memory budget.
+ */
+#define GROVE_NODE8_LEAF 0xfffu
+typedef struct {
+  float value;
+  uint32_t packed;
+} grove_node8_t;
+
 struct grove_forest {
   atomic_uint refcount;
   grove_forest_info_t info;      /* strings point into this block */
@@ -98,6 +112,7 @@ struct grove_forest {
     const grove_top6_t *tops6;   /*   top_levels 6 */
   };
   int top_levels;                /* GROVE_TOP_LEVELS or GROVE_TOP6_LEVELS when tops != NULL */
+  const grove_node8_t *nodes8;   /* or NULL: see grove_node8_t */
   uint64_t num_zero_missing;     /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;  /* grove_feature_type_t per feature */

@@ -153,6 +153,33 @@ static void check_tops_both_ways(const grove_forest_t *f, const char *name, cons
   free(tops6);
 }
 
+/*
+ * The avx512 node walks read the 8-byte node copy (forest.h) when the builder made one:
+ * check each forest the other way too, building the copy here when it fits its shape.
+ */
+static void check_nodes8_other_way(const grove_forest_t *f, const char *name, const float *rows, size_t nrows,
+                                   const float *ref, float *got) {
+  grove_forest_t with;
+  memcpy(&with, f, sizeof with); /* a shallow copy: only the copy's pointer changes */
+  grove_node8_t *nodes8 = NULL;
+  if (f->nodes8 != NULL) {
+    with.nodes8 = NULL;
+  } else {
+    nodes8 = malloc((f->info.num_nodes ? f->info.num_nodes : 1) * sizeof *nodes8);
+    if (nodes8 == NULL) abort();
+    if (!grove_nodes8_build(f, nodes8)) {
+      printf("# %s: nodes do not fit 8 bytes\n", name);
+      free(nodes8);
+      return;
+    }
+    with.nodes8 = nodes8;
+  }
+  char what[160];
+  snprintf(what, sizeof what, "%s, 8-byte nodes forced %s", name, with.nodes8 ? "on" : "off");
+  check_kernels(&with, what, rows, nrows, ref, got);
+  free(nodes8);
+}
+
 /* Compares every kernel the CPU runs with the scalar reference on NROWS rows of F. */
 static void check_forest(const grove_forest_t *f, const char *name, size_t nrows) {
   const uint32_t ng = f->info.num_groups;
@@ -164,6 +191,7 @@ static void check_forest(const grove_forest_t *f, const char *name, size_t nrows
          f->tops ? f->top_levels : 0);
   check_kernels(f, name, rows, nrows, ref, got);
   check_tops_both_ways(f, name, rows, nrows, ref, got);
+  check_nodes8_other_way(f, name, rows, nrows, ref, got);
   char what[160];
   /* Through the public API too: the kernel grove_engine_kernel() names, and threads. */
   grove_predict_opts_t opts = {.margin = 1, .threads = 2};
@@ -538,6 +566,62 @@ static void test_random_forests(void) {
   narrow_sets = 0;
 }
 
+/*
+ * One complete tree of DEPTH levels of splits straight from the builder: in breadth-first
+ * order node i's left child is 2i + 1, so depth 16 puts left children up to 65535 nodes
+ * away (the most an 8-byte node holds) and depth 17 past it (no 8-byte copy).
+ */
+static grove_forest_t *complete_tree(int depth, uint32_t nf) {
+  const uint32_t n = (2u << depth) - 1, splits = (1u << depth) - 1;
+  int32_t *left = malloc(n * sizeof *left), *right = malloc(n * sizeof *right), *feature = malloc(n * sizeof *feature);
+  float *value = malloc(n * sizeof *value);
+  uint8_t *dleft = malloc(n);
+  if (left == NULL || right == NULL || feature == NULL || value == NULL || dleft == NULL) abort();
+  rng_state = (uint64_t)depth;
+  for (uint32_t i = 0; i < n; i++) {
+    const int split = i < splits;
+    left[i] = split ? (int32_t)(2 * i + 1) : -1;
+    right[i] = split ? (int32_t)(2 * i + 2) : -1;
+    feature[i] = split ? (int32_t)rnd_below(nf) : 0;
+    value[i] = split ? (float)((int)rnd_below(2001) - 1000) / 256.0f : (float)((int)rnd_below(2001) - 1000) / 512.0f;
+    dleft[i] = (uint8_t)rnd_below(2);
+  }
+  grove_tree_src_t src = {.num_nodes = n, .left = left, .right = right, .feature = feature, .value = value,
+                          .default_left = dleft, .weight = 1.0f};
+  const float base = 0.0f;
+  grove_model_meta_t meta = {.format = "test", .objective = "reg:squarederror", .booster = "gbtree",
+                             .task = GROVE_TASK_REGRESSION, .transform = GROVE_TRANSFORM_IDENTITY,
+                             .num_features = nf, .num_groups = 1, .num_outputs = 1, .num_parallel_tree = 1,
+                             .base_margins = &base};
+  grove_error_t err;
+  grove_forest_t *f = NULL;
+  grove_builder_t *b = grove_builder_new(nf, 1);
+  if (b == NULL || grove_builder_add_tree(b, &src, &err) != GROVE_OK || grove_builder_finish(b, &meta, &f, &err) != GROVE_OK)
+    printf("# complete tree of depth %d: %s\n", depth, err.msg);
+  grove_builder_free(b);
+  free(left);
+  free(right);
+  free(feature);
+  free(value);
+  free(dleft);
+  return f;
+}
+
+static void test_nodes8_bounds(void) {
+  for (int depth = 16; depth <= 17; depth++) {
+    grove_forest_t *f = complete_tree(depth, 20);
+    char name[80];
+    snprintf(name, sizeof name, "complete tree of depth %d", depth);
+    CHECK(f != NULL, name);
+    if (f == NULL) continue;
+    snprintf(name, sizeof name, "complete tree of depth %d: 8-byte nodes %s", depth, depth == 16 ? "built" : "not built");
+    CHECK((f->nodes8 != NULL) == (depth == 16), name);
+    snprintf(name, sizeof name, "complete tree of depth %d", depth);
+    check_forest(f, name, 300);
+    grove_forest_unref(f);
+  }
+}
+
 static void test_isa_names(void) {
   const grove_isa_t cpu = grove_cpu_detect();
   printf("# cpu: %s; engine: %s, %s\n", grove_isa_name(cpu), grove_engine_isa(), grove_engine_kernel());
@@ -556,5 +640,6 @@ int main(void) {
   check_file("tests/fixtures/dart.json", 200);
   test_random_forests();
   test_random_lightgbm();
+  test_nodes8_bounds();
   return test_done();
 }
