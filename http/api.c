@@ -388,7 +388,7 @@ static int64_t scaled_digits(uint32_t m, int e2, int k) {
 }
 
 /*
- * Writes V (finite) to OUT as printf's "%.9g" does, without printf (a fifth of the loop
+ * Writes V (finite) to OUT as printf's "%.9g" does, without printf (an eighth of the loop
  * thread's user time in single-row answers went to it); 0 when V is out of the fast
  * range (|V| < 1e-18 or >= 1e9, where the caller uses snprintf). tests/test_api_json.c
  * compares the two on every float class.
