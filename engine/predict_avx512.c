@@ -111,10 +111,11 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
 }
 
 /*
- * decide16() for the 6-level tables' entries, without branches: whether a tree's level
- * has categorical lanes or missing values changes from tree to tree, and the mispredicted
- * branches cost the rows kernel more than deciding every lane every time (income, batch
- * 16-4096: 0.90-1.26 -> 0.73-0.97 us/row; the trees kernel neither gains nor loses).
+ * decide16() for the 6-level tables' entries, without data-dependent branches: whether a
+ * tree's level has categorical lanes or missing values changes from tree to tree, and the
+ * mispredicted branches cost the rows kernel more than deciding every lane every time
+ * (income, batch 16-4096: 0.90-1.26 -> 0.73-0.97 us/row; the trees kernel neither gains
+ * nor loses). Forests without categorical splits skip the category part.
  * FLAGS = meta >> 8 (the low node flags, then the set's categories 32-47 from bit 8), THR
  * the threshold or the set's categories 0-31, RIGHT = !(x < t) from the threshold compare
  * (true for NaN). Lanes are not masked: dead ones decide garbage nobody reads.
@@ -129,6 +130,7 @@ static inline __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512
   /* Missing values go their default way: right unless the split sends them left. */
   right = (__mmask16)((right | missing) &
                       ~_mm512_mask_test_epi32_mask(missing, flags, _mm512_set1_epi32(GROVE_NODE_DEFAULT_LEFT)));
+  if (f->info.num_categorical_splits == 0) return right; /* the same answer for every tree */
   const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)~missing, flags, _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
   /* The code as an integer: bit c of the set, where a shift by 32 or more gives 0, so each
    * half answers only for its own codes and codes past 47 (and NaN and values past 2^31,
