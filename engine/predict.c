@@ -20,10 +20,11 @@
 #define AVX2_ROWS_MIN 32
 #define AVX512_ROWS_MIN 32
 /* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once;
- * a trees kernel walking the 6-level tables costs it more rows (income, us/row at batch 6 /
- * 8 / 10: trees 2.2-2.5 / 2.3-2.8 / 2.5-2.7, rows 3.1-3.3 / 2.0-2.4 / 1.4-1.8). */
+ * against a trees kernel walking the 6-level tables it wins from fewer rows (income, us/row
+ * at batch 5 / 6 / 7 / 8: trees 2.0-2.4 / 2.0-2.4 / 1.9-2.5 / 2.0-2.4, rows 2.4-3.2 /
+ * 2.0-2.6 / 1.7-2.2 / 1.5-2.0). */
 #define AVX512_TOPS_ROWS_MIN 12
-#define AVX512_TOPS6_ROWS_MIN 8
+#define AVX512_TOPS6_ROWS_MIN 7
 
 static grove_kernel_t kernel_in_use;
 static const char *kernel_note;
