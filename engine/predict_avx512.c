@@ -165,57 +165,53 @@ static inline __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float
  */
 static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512 *leaf,
                           __m512i xoff, const int fshift, const float *x, __m512 x0, __m512 x1) {
-  const long long *nq = (const long long *)f->nodes; /* node i: (value, feature) at nq[2i], (left, flags) at nq[2i+1] */
-  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, one);
   const __m512i idx = *idxp;
   __mmask16 active = *activep;
-  if (f->nodes8 != NULL) {
-    /* A node in one 64-bit element (grove_node8_t): two 8-lane gathers a level. */
-    const long long *n8 = (const long long *)f->nodes8;
-    const __m256i ilo = _mm512_castsi512_si256(idx), ihi = _mm512_extracti64x4_epi64(idx, 1);
-    const __m512i lo = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), (__mmask8)active, ilo, n8, 8);
-    const __m512i hi = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), (__mmask8)(active >> 8), ihi, n8, 8);
-    const __m512 thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo, even, hi));
-    const __m512i packed = _mm512_permutex2var_epi32(lo, odd, hi);
-    const __m512i feat = _mm512_and_si512(_mm512_srli_epi32(packed, 16), _mm512_set1_epi32(GROVE_NODE8_LEAF));
-    const __mmask16 split = _mm512_mask_cmpneq_epi32_mask(active, feat, _mm512_set1_epi32(GROVE_NODE8_LEAF));
-    *leaf = _mm512_mask_mov_ps(*leaf, (__mmask16)(active & ~split), thr);
-    *activep = active = split;
-    if (!active) return;
-    const __m512i left = _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(0xffff)));
-    __m512i flags = _mm512_srli_epi32(packed, 28);
+  const __mmask8 alo = (__mmask8)active, ahi = (__mmask8)(active >> 8);
+  /* node i: (value, feature) at nq[2i], (left, flags) at nq[2i+1]; or (value, packed) at n8[i] */
+  const long long *nq = (const long long *)f->nodes, *n8 = (const long long *)f->nodes8;
+  const __m512i i2 = _mm512_slli_epi32(idx, 1);
+  __m512 thr;
+  __m512i feat, packed = zero;
+  __mmask16 split;
+  if (n8 != NULL) {
+    /* The 8-byte copy (grove_node8_t): one 8-lane gather per half a level. */
+    const __m512i lo = _mm512_mask_i32gather_epi64(zero, alo, _mm512_castsi512_si256(idx), n8, 8);
+    const __m512i hi = _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(idx, 1), n8, 8);
+    thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo, even, hi));
+    packed = _mm512_permutex2var_epi32(lo, odd, hi);
+    feat = _mm512_and_si512(_mm512_srli_epi32(packed, 16), _mm512_set1_epi32(GROVE_NODE8_LEAF));
+    split = _mm512_mask_cmpneq_epi32_mask(active, feat, _mm512_set1_epi32(GROVE_NODE8_LEAF));
+  } else {
+    /* Two 64-bit gathers per pair of fields load half the elements of four 32-bit ones. */
+    const __m512i none = _mm512_set1_epi64((long long)0xffffffff00000000ull); /* feature -1 */
+    const __m512i vf_lo = _mm512_mask_i32gather_epi64(none, alo, _mm512_castsi512_si256(i2), nq, 8);
+    const __m512i vf_hi = _mm512_mask_i32gather_epi64(none, ahi, _mm512_extracti64x4_epi64(i2, 1), nq, 8);
+    feat = _mm512_permutex2var_epi32(vf_lo, odd, vf_hi);
+    thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(vf_lo, even, vf_hi));
+    split = _mm512_mask_cmpge_epi32_mask(active, feat, zero);
+  }
+  *leaf = _mm512_mask_mov_ps(*leaf, (__mmask16)(active & ~split), thr);
+  *activep = active = split;
+  if (!active) return;
+  __m512i left, flags;
+  if (n8 != NULL) {
+    left = _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(0xffff)));
+    flags = _mm512_srli_epi32(packed, 28);
     /* Categorical splits need their set's whereabouts: the node's full flags. */
     const __mmask16 cat = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
     if (cat)
       flags = _mm512_mask_i32gather_epi32(flags, cat, _mm512_add_epi32(_mm512_slli_epi32(idx, 2), _mm512_set1_epi32(3)),
                                           (const int32_t *)f->nodes, 4);
-    const __m512 xv = fshift == 0 ? row_values16(f->info.num_features, x0, x1, x, active, feat)
-                                  : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active,
-                                                             _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift)), x, 4);
-    const __mmask16 right = decide16(f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ),
-                                     flags, NULL, idx);
-    *idxp = _mm512_mask_add_epi32(left, right, left, one);
-    return;
+  } else {
+    const __m512i lf_lo = _mm512_mask_i32gather_epi64(zero, alo, _mm512_castsi512_si256(i2), nq + 1, 8);
+    const __m512i lf_hi = _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(i2, 1), nq + 1, 8);
+    left = _mm512_mask_mov_epi32(idx, active, _mm512_permutex2var_epi32(lf_lo, even, lf_hi));
+    flags = _mm512_permutex2var_epi32(lf_lo, odd, lf_hi);
   }
-  /* Two 64-bit gathers per pair of fields load half the elements of four 32-bit ones. */
-  const __m512i i2 = _mm512_slli_epi32(idx, 1);
-  const __m256i ilo = _mm512_castsi512_si256(i2), ihi = _mm512_extracti64x4_epi64(i2, 1);
-  const __mmask8 alo = (__mmask8)active, ahi = (__mmask8)(active >> 8);
-  const __m512i none = _mm512_set1_epi64((long long)0xffffffff00000000ull); /* feature -1 */
-  const __m512i vf_lo = _mm512_mask_i32gather_epi64(none, alo, ilo, nq, 8);
-  const __m512i vf_hi = _mm512_mask_i32gather_epi64(none, ahi, ihi, nq, 8);
-  const __m512i feat = _mm512_permutex2var_epi32(vf_lo, odd, vf_hi);
-  const __m512 thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(vf_lo, even, vf_hi));
-  const __mmask16 split = _mm512_mask_cmpge_epi32_mask(active, feat, _mm512_setzero_si512());
-  *leaf = _mm512_mask_mov_ps(*leaf, (__mmask16)(active & ~split), thr);
-  *activep = active = split;
-  if (!active) return;
-  const __m512i lf_lo = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), alo, ilo, nq + 1, 8);
-  const __m512i lf_hi = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), ahi, ihi, nq + 1, 8);
-  const __m512i left = _mm512_mask_mov_epi32(idx, active, _mm512_permutex2var_epi32(lf_lo, even, lf_hi));
-  const __m512i flags = _mm512_permutex2var_epi32(lf_lo, odd, lf_hi);
   /* One row (the trees kernel) comes from registers when it fits them. */
   const __m512 xv = fshift == 0 ? row_values16(f->info.num_features, x0, x1, x, active, feat)
                                 : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active,
