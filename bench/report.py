@@ -140,16 +140,22 @@ def main():
         within = [r for r in rs if p99_max is None or r["p99_ms"] <= p99_max]
         return max(within or rs, key=lambda r: r["req_per_s"], default=None)
 
+    def vs_base(what, r, times, p99_max=None):
+        """A target line: R's req/s against the baseline's single-row JSON, TIMES or more (and p99 within P99_MAX)."""
+        if not (base and r):
+            return
+        ratio = r["req_per_s"] / base["req_per_s"]
+        ok = ratio >= times and (p99_max is None or r["p99_ms"] <= p99_max)
+        w(f"| {what} | {ratio:.1f}x ({f0(r['req_per_s'])} vs {f0(base['req_per_s'])}), p99 {ms(r['p99_ms'])} ms | {verdict(ok)} |")
+
+    def h2_config(r):
+        return f"best c x m: {r['connections']} x {r['streams']}" if r else ""
+
     # targets
     w("| target | figure | verdict |")
     w("|---|---|---|")
     for s in ("g1", "gd"):
-        g = get(s, "json1-closed64")
-        if base and g:
-            ratio = g["req_per_s"] / base["req_per_s"]
-            ok = ratio >= 30 and g["p99_ms"] <= 5
-            w(f"| single-row JSON >= 30x baseline req/s, p99 <= 5 ms ({s}, closed c=64) | "
-              f"{ratio:.1f}x ({f0(g['req_per_s'])} vs {f0(base['req_per_s'])}), p99 {ms(g['p99_ms'])} ms | {verdict(ok)} |")
+        vs_base(f"single-row JSON >= 30x baseline req/s, p99 <= 5 ms ({s}, closed c=64)", get(s, "json1-closed64"), 30, 5)
         o = get(s, "json1-open-30x")
         if o:
             ok = o["incomplete"] == 0 and o["p99_ms"] <= 5 and o["req_per_s"] >= 0.98 * o["rate"]
@@ -157,23 +163,12 @@ def main():
               f"achieved {f0(o['req_per_s'])}/s, p99 {ms(o['p99_ms'])} ms, {o['incomplete']} incomplete | {verdict(ok)} |")
     for s in ("g1", "gd"):
         g = best_h2(s, "json1", 5)
-        if base and g:
-            ratio = g["req_per_s"] / base["req_per_s"]
-            ok = ratio >= 30 and g["p99_ms"] <= 5
-            w(f"| single-row JSON >= 30x baseline req/s, p99 <= 5 ms, over HTTP/2 ({s}, best c x m: {g['connections']} x {g['streams']}) | "
-              f"{ratio:.1f}x ({f0(g['req_per_s'])}/s), p99 {ms(g['p99_ms'])} ms | {verdict(ok)} |")
+        vs_base(f"single-row JSON >= 30x baseline req/s, p99 <= 5 ms, over HTTP/2 ({s}, {h2_config(g)})", g, 30, 5)
     for s in ("g1", "gd"):
-        m = get(s, "mp1-closed64")
-        if base and m:
-            ratio = m["req_per_s"] / base["req_per_s"]
-            w(f"| single-row msgpack >= 50x baseline (JSON) req/s ({s}) | {ratio:.1f}x ({f0(m['req_per_s'])}/s), "
-              f"p99 {ms(m['p99_ms'])} ms | {verdict(ratio >= 50)} |")
+        vs_base(f"single-row msgpack >= 50x baseline (JSON) req/s ({s})", get(s, "mp1-closed64"), 50)
     for s in ("g1", "gd"):
         m = best_h2(s, "mp1")
-        if base and m:
-            ratio = m["req_per_s"] / base["req_per_s"]
-            w(f"| single-row msgpack >= 50x baseline (JSON) req/s over HTTP/2 ({s}, best c x m: {m['connections']} x {m['streams']}) | "
-              f"{ratio:.1f}x ({f0(m['req_per_s'])}/s), p99 {ms(m['p99_ms'])} ms | {verdict(ratio >= 50)} |")
+        vs_base(f"single-row msgpack >= 50x baseline (JSON) req/s over HTTP/2 ({s}, {h2_config(m)})", m, 50)
     b1000 = get("base", "json1000-closed8")
     for s in ("g1", "gd"):
         g = get(s, "json1000-closed8")

@@ -482,15 +482,18 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
   return b.p;
 }
 
+/* The shape of a random model for test_random_forests() and test_random_lightgbm(). */
+typedef struct {
+  uint64_t seed;
+  int ntrees, depth;
+  uint32_t nf;
+  int nclass;
+  int narrow; /* sets that fit 6-level top tables */
+} random_case_t;
+
 /* LightGBM's split kinds (zero band, int-cast categories, +inf thresholds) in every kernel. */
 static void test_random_lightgbm(void) {
-  static const struct {
-    uint64_t seed;
-    int ntrees, depth;
-    uint32_t nf;
-    int nclass;
-    int narrow; /* sets that fit 6-level top tables */
-  } cases[] = {{11, 37, 6, 9, 0, 0}, {12, 60, 12, 20, 0, 0}, {13, 42, 7, 6, 3, 0}, {14, 40, 10, 9, 0, 1}};
+  static const random_case_t cases[] = {{11, 37, 6, 9, 0, 0}, {12, 60, 12, 20, 0, 0}, {13, 42, 7, 6, 3, 0}, {14, 40, 10, 9, 0, 1}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     size_t len;
     narrow_sets = cases[i].narrow;
@@ -532,13 +535,7 @@ static void test_detects_mismatch(void) {
 }
 
 static void test_random_forests(void) {
-  static const struct {
-    uint64_t seed;
-    int ntrees, depth;
-    uint32_t nf;
-    int nclass;
-    int narrow; /* sets that fit 6-level top tables */
-  } cases[] = {
+  static const random_case_t cases[] = {
       {1, 37, 6, 12, 0, 0},   /* a tail of trees in both vector widths */
       {2, 64, 14, 30, 0, 0},  /* deep unbalanced trees */
       {3, 45, 9, 7, 3, 0},    /* multi-class: trees interleave groups */
