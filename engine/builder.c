@@ -241,6 +241,65 @@ nomem:
                          b->num_trees);
 }
 
+int grove_tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
+  if (nodes > a->cap) {
+    size_t cap = a->cap ? a->cap : 256;
+    while (cap < nodes) cap *= 2;
+#define RE(field)                                         \
+  do {                                                    \
+    void *p_ = realloc(a->field, cap * sizeof *a->field); \
+    if (p_ == NULL) return -1;                            \
+    a->field = p_;                                        \
+  } while (0)
+    RE(left);
+    RE(right);
+    RE(feature);
+    RE(value);
+    RE(default_left);
+    RE(categorical);
+    RE(zero_missing);
+    RE(cat_begin);
+    RE(cat_count);
+#undef RE
+    a->cap = cap;
+  }
+  memset(a->feature, 0, nodes * sizeof *a->feature);
+  memset(a->value, 0, nodes * sizeof *a->value);
+  memset(a->default_left, 0, nodes);
+  memset(a->categorical, 0, nodes);
+  memset(a->zero_missing, 0, nodes);
+  memset(a->cat_begin, 0, nodes * sizeof *a->cat_begin);
+  memset(a->cat_count, 0, nodes * sizeof *a->cat_count);
+  a->num_cat_values = 0;
+  return 0;
+}
+
+int grove_tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c) {
+  if (a->num_cat_values == a->cap_cat_values) {
+    size_t cap = a->cap_cat_values ? 2 * a->cap_cat_values : 64;
+    int32_t *p = realloc(a->cat_values, cap * sizeof *p);
+    if (p == NULL) return -1;
+    a->cat_values = p;
+    a->cap_cat_values = cap;
+  }
+  a->cat_values[a->num_cat_values++] = c;
+  return 0;
+}
+
+void grove_tree_arrays_free(grove_tree_arrays_t *a) {
+  free(a->left);
+  free(a->right);
+  free(a->feature);
+  free(a->value);
+  free(a->default_left);
+  free(a->categorical);
+  free(a->zero_missing);
+  free(a->cat_begin);
+  free(a->cat_count);
+  free(a->cat_values);
+  memset(a, 0, sizeof *a);
+}
+
 /*
  * The node at each heap position of a tree's top LEVELS levels and of the level below them
  * (2^(LEVELS+1) - 1 positions, position p's children at 2p+1 and 2p+2): under a leaf, every

@@ -31,6 +31,29 @@ typedef struct {
   float weight;                 /* DART tree weight; leaves become value * weight */
 } grove_tree_src_t;
 
+/*
+ * A loader's per-tree arrays for grove_tree_src_t, in its own numbering: grown as trees
+ * need and reused from tree to tree.
+ */
+typedef struct {
+  size_t cap; /* nodes the arrays hold */
+  int32_t *left, *right, *feature;
+  float *value;
+  uint8_t *default_left, *categorical, *zero_missing;
+  uint32_t *cat_begin, *cat_count;
+  int32_t *cat_values;
+  size_t num_cat_values, cap_cat_values;
+} grove_tree_arrays_t;
+
+/* Makes room for a tree of NODES nodes: their feature, value, flags and category spans
+ * zeroed, no category values. Returns -1 when out of memory. */
+int grove_tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes);
+
+/* Appends category C to the tree's category values; -1 when out of memory. */
+int grove_tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c);
+
+void grove_tree_arrays_free(grove_tree_arrays_t *a);
+
 /* What the loader knows of the model as a whole. */
 typedef struct {
   const char *format;

@@ -272,60 +272,37 @@ typedef struct {
 } tree_text_t;
 
 /* Arrays of one tree in the builder's numbering: splits 0..L-2, then leaves L-1..2L-2. */
+/* A tree's arrays for the builder, plus what only LightGBM's text needs. */
 typedef struct {
-  int32_t *left, *right, *feature;
-  float *value;
-  uint8_t *default_left, *categorical, *zero_missing, *missing_type;
-  uint32_t *cat_begin, *cat_count;
-  int32_t *cat_values;
-  size_t num_cat_values, cap_cat_values;
-  double *numbers; /* scratch for one parsed line */
+  grove_tree_arrays_t t;
+  uint8_t *missing_type; /* per node: 0 None, 1 Zero, 2 NaN */
+  double *numbers;       /* scratch for one parsed line */
+  size_t cap_missing, cap_numbers;
 } tree_arrays_t;
 
 static void tree_arrays_free(tree_arrays_t *a) {
-  free(a->left);
-  free(a->right);
-  free(a->feature);
-  free(a->value);
-  free(a->default_left);
-  free(a->categorical);
-  free(a->zero_missing);
+  grove_tree_arrays_free(&a->t);
   free(a->missing_type);
-  free(a->cat_begin);
-  free(a->cat_count);
-  free(a->cat_values);
   free(a->numbers);
   memset(a, 0, sizeof *a);
 }
 
-static int tree_arrays_alloc(tree_arrays_t *a, size_t nodes, size_t numbers) {
-  tree_arrays_free(a);
-  a->left = malloc(nodes * sizeof *a->left);
-  a->right = malloc(nodes * sizeof *a->right);
-  a->feature = calloc(nodes, sizeof *a->feature);
-  a->value = calloc(nodes, sizeof *a->value);
-  a->default_left = calloc(nodes, 1);
-  a->categorical = calloc(nodes, 1);
-  a->zero_missing = calloc(nodes, 1);
-  a->missing_type = calloc(nodes, 1);
-  a->cat_begin = calloc(nodes, sizeof *a->cat_begin);
-  a->cat_count = calloc(nodes, sizeof *a->cat_count);
-  a->numbers = malloc(numbers * sizeof *a->numbers);
-  return a->left && a->right && a->feature && a->value && a->default_left && a->categorical && a->zero_missing &&
-                 a->missing_type && a->cat_begin && a->cat_count && a->numbers
-             ? 0
-             : -1;
-}
-
-static int push_category(tree_arrays_t *a, int32_t c) {
-  if (a->num_cat_values == a->cap_cat_values) {
-    size_t cap = a->cap_cat_values ? 2 * a->cap_cat_values : 64;
-    int32_t *p = realloc(a->cat_values, cap * sizeof *p);
+/* Room for a tree of NODES nodes (fields zeroed) and a line of NUMBERS numbers. */
+static int tree_arrays_reset(tree_arrays_t *a, size_t nodes, size_t numbers) {
+  if (grove_tree_arrays_reset(&a->t, nodes) != 0) return -1;
+  if (nodes > a->cap_missing) {
+    uint8_t *p = realloc(a->missing_type, nodes);
     if (p == NULL) return -1;
-    a->cat_values = p;
-    a->cap_cat_values = cap;
+    a->missing_type = p;
+    a->cap_missing = nodes;
   }
-  a->cat_values[a->num_cat_values++] = c;
+  if (numbers > a->cap_numbers) {
+    double *p = realloc(a->numbers, numbers * sizeof *p);
+    if (p == NULL) return -1;
+    a->numbers = p;
+    a->cap_numbers = numbers;
+  }
+  memset(a->missing_type, 0, nodes);
   return 0;
 }
 
@@ -400,15 +377,15 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
                 (long long)num_cat);
   if (num_cat > (int64_t)splits)
     return fail(r, GROVE_EPARSE, "num_cat=%lld for %zu splits", (long long)num_cat, splits);
-  if (tree_arrays_alloc(a, nodes, (size_t)leaves + 1) != 0)
+  if (tree_arrays_reset(a, nodes, (size_t)leaves + 1) != 0)
     return grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
   double *num = a->numbers;
 
   if ((rc = parse_numbers(r, "leaf_value", tt->leaf_value, (size_t)leaves, num)) != GROVE_OK) return rc;
   for (size_t j = 0; j < (size_t)leaves; j++) {
     if (!isfinite(num[j])) return fail(r, GROVE_EPARSE, "leaf_value %zu is not finite", j);
-    a->value[splits + j] = (float)(num[j] * ctx->leaf_scale);
-    a->left[splits + j] = a->right[splits + j] = -1;
+    a->t.value[splits + j] = (float)(num[j] * ctx->leaf_scale);
+    a->t.left[splits + j] = a->t.right[splits + j] = -1;
   }
   if (splits == 0) goto build;
 
@@ -437,11 +414,11 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   /* Children, features, decision types: one line each, parsed into NUM in turn. */
   rc = parse_numbers(r, "left_child", tt->left_child, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++)
-    if (child_index(num[i], leaves, &a->left[i]) != 0)
+    if (child_index(num[i], leaves, &a->t.left[i]) != 0)
       rc = fail(r, GROVE_EPARSE, "left_child %zu out of range", i);
   if (rc == GROVE_OK) rc = parse_numbers(r, "right_child", tt->right_child, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++)
-    if (child_index(num[i], leaves, &a->right[i]) != 0)
+    if (child_index(num[i], leaves, &a->t.right[i]) != 0)
       rc = fail(r, GROVE_EPARSE, "right_child %zu out of range", i);
   if (rc == GROVE_OK) rc = parse_numbers(r, "split_feature", tt->split_feature, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
@@ -449,7 +426,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
       rc = fail(r, GROVE_EPARSE, "split_feature %zu is not a feature index below %u", i,
                 ctx->num_features);
     else
-      a->feature[i] = (int32_t)num[i];
+      a->t.feature[i] = (int32_t)num[i];
   }
   if (rc == GROVE_OK) rc = parse_numbers(r, "decision_type", tt->decision_type, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
@@ -459,32 +436,32 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
       break;
     }
     int dt = (int)num[i];
-    a->categorical[i] = dt & 1;
-    a->default_left[i] = (dt >> 1) & 1;
+    a->t.categorical[i] = dt & 1;
+    a->t.default_left[i] = (dt >> 1) & 1;
     a->missing_type[i] = (uint8_t)(dt >> 2); /* 0 None, 1 Zero, 2 NaN */
-    a->zero_missing[i] = !(dt & 1) && a->missing_type[i] == 1;
+    a->t.zero_missing[i] = !(dt & 1) && a->missing_type[i] == 1;
   }
   if (rc == GROVE_OK) rc = parse_numbers(r, "threshold", tt->threshold, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
-    if (!a->categorical[i]) {
+    if (!a->t.categorical[i]) {
       const double t = num[i];
       if (isnan(t)) {
         rc = fail(r, GROVE_EPARSE, "threshold %zu is NaN", i);
         break;
       }
-      if (a->missing_type[i] == 0) a->default_left[i] = 0.0 <= t; /* NaN is read as 0 */
+      if (a->missing_type[i] == 0) a->t.default_left[i] = 0.0 <= t; /* NaN is read as 0 */
       if (t == INFINITY) {
         /*
          * Every number goes left, only missing values may not (LightGBM's split of NaN
          * from the rest). No float c has x < c for x = +inf, but a categorical split
          * with an empty set sends every number left and NaN its default way.
          */
-        a->categorical[i] = 1;
-        a->cat_begin[i] = (uint32_t)a->num_cat_values;
-        a->cat_count[i] = 0;
+        a->t.categorical[i] = 1;
+        a->t.cat_begin[i] = (uint32_t)a->t.num_cat_values;
+        a->t.cat_count[i] = 0;
         continue;
       }
-      a->value[i] = threshold_to_float(t);
+      a->t.value[i] = threshold_to_float(t);
       continue;
     }
     if (!is_int_in(num[i], 0, (double)num_cat - 1)) {
@@ -493,7 +470,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
       break;
     }
     const size_t set = (size_t)num[i], w0 = (size_t)bounds[set], w1 = (size_t)bounds[set + 1];
-    a->cat_begin[i] = (uint32_t)a->num_cat_values;
+    a->t.cat_begin[i] = (uint32_t)a->t.num_cat_values;
     for (size_t w = w0; rc == GROVE_OK && w < w1; w++) {
       const uint32_t word = (uint32_t)words[w];
       for (uint32_t bit = 0; bit < 32; bit++) {
@@ -504,18 +481,18 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
                                r->where, c);
           break;
         }
-        if (push_category(a, (int32_t)c) != 0) {
+        if (grove_tree_arrays_push_category(&a->t, (int32_t)c) != 0) {
           rc = grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
           break;
         }
       }
     }
-    a->cat_count[i] = (uint32_t)a->num_cat_values - a->cat_begin[i];
+    a->t.cat_count[i] = (uint32_t)a->t.num_cat_values - a->t.cat_begin[i];
     /* The bitset goes left in LightGBM and right in grove: swap, and NaN goes LightGBM's right. */
-    const int32_t l = a->left[i];
-    a->left[i] = a->right[i];
-    a->right[i] = l;
-    a->default_left[i] = 1;
+    const int32_t l = a->t.left[i];
+    a->t.left[i] = a->t.right[i];
+    a->t.right[i] = l;
+    a->t.default_left[i] = 1;
   }
 cats_done:
   free(bounds);
@@ -525,17 +502,17 @@ cats_done:
 build:;
   grove_tree_src_t src = {
       .num_nodes = (uint32_t)nodes,
-      .left = a->left,
-      .right = a->right,
-      .feature = a->feature,
-      .value = a->value,
-      .default_left = a->default_left,
-      .categorical = a->categorical,
-      .cat_begin = a->cat_begin,
-      .cat_count = a->cat_count,
-      .cat_values = a->cat_values,
-      .num_cat_values = a->num_cat_values,
-      .zero_missing = a->zero_missing,
+      .left = a->t.left,
+      .right = a->t.right,
+      .feature = a->t.feature,
+      .value = a->t.value,
+      .default_left = a->t.default_left,
+      .categorical = a->t.categorical,
+      .cat_begin = a->t.cat_begin,
+      .cat_count = a->t.cat_count,
+      .cat_values = a->t.cat_values,
+      .num_cat_values = a->t.num_cat_values,
+      .zero_missing = a->t.zero_missing,
       .cat_truncate = 1,
       .group = ctx->group,
       .weight = 1.0f,

@@ -29,21 +29,10 @@
 /* XGBoost models nest about six levels deep; anything deeper is not a model. */
 #define JSON_MAX_DEPTH 64
 
-/* Per-tree arrays in XGBoost's numbering, reused from tree to tree. */
-typedef struct {
-  size_t cap;
-  int32_t *left, *right, *feature;
-  float *value;
-  uint8_t *default_left, *categorical;
-  uint32_t *cat_begin, *cat_count;
-  size_t cap_cats, num_cats;
-  int32_t *cat_values;
-} tree_arrays_t;
-
 typedef struct {
   grove_error_t *err;
   int version_major, version_minor;
-  tree_arrays_t arrays;
+  grove_tree_arrays_t arrays; /* XGBoost's numbering, reused from tree to tree */
 } loader_t;
 
 /* ---- small JSON accessors that report what is missing or mistyped ---- */
@@ -196,40 +185,6 @@ static grove_err_t float_array(loader_t *ld, json_object *tree, size_t t, const 
 
 /* ---- trees ---- */
 
-static int grow_arrays(tree_arrays_t *a, size_t n) {
-  if (n <= a->cap) return 0;
-  size_t cap = a->cap ? a->cap : 256;
-  while (cap < n) cap *= 2;
-#define RE(field)                                         \
-  do {                                                    \
-    void *p_ = realloc(a->field, cap * sizeof *a->field); \
-    if (p_ == NULL) return -1;                            \
-    a->field = p_;                                        \
-  } while (0)
-  RE(left);
-  RE(right);
-  RE(feature);
-  RE(value);
-  RE(default_left);
-  RE(categorical);
-  RE(cat_begin);
-  RE(cat_count);
-#undef RE
-  a->cap = cap;
-  return 0;
-}
-
-static void free_arrays(tree_arrays_t *a) {
-  free(a->left);
-  free(a->right);
-  free(a->feature);
-  free(a->value);
-  free(a->default_left);
-  free(a->categorical);
-  free(a->cat_begin);
-  free(a->cat_count);
-  free(a->cat_values);
-}
 
 /*
  * Categorical splits: categories_nodes lists the split nodes, and node k's set is
@@ -237,12 +192,11 @@ static void free_arrays(tree_arrays_t *a) {
  */
 static grove_err_t load_categories(loader_t *ld, json_object *tree, size_t t, size_t n,
                                    int *has_categorical) {
-  tree_arrays_t *a = &ld->arrays;
+  grove_tree_arrays_t *a = &ld->arrays;
   char where[64];
   snprintf(where, sizeof where, "trees[%zu]", t);
   *has_categorical = 0;
   json_object *split_type = optional(tree, "split_type");
-  memset(a->categorical, 0, n);
   if (split_type == NULL) return GROVE_OK; /* written before categorical support */
   if (!json_object_is_type(split_type, json_type_array) || json_object_array_length(split_type) != n)
     return fail(ld, "%s.split_type: expected an array of %zu values", where, n);
@@ -264,19 +218,13 @@ static grove_err_t load_categories(loader_t *ld, json_object *tree, size_t t, si
   if (json_object_array_length(segments) != k || json_object_array_length(sizes) != k)
     return fail(ld, "%s: categories_nodes, categories_segments and categories_sizes differ in length",
                 where);
-  if (ncat > a->cap_cats) {
-    int32_t *p = realloc(a->cat_values, ncat * sizeof *p);
-    if (p == NULL) return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
-    a->cat_values = p;
-    a->cap_cats = ncat;
-  }
   for (size_t i = 0; i < ncat; i++) {
     int64_t v;
     if (json_to_int(json_object_array_get_idx(cats, i), 0, (int64_t)GROVE_MAX_CATEGORY - 1, &v) != 0)
       return fail(ld, "%s.categories[%zu]: expected a category in [0, 2^24)", where, i);
-    a->cat_values[i] = (int32_t)v;
+    if (grove_tree_arrays_push_category(a, (int32_t)v) != 0)
+      return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
   }
-  a->num_cats = ncat;
   /* UINT32_MAX marks a categorical node whose set was not given. */
   for (size_t i = 0; i < n; i++) a->cat_begin[i] = UINT32_MAX, a->cat_count[i] = 0;
   for (size_t j = 0; j < k; j++) {
@@ -320,8 +268,8 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
   if (lc == NULL) return GROVE_EPARSE;
   if (json_object_array_length(lc) != n)
     return fail(ld, "%s.left_children: %zu values for num_nodes %zu", where, json_object_array_length(lc), n);
-  if (grow_arrays(&ld->arrays, n) != 0) return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
-  tree_arrays_t *a = &ld->arrays;
+  if (grove_tree_arrays_reset(&ld->arrays, n) != 0) return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
+  grove_tree_arrays_t *a = &ld->arrays;
   rc = int_array(ld, tree, t, "left_children", a->left, n, -1, (int64_t)n - 1);
   if (rc == GROVE_OK) rc = int_array(ld, tree, t, "right_children", a->right, n, -1, (int64_t)n - 1);
   if (rc == GROVE_OK) rc = int_array(ld, tree, t, "split_indices", a->feature, n, 0, INT32_MAX);
@@ -352,7 +300,7 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
       .cat_begin = a->cat_begin,
       .cat_count = a->cat_count,
       .cat_values = a->cat_values,
-      .num_cat_values = has_categorical ? a->num_cats : 0,
+      .num_cat_values = has_categorical ? a->num_cat_values : 0,
       .group = group,
       .weight = weight,
   };
@@ -628,7 +576,7 @@ static grove_err_t load_tree_json(json_object *root, const char *name, grove_for
                                   grove_error_t *err) {
   loader_t ld = {.err = err};
   grove_err_t rc = load_model(&ld, root, out);
-  free_arrays(&ld.arrays);
+  grove_tree_arrays_free(&ld.arrays);
   json_object_put(root);
   if (rc != GROVE_OK) grove_error_prefix(err, name);
   return rc;
