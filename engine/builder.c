@@ -243,24 +243,14 @@ nomem:
 
 int grove_tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
   if (nodes > a->cap) {
-    size_t cap = a->cap ? a->cap : 256;
-    while (cap < nodes) cap *= 2;
-#define RE(field)                                         \
-  do {                                                    \
-    void *p_ = realloc(a->field, cap * sizeof *a->field); \
-    if (p_ == NULL) return -1;                            \
-    a->field = p_;                                        \
-  } while (0)
-    RE(left);
-    RE(right);
-    RE(feature);
-    RE(value);
-    RE(default_left);
-    RE(categorical);
-    RE(zero_missing);
-    RE(cat_begin);
-    RE(cat_count);
-#undef RE
+    /* Every array grows from the same capacity to the same one. */
+    size_t cap = a->cap;
+#define GROW_NODES(field) (cap = a->cap, grow((void **)&a->field, &cap, nodes, sizeof *a->field))
+    if (GROW_NODES(left) || GROW_NODES(right) || GROW_NODES(feature) || GROW_NODES(value) ||
+        GROW_NODES(default_left) || GROW_NODES(categorical) || GROW_NODES(zero_missing) || GROW_NODES(cat_begin) ||
+        GROW_NODES(cat_count))
+      return -1;
+#undef GROW_NODES
     a->cap = cap;
   }
   memset(a->feature, 0, nodes * sizeof *a->feature);
@@ -275,13 +265,7 @@ int grove_tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
 }
 
 int grove_tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c) {
-  if (a->num_cat_values == a->cap_cat_values) {
-    size_t cap = a->cap_cat_values ? 2 * a->cap_cat_values : 64;
-    int32_t *p = realloc(a->cat_values, cap * sizeof *p);
-    if (p == NULL) return -1;
-    a->cat_values = p;
-    a->cap_cat_values = cap;
-  }
+  if (GROW(a, cat_values, cap_cat_values, a->num_cat_values + 1)) return -1;
   a->cat_values[a->num_cat_values++] = c;
   return 0;
 }
