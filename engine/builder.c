@@ -48,7 +48,7 @@ static int grow(void **ptr, size_t *cap, size_t need, size_t size) {
 
 #define GROW(b, field, cap, need) grow((void **)&(b)->field, &(b)->cap, (need), sizeof *(b)->field)
 
-grove_builder_t *grove_builder_new(uint32_t num_features, uint32_t num_groups) {
+grove_builder_t *grove__builder_new(uint32_t num_features, uint32_t num_groups) {
   grove_builder_t *b = calloc(1, sizeof *b);
   if (b == NULL) return NULL;
   b->num_features = num_features;
@@ -56,7 +56,7 @@ grove_builder_t *grove_builder_new(uint32_t num_features, uint32_t num_groups) {
   return b;
 }
 
-void grove_builder_free(grove_builder_t *b) {
+void grove__builder_free(grove_builder_t *b) {
   if (b == NULL) return;
   free(b->nodes);
   free(b->roots);
@@ -75,13 +75,13 @@ static int is_leaf(const grove_tree_src_t *t, uint32_t i) { return t->left[i] < 
 static grove_err_t check_child(const grove_builder_t *b, const grove_tree_src_t *t, uint32_t i,
                                int32_t c, const char *side, grove_error_t *err) {
   if (c < 0 || (uint32_t)c >= t->num_nodes)
-    return grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: %s child %d out of range [0, %u)",
+    return grove__error_set(err, GROVE_EPARSE, "tree %zu node %u: %s child %d out of range [0, %u)",
                            b->num_trees, i, side, c, t->num_nodes);
   if (b->new_index[c] != UNSET)
-    return grove_error_set(err, GROVE_EPARSE,
-                           "tree %zu node %u: %s child %d is reached twice (a cycle or a shared "
-                           "subtree)",
-                           b->num_trees, i, side, c);
+    return grove__error_set(err, GROVE_EPARSE,
+                            "tree %zu node %u: %s child %d is reached twice (a cycle or a shared "
+                            "subtree)",
+                            b->num_trees, i, side, c);
   return GROVE_OK;
 }
 
@@ -90,22 +90,22 @@ static grove_err_t add_category_set(grove_builder_t *b, const grove_tree_src_t *
                                     uint32_t *set, grove_error_t *err) {
   uint32_t begin = t->cat_begin[i], count = t->cat_count[i];
   if ((size_t)begin > t->num_cat_values || (size_t)count > t->num_cat_values - begin)
-    return grove_error_set(err, GROVE_EPARSE,
-                           "tree %zu node %u: categories [%u, +%u) out of range (%zu values)",
-                           b->num_trees, i, begin, count, t->num_cat_values);
+    return grove__error_set(err, GROVE_EPARSE,
+                            "tree %zu node %u: categories [%u, +%u) out of range (%zu values)",
+                            b->num_trees, i, begin, count, t->num_cat_values);
   int32_t max_cat = -1;
   for (uint32_t k = 0; k < count; k++) {
     int32_t c = t->cat_values[begin + k];
     if (c < 0 || (float)c >= GROVE_MAX_CATEGORY)
-      return grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: category %d out of range",
-                             b->num_trees, i, c);
+      return grove__error_set(err, GROVE_EPARSE, "tree %zu node %u: category %d out of range",
+                              b->num_trees, i, c);
     if (c > max_cat) max_cat = c;
   }
   uint32_t nwords = max_cat < 0 ? 0 : (uint32_t)max_cat / 32 + 1;
   if (b->num_sets >= UINT32_MAX >> GROVE_NODE_CAT_SHIFT || b->num_words + nwords > UINT32_MAX)
-    return grove_error_set(err, GROVE_EUNSUPPORTED, "too many categorical splits");
+    return grove__error_set(err, GROVE_EUNSUPPORTED, "too many categorical splits");
   if (GROW(b, sets, cap_sets, b->num_sets + 1) || GROW(b, words, cap_words, b->num_words + nwords))
-    return grove_error_set(err, GROVE_ENOMEM, "out of memory");
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   if (nwords > 0) { /* an empty set (every category goes left) needs no words */
     uint32_t *w = b->words + b->num_words;
     memset(w, 0, nwords * sizeof *w);
@@ -120,15 +120,15 @@ static grove_err_t add_category_set(grove_builder_t *b, const grove_tree_src_t *
   return GROVE_OK;
 }
 
-grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t,
-                                   grove_error_t *err) {
+grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t,
+                                    grove_error_t *err) {
   uint32_t n = t->num_nodes;
-  if (n == 0) return grove_error_set(err, GROVE_EPARSE, "tree %zu has no nodes", b->num_trees);
+  if (n == 0) return grove__error_set(err, GROVE_EPARSE, "tree %zu has no nodes", b->num_trees);
   if (t->group >= b->num_groups)
-    return grove_error_set(err, GROVE_EPARSE, "tree %zu: output group %u out of range [0, %u)",
+    return grove__error_set(err, GROVE_EPARSE, "tree %zu: output group %u out of range [0, %u)",
                            b->num_trees, t->group, b->num_groups);
   if (n > MAX_TOTAL_NODES - b->num_nodes)
-    return grove_error_set(err, GROVE_EUNSUPPORTED, "more than %u nodes in all", MAX_TOTAL_NODES);
+    return grove__error_set(err, GROVE_EUNSUPPORTED, "more than %u nodes in all", MAX_TOTAL_NODES);
   if (grow((void **)&b->queue, &b->cap_scratch, n, sizeof *b->queue)) goto nomem;
   /* new_index and depth follow queue's capacity. */
   {
@@ -156,26 +156,26 @@ grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t
     uint32_t i = b->queue[h];
     if (is_leaf(t, i)) {
       if (t->right[i] >= 0)
-        return grove_error_set(err, GROVE_EPARSE,
-                               "tree %zu node %u: left child -1 but right child %d",
-                               b->num_trees, i, t->right[i]);
+        return grove__error_set(err, GROVE_EPARSE,
+                                "tree %zu node %u: left child -1 but right child %d",
+                                b->num_trees, i, t->right[i]);
       if (b->depth[h] > b->max_depth) b->max_depth = b->depth[h];
       continue;
     }
     grove_err_t rc = check_child(b, t, i, t->left[i], "left", err);
     if (rc == GROVE_OK) rc = check_child(b, t, i, t->right[i], "right", err);
     if (rc == GROVE_OK && t->left[i] == t->right[i])
-      rc = grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: both children are node %d",
-                           b->num_trees, i, t->left[i]);
+      rc = grove__error_set(err, GROVE_EPARSE, "tree %zu node %u: both children are node %d",
+                            b->num_trees, i, t->left[i]);
     if (rc != GROVE_OK) return rc;
     if (t->feature[i] < 0 || (uint32_t)t->feature[i] >= b->num_features)
-      return grove_error_set(err, GROVE_EPARSE,
-                             "tree %zu node %u: split feature %d out of range [0, %u)",
-                             b->num_trees, i, t->feature[i], b->num_features);
+      return grove__error_set(err, GROVE_EPARSE,
+                              "tree %zu node %u: split feature %d out of range [0, %u)",
+                              b->num_trees, i, t->feature[i], b->num_features);
     int categorical = t->categorical != NULL && t->categorical[i];
     if (!categorical && isnan(t->value[i]))
-      return grove_error_set(err, GROVE_EPARSE, "tree %zu node %u: split threshold is NaN",
-                             b->num_trees, i);
+      return grove__error_set(err, GROVE_EPARSE, "tree %zu node %u: split threshold is NaN",
+                              b->num_trees, i);
     b->new_index[t->left[i]] = base + qlen;
     b->queue[qlen] = (uint32_t)t->left[i];
     b->depth[qlen++] = b->depth[h] + 1;
@@ -237,11 +237,11 @@ grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t
   return GROVE_OK;
 
 nomem:
-  return grove_error_set(err, GROVE_ENOMEM, "out of memory while building tree %zu",
-                         b->num_trees);
+  return grove__error_set(err, GROVE_ENOMEM, "out of memory while building tree %zu",
+                          b->num_trees);
 }
 
-int grove_tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
+int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
   if (nodes > a->cap) {
     /* Every array grows from the same capacity to the same one. */
     size_t cap = a->cap;
@@ -264,13 +264,13 @@ int grove_tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
   return 0;
 }
 
-int grove_tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c) {
+int grove__tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c) {
   if (GROW(a, cat_values, cap_cat_values, a->num_cat_values + 1)) return -1;
   a->cat_values[a->num_cat_values++] = c;
   return 0;
 }
 
-void grove_tree_arrays_free(grove_tree_arrays_t *a) {
+void grove__tree_arrays_free(grove_tree_arrays_t *a) {
   free(a->left);
   free(a->right);
   free(a->feature);
@@ -294,12 +294,12 @@ static void top_positions(const grove_forest_t *f, uint32_t root, uint32_t level
   at[0] = root;
   for (uint32_t p = 0; p < splits; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
-    at[2 * p + 1] = n->feature < 0 ? at[p] : n->left;
-    at[2 * p + 2] = n->feature < 0 ? at[p] : n->left + 1;
+    at[grove__top_child(p, 0)] = n->feature < 0 ? at[p] : n->left;
+    at[grove__top_child(p, 1)] = n->feature < 0 ? at[p] : n->left + 1;
   }
 }
 
-void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
+void grove__top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
   enum { SPLITS = GROVE_TOP_SLOTS - 1 };
   uint32_t at[2 * GROVE_TOP_SLOTS - 1];
   uint32_t any = 0;
@@ -325,20 +325,20 @@ void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
   for (uint32_t p = SPLITS; p < 2 * GROVE_TOP_SLOTS - 1; p++) top->exit[p % GROVE_TOP_SLOTS] = at[p];
 }
 
-int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) {
-  enum { SPLITS = 63 };
-  uint32_t at[127];
+int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) {
+  enum { SPLITS = GROVE_TOP6_SLOTS - 1, LAST_LEVEL = GROVE_TOP6_HALF - 1 };
+  uint32_t at[2 * GROVE_TOP6_SLOTS - 1];
   uint32_t any = 0;
   memset(top, 0, sizeof *top);
   top_positions(f, root, GROVE_TOP6_LEVELS, at);
   for (uint32_t p = 0; p < SPLITS; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
-    const uint32_t slot = p < 31 ? p : 32 + p % 32;
+    const uint32_t slot = p < LAST_LEVEL ? p : GROVE_TOP6_HALF + p % GROVE_TOP6_HALF;
     if (n->feature < 0) { /* NaN threshold, flags 0: every x, NaN too, goes right */
       top->value[slot] = NAN;
       continue;
     }
-    if (n->feature >= 256) return 0;
+    if ((uint32_t)n->feature > GROVE_TOP6_META_FEATURE_MASK) return 0;
     float value = n->value;
     uint32_t high = 0;
     if (n->flags & GROVE_NODE_CATEGORICAL) {
@@ -346,36 +346,38 @@ int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) 
       if (set->nwords > 2) return 0;
       const uint32_t w0 = set->nwords > 0 ? f->cat_words[set->offset] : 0;
       high = set->nwords > 1 ? f->cat_words[set->offset + 1] : 0;
-      if (high >> 16) return 0;
+      if (high >> (32 - GROVE_TOP6_META_CATS_SHIFT)) return 0; /* a category past 47 */
       memcpy(&value, &w0, sizeof value);
     }
     top->value[slot] = value;
-    top->meta[slot] = (uint32_t)n->feature | (n->flags & 0xfu) << 8 | high << 16;
-    any |= n->flags & 0xfu;
+    top->meta[slot] = (uint32_t)n->feature | (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_TOP6_META_FLAGS_SHIFT |
+                      high << GROVE_TOP6_META_CATS_SHIFT;
+    any |= n->flags & GROVE_NODE_LOW_FLAGS;
   }
   uint32_t leaves = GROVE_TOP6_LEAF_EXITS;
-  for (uint32_t p = SPLITS; p < 127; p++)
+  for (uint32_t p = SPLITS; p < 2 * GROVE_TOP6_SLOTS - 1; p++)
     if (f->nodes[at[p]].feature >= 0) leaves = 0;
-  for (uint32_t p = SPLITS; p < 127; p++) {
+  for (uint32_t p = SPLITS; p < 2 * GROVE_TOP6_SLOTS - 1; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
-    if (leaves) memcpy(&top->exit[p % 64], &n->value, sizeof n->value);
-    else top->exit[p % 64] = at[p];
+    if (leaves) memcpy(&top->exit[p % GROVE_TOP6_SLOTS], &n->value, sizeof n->value);
+    else top->exit[p % GROVE_TOP6_SLOTS] = at[p];
   }
-  top->meta[31] = any | leaves;
+  top->meta[GROVE_TOP6_SUMMARY] = any | leaves;
   return 1;
 }
 
-int grove_nodes8_build(const grove_forest_t *f, grove_node8_t *out) {
+int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out) {
   const uint64_t num_nodes = f->info.num_nodes;
   for (uint64_t i = 0; i < num_nodes; i++) {
     const grove_node_t *n = &f->nodes[i];
     if (n->feature < 0) {
-      out[i] = (grove_node8_t){.value = n->value, .packed = GROVE_NODE8_LEAF << 16};
+      out[i] = (grove_node8_t){.value = n->value, .packed = GROVE_NODE8_LEAF << GROVE_NODE8_FEATURE_SHIFT};
       continue;
     }
-    if ((uint32_t)n->feature >= GROVE_NODE8_LEAF || n->left <= i || n->left - i > 0xffffu) return 0;
+    if ((uint32_t)n->feature >= GROVE_NODE8_LEAF || n->left <= i || n->left - i > GROVE_NODE8_LEFT_MASK) return 0;
     out[i] = (grove_node8_t){.value = n->value,
-                             .packed = (uint32_t)(n->left - i) | (uint32_t)n->feature << 16 | (n->flags & 0xfu) << 28};
+                             .packed = (uint32_t)(n->left - i) | (uint32_t)n->feature << GROVE_NODE8_FEATURE_SHIFT |
+                                       (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_NODE8_FLAGS_SHIFT};
   }
   return 1;
 }
@@ -391,12 +393,12 @@ static size_t reserve(size_t *cursor, size_t size) {
   return at;
 }
 
-grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
-                                 grove_forest_t **out, grove_error_t *err) {
+grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
+                                  grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   /* A model with no trees is valid: XGBoost predicts its base score. */
   if (meta->num_features != b->num_features || meta->num_groups != b->num_groups)
-    return grove_error_set(err, GROVE_EINVAL, "builder and model disagree on shape");
+    return grove__error_set(err, GROVE_EINVAL, "builder and model disagree on shape");
 
   /* Strings are copied after the arrays; count them first. */
   const char *source_model = meta->source_model ? meta->source_model : "";
@@ -429,7 +431,7 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   size_t size = align_up(cursor);
 
   char *block = aligned_alloc(GROVE_FOREST_ALIGN, size);
-  if (block == NULL) return grove_error_set(err, GROVE_ENOMEM, "out of memory (%zu bytes)", size);
+  if (block == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory (%zu bytes)", size);
   memset(block, 0, size);
   struct grove_forest *f = (struct grove_forest *)block;
   atomic_init(&f->refcount, 1);
@@ -455,13 +457,13 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
     /* 6 levels when every tree fits them, else 5: the same bytes. */
     grove_top6_t *top6 = (grove_top6_t *)(block + off_tops);
     int six = 1;
-    for (size_t t = 0; t < b->num_trees && six; t++) six = grove_top6_build(f, b->roots[t], &top6[t]);
+    for (size_t t = 0; t < b->num_trees && six; t++) six = grove__top6_build(f, b->roots[t], &top6[t]);
     if (six) {
       f->tops6 = top6;
       f->top_levels = GROVE_TOP6_LEVELS;
     } else {
       grove_top_t *top = (grove_top_t *)(block + off_tops);
-      for (size_t t = 0; t < b->num_trees; t++) grove_top_build(f, b->roots[t], &top[t]);
+      for (size_t t = 0; t < b->num_trees; t++) grove__top_build(f, b->roots[t], &top[t]);
       f->tops = top;
       f->top_levels = GROVE_TOP_LEVELS;
     }
@@ -499,7 +501,7 @@ grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *m
   info->num_leaves = b->num_leaves;
   info->num_categorical_splits = b->num_cat_splits;
   f->num_zero_missing = b->num_zero_missing;
-  if (nodes8 && grove_nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
+  if (nodes8 && grove__nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
     f->nodes8 = (const grove_node8_t *)(block + off_nodes8);
   info->memory_bytes = size;
   info->base_margin = meta->base_margins[0];

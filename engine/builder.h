@@ -24,8 +24,8 @@ typedef struct {
   const uint32_t *cat_count;    /*   cat_values[cat_begin[i] .. + cat_count[i]] */
   const int32_t *cat_values;    /* categories that go right */
   size_t num_cat_values;
-  const uint8_t *zero_missing;  /* NULL, or nonzero at numeric splits where |x| <= 1e-35 is
-                                   missing too (LightGBM's missing type Zero) */
+  const uint8_t *zero_missing;  /* NULL, or nonzero at splits where |x| <= 1e-35 is missing
+                                   too (LightGBM's missing type Zero) */
   int cat_truncate;             /* categorical values in (-1, 0) are category 0 (LightGBM) */
   uint32_t group;               /* output group (class) the tree adds to */
   float weight;                 /* DART tree weight; leaves become value * weight */
@@ -47,12 +47,12 @@ typedef struct {
 
 /* Makes room for a tree of NODES nodes: their feature, value, flags and category spans
  * zeroed, no category values. Returns -1 when out of memory. */
-int grove_tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes);
+int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes);
 
 /* Appends category C to the tree's category values; -1 when out of memory. */
-int grove_tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c);
+int grove__tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c);
 
-void grove_tree_arrays_free(grove_tree_arrays_t *a);
+void grove__tree_arrays_free(grove_tree_arrays_t *a);
 
 /* What the loader knows of the model as a whole. */
 typedef struct {
@@ -72,31 +72,31 @@ typedef struct {
 } grove_model_meta_t;
 
 /* Returns NULL when out of memory. */
-grove_builder_t *grove_builder_new(uint32_t num_features, uint32_t num_groups);
+grove_builder_t *grove__builder_new(uint32_t num_features, uint32_t num_groups);
 
 /* Validates TREE and appends it; on failure the message names the tree and node. */
-grove_err_t grove_builder_add_tree(grove_builder_t *b, const grove_tree_src_t *tree,
-                                   grove_error_t *err);
+grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *tree,
+                                    grove_error_t *err);
 
 /* Lays out every added tree and META in one block; *out gets the only reference. */
-grove_err_t grove_builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
-                                 grove_forest_t **out, grove_error_t *err);
+grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
+                                  grove_forest_t **out, grove_error_t *err);
 
-void grove_builder_free(grove_builder_t *b);
+void grove__builder_free(grove_builder_t *b);
 
 /*
  * Fills TOP with the top tables (forest.h) of F's tree at ROOT; F's nodes and category
- * sets must be in place. grove_builder_finish() adds them to forests within the memory
+ * sets must be in place. grove__builder_finish() adds them to forests within the memory
  * budget; tests use it to give any forest tables.
  */
-void grove_top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top);
+void grove__top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top);
 
 /* The same for the 6-level tables; returns 0 (TOP undefined) when the tree does not fit
  * them (a top split feature >= 256, or a top set reaching category 48). */
-int grove_top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top);
+int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top);
 
 /* Fills OUT (one entry per node) with F's nodes in 8 bytes; returns 0 (OUT undefined) when
  * they do not fit that shape (forest.h). */
-int grove_nodes8_build(const grove_forest_t *f, grove_node8_t *out);
+int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out);
 
 #endif /* GROVE_BUILDER_H */

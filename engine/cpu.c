@@ -18,7 +18,7 @@ static uint64_t read_xcr0(void) {
   return ((uint64_t)edx << 32) | eax;
 }
 
-grove_isa_t grove_cpu_detect(void) {
+grove_isa_t grove__cpu_detect(void) {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return GROVE_ISA_SCALAR;
   const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
@@ -33,10 +33,10 @@ grove_isa_t grove_cpu_detect(void) {
   return GROVE_ISA_AVX512;
 }
 #else
-grove_isa_t grove_cpu_detect(void) { return GROVE_ISA_SCALAR; }
+grove_isa_t grove__cpu_detect(void) { return GROVE_ISA_SCALAR; }
 #endif
 
-const char *grove_isa_name(grove_isa_t isa) {
+const char *grove__isa_name(grove_isa_t isa) {
   switch (isa) {
   case GROVE_ISA_AVX2: return "avx2";
   case GROVE_ISA_AVX512: return "avx512";
@@ -44,8 +44,8 @@ const char *grove_isa_name(grove_isa_t isa) {
   }
 }
 
-grove_isa_t grove_cpu_isa(const char **note) {
-  grove_isa_t isa = grove_cpu_detect();
+grove_isa_t grove__cpu_isa(const char **note) {
+  grove_isa_t isa = grove__cpu_detect();
   *note = NULL;
   const char *want = getenv("GROVE_ISA");
   if (want == NULL || *want == '\0') return isa;

@@ -10,16 +10,16 @@ typedef enum {
 } grove_isa_t;
 
 /* What the CPU and the OS support (cpuid and XCR0), ignoring GROVE_ISA. */
-grove_isa_t grove_cpu_detect(void);
+grove_isa_t grove__cpu_detect(void);
 
 /*
  * The level the kernels may use: the detected one, lowered by GROVE_ISA=scalar|avx2|avx512.
  * An unknown value or a level above the CPU's is ignored and described in *NOTE (a static
  * string, else NULL): the engine never prints, its callers may.
  */
-grove_isa_t grove_cpu_isa(const char **note);
+grove_isa_t grove__cpu_isa(const char **note);
 
 /* "scalar", "avx2", "avx512". */
-const char *grove_isa_name(grove_isa_t isa);
+const char *grove__isa_name(grove_isa_t isa);
 
 #endif /* GROVE_CPU_H */

@@ -31,7 +31,7 @@ const char *grove_err_name(int err) {
   return "EUNKNOWN";
 }
 
-grove_err_t grove_error_set(grove_error_t *err, grove_err_t code, const char *fmt, ...) {
+grove_err_t grove__error_set(grove_error_t *err, grove_err_t code, const char *fmt, ...) {
   if (err != NULL) {
     va_list ap;
     va_start(ap, fmt);
@@ -41,7 +41,7 @@ grove_err_t grove_error_set(grove_error_t *err, grove_err_t code, const char *fm
   return code;
 }
 
-void grove_error_prefix(grove_error_t *err, const char *prefix) {
+void grove__error_prefix(grove_error_t *err, const char *prefix) {
   if (err == NULL || prefix == NULL) return;
   /* Shift the message right and copy the prefix in front; truncation keeps the start. */
   size_t cap = sizeof err->msg - 1, plen = strlen(prefix), mlen = strnlen(err->msg, cap);

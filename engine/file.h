@@ -13,16 +13,9 @@
  * Reads PATH into a NUL-terminated malloc'd buffer (*data, *len without the NUL); the
  * caller frees *data. Refuses directories and files over GROVE_MAX_FILE_BYTES.
  */
-grove_err_t grove_file_read(const char *path, char **data, size_t *len, grove_error_t *err);
+grove_err_t grove__file_read(const char *path, char **data, size_t *len, grove_error_t *err);
 
 /* Returns 1 when PATH is a directory. */
-int grove_file_is_dir(const char *path);
-
-/*
- * The model file PATH names: PATH itself, or in a model directory the first of model.json,
- * model.ubj, model.txt that exists, written into BUF (SIZE bytes). *file points to one of them.
- */
-grove_err_t grove_model_file_path(const char *path, char *buf, size_t size, const char **file,
-                                  grove_error_t *err);
+int grove__file_is_dir(const char *path);
 
 #endif /* GROVE_FILE_H */

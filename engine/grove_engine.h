@@ -5,6 +5,12 @@
  * Rows are float32, row-major, NaN = missing. Every function that can fail returns a
  * grove_err_t (0 on success, a negative code otherwise) and fills a caller-owned
  * grove_error_t with a message that names the file and the problem.
+ *
+ * Names (libuv's rule): everything declared here is the public API and is called
+ * grove_<noun>_<verb>. The engine's other cross-file functions are internal and are called
+ * grove__<name> (two underscores), declared in the engine's other headers; functions
+ * private to one file are static and unprefixed. Nothing outside engine/ calls a
+ * grove__ function except the engine's own tests.
  */
 #ifndef GROVE_ENGINE_H
 #define GROVE_ENGINE_H
@@ -99,14 +105,19 @@ typedef struct {
 } grove_forest_info_t;
 
 /**
- * Loads an XGBoost JSON model (Booster.save_model("model.json"), XGBoost 1.x-3.x) from
- * PATH, or from PATH/model.json when PATH is a directory. On success *out holds one
- * reference that the caller drops with grove_forest_unref().
+ * Loads the model file at PATH, or a model directory's model file when PATH is a directory
+ * (the first of model.json, model.ubj, model.txt it holds). The format is sniffed from the
+ * bytes, not the name: XGBoost JSON or UBJSON (Booster.save_model(), XGBoost 1.x-3.x), a
+ * LightGBM text model (LightGBM 2.x-4.x), or a scikit-learn model converted to XGBoost JSON
+ * by models/convert_sklearn.py. A directory's schema.json is not read: see
+ * grove_model_load(). On success *out holds one reference that the caller drops with
+ * grove_forest_unref().
  */
 grove_err_t grove_forest_load_file(const char *path, grove_forest_t **out, grove_error_t *err);
 
 /**
- * Loads a model from memory. NAME only appears in error messages. DATA need not be
+ * Loads a model from memory: any format grove_forest_load_file() reads, sniffed the same
+ * way. NAME only appears in error messages (NULL: "<buffer>"). DATA need not be
  * NUL-terminated and is not kept.
  */
 grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *name,
@@ -187,7 +198,7 @@ const char *grove_engine_kernel(void);
 const char *grove_engine_isa_note(void);
 
 /* ------------------------------------------------------------------------- */
-/* Schemas (schema.json beside model.json)                                    */
+/* Schemas (schema.json beside a directory's model file)                      */
 
 typedef struct {
   char *name;
@@ -222,13 +233,29 @@ int32_t grove_schema_category_code(const grove_schema_t *schema, uint32_t i, con
 
 void grove_schema_free(grove_schema_t *schema);
 
+/* ------------------------------------------------------------------------- */
+/* Model paths: files and model directories                                  */
+
 /**
- * Loads PATH as a model: a model file, or a directory holding model.json and optionally
- * schema.json (checked against the model). *schema is NULL when there is none. The
- * caller owns both results.
+ * Loads PATH as a model, as grove_forest_load_file() does: a model file, or a directory
+ * holding a model file (model.json, model.ubj or model.txt) and optionally schema.json,
+ * which is then checked against the model. Without schema.json, a LightGBM model's
+ * pandas_categorical trailer supplies the schema when it has a usable one. *schema is NULL
+ * when there is none. The caller owns both results.
  */
 grove_err_t grove_model_load(const char *path, grove_forest_t **forest, grove_schema_t **schema,
                              grove_error_t *err);
+
+/** 1 when PATH is a directory holding a model file (model.json, model.ubj or model.txt). */
+int grove_model_dir_has_model(const char *path);
+
+/**
+ * The name a model at PATH is served under, written to BUF (SIZE bytes): a directory's own
+ * name; for a model file named model.json / model.ubj / model.txt, the name of the
+ * directory holding it; for any other file, its base name without a .json / .ubj / .txt
+ * extension. Trailing slashes are ignored. Returns BUF.
+ */
+const char *grove_model_name_from_path(const char *path, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,9 @@
 /*
  * LightGBM text models (Booster.save_model("model.txt") / model_to_string(), LightGBM
- * 2.x-4.x). Each split is translated so that grove's float32 kernels decide exactly as
- * LightGBM's Tree::Decision() (include/LightGBM/tree.h) does on the same float32 inputs:
+ * 2.x-4.x) -> builder; that format only (load.c sniffs formats and finds files). Each
+ * split is translated so that grove's float32 kernels decide exactly as LightGBM's
+ * Tree::Decision() (include/LightGBM/tree.h) does on the same float32 inputs (the split
+ * truth table in kernels.h says how grove decides):
  *  - numeric: LightGBM goes left when (double)x <= threshold. For a float x that holds iff
  *    x < c, where c is the float after the largest float <= threshold: c is computed here,
  *    once, instead of comparing a rounded threshold (the off-by-one-ulp error).
@@ -16,7 +18,7 @@
  * Leaf values are doubles that LightGBM sums in double; grove rounds each to float and
  * sums in float (about 1e-7 relative).
  */
-#include "load_lightgbm.h"
+#include "load.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -72,15 +74,11 @@ static grove_err_t fail(reader_t *r, grove_err_t code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (r->where[0] != '\0') return grove_error_set(r->err, code, "%s: %s", r->where, msg);
-  return grove_error_set(r->err, code, "line %zu: %s", r->line, msg);
+  if (r->where[0] != '\0') return grove__error_set(r->err, code, "%s: %s", r->where, msg);
+  return grove__error_set(r->err, code, "line %zu: %s", r->line, msg);
 }
 
 static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
-
-int grove_lightgbm_sniff(const char *data, size_t len) {
-  return (len >= 5 && memcmp(data, "tree\n", 5) == 0) || (len >= 6 && memcmp(data, "tree\r\n", 6) == 0);
-}
 
 /* Parses exactly N whitespace-separated numbers from TEXT (strtod, so "inf" and "nan" too). */
 static grove_err_t parse_numbers(reader_t *r, const char *key, const char *text, size_t n, double *out) {
@@ -184,17 +182,17 @@ static grove_err_t parse_objective(reader_t *r, const header_t *h, const objecti
   *obj = NULL;
   for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
     if (strcmp(objectives[i].name, tok) == 0) *obj = &objectives[i];
-  if (*obj == NULL) return grove_error_set(r->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", tok);
+  if (*obj == NULL) return grove__error_set(r->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", tok);
   while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
     if (strcmp(tok, "sqrt") == 0)
-      return grove_error_set(r->err, GROVE_EUNSUPPORTED,
-                             "objective %s with reg_sqrt (predictions squared back) is not supported", *name);
+      return grove__error_set(r->err, GROVE_EUNSUPPORTED,
+                              "objective %s with reg_sqrt (predictions squared back) is not supported", *name);
     if (starts_with(tok, "sigmoid:")) {
       char *end;
       double s = strtod(tok + 8, &end);
       if (*end != '\0' || s != 1.0)
-        return grove_error_set(r->err, GROVE_EUNSUPPORTED, "objective %s with %s is not supported (only sigmoid:1)",
-                               *name, tok);
+        return grove__error_set(r->err, GROVE_EUNSUPPORTED, "objective %s with %s is not supported (only sigmoid:1)",
+                                *name, tok);
     } else if (starts_with(tok, "num_class:")) {
       char *end;
       long k = strtol(tok + 10, &end, 10);
@@ -211,7 +209,9 @@ static grove_err_t parse_objective(reader_t *r, const header_t *h, const objecti
 
 /* Reads the header: every "key=value" line up to the first tree. */
 static grove_err_t parse_header(reader_t *r, header_t *h) {
-  char *line = next_line(r); /* "tree", checked by the sniffer */
+  char *line = next_line(r); /* "tree": load.c sniffs it, but this loader is called directly too */
+  if (line == NULL || strcmp(line, "tree") != 0)
+    return grove__error_set(r->err, GROVE_EPARSE, "the first line is not \"tree\": not a LightGBM text model");
   int have_version = 0;
   h->num_class = h->num_tree_per_iteration = h->max_feature_idx = -1;
   grove_err_t rc = GROVE_OK;
@@ -231,8 +231,8 @@ static grove_err_t parse_header(reader_t *r, header_t *h) {
     char *value = eq + 1;
     if (strcmp(key, "version") == 0) {
       if (strcmp(value, "v2") != 0 && strcmp(value, "v3") != 0 && strcmp(value, "v4") != 0)
-        return grove_error_set(r->err, GROVE_EUNSUPPORTED, "model format version %s is not supported (v2 to v4 are)",
-                               value);
+        return grove__error_set(r->err, GROVE_EUNSUPPORTED, "model format version %s is not supported (v2 to v4 are)",
+                                value);
       have_version = 1;
     } else if (strcmp(key, "num_class") == 0) {
       rc = parse_int(r, key, value, 1, MAX_CLASSES, &h->num_class);
@@ -255,10 +255,10 @@ static grove_err_t parse_header(reader_t *r, header_t *h) {
                         : h->max_feature_idx < 0 ? "max_feature_idx"
                         : h->feature_names == NULL ? "feature_names"
                                                    : NULL;
-  if (missing != NULL) return grove_error_set(r->err, GROVE_EPARSE, "header has no %s line", missing);
+  if (missing != NULL) return grove__error_set(r->err, GROVE_EPARSE, "header has no %s line", missing);
   if (h->num_tree_per_iteration != h->num_class)
-    return grove_error_set(r->err, GROVE_EPARSE, "num_tree_per_iteration=%lld but num_class=%lld",
-                           (long long)h->num_tree_per_iteration, (long long)h->num_class);
+    return grove__error_set(r->err, GROVE_EPARSE, "num_tree_per_iteration=%lld but num_class=%lld",
+                            (long long)h->num_tree_per_iteration, (long long)h->num_class);
   return GROVE_OK;
 }
 
@@ -281,7 +281,7 @@ typedef struct {
 } tree_arrays_t;
 
 static void tree_arrays_free(tree_arrays_t *a) {
-  grove_tree_arrays_free(&a->t);
+  grove__tree_arrays_free(&a->t);
   free(a->missing_type);
   free(a->numbers);
   memset(a, 0, sizeof *a);
@@ -289,7 +289,7 @@ static void tree_arrays_free(tree_arrays_t *a) {
 
 /* Room for a tree of NODES nodes (fields zeroed) and a line of NUMBERS numbers. */
 static int tree_arrays_reset(tree_arrays_t *a, size_t nodes, size_t numbers) {
-  if (grove_tree_arrays_reset(&a->t, nodes) != 0) return -1;
+  if (grove__tree_arrays_reset(&a->t, nodes) != 0) return -1;
   if (nodes > a->cap_missing) {
     uint8_t *p = realloc(a->missing_type, nodes);
     if (p == NULL) return -1;
@@ -362,8 +362,8 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   if (rc == GROVE_OK && tt->is_linear != NULL) rc = parse_int(r, "is_linear", tt->is_linear, 0, 1, &linear);
   if (rc != GROVE_OK) return rc;
   if (linear)
-    return grove_error_set(r->err, GROVE_EUNSUPPORTED,
-                           "Tree=%zu is a linear tree (linear_tree=true): not supported", ti);
+    return grove__error_set(r->err, GROVE_EUNSUPPORTED,
+                            "Tree=%zu is a linear tree (linear_tree=true): not supported", ti);
   const size_t splits = (size_t)leaves - 1, nodes = 2 * (size_t)leaves - 1;
   if (tt->leaf_value == NULL) return fail(r, GROVE_EPARSE, "no leaf_value line");
   if (splits > 0 && (!tt->split_feature || !tt->threshold || !tt->decision_type || !tt->left_child ||
@@ -378,7 +378,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   if (num_cat > (int64_t)splits)
     return fail(r, GROVE_EPARSE, "num_cat=%lld for %zu splits", (long long)num_cat, splits);
   if (tree_arrays_reset(a, nodes, (size_t)leaves + 1) != 0)
-    return grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+    return grove__error_set(r->err, GROVE_ENOMEM, "out of memory");
   double *num = a->numbers;
 
   if ((rc = parse_numbers(r, "leaf_value", tt->leaf_value, (size_t)leaves, num)) != GROVE_OK) return rc;
@@ -394,7 +394,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   size_t num_words = 0;
   if (num_cat > 0) {
     bounds = malloc(((size_t)num_cat + 1) * sizeof *bounds);
-    if (bounds == NULL) return grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+    if (bounds == NULL) return grove__error_set(r->err, GROVE_ENOMEM, "out of memory");
     rc = parse_numbers(r, "cat_boundaries", tt->cat_boundaries, (size_t)num_cat + 1, bounds);
     for (int64_t i = 0; rc == GROVE_OK && i <= num_cat; i++)
       if (!is_int_in(bounds[i], i == 0 ? 0 : bounds[i - 1], i == 0 ? 0 : (double)(1 << 30)))
@@ -402,7 +402,7 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
     if (rc == GROVE_OK) {
       num_words = (size_t)bounds[num_cat];
       words = malloc((num_words ? num_words : 1) * sizeof *words);
-      if (words == NULL) rc = grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+      if (words == NULL) rc = grove__error_set(r->err, GROVE_ENOMEM, "out of memory");
     }
     if (rc == GROVE_OK) rc = parse_numbers(r, "cat_threshold", tt->cat_threshold, num_words, words);
     for (size_t w = 0; rc == GROVE_OK && w < num_words; w++)
@@ -477,12 +477,12 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
         if (!(word >> bit & 1u)) continue;
         const size_t c = (w - w0) * 32 + bit;
         if ((double)c >= GROVE_MAX_CATEGORY) {
-          rc = grove_error_set(r->err, GROVE_EUNSUPPORTED, "%s: category %zu (grove supports codes below 2^24)",
-                               r->where, c);
+          rc = grove__error_set(r->err, GROVE_EUNSUPPORTED, "%s: category %zu (grove supports codes below 2^24)",
+                                r->where, c);
           break;
         }
-        if (grove_tree_arrays_push_category(&a->t, (int32_t)c) != 0) {
-          rc = grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+        if (grove__tree_arrays_push_category(&a->t, (int32_t)c) != 0) {
+          rc = grove__error_set(r->err, GROVE_ENOMEM, "out of memory");
           break;
         }
       }
@@ -517,8 +517,8 @@ build:;
       .group = ctx->group,
       .weight = 1.0f,
   };
-  rc = grove_builder_add_tree(b, &src, r->err);
-  if (rc != GROVE_OK) grove_error_prefix(r->err, "LightGBM numbering (splits first, then leaves)");
+  rc = grove__builder_add_tree(b, &src, r->err);
+  if (rc != GROVE_OK) grove__error_prefix(r->err, "LightGBM numbering (splits first, then leaves)");
   return rc;
 }
 
@@ -546,9 +546,9 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
   uint8_t *types = calloc(nf, 1);
   float *base = calloc(groups, sizeof *base);
   tree_arrays_t arrays = {0};
-  grove_builder_t *b = grove_builder_new(nf, groups);
+  grove_builder_t *b = grove__builder_new(nf, groups);
   if (!names || !infos || !types || !base || !b) {
-    rc = grove_error_set(r->err, GROVE_ENOMEM, "out of memory");
+    rc = grove__error_set(r->err, GROVE_ENOMEM, "out of memory");
     goto done;
   }
   if ((rc = split_tokens(r, "feature_names", h.feature_names, nf, names)) != GROVE_OK) goto done;
@@ -592,16 +592,16 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
     ti++;
   }
   if (!ended) {
-    rc = grove_error_set(r->err, GROVE_EPARSE, "truncated: no \"end of trees\" line after %zu trees", ti);
+    rc = grove__error_set(r->err, GROVE_EPARSE, "truncated: no \"end of trees\" line after %zu trees", ti);
     goto done;
   }
   if (ti % groups != 0) {
-    rc = grove_error_set(r->err, GROVE_EPARSE, "%zu trees is not a multiple of num_tree_per_iteration=%u", ti, groups);
+    rc = grove__error_set(r->err, GROVE_EPARSE, "%zu trees is not a multiple of num_tree_per_iteration=%u", ti, groups);
     goto done;
   }
 
   grove_model_meta_t meta = {
-      .format = "lightgbm-text",
+      .format = GROVE_FORMAT_LIGHTGBM_TEXT,
       .objective = obj_name,
       .booster = h.average_output ? "rf" : "gbdt",
       .task = obj->task,
@@ -614,11 +614,11 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
       .feature_names = names,
       .feature_types = types,
   };
-  rc = grove_builder_finish(b, &meta, out, r->err);
+  rc = grove__builder_finish(b, &meta, out, r->err);
 
 done:
   tree_arrays_free(&arrays);
-  grove_builder_free(b);
+  grove__builder_free(b);
   free(names);
   free(infos);
   free(types);
@@ -629,15 +629,15 @@ done:
 /* Makes *text a NUL-terminated copy of DATA for the reader to split in place. */
 static grove_err_t copy_text(const char *data, size_t len, char **text, grove_error_t *err) {
   if (memchr(data, '\0', len) != NULL)
-    return grove_error_set(err, GROVE_EPARSE, "contains a NUL byte: not a LightGBM text model");
-  if ((*text = malloc(len + 1)) == NULL) return grove_error_set(err, GROVE_ENOMEM, "out of memory");
+    return grove__error_set(err, GROVE_EPARSE, "contains a NUL byte: not a LightGBM text model");
+  if ((*text = malloc(len + 1)) == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   memcpy(*text, data, len);
   (*text)[len] = '\0';
   return GROVE_OK;
 }
 
-grove_err_t grove_lightgbm_load(const char *data, size_t len, const char *name, grove_forest_t **out,
-                                grove_error_t *err) {
+grove_err_t grove__lightgbm_load(const char *data, size_t len, const char *name, grove_forest_t **out,
+                                 grove_error_t *err) {
   *out = NULL;
   char *text = NULL;
   grove_err_t rc = copy_text(data, len, &text, err);
@@ -646,15 +646,15 @@ grove_err_t grove_lightgbm_load(const char *data, size_t len, const char *name, 
     rc = load_model(&r, out);
     free(text);
   }
-  if (rc != GROVE_OK) grove_error_prefix(err, name);
+  if (rc != GROVE_OK) grove__error_prefix(err, name);
   return rc;
 }
 
 /* ------------------------------------------------------------------------- */
 /* Schema from the pandas_categorical trailer                                 */
 
-grove_err_t grove_lightgbm_schema(const char *data, size_t len, const grove_forest_t *forest,
-                                  grove_schema_t **out, grove_error_t *err) {
+grove_err_t grove__lightgbm_schema(const char *data, size_t len, const grove_forest_t *forest,
+                                   grove_schema_t **out, grove_error_t *err) {
   *out = NULL;
   /* The trailer is the last line that starts with "pandas_categorical:". */
   const char *key = "pandas_categorical:", *at = NULL;
@@ -667,7 +667,7 @@ grove_err_t grove_lightgbm_schema(const char *data, size_t len, const grove_fore
   const char *end = memchr(at, '\n', (size_t)(data + len - at));
   size_t n = end ? (size_t)(end - at) : (size_t)(data + len - at);
   json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-  if (tok == NULL) return grove_error_set(err, GROVE_ENOMEM, "out of memory");
+  if (tok == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   json_object *lists = json_tokener_parse_ex(tok, at, (int)(n < INT32_MAX ? n : INT32_MAX));
   json_tokener_free(tok);
   /* null, or not lists of scalars: no category strings to offer (the model still loads). */
@@ -686,7 +686,7 @@ grove_err_t grove_lightgbm_schema(const char *data, size_t len, const grove_fore
   grove_schema_t *s = calloc(1, sizeof *s);
   grove_err_t rc = GROVE_OK;
   if (s == NULL || (s->features = calloc(nf, sizeof *s->features)) == NULL) {
-    rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+    rc = grove__error_set(err, GROVE_ENOMEM, "out of memory");
     goto done;
   }
   s->num_features = nf;
@@ -695,21 +695,21 @@ grove_err_t grove_lightgbm_schema(const char *data, size_t len, const grove_fore
     f->min = f->max = f->step = NAN;
     f->type = (grove_feature_type_t)forest->feature_types[i];
     if ((f->name = strdup(forest->feature_names[i])) == NULL) {
-      rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+      rc = grove__error_set(err, GROVE_ENOMEM, "out of memory");
       break;
     }
     if (f->type != GROVE_FEATURE_CATEGORICAL) continue;
     json_object *cats = json_object_array_get_idx(lists, k++);
     size_t nc = json_object_is_type(cats, json_type_array) ? json_object_array_length(cats) : 0;
     if ((f->categories = calloc(nc ? nc : 1, sizeof *f->categories)) == NULL) {
-      rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+      rc = grove__error_set(err, GROVE_ENOMEM, "out of memory");
       break;
     }
     for (size_t c = 0; c < nc; c++) {
       /* Categories may be numbers (an integer column made categorical): use their text. */
       const char *str = json_object_get_string(json_object_array_get_idx(cats, c));
       if ((f->categories[c] = strdup(str ? str : "")) == NULL) {
-        rc = grove_error_set(err, GROVE_ENOMEM, "out of memory");
+        rc = grove__error_set(err, GROVE_ENOMEM, "out of memory");
         break;
       }
       f->num_categories = (uint32_t)c + 1;

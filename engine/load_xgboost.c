@@ -1,6 +1,8 @@
 /*
  * XGBoost JSON and UBJSON models (Booster.save_model("model.json" / "model.ubj"),
- * XGBoost 1.x to 3.x) -> builder.
+ * XGBoost 1.x to 3.x) -> builder; that format only (load.c sniffs formats and finds
+ * files). Models converted to XGBoost JSON (models/convert_sklearn.py) load here too: their
+ * top-level "grove" block only changes what the summary reports.
  *
  * json-c is used because it keeps each number's original text: thresholds are parsed
  * from that text with strtof, as XGBoost itself reads them, so no value is rounded
@@ -14,12 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "builder.h"
 #include "error.h"
-#include "file.h"
-#include "load_lightgbm.h"
+#include "load.h"
 #include "objective.h"
 #include "ubjson.h"
 
@@ -222,8 +222,8 @@ static grove_err_t load_categories(loader_t *ld, json_object *tree, size_t t, si
     int64_t v;
     if (json_to_int(json_object_array_get_idx(cats, i), 0, (int64_t)GROVE_MAX_CATEGORY - 1, &v) != 0)
       return fail(ld, "%s.categories[%zu]: expected a category in [0, 2^24)", where, i);
-    if (grove_tree_arrays_push_category(a, (int32_t)v) != 0)
-      return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
+    if (grove__tree_arrays_push_category(a, (int32_t)v) != 0)
+      return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
   }
   /* UINT32_MAX marks a categorical node whose set was not given. */
   for (size_t i = 0; i < n; i++) a->cat_begin[i] = UINT32_MAX, a->cat_count[i] = 0;
@@ -258,17 +258,17 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
   if (rc == GROVE_OK) rc = int_param(ld, param, "tree_param", "size_leaf_vector", 0, INT32_MAX, 0, &leaf_vector);
   if (rc != GROVE_OK) return rc;
   if (leaf_vector > 1)
-    return grove_error_set(ld->err, GROVE_EUNSUPPORTED,
-                           "%s: vector leaves (multi_strategy=\"multi_output_tree\", size_leaf_vector=%lld) "
-                           "are not supported",
-                           where, (long long)leaf_vector);
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED,
+                            "%s: vector leaves (multi_strategy=\"multi_output_tree\", size_leaf_vector=%lld) "
+                            "are not supported",
+                            where, (long long)leaf_vector);
   size_t n = (size_t)num_nodes;
   /* Arrays are sized from num_nodes only once it matches an array that really exists. */
   json_object *lc = member(ld, tree, where, "left_children", json_type_array);
   if (lc == NULL) return GROVE_EPARSE;
   if (json_object_array_length(lc) != n)
     return fail(ld, "%s.left_children: %zu values for num_nodes %zu", where, json_object_array_length(lc), n);
-  if (grove_tree_arrays_reset(&ld->arrays, n) != 0) return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
+  if (grove__tree_arrays_reset(&ld->arrays, n) != 0) return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
   grove_tree_arrays_t *a = &ld->arrays;
   rc = int_array(ld, tree, t, "left_children", a->left, n, -1, (int64_t)n - 1);
   if (rc == GROVE_OK) rc = int_array(ld, tree, t, "right_children", a->right, n, -1, (int64_t)n - 1);
@@ -304,7 +304,7 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
       .group = group,
       .weight = weight,
   };
-  return grove_builder_add_tree(b, &src, ld->err);
+  return grove__builder_add_tree(b, &src, ld->err);
 }
 
 /* ---- the model as a whole ---- */
@@ -362,7 +362,7 @@ static grove_err_t load_features(loader_t *ld, json_object *learner, uint32_t nu
                                  const char ***names, uint8_t **types) {
   *names = NULL;
   *types = calloc(num_features ? num_features : 1, 1);
-  if (*types == NULL) return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
+  if (*types == NULL) return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
   json_object *jn = optional(learner, "feature_names");
   json_object *jt = optional(learner, "feature_types");
   if (jn != NULL && !json_object_is_type(jn, json_type_array))
@@ -374,7 +374,7 @@ static grove_err_t load_features(loader_t *ld, json_object *learner, uint32_t nu
       return fail(ld, "learner.feature_names: %zu names for %u features",
                   json_object_array_length(jn), num_features);
     *names = calloc(num_features, sizeof **names);
-    if (*names == NULL) return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
+    if (*names == NULL) return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < num_features; i++) {
       json_object *s = json_object_array_get_idx(jn, i);
       if (!json_object_is_type(s, json_type_string))
@@ -423,9 +423,9 @@ static grove_err_t read_grove_block(loader_t *ld, json_object *root, const char 
   json_object *src = fmt ? member(ld, g, "grove", "source_model", json_type_string) : NULL;
   if (src == NULL) return GROVE_EPARSE;
   if (strcmp(json_object_get_string(fmt), "scikit-learn") != 0)
-    return grove_error_set(ld->err, GROVE_EUNSUPPORTED, "grove.source_format \"%s\" is not supported (known: scikit-learn)",
-                           json_object_get_string(fmt));
-  *format = "scikit-learn";
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED, "grove.source_format \"%s\" is not supported (known: scikit-learn)",
+                            json_object_get_string(fmt));
+  *format = GROVE_FORMAT_SCIKIT_LEARN;
   *source_model = json_object_get_string(src);
   return GROVE_OK;
 }
@@ -437,7 +437,7 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   float *base = NULL;
   grove_err_t rc;
   read_version(ld, root);
-  const char *format = "xgboost-json", *source_model = NULL;
+  const char *format = GROVE_FORMAT_XGBOOST_JSON, *source_model = NULL;
   if ((rc = read_grove_block(ld, root, &format, &source_model)) != GROVE_OK) return rc;
 
   json_object *learner = member(ld, root, "model", "learner", json_type_object);
@@ -458,17 +458,17 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
     weights = model ? member(ld, gb, "gradient_booster", "weight_drop", json_type_array) : NULL;
     if (weights == NULL) model = NULL;
   } else if (strcmp(booster, "gblinear") == 0) {
-    return grove_error_set(ld->err, GROVE_EUNSUPPORTED,
-                           "the gblinear booster is a linear model, not trees: not supported");
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED,
+                            "the gblinear booster is a linear model, not trees: not supported");
   } else {
-    return grove_error_set(ld->err, GROVE_EUNSUPPORTED, "unknown booster \"%s\"", booster);
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED, "unknown booster \"%s\"", booster);
   }
   if (model == NULL) return GROVE_EPARSE;
 
   const char *obj_str = json_object_get_string(obj_name);
-  const grove_objective_t *obj = grove_objective_find(obj_str, ld->version_major, ld->version_minor);
+  const grove_objective_t *obj = grove__objective_find(obj_str, ld->version_major, ld->version_minor);
   if (obj == NULL)
-    return grove_error_set(ld->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", obj_str);
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", obj_str);
 
   int64_t num_feature, num_class, num_target;
   rc = int_param(ld, lmp, "learner_model_param", "num_feature", 1, GROVE_MAX_FEATURES, INT64_MIN, &num_feature);
@@ -480,12 +480,12 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   if (obj->task == GROVE_TASK_MULTICLASS && num_class < 2)
     return fail(ld, "objective %s needs num_class >= 2, found %lld", obj_str, (long long)num_class);
   if (num_class > 1 && num_target > 1)
-    return grove_error_set(ld->err, GROVE_EUNSUPPORTED, "multi-class models with several targets");
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED, "multi-class models with several targets");
   uint32_t groups = (uint32_t)(num_class > 1 ? num_class : num_target);
   uint32_t outputs = obj->transform == GROVE_TRANSFORM_ARGMAX ? 1 : groups;
 
   base = malloc(groups * sizeof *base);
-  if (base == NULL) return grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
+  if (base == NULL) return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
   json_object *bs = optional(lmp, "base_score");
   if (bs == NULL) {
     for (uint32_t g = 0; g < groups; g++) base[g] = 0.5f;
@@ -494,7 +494,7 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   }
   for (uint32_t g = 0; g < groups; g++) {
     float m;
-    if (grove_objective_base_margin(obj, base[g], &m) != 0) {
+    if (grove__objective_base_margin(obj, base[g], &m) != 0) {
       rc = fail(ld, "base_score %g is outside the domain of objective %s", base[g], obj_str);
       goto done;
     }
@@ -526,9 +526,9 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
     goto done;
   }
 
-  b = grove_builder_new((uint32_t)num_feature, groups);
+  b = grove__builder_new((uint32_t)num_feature, groups);
   if (b == NULL) {
-    rc = grove_error_set(ld->err, GROVE_ENOMEM, "out of memory");
+    rc = grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
     goto done;
   }
   for (size_t t = 0; t < num_trees; t++) {
@@ -561,10 +561,10 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
       .feature_names = names,
       .feature_types = types,
   };
-  rc = grove_builder_finish(b, &meta, out, ld->err);
+  rc = grove__builder_finish(b, &meta, out, ld->err);
 
 done:
-  grove_builder_free(b);
+  grove__builder_free(b);
   free(names);
   free(types);
   free(base);
@@ -576,34 +576,35 @@ static grove_err_t load_tree_json(json_object *root, const char *name, grove_for
                                   grove_error_t *err) {
   loader_t ld = {.err = err};
   grove_err_t rc = load_model(&ld, root, out);
-  grove_tree_arrays_free(&ld.arrays);
+  grove__tree_arrays_free(&ld.arrays);
   json_object_put(root);
-  if (rc != GROVE_OK) grove_error_prefix(err, name);
+  if (rc != GROVE_OK) grove__error_prefix(err, name);
   return rc;
 }
 
-grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *name,
-                                     grove_forest_t **out, grove_error_t *err) {
+grove_err_t grove__xgboost_load_ubjson(const char *data, size_t len, const char *name, grove_forest_t **out,
+                                       grove_error_t *err) {
   *out = NULL;
-  if (name == NULL) name = "<buffer>";
-  if (grove_lightgbm_sniff(data, len)) return grove_lightgbm_load(data, len, name, out, err);
-  if (grove_ubjson_sniff(data, len)) {
-    char msg[256];
-    json_object *root = grove_ubjson_parse(data, len, msg, sizeof msg);
-    if (root == NULL) {
-      grove_error_set(err, GROVE_EPARSE, "%s", msg);
-      grove_error_prefix(err, name);
-      return GROVE_EPARSE;
-    }
-    return load_tree_json(root, name, out, err);
+  char msg[256];
+  json_object *root = grove__ubjson_parse(data, len, msg, sizeof msg);
+  if (root == NULL) {
+    grove__error_set(err, GROVE_EPARSE, "%s", msg);
+    grove__error_prefix(err, name);
+    return GROVE_EPARSE;
   }
+  return load_tree_json(root, name, out, err);
+}
+
+grove_err_t grove__xgboost_load_json(const char *data, size_t len, const char *name, grove_forest_t **out,
+                                     grove_error_t *err) {
+  *out = NULL;
   if (len > INT_MAX) {
-    grove_error_set(err, GROVE_EUNSUPPORTED, "models over 2 GiB of JSON are not supported");
-    grove_error_prefix(err, name);
+    grove__error_set(err, GROVE_EUNSUPPORTED, "models over 2 GiB of JSON are not supported");
+    grove__error_prefix(err, name);
     return GROVE_EUNSUPPORTED;
   }
   json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-  if (tok == NULL) return grove_error_set(err, GROVE_ENOMEM, "%s: out of memory", name);
+  if (tok == NULL) return grove__error_set(err, GROVE_ENOMEM, "%s: out of memory", name);
   json_object *root = json_tokener_parse_ex(tok, data, (int)len);
   enum json_tokener_error jerr = json_tokener_get_error(tok);
   size_t consumed = json_tokener_get_parse_end(tok);
@@ -611,52 +612,21 @@ grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *n
   grove_err_t rc;
   if (root == NULL || jerr != json_tokener_success) {
     if (jerr == json_tokener_continue)
-      rc = grove_error_set(err, GROVE_EPARSE, "truncated JSON (ends after %zu bytes)", len);
+      rc = grove__error_set(err, GROVE_EPARSE, "truncated JSON (ends after %zu bytes)", len);
     else
-      rc = grove_error_set(err, GROVE_EPARSE, "not valid JSON at byte %zu: %s", consumed,
-                           json_tokener_error_desc(jerr));
+      rc = grove__error_set(err, GROVE_EPARSE, "not valid JSON at byte %zu: %s", consumed,
+                            json_tokener_error_desc(jerr));
     json_object_put(root);
-    grove_error_prefix(err, name);
+    grove__error_prefix(err, name);
     return rc;
   }
   for (size_t i = consumed; i < len; i++) {
     if (data[i] != ' ' && data[i] != '\n' && data[i] != '\r' && data[i] != '\t') {
       json_object_put(root);
-      rc = grove_error_set(err, GROVE_EPARSE, "unexpected data after the JSON document at byte %zu", i);
-      grove_error_prefix(err, name);
+      rc = grove__error_set(err, GROVE_EPARSE, "unexpected data after the JSON document at byte %zu", i);
+      grove__error_prefix(err, name);
       return rc;
     }
   }
   return load_tree_json(root, name, out, err);
-}
-
-grove_err_t grove_model_file_path(const char *path, char *buf, size_t size, const char **file,
-                                  grove_error_t *err) {
-  *file = path;
-  if (!grove_file_is_dir(path)) return GROVE_OK;
-  /* model.json, model.ubj (XGBoost 2.x's default) or model.txt (LightGBM), first found. */
-  static const char *const names[] = {"model.json", "model.ubj", "model.txt"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    if ((size_t)snprintf(buf, size, "%s/%s", path, names[i]) >= size)
-      return grove_error_set(err, GROVE_EINVAL, "%s: path too long", path);
-    if (access(buf, F_OK) == 0) {
-      *file = buf;
-      return GROVE_OK;
-    }
-  }
-  return grove_error_set(err, GROVE_EIO, "%s: directory holds no model.json, model.ubj or model.txt", path);
-}
-
-grove_err_t grove_forest_load_file(const char *path, grove_forest_t **out, grove_error_t *err) {
-  char joined[4096];
-  *out = NULL;
-  grove_err_t rc = grove_model_file_path(path, joined, sizeof joined, &path, err);
-  if (rc != GROVE_OK) return rc;
-  char *data;
-  size_t len;
-  rc = grove_file_read(path, &data, &len, err);
-  if (rc != GROVE_OK) return rc;
-  rc = grove_forest_load_buffer(data, len, path, out, err);
-  free(data);
-  return rc;
 }

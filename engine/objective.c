@@ -35,8 +35,8 @@ static const grove_objective_t ranking = {"rank:*", GROVE_TASK_RANKING, GROVE_TR
 static const grove_objective_t logitraw_legacy = {"binary:logitraw", GROVE_TASK_BINARY,
                                                   GROVE_TRANSFORM_IDENTITY, GROVE_LINK_LOGIT};
 
-const grove_objective_t *grove_objective_find(const char *name, int version_major,
-                                              int version_minor) {
+const grove_objective_t *grove__objective_find(const char *name, int version_major,
+                                               int version_minor) {
   if (strncmp(name, "rank:", 5) == 0) {
     const char *kind = name + 5;
     if (strcmp(kind, "pairwise") == 0 || strcmp(kind, "ndcg") == 0 || strcmp(kind, "map") == 0)
@@ -51,7 +51,7 @@ const grove_objective_t *grove_objective_find(const char *name, int version_majo
   return NULL;
 }
 
-int grove_objective_base_margin(const grove_objective_t *obj, float base_score, float *margin) {
+int grove__objective_base_margin(const grove_objective_t *obj, float base_score, float *margin) {
   switch (obj->link) {
     case GROVE_LINK_LOGIT:
       /* XGBoost 3 accepts 0 and 1 (all labels equal): the margin is then -inf / +inf. */
@@ -71,8 +71,8 @@ int grove_objective_base_margin(const grove_objective_t *obj, float base_score, 
 
 static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void grove_transform_apply(grove_transform_t transform, const float *in, size_t nrows, uint32_t k,
-                           float *out) {
+void grove__transform_apply(grove_transform_t transform, const float *in, size_t nrows, uint32_t k,
+                            float *out) {
   size_t n = nrows * k;
   switch (transform) {
     case GROVE_TRANSFORM_IDENTITY:

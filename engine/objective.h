@@ -23,14 +23,14 @@ typedef struct {
  * and VERSION_MINOR are the model's writer: binary:logitraw's base score was a
  * probability before XGBoost 1.6 and a margin since. Returns NULL when unsupported.
  */
-const grove_objective_t *grove_objective_find(const char *name, int version_major,
-                                              int version_minor);
+const grove_objective_t *grove__objective_find(const char *name, int version_major,
+                                               int version_minor);
 
 /* Converts base_score to margin space; returns nonzero when it is out of the link's domain. */
-int grove_objective_base_margin(const grove_objective_t *obj, float base_score, float *margin);
+int grove__objective_base_margin(const grove_objective_t *obj, float base_score, float *margin);
 
 /* Applies TRANSFORM to NROWS rows of K margins each, writing NROWS * out_width floats. */
-void grove_transform_apply(grove_transform_t transform, const float *margins, size_t nrows,
-                           uint32_t k, float *out);
+void grove__transform_apply(grove_transform_t transform, const float *margins, size_t nrows,
+                            uint32_t k, float *out);
 
 #endif /* GROVE_OBJECTIVE_H */

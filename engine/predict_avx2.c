@@ -3,8 +3,10 @@
  * two walks as predict_avx512.c with 8 lanes and vector masks:
  *  - trees: one row, 4 x 8 trees at a time (one lane per tree): batches below 32 rows;
  *  - rows: one tree, a block of 64 rows as 8 vectors of 8, walked 4 at a time: larger ones.
- * Splits are decided exactly as grove_node_next() does and each row's leaf values are
- * added in model order, so the margins are bit-identical to the scalar kernel's.
+ * Splits are decided exactly as grove__node_next() does (see the split truth table in
+ * kernels.h) and each row's leaf values are added in model order, so the margins are
+ * bit-identical to the scalar kernel's. Nodes, category sets and leaf values are gathered
+ * as 32-bit words at the offsets forest.h names (GROVE_NODE_WORD_*, GROVE_CAT_SET_WORD_*).
  */
 #include <immintrin.h>
 
@@ -13,17 +15,29 @@
 #define BLOCK_ROWS 64
 #define VECS (BLOCK_ROWS / 8)
 
+/* All bits set in the lanes whose FLAGS have BIT. */
+static inline __m256i flag8(__m256i flags, uint32_t bit) {
+  const __m256i b = _mm256_set1_epi32((int)bit);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(flags, b), b);
+}
+
+/* Word W of the nodes at indexes IDX, in the lanes of MASK (SRC elsewhere). */
+static inline __m256i node_word8(const grove_forest_t *f, __m256i src, __m256i idx, __m256i mask, int w) {
+  return _mm256_mask_i32gather_epi32(src, (const int *)f->nodes + w, _mm256_slli_epi32(idx, GROVE_NODE_WORDS_SHIFT),
+                                     mask, 4);
+}
+
 /*
- * grove_category_goes_right() for the lanes in CAT (numeric X, never NaN there), as a
- * lane mask: codes outside [0, 2^24) ((-1, 2^24) with GROVE_NODE_CAT_TRUNC) go left, the
- * rest truncate and look up their bit: in the node's value for GROVE_NODE_CAT_WORD0 sets,
- * else gathered from the set's words (found through the node for sets of up to 7 words).
+ * grove__category_goes_right() for the lanes in CAT (not missing there), as a lane mask:
+ * rows 3-5 of the split truth table in kernels.h. Codes outside [0, 2^24) ((-1, 2^24) with
+ * GROVE_NODE_CAT_TRUNC) go left, the rest truncate and look up their bit: in the node's
+ * value for GROVE_NODE_CAT_WORD0 sets, else gathered from the set's words (found through
+ * the node for sets of up to 7 words).
  */
 static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv, __m256i flags,
                                       __m256i thr_bits) {
   const __m256i zero = _mm256_setzero_si256();
-  const __m256i truncbit = _mm256_set1_epi32(GROVE_NODE_CAT_TRUNC);
-  const __m256 trunc = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(flags, truncbit), truncbit));
+  const __m256 trunc = _mm256_castsi256_ps(flag8(flags, GROVE_NODE_CAT_TRUNC));
   const __m256 low_ok = _mm256_or_ps(_mm256_cmp_ps(xv, _mm256_setzero_ps(), _CMP_GE_OQ),
                                      _mm256_and_ps(trunc, _mm256_cmp_ps(xv, _mm256_set1_ps(-1.0f), _CMP_GT_OQ)));
   __m256 inf = _mm256_and_ps(_mm256_castsi256_ps(cat), low_ok);
@@ -32,8 +46,7 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
   if (_mm256_testz_si256(in, in)) return zero;
   const __m256i c = _mm256_cvttps_epi32(xv);
   /* Sets within categories 0-31 are the node's own value bits (a shift by 32 or more is 0). */
-  const __m256i word0bit = _mm256_set1_epi32(GROVE_NODE_CAT_WORD0);
-  const __m256i word0 = _mm256_and_si256(in, _mm256_cmpeq_epi32(_mm256_and_si256(flags, word0bit), word0bit));
+  const __m256i word0 = _mm256_and_si256(in, flag8(flags, GROVE_NODE_CAT_WORD0));
   const __m256i small = _mm256_and_si256(word0, _mm256_sub_epi32(zero, _mm256_and_si256(_mm256_srlv_epi32(thr_bits, c),
                                                                                          _mm256_set1_epi32(1))));
   in = _mm256_andnot_si256(word0, in);
@@ -45,10 +58,10 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
   __m256i off = thr_bits, nw = _mm256_srli_epi32(nwf, GROVE_NODE_CAT_NWORDS_SHIFT);
   const __m256i far = _mm256_and_si256(in, _mm256_cmpeq_epi32(nwf, zero));
   if (!_mm256_testz_si256(far, far)) {
-    const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
-    const int *sets = (const int *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
-    off = _mm256_mask_i32gather_epi32(off, sets, s2, far, 4);
-    nw = _mm256_mask_i32gather_epi32(nw, sets + 1, s2, far, 4);
+    const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), GROVE_CAT_SET_WORDS_SHIFT);
+    const int *sets = (const int *)f->cat_sets;
+    off = _mm256_mask_i32gather_epi32(off, sets + GROVE_CAT_SET_WORD_OFFSET, s2, far, 4);
+    nw = _mm256_mask_i32gather_epi32(nw, sets + GROVE_CAT_SET_WORD_NWORDS, s2, far, 4);
   }
   const __m256i word = _mm256_srli_epi32(c, 5);
   in = _mm256_and_si256(in, _mm256_cmpgt_epi32(nw, word)); /* both below 2^31 */
@@ -61,45 +74,46 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
 /*
  * One level of one vector's walk: lanes in *ACTIVE (all bits set) at a split move to a
  * child; lanes at a leaf leave *ACTIVE. A split's feature value is read at X + XOFF +
- * feature: XOFF is each lane's row offset (rows kernel) or 0 (trees kernel).
+ * feature: XOFF is each lane's row offset (rows kernel) or 0 (trees kernel). The decision
+ * is the split truth table's in kernels.h.
  */
 static inline void step8(const grove_forest_t *f, __m256i *idxp, __m256i *activep, __m256i xoff,
                          const float *x) {
-  const int *nb = (const int *)f->nodes; /* node i's fields at nb[4i .. 4i+3] */
-  const __m256i one = _mm256_set1_epi32(1), minus1 = _mm256_set1_epi32(-1);
+  const __m256i minus1 = _mm256_set1_epi32(-1);
   const __m256i idx = *idxp;
   __m256i active = *activep;
-  const __m256i i4 = _mm256_slli_epi32(idx, 2);
-  const __m256i feat = _mm256_mask_i32gather_epi32(minus1, nb + 1, i4, active, 4);
+  const __m256i feat = node_word8(f, minus1, idx, active, GROVE_NODE_WORD_FEATURE);
   active = _mm256_and_si256(active, _mm256_cmpgt_epi32(feat, minus1));
   *activep = active;
   if (_mm256_testz_si256(active, active)) return;
   const __m256 activef = _mm256_castsi256_ps(active);
-  const __m256 thr = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), (const float *)nb, i4, activef, 4);
-  const __m256i left = _mm256_mask_i32gather_epi32(idx, nb + 2, i4, active, 4);
+  const __m256 thr = _mm256_castsi256_ps(node_word8(f, _mm256_setzero_si256(), idx, active, GROVE_NODE_WORD_VALUE));
+  const __m256i left = node_word8(f, idx, idx, active, GROVE_NODE_WORD_LEFT);
   const __m256 xv = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, _mm256_add_epi32(xoff, feat), activef, 4);
-  /* !(x < t) is also true for NaN, which the default direction then overrides. */
+  /* Row 6 first: !(x < t) is also true for NaN, which rows 1-2 then override. */
   __m256i right = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, thr, _CMP_NLT_UQ)));
   __m256i missing = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
   if (f->info.num_categorical_splits != 0 || f->num_zero_missing != 0 || !_mm256_testz_si256(missing, missing)) {
-    const __m256i flags = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), nb + 3, i4, active, 4);
-    if (f->num_zero_missing != 0) { /* LightGBM's zero band takes the default direction too */
-      const __m256i zmbit = _mm256_set1_epi32(GROVE_NODE_ZERO_MISSING);
-      const __m256i zm = _mm256_and_si256(active, _mm256_cmpeq_epi32(_mm256_and_si256(flags, zmbit), zmbit));
+    const __m256i flags = node_word8(f, _mm256_setzero_si256(), idx, active, GROVE_NODE_WORD_FLAGS);
+    if (f->num_zero_missing != 0) { /* row 2: LightGBM's zero band takes the default direction too */
+      const __m256i zm = _mm256_and_si256(active, flag8(flags, GROVE_NODE_ZERO_MISSING));
       const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), xv);
       const __m256i band = _mm256_castps_si256(_mm256_cmp_ps(ax, _mm256_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ));
       missing = _mm256_or_si256(missing, _mm256_and_si256(zm, band));
     }
-    const __m256i dl = _mm256_cmpeq_epi32(_mm256_and_si256(flags, one), one);
-    /* Missing lanes (NaN, or the zero band): right = !default_left. */
+    const __m256i dl = flag8(flags, GROVE_NODE_DEFAULT_LEFT);
+    /* Missing lanes (rows 1-2: NaN, or the zero band): right = !default_left. */
     right = _mm256_or_si256(_mm256_andnot_si256(missing, right), _mm256_andnot_si256(dl, missing));
-    const __m256i catbit = _mm256_set1_epi32(GROVE_NODE_CATEGORICAL);
-    const __m256i cat = _mm256_andnot_si256(missing, _mm256_and_si256(active,
-                            _mm256_cmpeq_epi32(_mm256_and_si256(flags, catbit), catbit)));
+    const __m256i cat = _mm256_andnot_si256(missing, _mm256_and_si256(active, flag8(flags, GROVE_NODE_CATEGORICAL)));
     if (!_mm256_testz_si256(cat, cat))
       right = _mm256_or_si256(_mm256_andnot_si256(cat, right), category_right8(f, cat, xv, flags, _mm256_castps_si256(thr)));
   }
   *idxp = _mm256_sub_epi32(left, right); /* right is -1 where the walk goes right */
+}
+
+/* The values of the leaves at IDX in the lanes of LIVE, 0 elsewhere. */
+static inline __m256 leaf_values8(const grove_forest_t *f, __m256i idx, __m256i live) {
+  return _mm256_castsi256_ps(node_word8(f, _mm256_setzero_si256(), idx, live, GROVE_NODE_WORD_VALUE));
 }
 
 /*
@@ -121,10 +135,10 @@ static inline void walk8xW(const grove_forest_t *f, __m256i idx[WALKS], const __
   }
 }
 
-void grove_predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t nrows,
-                              float *margins) {
+void grove__predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t nrows,
+                               float *margins, void *scratch) {
+  (void)scratch; /* needs none */
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
-  const float *nodes_f = (const float *)f->nodes;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256i xoff[WALKS];
   for (int v = 0; v < WALKS; v++) xoff[v] = _mm256_setzero_si256();
@@ -141,19 +155,18 @@ void grove_predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t
       walk8xW(f, idx, live, xoff, x);
       for (int v = 0; v < WALKS && t0 + 8 * (uint32_t)v < nt; v++) {
         float leaf[8];
-        _mm256_storeu_ps(leaf, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), nodes_f, _mm256_slli_epi32(idx[v], 2),
-                                                        _mm256_castsi256_ps(live[v]), 4));
+        _mm256_storeu_ps(leaf, leaf_values8(f, idx[v], live[v]));
         const uint32_t t = t0 + 8 * (uint32_t)v, n = nt - t < 8 ? nt - t : 8;
-        grove_add_leaves(f, m, leaf, t, n);
+        grove__add_leaves(f, m, leaf, t, n);
       }
     }
   }
 }
 
-void grove_predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t nrows,
-                             float *margins) {
+void grove__predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t nrows,
+                              float *margins, void *scratch) {
+  (void)scratch; /* needs none */
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
-  const float *nodes_f = (const float *)f->nodes;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (size_t r0 = 0; r0 < nrows; r0 += BLOCK_ROWS) {
     const size_t nb = nrows - r0 < BLOCK_ROWS ? nrows - r0 : BLOCK_ROWS;
@@ -174,8 +187,7 @@ void grove_predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t 
       for (int v = 0; v < nv; v += WALKS) walk8xW(f, idx + v, live + v, xoff + v, x);
       const uint32_t g = f->tree_groups[t];
       for (int v = 0; v < nv; v++) {
-        const __m256 leaf = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), nodes_f, _mm256_slli_epi32(idx[v], 2),
-                                                     _mm256_castsi256_ps(live[v]), 4);
+        const __m256 leaf = leaf_values8(f, idx[v], live[v]);
         if (ng == 1) {
           acc[v] = _mm256_add_ps(acc[v], leaf);
         } else {

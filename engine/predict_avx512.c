@@ -1,8 +1,9 @@
 /*
  * AVX-512 kernels (built with -mavx512f -mavx512bw -mavx512vl -mavx512dq; the only file
  * with AVX-512 intrinsics). Both walk 16 lanes level by level, deciding each split
- * exactly as grove_node_next() does, and add each row's leaf values to its margin one
- * tree at a time in model order, so the margins are bit-identical to the scalar kernel's:
+ * exactly as grove__node_next() does (see the split truth table in kernels.h), and add
+ * each row's leaf values to its margin one tree at a time in model order, so the margins
+ * are bit-identical to the scalar kernel's:
  *  - trees: one row, 4 x 16 trees at a time (one lane per tree), gathering nodes, or for
  *    categorical forests the 6-level tables' entries (top6_trees_walk16): small batches;
  *  - rows: 16-row vectors of a feature-major block of 64 rows, through one tree (or 2 or
@@ -14,35 +15,50 @@
  * Categorical splits read sets within categories 0-31 from the node's value field and
  * gather the others' words (category_right16), or in the top levels read them from the
  * tables (top_category_right16).
+ * Nodes, sets and tables are read as 32-bit words and 64-bit pairs at the offsets forest.h
+ * names and static-asserts (GROVE_NODE_WORD_*, GROVE_NODE_PAIR_*, GROVE_TOP6_WORD_*, ...).
+ * The rows kernel's feature-major block lives in the caller's scratch
+ * (grove__kernel_scratch_bytes()): no kernel allocates.
  */
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
 
-#define BLOCK_SHIFT 6
+#define BLOCK_SHIFT GROVE_AVX512_BLOCK_SHIFT
 #define BLOCK_ROWS (1 << BLOCK_SHIFT)
 #define VECS (BLOCK_ROWS / 16)
 /* Vectors of 16 trees the trees kernel walks at once. */
 #define TREE_VECS 4
 
+/* The lanes of K whose FLAGS have BIT. */
+static inline __mmask16 flag16(__mmask16 k, __m512i flags, uint32_t bit) {
+  return _mm512_mask_test_epi32_mask(k, flags, _mm512_set1_epi32((int)bit));
+}
+
+/* The heap step of the top tables per lane: grove__top_child(pos, right). */
+static inline __m512i heap_child16(__m512i pos, __mmask16 right) {
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos, pos), one);
+  return _mm512_mask_add_epi32(p1, right, p1, one);
+}
+
 /*
- * grove_category_goes_right() for the lanes in CAT (numeric X, never NaN there): codes
- * outside [0, 2^24) ((-1, 2^24) with GROVE_NODE_CAT_TRUNC) go left, the rest truncate
- * and look up their bit.
+ * grove__category_goes_right() for the lanes in CAT (not missing there): rows 3-5 of the
+ * split truth table in kernels.h. Codes outside [0, 2^24) ((-1, 2^24) with
+ * GROVE_NODE_CAT_TRUNC) go left, the rest truncate and look up their bit.
  */
 static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat, __m512 xv,
                                          __m512i flags, __m512i thr_bits) {
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
-  const __mmask16 trunc = _mm512_mask_test_epi32_mask(cat, flags, _mm512_set1_epi32(GROVE_NODE_CAT_TRUNC));
+  const __mmask16 trunc = flag16(cat, flags, GROVE_NODE_CAT_TRUNC);
   in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
   in = _mm512_mask_cmp_ps_mask(in, xv, _mm512_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ);
   if (!in) return 0;
   const __m512i c = _mm512_cvttps_epi32(xv);
   /* Sets within categories 0-31 are the node's own value bits (a shift by 32 or more is 0). */
-  const __mmask16 word0 = _mm512_mask_test_epi32_mask(in, flags, _mm512_set1_epi32(GROVE_NODE_CAT_WORD0));
+  const __mmask16 word0 = flag16(in, flags, GROVE_NODE_CAT_WORD0);
   const __mmask16 small = _mm512_mask_test_epi32_mask(word0, _mm512_srlv_epi32(thr_bits, c), one);
   in &= (__mmask16)~word0;
   if (!in) return small;
@@ -52,10 +68,10 @@ static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat,
   __m512i off = thr_bits, nw = _mm512_srli_epi32(_mm512_and_si512(flags, nwmask), GROVE_NODE_CAT_NWORDS_SHIFT);
   const __mmask16 far = (__mmask16)(in & ~_mm512_mask_test_epi32_mask(in, flags, nwmask));
   if (far) {
-    const __m512i s2 = _mm512_slli_epi32(_mm512_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), 1);
-    const int32_t *sets = (const int32_t *)f->cat_sets; /* set i: offset, nwords at [2i], [2i+1] */
-    off = _mm512_mask_i32gather_epi32(off, far, s2, sets, 4);
-    nw = _mm512_mask_i32gather_epi32(nw, far, s2, sets + 1, 4);
+    const __m512i s2 = _mm512_slli_epi32(_mm512_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), GROVE_CAT_SET_WORDS_SHIFT);
+    const int32_t *sets = (const int32_t *)f->cat_sets;
+    off = _mm512_mask_i32gather_epi32(off, far, s2, sets + GROVE_CAT_SET_WORD_OFFSET, 4);
+    nw = _mm512_mask_i32gather_epi32(nw, far, s2, sets + GROVE_CAT_SET_WORD_NWORDS, 4);
   }
   const __m512i word = _mm512_srli_epi32(c, 5);
   in = _mm512_mask_cmplt_epu32_mask(in, word, nw);
@@ -64,20 +80,21 @@ static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat,
   return (__mmask16)(small | _mm512_mask_test_epi32_mask(in, bit, one));
 }
 
-/* TABLE[pos] of a grove_top_t table (two vectors: vpermt2d), per lane. */
-_Static_assert(GROVE_TOP_SLOTS == 32, "top_lookup() indexes 32-entry tables");
+/* TABLE[pos] of a 32-entry array of a top table (two aligned vectors: vpermt2d), per
+ * lane: forest.h asserts every such array's size and alignment. */
 static inline __m512i top_lookup(const void *table, __m512i pos) {
   return _mm512_permutex2var_epi32(_mm512_load_si512(table), pos, _mm512_load_si512((const int32_t *)table + 16));
 }
 
 /*
  * category_right16() for a tree's top levels whose sets all end before category 64: the
- * set's two words come from the tables, indexed by the lanes' positions POS.
+ * set's two words come from the tables, indexed by the lanes' positions POS. Rows 3-5 of
+ * the split truth table in kernels.h, with 64 (past every set here) for 2^24.
  */
 static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, __mmask16 cat, __m512 xv,
                                              __m512i flags) {
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
-  const __mmask16 trunc = _mm512_mask_test_epi32_mask(cat, flags, _mm512_set1_epi32(GROVE_NODE_CAT_TRUNC));
+  const __mmask16 trunc = flag16(cat, flags, GROVE_NODE_CAT_TRUNC);
   in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
   in = _mm512_mask_cmp_ps_mask(in, xv, _mm512_set1_ps(64.0f), _CMP_LT_OQ);
   const __m512i c = _mm512_cvttps_epi32(xv);
@@ -89,21 +106,21 @@ static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos
 
 /*
  * The lanes of ACTIVE that go right at their split (FLAGS), given RIGHT = !(x < t) from
- * the threshold compare: missing values (NaN, and LightGBM's zero band) take the default
- * direction and categorical splits look up their set (from the top tables TOP at
- * positions POS, or when TOP is NULL from the forest), as grove_node_next() does.
+ * the threshold compare (row 6): see the split truth table in kernels.h. Missing values
+ * (rows 1-2: NaN, and LightGBM's zero band) take the default direction and categorical
+ * splits look up their set (rows 3-5; from the top tables TOP at positions POS, or when
+ * TOP is NULL from the forest), as grove__node_next() does.
  */
 static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __m512 thr,
                                  __mmask16 right, __m512i flags, const grove_top_t *top, __m512i pos) {
   __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
-    const __mmask16 zm = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
+    const __mmask16 zm = flag16(active, flags, GROVE_NODE_ZERO_MISSING);
     missing |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
   }
-  const __mmask16 dl = _mm512_test_epi32_mask(flags, _mm512_set1_epi32(GROVE_NODE_DEFAULT_LEFT));
+  const __mmask16 dl = flag16(0xffff, flags, GROVE_NODE_DEFAULT_LEFT);
   right = (__mmask16)((right & ~missing) | (missing & ~dl));
-  const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)(active & ~missing), flags,
-                                                    _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
+  const __mmask16 cat = flag16((__mmask16)(active & ~missing), flags, GROVE_NODE_CATEGORICAL);
   if (cat)
     right = (__mmask16)((right & ~cat) | (top ? top_category_right16(top, pos, cat, xv, flags)
                                                 : category_right16(f, cat, xv, flags, _mm512_castps_si512(thr))));
@@ -111,37 +128,38 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
 }
 
 /*
- * decide16() for the 6-level tables' entries, without data-dependent branches: whether a
- * tree's level has categorical lanes or missing values changes from tree to tree, and the
- * mispredicted branches cost the rows kernel more than deciding every lane every time
- * (income, batch 16-4096: 0.90-1.26 -> 0.73-0.97 us/row; the trees kernel neither gains
- * nor loses). Forests without categorical splits skip the category part.
- * FLAGS = meta >> 8 (the low node flags, then the set's categories 32-47 from bit 8), THR
- * the threshold or the set's categories 0-31, RIGHT = !(x < t) from the threshold compare
- * (true for NaN). Lanes are not masked: dead ones decide garbage nobody reads.
+ * decide16() for the 6-level tables' entries (see the split truth table in kernels.h),
+ * without data-dependent branches: whether a tree's level has categorical lanes or
+ * missing values changes from tree to tree, and the mispredicted branches cost the rows
+ * kernel more than deciding every lane every time (the trees kernel neither gains nor
+ * loses; figures in bench/RESULTS.md). Forests without categorical splits skip the
+ * category part.
+ * FLAGS = meta >> GROVE_TOP6_META_FLAGS_SHIFT (the low node flags, then the set's
+ * categories 32-47), THR the threshold or the set's categories 0-31, RIGHT = !(x < t) from
+ * the threshold compare (row 6; true for NaN). Lanes are not masked: dead ones decide
+ * garbage nobody reads.
  */
 static inline __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr, __mmask16 right,
                                       __m512i flags) {
   __mmask16 missing = _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
-    const __mmask16 zm = _mm512_test_epi32_mask(flags, _mm512_set1_epi32(GROVE_NODE_ZERO_MISSING));
+    const __mmask16 zm = flag16(0xffff, flags, GROVE_NODE_ZERO_MISSING);
     missing |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
   }
-  /* Missing values go their default way: right unless the split sends them left. */
-  right = (__mmask16)((right | missing) &
-                      ~_mm512_mask_test_epi32_mask(missing, flags, _mm512_set1_epi32(GROVE_NODE_DEFAULT_LEFT)));
+  /* Rows 1-2: missing values go their default way, right unless the split sends them left. */
+  right = (__mmask16)((right | missing) & ~flag16(missing, flags, GROVE_NODE_DEFAULT_LEFT));
   if (f->info.num_categorical_splits == 0) return right; /* the same answer for every tree */
-  const __mmask16 cat = _mm512_mask_test_epi32_mask((__mmask16)~missing, flags, _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
-  /* The code as an integer: bit c of the set, where a shift by 32 or more gives 0, so each
-   * half answers only for its own codes and codes past 47 (and NaN and values past 2^31,
-   * which convert to INT_MIN, and negatives below -1) find no bit. (-1, 0) truncates to 0:
-   * category 0 only with GROVE_NODE_CAT_TRUNC (-0.0 is category 0 always). */
+  const __mmask16 cat = flag16((__mmask16)~missing, flags, GROVE_NODE_CATEGORICAL);
+  /* Rows 3-5. The code as an integer: bit c of the set, where a shift by 32 or more gives
+   * 0, so each half answers only for its own codes and codes past 47 (and NaN and values
+   * past 2^31, which convert to INT_MIN, and negatives below -1) find no bit. (-1, 0)
+   * truncates to 0: category 0 only with GROVE_NODE_CAT_TRUNC (-0.0 is category 0 always). */
   const __m512i c = _mm512_cvttps_epi32(xv);
   const __mmask16 neg = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_LT_OQ);
-  const __mmask16 in =
-      (__mmask16)(cat & ~(neg & ~_mm512_mask_test_epi32_mask(neg, flags, _mm512_set1_epi32(GROVE_NODE_CAT_TRUNC))));
+  const __mmask16 in = (__mmask16)(cat & ~(neg & ~flag16(neg, flags, GROVE_NODE_CAT_TRUNC)));
+  const __m512i high = _mm512_srli_epi32(flags, GROVE_TOP6_META_CATS_SHIFT - GROVE_TOP6_META_FLAGS_SHIFT);
   const __m512i bit = _mm512_or_si512(_mm512_srlv_epi32(_mm512_castps_si512(thr), c),
-                                      _mm512_srlv_epi32(_mm512_srli_epi32(flags, 8), _mm512_sub_epi32(c, _mm512_set1_epi32(32))));
+                                      _mm512_srlv_epi32(high, _mm512_sub_epi32(c, _mm512_set1_epi32(32))));
   return (__mmask16)((right & ~cat) | _mm512_mask_test_epi32_mask(in, bit, _mm512_set1_epi32(1)));
 }
 
@@ -166,14 +184,16 @@ static inline __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float
 static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512 *leaf,
                           __m512i xoff, const int fshift, const float *x, __m512 x0, __m512 x1) {
   const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+  /* Two gathers of 8 pairs give 16 low words (even dwords) and 16 high words (odd ones). */
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, one);
   const __m512i idx = *idxp;
   __mmask16 active = *activep;
   const __mmask8 alo = (__mmask8)active, ahi = (__mmask8)(active >> 8);
-  /* node i: (value, feature) at nq[2i], (left, flags) at nq[2i+1]; or (value, packed) at n8[i] */
+  /* Node i's pairs: (value, feature) and (left, flags) at nq[(i << GROVE_NODE_PAIRS_SHIFT) +
+   * GROVE_NODE_PAIR_*]; or (value, packed) at n8[i]. */
   const long long *nq = (const long long *)f->nodes, *n8 = (const long long *)f->nodes8;
-  const __m512i i2 = _mm512_slli_epi32(idx, 1);
+  const __m512i i2 = _mm512_slli_epi32(idx, GROVE_NODE_PAIRS_SHIFT);
   __m512 thr;
   __m512i feat, packed = zero;
   __mmask16 split;
@@ -183,13 +203,14 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
     const __m512i hi = _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(idx, 1), n8, 8);
     thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo, even, hi));
     packed = _mm512_permutex2var_epi32(lo, odd, hi);
-    feat = _mm512_and_si512(_mm512_srli_epi32(packed, 16), _mm512_set1_epi32(GROVE_NODE8_LEAF));
+    feat = _mm512_and_si512(_mm512_srli_epi32(packed, GROVE_NODE8_FEATURE_SHIFT), _mm512_set1_epi32(GROVE_NODE8_LEAF));
     split = _mm512_mask_cmpneq_epi32_mask(active, feat, _mm512_set1_epi32(GROVE_NODE8_LEAF));
   } else {
     /* Two 64-bit gathers per pair of fields load half the elements of four 32-bit ones. */
-    const __m512i none = _mm512_set1_epi64((long long)0xffffffff00000000ull); /* feature -1 */
-    const __m512i vf_lo = _mm512_mask_i32gather_epi64(none, alo, _mm512_castsi512_si256(i2), nq, 8);
-    const __m512i vf_hi = _mm512_mask_i32gather_epi64(none, ahi, _mm512_extracti64x4_epi64(i2, 1), nq, 8);
+    const __m512i none = _mm512_set1_epi64((long long)0xffffffff00000000ull); /* feature -1 (high), value 0 */
+    const long long *vf = nq + GROVE_NODE_PAIR_VALUE_FEATURE;
+    const __m512i vf_lo = _mm512_mask_i32gather_epi64(none, alo, _mm512_castsi512_si256(i2), vf, 8);
+    const __m512i vf_hi = _mm512_mask_i32gather_epi64(none, ahi, _mm512_extracti64x4_epi64(i2, 1), vf, 8);
     feat = _mm512_permutex2var_epi32(vf_lo, odd, vf_hi);
     thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(vf_lo, even, vf_hi));
     split = _mm512_mask_cmpge_epi32_mask(active, feat, zero);
@@ -199,16 +220,17 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   if (!active) return;
   __m512i left, flags;
   if (n8 != NULL) {
-    left = _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(0xffff)));
-    flags = _mm512_srli_epi32(packed, 28);
+    left = _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(GROVE_NODE8_LEFT_MASK)));
+    flags = _mm512_srli_epi32(packed, GROVE_NODE8_FLAGS_SHIFT); /* the top bits: no mask needed */
     /* Categorical splits need their set's whereabouts: the node's full flags. */
-    const __mmask16 cat = _mm512_mask_test_epi32_mask(active, flags, _mm512_set1_epi32(GROVE_NODE_CATEGORICAL));
+    const __mmask16 cat = flag16(active, flags, GROVE_NODE_CATEGORICAL);
     if (cat)
-      flags = _mm512_mask_i32gather_epi32(flags, cat, _mm512_add_epi32(_mm512_slli_epi32(idx, 2), _mm512_set1_epi32(3)),
-                                          (const int32_t *)f->nodes, 4);
+      flags = _mm512_mask_i32gather_epi32(flags, cat, _mm512_slli_epi32(idx, GROVE_NODE_WORDS_SHIFT),
+                                          (const int32_t *)f->nodes + GROVE_NODE_WORD_FLAGS, 4);
   } else {
-    const __m512i lf_lo = _mm512_mask_i32gather_epi64(zero, alo, _mm512_castsi512_si256(i2), nq + 1, 8);
-    const __m512i lf_hi = _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(i2, 1), nq + 1, 8);
+    const long long *lf = nq + GROVE_NODE_PAIR_LEFT_FLAGS;
+    const __m512i lf_lo = _mm512_mask_i32gather_epi64(zero, alo, _mm512_castsi512_si256(i2), lf, 8);
+    const __m512i lf_hi = _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(i2, 1), lf, 8);
     left = _mm512_mask_mov_epi32(idx, active, _mm512_permutex2var_epi32(lf_lo, even, lf_hi));
     flags = _mm512_permutex2var_epi32(lf_lo, odd, lf_hi);
   }
@@ -216,7 +238,8 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   const __m512 xv = fshift == 0 ? row_values16(f->info.num_features, x0, x1, x, active, feat)
                                 : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active,
                                                            _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift)), x, 4);
-  /* !(x < t) is also true for NaN, which decide16 then overrides. */
+  /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which decide16
+   * then overrides. */
   const __mmask16 right = decide16(f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ),
                                    flags, NULL, idx);
   *idxp = _mm512_mask_add_epi32(left, right, left, one);
@@ -256,29 +279,32 @@ static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
 static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live, const float *x,
                                      __m512 x0, __m512 x1, __m512i *idx, __mmask16 *leaves) {
   const uint32_t nf = f->info.num_features;
-  const int32_t *tables = (const int32_t *)f->tops6; /* tree t's table at dword t * 192 */
-  const int per_tree = (int)(sizeof(grove_top6_t) / sizeof(int32_t));
+  /* Tree t's table starts at word t * GROVE_TOP6_WORDS; its arrays at GROVE_TOP6_WORD_*. */
+  const int32_t *tables = (const int32_t *)f->tops6;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i one = _mm512_set1_epi32(1), fmask = _mm512_set1_epi32(0xff);
+  const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i base[TREE_VECS], pos[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) {
     base[v] = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)(t0 + 16 * (uint32_t)v))),
-                                 _mm512_set1_epi32(per_tree));
+                                 _mm512_set1_epi32(GROVE_TOP6_WORDS));
     pos[v] = _mm512_setzero_si512();
   }
   for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
     for (int v = 0; v < TREE_VECS; v++) {
       if (!live[v]) continue;
-      /* Level 5's positions 31-62 are at [32 + p % 32]: p | 32 there. */
-      const __m512i slot = _mm512_add_epi32(base[v], level < 5 ? pos[v] : _mm512_or_si512(pos[v], _mm512_set1_epi32(32)));
-      const __m512 thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot, tables, 4);
-      const __m512i meta = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot, tables + 64, 4);
+      /* The last level's positions 31-62 are at [GROVE_TOP6_HALF + p % 32]: p | 32 there. */
+      const __m512i slot = _mm512_add_epi32(base[v], level < GROVE_TOP6_LEVELS - 1
+                                                         ? pos[v]
+                                                         : _mm512_or_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_HALF)));
+      const __m512 thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot, tables + GROVE_TOP6_WORD_VALUE, 4);
+      const __m512i meta =
+          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot, tables + GROVE_TOP6_WORD_META, 4);
       const __m512 xv = row_values16(nf, x0, x1, x, live[v], _mm512_and_si512(meta, fmask));
-      /* !(x < t) is also true for NaN, which decide16 then overrides. */
+      /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which
+       * top6_decide16 then overrides. */
       const __mmask16 right = top6_decide16(f, xv, thr, _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ),
-                                            _mm512_srli_epi32(meta, 8));
-      const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[v], pos[v]), one);
-      pos[v] = _mm512_mask_add_epi32(p1, right, p1, one);
+                                            _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
+      pos[v] = heap_child16(pos[v], right);
     }
   }
   for (int v = 0; v < TREE_VECS; v++) {
@@ -286,19 +312,20 @@ static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const
     leaves[v] = 0;
     if (!live[v]) continue;
     /* Heap position p (63..126) below level 5 exits at exit[p % 64]. */
-    const __m512i e = _mm512_add_epi32(base[v], _mm512_and_si512(pos[v], _mm512_set1_epi32(63)));
-    idx[v] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], e, tables + 128, 4);
+    const __m512i e = _mm512_add_epi32(base[v], _mm512_and_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_SLOTS - 1)));
+    idx[v] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], e, tables + GROVE_TOP6_WORD_EXIT, 4);
     const __m512i summary = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v],
-                                                        _mm512_add_epi32(base[v], _mm512_set1_epi32(31)),
-                                                        tables + 64, 4);
-    leaves[v] = _mm512_mask_test_epi32_mask(live[v], summary, _mm512_set1_epi32(GROVE_TOP6_LEAF_EXITS));
+                                                        _mm512_add_epi32(base[v], _mm512_set1_epi32(GROVE_TOP6_SUMMARY)),
+                                                        tables + GROVE_TOP6_WORD_META, 4);
+    leaves[v] = flag16(live[v], summary, GROVE_TOP6_LEAF_EXITS);
   }
 }
 
-void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size_t nrows,
-                                float *margins) {
+void grove__predict_avx512_trees(const grove_forest_t *f, const float *rows, size_t nrows,
+                                 float *margins, void *scratch) {
+  (void)scratch; /* needs none */
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
-  const int six = grove_avx512_trees_walk_tops6(f);
+  const int six = grove__avx512_trees_walk_tops6(f);
   __m512i xoff[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) xoff[v] = _mm512_setzero_si512();
   for (size_t r = 0; r < nrows; r++) {
@@ -334,7 +361,7 @@ void grove_predict_avx512_trees(const grove_forest_t *f, const float *rows, size
         float l[16];
         _mm512_storeu_ps(l, leaf[v]);
         const uint32_t t = t0 + 16 * (uint32_t)v, n = nt - t < 16 ? nt - t : 16;
-        grove_add_leaves(f, m, l, t, n);
+        grove__add_leaves(f, m, l, t, n);
       }
     }
   }
@@ -357,9 +384,8 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
 /* Levels whose row values are loaded whole from the feature-major block and blended (2^L
  * candidate features at level L); deeper top levels gather them. */
 #define TOP_BLEND_LEVELS 3
-/* The same for the 6-level tables: there gathers from level 1 down measured faster
- * (income, ns/row at batch 16/256/4096: 1,090/1,052/1,059 with 3 levels blended, 1,070/
- * 1,015/979 with 2, 933/923/931 with 1). */
+/* The same for the 6-level tables: there gathers from level 1 down measured faster than
+ * blending 2 or 3 levels (figures in bench/RESULTS.md). */
 #define TOP6_BLEND_LEVELS 1
 
 /*
@@ -372,7 +398,6 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
  */
 static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const *top, const float *xt,
                               const int *first, const __m512i *row, __m512i *idx) {
-  const __m512i one = _mm512_set1_epi32(1);
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP_LEVELS];
   for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
@@ -394,15 +419,15 @@ static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const 
         xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt, 4);
       }
       const __m512 thr = _mm512_castsi512_ps(top_lookup(t->value, pos[w]));
-      /* !(x < t) is also true for NaN, which decide16 then overrides. */
+      /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which
+       * decide16 then overrides (rows 1-5), when the tree's top levels need it. */
       __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       const uint32_t summary = t->flags[GROVE_TOP_SLOTS - 1];
       if ((summary & (GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING)) || _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q))
         right = decide16(f, 0xffff, xv, thr, right, top_lookup(t->flags, pos[w]),
                          summary & GROVE_TOP_WIDE_SETS ? NULL : t, pos[w]);
       r[w][level] = right;
-      const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[w], pos[w]), one);
-      pos[w] = _mm512_mask_add_epi32(p1, right, p1, one);
+      pos[w] = heap_child16(pos[w], right);
     }
   }
   for (int w = 0; w < VECS; w++) idx[w] = top_lookup(top[w]->exit, pos[w]);
@@ -415,12 +440,13 @@ static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const 
  */
 static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top, const float *xt,
                                    const int *first, const __m512i *row, __m512i *idx) {
-  const __m512i one = _mm512_set1_epi32(1), fmask = _mm512_set1_epi32(0xff);
+  const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP6_LEVELS];
   for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
   for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
-    const int half = level < 5 ? 0 : 32;
+    /* The last level's positions are in each array's second half (forest.h). */
+    const int half = level < GROVE_TOP6_LEVELS - 1 ? 0 : GROVE_TOP6_HALF;
     for (int w = 0; w < VECS; w++) {
       const grove_top6_t *t = top[w];
       __m512 xv;
@@ -428,7 +454,8 @@ static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *
       if (level < TOP6_BLEND_LEVELS) {
         __m512 c[1 << TOP6_BLEND_LEVELS];
         const int n = 1 << level;
-        for (int j = 0; j < n; j++) c[j] = _mm512_load_ps(xt + (size_t)(t->meta[n - 1 + j] & 0xffu) * BLOCK_ROWS + first[w]);
+        for (int j = 0; j < n; j++)
+          c[j] = _mm512_load_ps(xt + (size_t)(t->meta[n - 1 + j] & GROVE_TOP6_META_FEATURE_MASK) * BLOCK_ROWS + first[w]);
         for (int k = level - 1; k >= 0; k--)
           for (int j = 0; j < 1 << k; j++) c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
         xv = c[0]; /* as in top_walk16 */
@@ -437,41 +464,39 @@ static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *
         xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt, 4);
       }
       const __m512 thr = _mm512_castsi512_ps(top_lookup(t->value + half, pos[w]));
+      /* Row 6 of the split truth table first; top6_decide16 does rows 1-5. */
       __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
-      right = top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, 8));
+      right = top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
       r[w][level] = right;
-      const __m512i p1 = _mm512_add_epi32(_mm512_add_epi32(pos[w], pos[w]), one);
-      pos[w] = _mm512_mask_add_epi32(p1, right, p1, one);
+      pos[w] = heap_child16(pos[w], right);
     }
   }
   unsigned leaves = 0;
   for (int w = 0; w < VECS; w++) {
+    /* Exit positions 63..126 are at exit[p % 64]: bit 5 of p picks the half. */
     const uint32_t *e = top[w]->exit;
-    idx[w] = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(pos[w], _mm512_set1_epi32(32)), top_lookup(e, pos[w]),
-                                     top_lookup(e + 32, pos[w]));
-    if (top[w]->meta[31] & GROVE_TOP6_LEAF_EXITS) leaves |= 1u << w;
+    idx[w] = _mm512_mask_blend_epi32(flag16(0xffff, pos[w], GROVE_TOP6_HALF), top_lookup(e, pos[w]),
+                                     top_lookup(e + GROVE_TOP6_HALF, pos[w]));
+    if (top[w]->meta[GROVE_TOP6_SUMMARY] & GROVE_TOP6_LEAF_EXITS) leaves |= 1u << w;
   }
   return leaves;
 }
 
 /*
- * Each block of 64 rows is first copied feature-major (XT), so that the top levels can
- * load a feature's 16 row values whole (top_walk16); the levels below, and every level of
- * a forest without top tables, gather from it. VECS walks are interleaved: the block's
- * four vectors through one tree, or for a block of 16 or 32 rows, its vectors through
- * four or two trees at once.
+ * Each block of 64 rows is first copied feature-major into SCRATCH (XT: the caller's
+ * grove__avx512_rows_scratch_bytes(), 64-byte aligned), so that the top levels can load a
+ * feature's 16 row values whole (top_walk16); the levels below, and every level of a
+ * forest without top tables, gather from it. VECS walks are interleaved: the block's four
+ * vectors through one tree, or for a block of 16 or 32 rows, its vectors through four or
+ * two trees at once.
  */
-void grove_predict_avx512_rows(const grove_forest_t *f, const float *rows, size_t nrows,
-                               float *margins) {
+void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size_t nrows,
+                                float *margins, void *scratch) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int six = f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS;
   /* At least one feature's rows: the tables of a tree that is one leaf name feature 0. */
-  float *xt = aligned_alloc(64, (nf ? nf : 1) * BLOCK_ROWS * sizeof(float));
-  if (xt == NULL) {
-    grove_predict_scalar(f, rows, nrows, margins);
-    return;
-  }
+  float *xt = scratch;
   if (nf == 0) memset(xt, 0, BLOCK_ROWS * sizeof *xt);
   for (size_t r0 = 0; r0 < nrows; r0 += BLOCK_ROWS) {
     const size_t nb = nrows - r0 < BLOCK_ROWS ? nrows - r0 : BLOCK_ROWS;
@@ -535,5 +560,4 @@ void grove_predict_avx512_rows(const grove_forest_t *f, const float *rows, size_
     if (ng == 1)
       for (int v = 0; v < VECS; v++) _mm512_mask_storeu_ps(margins + r0 + v * 16, live[v], acc[v]);
   }
-  free(xt);
 }

@@ -1,4 +1,8 @@
-/* The scalar reference kernel. */
+/*
+ * The scalar reference kernel: plain C, the oracle every other kernel is compared with bit
+ * for bit (tests/test_kernels.c). Splits are decided by grove__node_next(): see the split
+ * truth table in kernels.h.
+ */
 #include "kernels.h"
 
 /* Rows per block: the block's rows stay in L1 while every tree walks over them. */
@@ -9,8 +13,9 @@
  */
 #define LANES 8
 
-void grove_predict_scalar(const grove_forest_t *f, const float *rows, size_t nrows,
-                          float *margins) {
+void grove__predict_scalar(const grove_forest_t *f, const float *rows, size_t nrows,
+                           float *margins, void *scratch) {
+  (void)scratch; /* needs none */
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const grove_node_t *nodes = f->nodes;
   for (size_t r0 = 0; r0 < nrows; r0 += BLOCK_ROWS) {
@@ -22,7 +27,7 @@ void grove_predict_scalar(const grove_forest_t *f, const float *rows, size_t nro
         const float *x = rows + r * nf;
         if (lanes == 1) { /* a lone row: the plain walk has less bookkeeping */
           const grove_node_t *n = &nodes[root];
-          while (n->feature >= 0) n = &nodes[grove_node_next(f, n, x[n->feature])];
+          while (n->feature >= 0) n = &nodes[grove__node_next(f, n, x[n->feature])];
           margins[r * ng + g] += n->value;
           continue;
         }
@@ -33,7 +38,7 @@ void grove_predict_scalar(const grove_forest_t *f, const float *rows, size_t nro
           for (size_t k = 0; k < lanes; k++) {
             const grove_node_t *n = &nodes[idx[k]];
             if (n->feature < 0) continue; /* this lane has reached its leaf */
-            idx[k] = grove_node_next(f, n, x[k * nf + (uint32_t)n->feature]);
+            idx[k] = grove__node_next(f, n, x[k * nf + (uint32_t)n->feature]);
             active = 1;
           }
         }

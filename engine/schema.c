@@ -62,15 +62,15 @@ static grove_err_t parse_feature(json_object *o, uint32_t i, grove_schema_featur
                                  grove_error_t *err) {
   json_object *type, *cats;
   if (!json_object_is_type(o, json_type_object))
-    return grove_error_set(err, GROVE_EPARSE, "features[%u]: expected an object", i);
+    return grove__error_set(err, GROVE_EPARSE, "features[%u]: expected an object", i);
   if (dup_string(o, "name", &f->name) != 0 || f->name == NULL)
-    return grove_error_set(err, GROVE_EPARSE, "features[%u]: \"name\" must be a string", i);
+    return grove__error_set(err, GROVE_EPARSE, "features[%u]: \"name\" must be a string", i);
   if (dup_string(o, "description", &f->description) != 0)
-    return grove_error_set(err, GROVE_EPARSE, "features[%u]: \"description\" must be a string", i);
+    return grove__error_set(err, GROVE_EPARSE, "features[%u]: \"description\" must be a string", i);
   const char *t = "numeric";
   if (json_object_object_get_ex(o, "type", &type)) {
     if (!json_object_is_type(type, json_type_string))
-      return grove_error_set(err, GROVE_EPARSE, "features[%u]: \"type\" must be a string", i);
+      return grove__error_set(err, GROVE_EPARSE, "features[%u]: \"type\" must be a string", i);
     t = json_object_get_string(type);
   }
   f->min = number_or_nan(o, "min");
@@ -83,12 +83,12 @@ static grove_err_t parse_feature(json_object *o, uint32_t i, grove_schema_featur
   } else if (strcmp(t, "categorical") == 0) {
     f->type = GROVE_FEATURE_CATEGORICAL;
     if (!json_object_object_get_ex(o, "categories", &cats) || !json_object_is_type(cats, json_type_array))
-      return grove_error_set(err, GROVE_EPARSE, "features[%u] (%s): categorical needs a \"categories\" array",
-                             i, f->name);
+      return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): categorical needs a \"categories\" array",
+                              i, f->name);
     if (dup_string_array(cats, &f->categories, &f->num_categories) != 0)
-      return grove_error_set(err, GROVE_EPARSE, "features[%u] (%s): categories must be strings", i, f->name);
+      return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): categories must be strings", i, f->name);
   } else {
-    return grove_error_set(err, GROVE_EPARSE, "features[%u] (%s): unknown type \"%s\"", i, f->name, t);
+    return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): unknown type \"%s\"", i, f->name, t);
   }
   return GROVE_OK;
 }
@@ -96,20 +96,20 @@ static grove_err_t parse_feature(json_object *o, uint32_t i, grove_schema_featur
 static grove_err_t parse_schema(json_object *root, grove_schema_t *s, grove_error_t *err) {
   json_object *features, *labels;
   if (!json_object_is_type(root, json_type_object))
-    return grove_error_set(err, GROVE_EPARSE, "expected a JSON object");
+    return grove__error_set(err, GROVE_EPARSE, "expected a JSON object");
   if (dup_string(root, "description", &s->description) != 0)
-    return grove_error_set(err, GROVE_EPARSE, "\"description\" must be a string");
+    return grove__error_set(err, GROVE_EPARSE, "\"description\" must be a string");
   if (json_object_object_get_ex(root, "labels", &labels)) {
     if (!json_object_is_type(labels, json_type_array) ||
         dup_string_array(labels, &s->labels, &s->num_labels) != 0)
-      return grove_error_set(err, GROVE_EPARSE, "\"labels\" must be an array of strings");
+      return grove__error_set(err, GROVE_EPARSE, "\"labels\" must be an array of strings");
   }
   if (!json_object_object_get_ex(root, "features", &features) ||
       !json_object_is_type(features, json_type_array))
-    return grove_error_set(err, GROVE_EPARSE, "missing \"features\" array");
+    return grove__error_set(err, GROVE_EPARSE, "missing \"features\" array");
   size_t n = json_object_array_length(features);
   s->features = calloc(n ? n : 1, sizeof *s->features);
-  if (s->features == NULL) return grove_error_set(err, GROVE_ENOMEM, "out of memory");
+  if (s->features == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   for (size_t i = 0; i < n; i++) {
     s->num_features = (uint32_t)(i + 1);
     grove_err_t rc = parse_feature(json_object_array_get_idx(features, i), (uint32_t)i, &s->features[i], err);
@@ -122,13 +122,13 @@ grove_err_t grove_schema_load_file(const char *path, grove_schema_t **out, grove
   *out = NULL;
   char *data;
   size_t len;
-  grove_err_t rc = grove_file_read(path, &data, &len, err);
+  grove_err_t rc = grove__file_read(path, &data, &len, err);
   if (rc != GROVE_OK) return rc;
   json_tokener *tok = json_tokener_new_ex(MAX_SCHEMA_DEPTH);
   json_object *root = tok && len <= INT32_MAX ? json_tokener_parse_ex(tok, data, (int)len) : NULL;
   if (root == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-    rc = grove_error_set(err, GROVE_EPARSE, "%s: not valid JSON: %s", path,
-                         tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "out of memory");
+    rc = grove__error_set(err, GROVE_EPARSE, "%s: not valid JSON: %s", path,
+                          tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "out of memory");
     json_object_put(root);
     json_tokener_free(tok);
     free(data);
@@ -137,10 +137,10 @@ grove_err_t grove_schema_load_file(const char *path, grove_schema_t **out, grove
   json_tokener_free(tok);
   free(data);
   grove_schema_t *s = calloc(1, sizeof *s);
-  rc = s ? parse_schema(root, s, err) : grove_error_set(err, GROVE_ENOMEM, "out of memory");
+  rc = s ? parse_schema(root, s, err) : grove__error_set(err, GROVE_ENOMEM, "out of memory");
   json_object_put(root);
   if (rc != GROVE_OK) {
-    grove_error_prefix(err, path);
+    grove__error_prefix(err, path);
     grove_schema_free(s);
     return rc;
   }
@@ -150,24 +150,24 @@ grove_err_t grove_schema_load_file(const char *path, grove_schema_t **out, grove
 
 grove_err_t grove_schema_check(const grove_schema_t *s, const grove_forest_t *f, grove_error_t *err) {
   if (s->num_features != f->info.num_features)
-    return grove_error_set(err, GROVE_EINVAL, "schema has %u features, the model %u", s->num_features,
-                           f->info.num_features);
+    return grove__error_set(err, GROVE_EINVAL, "schema has %u features, the model %u", s->num_features,
+                            f->info.num_features);
   for (uint32_t i = 0; i < s->num_features; i++) {
     const char *name = grove_forest_feature_name(f, i);
     if (name != NULL && strcmp(name, s->features[i].name) != 0)
-      return grove_error_set(err, GROVE_EINVAL, "schema feature %u is \"%s\", the model's is \"%s\"", i,
-                             s->features[i].name, name);
+      return grove__error_set(err, GROVE_EINVAL, "schema feature %u is \"%s\", the model's is \"%s\"", i,
+                              s->features[i].name, name);
     int model_cat = grove_forest_feature_type(f, i) == GROVE_FEATURE_CATEGORICAL;
     int schema_cat = s->features[i].type == GROVE_FEATURE_CATEGORICAL;
     if (model_cat && !schema_cat)
-      return grove_error_set(err, GROVE_EINVAL, "feature \"%s\" is categorical in the model but not in the schema",
-                             s->features[i].name);
+      return grove__error_set(err, GROVE_EINVAL, "feature \"%s\" is categorical in the model but not in the schema",
+                              s->features[i].name);
   }
   if (s->num_labels > 0 && f->info.task == GROVE_TASK_MULTICLASS && s->num_labels != f->info.num_groups)
-    return grove_error_set(err, GROVE_EINVAL, "schema has %u labels, the model %u classes", s->num_labels,
-                           f->info.num_groups);
+    return grove__error_set(err, GROVE_EINVAL, "schema has %u labels, the model %u classes", s->num_labels,
+                            f->info.num_groups);
   if (s->num_labels > 0 && f->info.task == GROVE_TASK_BINARY && s->num_labels != 2)
-    return grove_error_set(err, GROVE_EINVAL, "a binary model needs 2 labels, the schema has %u", s->num_labels);
+    return grove__error_set(err, GROVE_EINVAL, "a binary model needs 2 labels, the schema has %u", s->num_labels);
   return GROVE_OK;
 }
 

@@ -264,7 +264,7 @@ static int read_value(reader_t *r, unsigned char type, int depth, json_object **
   return 0;
 }
 
-json_object *grove_ubjson_parse(const char *data, size_t len, char *msg, size_t msglen) {
+json_object *grove__ubjson_parse(const char *data, size_t len, char *msg, size_t msglen) {
   reader_t r = {.p = (const unsigned char *)data, .end = (const unsigned char *)data + len,
                 .start = (const unsigned char *)data, .msg = msg, .msglen = msglen};
   msg[0] = '\0';

@@ -29,12 +29,12 @@ typedef struct {
 
 static const kernel_case_t kernel_cases[] = {
 #ifdef GROVE_HAVE_X86_KERNELS
-    {"avx2-trees", GROVE_ISA_AVX2, grove_predict_avx2_trees},
-    {"avx2-rows", GROVE_ISA_AVX2, grove_predict_avx2_rows},
-    {"avx512-trees", GROVE_ISA_AVX512, grove_predict_avx512_trees},
-    {"avx512-rows", GROVE_ISA_AVX512, grove_predict_avx512_rows},
+    {"avx2-trees", GROVE_ISA_AVX2, grove__predict_avx2_trees},
+    {"avx2-rows", GROVE_ISA_AVX2, grove__predict_avx2_rows},
+    {"avx512-trees", GROVE_ISA_AVX512, grove__predict_avx512_trees},
+    {"avx512-rows", GROVE_ISA_AVX512, grove__predict_avx512_rows},
 #endif
-    {"scalar", GROVE_ISA_SCALAR, grove_predict_scalar},
+    {"scalar", GROVE_ISA_SCALAR, grove__predict_scalar},
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -46,15 +46,27 @@ static uint32_t rnd(void) { /* xorshift64* */
 }
 static uint32_t rnd_below(uint32_t n) { return rnd() % n; }
 
-/* Runs FN over ROWS in calls of BATCH rows, margins starting at the base margins. */
+/*
+ * Runs FN over ROWS in calls of BATCH rows, margins starting at the base margins. The
+ * kernel's scratch (grove__kernel_scratch_bytes()) starts as all-ones bytes, NaN as floats:
+ * a kernel must not read scratch it has not written.
+ */
 static void run_kernel(grove_kernel_fn fn, const grove_forest_t *f, const float *rows, size_t nrows,
                        size_t batch, float *margins) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
+  const size_t scratch_bytes = grove__kernel_scratch_bytes(fn, f);
+  void *scratch = NULL;
+  if (scratch_bytes > 0) {
+    scratch = aligned_alloc(GROVE_KERNEL_SCRATCH_ALIGN, scratch_bytes);
+    if (scratch == NULL) abort();
+    memset(scratch, 0xff, scratch_bytes);
+  }
   for (size_t r = 0; r < nrows; r++) memcpy(margins + r * ng, f->base_margins, ng * sizeof(float));
   for (size_t r = 0; r < nrows; r += batch) {
     size_t n = nrows - r < batch ? nrows - r : batch;
-    fn(f, rows + r * nf, n, margins + r * ng);
+    fn(f, rows + r * nf, n, margins + r * ng, scratch);
   }
+  free(scratch);
 }
 
 /* 1 when the margins differ anywhere, printing the first difference. */
@@ -100,13 +112,13 @@ static float *make_rows(const grove_forest_t *f, size_t nrows, uint64_t seed) {
 static void check_kernels(const grove_forest_t *f, const char *name, const float *rows, size_t nrows,
                           const float *ref, float *got) {
   const uint32_t ng = f->info.num_groups;
-  const grove_isa_t cpu = grove_cpu_detect();
+  const grove_isa_t cpu = grove__cpu_detect();
   char what[200];
   for (size_t k = 0; k < sizeof kernel_cases / sizeof *kernel_cases; k++) {
     const kernel_case_t *kc = &kernel_cases[k];
     snprintf(what, sizeof what, "%s: %s matches scalar bit for bit, batches 1..%d", name, kc->name, MAX_BATCH);
     if (kc->isa > cpu) {
-      printf("ok %d - %s # SKIP the CPU lacks %s\n", ++test_count, what, grove_isa_name(kc->isa));
+      printf("ok %d - %s # SKIP the CPU lacks %s\n", ++test_count, what, grove__isa_name(kc->isa));
       continue;
     }
     int bad = 0;
@@ -131,8 +143,8 @@ static void check_tops_both_ways(const grove_forest_t *f, const char *name, cons
   if (tops == NULL || tops6 == NULL) abort();
   int six = nt > 0;
   for (uint32_t t = 0; t < nt; t++) {
-    grove_top_build(f, f->roots[t], &tops[t]);
-    if (six) six = grove_top6_build(f, f->roots[t], &tops6[t]);
+    grove__top_build(f, f->roots[t], &tops[t]);
+    if (six) six = grove__top6_build(f, f->roots[t], &tops6[t]);
   }
   const int has = f->tops == NULL ? 0 : f->top_levels;
   grove_forest_t with;
@@ -167,7 +179,7 @@ static void check_nodes8_other_way(const grove_forest_t *f, const char *name, co
   } else {
     nodes8 = malloc((f->info.num_nodes ? f->info.num_nodes : 1) * sizeof *nodes8);
     if (nodes8 == NULL) abort();
-    if (!grove_nodes8_build(f, nodes8)) {
+    if (!grove__nodes8_build(f, nodes8)) {
       printf("# %s: nodes do not fit 8 bytes\n", name);
       free(nodes8);
       return;
@@ -186,7 +198,7 @@ static void check_forest(const grove_forest_t *f, const char *name, size_t nrows
   float *rows = make_rows(f, nrows, 42);
   float *ref = malloc(nrows * ng * sizeof *ref), *got = malloc(nrows * ng * sizeof *got);
   if (ref == NULL || got == NULL) abort();
-  run_kernel(grove_predict_scalar, f, rows, nrows, nrows, ref);
+  run_kernel(grove__predict_scalar, f, rows, nrows, nrows, ref);
   printf("# %s: top tables %s (%d levels)\n", name, f->tops ? "built" : "not built (memory budget)",
          f->tops ? f->top_levels : 0);
   check_kernels(f, name, rows, nrows, ref, got);
@@ -524,8 +536,8 @@ static void test_detects_mismatch(void) {
   if (good && bad) {
     const size_t n = 70;
     float *rows = make_rows(good, n, 3), ref[70], got[70];
-    run_kernel(grove_predict_scalar, good, rows, n, n, ref);
-    run_kernel(grove_predict_scalar, bad, rows, n, 17, got);
+    run_kernel(grove__predict_scalar, good, rows, n, n, ref);
+    run_kernel(grove__predict_scalar, bad, rows, n, 17, got);
     printf("# expecting a reported difference:\n");
     CHECK(margins_differ(got, ref, n, "perturbed", 17), "the comparison catches one tree's leaves off by 0.25");
     free(rows);
@@ -592,16 +604,47 @@ static grove_forest_t *complete_tree(int depth, uint32_t nf) {
                              .base_margins = &base};
   grove_error_t err;
   grove_forest_t *f = NULL;
-  grove_builder_t *b = grove_builder_new(nf, 1);
-  if (b == NULL || grove_builder_add_tree(b, &src, &err) != GROVE_OK || grove_builder_finish(b, &meta, &f, &err) != GROVE_OK)
+  grove_builder_t *b = grove__builder_new(nf, 1);
+  if (b == NULL || grove__builder_add_tree(b, &src, &err) != GROVE_OK || grove__builder_finish(b, &meta, &f, &err) != GROVE_OK)
     printf("# complete tree of depth %d: %s\n", depth, err.msg);
-  grove_builder_free(b);
+  grove__builder_free(b);
   free(left);
   free(right);
   free(feature);
   free(value);
   free(dleft);
   return f;
+}
+
+/*
+ * Rows wider than the stack scratch (300 features: the avx512 rows kernel's block is then
+ * 75 KiB): grove_forest_predict() gives that kernel heap scratch, one block for all
+ * threads, and every kernel still matches scalar.
+ */
+static void test_wide_rows(void) {
+  grove_forest_t *f = complete_tree(9, 300);
+  CHECK(f != NULL, "complete tree over 300 features");
+  if (f == NULL) return;
+  CHECK(grove__kernel_scratch_bytes(grove__predict_scalar, f) == 0, "the scalar kernel needs no scratch");
+#ifdef GROVE_HAVE_X86_KERNELS
+  CHECK(grove__kernel_scratch_bytes(grove__predict_avx512_rows, f) == 300 * 64 * sizeof(float),
+        "the avx512 rows kernel needs a 64-row block of every feature");
+#endif
+  check_forest(f, "complete tree over 300 features", 300);
+  /* Two threads of 550 rows each, both through the rows kernels. */
+  float *rows = make_rows(f, 1100, 9);
+  float *ref = malloc(1100 * sizeof *ref), *got = malloc(1100 * sizeof *got);
+  if (ref == NULL || got == NULL) abort();
+  run_kernel(grove__predict_scalar, f, rows, 1100, 1100, ref);
+  grove_predict_opts_t opts = {.margin = 1, .threads = 2};
+  grove_error_t err;
+  CHECK(grove_forest_predict(f, rows, 1100, got, &opts, &err) == GROVE_OK &&
+            !margins_differ(got, ref, 1100, "300 features, 2 threads", 1100),
+        "300 features, 2 threads of heap scratch: matches scalar");
+  free(rows);
+  free(ref);
+  free(got);
+  grove_forest_unref(f);
 }
 
 static void test_nodes8_bounds(void) {
@@ -620,8 +663,8 @@ static void test_nodes8_bounds(void) {
 }
 
 static void test_isa_names(void) {
-  const grove_isa_t cpu = grove_cpu_detect();
-  printf("# cpu: %s; engine: %s, %s\n", grove_isa_name(cpu), grove_engine_isa(), grove_engine_kernel());
+  const grove_isa_t cpu = grove__cpu_detect();
+  printf("# cpu: %s; engine: %s, %s\n", grove__isa_name(cpu), grove_engine_isa(), grove_engine_kernel());
   CHECK(strcmp(grove_engine_isa(), "scalar") == 0 || strcmp(grove_engine_isa(), "avx2") == 0 ||
             strcmp(grove_engine_isa(), "avx512") == 0, "grove_engine_isa() names a known ISA");
   CHECK(strstr(grove_engine_kernel(), grove_engine_isa()) != NULL, "the kernel's name says its ISA");
@@ -638,5 +681,6 @@ int main(void) {
   test_random_forests();
   test_random_lightgbm();
   test_nodes8_bounds();
+  test_wide_rows();
   return test_done();
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "grove_engine.h"
@@ -867,7 +868,8 @@ static void test_model_dirs(void) {
   grove_error_t err = {{0}};
   CHECK_EQ_INT(grove_model_load(dir, &f, &schema, &err), GROVE_EIO, "empty model dir: EIO");
   CHECK(names_input(err.msg, dir), "empty model dir: message starts with the directory");
-  CHECK_CONTAINS(err.msg, "model.json", "empty model dir: message says which file is missing");
+  CHECK_CONTAINS(err.msg, "model.json, model.ubj or model.txt", "empty model dir: message says which files are missing");
+  CHECK(!grove_model_dir_has_model(dir), "empty dir: grove_model_dir_has_model says no");
 
   /* A directory holding only model.ubj (XGBoost 2's default) loads it. */
   char model_path[1024], ubj_path[1024];
@@ -876,6 +878,7 @@ static void test_model_dirs(void) {
   char *ubj = read_fixture("binary_logistic.ubj", &ubj_len);
   write_whole_file(ubj_path, ubj, ubj_len);
   free(ubj);
+  CHECK(grove_model_dir_has_model(dir), "dir with model.ubj only: grove_model_dir_has_model says yes");
   CHECK_EQ_INT(grove_model_load(dir, &f, &schema, &err), GROVE_OK, "dir with model.ubj only: loads");
   grove_forest_unref(f);
   grove_schema_free(schema);
@@ -888,6 +891,109 @@ static void test_model_dirs(void) {
   CHECK_EQ_INT(grove_forest_load_file(dir, &f, &err), GROVE_EPARSE, "truncated model.json: EPARSE");
   CHECK(names_input(err.msg, model_path), "truncated model.json: message starts with its path");
   remove_model_dir(dir);
+}
+
+/* A LightGBM model of one categorical split on "colour" (codes 0 and 2 go right), with the
+ * pandas_categorical trailer that names its categories. */
+static const char lightgbm_with_trailer[] =
+    "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=1\n"
+    "objective=binary sigmoid:1\nfeature_names=colour size\nfeature_infos=0:1:2 [0:10]\n\n"
+    "Tree=0\nnum_leaves=2\nnum_cat=1\nsplit_feature=0\nthreshold=0\ndecision_type=1\nleft_child=-1\n"
+    "right_child=-2\nleaf_value=0.5 -0.5\ncat_boundaries=0 1\ncat_threshold=5\nshrinkage=1\n\n\n"
+    "end of trees\n\npandas_categorical:[[\"red\",\"green\",\"blue\"]]\n";
+
+/* grove_model_dir_has_model() on the bundled model, files, missing paths, and a directory
+ * holding only model.txt, whose trailer then gives grove_model_load() its schema. */
+static void test_model_dir_has_model(void) {
+  CHECK(grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models/income"), "models/income holds a model");
+  CHECK(grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models/income/"), "models/income/ holds a model");
+  CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models"), "models/ itself holds none");
+  CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/tests/fixtures"), "tests/fixtures (no model.* file) holds none");
+  CHECK(!grove_model_dir_has_model(FIXTURE_DIR "binary_logistic.json"), "a model file is not a model directory");
+  CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/no-such-dir"), "a missing path holds no model");
+
+  char dir[] = "/tmp/grove-test-hasmodel-XXXXXX";
+  if (mkdtemp(dir) == NULL) {
+    printf("Bail out! mkdtemp failed\n");
+    exit(1);
+  }
+  char path[1024];
+  snprintf(path, sizeof path, "%s/model.txt", dir);
+  write_whole_file(path, lightgbm_with_trailer, strlen(lightgbm_with_trailer));
+  CHECK(grove_model_dir_has_model(dir), "dir with model.txt only: grove_model_dir_has_model says yes");
+  grove_forest_t *f = NULL;
+  grove_schema_t *schema = NULL;
+  grove_error_t err = {{0}};
+  grove_err_t rc = grove_model_load(dir, &f, &schema, &err);
+  CHECK_EQ_INT(rc, GROVE_OK, "dir with model.txt only: loads");
+  if (rc != GROVE_OK) printf("# %s\n", err.msg);
+  CHECK(schema != NULL && schema->num_features == 2 && schema->features[0].num_categories == 3 &&
+            grove_schema_category_code(schema, 0, "blue", 4) == 2 && schema->features[1].type == GROVE_FEATURE_NUMERIC,
+        "dir with model.txt only: the pandas_categorical trailer is its schema");
+  if (f != NULL) {
+    grove_forest_info_t info;
+    grove_forest_get_info(f, &info);
+    CHECK(strcmp(info.format, "lightgbm-text") == 0, "dir with model.txt only: reported as lightgbm-text");
+    /* Category 2 is in the set (LightGBM sends it left; grove numbers that side right). */
+    const float rows[2 * 2] = {2.0f, 1.0f, 1.0f, 1.0f};
+    float out[2];
+    grove_predict_opts_t opts = {.margin = 1};
+    CHECK(grove_forest_predict(f, rows, 2, out, &opts, &err) == GROVE_OK && out[0] == 0.5f && out[1] == -0.5f,
+          "dir with model.txt only: predicts the set's side for category 2 and the other for 1");
+  }
+  grove_forest_unref(f);
+  grove_schema_free(schema);
+  unlink(path);
+  rmdir(dir);
+}
+
+/* The names models are served under (grove_model_name_from_path). */
+static void test_model_name_from_path(void) {
+  static const struct {
+    const char *path, *name;
+  } cases[] = {
+      {"models/income", "income"},   {"models/income/", "income"}, {"models/income//", "income"},
+      {"dir/model.txt", "dir"},      {"dir/model.json", "dir"},    {"dir/model.ubj", "dir"},
+      {"/a/b/dir/model.json", "dir"}, {"dir//model.json", "dir"},   {"x/foo.json", "foo"},
+      {"x/foo.ubj", "foo"},          {"x/foo.txt", "foo"},         {"model.json", "model"},
+      {"./model.json", "model"},     {"/model.txt", "model"},      {"/a/b.bin", "b.bin"},
+      {"foo.tar.json", "foo.tar"},   {"x/.json", ".json"},         {"x/foo.JSON", "foo.JSON"},
+      {"income", "income"},          {"/", "/"},                   {"", ""},
+      {GROVE_SOURCE_ROOT "/models/income", "income"},
+      {GROVE_SOURCE_ROOT "/models/income/model.json", "income"},
+  };
+  char buf[256], what[512];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *got = grove_model_name_from_path(cases[i].path, buf, sizeof buf);
+    snprintf(what, sizeof what, "name of \"%s\" is \"%s\"", cases[i].path, cases[i].name);
+    if (got != buf || strcmp(got, cases[i].name) != 0) printf("# got \"%s\"\n", got);
+    CHECK(got == buf && strcmp(got, cases[i].name) == 0, what);
+  }
+  char small[4];
+  CHECK(strcmp(grove_model_name_from_path("models/income", small, sizeof small), "inc") == 0,
+        "a name longer than the buffer is cut, NUL-terminated");
+
+  /* A directory is named as it is, extension and all; a model file inside names it. */
+  char dir[] = "/tmp/grove-test-names-XXXXXX";
+  if (mkdtemp(dir) == NULL) {
+    printf("Bail out! mkdtemp failed\n");
+    exit(1);
+  }
+  char sub[1024], file[1100];
+  snprintf(sub, sizeof sub, "%s/v2.json", dir);
+  if (mkdir(sub, 0700) != 0) {
+    printf("Bail out! cannot make %s\n", sub);
+    exit(1);
+  }
+  CHECK(strcmp(grove_model_name_from_path(sub, buf, sizeof buf), "v2.json") == 0,
+        "a directory called v2.json keeps its extension");
+  snprintf(file, sizeof file, "%s/model.json", sub);
+  write_whole_file(file, "{}", 2);
+  CHECK(strcmp(grove_model_name_from_path(file, buf, sizeof buf), "v2.json") == 0,
+        "its model.json is named after it");
+  unlink(file);
+  rmdir(sub);
+  rmdir(dir);
 }
 
 int main(void) {
@@ -905,5 +1011,7 @@ int main(void) {
   test_unterminated_buffer();
   test_missing_file();
   test_model_dirs();
+  test_model_dir_has_model();
+  test_model_name_from_path();
   return test_done();
 }

@@ -4,7 +4,7 @@
  * contract; a model that loads also has its pandas_categorical trailer read as a schema.
  */
 #include "fuzz_load_model.h"
-#include "load_lightgbm.h"
+#include "load.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (forest != NULL) {
     grove_schema_t *schema = NULL;
     grove_error_t err;
-    if (grove_lightgbm_schema(text, len, forest, &schema, &err) == GROVE_OK && schema != NULL &&
+    if (grove__lightgbm_schema(text, len, forest, &schema, &err) == GROVE_OK && schema != NULL &&
         grove_schema_check(schema, forest, &err) != GROVE_OK)
       fuzz_contract_violated("lightgbm", "the trailer's schema disagrees with its own model", err.msg);
     grove_schema_free(schema);
