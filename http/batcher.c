@@ -7,12 +7,22 @@
 #include <string.h>
 #include <time.h>
 
+typedef struct batch_chunk batch_chunk_t;
+
 /* A slice of one job's rows: the unit the queue holds. */
 struct batch_chunk {
   batch_job_t *job;
   size_t offset; /* first row within the job */
   size_t nrows;
   batch_chunk_t *next;
+};
+
+/* One queued job's bookkeeping, allocated at submit with its chunks, freed before done(). */
+struct batch_run {
+  double enqueued_at;    /* monotonic seconds */
+  atomic_int started;    /* its first chunk has been taken by a worker */
+  atomic_uint chunks_left;
+  batch_chunk_t chunks[];
 };
 
 /* How far down the queue a worker looks for chunks of the same model. */
@@ -38,7 +48,7 @@ struct batcher {
   int spin;                         /* idle workers spin before sleeping */
   uint32_t max_batch_rows, max_delay_us, nworkers;
   uint64_t max_queue_rows;
-  grove_metrics_t *metrics;
+  metrics_t *metrics;
   worker_t *workers;
 };
 
@@ -86,30 +96,27 @@ static batch_chunk_t *take_batch(batcher_t *b, size_t *rows) {
 
 /* Marks one chunk of JOB finished; the last one frees the chunks and calls done(). */
 static void chunk_finished(batch_job_t *job) {
-  if (atomic_fetch_sub_explicit(&job->chunks_left, 1, memory_order_acq_rel) != 1) return;
-  free(job->chunks);
-  job->chunks = NULL;
+  if (atomic_fetch_sub_explicit(&job->run->chunks_left, 1, memory_order_acq_rel) != 1) return;
+  free(job->run);
+  job->run = NULL;
   job->done(job);
 }
 
-static void run_batch(worker_t *w, batch_chunk_t *batch) {
-  batcher_t *b = w->b;
-  double now = batcher_now();
-  const grove_forest_t *f = batch->job->forest;
-  grove_forest_info_t info;
-  grove_forest_get_info(f, &info);
-  const uint32_t nf = info.num_features, ng = info.num_groups;
-
-  /* Drop chunks whose job gave up or ran out of time; gather the others. */
-  size_t n = 0, nchunks = 0, jobs = 0;
+/*
+ * Drops the chunks of BATCH whose job gave up or ran out of time (finishing them as
+ * skipped) and returns the others as a list; *ROWS and *NCHUNKS count them, *JOBS the jobs
+ * that start with this batch.
+ */
+static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, double now, size_t *rows, size_t *nchunks,
+                                  size_t *jobs) {
   batch_chunk_t *live = NULL, **tail = &live;
+  *rows = *nchunks = *jobs = 0;
   for (batch_chunk_t *c = batch, *next; c != NULL; c = next) {
     next = c->next;
     batch_job_t *job = c->job;
-    if (atomic_exchange_explicit(&job->started, 1, memory_order_relaxed) == 0) {
-      job->queue_wait = now - job->enqueued_at;
-      if (b->metrics) metrics_queue_wait(b->metrics, job->queue_wait);
-      jobs++;
+    if (atomic_exchange_explicit(&job->run->started, 1, memory_order_relaxed) == 0) {
+      if (b->metrics) metrics_queue_wait(b->metrics, now - job->run->enqueued_at);
+      (*jobs)++;
     }
     if (atomic_load_explicit(&job->cancelled, memory_order_relaxed) || (job->deadline > 0 && now > job->deadline)) {
       job->skipped = 1;
@@ -119,21 +126,35 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
     c->next = NULL;
     *tail = c;
     tail = &c->next;
-    n += c->nrows;
-    nchunks++;
+    *rows += c->nrows;
+    (*nchunks)++;
   }
-  if (n == 0) return;
+  return live;
+}
 
-  const float *rows = live->job->rows + live->offset * nf;
-  if (nchunks > 1) {
-    if (reserve(&w->rows, &w->cap_rows_floats, n * nf) != 0) rows = NULL;
-    size_t at = 0;
-    for (batch_chunk_t *c = live; c != NULL && rows != NULL; c = c->next) {
-      memcpy(w->rows + at * nf, c->job->rows + c->offset * nf, c->nrows * nf * sizeof(float));
-      at += c->nrows;
-    }
-    if (rows != NULL) rows = w->rows;
+/* The rows of LIVE's chunks in one array: the only chunk's own rows, or gathered into the
+ * worker's buffer; NULL when out of memory. */
+static const float *gather_rows(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks, uint32_t nf) {
+  if (nchunks == 1) return live->job->rows + live->offset * nf;
+  if (reserve(&w->rows, &w->cap_rows_floats, n * nf) != 0) return NULL;
+  size_t at = 0;
+  for (batch_chunk_t *c = live; c != NULL; c = c->next) {
+    memcpy(w->rows + at * nf, c->job->rows + c->offset * nf, c->nrows * nf * sizeof(float));
+    at += c->nrows;
   }
+  return w->rows;
+}
+
+static void run_batch(worker_t *w, batch_chunk_t *batch) {
+  batcher_t *b = w->b;
+  const grove_forest_t *f = batch->job->forest;
+  grove_forest_info_t info;
+  grove_forest_get_info(f, &info);
+  const uint32_t ng = info.num_groups;
+  size_t n, nchunks, jobs;
+  batch_chunk_t *live = live_chunks(b, batch, batcher_now(), &n, &nchunks, &jobs);
+  if (n == 0) return;
+  const float *rows = gather_rows(w, live, n, nchunks, info.num_features);
   int ok = rows != NULL && reserve(&w->margins, &w->cap_margin_floats, n * ng) == 0;
   double t0 = batcher_now();
   if (ok) {
@@ -169,12 +190,21 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
  */
 #define SPIN_SECONDS 20e-6
 
+/* Tells the CPU this is a spin-wait loop (x86's pause), where the compiler has one. */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 static void spin_for_work(batcher_t *b) {
   uint_fast64_t seen = atomic_load_explicit(&b->submissions, memory_order_relaxed);
   double until = batcher_now() + SPIN_SECONDS;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(&b->submissions, memory_order_relaxed) != seen) return;
-    __builtin_ia32_pause();
+    cpu_relax();
     if ((i & 63) == 0 && batcher_now() > until) return;
   }
 }
@@ -193,7 +223,7 @@ static void *worker_main(void *arg) {
     if (b->head == NULL) break; /* stopping and drained */
     if (b->max_delay_us > 0 && !b->stopping && b->queued_rows < b->max_batch_rows) {
       /* Hold the batch open until it fills or its oldest rows have waited long enough. */
-      double until = b->head->job->enqueued_at + b->max_delay_us * 1e-6;
+      double until = b->head->job->run->enqueued_at + b->max_delay_us * 1e-6;
       if (batcher_now() < until) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -217,7 +247,7 @@ static void *worker_main(void *arg) {
 }
 
 batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_delay_us,
-                       uint64_t max_queue_rows, int spin, grove_metrics_t *metrics) {
+                       uint64_t max_queue_rows, int spin, metrics_t *metrics) {
   batcher_t *b = calloc(1, sizeof *b);
   if (b == NULL) return NULL;
   b->workers = calloc(workers ? workers : 1, sizeof *b->workers);
@@ -243,7 +273,7 @@ batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_d
   return b;
 }
 
-int batcher_submit(batcher_t *b, batch_job_t *job) {
+batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job) {
   size_t per = b->max_batch_rows;
   /* Split a large request over the workers, but not into slivers. */
   if (job->nrows > MIN_CHUNK_ROWS && b->nworkers > 1) {
@@ -252,27 +282,27 @@ int batcher_submit(batcher_t *b, batch_job_t *job) {
     if (even < per) per = even;
   }
   size_t nchunks = job->nrows == 0 ? 1 : (job->nrows + per - 1) / per;
-  batch_chunk_t *chunks = calloc(nchunks, sizeof *chunks);
-  if (chunks == NULL) return -2;
+  batch_run_t *run = calloc(1, sizeof *run + nchunks * sizeof run->chunks[0]);
+  if (run == NULL) return BATCHER_ENOMEM;
+  batch_chunk_t *chunks = run->chunks;
   for (size_t i = 0; i < nchunks; i++) {
     size_t off = i * per;
     chunks[i] = (batch_chunk_t){.job = job, .offset = off,
                                 .nrows = job->nrows - off < per ? job->nrows - off : per};
     chunks[i].next = i + 1 < nchunks ? &chunks[i + 1] : NULL;
   }
-  job->chunks = chunks;
+  atomic_init(&run->started, 0);
+  atomic_init(&run->chunks_left, (unsigned)nchunks);
+  run->enqueued_at = batcher_now();
+  job->run = run;
   job->skipped = 0;
-  job->queue_wait = 0;
-  atomic_store(&job->started, 0);
-  atomic_store(&job->chunks_left, (unsigned)nchunks);
-  job->enqueued_at = batcher_now();
 
   pthread_mutex_lock(&b->lock);
   if (b->queued_rows + job->nrows > b->max_queue_rows || b->stopping) {
     pthread_mutex_unlock(&b->lock);
-    free(chunks);
-    job->chunks = NULL;
-    return -1;
+    free(run);
+    job->run = NULL;
+    return BATCHER_EFULL;
   }
   if (b->tail) b->tail->next = &chunks[0]; else b->head = &chunks[0];
   b->tail = &chunks[nchunks - 1];
@@ -282,7 +312,7 @@ int batcher_submit(batcher_t *b, batch_job_t *job) {
   if (nchunks == 1) pthread_cond_signal(&b->wake); else pthread_cond_broadcast(&b->wake);
   pthread_mutex_unlock(&b->lock);
   if (b->metrics) metrics_queued_rows_add(b->metrics, (int64_t)job->nrows);
-  return 0;
+  return BATCHER_OK;
 }
 
 void batcher_free(batcher_t *b) {

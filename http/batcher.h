@@ -17,31 +17,33 @@
 
 typedef struct batcher batcher_t;
 typedef struct batch_job batch_job_t;
-typedef struct batch_chunk batch_chunk_t;
+typedef struct batch_run batch_run_t; /* the batcher's own bookkeeping of a queued job */
 
 /* Called on a worker thread once every row of JOB is scored or skipped; the batcher
  * never touches JOB afterwards. */
 typedef void (*batch_done_fn)(batch_job_t *job);
 
+/* A request's rows to score. The submitter fills the fields above `cancelled` and keeps
+ * JOB (and what it points to) alive until done() has been called. */
 struct batch_job {
-  /* Set by the submitter, constant while queued. */
-  const grove_forest_t *forest; /* kept alive by the submitter until done */
+  const grove_forest_t *forest;
   const float *rows;            /* nrows x num_features */
   size_t nrows;
   int margin;                   /* raw margins instead of transformed outputs */
   float *out;                   /* nrows x grove_forest_output_width(forest, margin) */
   double deadline;              /* monotonic seconds; chunks not started by then are skipped */
   batch_done_fn done;
-  /* Set by either side. */
-  atomic_int cancelled;         /* the submitter gave up: skip what is not started */
-  /* Set by the batcher. */
-  int skipped;                  /* some rows were not scored (deadline or cancelled) */
-  double enqueued_at;           /* monotonic seconds */
-  double queue_wait;            /* seconds from submit to the start of its first chunk */
-  atomic_int started;
-  atomic_uint chunks_left;
-  batch_chunk_t *chunks;        /* owned by the batcher, freed before done() */
+  atomic_int cancelled;         /* set by the submitter to give up: what has not started is skipped */
+  int skipped;                  /* result, valid in done(): some rows were not scored */
+  batch_run_t *run;             /* private to the batcher */
 };
+
+/* What batcher_submit() returns. */
+typedef enum {
+  BATCHER_OK = 0,
+  BATCHER_EFULL = -1,  /* the queue already holds max_queue_rows rows: answer 503 at once */
+  BATCHER_ENOMEM = -2,
+} batcher_status_t;
 
 /*
  * Starts WORKERS threads. SPIN: an idle worker watches for work for a few microseconds
@@ -49,14 +51,13 @@ struct batch_job {
  * when out of memory or a thread cannot start.
  */
 batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_delay_us,
-                       uint64_t max_queue_rows, int spin, grove_metrics_t *metrics);
+                       uint64_t max_queue_rows, int spin, metrics_t *metrics);
 
 /*
- * Queues JOB. Returns 0, or -1 when the queue already holds max_queue_rows rows (the
- * caller answers 503 at once rather than letting latency grow without bound), or -2
- * when out of memory.
+ * Queues JOB. BATCHER_EFULL rather than letting latency grow without bound when the
+ * queue is full (or the batcher is stopping).
  */
-int batcher_submit(batcher_t *b, batch_job_t *job);
+batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job);
 
 /* Finishes the queued work, stops the workers, frees B. */
 void batcher_free(batcher_t *b);

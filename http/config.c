@@ -25,7 +25,7 @@ typedef struct {
   const char *env;      /* environment variable */
   const char *alt_env;  /* read when ENV is unset (PORT, as Heroku sets it), or NULL */
   opt_type_t type;
-  size_t offset;        /* of the field in grove_config_t */
+  size_t offset;        /* of the field in config_t */
   const char *def;      /* default, parsed like any value; NULL: none (strings) or cores */
   uint64_t min, max;    /* bounds for OPT_UINT and OPT_SIZE */
   const char *metavar;  /* value placeholder in --help */
@@ -34,7 +34,7 @@ typedef struct {
 
 /* offsetof() that fails to compile when the field does not have the type the parser
  * will store through it. */
-#define FIELD(f, T) _Generic(((grove_config_t *)0)->f, T: offsetof(grove_config_t, f))
+#define FIELD(f, T) _Generic(((config_t *)0)->f, T: offsetof(config_t, f))
 #define STR(f) OPT_STRING, FIELD(f, char *)
 #define U32(f) OPT_UINT, FIELD(f, uint32_t)
 #define SIZE(f) OPT_SIZE, FIELD(f, uint64_t)
@@ -157,7 +157,7 @@ static int parse_bool(const char *s, int *out) {
 
 /* Stores TEXT into O's field. SOURCE names where it came from ("--port", "GROVE_PORT")
  * for the error message, which also gives the accepted values. */
-static int apply(grove_config_t *cfg, const option_t *o, const char *text, const char *source, char *err,
+static int apply(config_t *cfg, const option_t *o, const char *text, const char *source, char *err,
                  size_t errlen) {
   char *field = (char *)cfg + o->offset;
   char lo[32], hi[32];
@@ -225,23 +225,12 @@ static const char *env_value(config_getenv_fn getenv_fn, const char *name) {
   return v != NULL && *v != '\0' ? v : NULL;
 }
 
-static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, grove_config_t *cfg, char *err,
-                     size_t errlen);
-
-/* A failed or --help parse frees what it stored, so callers that only call config_free()
- * after success leak nothing (calling it anyway is harmless). */
-int config_parse(int argc, char **argv, config_getenv_fn getenv_fn, grove_config_t *cfg, char *err,
-                 size_t errlen) {
-  memset(cfg, 0, sizeof *cfg);
-  int rc = parse_all(argc, argv, getenv_fn, cfg, err, errlen);
-  if (rc != 0) config_free(cfg);
-  return rc;
-}
-
-static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, grove_config_t *cfg, char *err,
-                     size_t errlen) {
-  set_err(err, errlen, "%s", "");
-
+/*
+ * Pass 1: the flags' texts into FLAG_TEXT (the last of a repeated flag wins). Applying them
+ * after the environment lets a flag override a variable that would not parse. Returns 0,
+ * 1 after --help, or -1 with ERR filled.
+ */
+static int collect_flags(int argc, char **argv, const char *flag_text[NUM_OPTIONS], char *err, size_t errlen) {
   /* The getopt table, built from options[]: bools take an optional "=VALUE". */
   struct option longopts[NUM_OPTIONS + 2];
   for (size_t i = 0; i < NUM_OPTIONS; i++)
@@ -249,10 +238,6 @@ static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, grove_co
                                   NULL, OPT_VAL_BASE + (int)i};
   longopts[NUM_OPTIONS] = (struct option){"help", no_argument, NULL, OPT_HELP};
   longopts[NUM_OPTIONS + 1] = (struct option){NULL, 0, NULL, 0};
-
-  /* Pass 1: collect the flags' texts (the last of a repeated flag wins). Applying them
-   * after the environment lets a flag override a variable that would not parse. */
-  const char *flag_text[NUM_OPTIONS] = {0};
   optind = 0; /* GNU getopt: a full reset, so that a second call in one process works */
   opterr = 0;
   int c;
@@ -262,8 +247,7 @@ static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, grove_co
       return 1;
     }
     if (c >= OPT_VAL_BASE && c < OPT_VAL_BASE + (int)NUM_OPTIONS) {
-      size_t i = (size_t)(c - OPT_VAL_BASE);
-      flag_text[i] = optarg != NULL ? optarg : "1";
+      flag_text[c - OPT_VAL_BASE] = optarg != NULL ? optarg : "1";
       continue;
     }
     const char *arg = argv[optind - 1];
@@ -277,9 +261,13 @@ static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, grove_co
       set_err(err, errlen, "unknown or ambiguous option %s (see --help)", arg);
     return -1;
   }
+  return 0;
+}
 
-  /* Pass 2: each option takes its value from the flag, else the environment, else the
-   * default: one value per option, so precedence is plain to read here. */
+/* Pass 2: each option takes its value from the flag, else the environment, else the
+ * default: one value per option, so precedence is plain to read here. */
+static int apply_values(const char *const flag_text[NUM_OPTIONS], config_getenv_fn getenv_fn, config_t *cfg,
+                        char *err, size_t errlen) {
   char source[64];
   for (size_t i = 0; i < NUM_OPTIONS; i++) {
     const option_t *o = &options[i];
@@ -298,39 +286,60 @@ static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, grove_co
       /* One thread per core in all: half the cores run I/O loops, the rest score. More
        * threads than cores only makes loops and workers take turns. */
       uint32_t cores = online_cores(), io = cores / 2 ? cores / 2 : 1;
-      uint32_t n = o->offset == offsetof(grove_config_t, io_threads) ? io : (cores > io ? cores - io : 1);
+      uint32_t n = o->offset == offsetof(config_t, io_threads) ? io : (cores > io ? cores - io : 1);
       memcpy((char *)cfg + o->offset, &n, sizeof n);
     }
     if (text != NULL && apply(cfg, o, text, source, err, errlen) != 0) return -1;
   }
+  return 0;
+}
 
+/* The positional MODEL paths (GNU getopt moved them after the options, from ARGV[FIRST]). */
+static int collect_paths(int argc, char **argv, int first, config_t *cfg, char *err, size_t errlen) {
+  if (first >= argc) return 0;
+  cfg->model_paths = calloc((size_t)(argc - first), sizeof *cfg->model_paths);
+  if (cfg->model_paths == NULL) {
+    set_err(err, errlen, "out of memory");
+    return -1;
+  }
+  for (int i = first; i < argc; i++) {
+    if (argv[i][0] == '\0') {
+      set_err(err, errlen, "model path %zu is empty", cfg->num_model_paths + 1);
+      return -1;
+    }
+    if ((cfg->model_paths[cfg->num_model_paths] = strdup(argv[i])) == NULL) {
+      set_err(err, errlen, "out of memory");
+      return -1;
+    }
+    cfg->num_model_paths++;
+  }
+  return 0;
+}
+
+static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, config_t *cfg, char *err,
+                     size_t errlen) {
+  set_err(err, errlen, "%s", "");
+  const char *flag_text[NUM_OPTIONS] = {0};
+  int rc = collect_flags(argc, argv, flag_text, err, errlen);
+  if (rc != 0) return rc;
+  if (apply_values(flag_text, getenv_fn, cfg, err, errlen) != 0) return -1;
   if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
     set_err(err, errlen,
             "--tls-cert (GROVE_TLS_CERT) and --tls-key (GROVE_TLS_KEY) must be given together; only %s was given",
             cfg->tls_cert != NULL ? "the certificate" : "the key");
     return -1;
   }
+  return collect_paths(argc, argv, optind, cfg, err, errlen);
+}
 
-  /* Positional MODEL paths (GNU getopt moved them after the options). */
-  if (optind < argc) {
-    cfg->model_paths = calloc((size_t)(argc - optind), sizeof *cfg->model_paths);
-    if (cfg->model_paths == NULL) {
-      set_err(err, errlen, "out of memory");
-      return -1;
-    }
-    for (int i = optind; i < argc; i++) {
-      if (argv[i][0] == '\0') {
-        set_err(err, errlen, "model path %zu is empty", cfg->num_model_paths + 1);
-        return -1;
-      }
-      if ((cfg->model_paths[cfg->num_model_paths] = strdup(argv[i])) == NULL) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-      }
-      cfg->num_model_paths++;
-    }
-  }
-  return 0;
+/* A failed or --help parse frees what it stored, so callers that only call config_free()
+ * after success leak nothing (calling it anyway is harmless). */
+int config_parse(int argc, char **argv, config_getenv_fn getenv_fn, config_t *cfg, char *err,
+                 size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  int rc = parse_all(argc, argv, getenv_fn, cfg, err, errlen);
+  if (rc != 0) config_free(cfg);
+  return rc;
 }
 
 /* ---- help ---- */
@@ -387,7 +396,7 @@ void config_print_help(FILE *fp) {
     else
       snprintf(def, sizeof def, "%s",
                o->type != OPT_UINT ? "none"
-               : o->offset == offsetof(grove_config_t, io_threads) ? "cores/2" : "cores-threads");
+               : o->offset == offsetof(config_t, io_threads) ? "cores/2" : "cores-threads");
     fprintf(fp, "  %-24s %-24s default: %s\n", flag, env, def);
     char text[512];
     if (o->type == OPT_UINT || o->type == OPT_SIZE) {
@@ -405,7 +414,7 @@ void config_print_help(FILE *fp) {
   print_wrapped(fp, "Print this help.");
 }
 
-void config_free(grove_config_t *cfg) {
+void config_free(config_t *cfg) {
   if (cfg == NULL) return;
   for (size_t i = 0; i < cfg->num_model_paths; i++) free(cfg->model_paths[i]);
   free(cfg->model_paths);

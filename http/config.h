@@ -12,12 +12,12 @@
 typedef struct {
   char **model_paths;        /* positional MODEL arguments (files or directories) */
   size_t num_model_paths;
-  char *models_dir;          /* --models DIR / GROVE_MODELS: each subdirectory with model.json|ubj is a model; default "models" */
+  char *models_dir;          /* --models DIR / GROVE_MODELS: each subdirectory holding a model file is a model; default "models" */
   char *default_model;       /* --default-model NAME / GROVE_DEFAULT_MODEL: model for POST /predict; default "income" if loaded, else the first */
   char *host;                /* --host / GROVE_HOST, default "0.0.0.0" */
   uint32_t port;             /* --port / GROVE_PORT, else PORT (Heroku), else 8080 */
-  uint32_t io_threads;       /* --threads / GROVE_THREADS: I/O loop threads; default: number of cores */
-  uint32_t workers;          /* --workers / GROVE_WORKERS: engine worker threads; default: number of cores */
+  uint32_t io_threads;       /* --threads / GROVE_THREADS: I/O loop threads; default: half the cores (at least 1) */
+  uint32_t workers;          /* --workers / GROVE_WORKERS: engine worker threads; default: the other cores (at least 1) */
   uint32_t max_batch_rows;   /* --max-batch-rows / GROVE_MAX_BATCH_ROWS, default 4096 */
   uint32_t max_delay_us;     /* --max-delay-us / GROVE_MAX_DELAY_US, default 0 (flush as soon as a worker is idle) */
   uint64_t max_body;         /* --max-body / GROVE_MAX_BODY bytes, default 64 MiB */
@@ -30,7 +30,7 @@ typedef struct {
   char *tls_key;             /* --tls-key / GROVE_TLS_KEY, default NULL */
   char *admin_token;         /* --admin-token / GROVE_ADMIN_TOKEN: required as "Authorization: Bearer T" on /admin when set */
   uint32_t shutdown_grace_s; /* --shutdown-grace / GROVE_SHUTDOWN_GRACE seconds, default 25 */
-} grove_config_t;
+} config_t;
 
 /* Looks up an environment variable (main passes getenv; tests pass their own). */
 typedef const char *(*config_getenv_fn)(const char *name);
@@ -42,12 +42,12 @@ typedef const char *(*config_getenv_fn)(const char *name);
  * config_free(); after 1 or -1 CFG holds nothing to free (config_free() is still safe, and
  * safe to call twice). ARGV's pointer array is permuted (GNU getopt); the strings are copied.
  */
-int config_parse(int argc, char **argv, config_getenv_fn getenv_fn, grove_config_t *cfg, char *err,
+int config_parse(int argc, char **argv, config_getenv_fn getenv_fn, config_t *cfg, char *err,
                  size_t errlen);
 
 /* Prints the option table: flag, environment variable, default, meaning. */
 void config_print_help(FILE *fp);
 
-void config_free(grove_config_t *cfg);
+void config_free(config_t *cfg);
 
 #endif /* GROVE_CONFIG_H */

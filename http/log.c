@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void grove_log(const char *level, const char *msg, const char *fmt, ...) {
+void log_event(const char *level, const char *msg, const char *fmt, ...) {
   char line[2048];
   struct timeval tv;
   gettimeofday(&tv, NULL);

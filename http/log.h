@@ -4,7 +4,7 @@
 
 /* LEVEL is "info", "warn" or "error"; FMT continues the line after msg (key=value pairs,
  * the caller quotes values that may hold spaces). Thread-safe: one write per line. */
-void grove_log(const char *level, const char *msg, const char *fmt, ...)
+void log_event(const char *level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif /* GROVE_LOG_H */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "version.h" /* generated: GROVE_VERSION */
 
 #define CACHE_LINE 64
@@ -56,7 +57,7 @@ static const char *const route_names[METRICS_ROUTE_COUNT] = {
 enum { REJECT_QUEUE_FULL, REJECT_DEADLINE, REJECT_OTHER, NUM_REJECT };
 static const char *const reject_names[NUM_REJECT] = {"queue_full", "deadline", "other"};
 
-struct grove_metrics {
+struct metrics {
   /* Gauges moved on every request: each on its own line. */
   _Alignas(CACHE_LINE) _Atomic int64_t inflight;
   _Alignas(CACHE_LINE) _Atomic int64_t queued_rows;
@@ -79,16 +80,16 @@ static double monotonic_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-grove_metrics_t *metrics_new(void) {
-  size_t size = (sizeof(grove_metrics_t) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-  grove_metrics_t *m = aligned_alloc(CACHE_LINE, size);
+metrics_t *metrics_new(void) {
+  size_t size = (sizeof(metrics_t) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+  metrics_t *m = aligned_alloc(CACHE_LINE, size);
   if (m == NULL) return NULL;
   memset(m, 0, size); /* all-zero is a valid initial state for these atomics on every target we build for */
   clock_gettime(CLOCK_MONOTONIC, &m->started);
   return m;
 }
 
-void metrics_free(grove_metrics_t *m) { free(m); }
+void metrics_free(metrics_t *m) { free(m); }
 
 /* ---- updates ---- */
 
@@ -140,13 +141,13 @@ static metrics_route_t valid_route(metrics_route_t route) {
   return (unsigned)route < METRICS_ROUTE_COUNT ? route : METRICS_ROUTE_OTHER;
 }
 
-void metrics_request_done(grove_metrics_t *m, metrics_route_t route, int status, double seconds) {
+void metrics_request_done(metrics_t *m, metrics_route_t route, int status, double seconds) {
   route = valid_route(route);
   atomic_fetch_add_explicit(&m->requests[route][status_index(status)], 1, memory_order_relaxed);
   hist_time_add(&m->request_seconds[route], seconds);
 }
 
-void metrics_batch_done(grove_metrics_t *m, size_t rows, size_t requests, double engine_seconds) {
+void metrics_batch_done(metrics_t *m, size_t rows, size_t requests, double engine_seconds) {
   atomic_fetch_add_explicit(&m->rows_predicted, rows, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
   hist_count_add(&m->batch_rows, rows, ROWS_BOUNDS);
@@ -154,17 +155,17 @@ void metrics_batch_done(grove_metrics_t *m, size_t rows, size_t requests, double
   hist_time_add(&m->engine_seconds, engine_seconds);
 }
 
-void metrics_queue_wait(grove_metrics_t *m, double seconds) { hist_time_add(&m->queue_wait, seconds); }
+void metrics_queue_wait(metrics_t *m, double seconds) { hist_time_add(&m->queue_wait, seconds); }
 
-void metrics_inflight_add(grove_metrics_t *m, int64_t delta) {
+void metrics_inflight_add(metrics_t *m, int64_t delta) {
   atomic_fetch_add_explicit(&m->inflight, delta, memory_order_relaxed);
 }
 
-void metrics_queued_rows_add(grove_metrics_t *m, int64_t delta) {
+void metrics_queued_rows_add(metrics_t *m, int64_t delta) {
   atomic_fetch_add_explicit(&m->queued_rows, delta, memory_order_relaxed);
 }
 
-void metrics_rejected(grove_metrics_t *m, const char *reason) {
+void metrics_rejected(metrics_t *m, const char *reason) {
   size_t i = REJECT_OTHER;
   if (reason != NULL && strcmp(reason, "queue_full") == 0) i = REJECT_QUEUE_FULL;
   if (reason != NULL && strcmp(reason, "deadline") == 0) i = REJECT_DEADLINE;
@@ -206,7 +207,7 @@ static double snap_quantile(const hist_snap_t *s, double q) {
   return lower + (upper - lower) * (rank - (double)below) / (double)s->buckets[b];
 }
 
-double metrics_request_quantile(grove_metrics_t *m, metrics_route_t route, double q) {
+double metrics_request_quantile(metrics_t *m, metrics_route_t route, double q) {
   hist_snap_t s;
   hist_snapshot(&m->request_seconds[valid_route(route)], TIME_BOUNDS, &s);
   return snap_quantile(&s, q);
@@ -214,57 +215,11 @@ double metrics_request_quantile(grove_metrics_t *m, metrics_route_t route, doubl
 
 /* ---- rendering ---- */
 
-typedef struct {
-  char *data;
-  size_t len, cap;
-  int failed; /* out of memory: later appends are ignored */
-} buf_t;
-
-static int buf_reserve(buf_t *b, size_t extra) {
-  if (b->failed) return -1;
-  if (b->len + extra + 1 <= b->cap) return 0;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + extra + 1) cap *= 2;
-  char *p = realloc(b->data, cap);
-  if (p == NULL) {
-    b->failed = 1;
-    return -1;
-  }
-  b->data = p;
-  b->cap = cap;
-  return 0;
-}
-
-static void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_printf(buf_t *b, const char *fmt, ...) {
-  char small[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(small, sizeof small, fmt, ap);
-  va_end(ap);
-  if (n < 0 || buf_reserve(b, (size_t)n) != 0) return;
-  if ((size_t)n < sizeof small) {
-    memcpy(b->data + b->len, small, (size_t)n + 1);
-  } else {
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-  }
-  b->len += (size_t)n;
-}
-
-static void buf_puts(buf_t *b, const char *s) {
-  size_t n = strlen(s);
-  if (buf_reserve(b, n) != 0) return;
-  memcpy(b->data + b->len, s, n + 1);
-  b->len += n;
-}
-
 /* A label value as the text format wants it: backslash, double quote and line feed
  * escaped. Model names come from directory names, so any byte can show up here. */
-static void buf_label_value(buf_t *b, const char *s) {
+static void buf_label_value(api_buf_t *b, const char *s) {
   if (s == NULL) s = "";
-  if (buf_reserve(b, 2 * strlen(s)) != 0) return;
+  if (api_buf_reserve(b, 2 * strlen(s)) != 0) return;
   for (; *s; s++) {
     if (*s == '\\' || *s == '"') {
       b->data[b->len++] = '\\';
@@ -276,15 +231,14 @@ static void buf_label_value(buf_t *b, const char *s) {
       b->data[b->len++] = *s;
     }
   }
-  b->data[b->len] = '\0';
 }
 
 /* A sample value: integers exactly, other values with enough digits to round-trip. */
-static void buf_value(buf_t *b, double v) {
+static void buf_value(api_buf_t *b, double v) {
   if (isnan(v))
-    buf_puts(b, "NaN");
+    api_buf_puts(b, "NaN");
   else if (isinf(v))
-    buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+    api_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
   else {
     /* The shortest of %.15g..%.17g that reads back as V: 0.3, not 0.29999999999999999. */
     char text[32];
@@ -292,30 +246,30 @@ static void buf_value(buf_t *b, double v) {
       snprintf(text, sizeof text, "%.*g", prec, v);
       if (strtod(text, NULL) == v) break;
     }
-    buf_puts(b, text);
+    api_buf_puts(b, text);
   }
 }
 
-static void family(buf_t *b, const char *name, const char *type, const char *help) {
-  buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void family(api_buf_t *b, const char *name, const char *type, const char *help) {
+  api_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* The label set of one histogram series: {NAME="VALUE",le="LE"}, either part optional. */
-static void series_labels(buf_t *b, const char *label_name, const char *label_value, const char *le) {
+static void series_labels(api_buf_t *b, const char *label_name, const char *label_value, const char *le) {
   if (label_name == NULL && le == NULL) return;
-  buf_puts(b, "{");
+  api_buf_puts(b, "{");
   if (label_name != NULL) {
-    buf_printf(b, "%s=\"", label_name);
+    api_buf_printf(b, "%s=\"", label_name);
     buf_label_value(b, label_value);
-    buf_puts(b, le != NULL ? "\"," : "\"");
+    api_buf_puts(b, le != NULL ? "\"," : "\"");
   }
-  if (le != NULL) buf_printf(b, "le=\"%s\"", le);
-  buf_puts(b, "}");
+  if (le != NULL) api_buf_printf(b, "le=\"%s\"", le);
+  api_buf_puts(b, "}");
 }
 
 /* One histogram's series: cumulative buckets, _sum (scaled by SUM_SCALE) and _count.
  * LABEL_NAME/LABEL_VALUE: an optional extra label (route). */
-static void hist_series(buf_t *b, const char *name, const hist_snap_t *s, size_t nbounds,
+static void hist_series(api_buf_t *b, const char *name, const hist_snap_t *s, size_t nbounds,
                         const char *const *labels, double sum_scale, const char *label_name,
                         const char *label_value) {
   uint64_t cum = 0;
@@ -328,20 +282,20 @@ static void hist_series(buf_t *b, const char *name, const hist_snap_t *s, size_t
       snprintf(le, sizeof le, "%s", labels[i]);
     else
       snprintf(le, sizeof le, "%llu", 1ull << i);
-    buf_printf(b, "%s_bucket", name);
+    api_buf_printf(b, "%s_bucket", name);
     series_labels(b, label_name, label_value, le);
-    buf_printf(b, " %llu\n", (unsigned long long)cum);
+    api_buf_printf(b, " %llu\n", (unsigned long long)cum);
   }
-  buf_printf(b, "%s_sum", name);
+  api_buf_printf(b, "%s_sum", name);
   series_labels(b, label_name, label_value, NULL);
-  buf_puts(b, " ");
+  api_buf_puts(b, " ");
   buf_value(b, (double)s->sum * sum_scale);
-  buf_printf(b, "\n%s_count", name);
+  api_buf_printf(b, "\n%s_count", name);
   series_labels(b, label_name, label_value, NULL);
-  buf_printf(b, " %llu\n", (unsigned long long)s->count);
+  api_buf_printf(b, " %llu\n", (unsigned long long)s->count);
 }
 
-static void simple_hist(buf_t *b, hist_t *h, const char *name, const char *help, size_t nbounds,
+static void simple_hist(api_buf_t *b, hist_t *h, const char *name, const char *help, size_t nbounds,
                         const char *const *labels, double sum_scale) {
   hist_snap_t s;
   hist_snapshot(h, nbounds, &s);
@@ -350,12 +304,12 @@ static void simple_hist(buf_t *b, hist_t *h, const char *name, const char *help,
 }
 
 /* A per-model gauge or counter line: NAME{model="..."} VALUE. */
-static void model_line(buf_t *b, const char *name, const char *model, double v) {
-  buf_printf(b, "%s{model=\"", name);
+static void model_line(api_buf_t *b, const char *name, const char *model, double v) {
+  api_buf_printf(b, "%s{model=\"", name);
   buf_label_value(b, model);
-  buf_puts(b, "\"} ");
+  api_buf_puts(b, "\"} ");
   buf_value(b, v);
-  buf_puts(b, "\n");
+  api_buf_puts(b, "\n");
 }
 
 typedef enum { MF_TREES, MF_FEATURES, MF_LOADED_AT, MF_LOAD_SECONDS, MF_RELOADS, MF_RELOAD_FAILURES } model_field_t;
@@ -372,19 +326,19 @@ static double model_field(const metrics_model_t *mm, model_field_t f) {
   return (double)mm->reload_failures;
 }
 
-static void render_models(buf_t *b, const metrics_model_t *models, size_t n) {
+static void render_models(api_buf_t *b, const metrics_model_t *models, size_t n) {
   family(b, "grove_model_info", "gauge", "Loaded models: format, objective and kernel ISA (value 1).");
   for (size_t i = 0; i < n; i++) {
     const metrics_model_t *mm = &models[i];
-    buf_puts(b, "grove_model_info{model=\"");
+    api_buf_puts(b, "grove_model_info{model=\"");
     buf_label_value(b, mm->name);
-    buf_puts(b, "\",format=\"");
+    api_buf_puts(b, "\",format=\"");
     buf_label_value(b, mm->format);
-    buf_puts(b, "\",objective=\"");
+    api_buf_puts(b, "\",objective=\"");
     buf_label_value(b, mm->objective);
-    buf_puts(b, "\",isa=\"");
+    api_buf_puts(b, "\",isa=\"");
     buf_label_value(b, mm->isa);
-    buf_puts(b, "\"} 1\n");
+    api_buf_puts(b, "\"} 1\n");
   }
   static const struct {
     const char *name, *type, *help;
@@ -405,79 +359,84 @@ static void render_models(buf_t *b, const metrics_model_t *models, size_t n) {
   }
 }
 
-char *metrics_render(grove_metrics_t *m, const metrics_model_t *models, size_t num_models, size_t *len) {
-  buf_t b = {0};
-
+/* Requests by route and status, and their latency. */
+static void render_requests(api_buf_t *b, metrics_t *m) {
   /* Only series that have counted something: 8 routes x 13 codes would be mostly zeros. */
-  family(&b, "grove_requests_total", "counter", "HTTP requests answered, by route and status code.");
+  family(b, "grove_requests_total", "counter", "HTTP requests answered, by route and status code.");
   for (int r = 0; r < METRICS_ROUTE_COUNT; r++) {
     for (size_t c = 0; c <= NUM_CODES; c++) {
       uint64_t v = atomic_load_explicit(&m->requests[r][c], memory_order_relaxed);
       if (v == 0) continue;
       if (c < NUM_CODES)
-        buf_printf(&b, "grove_requests_total{route=\"%s\",code=\"%d\"} %llu\n", route_names[r], status_codes[c],
+        api_buf_printf(b, "grove_requests_total{route=\"%s\",code=\"%d\"} %llu\n", route_names[r], status_codes[c],
                    (unsigned long long)v);
       else
-        buf_printf(&b, "grove_requests_total{route=\"%s\",code=\"other\"} %llu\n", route_names[r],
+        api_buf_printf(b, "grove_requests_total{route=\"%s\",code=\"other\"} %llu\n", route_names[r],
                    (unsigned long long)v);
     }
   }
 
   /* The prediction routes always, so that rate() has a zero to start from; the others
    * once they have served a request. */
-  family(&b, "grove_request_duration_seconds", "histogram",
+  family(b, "grove_request_duration_seconds", "histogram",
          "Time from the request's first byte to its response being queued, by route.");
   for (int r = 0; r < METRICS_ROUTE_COUNT; r++) {
     hist_snap_t s;
     hist_snapshot(&m->request_seconds[r], TIME_BOUNDS, &s);
     if (s.count == 0 && r != METRICS_ROUTE_PREDICT && r != METRICS_ROUTE_INFER) continue;
-    hist_series(&b, "grove_request_duration_seconds", &s, TIME_BOUNDS, time_labels, 1 / NS_PER_S, "route",
+    hist_series(b, "grove_request_duration_seconds", &s, TIME_BOUNDS, time_labels, 1 / NS_PER_S, "route",
                 route_names[r]);
   }
+}
 
-  family(&b, "grove_rows_predicted_total", "counter", "Rows scored by the engine.");
-  buf_printf(&b, "grove_rows_predicted_total %llu\n",
+/* The engine side: rows, batches, queue, in-flight and refused requests. */
+static void render_engine(api_buf_t *b, metrics_t *m) {
+  family(b, "grove_rows_predicted_total", "counter", "Rows scored by the engine.");
+  api_buf_printf(b, "grove_rows_predicted_total %llu\n",
              (unsigned long long)atomic_load_explicit(&m->rows_predicted, memory_order_relaxed));
-  family(&b, "grove_batches_total", "counter", "Engine batches run.");
-  buf_printf(&b, "grove_batches_total %llu\n",
+  family(b, "grove_batches_total", "counter", "Engine batches run.");
+  api_buf_printf(b, "grove_batches_total %llu\n",
              (unsigned long long)atomic_load_explicit(&m->batches, memory_order_relaxed));
 
-  simple_hist(&b, &m->batch_rows, "grove_batch_rows", "Rows per engine batch.", ROWS_BOUNDS, NULL, 1);
-  simple_hist(&b, &m->batch_requests, "grove_batch_requests", "Requests merged into one engine batch.", REQS_BOUNDS,
+  simple_hist(b, &m->batch_rows, "grove_batch_rows", "Rows per engine batch.", ROWS_BOUNDS, NULL, 1);
+  simple_hist(b, &m->batch_requests, "grove_batch_requests", "Requests merged into one engine batch.", REQS_BOUNDS,
               NULL, 1);
-  simple_hist(&b, &m->queue_wait, "grove_queue_wait_seconds", "Time a request waited in the queue for its batch.",
+  simple_hist(b, &m->queue_wait, "grove_queue_wait_seconds", "Time a request waited in the queue for its batch.",
               TIME_BOUNDS, time_labels, 1 / NS_PER_S);
-  simple_hist(&b, &m->engine_seconds, "grove_engine_seconds", "Engine time per batch.", TIME_BOUNDS, time_labels,
+  simple_hist(b, &m->engine_seconds, "grove_engine_seconds", "Engine time per batch.", TIME_BOUNDS, time_labels,
               1 / NS_PER_S);
 
-  family(&b, "grove_inflight_requests", "gauge", "Requests received and not yet answered.");
-  buf_printf(&b, "grove_inflight_requests %lld\n",
+  family(b, "grove_inflight_requests", "gauge", "Requests received and not yet answered.");
+  api_buf_printf(b, "grove_inflight_requests %lld\n",
              (long long)atomic_load_explicit(&m->inflight, memory_order_relaxed));
-  family(&b, "grove_queued_rows", "gauge", "Rows waiting for an engine worker.");
-  buf_printf(&b, "grove_queued_rows %lld\n", (long long)atomic_load_explicit(&m->queued_rows, memory_order_relaxed));
+  family(b, "grove_queued_rows", "gauge", "Rows waiting for an engine worker.");
+  api_buf_printf(b, "grove_queued_rows %lld\n", (long long)atomic_load_explicit(&m->queued_rows, memory_order_relaxed));
 
-  family(&b, "grove_rejected_total", "counter",
+  family(b, "grove_rejected_total", "counter",
          "Requests refused before the engine, by reason (queue_full: 503, deadline: 504).");
   for (int i = 0; i < NUM_REJECT; i++) {
     uint64_t v = atomic_load_explicit(&m->rejected[i], memory_order_relaxed);
     if (i == REJECT_OTHER && v == 0) continue;
-    buf_printf(&b, "grove_rejected_total{reason=\"%s\"} %llu\n", reject_names[i], (unsigned long long)v);
+    api_buf_printf(b, "grove_rejected_total{reason=\"%s\"} %llu\n", reject_names[i], (unsigned long long)v);
   }
+}
 
+char *metrics_render(metrics_t *m, const metrics_model_t *models, size_t num_models, size_t *len) {
+  api_buf_t b = {0};
+  render_requests(&b, m);
+  render_engine(&b, m);
   render_models(&b, models, models ? num_models : 0);
 
   double up = monotonic_seconds() - ((double)m->started.tv_sec + (double)m->started.tv_nsec * 1e-9);
   family(&b, "grove_uptime_seconds", "gauge", "Seconds since the daemon started.");
-  buf_printf(&b, "grove_uptime_seconds %.3f\n", up);
+  api_buf_printf(&b, "grove_uptime_seconds %.3f\n", up);
   family(&b, "grove_build_info", "gauge", "The grove version (value 1).");
-  buf_puts(&b, "grove_build_info{version=\"");
+  api_buf_puts(&b, "grove_build_info{version=\"");
   buf_label_value(&b, GROVE_VERSION);
-  buf_puts(&b, "\"} 1\n");
+  api_buf_puts(&b, "\"} 1\n");
 
-  if (b.failed) {
-    free(b.data);
-    return NULL;
-  }
-  if (len != NULL) *len = b.len;
-  return b.data;
+  api_body_t body;
+  if (api_buf_finish(&b, "text/plain", &body) != 0) return NULL;
+  if (len != NULL) *len = body.len;
+  return body.data;
 }

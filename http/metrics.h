@@ -21,7 +21,7 @@ typedef enum {
   METRICS_ROUTE_COUNT
 } metrics_route_t;
 
-typedef struct grove_metrics grove_metrics_t;
+typedef struct metrics metrics_t;
 
 /* Facts about one loaded model, passed in at render time (the registry owns them). */
 typedef struct {
@@ -38,25 +38,25 @@ typedef struct {
 } metrics_model_t;
 
 /* Returns NULL when out of memory. */
-grove_metrics_t *metrics_new(void);
-void metrics_free(grove_metrics_t *m);
+metrics_t *metrics_new(void);
+void metrics_free(metrics_t *m);
 
 /* A request finished with STATUS after SECONDS (counter by route and status + histogram). */
-void metrics_request_done(grove_metrics_t *m, metrics_route_t route, int status, double seconds);
+void metrics_request_done(metrics_t *m, metrics_route_t route, int status, double seconds);
 
 /* An engine batch of ROWS rows from REQUESTS requests took ENGINE_SECONDS. */
-void metrics_batch_done(grove_metrics_t *m, size_t rows, size_t requests, double engine_seconds);
+void metrics_batch_done(metrics_t *m, size_t rows, size_t requests, double engine_seconds);
 
 /* A request waited SECONDS in the queue before its batch started. */
-void metrics_queue_wait(grove_metrics_t *m, double seconds);
+void metrics_queue_wait(metrics_t *m, double seconds);
 
 /* Gauges: in-flight requests and queued rows move by DELTA. */
-void metrics_inflight_add(grove_metrics_t *m, int64_t delta);
-void metrics_queued_rows_add(grove_metrics_t *m, int64_t delta);
+void metrics_inflight_add(metrics_t *m, int64_t delta);
+void metrics_queued_rows_add(metrics_t *m, int64_t delta);
 
 /* Requests refused before the engine: 503 (queue full) and 504 (deadline) are counted by
  * metrics_request_done too; these count why. */
-void metrics_rejected(grove_metrics_t *m, const char *reason); /* "queue_full" | "deadline" */
+void metrics_rejected(metrics_t *m, const char *reason); /* "queue_full" | "deadline" */
 
 /*
  * Renders every metric plus one grove_model_info line per model. Returns a malloc'd
@@ -71,10 +71,10 @@ void metrics_rejected(grove_metrics_t *m, const char *reason); /* "queue_full" |
  * grove_model_reloads_total{model}, grove_model_reload_failures_total{model},
  * grove_uptime_seconds, grove_build_info{version}.
  */
-char *metrics_render(grove_metrics_t *m, const metrics_model_t *models, size_t num_models, size_t *len);
+char *metrics_render(metrics_t *m, const metrics_model_t *models, size_t num_models, size_t *len);
 
 /* Latency quantile Q (0..1) of the request histogram of ROUTE estimated from its buckets
  * (for tests and tools; /metrics exports the buckets themselves); NaN when empty. */
-double metrics_request_quantile(grove_metrics_t *m, metrics_route_t route, double q);
+double metrics_request_quantile(metrics_t *m, metrics_route_t route, double q);
 
 #endif /* GROVE_METRICS_H */

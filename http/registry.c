@@ -13,7 +13,7 @@
 typedef struct {
   char *name;
   char *path;
-  grove_model_t *current;
+  registry_model_t *current;
   uint64_t reloads;
   uint64_t failures;
 } entry_t;
@@ -42,7 +42,7 @@ registry_t *registry_new(void) {
   return r;
 }
 
-void model_unref(grove_model_t *m) {
+void registry_model_unref(registry_model_t *m) {
   if (m == NULL) return;
   if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
   grove_forest_unref(m->forest);
@@ -55,7 +55,7 @@ void model_unref(grove_model_t *m) {
 void registry_free(registry_t *r) {
   if (r == NULL) return;
   for (size_t i = 0; i < r->count; i++) {
-    model_unref(r->entries[i].current);
+    registry_model_unref(r->entries[i].current);
     free(r->entries[i].name);
     free(r->entries[i].path);
   }
@@ -65,8 +65,8 @@ void registry_free(registry_t *r) {
 }
 
 /* Loads a new version of NAME from PATH (no lock held: loading may take a while). */
-static grove_model_t *load_version(const char *name, const char *path, char *err, size_t errlen) {
-  grove_model_t *m = calloc(1, sizeof *m);
+static registry_model_t *load_version(const char *name, const char *path, char *err, size_t errlen) {
+  registry_model_t *m = calloc(1, sizeof *m);
   if (m == NULL || (m->name = strdup(name)) == NULL || (m->path = strdup(path)) == NULL) {
     snprintf(err, errlen, "out of memory");
     if (m) free(m->name);
@@ -94,48 +94,40 @@ static entry_t *find(registry_t *r, const char *name, size_t len) {
   return NULL;
 }
 
-int registry_add(registry_t *r, const char *name, const char *path, char *err, size_t errlen) {
-  grove_model_t *m = load_version(name, path, err, errlen);
-  if (m == NULL) return -1;
+registry_status_t registry_add(registry_t *r, const char *name, const char *path, char *err, size_t errlen) {
+  registry_model_t *m = load_version(name, path, err, errlen);
+  if (m == NULL) return REGISTRY_EFAILED;
   pthread_mutex_lock(&r->lock);
-  int rc = 0;
+  registry_status_t rc = REGISTRY_OK;
   if (find(r, name, strlen(name)) != NULL) {
     snprintf(err, errlen, "%s: a model named \"%s\" is already loaded", path, name);
-    rc = -1;
+    rc = REGISTRY_EFAILED;
   } else if (r->count == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 8;
     entry_t *e = realloc(r->entries, cap * sizeof *e);
     if (e == NULL) {
       snprintf(err, errlen, "out of memory");
-      rc = -1;
+      rc = REGISTRY_EFAILED;
     } else {
       r->entries = e;
       r->cap = cap;
     }
   }
-  if (rc == 0) {
+  if (rc == REGISTRY_OK) {
     entry_t *e = &r->entries[r->count];
     *e = (entry_t){.name = strdup(name), .path = strdup(path), .current = m};
     if (e->name == NULL || e->path == NULL) {
       free(e->name);
       free(e->path);
       snprintf(err, errlen, "out of memory");
-      rc = -1;
+      rc = REGISTRY_EFAILED;
     } else {
       r->count++;
     }
   }
   pthread_mutex_unlock(&r->lock);
-  if (rc != 0) model_unref(m);
+  if (rc != REGISTRY_OK) registry_model_unref(m);
   return rc;
-}
-
-static int has_model_file(const char *dir) {
-  static const char *const names[] = {"model.json", "model.ubj", "model.txt"};
-  char p[4096];
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, names[i]) < sizeof p && access(p, R_OK) == 0) return 1;
-  return 0;
 }
 
 static int compare_names(const void *a, const void *b) {
@@ -157,7 +149,7 @@ int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen) {
     char p[4096];
     struct stat st;
     if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= sizeof p) continue;
-    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode) || !has_model_file(p)) continue;
+    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode) || !grove_model_dir_has_model(p)) continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 16;
       char **nn = realloc(names, cap * sizeof *nn);
@@ -172,7 +164,7 @@ int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen) {
   for (size_t i = 0; i < n; i++) {
     char p[4096];
     int fits = (size_t)snprintf(p, sizeof p, "%s/%s", dir, names[i]) < sizeof p;
-    if (added >= 0 && fits && registry_add(r, names[i], p, err, errlen) == 0)
+    if (added >= 0 && fits && registry_add(r, names[i], p, err, errlen) == REGISTRY_OK)
       added++;
     else
       added = -1;
@@ -182,16 +174,16 @@ int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen) {
   return added;
 }
 
-grove_model_t *registry_get(registry_t *r, const char *name, size_t len) {
+registry_model_t *registry_get(registry_t *r, const char *name, size_t len) {
   pthread_mutex_lock(&r->lock);
   entry_t *e = find(r, name, len);
-  grove_model_t *m = e ? e->current : NULL;
+  registry_model_t *m = e ? e->current : NULL;
   if (m != NULL) atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
   pthread_mutex_unlock(&r->lock);
   return m;
 }
 
-int registry_reload(registry_t *r, const char *name, size_t len, char *err, size_t errlen) {
+registry_status_t registry_reload(registry_t *r, const char *name, size_t len, char *err, size_t errlen) {
   char key[256], path[4096];
   pthread_mutex_lock(&r->lock);
   entry_t *e = find(r, name, len);
@@ -202,10 +194,10 @@ int registry_reload(registry_t *r, const char *name, size_t len, char *err, size
   pthread_mutex_unlock(&r->lock);
   if (e == NULL) {
     snprintf(err, errlen, "no model named \"%.*s\"", (int)(len > 128 ? 128 : len), name);
-    return -2;
+    return REGISTRY_ENOTFOUND;
   }
-  grove_model_t *m = load_version(key, path, err, errlen);
-  grove_model_t *old = NULL;
+  registry_model_t *m = load_version(key, path, err, errlen);
+  registry_model_t *old = NULL;
   pthread_mutex_lock(&r->lock);
   e = find(r, key, strlen(key)); /* entries may have moved while unlocked */
   if (m != NULL && e != NULL) {
@@ -216,26 +208,26 @@ int registry_reload(registry_t *r, const char *name, size_t len, char *err, size
     e->failures++;
   }
   pthread_mutex_unlock(&r->lock);
-  model_unref(old); /* requests still holding it keep it alive */
-  return m != NULL ? 0 : -1;
+  registry_model_unref(old); /* requests still holding it keep it alive */
+  return m != NULL ? REGISTRY_OK : REGISTRY_EFAILED;
 }
 
 int registry_reload_all(registry_t *r, void (*log)(const char *name, const char *error)) {
-  grove_model_t *models[256];
+  registry_model_t *models[256];
   size_t n = registry_list(r, models, 256);
   int failed = 0;
   for (size_t i = 0; i < n; i++) {
     char err[512];
-    if (registry_reload(r, models[i]->name, strlen(models[i]->name), err, sizeof err) != 0) {
+    if (registry_reload(r, models[i]->name, strlen(models[i]->name), err, sizeof err) != REGISTRY_OK) {
       failed++;
       if (log) log(models[i]->name, err);
     }
-    model_unref(models[i]);
+    registry_model_unref(models[i]);
   }
   return failed;
 }
 
-size_t registry_list(registry_t *r, grove_model_t **models, size_t max) {
+size_t registry_list(registry_t *r, registry_model_t **models, size_t max) {
   pthread_mutex_lock(&r->lock);
   size_t n = r->count < max ? r->count : max;
   for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,5 @@
 /*
- * Served models by name. Each load is an immutable, refcounted grove_model_t; a reload
+ * Served models by name. Each load is an immutable, refcounted registry_model_t; a reload
  * builds a new one off to the side and swaps the pointer, so requests in flight finish
  * on the version they started with and a failed reload leaves the old one serving.
  */
@@ -12,6 +12,8 @@
 
 #include "grove_engine.h"
 
+/* One loaded version of a served model: the only refcount a served model has (requests,
+ * the registry and metadata readers each hold one). Immutable once published. */
 typedef struct {
   atomic_uint refs;
   char *name;
@@ -20,40 +22,47 @@ typedef struct {
   grove_schema_t *schema; /* NULL when the directory has none */
   double loaded_at;      /* unix seconds */
   double load_seconds;
-} grove_model_t;
+} registry_model_t;
 
 typedef struct registry registry_t;
+
+/* What the registry's fallible calls return. */
+typedef enum {
+  REGISTRY_OK = 0,
+  REGISTRY_EFAILED = -1,   /* the model did not load (ERR says why); nothing changed */
+  REGISTRY_ENOTFOUND = -2, /* no model of that name */
+} registry_status_t;
 
 registry_t *registry_new(void);
 void registry_free(registry_t *r);
 
 /* Loads PATH as model NAME and adds it; on failure ERR says why (file and problem). */
-int registry_add(registry_t *r, const char *name, const char *path, char *err, size_t errlen);
+registry_status_t registry_add(registry_t *r, const char *name, const char *path, char *err, size_t errlen);
 
 /*
- * Adds every subdirectory of DIR holding model.json or model.ubj, named after the
- * subdirectory. Returns the number added, or -1 with ERR filled when one fails to load
- * or DIR cannot be read.
+ * Adds every subdirectory of DIR that holds a model file (grove_model_dir_has_model), named
+ * after the subdirectory, in name order. Returns the number added, or -1 with ERR filled
+ * when one fails to load or DIR cannot be read.
  */
 int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen);
 
 /* The current version of model NAME (LEN bytes) with a reference taken, or NULL. */
-grove_model_t *registry_get(registry_t *r, const char *name, size_t len);
+registry_model_t *registry_get(registry_t *r, const char *name, size_t len);
 
 /* Drops a reference taken by registry_get() or registry_list(). */
-void model_unref(grove_model_t *m);
+void registry_model_unref(registry_model_t *m);
 
 /*
- * Reloads NAME from its path and swaps it in. Returns 0, -1 with ERR filled when the
- * reload failed (the old version keeps serving), or -2 when there is no such model.
+ * Reloads NAME from its path and swaps it in. On REGISTRY_EFAILED (ERR filled) the old
+ * version keeps serving.
  */
-int registry_reload(registry_t *r, const char *name, size_t len, char *err, size_t errlen);
+registry_status_t registry_reload(registry_t *r, const char *name, size_t len, char *err, size_t errlen);
 
 /* Reloads every model; returns how many failed (each logged through LOG if given). */
 int registry_reload_all(registry_t *r, void (*log)(const char *name, const char *error));
 
 /* Fills MODELS (capacity MAX) with referenced current versions, in load order. */
-size_t registry_list(registry_t *r, grove_model_t **models, size_t max);
+size_t registry_list(registry_t *r, registry_model_t **models, size_t max);
 
 /* Counters per model name for /metrics. */
 void registry_reload_counts(registry_t *r, const char *name, uint64_t *reloads, uint64_t *failures);

@@ -1,4 +1,4 @@
-/* The HTTP server: h2o on libuv, one loop per I/O thread, routes, deferred responses. */
+/* The daemon's entry: serve a registry of models over HTTP until SIGTERM (server.c). */
 #ifndef GROVE_SERVER_H
 #define GROVE_SERVER_H
 
@@ -12,7 +12,7 @@
  * SIGHUP reloads every model. Returns the process exit code (0 after a clean shutdown).
  * DEFAULT_MODEL names the model behind POST /predict.
  */
-int server_run(const grove_config_t *cfg, registry_t *registry, grove_metrics_t *metrics,
+int server_run(const config_t *cfg, registry_t *registry, metrics_t *metrics,
                const char *default_model);
 
 #endif /* GROVE_SERVER_H */

@@ -5,11 +5,13 @@
 #include <stdlib.h>
 
 #include "api.h"
-#include "api_internal.h"
+#include "buf.h"
+#include "codecs.h"
 #include "grove_engine.h"
 #include "test.h"
 
 static grove_forest_t *income, *multi, *named, *cat;
+static grove_forest_t *load(const char *rel);
 static grove_schema_t *income_schema;
 
 typedef struct {
@@ -681,15 +683,35 @@ static void test_metadata(void) {
   json_object_put(o);
   api_body_free(&b);
 
-  api_model_meta_t metas[2] = {{.name = "income"}, {.name = "multi"}};
-  const grove_forest_t *forests[2] = {income, multi};
-  CHECK_EQ_INT(api_encode_models_v1(metas, forests, 2, &b), 0, "models v1");
+  /* A regression model's classes are null (json-c's null object is NULL: once an "out of
+   * memory" for the whole answer). */
+  grove_forest_t *regression = load("tests/fixtures/dart.json");
+  meta.name = "dart";
+  CHECK_EQ_INT(api_encode_model_v1(&meta, regression, NULL, &b), 0, "model v1 of a regression model");
+  o = parse_body(&b, b.len);
+  CHECK(o != NULL && json_object_object_get_ex(o, "classes", NULL) && get(o, "classes") == NULL &&
+            strcmp(str(get(o, "task")), "regression") == 0,
+        "regression: \"classes\": null");
+  json_object_put(o);
+  api_body_free(&b);
+  CHECK_EQ_INT(api_encode_model_info(regression, NULL, &b), 0, "grove info of a regression model");
+  o = parse_body(&b, b.len);
+  CHECK(o != NULL && is_int(get(o, "num_class"), 0) && is_int(get(o, "num_features"), 3) &&
+            json_object_get_boolean(get(o, "schema")) == 0,
+        "grove info: num_class 0, num_features, schema false");
+  json_object_put(o);
+  api_body_free(&b);
+
+  api_model_meta_t metas[3] = {{.name = "income"}, {.name = "multi"}, {.name = "dart"}};
+  const grove_forest_t *forests[3] = {income, multi, regression};
+  CHECK_EQ_INT(api_encode_models_v1(metas, forests, 3, &b), 0, "models v1, a regression model among them");
   o = parse_body(&b, b.len);
   json_object *ms = get(o, "models");
-  CHECK(json_object_array_length(ms) == 2 && strcmp(str(get(at(ms, 1), "name")), "multi") == 0, "two models");
+  CHECK(json_object_array_length(ms) == 3 && strcmp(str(get(at(ms, 1), "name")), "multi") == 0, "three models");
   CHECK(get(at(ms, 0), "schema") == NULL && is_int(get(at(ms, 0), "num_features"), 14), "no schema in the list");
   json_object_put(o);
   api_body_free(&b);
+  grove_forest_unref(regression);
 
   CHECK_EQ_INT(api_encode_models_v1(NULL, NULL, 0, &b), 0, "no models");
   CHECK(b.len == strlen("{\"models\":[]}") && memcmp(b.data, "{\"models\":[]}", b.len) == 0, "empty list");
@@ -742,7 +764,7 @@ static void test_end_to_end(void) {
 /*
  * The fast path for {"rows": [[...]]} against the json-c path: on every body it takes, the
  * same rows bit for bit and the same options; every body it leaves goes to json-c with REQ
- * untouched, and api_json_decode_v1 then answers exactly as the json-c path does.
+ * untouched, and api__json_decode_v1 then answers exactly as the json-c path does.
  */
 static int same_result(const result_t *a, const result_t *b) {
   if (a->rc != b->rc) return 0;
@@ -759,9 +781,9 @@ static void compare_paths(const grove_forest_t *f, const grove_schema_t *s, cons
   memset(&generic, 0, sizeof generic);
   memset(&whole, 0, sizeof whole);
   fast.req.labels = generic.req.labels = whole.req.labels = 1;
-  int took = api_json_decode_rows_fast(body, strlen(body), f, s, &limits, &fast.req, &fast.err) == 0;
-  generic.rc = api_json_decode_v1_generic(body, strlen(body), f, s, &limits, &generic.req, &generic.err);
-  whole.rc = api_json_decode_v1(body, strlen(body), f, s, &limits, &whole.req, &whole.err);
+  int took = api__json_decode_rows_fast(body, strlen(body), f, s, &limits, &fast.req, &fast.err) == 0;
+  generic.rc = api__json_decode_v1_generic(body, strlen(body), f, s, &limits, &generic.req, &generic.err);
+  whole.rc = api__json_decode_v1(body, strlen(body), f, s, &limits, &whole.req, &whole.err);
   int ok = took == expect_fast && same_result(&whole, &generic);
   if (took) ok = ok && generic.rc == 0 && same_result(&fast, &generic);
   else ok = ok && fast.req.rows == NULL && fast.req.margin == 0 && fast.req.labels == 1;
@@ -840,8 +862,8 @@ static void test_v1_fast_path(void) {
     memset(&fast, 0, sizeof fast);
     memset(&generic, 0, sizeof generic);
     fast.req.labels = generic.req.labels = 1;
-    int took = api_json_decode_rows_fast(body, strlen(body), cat, NULL, &limits, &fast.req, &fast.err) == 0;
-    generic.rc = api_json_decode_v1_generic(body, strlen(body), cat, NULL, &limits, &generic.req, &generic.err);
+    int took = api__json_decode_rows_fast(body, strlen(body), cat, NULL, &limits, &fast.req, &fast.err) == 0;
+    generic.rc = api__json_decode_v1_generic(body, strlen(body), cat, NULL, &limits, &generic.req, &generic.err);
     fast_taken += took;
     if (took && !same_result(&fast, &generic)) {
       agree = 0;

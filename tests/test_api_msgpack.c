@@ -1,5 +1,5 @@
 /*
- * The msgpack half of the v1 API (http/api_msgpack.c): rows, records and float32 tensors
+ * The msgpack half of the v1 API (api/codec_v1_msgpack.c): rows, records and float32 tensors
  * decoded to float rows, every refusal with its status and message, hostile bodies (huge
  * counts in tiny bodies, truncation anywhere, lengths past the end, deep nesting), and
  * responses that parse back.
@@ -8,7 +8,8 @@
 #include <msgpack.h>
 #include <stdlib.h>
 
-#include "api_internal.h"
+#include "buf.h"
+#include "codecs.h"
 #include "grove_engine.h"
 #include "test.h"
 
@@ -53,7 +54,7 @@ static decoded_t decode(const void *body, size_t len, const grove_forest_t *f, c
   decoded_t d;
   memset(&d, 0xab, sizeof d); /* the decoder must initialise everything */
   api_limits_t limits = {.max_rows = max_rows};
-  d.rc = api_msgpack_decode_v1(body, len, f, s, &limits, &d.req, &d.err);
+  d.rc = api_decode_v1(body, len, API_MSGPACK, f, s, &limits, &d.req, &d.err);
   return d;
 }
 
@@ -282,7 +283,7 @@ static void test_rows(void) {
   ok = decode(p.sb.data, p.sb.size, income, income_schema, 0);
   CHECK(ok.rc == 0 && ok.req.nrows == 3, "rows: max_rows 0 means no limit");
   api_request_free(&ok.req);
-  ok.rc = api_msgpack_decode_v1(p.sb.data, p.sb.size, income, income_schema, NULL, &ok.req, &ok.err);
+  ok.rc = api_decode_v1(p.sb.data, p.sb.size, API_MSGPACK, income, income_schema, NULL, &ok.req, &ok.err);
   CHECK(ok.rc == 0 && ok.req.nrows == 3, "rows: NULL limits");
   api_request_free(&ok.req);
   msgpack_sbuffer_destroy(&p.sb);
@@ -743,7 +744,7 @@ static void test_body(void) {
   expect_error_hex("c1", 400, "got the invalid byte 0xc1", "body: the reserved byte 0xc1");
   expect_error_hex("80 c0", 400, "1 bytes after the msgpack map", "body: trailing byte after the map");
 
-  /* Through the dispatcher in http/api.c. */
+  /* Through the dispatcher in api/api.c. */
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
   pk_str(&p, "rows");
@@ -967,7 +968,7 @@ static void test_encode(void) {
   out[2] = NAN;
   api_request_t req = {.nrows = 4, .num_features = 14, .labels = 1};
   api_body_t body;
-  CHECK_EQ_INT(api_msgpack_encode_v1("income", income, income_schema, &req, out, &body), 0, "encode: binary");
+  CHECK_EQ_INT(api__msgpack_encode_v1("income", income, income_schema, &req, out, &body), 0, "encode: binary");
   CHECK(body.content_type != NULL && strcmp(body.content_type, "application/msgpack") == 0,
         "encode: content type application/msgpack");
   CHECK_EQ_INT(body.inference_header_len, 0, "encode: no inference header");
@@ -987,7 +988,7 @@ static void test_encode(void) {
   api_body_free(&body);
 
   out[0] = 0.9f;
-  api_msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
   r = parse_response(&body);
   CHECK(r.ok && r.labels && is_str(&r.labels->via.array.ptr[0], ">50K"), "encode: p > 0.5 is positive");
   msgpack_unpacked_destroy(&r.u);
@@ -996,7 +997,7 @@ static void test_encode(void) {
   /* Margins: m > 0; no schema: class indices. */
   req.margin = 1;
   out[0] = -0.1f, out[1] = 0.1f, out[2] = 0.0f, out[3] = 3.0f;
-  api_msgpack_encode_v1("income", income, NULL, &req, out, &body);
+  api__msgpack_encode_v1("income", income, NULL, &req, out, &body);
   r = parse_response(&body);
   ok = r.ok && r.labels && r.labels->via.array.size == 4;
   int64_t want_cls[4] = {0, 1, 0, 1};
@@ -1010,7 +1011,7 @@ static void test_encode(void) {
   /* labels false: no labels key. */
   req.margin = 0;
   req.labels = 0;
-  api_msgpack_encode_v1(NULL, income, income_schema, &req, out, &body);
+  api__msgpack_encode_v1(NULL, income, income_schema, &req, out, &body);
   r = parse_response(&body);
   CHECK(r.ok && r.nkeys == 2 && r.labels == NULL && is_str(r.model, ""), "encode: labels false; NULL name is \"\"");
   msgpack_unpacked_destroy(&r.u);
@@ -1020,7 +1021,7 @@ static void test_encode(void) {
   for (int i = 0; i < 70; i++) out[i] = (float)i / 70.0f;
   req.labels = 1;
   req.nrows = 64;
-  api_msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
   r = parse_response(&body);
   float back[70];
   CHECK(r.ok && tensor_of(r.predictions, 64, 1, back) && rows_equal(back, out, 64),
@@ -1031,7 +1032,7 @@ static void test_encode(void) {
   api_body_free(&body);
 
   req.nrows = 63;
-  api_msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
   r = parse_response(&body);
   CHECK(r.ok && r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY, "encode: 63 rows stay an array");
   msgpack_unpacked_destroy(&r.u);
@@ -1040,7 +1041,7 @@ static void test_encode(void) {
   /* A tensor request is answered with a tensor, however small. */
   req.nrows = 2;
   req.binary_output = 1;
-  api_msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
   r = parse_response(&body);
   CHECK(r.ok && tensor_of(r.predictions, 2, 1, back) && rows_equal(back, out, 2),
         "encode: a tensor request gets a bin back");
@@ -1050,7 +1051,7 @@ static void test_encode(void) {
   /* softprob: [n][3] arrays, argmax labels; with 22 rows (66 floats) a [22, 3] bin. */
   api_request_t mreq = {.nrows = 2, .num_features = 3, .labels = 1};
   float probs[66] = {0.2f, 0.5f, 0.3f, 0.6f, 0.3f, 0.1f};
-  api_msgpack_encode_v1("multi", multi, NULL, &mreq, probs, &body);
+  api__msgpack_encode_v1("multi", multi, NULL, &mreq, probs, &body);
   r = parse_response(&body);
   ok = r.ok && r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY && r.predictions->via.array.size == 2;
   for (uint32_t i = 0; ok && i < 2; i++) {
@@ -1070,7 +1071,7 @@ static void test_encode(void) {
   static char *abc[] = {"ant", "bee", "cat"};
   grove_schema_t labelled = {.labels = abc, .num_labels = 3};
   mreq.nrows = 22;
-  api_msgpack_encode_v1("multi", multi, &labelled, &mreq, probs, &body);
+  api__msgpack_encode_v1("multi", multi, &labelled, &mreq, probs, &body);
   r = parse_response(&body);
   CHECK(r.ok && tensor_of(r.predictions, 22, 3, back) && rows_equal(back, probs, 66),
         "encode: 22 x 3 outputs go out as {shape: [22, 3], data: bin}");
@@ -1082,7 +1083,7 @@ static void test_encode(void) {
   /* softmax: the output is the class index; out-of-range and NaN are nil. */
   float idx[4] = {2.0f, 0.0f, 7.0f, NAN};
   mreq.nrows = 4;
-  api_msgpack_encode_v1("softmax", softmax, &labelled, &mreq, idx, &body);
+  api__msgpack_encode_v1("softmax", softmax, &labelled, &mreq, idx, &body);
   r = parse_response(&body);
   CHECK(r.ok && r.labels && r.labels->via.array.size == 4 && is_str(&r.labels->via.array.ptr[0], "cat") &&
             is_str(&r.labels->via.array.ptr[1], "ant") && r.labels->via.array.ptr[2].type == MSGPACK_OBJECT_NIL &&
@@ -1096,7 +1097,7 @@ static void test_encode(void) {
   mreq.margin = 1;
   mreq.nrows = 1;
   float margins[3] = {-1.0f, 2.0f, 0.5f};
-  api_msgpack_encode_v1("softmax", softmax, NULL, &mreq, margins, &body);
+  api__msgpack_encode_v1("softmax", softmax, NULL, &mreq, margins, &body);
   r = parse_response(&body);
   CHECK(r.ok && r.labels && r.labels->via.array.ptr[0].via.i64 == 1 && r.predictions &&
             r.predictions->via.array.ptr[0].via.array.size == 3,
@@ -1105,14 +1106,14 @@ static void test_encode(void) {
   api_body_free(&body);
 
   /* Errors. */
-  CHECK_EQ_INT(api_msgpack_encode_error("row 3: bad \"value\"", &body), 0, "encode: error body");
+  CHECK_EQ_INT(api__msgpack_encode_error("row 3: bad \"value\"", &body), 0, "encode: error body");
   r = parse_response(&body);
   CHECK(r.ok && r.nkeys == 1 && is_str(r.error, "row 3: bad \"value\"") &&
             strcmp(body.content_type, "application/msgpack") == 0,
         "encode: {\"error\": message}");
   msgpack_unpacked_destroy(&r.u);
   api_body_free(&body);
-  api_msgpack_encode_error(NULL, &body);
+  api__msgpack_encode_error(NULL, &body);
   r = parse_response(&body);
   CHECK(r.ok && is_str(r.error, "error"), "encode: NULL message");
   msgpack_unpacked_destroy(&r.u);
@@ -1134,7 +1135,7 @@ static void test_round_trip(void) {
   CHECK(d.rc == 0 && grove_forest_predict(income, d.req.rows, N, out, NULL, &gerr) == GROVE_OK,
         "round trip: predict");
   api_body_t body;
-  CHECK(d.rc == 0 && api_msgpack_encode_v1("income", income, income_schema, &d.req, out, &body) == 0,
+  CHECK(d.rc == 0 && api__msgpack_encode_v1("income", income, income_schema, &d.req, out, &body) == 0,
         "round trip: encode");
   response_t r = parse_response(&body);
   CHECK(r.ok && tensor_of(r.predictions, N, 1, back) && rows_equal(back, out, N),

@@ -6,7 +6,7 @@
 
 /* By path: a build tree configured before the rename to version.h still holds a
  * generated config.h that "config.h" alone could find first. */
-#include "../http/config.h"
+#include "config.h"
 #include "test.h"
 
 /* A fake environment: NAME=VALUE pairs, NULL-terminated. */
@@ -20,7 +20,7 @@ static const char *fake_getenv(const char *name) {
 
 /* Parses ARGS (NULL-terminated, "serve" prepended) with ENV; the argv array is a
  * writable copy since GNU getopt permutes it. */
-static int parse(const char *const *env, const char *const *args, grove_config_t *cfg, char *err, size_t errlen) {
+static int parse(const char *const *env, const char *const *args, config_t *cfg, char *err, size_t errlen) {
   char *argv[64];
   int argc = 0;
   argv[argc++] = (char *)"serve";
@@ -31,7 +31,7 @@ static int parse(const char *const *env, const char *const *args, grove_config_t
 }
 
 static void test_defaults(void) {
-  grove_config_t cfg;
+  config_t cfg;
   char err[256];
   CHECK_EQ_INT(parse(NULL, NULL, &cfg, err, sizeof err), 0, "no flags, no environment");
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -61,7 +61,7 @@ static void test_defaults(void) {
 }
 
 static void test_env_and_flags(void) {
-  grove_config_t cfg;
+  config_t cfg;
   char err[256];
   const char *const env[] = {"GROVE_HOST", "127.0.0.1", "GROVE_THREADS", "3", "GROVE_WORKERS", "5",
                              "GROVE_MAX_BODY", "2k", "GROVE_ACCESS_LOG", "true", "GROVE_DEADLINE_MS", "250",
@@ -115,7 +115,7 @@ static void test_env_and_flags(void) {
 }
 
 static void test_port_precedence(void) {
-  grove_config_t cfg;
+  config_t cfg;
   char err[256];
   const char *const heroku[] = {"PORT", "5000", NULL};
   CHECK_EQ_INT(parse(heroku, NULL, &cfg, err, sizeof err), 0, "PORT alone");
@@ -144,7 +144,7 @@ static void test_sizes(void) {
                {"1023", -1},           {"12x", -1},          {"1kb", -1},        {"-1k", -1},
                {"", -1},               {"k", -1},            {" 1M", -1},        {"99999999999999999999G", -1}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    grove_config_t cfg;
+    config_t cfg;
     char err[256], flag[64], what[96];
     snprintf(flag, sizeof flag, "--max-body=%s", cases[i].text);
     const char *const args[] = {flag, NULL};
@@ -183,7 +183,7 @@ static void test_bounds(void) {
     for (size_t v = 0; v < 4; v++) {
       if (values[v] == NULL) continue;
       for (int as_env = 0; as_env < 2; as_env++) {
-        grove_config_t cfg;
+        config_t cfg;
         char err[256], flag[96], what[160], name[64];
         snprintf(flag, sizeof flag, "--%s=%s", cases[i].flag, values[v]);
         snprintf(name, sizeof name, as_env ? "%s" : "--%s", as_env ? cases[i].env : cases[i].flag);
@@ -199,7 +199,7 @@ static void test_bounds(void) {
       }
     }
   }
-  grove_config_t cfg;
+  config_t cfg;
   char err[256];
   const char *const edges[] = {"--port=1", "--threads=256", "--max-delay-us=0", "--max-body=4G", "--deadline-ms=3600000",
                                "--shutdown-grace=0", "--max-batch-rows=1048576", NULL};
@@ -238,7 +238,7 @@ static void test_bounds(void) {
 }
 
 static void test_help(void) {
-  grove_config_t cfg;
+  config_t cfg;
   char err[256];
   const char *const args[] = {"--port=1", "--help", NULL};
   fflush(stdout);
@@ -283,7 +283,7 @@ static void test_help(void) {
 }
 
 static void test_tls_pair(void) {
-  grove_config_t cfg;
+  config_t cfg;
   char err[256];
   const char *const cert_only[] = {"--tls-cert", "c.pem", NULL};
   CHECK_EQ_INT(parse(NULL, cert_only, &cfg, err, sizeof err), -1, "cert without key");
@@ -303,7 +303,7 @@ static void test_tls_pair(void) {
 }
 
 static void test_positional(void) {
-  grove_config_t cfg;
+  config_t cfg;
   char err[256];
   const char *const args[] = {"models/income", "--port", "81", "iris.json", "--access-log", "--", "--odd-name", NULL};
   CHECK_EQ_INT(parse(NULL, args, &cfg, err, sizeof err), 0, "models among flags");
@@ -318,7 +318,7 @@ static void test_positional(void) {
 }
 
 static void test_twice(void) {
-  grove_config_t a, b;
+  config_t a, b;
   char err[256];
   const char *const args_a[] = {"--port", "1234", "m1", NULL};
   const char *const args_b[] = {"m2", "--workers=3", NULL};

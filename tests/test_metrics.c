@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../http/metrics.h"
+#include "metrics.h"
 #include "test.h"
 
 #define THREADS 8
 #define UPDATES 50000
 
 static void *hammer(void *arg) {
-  grove_metrics_t *m = arg;
+  metrics_t *m = arg;
   for (int i = 0; i < UPDATES; i++) {
     metrics_inflight_add(m, 1);
     metrics_queued_rows_add(m, 3);
@@ -114,7 +114,7 @@ static int check_exposition(const char *text, int *histograms) {
 }
 
 static void test_concurrent(void) {
-  grove_metrics_t *m = metrics_new();
+  metrics_t *m = metrics_new();
   CHECK(m != NULL, "metrics_new");
   pthread_t t[THREADS];
   for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, hammer, m);
@@ -153,7 +153,7 @@ static void test_concurrent(void) {
 }
 
 static void test_render(void) {
-  grove_metrics_t *m = metrics_new();
+  metrics_t *m = metrics_new();
   metrics_request_done(m, METRICS_ROUTE_INFER, 418, 0.02);
   metrics_request_done(m, (metrics_route_t)99, 404, 0.0);
   metrics_request_done(m, METRICS_ROUTE_METRICS, 200, -1.0); /* a clock step: counted as 0 */
@@ -224,7 +224,7 @@ static void test_render(void) {
 }
 
 static void test_quantile(void) {
-  grove_metrics_t *m = metrics_new();
+  metrics_t *m = metrics_new();
   CHECK(isnan(metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 0.5)), "empty histogram: NaN");
   for (int i = 0; i < 50; i++) metrics_request_done(m, METRICS_ROUTE_PREDICT, 200, 0.0003); /* (0.00025, 0.0005] */
   for (int i = 0; i < 50; i++) metrics_request_done(m, METRICS_ROUTE_PREDICT, 200, 0.003);  /* (0.0025, 0.005] */

@@ -50,7 +50,7 @@ def main():
     info = json.loads(out) if rc == 0 else {}
     check(info.get("format") == "xgboost-json" and info.get("objective") == "binary:logistic",
           "info names the format and objective", out)
-    check(info.get("num_feature") == 14 and len(info.get("features", [])) == 14,
+    check(info.get("num_features") == 14 and len(info.get("features", [])) == 14,
           "info lists 14 features", out)
     feats = {f["name"]: f for f in info.get("features", [])}
     check(feats.get("workclass", {}).get("type") == "categorical" and feats.get("age", {}).get("type") == "numeric",

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: any bytes -> the JSON request decoders of http/api_json.c against a
+ * libFuzzer target: any bytes -> the JSON request decoders (api/codec_v1_json.c, api/codec_oip.c) against a
  * tiny embedded model, then the response encoders. The first byte picks the set-up, the
  * rest is the body:
  *   bit 0: 0 = v1 (rows/records), 1 = OIP v2 infer;
@@ -20,7 +20,8 @@
 #include <string.h>
 
 #include "api.h"
-#include "api_internal.h"
+#include "buf.h"
+#include "codecs.h"
 #include "grove_engine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -109,7 +110,7 @@ static void check_same_as_json_c(const char *body, size_t len, const grove_fores
   memset(&g, 0, sizeof g);
   memset(&gerr, 0, sizeof gerr);
   g.labels = 1;
-  int grc = api_json_decode_v1_generic(body, len, forest, s, limits, &g, &gerr);
+  int grc = api__json_decode_v1_generic(body, len, forest, s, limits, &g, &gerr);
   int same = grc == rc;
   if (same && rc == 0)
     same = g.nrows == req->nrows && g.margin == req->margin && g.labels == req->labels &&

@@ -1,13 +1,13 @@
 /*
- * libFuzzer target: any bytes -> api_msgpack_decode_v1() (http/api_msgpack.c, the bounded
- * msgpack reader) against tiny embedded models. The first byte picks the set-up, the rest
+ * libFuzzer target: any bytes -> api_decode_v1() (api/codec_v1_msgpack.c, the bounded
+ * msgpack reader) against tiny embedded models. The first byte picks the set-up, API_MSGPACK, the rest
  * is the request body:
  *   bits 0-1: 0 = tests/fixtures/binary_logistic.json (features alpha, beta, gamma, delta)
  *             with a schema that makes gamma categorical ("red", "green", "blue") and has
  *             labels; 1 = the same model without a schema; 2 or 3 = the unnamed 3-class
  *             multi_softprob.json (features f0..f2), with a schema of three labels on 3.
  *   bit 2: a row limit of 4 (413s) instead of 4096.
- * A decoded request is answered by api_msgpack_encode_v1() with outputs made of the
+ * A decoded request is answered by api__msgpack_encode_v1() with outputs made of the
  * request's own values (NaN, infinities, huge codes reach the label code), and the
  * response must parse back; a refusal must carry a 4xx status and a message.
  */
@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
+#include "buf.h"
+#include "codecs.h"
 #include "grove_engine.h"
 #include "fuzz_common.h"
 
@@ -175,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   api_error_t err;
   memset(&req, 0x5a, sizeof req); /* the decoder must initialise every field */
   memset(&err, 0, sizeof err);
-  int rc = api_msgpack_decode_v1(body, len, forest, schema, &limits, &req, &err);
+  int rc = api_decode_v1(body, len, API_MSGPACK, forest, schema, &limits, &req, &err);
   api_body_t out_body;
   if (rc != 0) {
     if (rc != -1) fuzz_contract_violated("msgpack API", "decode returned neither 0 nor -1", err.message);
@@ -183,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (err.message[0] == '\0' || strnlen(err.message, sizeof err.message) >= sizeof err.message)
       fuzz_contract_violated("msgpack API", "refusal without a terminated message", err.message);
     if (req.rows != NULL || req.nrows != 0) fuzz_contract_violated("msgpack API", "rows left after a refusal", err.message);
-    if (api_msgpack_encode_error(err.message, &out_body) != 0) fuzz_contract_violated("msgpack API", "error encode failed", err.message);
+    if (api__msgpack_encode_error(err.message, &out_body) != 0) fuzz_contract_violated("msgpack API", "error encode failed", err.message);
     api_body_free(&out_body);
     return 0;
   }
@@ -202,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   float *out = malloc(nout * sizeof *out);
   if (out == NULL) abort();
   for (size_t i = 0; i < nout; i++) out[i] = req.rows[i % nvalues];
-  if (api_msgpack_encode_v1("fuzz", forest, schema, &req, out, &out_body) != 0) fuzz_contract_violated("msgpack API", "encode failed", "");
+  if (api__msgpack_encode_v1("fuzz", forest, schema, &req, out, &out_body) != 0) fuzz_contract_violated("msgpack API", "encode failed", "");
   check_response(&out_body, "encoded response");
   api_body_free(&out_body);
   free(out);

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: any bytes -> csv_rows_read() (http/csv_rows.c, on libcsv) against a
+ * libFuzzer target: any bytes -> csv_rows_read() (cli/csv_rows.c, on libcsv) against a
  * tiny embedded model. The first byte picks the set-up, the rest is the CSV:
  *   bit 0: ignore_extra;  bits 1-2: 0 = named features + schema (categories by name),
  *   1 = named features without a schema, 2 or 3 = unnamed features (columns by position).

@@ -488,10 +488,16 @@ def test_lightgbm(ctx):
         with gzip.open(os.path.join(fx, fixture + ".model.txt.gz"), "rb") as src, \
                 open(os.path.join(models, name, "model.txt"), "wb") as dst:
             dst.write(src.read())
-    d = Daemon(ctx, "lightgbm", ["--threads", "1", "--workers", "1", "--models", models])
+    # One model as its directory, one as its file: dir/model.txt is named after dir too.
+    d = Daemon(ctx, "lightgbm", ["--threads", "1", "--workers", "1", os.path.join(models, "adult-lgb"),
+                                 os.path.join(models, "multi-lgb", "model.txt")])
     if not d.wait_ready():
         check(False, "daemon serving LightGBM models starts", d.stderr())
         return
+    st, _, r = jget(d, "/v1/models")
+    check(st == 200 and [m.get("name") for m in r.get("models", [])] == ["adult-lgb", "multi-lgb"],
+          "models served from a directory and from dir/model.txt are both named after the directory",
+          json.dumps(r)[:300])
 
     def rows_of(fixture, n):
         with open(os.path.join(fx, fixture + ".in.csv")) as f:

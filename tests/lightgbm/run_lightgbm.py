@@ -168,7 +168,7 @@ def test_fixtures(args):
         r = grove(args, "info", path)
         info = json.loads(r.stdout) if r.returncode == 0 else {}
         check(info.get("format") == "lightgbm-text" and info.get("objective") == meta["objective"]
-              and info.get("num_feature") == len(header),
+              and info.get("num_features") == len(header),
               "%s: grove info says lightgbm-text, objective %s, %d features" % (name, meta["objective"], len(header)),
               r.stdout[:300] + r.stderr)
 

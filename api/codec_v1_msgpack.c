@@ -1,5 +1,5 @@
 /*
- * The msgpack half of the v1 API: a bounded pull reader for request bodies, msgpack-c's
+ * v1 msgpack: a bounded pull reader for request bodies, msgpack-c's
  * packer for responses.
  *
  * Request bodies never go through msgpack_unpack: msgpack-c allocates count x 24 bytes for
@@ -19,7 +19,8 @@
 
 #include <msgpack.h>
 
-#include "api_internal.h"
+#include "buf.h"
+#include "codecs.h"
 
 #define MSGPACK_CONTENT_TYPE "application/msgpack"
 
@@ -260,7 +261,7 @@ typedef struct {
 
 /* Reports a read that ran past the end of the body. */
 static int fail_truncated(decoder_t *d, const mp_reader_t *r, const char *where) {
-  return api_fail(d->err, 400,
+  return api__fail(d->err, 400,
                   "%s: truncated msgpack (a header or value at byte %zu runs past the end of the %zu-byte body)",
                   where, mp_offset(r), (size_t)(r->end - r->start));
 }
@@ -268,7 +269,7 @@ static int fail_truncated(decoder_t *d, const mp_reader_t *r, const char *where)
 /* Reports a value of the wrong type, or a truncation, for RC from a read function. */
 static int fail_read(decoder_t *d, const mp_reader_t *r, int rc, const char *where, const char *expected) {
   if (rc == MP_TRUNCATED) return fail_truncated(d, r, where);
-  return api_fail(d->err, 400, "%s: expected %s, got %s", where, expected, mp_kind_name(mp_peek(r)));
+  return api__fail(d->err, 400, "%s: expected %s, got %s", where, expected, mp_kind_name(mp_peek(r)));
 }
 
 /* Copies at most API_QUOTE_MAX bytes of untrusted S into DST for a message: anything but
@@ -297,14 +298,14 @@ static int name_equals(const char *name, const uint8_t *key, size_t len) {
 static int32_t lookup_feature(decoder_t *d, const uint8_t *key, size_t len) {
   if (d->next_hint < d->nf && name_equals(grove_forest_feature_name(d->forest, d->next_hint), key, len))
     return (int32_t)d->next_hint;
-  return api_feature_lookup(d->forest, d->schema, (const char *)key, len);
+  return api__feature_lookup(d->forest, d->schema, (const char *)key, len);
 }
 
 /* Stores one value (number, nil, or category string or code) for feature J of row or
  * record I, through the checks the JSON half uses. */
 static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i, uint32_t j, float *dst) {
   api_loc_t loc = {.what = what, .index = i, .feature = j};
-  int categorical = api_feature_is_categorical(d->forest, d->schema, j);
+  int categorical = api__feature_is_categorical(d->forest, d->schema, j);
   char where[API_QUOTE_MAX + 64], name[API_QUOTE_MAX + 16];
   mp_kind_t kind = mp_peek(r);
   int rc;
@@ -312,7 +313,7 @@ static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i
     const uint8_t *s;
     size_t len;
     if ((rc = mp_read_bytes(r, 0, &s, &len)) == MP_OK)
-      return api_put_category_string((const char *)s, len, d->forest, d->schema, &loc, dst, d->err);
+      return api__put_category_string((const char *)s, len, d->forest, d->schema, &loc, dst, d->err);
   } else {
     double v;
     int is_nil;
@@ -321,20 +322,20 @@ static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i
         *dst = NAN;
         return 0;
       }
-      return categorical ? api_put_category_code(v, d->forest, d->schema, &loc, dst, d->err)
-                         : api_put_number(v, d->forest, d->schema, &loc, dst, d->err);
+      return categorical ? api__put_category_code(v, d->forest, d->schema, &loc, dst, d->err)
+                         : api__put_number(v, d->forest, d->schema, &loc, dst, d->err);
     }
   }
   snprintf(where, sizeof where, "%s %zu, feature '%s'", what, i,
-           api_feature_label(d->forest, d->schema, j, name, sizeof name));
+           api__feature_label(d->forest, d->schema, j, name, sizeof name));
   return fail_read(d, r, rc, where, categorical ? "a category string or code, or nil" : "a number or nil");
 }
 
-/* Refuses 0 rows and rows over the limit with the shared messages (api_alloc_rows fails
+/* Refuses 0 rows and rows over the limit with the shared messages (api__alloc_rows fails
  * on those before it allocates anything). */
 static int check_row_count(decoder_t *d, size_t n, api_request_t *req) {
   if (n == 0 || (d->limits != NULL && d->limits->max_rows > 0 && n > d->limits->max_rows))
-    return api_alloc_rows(n, d->forest, d->limits, req, d->err);
+    return api__alloc_rows(n, d->forest, d->limits, req, d->err);
   return 0;
 }
 
@@ -352,9 +353,9 @@ static int decode_rows(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   const int fits = n <= mp_left(r) / ((size_t)d->nf + 1);
   float *scratch = NULL;
   if (fits) {
-    if (api_alloc_rows(n, d->forest, d->limits, req, d->err) != 0) return -1;
+    if (api__alloc_rows(n, d->forest, d->limits, req, d->err) != 0) return -1;
   } else if ((scratch = malloc(d->nf * sizeof *scratch)) == NULL) {
-    return api_fail(d->err, 500, "out of memory");
+    return api__fail(d->err, 500, "out of memory");
   }
   for (size_t i = 0; i < n; i++) {
     uint32_t count;
@@ -366,7 +367,7 @@ static int decode_rows(decoder_t *d, mp_reader_t *r, api_request_t *req) {
       goto fail;
     }
     if (count != d->nf) {
-      api_fail(d->err, 400, "row %zu: %u values, the model has %u features", i, count, d->nf);
+      api__fail(d->err, 400, "row %zu: %u values, the model has %u features", i, count, d->nf);
       goto fail;
     }
     float *row = fits ? req->rows + i * d->nf : scratch;
@@ -389,9 +390,9 @@ static int grow_rows(decoder_t *d, float **rows, size_t *cap, size_t need, size_
   size_t n = *cap ? *cap : 16;
   while (n < need) n *= 2;
   if (n > limit) n = limit;
-  if (n > SIZE_MAX / sizeof(float) / d->nf) return api_fail(d->err, 500, "out of memory");
+  if (n > SIZE_MAX / sizeof(float) / d->nf) return api__fail(d->err, 500, "out of memory");
   float *p = realloc(*rows, n * d->nf * sizeof *p);
-  if (p == NULL) return api_fail(d->err, 500, "out of memory for %zu rows", n);
+  if (p == NULL) return api__fail(d->err, 500, "out of memory for %zu rows", n);
   *rows = p;
   *cap = n;
   return 0;
@@ -413,7 +414,7 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   if (rc != MP_OK) return fail_read(d, r, rc, "\"records\"", "an array of maps");
   if (check_row_count(d, n, req) != 0) return -1;
   d->seen = calloc(d->nf, sizeof *d->seen);
-  if (d->seen == NULL) return api_fail(d->err, 500, "out of memory");
+  if (d->seen == NULL) return api__fail(d->err, 500, "out of memory");
   float *rows = NULL;
   size_t cap = 0;
   char where[64], text[API_QUOTE_MAX + 8], some[120];
@@ -436,12 +437,12 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
       }
       int32_t j = lookup_feature(d, key, len);
       if (j < 0) {
-        api_fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)", record_where(where, sizeof where, i), clip(text, sizeof text, key, len),
-                 api_feature_list(d->forest, d->schema, some, sizeof some));
+        api__fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)", record_where(where, sizeof where, i), clip(text, sizeof text, key, len),
+                 api__feature_list(d->forest, d->schema, some, sizeof some));
         goto fail;
       }
       if (d->seen[j] == i + 1) {
-        api_fail(d->err, 400, "%s: feature \"%s\" appears twice", record_where(where, sizeof where, i), clip(text, sizeof text, key, len));
+        api__fail(d->err, 400, "%s: feature \"%s\" appears twice", record_where(where, sizeof where, i), clip(text, sizeof text, key, len));
         goto fail;
       }
       d->seen[j] = (uint32_t)(i + 1);
@@ -462,7 +463,7 @@ static int decode_shape(decoder_t *d, mp_reader_t *r, uint64_t shape[2]) {
   uint32_t count;
   int rc = mp_read_container(r, 0, &count);
   if (rc != MP_OK) return fail_read(d, r, rc, "\"shape\"", "an array [rows, features]");
-  if (count != 2) return api_fail(d->err, 400, "\"shape\": expected [rows, features], got %u numbers", count);
+  if (count != 2) return api__fail(d->err, 400, "\"shape\": expected [rows, features], got %u numbers", count);
   for (int k = 0; k < 2; k++)
     if ((rc = mp_read_count(r, &shape[k])) != MP_OK)
       return fail_read(d, r, rc, "\"shape\"", "a non-negative integer");
@@ -475,15 +476,15 @@ static int decode_tensor(decoder_t *d, const uint64_t shape[2], const uint8_t *d
                          api_request_t *req) {
   const uint64_t n = shape[0], f = shape[1];
   if (f != d->nf)
-    return api_fail(d->err, 400, "\"shape\" is [%llu, %llu], the model has %u features", (unsigned long long)n,
+    return api__fail(d->err, 400, "\"shape\" is [%llu, %llu], the model has %u features", (unsigned long long)n,
                     (unsigned long long)f, d->nf);
   if (check_row_count(d, n > SIZE_MAX ? SIZE_MAX : (size_t)n, req) != 0) return -1;
   if (n > len / 4 / f || n * f * 4 != len)
-    return api_fail(d->err, 400, "\"data\" has %zu bytes, \"shape\" [%llu, %llu] needs %llu x %llu x 4 "
+    return api__fail(d->err, 400, "\"data\" has %zu bytes, \"shape\" [%llu, %llu] needs %llu x %llu x 4 "
                     "(little-endian float32)", len, (unsigned long long)n, (unsigned long long)f,
                     (unsigned long long)n, (unsigned long long)f);
   float *rows = malloc(len);
-  if (rows == NULL) return api_fail(d->err, 500, "out of memory for %llu rows", (unsigned long long)n);
+  if (rows == NULL) return api__fail(d->err, 500, "out of memory for %llu rows", (unsigned long long)n);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   memcpy(rows, data, len);
 #else
@@ -521,7 +522,7 @@ static int top_key(const uint8_t *s, size_t len) {
 /* The top-level map. Keys come in any order; rows are decoded where they stand, the tensor
  * once both "shape" and "data" are known. */
 static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
-  if (r->p == r->end) return api_fail(d->err, 400, "empty body: expected a msgpack map");
+  if (r->p == r->end) return api__fail(d->err, 400, "empty body: expected a msgpack map");
   uint32_t nkeys;
   int rc = mp_read_container(r, 1, &nkeys);
   if (rc != MP_OK) return fail_read(d, r, rc, "body", "a msgpack map");
@@ -536,11 +537,11 @@ static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
     if ((rc = mp_read_bytes(r, 0, &key, &len)) != MP_OK) return fail_read(d, r, rc, "body", "a string key");
     const int bit = top_key(key, len);
     if (bit == 0)
-      return api_fail(d->err, 400, "unknown key \"%s\": expected \"rows\", \"records\" or \"shape\" and \"data\", "
+      return api__fail(d->err, 400, "unknown key \"%s\": expected \"rows\", \"records\" or \"shape\" and \"data\", "
                       "and optionally \"margin\" and \"labels\"", clip(text, sizeof text, key, len));
-    if (seen & bit) return api_fail(d->err, 400, "\"%s\" appears twice", clip(text, sizeof text, key, len));
+    if (seen & bit) return api__fail(d->err, 400, "\"%s\" appears twice", clip(text, sizeof text, key, len));
     if (((bit & KEYS_ROWS) && (seen & (KEYS_ROWS | KEYS_TENSOR))) || ((bit & KEYS_TENSOR) && (seen & KEYS_ROWS)))
-      return api_fail(d->err, 400, "give one of \"rows\", \"records\", or \"shape\" with \"data\"");
+      return api__fail(d->err, 400, "give one of \"rows\", \"records\", or \"shape\" with \"data\"");
     seen |= bit;
     int value;
     switch (bit) {
@@ -564,19 +565,17 @@ static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
     }
   }
   if (r->p != r->end)
-    return api_fail(d->err, 400, "%zu bytes after the msgpack map: the body must be one object", mp_left(r));
-  if ((seen & KEYS_TENSOR) == KEY_SHAPE) return api_fail(d->err, 400, "\"shape\" without \"data\"");
-  if ((seen & KEYS_TENSOR) == KEY_DATA) return api_fail(d->err, 400, "\"data\" without \"shape\"");
+    return api__fail(d->err, 400, "%zu bytes after the msgpack map: the body must be one object", mp_left(r));
+  if ((seen & KEYS_TENSOR) == KEY_SHAPE) return api__fail(d->err, 400, "\"shape\" without \"data\"");
+  if ((seen & KEYS_TENSOR) == KEY_DATA) return api__fail(d->err, 400, "\"data\" without \"shape\"");
   if (seen & KEY_SHAPE) return decode_tensor(d, shape, data, data_len, req);
-  if (!(seen & KEYS_ROWS)) return api_fail(d->err, 400, FORMS_HELP);
+  if (!(seen & KEYS_ROWS)) return api__fail(d->err, 400, FORMS_HELP);
   return 0;
 }
 
-int api_msgpack_decode_v1(const char *body, size_t len, const grove_forest_t *forest,
+int api__msgpack_decode_v1(const char *body, size_t len, const grove_forest_t *forest,
                           const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
                           api_error_t *err) {
-  memset(req, 0, sizeof *req);
-  req->labels = 1;
   err->status = 0;
   err->message[0] = '\0';
   grove_forest_info_t info;
@@ -585,14 +584,9 @@ int api_msgpack_decode_v1(const char *body, size_t len, const grove_forest_t *fo
   static const uint8_t empty[1];
   const uint8_t *start = body != NULL ? (const uint8_t *)body : empty;
   mp_reader_t r = {.start = start, .p = start, .end = start + (body != NULL ? len : 0)};
-  int rc = d.nf == 0 ? api_fail(err, 500, "the model has no features") : decode_body(&d, &r, req);
+  int rc = d.nf == 0 ? api__fail(err, 500, "the model has no features") : decode_body(&d, &r, req);
   free(d.seen);
-  if (rc != 0) {
-    free(req->rows);
-    memset(req, 0, sizeof *req);
-    req->labels = 1;
-    return -1;
-  }
+  if (rc != 0) return -1;
   req->num_features = info.num_features;
   return 0;
 }
@@ -647,9 +641,8 @@ static int pack_tensor(msgpack_packer *pk, const float *out, size_t n, uint32_t 
   return rc;
 }
 
-int api_msgpack_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
+int api__msgpack_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
                           const api_request_t *req, const float *out, api_body_t *body) {
-  memset(body, 0, sizeof *body);
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   const uint32_t width = grove_forest_output_width(forest, req->margin);
@@ -657,7 +650,7 @@ int api_msgpack_encode_v1(const char *model_name, const grove_forest_t *forest, 
   if (width == 0 || n > UINT32_MAX / 4 / width) return -1; /* beyond msgpack's 32-bit bin and array sizes */
   const size_t floats = n * width;
   const int as_bin = req->binary_output || floats >= BIN_OUTPUT_MIN_FLOATS;
-  const int labels = api_wants_labels(forest, req);
+  const int labels = api__wants_labels(forest, req);
   const int per_column = info.task == GROVE_TASK_BINARY && width > 1; /* one label per target */
 
   /* Reserve about what the body takes (5 bytes a float, labels of up to 16 bytes). */
@@ -691,18 +684,17 @@ int api_msgpack_encode_v1(const char *model_name, const grove_forest_t *forest, 
     for (size_t i = 0; i < n && rc == 0; i++) {
       const float *row = out + i * width;
       if (!per_column) {
-        rc |= pack_label(&pk, schema, api_class_index(forest, req, row, width, 0));
+        rc |= pack_label(&pk, schema, api__class_index(forest, req, row, width, 0));
         continue;
       }
       rc |= msgpack_pack_array(&pk, width);
-      for (uint32_t k = 0; k < width; k++) rc |= pack_label(&pk, schema, api_class_index(forest, req, row, width, k));
+      for (uint32_t k = 0; k < width; k++) rc |= pack_label(&pk, schema, api__class_index(forest, req, row, width, k));
     }
   }
   return finish_body(&sb, rc, body);
 }
 
-int api_msgpack_encode_error(const char *message, api_body_t *body) {
-  memset(body, 0, sizeof *body);
+int api__msgpack_encode_error(const char *message, api_body_t *body) {
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   msgpack_packer pk;

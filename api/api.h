@@ -1,9 +1,9 @@
 /*
- * The HTTP API's bodies: request decoders (JSON, msgpack, Open Inference Protocol v2 with
- * Triton's binary tensor extension) and response encoders. Pure functions of bytes, the
- * model and its schema: no sockets, no threads, so they are unit-tested and fuzzed alone.
- * Every format lives here; the server and the batcher only see api_request_t (float rows)
- * and float outputs.
+ * The HTTP API's bodies: request decoders (v1 JSON and msgpack, Open Inference Protocol v2
+ * with Triton's binary tensor extension) and response encoders, one codec file each, and
+ * the model metadata. Pure functions of bytes, the model and its schema: no sockets, no
+ * threads, so they are unit-tested and fuzzed alone. Every wire format lives here; the
+ * server and the batcher only see api_request_t (float rows) and float outputs.
  */
 #ifndef GROVE_API_H
 #define GROVE_API_H
@@ -128,6 +128,13 @@ int api_encode_model_v1(const api_model_meta_t *meta, const grove_forest_t *fore
 /* The same schema as a schema.json to keep beside the model (indented; no "classes"; a
  * categorical feature without strings named by its codes): what `grove schema` prints. */
 int api_encode_schema_file(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body);
+
+/* `grove info`: the same object as GET /v1/models/{name} without what only a served model
+ * has (name, path, load time, reloads) and with the model's details: "features" [{name,
+ * type (as the model types it), categories (count, from the schema)}], "num_class",
+ * "num_parallel_tree", "nodes", "categorical_splits", "base_margin", and "schema": whether
+ * there is one. */
+int api_encode_model_info(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body);
 
 /* GET /v1/models: {"models": [<the same object without "schema">, ...]}. */
 int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *const *forests,

@@ -1,0 +1,104 @@
+/*
+ * The API's entry points: each picks the codec for the request's protocol and format and
+ * owns the request's life (reset before a decoder runs, freed when one fails), so no codec
+ * needs to know another or this file.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "codecs.h"
+
+/* The one place a request's defaults are set: every decoder starts from this. */
+static void request_reset(api_request_t *req) {
+  memset(req, 0, sizeof *req);
+  req->labels = 1;
+}
+
+void api_request_free(api_request_t *req) {
+  if (req == NULL) return;
+  free(req->rows);
+  free(req->id);
+  free(req->output_name);
+  request_reset(req);
+}
+
+void api_body_free(api_body_t *body) {
+  if (body == NULL) return;
+  free(body->data);
+  body->data = NULL;
+  body->len = 0;
+  body->inference_header_len = 0;
+}
+
+static int media_type_is(const char *s, size_t len, const char *type) {
+  size_t n = strlen(type);
+  if (len != n) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (tolower((unsigned char)s[i]) != type[i]) return 0;
+  return 1;
+}
+
+/* Content-Type is one media type; Accept is a list: the first JSON or msgpack entry wins. */
+api_format_t api_format_from_header(const char *value, size_t len) {
+  if (value == NULL) return API_JSON;
+  size_t i = 0;
+  while (i < len) {
+    while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ',')) i++;
+    size_t start = i;
+    while (i < len && value[i] != ';' && value[i] != ',') i++;
+    size_t end = i;
+    while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t')) end--;
+    if (media_type_is(value + start, end - start, "application/msgpack") ||
+        media_type_is(value + start, end - start, "application/x-msgpack") ||
+        media_type_is(value + start, end - start, "application/vnd.msgpack"))
+      return API_MSGPACK;
+    if (media_type_is(value + start, end - start, "application/json")) return API_JSON;
+    while (i < len && value[i] != ',') i++; /* skip parameters */
+  }
+  return API_JSON;
+}
+
+/* Runs DECODE's result through the common rule: a failed decoder leaves nothing behind. */
+static int decoded(int rc, api_request_t *req) {
+  if (rc == 0) return 0;
+  api_request_free(req);
+  return -1;
+}
+
+int api_decode_v1(const char *body, size_t len, api_format_t fmt, const grove_forest_t *forest,
+                  const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
+                  api_error_t *err) {
+  request_reset(req);
+  return decoded(fmt == API_MSGPACK ? api__msgpack_decode_v1(body, len, forest, schema, limits, req, err)
+                                    : api__json_decode_v1(body, len, forest, schema, limits, req, err),
+                 req);
+}
+
+int api_decode_v2_infer(const char *body, size_t len, size_t json_len, const grove_forest_t *forest,
+                        const api_limits_t *limits, api_request_t *req, api_error_t *err) {
+  request_reset(req);
+  return decoded(api__oip_decode_infer(body, len, json_len, forest, limits, req, err), req);
+}
+
+int api_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
+                  const api_request_t *req, const float *out, api_format_t fmt, api_body_t *body) {
+  memset(body, 0, sizeof *body);
+  return fmt == API_MSGPACK ? api__msgpack_encode_v1(model_name, forest, schema, req, out, body)
+                            : api__json_encode_v1(model_name, forest, schema, req, out, body);
+}
+
+int api_encode_v2_infer(const char *model_name, const grove_forest_t *forest, const api_request_t *req,
+                        const float *out, api_body_t *body) {
+  memset(body, 0, sizeof *body);
+  return api__oip_encode_infer(model_name, forest, req, out, body);
+}
+
+int api_encode_error(const char *message, api_format_t fmt, api_body_t *body) {
+  memset(body, 0, sizeof *body);
+  if (message == NULL) message = "error";
+  return fmt == API_MSGPACK ? api__msgpack_encode_error(message, body) : api__json_encode_error(message, body);
+}

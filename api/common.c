@@ -1,0 +1,212 @@
+/*
+ * What the API's codecs share, below all of them: the checks and conversions every decoder
+ * uses (so JSON, msgpack and OIP requests are refused with the same messages) and the
+ * label rules every encoder uses. Nothing here knows a wire format.
+ */
+#include "common.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Category codes are floats in a row: above 2^24 they stop being exact. */
+#define MAX_CATEGORY_CODE 16777216.0
+
+/* ------------------------------------------------------------------------- */
+/* Errors                                                                     */
+
+int api__fail(api_error_t *err, int status, const char *fmt, ...) {
+  if (err == NULL) return -1;
+  err->status = status;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Decoding helpers                                                           */
+
+const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t j, char *buf,
+                              size_t size) {
+  const char *name = grove_forest_feature_name(forest, j);
+  if (name == NULL && schema != NULL && j < schema->num_features) name = schema->features[j].name;
+  if (name != NULL) {
+    snprintf(buf, size, "%.*s", API_QUOTE_MAX, name);
+  } else {
+    snprintf(buf, size, "f%u", j);
+  }
+  return buf;
+}
+
+int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *schema, const char *name,
+                           size_t len) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  if (memchr(name, '\0', len) != NULL) return -1;
+  if (info.has_feature_names) {
+    for (uint32_t j = 0; j < info.num_features; j++) {
+      const char *fn = grove_forest_feature_name(forest, j);
+      if (fn != NULL && strlen(fn) == len && memcmp(fn, name, len) == 0) return (int32_t)j;
+    }
+    return -1;
+  }
+  if (schema != NULL && schema->num_features == info.num_features) {
+    for (uint32_t j = 0; j < schema->num_features; j++) {
+      const char *fn = schema->features[j].name;
+      if (fn != NULL && strlen(fn) == len && memcmp(fn, name, len) == 0) return (int32_t)j;
+    }
+  }
+  /* "f<index>", no sign, no leading zeros */
+  if (len < 2 || len > 11 || name[0] != 'f' || (name[1] == '0' && len > 2)) return -1;
+  uint64_t j = 0;
+  for (size_t i = 1; i < len; i++) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    j = j * 10 + (uint64_t)(name[i] - '0');
+  }
+  return j < info.num_features ? (int32_t)j : -1;
+}
+
+int api__feature_is_categorical(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t j) {
+  if (schema != NULL && j < schema->num_features) return schema->features[j].type == GROVE_FEATURE_CATEGORICAL;
+  return grove_forest_feature_type(forest, j) == GROVE_FEATURE_CATEGORICAL;
+}
+
+int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits_t *limits, api_request_t *req,
+                   api_error_t *err) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  if (nrows == 0) return api__fail(err, 400, "no rows: the request must hold at least one row");
+  if (limits != NULL && limits->max_rows > 0 && nrows > limits->max_rows)
+    return api__fail(err, 413, "%zu rows in one request; the limit is %zu", nrows, limits->max_rows);
+  size_t nf = info.num_features ? info.num_features : 1;
+  if (nrows > SIZE_MAX / sizeof(float) / nf) return api__fail(err, 413, "%zu rows is too many", nrows);
+  float *rows = malloc(nrows * nf * sizeof *rows);
+  if (rows == NULL) return api__fail(err, 500, "out of memory for %zu rows", nrows);
+  for (size_t i = 0; i < nrows * nf; i++) rows[i] = NAN;
+  free(req->rows);
+  req->rows = rows;
+  req->nrows = nrows;
+  req->num_features = info.num_features;
+  return 0;
+}
+
+static int fail_at(api_error_t *err, const grove_forest_t *forest, const grove_schema_t *schema,
+                   const api_loc_t *loc, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fail_at(api_error_t *err, const grove_forest_t *forest, const grove_schema_t *schema,
+                   const api_loc_t *loc, const char *fmt, ...) {
+  char name[API_QUOTE_MAX + 16], what[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return api__fail(err, 400, "%s %zu, feature '%s': %s", loc->what, loc->index,
+                  api__feature_label(forest, schema, loc->feature, name, sizeof name), what);
+}
+
+int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t *schema, const api_loc_t *loc,
+                   float *dst, api_error_t *err) {
+  if (isnan(d)) return fail_at(err, forest, schema, loc, "NaN is not a value (use null for a missing value)");
+  float f = (float)d;
+  if (isinf(f)) return fail_at(err, forest, schema, loc, "value out of float32 range");
+  *dst = f;
+  return 0;
+}
+
+int api__put_category_code(double code, const grove_forest_t *forest, const grove_schema_t *schema,
+                          const api_loc_t *loc, float *dst, api_error_t *err) {
+  if (!(code >= 0 && code < MAX_CATEGORY_CODE) || code != floor(code))
+    return fail_at(err, forest, schema, loc, "a category code must be an integer from 0 to 16777215");
+  if (schema != NULL && loc->feature < schema->num_features &&
+      schema->features[loc->feature].type == GROVE_FEATURE_CATEGORICAL &&
+      code >= schema->features[loc->feature].num_categories)
+    return fail_at(err, forest, schema, loc, "category code %.0f out of range (%u categories)", code,
+                   schema->features[loc->feature].num_categories);
+  *dst = (float)code;
+  return 0;
+}
+
+int api__put_category_string(const char *s, size_t len, const grove_forest_t *forest,
+                            const grove_schema_t *schema, const api_loc_t *loc, float *dst, api_error_t *err) {
+  uint32_t j = loc->feature;
+  int quoted = (int)(len > API_QUOTE_MAX ? API_QUOTE_MAX : len);
+  if (!api__feature_is_categorical(forest, schema, j))
+    return fail_at(err, forest, schema, loc, "expected a number, got the string \"%.*s\"", quoted, s);
+  if (schema == NULL || j >= schema->num_features)
+    return fail_at(err, forest, schema, loc,
+                   "category strings need a schema.json with categories; send the integer code");
+  int32_t code = grove_schema_category_code(schema, j, s, len);
+  if (code >= 0) {
+    *dst = (float)code;
+    return 0;
+  }
+  /* Name a few valid categories, as many as fit. */
+  const grove_schema_feature_t *f = &schema->features[j];
+  char some[120];
+  size_t used = 0;
+  some[0] = '\0';
+  uint32_t shown = 0;
+  for (; shown < f->num_categories; shown++) {
+    int n = snprintf(some + used, sizeof some - used, "%s\"%.*s\"", shown ? ", " : "", 32, f->categories[shown]);
+    if (n < 0 || (size_t)n >= sizeof some - used - 8) {
+      some[used] = '\0';
+      break;
+    }
+    used += (size_t)n;
+  }
+  return fail_at(err, forest, schema, loc, "unknown category \"%.*s\" (known: %s%s)", quoted, s,
+                 shown ? some : "none", shown < f->num_categories ? ", ..." : "");
+}
+
+const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf, size_t size) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  size_t used = 0;
+  buf[0] = '\0';
+  for (uint32_t j = 0; j < info.num_features; j++) {
+    char name[API_QUOTE_MAX + 16];
+    api__feature_label(forest, schema, j, name, sizeof name);
+    int n = snprintf(buf + used, size - used, "%s'%s'", j ? ", " : "", name);
+    if (n < 0 || (size_t)n + 6 >= size - used) {
+      snprintf(buf + used, size - used, "%s...", j ? ", " : "");
+      break;
+    }
+    used += (size_t)n;
+  }
+  return buf;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Labels                                                                     */
+
+int api__wants_labels(const grove_forest_t *forest, const api_request_t *req) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  return req->labels && (info.task == GROVE_TASK_BINARY || info.task == GROVE_TASK_MULTICLASS);
+}
+
+int32_t api__class_index(const grove_forest_t *forest, const api_request_t *req, const float *out, uint32_t width,
+                        uint32_t col) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  if (info.task == GROVE_TASK_BINARY) {
+    float v = out[col];
+    if (isnan(v)) return -1;
+    if (req->margin || info.transform == GROVE_TRANSFORM_IDENTITY) return v > 0.0f;
+    return v > 0.5f;
+  }
+  if (info.task != GROVE_TASK_MULTICLASS) return -1;
+  if (width == 1) { /* softmax: the class index */
+    float v = out[0];
+    if (!(v >= 0.0f && v < (float)info.num_groups)) return -1;
+    return (int32_t)v;
+  }
+  int32_t best = -1;
+  for (uint32_t k = 0; k < width; k++)
+    if (!isnan(out[k]) && (best < 0 || out[k] > out[best])) best = (int32_t)k;
+  return best;
+}
+

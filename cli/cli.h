@@ -1,0 +1,61 @@
+/*
+ * Internal to cli/: what the `grove` subcommands share: exit codes, the MODEL-argument
+ * prologue, CSV input, option parsing. One file per subcommand (predict.c, info.c, ...).
+ */
+#ifndef GROVE_CLI_H
+#define GROVE_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "grove_engine.h"
+
+/* Exit codes: 0 ok, 1 model or system failure, 2 bad usage or bad input. */
+enum { CLI_EXIT_MODEL = 1, CLI_EXIT_INPUT = 2 };
+
+/* The global usage text (`grove --help`). */
+extern const char cli_usage[];
+
+/* A MODEL argument, loaded. */
+typedef struct {
+  grove_forest_t *forest;
+  grove_schema_t *schema; /* NULL when it has none */
+} cli_model_t;
+
+/*
+ * The prologue of every command that takes one MODEL: ARGV[FIRST] (what the options left)
+ * must be the only argument, and loads. Returns 0, or an exit code after printing
+ * "grove CMD: expected WHAT" or the load error to stderr.
+ */
+int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int first, cli_model_t *m);
+void cli_model_close(cli_model_t *m);
+
+/* For the commands that print a JSON document about MODEL alone (info, schema): the
+ * prologue, then ENCODE's body on stdout. Returns the exit code. */
+typedef int (*cli_encode_fn)(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body);
+int cli_print_model(const char *cmd, int argc, char **argv, cli_encode_fn encode);
+
+/*
+ * Reads CSV rows for M from PATH ("-": stdin) as `grove predict` does (header row, columns
+ * by name or position). Returns 0 with *ROWS (malloc'd) and *NROWS, or an exit code after
+ * printing "grove CMD: FILE: why" to stderr.
+ */
+int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ignore_extra, float **rows,
+                 size_t *nrows);
+
+/* Parses option OPT's value S as a whole number from 1 to MAX into *OUT; -1 (with the
+ * message on stderr) otherwise. */
+int cli_parse_count(const char *opt, const char *s, unsigned long max, unsigned long *out);
+
+/* Monotonic seconds. */
+double cli_now(void);
+
+/* The subcommands: ARGV[0] is the subcommand's name. Each returns the exit code. */
+int cli_predict(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_schema(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+
+#endif /* GROVE_CLI_H */

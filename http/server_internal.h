@@ -1,0 +1,65 @@
+/*
+ * Internal to http/: the server and its I/O threads as the handlers, the router and the
+ * response helpers see them. server.c owns their life; the others only read the fields
+ * (and handle_predict.c keeps each thread's in-flight list).
+ */
+#ifndef GROVE_HTTP_SERVER_INTERNAL_H
+#define GROVE_HTTP_SERVER_INTERNAL_H
+
+#include <h2o.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "api.h"
+#include "batcher.h"
+#include "config.h"
+#include "metrics.h"
+#include "registry.h"
+
+typedef struct server server_t;
+typedef struct io_thread io_thread_t;
+typedef struct pending pending_t; /* a prediction in flight (handle_predict.c) */
+
+/* One event loop with its own listening socket and h2o context. */
+struct io_thread {
+  server_t *s;
+  uint32_t index;
+  pthread_t tid;
+  uv_loop_t loop;
+  h2o_context_t ctx;
+  h2o_accept_ctx_t accept_ctx;
+  uv_tcp_t listener;
+  int listen_fd;
+  int listener_open;
+  uv_async_t wake;          /* completed jobs and stop requests */
+  uv_timer_t tick;          /* deadlines and shutdown progress */
+  pthread_mutex_t done_lock;
+  pending_t *done_head;     /* scored jobs handed back by workers (guarded by done_lock) */
+  h2o_linklist_t pending;   /* this loop's predictions in flight (loop thread only) */
+  atomic_int stop_requested;
+  int stopping;             /* draining: listener closed, answers close their connection */
+  double stop_started;
+};
+
+struct server {
+  const config_t *cfg;
+  registry_t *reg;
+  metrics_t *metrics;
+  batcher_t *batcher;
+  const char *default_model; /* behind POST /predict */
+  h2o_globalconf_t config;
+  SSL_CTX *ssl_ctx;
+  io_thread_t *threads;
+  uint32_t nthreads;
+  atomic_int ready;          /* /v2/health/ready: false before start and once draining */
+  api_limits_t limits;
+};
+
+/* The I/O thread whose loop serves REQ. */
+static inline io_thread_t *server_io_of(h2o_req_t *req) {
+  return (io_thread_t *)((char *)req->conn->ctx - offsetof(io_thread_t, ctx));
+}
+
+#endif /* GROVE_HTTP_SERVER_INTERNAL_H */
