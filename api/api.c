@@ -73,8 +73,9 @@ int api_decode_v1(const char *body, size_t len, api_format_t fmt, const grove_fo
                   const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
                   api_error_t *err) {
   request_reset(req);
-  return decoded(fmt == API_MSGPACK ? api__msgpack_decode_v1(body, len, forest, schema, limits, req, err)
-                                    : api__json_decode_v1(body, len, forest, schema, limits, req, err),
+  return decoded(fmt == API_MSGPACK
+                     ? api__msgpack_decode_v1(body, len, forest, schema, limits, req, err)
+                     : api__json_decode_v1(body, len, forest, schema, limits, req, err),
                  req);
 }
 
@@ -84,21 +85,26 @@ int api_decode_v2_infer(const char *body, size_t len, size_t json_len, const gro
   return decoded(api__oip_decode_infer(body, len, json_len, forest, limits, req, err), req);
 }
 
-int api_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
-                  const api_request_t *req, const float *out, api_format_t fmt, api_body_t *body) {
+int api_encode_v1(const char *model_name, const grove_forest_t *forest,
+                  const grove_schema_t *schema, const api_request_t *req, const float *out,
+                  api_format_t fmt, api_body_t *body) {
   memset(body, 0, sizeof *body);
-  return fmt == API_MSGPACK ? api__msgpack_encode_v1(model_name, forest, schema, req, out, body)
-                            : api__json_encode_v1(model_name, forest, schema, req, out, body);
+  api_answer_t a;
+  api__answer_init(&a, model_name, forest, schema, req, out);
+  return fmt == API_MSGPACK ? api__msgpack_encode_v1(&a, body) : api__json_encode_v1(&a, body);
 }
 
-int api_encode_v2_infer(const char *model_name, const grove_forest_t *forest, const api_request_t *req,
-                        const float *out, api_body_t *body) {
+int api_encode_v2_infer(const char *model_name, const grove_forest_t *forest,
+                        const api_request_t *req, const float *out, api_body_t *body) {
   memset(body, 0, sizeof *body);
-  return api__oip_encode_infer(model_name, forest, req, out, body);
+  api_answer_t a;
+  api__answer_init(&a, model_name, forest, NULL, req, out);
+  return api__oip_encode_infer(&a, body);
 }
 
 int api_encode_error(const char *message, api_format_t fmt, api_body_t *body) {
   memset(body, 0, sizeof *body);
   if (message == NULL) message = "error";
-  return fmt == API_MSGPACK ? api__msgpack_encode_error(message, body) : api__json_encode_error(message, body);
+  return fmt == API_MSGPACK ? api__msgpack_encode_error(message, body)
+                            : api__json_encode_error(message, body);
 }

@@ -20,15 +20,15 @@ typedef enum {
 
 /* A decoded prediction request. */
 typedef struct {
-  float *rows;           /* nrows x num_features, row-major, NaN = missing (malloc'd) */
+  float *rows; /* nrows x num_features, row-major, NaN = missing (malloc'd) */
   size_t nrows;
   uint32_t num_features;
-  int margin;            /* "margin": true -> raw scores */
-  int labels;            /* "labels": false -> no labels (default 1) */
+  int margin; /* "margin": true -> raw scores */
+  int labels; /* "labels": false -> no labels (default 1) */
   /* OIP v2 only */
-  char *id;              /* the request's "id", echoed in the response (malloc'd or NULL) */
-  char *output_name;     /* name of the requested output (default "predict"; malloc'd or NULL) */
-  int binary_output;     /* Triton: outputs[].parameters.binary_data_output */
+  char *id;          /* the request's "id", echoed in the response (malloc'd or NULL) */
+  char *output_name; /* name of the requested output (default "predict"; malloc'd or NULL) */
+  int binary_output; /* Triton: outputs[].parameters.binary_data_output */
 } api_request_t;
 
 /* A 4xx (or 5xx) answer: status and a message saying what is wrong. */
@@ -47,7 +47,7 @@ typedef struct {
 
 /* Limits a request must respect (from the server's configuration). */
 typedef struct {
-  size_t max_rows;             /* rows in one request */
+  size_t max_rows; /* rows in one request */
 } api_limits_t;
 
 /* Frees what a decoder put in REQ (safe on a zeroed or half-filled request). */
@@ -92,8 +92,9 @@ int api_decode_v2_infer(const char *body, size_t len, size_t json_len, const gro
  * indices. msgpack: the same map; with many rows predictions may be a float32 bin with
  * "shape". OUT holds nrows x grove_forest_output_width(forest, req->margin) floats.
  */
-int api_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
-                  const api_request_t *req, const float *out, api_format_t fmt, api_body_t *body);
+int api_encode_v1(const char *model_name, const grove_forest_t *forest,
+                  const grove_schema_t *schema, const api_request_t *req, const float *out,
+                  api_format_t fmt, api_body_t *body);
 
 /*
  * The OIP v2 infer response: {"model_name", "id"?, "outputs": [{"name", "datatype": "FP32",
@@ -101,8 +102,8 @@ int api_encode_v1(const char *model_name, const grove_forest_t *forest, const gr
  * ("parameters": {"binary_data_size": n*K*4}) followed by little-endian float32 data and
  * body->inference_header_len set.
  */
-int api_encode_v2_infer(const char *model_name, const grove_forest_t *forest, const api_request_t *req,
-                        const float *out, api_body_t *body);
+int api_encode_v2_infer(const char *model_name, const grove_forest_t *forest,
+                        const api_request_t *req, const float *out, api_body_t *body);
 
 /* {"error": MESSAGE} as JSON (or msgpack map). */
 int api_encode_error(const char *message, api_format_t fmt, api_body_t *body);
@@ -110,8 +111,8 @@ int api_encode_error(const char *message, api_format_t fmt, api_body_t *body);
 /* Facts about a served model beyond the forest: for the metadata endpoints. */
 typedef struct {
   const char *name;
-  const char *path;         /* where it was loaded from */
-  double loaded_at;         /* unix time */
+  const char *path; /* where it was loaded from */
+  double loaded_at; /* unix time */
   double load_seconds;
   uint64_t reloads;
 } api_model_meta_t;
@@ -127,14 +128,16 @@ int api_encode_model_v1(const api_model_meta_t *meta, const grove_forest_t *fore
 
 /* The same schema as a schema.json to keep beside the model (indented; no "classes"; a
  * categorical feature without strings named by its codes): what `grove schema` prints. */
-int api_encode_schema_file(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body);
+int api_encode_schema_file(const grove_forest_t *forest, const grove_schema_t *schema,
+                           api_body_t *body);
 
 /* `grove info`: the same object as GET /v1/models/{name} without what only a served model
  * has (name, path, load time, reloads) and with the model's details: "features" [{name,
  * type (as the model types it), categories (count, from the schema)}], "num_class",
  * "num_parallel_tree", "nodes", "categorical_splits", "base_margin", and "schema": whether
  * there is one. */
-int api_encode_model_info(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body);
+int api_encode_model_info(const grove_forest_t *forest, const grove_schema_t *schema,
+                          api_body_t *body);
 
 /* GET /v1/models: {"models": [<the same object without "schema">, ...]}. */
 int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *const *forests,
@@ -143,6 +146,7 @@ int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *co
 /* GET /v2/models/{name}: {"name", "versions": ["1"], "platform": "grove", "inputs": [{"name":
  * "input", "datatype": "FP32", "shape": [-1, F]}], "outputs": [{"name": "predict",
  * "datatype": "FP32", "shape": [-1] or [-1, K]}]}. */
-int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *forest, api_body_t *body);
+int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *forest,
+                        api_body_t *body);
 
 #endif /* GROVE_API_H */

@@ -61,10 +61,14 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   size_t len;
   unsigned min;
   if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
-  else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, min = 0x10000;
+  else
+    return 0;
   if (n < len) return 0;
   unsigned cp = c & (0x7F >> len);
   for (size_t i = 1; i < len; i++) {
@@ -94,10 +98,14 @@ void api_buf_json_string(api_buf_t *b, const char *str, size_t n) {
       i++;
     } else if (c < 0x20) {
       char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      if (c == '\n') api_buf_put(b, "\\n", 2);
-      else if (c == '\t') api_buf_put(b, "\\t", 2);
-      else if (c == '\r') api_buf_put(b, "\\r", 2);
-      else api_buf_put(b, esc, 6);
+      if (c == '\n')
+        api_buf_put(b, "\\n", 2);
+      else if (c == '\t')
+        api_buf_put(b, "\\t", 2);
+      else if (c == '\r')
+        api_buf_put(b, "\\r", 2);
+      else
+        api_buf_put(b, esc, 6);
       i++;
     } else {
       size_t l = utf8_len(s + i, n - i);
@@ -125,7 +133,8 @@ static int64_t scaled_digits(uint32_t m, int e2, int k) {
   int shift = -(e2 + k);
   if (shift <= 0) return shift < -40 ? -1 : (int64_t)(x << -shift);
   if (shift > 127) return -1;
-  unsigned __int128 q = x >> shift, rem = x - (q << shift), half = (unsigned __int128)1 << (shift - 1);
+  unsigned __int128 q = x >> shift, rem = x - (q << shift),
+                    half = (unsigned __int128)1 << (shift - 1);
   if (rem > half || (rem == half && (q & 1))) q++;
   return (int64_t)q;
 }
@@ -154,9 +163,12 @@ static size_t format_float9(float v, char *out) {
   for (int tries = 0; tries < 3; tries++) {
     d = scaled_digits(m, e2, 8 - e10);
     if (d < 0) return 0;
-    if (d >= 1000000000) e10++;
-    else if (d < 100000000) e10--;
-    else break;
+    if (d >= 1000000000)
+      e10++;
+    else if (d < 100000000)
+      e10--;
+    else
+      break;
   }
   if (d < 100000000 || d >= 1000000000 || e10 < -18 || e10 >= 9) return 0;
   char dig[9];
@@ -203,8 +215,10 @@ void api_buf_json_float(api_buf_t *b, float v) {
     return;
   }
   int n = snprintf(b->data + b->len, 32, "%.9g", (double)v);
-  if (n > 0 && n < 32) b->len += (size_t)n;
-  else b->failed = 1;
+  if (n > 0 && n < 32)
+    b->len += (size_t)n;
+  else
+    b->failed = 1;
 }
 
 int api_buf_finish(api_buf_t *b, const char *content_type, api_body_t *body) {
@@ -220,4 +234,3 @@ int api_buf_finish(api_buf_t *b, const char *content_type, api_body_t *body) {
   memset(b, 0, sizeof *b);
   return 0;
 }
-

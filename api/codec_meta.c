@@ -33,24 +33,24 @@ static void push(json_object *a, json_object *val, int *failed) {
 
 static json_object *new_string(const char *s) { return json_object_new_string(s ? s : ""); }
 
+static const char *const task_names[] = {[GROVE_TASK_REGRESSION] = "regression",
+                                         [GROVE_TASK_BINARY] = "binary",
+                                         [GROVE_TASK_MULTICLASS] = "multiclass",
+                                         [GROVE_TASK_RANKING] = "ranking"};
+
+static const char *const feature_type_names[] = {[GROVE_FEATURE_NUMERIC] = "numeric",
+                                                 [GROVE_FEATURE_INTEGER] = "integer",
+                                                 [GROVE_FEATURE_INDICATOR] = "indicator",
+                                                 [GROVE_FEATURE_CATEGORICAL] = "categorical"};
+
 static const char *task_name(grove_task_t t) {
-  switch (t) {
-  case GROVE_TASK_REGRESSION: return "regression";
-  case GROVE_TASK_BINARY: return "binary";
-  case GROVE_TASK_MULTICLASS: return "multiclass";
-  case GROVE_TASK_RANKING: return "ranking";
-  }
-  return "unknown";
+  return (size_t)t < sizeof task_names / sizeof task_names[0] ? task_names[t] : "unknown";
 }
 
 static const char *feature_type_name(grove_feature_type_t t) {
-  switch (t) {
-  case GROVE_FEATURE_NUMERIC: return "numeric";
-  case GROVE_FEATURE_INTEGER: return "integer";
-  case GROVE_FEATURE_INDICATOR: return "indicator";
-  case GROVE_FEATURE_CATEGORICAL: return "categorical";
-  }
-  return "numeric";
+  return (size_t)t < sizeof feature_type_names / sizeof feature_type_names[0]
+             ? feature_type_names[t]
+             : "numeric";
 }
 
 /* schema.json knows numeric, integer and categorical: an indicator is an integer there. */
@@ -67,7 +67,8 @@ static json_object *string_array(char **s, uint32_t n, int *failed) {
 
 /* "classes": the schema's labels, or the number of classes; null for regression (json-c's
  * null is the NULL object, which add() would take for a failed allocation). */
-static void add_classes(json_object *o, const grove_forest_info_t *info, const grove_schema_t *schema, int *failed) {
+static void add_classes(json_object *o, const grove_forest_info_t *info,
+                        const grove_schema_t *schema, int *failed) {
   if (schema != NULL && schema->num_labels > 0)
     add(o, "classes", string_array(schema->labels, schema->num_labels, failed), failed);
   else if (info->task == GROVE_TASK_MULTICLASS)
@@ -84,14 +85,15 @@ static void add_classes(json_object *o, const grove_forest_info_t *info, const g
  * categorical feature without strings gets its codes "0".."N-1" as names, up to the highest
  * its splits name, so that the file loads back.
  */
-static json_object *schema_json(const grove_forest_t *forest, const grove_schema_t *schema, int as_file,
-                                int *failed) {
+static json_object *schema_json(const grove_forest_t *forest, const grove_schema_t *schema,
+                                int as_file, int *failed) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   json_object *o = json_object_new_object(), *features = json_object_new_array();
   if (schema != NULL) {
     if (schema->description != NULL) add(o, "description", new_string(schema->description), failed);
-    if (schema->num_labels > 0) add(o, "labels", string_array(schema->labels, schema->num_labels, failed), failed);
+    if (schema->num_labels > 0)
+      add(o, "labels", string_array(schema->labels, schema->num_labels, failed), failed);
     for (uint32_t j = 0; j < schema->num_features; j++) {
       const grove_schema_feature_t *f = &schema->features[j];
       json_object *fo = json_object_new_object();
@@ -136,14 +138,15 @@ static json_object *schema_json(const grove_forest_t *forest, const grove_schema
 
 /* What a model object holds beyond the fields every one has. */
 enum {
-  MODEL_SERVED = 1,  /* a served model: name, path, load time, reloads (META) */
-  MODEL_SCHEMA = 2,  /* "schema": the schema object */
-  MODEL_DETAILS = 4, /* `grove info`: features, nodes, base margin..., "schema": whether there is one */
+  MODEL_SERVED = 1, /* a served model: name, path, load time, reloads (META) */
+  MODEL_SCHEMA = 2, /* "schema": the schema object */
+  MODEL_DETAILS =
+      4, /* `grove info`: features, nodes, base margin..., "schema": whether there is one */
 };
 
 /* The model's features as the model itself types them, with category counts from the schema. */
-static json_object *feature_list(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t n,
-                                 int *failed) {
+static json_object *feature_list(const grove_forest_t *forest, const grove_schema_t *schema,
+                                 uint32_t n, int *failed) {
   json_object *features = json_object_new_array();
   for (uint32_t j = 0; j < n; j++) {
     json_object *f = json_object_new_object();
@@ -151,7 +154,8 @@ static json_object *feature_list(const grove_forest_t *forest, const grove_schem
     char fallback[32];
     snprintf(fallback, sizeof fallback, "f%u", j);
     add(f, "name", new_string(name ? name : fallback), failed);
-    add(f, "type", json_object_new_string(feature_type_name(grove_forest_feature_type(forest, j))), failed);
+    add(f, "type", json_object_new_string(feature_type_name(grove_forest_feature_type(forest, j))),
+        failed);
     if (schema && j < schema->num_features && schema->features[j].type == GROVE_FEATURE_CATEGORICAL)
       add(f, "categories", json_object_new_int64(schema->features[j].num_categories), failed);
     push(features, f, failed);
@@ -160,14 +164,17 @@ static json_object *feature_list(const grove_forest_t *forest, const grove_schem
 }
 
 /* The model's details for `grove info`: the layout's sizes and the features as typed. */
-static void add_details(json_object *o, const grove_forest_info_t *info, const grove_forest_t *forest,
-                        const grove_schema_t *schema, int *failed) {
+static void add_details(json_object *o, const grove_forest_info_t *info,
+                        const grove_forest_t *forest, const grove_schema_t *schema, int *failed) {
   add(o, "features", feature_list(forest, schema, info->num_features, failed), failed);
-  uint32_t num_class = info->task == GROVE_TASK_MULTICLASS ? info->num_groups : info->task == GROVE_TASK_BINARY ? 2 : 0;
+  uint32_t num_class = info->task == GROVE_TASK_MULTICLASS ? info->num_groups
+                       : info->task == GROVE_TASK_BINARY   ? 2
+                                                           : 0;
   add(o, "num_class", json_object_new_int64(num_class), failed);
   add(o, "num_parallel_tree", json_object_new_int64(info->num_parallel_tree), failed);
   add(o, "nodes", json_object_new_int64((int64_t)info->num_nodes), failed);
-  add(o, "categorical_splits", json_object_new_int64((int64_t)info->num_categorical_splits), failed);
+  add(o, "categorical_splits", json_object_new_int64((int64_t)info->num_categorical_splits),
+      failed);
   add(o, "base_margin", json_object_new_double(info->base_margin), failed);
 }
 
@@ -217,7 +224,8 @@ static int finish_tree_as(json_object *root, int failed, int flags, api_body_t *
     return -1;
   }
   size_t len;
-  const char *s = json_object_to_json_string_length(root, flags | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+  const char *s =
+      json_object_to_json_string_length(root, flags | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
   char *copy = s ? malloc(len + 1) : NULL;
   if (copy != NULL) memcpy(copy, s, len + 1);
   json_object_put(root);
@@ -232,7 +240,8 @@ static int finish_tree(json_object *root, int failed, api_body_t *body) {
   return finish_tree_as(root, failed, JSON_C_TO_STRING_PLAIN, body);
 }
 
-int api_encode_schema_file(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body) {
+int api_encode_schema_file(const grove_forest_t *forest, const grove_schema_t *schema,
+                           api_body_t *body) {
   int failed = 0;
   json_object *o = schema_json(forest, schema, 1, &failed);
   return finish_tree_as(o, failed, JSON_C_TO_STRING_PRETTY, body);
@@ -245,22 +254,25 @@ int api_encode_model_v1(const api_model_meta_t *meta, const grove_forest_t *fore
   return finish_tree(o, failed, body);
 }
 
-int api_encode_model_info(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body) {
+int api_encode_model_info(const grove_forest_t *forest, const grove_schema_t *schema,
+                          api_body_t *body) {
   int failed = 0;
   json_object *o = model_json(NULL, forest, schema, MODEL_DETAILS, &failed);
   return finish_tree(o, failed, body);
 }
 
-int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *const *forests, size_t n,
-                         api_body_t *body) {
+int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *const *forests,
+                         size_t n, api_body_t *body) {
   int failed = 0;
   json_object *root = json_object_new_object(), *models = json_object_new_array();
-  for (size_t i = 0; i < n && models != NULL; i++) push(models, model_json(&metas[i], forests[i], NULL, MODEL_SERVED, &failed), &failed);
+  for (size_t i = 0; i < n && models != NULL; i++)
+    push(models, model_json(&metas[i], forests[i], NULL, MODEL_SERVED, &failed), &failed);
   add(root, "models", models, &failed);
   return finish_tree(root, failed, body);
 }
 
-int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *forest, api_body_t *body) {
+int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *forest,
+                        api_body_t *body) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   int failed = 0;
@@ -271,7 +283,8 @@ int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *fore
   add(root, "versions", versions, &failed);
   add(root, "platform", json_object_new_string("grove"), &failed);
 
-  json_object *inputs = json_object_new_array(), *in = json_object_new_object(), *ishape = json_object_new_array();
+  json_object *inputs = json_object_new_array(), *in = json_object_new_object(),
+              *ishape = json_object_new_array();
   add(in, "name", json_object_new_string("input"), &failed);
   add(in, "datatype", json_object_new_string("FP32"), &failed);
   push(ishape, json_object_new_int64(-1), &failed);
@@ -280,7 +293,8 @@ int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *fore
   push(inputs, in, &failed);
   add(root, "inputs", inputs, &failed);
 
-  json_object *outputs = json_object_new_array(), *out = json_object_new_object(), *oshape = json_object_new_array();
+  json_object *outputs = json_object_new_array(), *out = json_object_new_object(),
+              *oshape = json_object_new_array();
   add(out, "name", json_object_new_string(API_OIP_OUTPUT_NAME), &failed);
   add(out, "datatype", json_object_new_string("FP32"), &failed);
   push(oshape, json_object_new_int64(-1), &failed);

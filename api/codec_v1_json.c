@@ -33,64 +33,72 @@ static int put_value(const v1_ctx_t *c, json_object *v, const api_loc_t *loc, fl
   if (api__json_is_number(v)) {
     double d;
     if (api__json_number_value(v, &d) != 0)
-      return api__fail(c->err, 400, "%s %zu, feature '%s': integer out of range", loc->what, loc->index,
-                      api__feature_label(c->forest, c->schema, loc->feature, name, sizeof name));
+      return api__fail(c->err, 400, "%s %zu, feature '%s': integer out of range", loc->what,
+                       loc->index,
+                       api__feature_label(c->forest, c->schema, loc->feature, name, sizeof name));
     return categorical ? api__put_category_code(d, c->forest, c->schema, loc, dst, c->err)
                        : api__put_number(d, c->forest, c->schema, loc, dst, c->err);
   }
   if (json_object_is_type(v, json_type_string))
-    return api__put_category_string(json_object_get_string(v), (size_t)json_object_get_string_len(v), c->forest,
-                                   c->schema, loc, dst, c->err);
-  return api__fail(c->err, 400, "%s %zu, feature '%s': expected %s or null, got %s", loc->what, loc->index,
-                  api__feature_label(c->forest, c->schema, loc->feature, name, sizeof name),
-                  categorical ? "a category string or code" : "a number", api__json_type_name(v));
+    return api__put_category_string(json_object_get_string(v),
+                                    (size_t)json_object_get_string_len(v), c->forest, c->schema,
+                                    loc, dst, c->err);
+  return api__fail(c->err, 400, "%s %zu, feature '%s': expected %s or null, got %s", loc->what,
+                   loc->index,
+                   api__feature_label(c->forest, c->schema, loc->feature, name, sizeof name),
+                   categorical ? "a category string or code" : "a number", api__json_type_name(v));
 }
 
-static int decode_rows(const v1_ctx_t *c, json_object *rows, const api_limits_t *limits, api_request_t *req) {
+/* Row R, an array of values in feature order, into req->rows. */
+static int decode_row(const v1_ctx_t *c, json_object *row, size_t r, api_request_t *req) {
   uint32_t nf = req->num_features;
-  size_t n = json_object_array_length(rows);
-  if (api__alloc_rows(n, c->forest, limits, req, c->err) != 0) return -1;
-  for (size_t r = 0; r < n; r++) {
-    json_object *row = json_object_array_get_idx(rows, r);
-    if (!json_object_is_type(row, json_type_array))
-      return api__fail(c->err, 400, "row %zu: expected an array of %u values, got %s", r, nf, api__json_type_name(row));
-    size_t m = json_object_array_length(row);
-    if (m != nf)
-      return api__fail(c->err, 400, "row %zu: %zu values, the model has %u features", r, m, nf);
-    for (uint32_t j = 0; j < nf; j++) {
-      api_loc_t loc = {"row", r, j};
-      if (put_value(c, json_object_array_get_idx(row, j), &loc, &req->rows[r * nf + j]) != 0) return -1;
-    }
+  if (!json_object_is_type(row, json_type_array))
+    return api__fail(c->err, 400, "row %zu: expected an array of %u values, got %s", r, nf,
+                     api__json_type_name(row));
+  size_t m = json_object_array_length(row);
+  if (m != nf)
+    return api__fail(c->err, 400, "row %zu: %zu values, the model has %u features", r, m, nf);
+  for (uint32_t j = 0; j < nf; j++) {
+    api_loc_t loc = {"row", r, j};
+    if (put_value(c, json_object_array_get_idx(row, j), &loc, &req->rows[r * nf + j]) != 0)
+      return -1;
   }
   return 0;
 }
 
-static int decode_records(const v1_ctx_t *c, json_object *records, const api_limits_t *limits,
-                          api_request_t *req) {
+/* Record R, an object of feature: value, into req->rows (absent features stay missing). */
+static int decode_record(const v1_ctx_t *c, json_object *rec, size_t r, api_request_t *req) {
   uint32_t nf = req->num_features;
-  size_t n = json_object_array_length(records);
-  if (api__alloc_rows(n, c->forest, limits, req, c->err) != 0) return -1;
-  for (size_t r = 0; r < n; r++) {
-    json_object *rec = json_object_array_get_idx(records, r);
-    if (!json_object_is_type(rec, json_type_object))
-      return api__fail(c->err, 400, "record %zu: expected an object of feature: value, got %s", r,
-                      api__json_type_name(rec));
-    uint32_t next = 0; /* keys usually come in feature order: try the next feature first */
-    json_object_object_foreach(rec, key, val) {
-      const char *expected = next < nf ? grove_forest_feature_name(c->forest, next) : NULL;
-      int32_t j = expected != NULL && strcmp(expected, key) == 0
-                      ? (int32_t)next
-                      : api__feature_lookup(c->forest, c->schema, key, strlen(key));
-      if (j < 0) {
-        char some[120];
-        return api__fail(c->err, 400, "record %zu: unknown feature \"%.*s\" (features: %s)", r, API_QUOTE_MAX, key,
-                        api__feature_list(c->forest, c->schema, some, sizeof some));
-      }
-      next = (uint32_t)j + 1;
-      api_loc_t loc = {"record", r, (uint32_t)j};
-      if (put_value(c, val, &loc, &req->rows[r * nf + (uint32_t)j]) != 0) return -1;
+  if (!json_object_is_type(rec, json_type_object))
+    return api__fail(c->err, 400, "record %zu: expected an object of feature: value, got %s", r,
+                     api__json_type_name(rec));
+  uint32_t next = 0; /* keys usually come in feature order: try the next feature first */
+  json_object_object_foreach(rec, key, val) {
+    const char *expected = next < nf ? grove_forest_feature_name(c->forest, next) : NULL;
+    int32_t j = expected != NULL && strcmp(expected, key) == 0
+                    ? (int32_t)next
+                    : api__feature_lookup(c->forest, c->schema, key, strlen(key));
+    if (j < 0) {
+      char some[120];
+      return api__fail(c->err, 400, "record %zu: unknown feature \"%.*s\" (features: %s)", r,
+                       API_QUOTE_MAX, key,
+                       api__feature_list(c->forest, c->schema, some, sizeof some));
     }
+    next = (uint32_t)j + 1;
+    api_loc_t loc = {"record", r, (uint32_t)j};
+    if (put_value(c, val, &loc, &req->rows[r * nf + (uint32_t)j]) != 0) return -1;
   }
+  return 0;
+}
+
+/* The elements of ARRAY (rows or records, by DECODE) into req->rows. */
+static int decode_array(const v1_ctx_t *c, json_object *array, const api_limits_t *limits,
+                        api_request_t *req,
+                        int (*decode)(const v1_ctx_t *, json_object *, size_t, api_request_t *)) {
+  size_t n = json_object_array_length(array);
+  if (api__alloc_rows(n, c->forest, limits, req, c->err) != 0) return -1;
+  for (size_t r = 0; r < n; r++)
+    if (decode(c, json_object_array_get_idx(array, r), r, req) != 0) return -1;
   return 0;
 }
 
@@ -154,7 +162,8 @@ static int take_value(cursor_t *c, double *out, int *missing) {
   if (q < c->end && *q == '-') q++;
   if (q == c->end || *q < '0' || *q > '9') return -1;
   const char *digits = q;
-  if (*q == '0') q++;
+  if (*q == '0')
+    q++;
   else
     while (q < c->end && *q >= '0' && *q <= '9') q++;
   const int integer_digits = (int)(q - digits);
@@ -216,8 +225,9 @@ static int take_rows(cursor_t *c, const fast_rows_t *f, float **vals, size_t *n)
       if ((j > 0 && take(c, ",") != 0) || take_value(c, &d, &missing) != 0) return -1;
       *dst = NAN;
       api_loc_t loc = {"row", *n, j};
-      if (!missing && (f->categorical[j] ? api__put_category_code(d, f->forest, f->schema, &loc, dst, f->err)
-                                         : api__put_number(d, f->forest, f->schema, &loc, dst, f->err)) != 0)
+      if (!missing &&
+          (f->categorical[j] ? api__put_category_code(d, f->forest, f->schema, &loc, dst, f->err)
+                             : api__put_number(d, f->forest, f->schema, &loc, dst, f->err)) != 0)
         return -1;
     }
     if (take(c, "]") != 0) return -1;
@@ -227,8 +237,8 @@ static int take_rows(cursor_t *c, const fast_rows_t *f, float **vals, size_t *n)
 }
 
 int api__json_decode_rows_fast(const char *body, size_t len, const grove_forest_t *forest,
-                               const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
-                               api_error_t *err) {
+                               const grove_schema_t *schema, const api_limits_t *limits,
+                               api_request_t *req, api_error_t *err) {
   cursor_t c = {body, body + len};
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
@@ -238,7 +248,8 @@ int api__json_decode_rows_fast(const char *body, size_t len, const grove_forest_
   size_t n = 0;
   if (nf == 0 || nf > 4096 || take(&c, "{") != 0) return 1;
   uint8_t categorical[4096];
-  for (uint32_t j = 0; j < nf; j++) categorical[j] = (uint8_t)api__feature_is_categorical(forest, schema, j);
+  for (uint32_t j = 0; j < nf; j++)
+    categorical[j] = (uint8_t)api__feature_is_categorical(forest, schema, j);
   const fast_rows_t f = {forest, schema, limits, nf, categorical, err};
   for (int first = 1;; first = 0) {
     if (!first && take(&c, ",") != 0) break;
@@ -262,23 +273,30 @@ int api__json_decode_rows_fast(const char *body, size_t len, const grove_forest_
   skip_space(&c);
   if (c.p != c.end) goto fallback;
   free(req->rows);
-  *req = (api_request_t){.rows = vals, .nrows = n, .num_features = nf, .margin = margin, .labels = labels,
-                         .id = req->id, .output_name = req->output_name, .binary_output = req->binary_output};
+  *req = (api_request_t){.rows = vals,
+                         .nrows = n,
+                         .num_features = nf,
+                         .margin = margin,
+                         .labels = labels,
+                         .id = req->id,
+                         .output_name = req->output_name,
+                         .binary_output = req->binary_output};
   return 0;
 fallback:
   free(vals);
   return 1;
 }
 
-int api__json_decode_v1(const char *body, size_t len, const grove_forest_t *forest, const grove_schema_t *schema,
-                       const api_limits_t *limits, api_request_t *req, api_error_t *err) {
+int api__json_decode_v1(const char *body, size_t len, const grove_forest_t *forest,
+                        const grove_schema_t *schema, const api_limits_t *limits,
+                        api_request_t *req, api_error_t *err) {
   if (api__json_decode_rows_fast(body, len, forest, schema, limits, req, err) == 0) return 0;
   return api__json_decode_v1_generic(body, len, forest, schema, limits, req, err);
 }
 
 int api__json_decode_v1_generic(const char *body, size_t len, const grove_forest_t *forest,
-                               const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
-                               api_error_t *err) {
+                                const grove_schema_t *schema, const api_limits_t *limits,
+                                api_request_t *req, api_error_t *err) {
   json_object *root = api__json_parse_object(body, len, err);
   if (root == NULL) return -1;
   v1_ctx_t c = {forest, schema, err};
@@ -293,8 +311,10 @@ int api__json_decode_v1_generic(const char *body, size_t len, const grove_forest
     } else if (strcmp(key, "records") == 0) {
       records = val;
     } else if (strcmp(key, "margin") != 0 && strcmp(key, "labels") != 0) {
-      rc = api__fail(err, 400, "unknown key \"%.*s\": expected \"rows\" or \"records\", and optionally "
-                    "\"margin\" and \"labels\"", API_QUOTE_MAX, key);
+      rc = api__fail(err, 400,
+                     "unknown key \"%.*s\": expected \"rows\" or \"records\", and optionally "
+                     "\"margin\" and \"labels\"",
+                     API_QUOTE_MAX, key);
       break;
     }
   }
@@ -303,17 +323,21 @@ int api__json_decode_v1_generic(const char *body, size_t len, const grove_forest
   if (rc == 0 && rows != NULL && records != NULL)
     rc = api__fail(err, 400, "give \"rows\" or \"records\", not both");
   if (rc == 0 && rows == NULL && records == NULL)
-    rc = api__fail(err, 400, "expected {\"rows\": [[number|null, ...], ...]} in the model's feature order, or "
+    rc =
+        api__fail(err, 400,
+                  "expected {\"rows\": [[number|null, ...], ...]} in the model's feature order, or "
                   "{\"records\": [{\"feature\": value, ...}, ...]}");
   if (rc == 0 && rows != NULL) {
     rc = json_object_is_type(rows, json_type_array)
-             ? decode_rows(&c, rows, limits, req)
-             : api__fail(err, 400, "\"rows\" must be an array of arrays, got %s", api__json_type_name(rows));
+             ? decode_array(&c, rows, limits, req, decode_row)
+             : api__fail(err, 400, "\"rows\" must be an array of arrays, got %s",
+                         api__json_type_name(rows));
   }
   if (rc == 0 && records != NULL) {
     rc = json_object_is_type(records, json_type_array)
-             ? decode_records(&c, records, limits, req)
-             : api__fail(err, 400, "\"records\" must be an array of objects, got %s", api__json_type_name(records));
+             ? decode_array(&c, records, limits, req, decode_record)
+             : api__fail(err, 400, "\"records\" must be an array of objects, got %s",
+                         api__json_type_name(records));
   }
   json_object_put(root);
   return rc;
@@ -322,57 +346,49 @@ int api__json_decode_v1_generic(const char *body, size_t len, const grove_forest
 /* ------------------------------------------------------------------------- */
 /* Prediction responses                                                       */
 
-static void put_label(api_buf_t *b, const grove_schema_t *schema, int32_t k) {
+/* Writes label COL of row R. */
+static void put_label(api_buf_t *b, const api_answer_t *a, size_t r, uint32_t col) {
+  int32_t k = api__answer_label(a, r, col);
   if (k < 0) return api_buf_put(b, "null", 4);
-  if (schema != NULL && (uint32_t)k < schema->num_labels)
-    return api_buf_json_string(b, schema->labels[k], strlen(schema->labels[k]));
+  if (a->schema != NULL && (uint32_t)k < a->schema->num_labels)
+    return api_buf_json_string(b, a->schema->labels[k], strlen(a->schema->labels[k]));
   api_buf_printf(b, "%d", k);
 }
 
-int api__json_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
-                       const api_request_t *req, const float *out, api_body_t *body) {
-  grove_forest_info_t info;
-  grove_forest_get_info(forest, &info);
-  const uint32_t width = grove_forest_output_width(forest, req->margin);
+/* Writes N floats of ROW: a number, or an array of them when N > 1. */
+static void put_floats(api_buf_t *b, const float *row, uint32_t n) {
+  if (n == 1) return api_buf_json_float(b, row[0]);
+  api_buf_put(b, "[", 1);
+  for (uint32_t k = 0; k < n; k++) {
+    if (k) api_buf_put(b, ",", 1);
+    api_buf_json_float(b, row[k]);
+  }
+  api_buf_put(b, "]", 1);
+}
+
+int api__json_encode_v1(const api_answer_t *a, api_body_t *body) {
+  const size_t n = a->req->nrows;
   api_buf_t b = {0};
-  if (req->nrows > SIZE_MAX / 32 / (width + 1)) return -1;
-  api_buf_reserve(&b, 64 + req->nrows * (width + 1) * 16);
+  if (n > SIZE_MAX / 32 / (a->width + 1)) return -1;
+  api_buf_reserve(&b, 64 + n * (a->width + 1) * 16);
   api_buf_puts(&b, "{\"model\":");
-  const char *name = model_name ? model_name : "";
-  api_buf_json_string(&b, name, strlen(name));
+  api_buf_json_string(&b, a->model_name, strlen(a->model_name));
   api_buf_puts(&b, ",\"predictions\":[");
-  for (size_t r = 0; r < req->nrows && !b.failed; r++) {
-    const float *row = out + r * width;
+  for (size_t r = 0; r < n && !b.failed; r++) {
     if (r) api_buf_put(&b, ",", 1);
-    if (width == 1) {
-      api_buf_json_float(&b, row[0]);
-      continue;
-    }
-    api_buf_put(&b, "[", 1);
-    for (uint32_t k = 0; k < width; k++) {
-      if (k) api_buf_put(&b, ",", 1);
-      api_buf_json_float(&b, row[k]);
-    }
-    api_buf_put(&b, "]", 1);
+    put_floats(&b, a->out + r * a->width, a->width);
   }
   api_buf_put(&b, "]", 1);
-  if (api__wants_labels(forest, req)) {
+  if (a->labels) {
     api_buf_puts(&b, ",\"labels\":[");
-    /* Binary models with several targets get one label per target. */
-    int per_column = info.task == GROVE_TASK_BINARY && width > 1;
-    for (size_t r = 0; r < req->nrows && !b.failed; r++) {
-      const float *row = out + r * width;
+    for (size_t r = 0; r < n && !b.failed; r++) {
       if (r) api_buf_put(&b, ",", 1);
-      if (!per_column) {
-        put_label(&b, schema, api__class_index(forest, req, row, width, 0));
-        continue;
-      }
-      api_buf_put(&b, "[", 1);
-      for (uint32_t k = 0; k < width; k++) {
+      if (a->label_columns > 1) api_buf_put(&b, "[", 1);
+      for (uint32_t k = 0; k < a->label_columns; k++) {
         if (k) api_buf_put(&b, ",", 1);
-        put_label(&b, schema, api__class_index(forest, req, row, width, k));
+        put_label(&b, a, r, k);
       }
-      api_buf_put(&b, "]", 1);
+      if (a->label_columns > 1) api_buf_put(&b, "]", 1);
     }
     api_buf_put(&b, "]", 1);
   }
@@ -387,4 +403,3 @@ int api__json_encode_error(const char *message, api_body_t *body) {
   api_buf_put(&b, "}", 1);
   return api_buf_finish(&b, CONTENT_TYPE_JSON, body);
 }
-

@@ -83,18 +83,29 @@ static mp_kind_t mp_peek(const mp_reader_t *r) {
 /* "found %s" in error messages. */
 static const char *mp_kind_name(mp_kind_t kind) {
   switch (kind) {
-    case MP_END: return "the end of the body";
-    case MP_NIL: return "nil";
-    case MP_BOOL: return "a boolean";
+    case MP_END:
+      return "the end of the body";
+    case MP_NIL:
+      return "nil";
+    case MP_BOOL:
+      return "a boolean";
     case MP_UINT:
-    case MP_INT: return "an integer";
-    case MP_FLOAT: return "a float";
-    case MP_STR: return "a string";
-    case MP_BIN: return "a bin";
-    case MP_ARRAY: return "an array";
-    case MP_MAP: return "a map";
-    case MP_EXT: return "an extension";
-    case MP_INVALID: return "the invalid byte 0xc1";
+    case MP_INT:
+      return "an integer";
+    case MP_FLOAT:
+      return "a float";
+    case MP_STR:
+      return "a string";
+    case MP_BIN:
+      return "a bin";
+    case MP_ARRAY:
+      return "an array";
+    case MP_MAP:
+      return "a map";
+    case MP_EXT:
+      return "an extension";
+    case MP_INVALID:
+      return "the invalid byte 0xc1";
   }
   return "?";
 }
@@ -253,7 +264,7 @@ typedef struct {
   const grove_forest_t *forest;
   const grove_schema_t *schema;
   const api_limits_t *limits;
-  uint32_t nf;        /* num_features */
+  uint32_t nf; /* num_features */
   api_error_t *err;
   uint32_t next_hint; /* records usually list features in the model's order: tried first */
   uint32_t *seen;     /* per feature: 1 + the record that last set it (duplicate keys) */
@@ -262,14 +273,17 @@ typedef struct {
 /* Reports a read that ran past the end of the body. */
 static int fail_truncated(decoder_t *d, const mp_reader_t *r, const char *where) {
   return api__fail(d->err, 400,
-                  "%s: truncated msgpack (a header or value at byte %zu runs past the end of the %zu-byte body)",
-                  where, mp_offset(r), (size_t)(r->end - r->start));
+                   "%s: truncated msgpack (a header or value at byte %zu runs past the end of the "
+                   "%zu-byte body)",
+                   where, mp_offset(r), (size_t)(r->end - r->start));
 }
 
 /* Reports a value of the wrong type, or a truncation, for RC from a read function. */
-static int fail_read(decoder_t *d, const mp_reader_t *r, int rc, const char *where, const char *expected) {
+static int fail_read(decoder_t *d, const mp_reader_t *r, int rc, const char *where,
+                     const char *expected) {
   if (rc == MP_TRUNCATED) return fail_truncated(d, r, where);
-  return api__fail(d->err, 400, "%s: expected %s, got %s", where, expected, mp_kind_name(mp_peek(r)));
+  return api__fail(d->err, 400, "%s: expected %s, got %s", where, expected,
+                   mp_kind_name(mp_peek(r)));
 }
 
 /* Copies at most API_QUOTE_MAX bytes of untrusted S into DST for a message: anything but
@@ -296,14 +310,16 @@ static int name_equals(const char *name, const uint8_t *key, size_t len) {
  * first (an O(1) hit for records in model order), then the shared lookup, which matches
  * the model's names, else the schema's, else "f<index>". */
 static int32_t lookup_feature(decoder_t *d, const uint8_t *key, size_t len) {
-  if (d->next_hint < d->nf && name_equals(grove_forest_feature_name(d->forest, d->next_hint), key, len))
+  if (d->next_hint < d->nf &&
+      name_equals(grove_forest_feature_name(d->forest, d->next_hint), key, len))
     return (int32_t)d->next_hint;
   return api__feature_lookup(d->forest, d->schema, (const char *)key, len);
 }
 
 /* Stores one value (number, nil, or category string or code) for feature J of row or
  * record I, through the checks the JSON half uses. */
-static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i, uint32_t j, float *dst) {
+static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i, uint32_t j,
+                        float *dst) {
   api_loc_t loc = {.what = what, .index = i, .feature = j};
   int categorical = api__feature_is_categorical(d->forest, d->schema, j);
   char where[API_QUOTE_MAX + 64], name[API_QUOTE_MAX + 16];
@@ -313,7 +329,8 @@ static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i
     const uint8_t *s;
     size_t len;
     if ((rc = mp_read_bytes(r, 0, &s, &len)) == MP_OK)
-      return api__put_category_string((const char *)s, len, d->forest, d->schema, &loc, dst, d->err);
+      return api__put_category_string((const char *)s, len, d->forest, d->schema, &loc, dst,
+                                      d->err);
   } else {
     double v;
     int is_nil;
@@ -328,7 +345,8 @@ static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i
   }
   snprintf(where, sizeof where, "%s %zu, feature '%s'", what, i,
            api__feature_label(d->forest, d->schema, j, name, sizeof name));
-  return fail_read(d, r, rc, where, categorical ? "a category string or code, or nil" : "a number or nil");
+  return fail_read(d, r, rc, where,
+                   categorical ? "a category string or code, or nil" : "a number or nil");
 }
 
 /* Refuses 0 rows and rows over the limit with the shared messages (api__alloc_rows fails
@@ -437,12 +455,14 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
       }
       int32_t j = lookup_feature(d, key, len);
       if (j < 0) {
-        api__fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)", record_where(where, sizeof where, i), clip(text, sizeof text, key, len),
-                 api__feature_list(d->forest, d->schema, some, sizeof some));
+        api__fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)",
+                  record_where(where, sizeof where, i), clip(text, sizeof text, key, len),
+                  api__feature_list(d->forest, d->schema, some, sizeof some));
         goto fail;
       }
       if (d->seen[j] == i + 1) {
-        api__fail(d->err, 400, "%s: feature \"%s\" appears twice", record_where(where, sizeof where, i), clip(text, sizeof text, key, len));
+        api__fail(d->err, 400, "%s: feature \"%s\" appears twice",
+                  record_where(where, sizeof where, i), clip(text, sizeof text, key, len));
         goto fail;
       }
       d->seen[j] = (uint32_t)(i + 1);
@@ -463,7 +483,8 @@ static int decode_shape(decoder_t *d, mp_reader_t *r, uint64_t shape[2]) {
   uint32_t count;
   int rc = mp_read_container(r, 0, &count);
   if (rc != MP_OK) return fail_read(d, r, rc, "\"shape\"", "an array [rows, features]");
-  if (count != 2) return api__fail(d->err, 400, "\"shape\": expected [rows, features], got %u numbers", count);
+  if (count != 2)
+    return api__fail(d->err, 400, "\"shape\": expected [rows, features], got %u numbers", count);
   for (int k = 0; k < 2; k++)
     if ((rc = mp_read_count(r, &shape[k])) != MP_OK)
       return fail_read(d, r, rc, "\"shape\"", "a non-negative integer");
@@ -476,21 +497,25 @@ static int decode_tensor(decoder_t *d, const uint64_t shape[2], const uint8_t *d
                          api_request_t *req) {
   const uint64_t n = shape[0], f = shape[1];
   if (f != d->nf)
-    return api__fail(d->err, 400, "\"shape\" is [%llu, %llu], the model has %u features", (unsigned long long)n,
-                    (unsigned long long)f, d->nf);
+    return api__fail(d->err, 400, "\"shape\" is [%llu, %llu], the model has %u features",
+                     (unsigned long long)n, (unsigned long long)f, d->nf);
   if (check_row_count(d, n > SIZE_MAX ? SIZE_MAX : (size_t)n, req) != 0) return -1;
   if (n > len / 4 / f || n * f * 4 != len)
-    return api__fail(d->err, 400, "\"data\" has %zu bytes, \"shape\" [%llu, %llu] needs %llu x %llu x 4 "
-                    "(little-endian float32)", len, (unsigned long long)n, (unsigned long long)f,
-                    (unsigned long long)n, (unsigned long long)f);
+    return api__fail(d->err, 400,
+                     "\"data\" has %zu bytes, \"shape\" [%llu, %llu] needs %llu x %llu x 4 "
+                     "(little-endian float32)",
+                     len, (unsigned long long)n, (unsigned long long)f, (unsigned long long)n,
+                     (unsigned long long)f);
   float *rows = malloc(len);
-  if (rows == NULL) return api__fail(d->err, 500, "out of memory for %llu rows", (unsigned long long)n);
+  if (rows == NULL)
+    return api__fail(d->err, 500, "out of memory for %llu rows", (unsigned long long)n);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   memcpy(rows, data, len);
 #else
   for (size_t i = 0; i < len / 4; i++) {
     const uint8_t *b = data + 4 * i;
-    uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    uint32_t bits =
+        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     memcpy(&rows[i], &bits, 4);
   }
 #endif
@@ -500,8 +525,15 @@ static int decode_tensor(decoder_t *d, const uint64_t shape[2], const uint8_t *d
   return 0;
 }
 
-enum { KEY_ROWS = 1, KEY_RECORDS = 2, KEY_SHAPE = 4, KEY_DATA = 8, KEY_MARGIN = 16, KEY_LABELS = 32 };
-#define KEYS_ROWS (KEY_ROWS | KEY_RECORDS)
+enum {
+  KEY_ROWS = 1,
+  KEY_RECORDS = 2,
+  KEY_SHAPE = 4,
+  KEY_DATA = 8,
+  KEY_MARGIN = 16,
+  KEY_LABELS = 32
+};
+#define KEYS_ROWS   (KEY_ROWS | KEY_RECORDS)
 #define KEYS_TENSOR (KEY_SHAPE | KEY_DATA)
 
 static int top_key(const uint8_t *s, size_t len) {
@@ -515,12 +547,36 @@ static int top_key(const uint8_t *s, size_t len) {
   return 0;
 }
 
-#define FORMS_HELP                                                                                   \
-  "expected {\"rows\": [[number|nil, ...], ...]} in the model's feature order, {\"records\": "        \
+#define FORMS_HELP                                                                             \
+  "expected {\"rows\": [[number|nil, ...], ...]} in the model's feature order, {\"records\": " \
   "[{\"feature\": value, ...}, ...]}, or {\"shape\": [n, f], \"data\": <bin of float32>}"
 
 /* The top-level map. Keys come in any order; rows are decoded where they stand, the tensor
  * once both "shape" and "data" are known. */
+/* The value of top-level key BIT (seen for the first time) into REQ, SHAPE or DATA. */
+static int decode_top_value(decoder_t *d, mp_reader_t *r, int bit, api_request_t *req,
+                            uint64_t shape[2], const uint8_t **data, size_t *data_len) {
+  int rc, value;
+  switch (bit) {
+    case KEY_ROWS:
+      return decode_rows(d, r, req);
+    case KEY_RECORDS:
+      return decode_records(d, r, req);
+    case KEY_SHAPE:
+      return decode_shape(d, r, shape);
+    case KEY_DATA:
+      if ((rc = mp_read_bytes(r, 1, data, data_len)) != MP_OK)
+        return fail_read(d, r, rc, "\"data\"", "a bin of little-endian float32");
+      return 0;
+    default:
+      if ((rc = mp_read_bool(r, &value)) != MP_OK)
+        return fail_read(d, r, rc, bit == KEY_MARGIN ? "\"margin\"" : "\"labels\"",
+                         "true or false");
+      *(bit == KEY_MARGIN ? &req->margin : &req->labels) = value;
+      return 0;
+  }
+}
+
 static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   if (r->p == r->end) return api__fail(d->err, 400, "empty body: expected a msgpack map");
   uint32_t nkeys;
@@ -534,39 +590,29 @@ static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   for (uint32_t k = 0; k < nkeys; k++) {
     const uint8_t *key;
     size_t len;
-    if ((rc = mp_read_bytes(r, 0, &key, &len)) != MP_OK) return fail_read(d, r, rc, "body", "a string key");
+    if ((rc = mp_read_bytes(r, 0, &key, &len)) != MP_OK)
+      return fail_read(d, r, rc, "body", "a string key");
     const int bit = top_key(key, len);
     if (bit == 0)
-      return api__fail(d->err, 400, "unknown key \"%s\": expected \"rows\", \"records\" or \"shape\" and \"data\", "
-                      "and optionally \"margin\" and \"labels\"", clip(text, sizeof text, key, len));
-    if (seen & bit) return api__fail(d->err, 400, "\"%s\" appears twice", clip(text, sizeof text, key, len));
-    if (((bit & KEYS_ROWS) && (seen & (KEYS_ROWS | KEYS_TENSOR))) || ((bit & KEYS_TENSOR) && (seen & KEYS_ROWS)))
-      return api__fail(d->err, 400, "give one of \"rows\", \"records\", or \"shape\" with \"data\"");
+      return api__fail(
+          d->err, 400,
+          "unknown key \"%s\": expected \"rows\", \"records\" or \"shape\" and \"data\", "
+          "and optionally \"margin\" and \"labels\"",
+          clip(text, sizeof text, key, len));
+    if (seen & bit)
+      return api__fail(d->err, 400, "\"%s\" appears twice", clip(text, sizeof text, key, len));
+    if (((bit & KEYS_ROWS) && (seen & (KEYS_ROWS | KEYS_TENSOR))) ||
+        ((bit & KEYS_TENSOR) && (seen & KEYS_ROWS)))
+      return api__fail(d->err, 400,
+                       "give one of \"rows\", \"records\", or \"shape\" with \"data\"");
     seen |= bit;
-    int value;
-    switch (bit) {
-      case KEY_ROWS:
-        if (decode_rows(d, r, req) != 0) return -1;
-        break;
-      case KEY_RECORDS:
-        if (decode_records(d, r, req) != 0) return -1;
-        break;
-      case KEY_SHAPE:
-        if (decode_shape(d, r, shape) != 0) return -1;
-        break;
-      case KEY_DATA:
-        if ((rc = mp_read_bytes(r, 1, &data, &data_len)) != MP_OK)
-          return fail_read(d, r, rc, "\"data\"", "a bin of little-endian float32");
-        break;
-      default:
-        if ((rc = mp_read_bool(r, &value)) != MP_OK)
-          return fail_read(d, r, rc, bit == KEY_MARGIN ? "\"margin\"" : "\"labels\"", "true or false");
-        *(bit == KEY_MARGIN ? &req->margin : &req->labels) = value;
-    }
+    if (decode_top_value(d, r, bit, req, shape, &data, &data_len) != 0) return -1;
   }
   if (r->p != r->end)
-    return api__fail(d->err, 400, "%zu bytes after the msgpack map: the body must be one object", mp_left(r));
-  if ((seen & KEYS_TENSOR) == KEY_SHAPE) return api__fail(d->err, 400, "\"shape\" without \"data\"");
+    return api__fail(d->err, 400, "%zu bytes after the msgpack map: the body must be one object",
+                     mp_left(r));
+  if ((seen & KEYS_TENSOR) == KEY_SHAPE)
+    return api__fail(d->err, 400, "\"shape\" without \"data\"");
   if ((seen & KEYS_TENSOR) == KEY_DATA) return api__fail(d->err, 400, "\"data\" without \"shape\"");
   if (seen & KEY_SHAPE) return decode_tensor(d, shape, data, data_len, req);
   if (!(seen & KEYS_ROWS)) return api__fail(d->err, 400, FORMS_HELP);
@@ -574,13 +620,14 @@ static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
 }
 
 int api__msgpack_decode_v1(const char *body, size_t len, const grove_forest_t *forest,
-                          const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
-                          api_error_t *err) {
+                           const grove_schema_t *schema, const api_limits_t *limits,
+                           api_request_t *req, api_error_t *err) {
   err->status = 0;
   err->message[0] = '\0';
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
-  decoder_t d = {.forest = forest, .schema = schema, .limits = limits, .nf = info.num_features, .err = err};
+  decoder_t d = {
+      .forest = forest, .schema = schema, .limits = limits, .nf = info.num_features, .err = err};
   static const uint8_t empty[1];
   const uint8_t *start = body != NULL ? (const uint8_t *)body : empty;
   mp_reader_t r = {.start = start, .p = start, .end = start + (body != NULL ? len : 0)};
@@ -595,7 +642,9 @@ int api__msgpack_decode_v1(const char *body, size_t len, const grove_forest_t *f
 /* Responses                                                                  */
 
 /* Packs a C string. */
-static int pack_cstr(msgpack_packer *pk, const char *s) { return msgpack_pack_str_with_body(pk, s, strlen(s)); }
+static int pack_cstr(msgpack_packer *pk, const char *s) {
+  return msgpack_pack_str_with_body(pk, s, strlen(s));
+}
 
 /* Packs class K as the schema's label, else as the index; nil when there is no class (a
  * NaN row, or a softmax output that is not a class index). As the JSON half does. */
@@ -634,61 +683,50 @@ static int pack_tensor(msgpack_packer *pk, const float *out, size_t n, uint32_t 
   for (size_t i = 0; i < floats && rc == 0; i++) {
     uint32_t bits;
     memcpy(&bits, &out[i], 4);
-    uint8_t le[4] = {(uint8_t)bits, (uint8_t)(bits >> 8), (uint8_t)(bits >> 16), (uint8_t)(bits >> 24)};
+    uint8_t le[4] = {(uint8_t)bits, (uint8_t)(bits >> 8), (uint8_t)(bits >> 16),
+                     (uint8_t)(bits >> 24)};
     rc |= msgpack_pack_bin_body(pk, le, 4);
   }
 #endif
   return rc;
 }
 
-int api__msgpack_encode_v1(const char *model_name, const grove_forest_t *forest, const grove_schema_t *schema,
-                          const api_request_t *req, const float *out, api_body_t *body) {
-  grove_forest_info_t info;
-  grove_forest_get_info(forest, &info);
-  const uint32_t width = grove_forest_output_width(forest, req->margin);
-  const size_t n = req->nrows;
-  if (width == 0 || n > UINT32_MAX / 4 / width) return -1; /* beyond msgpack's 32-bit bin and array sizes */
+int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
+  const size_t n = a->req->nrows;
+  const uint32_t width = a->width;
+  if (width == 0 || n > UINT32_MAX / 4 / width)
+    return -1; /* beyond msgpack's 32-bit bin and array sizes */
   const size_t floats = n * width;
-  const int as_bin = req->binary_output || floats >= BIN_OUTPUT_MIN_FLOATS;
-  const int labels = api__wants_labels(forest, req);
-  const int per_column = info.task == GROVE_TASK_BINARY && width > 1; /* one label per target */
+  const int as_bin = a->req->binary_output || floats >= BIN_OUTPUT_MIN_FLOATS;
 
   /* Reserve about what the body takes (5 bytes a float, labels of up to 16 bytes). */
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
-  const size_t reserve = 64 + (model_name ? strlen(model_name) : 0) + floats * 5 + (labels ? floats * 16 : 0);
+  const size_t reserve = 64 + strlen(a->model_name) + floats * 5 + (a->labels ? floats * 16 : 0);
   if ((sb.data = malloc(reserve)) != NULL) sb.alloc = reserve;
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 
-  int rc = msgpack_pack_map(&pk, labels ? 3 : 2);
+  int rc = msgpack_pack_map(&pk, a->labels ? 3 : 2);
   rc |= pack_cstr(&pk, "model");
-  rc |= pack_cstr(&pk, model_name ? model_name : "");
+  rc |= pack_cstr(&pk, a->model_name);
   rc |= pack_cstr(&pk, "predictions");
   if (as_bin) {
-    rc |= pack_tensor(&pk, out, n, width);
+    rc |= pack_tensor(&pk, a->out, n, width);
   } else {
     rc |= msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n && rc == 0; i++) {
-      if (width == 1) {
-        rc |= msgpack_pack_float(&pk, out[i]);
-        continue;
-      }
-      rc |= msgpack_pack_array(&pk, width);
-      for (uint32_t k = 0; k < width; k++) rc |= msgpack_pack_float(&pk, out[i * width + k]);
+      if (width > 1) rc |= msgpack_pack_array(&pk, width);
+      for (uint32_t k = 0; k < width; k++) rc |= msgpack_pack_float(&pk, a->out[i * width + k]);
     }
   }
-  if (labels) {
+  if (a->labels) {
     rc |= pack_cstr(&pk, "labels");
     rc |= msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n && rc == 0; i++) {
-      const float *row = out + i * width;
-      if (!per_column) {
-        rc |= pack_label(&pk, schema, api__class_index(forest, req, row, width, 0));
-        continue;
-      }
-      rc |= msgpack_pack_array(&pk, width);
-      for (uint32_t k = 0; k < width; k++) rc |= pack_label(&pk, schema, api__class_index(forest, req, row, width, k));
+      if (a->label_columns > 1) rc |= msgpack_pack_array(&pk, a->label_columns);
+      for (uint32_t k = 0; k < a->label_columns; k++)
+        rc |= pack_label(&pk, a->schema, api__answer_label(a, i, k));
     }
   }
   return finish_body(&sb, rc, body);

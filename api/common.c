@@ -30,8 +30,8 @@ int api__fail(api_error_t *err, int status, const char *fmt, ...) {
 /* ------------------------------------------------------------------------- */
 /* Decoding helpers                                                           */
 
-const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t j, char *buf,
-                              size_t size) {
+const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema,
+                               uint32_t j, char *buf, size_t size) {
   const char *name = grove_forest_feature_name(forest, j);
   if (name == NULL && schema != NULL && j < schema->num_features) name = schema->features[j].name;
   if (name != NULL) {
@@ -42,8 +42,8 @@ const char *api__feature_label(const grove_forest_t *forest, const grove_schema_
   return buf;
 }
 
-int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *schema, const char *name,
-                           size_t len) {
+int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *schema,
+                            const char *name, size_t len) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   if (memchr(name, '\0', len) != NULL) return -1;
@@ -70,20 +70,24 @@ int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *
   return j < info.num_features ? (int32_t)j : -1;
 }
 
-int api__feature_is_categorical(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t j) {
-  if (schema != NULL && j < schema->num_features) return schema->features[j].type == GROVE_FEATURE_CATEGORICAL;
+int api__feature_is_categorical(const grove_forest_t *forest, const grove_schema_t *schema,
+                                uint32_t j) {
+  if (schema != NULL && j < schema->num_features)
+    return schema->features[j].type == GROVE_FEATURE_CATEGORICAL;
   return grove_forest_feature_type(forest, j) == GROVE_FEATURE_CATEGORICAL;
 }
 
-int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits_t *limits, api_request_t *req,
-                   api_error_t *err) {
+int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits_t *limits,
+                    api_request_t *req, api_error_t *err) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   if (nrows == 0) return api__fail(err, 400, "no rows: the request must hold at least one row");
   if (limits != NULL && limits->max_rows > 0 && nrows > limits->max_rows)
-    return api__fail(err, 413, "%zu rows in one request; the limit is %zu", nrows, limits->max_rows);
+    return api__fail(err, 413, "%zu rows in one request; the limit is %zu", nrows,
+                     limits->max_rows);
   size_t nf = info.num_features ? info.num_features : 1;
-  if (nrows > SIZE_MAX / sizeof(float) / nf) return api__fail(err, 413, "%zu rows is too many", nrows);
+  if (nrows > SIZE_MAX / sizeof(float) / nf)
+    return api__fail(err, 413, "%zu rows is too many", nrows);
   float *rows = malloc(nrows * nf * sizeof *rows);
   if (rows == NULL) return api__fail(err, 500, "out of memory for %zu rows", nrows);
   for (size_t i = 0; i < nrows * nf; i++) rows[i] = NAN;
@@ -95,7 +99,8 @@ int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits
 }
 
 static int fail_at(api_error_t *err, const grove_forest_t *forest, const grove_schema_t *schema,
-                   const api_loc_t *loc, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                   const api_loc_t *loc, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static int fail_at(api_error_t *err, const grove_forest_t *forest, const grove_schema_t *schema,
                    const api_loc_t *loc, const char *fmt, ...) {
   char name[API_QUOTE_MAX + 16], what[200];
@@ -104,12 +109,13 @@ static int fail_at(api_error_t *err, const grove_forest_t *forest, const grove_s
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
   return api__fail(err, 400, "%s %zu, feature '%s': %s", loc->what, loc->index,
-                  api__feature_label(forest, schema, loc->feature, name, sizeof name), what);
+                   api__feature_label(forest, schema, loc->feature, name, sizeof name), what);
 }
 
-int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t *schema, const api_loc_t *loc,
-                   float *dst, api_error_t *err) {
-  if (isnan(d)) return fail_at(err, forest, schema, loc, "NaN is not a value (use null for a missing value)");
+int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t *schema,
+                    const api_loc_t *loc, float *dst, api_error_t *err) {
+  if (isnan(d))
+    return fail_at(err, forest, schema, loc, "NaN is not a value (use null for a missing value)");
   float f = (float)d;
   if (isinf(f)) return fail_at(err, forest, schema, loc, "value out of float32 range");
   *dst = f;
@@ -117,24 +123,27 @@ int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t
 }
 
 int api__put_category_code(double code, const grove_forest_t *forest, const grove_schema_t *schema,
-                          const api_loc_t *loc, float *dst, api_error_t *err) {
+                           const api_loc_t *loc, float *dst, api_error_t *err) {
   if (!(code >= 0 && code < MAX_CATEGORY_CODE) || code != floor(code))
-    return fail_at(err, forest, schema, loc, "a category code must be an integer from 0 to 16777215");
+    return fail_at(err, forest, schema, loc,
+                   "a category code must be an integer from 0 to 16777215");
   if (schema != NULL && loc->feature < schema->num_features &&
       schema->features[loc->feature].type == GROVE_FEATURE_CATEGORICAL &&
       code >= schema->features[loc->feature].num_categories)
-    return fail_at(err, forest, schema, loc, "category code %.0f out of range (%u categories)", code,
-                   schema->features[loc->feature].num_categories);
+    return fail_at(err, forest, schema, loc, "category code %.0f out of range (%u categories)",
+                   code, schema->features[loc->feature].num_categories);
   *dst = (float)code;
   return 0;
 }
 
 int api__put_category_string(const char *s, size_t len, const grove_forest_t *forest,
-                            const grove_schema_t *schema, const api_loc_t *loc, float *dst, api_error_t *err) {
+                             const grove_schema_t *schema, const api_loc_t *loc, float *dst,
+                             api_error_t *err) {
   uint32_t j = loc->feature;
   int quoted = (int)(len > API_QUOTE_MAX ? API_QUOTE_MAX : len);
   if (!api__feature_is_categorical(forest, schema, j))
-    return fail_at(err, forest, schema, loc, "expected a number, got the string \"%.*s\"", quoted, s);
+    return fail_at(err, forest, schema, loc, "expected a number, got the string \"%.*s\"", quoted,
+                   s);
   if (schema == NULL || j >= schema->num_features)
     return fail_at(err, forest, schema, loc,
                    "category strings need a schema.json with categories; send the integer code");
@@ -150,7 +159,8 @@ int api__put_category_string(const char *s, size_t len, const grove_forest_t *fo
   some[0] = '\0';
   uint32_t shown = 0;
   for (; shown < f->num_categories; shown++) {
-    int n = snprintf(some + used, sizeof some - used, "%s\"%.*s\"", shown ? ", " : "", 32, f->categories[shown]);
+    int n = snprintf(some + used, sizeof some - used, "%s\"%.*s\"", shown ? ", " : "", 32,
+                     f->categories[shown]);
     if (n < 0 || (size_t)n >= sizeof some - used - 8) {
       some[used] = '\0';
       break;
@@ -161,7 +171,8 @@ int api__put_category_string(const char *s, size_t len, const grove_forest_t *fo
                  shown ? some : "none", shown < f->num_categories ? ", ..." : "");
 }
 
-const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf, size_t size) {
+const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf,
+                              size_t size) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   size_t used = 0;
@@ -188,8 +199,8 @@ int api__wants_labels(const grove_forest_t *forest, const api_request_t *req) {
   return req->labels && (info.task == GROVE_TASK_BINARY || info.task == GROVE_TASK_MULTICLASS);
 }
 
-int32_t api__class_index(const grove_forest_t *forest, const api_request_t *req, const float *out, uint32_t width,
-                        uint32_t col) {
+int32_t api__class_index(const grove_forest_t *forest, const api_request_t *req, const float *out,
+                         uint32_t width, uint32_t col) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   if (info.task == GROVE_TASK_BINARY) {
@@ -210,3 +221,21 @@ int32_t api__class_index(const grove_forest_t *forest, const api_request_t *req,
   return best;
 }
 
+void api__answer_init(api_answer_t *a, const char *model_name, const grove_forest_t *forest,
+                      const grove_schema_t *schema, const api_request_t *req, const float *out) {
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  uint32_t width = grove_forest_output_width(forest, req->margin);
+  *a = (api_answer_t){.model_name = model_name ? model_name : "",
+                      .forest = forest,
+                      .schema = schema,
+                      .req = req,
+                      .out = out,
+                      .width = width,
+                      .labels = api__wants_labels(forest, req),
+                      .label_columns = info.task == GROVE_TASK_BINARY && width > 1 ? width : 1};
+}
+
+int32_t api__answer_label(const api_answer_t *a, size_t r, uint32_t col) {
+  return api__class_index(a->forest, a->req, a->out + r * a->width, a->width, col);
+}

@@ -16,7 +16,8 @@
 /* Errors                                                                     */
 
 /* Fills ERR (the message is cut to fit) and returns -1. */
-int api__fail(api_error_t *err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int api__fail(api_error_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------- */
 /* Decoding helpers                                                          */
@@ -26,45 +27,48 @@ int api__fail(api_error_t *err, int status, const char *fmt, ...) __attribute__(
 
 /* Where a value sits, for messages: "row 3, feature 'age'" / "record 0, feature 'f2'". */
 typedef struct {
-  const char *what;   /* "row", "record" */
-  size_t index;       /* 0-based */
+  const char *what; /* "row", "record" */
+  size_t index;     /* 0-based */
   uint32_t feature;
 } api_loc_t;
 
 /* The features' names, as many as fit in BUF (then "..."), for "unknown feature" messages. */
-const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf, size_t size);
+const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf,
+                              size_t size);
 
 /* Writes feature J's name (or "f<J>" when the model and schema have none) to BUF. */
-const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t j, char *buf,
-                              size_t size);
+const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema,
+                               uint32_t j, char *buf, size_t size);
 
 /* Index of the feature called NAME (LEN bytes): the model's names, else the schema's, else
  * "f0".."f<n-1>". -1 when unknown. */
-int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *schema, const char *name,
-                           size_t len);
+int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *schema,
+                            const char *name, size_t len);
 
 /* 1 when feature J takes category codes (the schema's type when there is a schema). */
-int api__feature_is_categorical(const grove_forest_t *forest, const grove_schema_t *schema, uint32_t j);
+int api__feature_is_categorical(const grove_forest_t *forest, const grove_schema_t *schema,
+                                uint32_t j);
 
 /* Checks the row count against LIMITS (0 rows: 400, too many: 413), then allocates
  * req->rows (NROWS x num_features, all NaN) and sets nrows / num_features. */
-int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits_t *limits, api_request_t *req,
-                   api_error_t *err);
+int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits_t *limits,
+                    api_request_t *req, api_error_t *err);
 
 /* Stores number D at *DST as float32 (the one rounding numpy does); NaN and values beyond
  * float32's range are refused with a message naming LOC. */
-int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t *schema, const api_loc_t *loc,
-                   float *dst, api_error_t *err);
+int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t *schema,
+                    const api_loc_t *loc, float *dst, api_error_t *err);
 
 /* Stores integer category code CODE of the categorical feature at LOC (0 <= code < 2^24, and
  * below the schema's category count when there is a schema). */
 int api__put_category_code(double code, const grove_forest_t *forest, const grove_schema_t *schema,
-                          const api_loc_t *loc, float *dst, api_error_t *err);
+                           const api_loc_t *loc, float *dst, api_error_t *err);
 
 /* Stores the code of category string S (LEN bytes) of the feature at LOC: the feature must
  * be categorical with schema categories; unknown strings are refused, naming a few valid ones. */
 int api__put_category_string(const char *s, size_t len, const grove_forest_t *forest,
-                            const grove_schema_t *schema, const api_loc_t *loc, float *dst, api_error_t *err);
+                             const grove_schema_t *schema, const api_loc_t *loc, float *dst,
+                             api_error_t *err);
 
 /* ------------------------------------------------------------------------- */
 /* Labels                                                                    */
@@ -73,10 +77,30 @@ int api__put_category_string(const char *s, size_t len, const grove_forest_t *fo
  * floats; multi-class models): -1 when the model is not a classifier or the row is NaN.
  * Binary: p > 0.5 (margins, and binary:logitraw scores: m > 0); softprob and multi-class
  * margins: argmax; softmax: the class index itself. */
-int32_t api__class_index(const grove_forest_t *forest, const api_request_t *req, const float *out, uint32_t width,
-                        uint32_t col);
+int32_t api__class_index(const grove_forest_t *forest, const api_request_t *req, const float *out,
+                         uint32_t width, uint32_t col);
 
 /* 1 when the response carries labels: a classifier and req->labels. */
 int api__wants_labels(const grove_forest_t *forest, const api_request_t *req);
+
+/* What an encoder answers: a decoded request, the outputs the engine gave it, and what the
+ * encoders need to know of the model, looked up once (api__answer_init). */
+typedef struct {
+  const char *model_name; /* "" when none */
+  const grove_forest_t *forest;
+  const grove_schema_t *schema;
+  const api_request_t *req;
+  const float *out; /* req->nrows x width */
+  uint32_t width;   /* output columns per row (grove_forest_output_width) */
+  int labels;       /* the answer carries labels (api__wants_labels) */
+  uint32_t
+      label_columns; /* labels per row: one per target for multi-target binary models, else 1 */
+} api_answer_t;
+
+void api__answer_init(api_answer_t *a, const char *model_name, const grove_forest_t *forest,
+                      const grove_schema_t *schema, const api_request_t *req, const float *out);
+
+/* The class index behind label COL of row R (see api__class_index). */
+int32_t api__answer_label(const api_answer_t *a, size_t r, uint32_t col);
 
 #endif /* GROVE_API_COMMON_H */

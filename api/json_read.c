@@ -70,7 +70,8 @@ json_object *api__json_parse_object(const char *body, size_t len, api_error_t *e
   }
   if (!json_object_is_type(root, json_type_object)) {
     json_object_put(root);
-    api__fail(err, 400, "expected a JSON object, got %s", json_type_to_name(json_object_get_type(root)));
+    api__fail(err, 400, "expected a JSON object, got %s",
+              json_type_to_name(json_object_get_type(root)));
     return NULL;
   }
   return root;
@@ -100,15 +101,17 @@ int api__json_number_value(json_object *v, double *out) {
 }
 
 /* A boolean option: absent leaves *out alone. */
-int api__json_get_bool(json_object *o, const char *key, int *out, const char *where, api_error_t *err) {
+int api__json_get_bool(json_object *o, const char *key, int *out, const char *where,
+                       api_error_t *err) {
   json_object *v;
   if (!json_object_object_get_ex(o, key, &v)) return 0;
   if (!json_object_is_type(v, json_type_boolean))
     return api__fail(err, 400, "%s\"%s\" must be true or false, got %s", where, key,
-                    json_type_to_name(json_object_get_type(v)));
+                     json_type_to_name(json_object_get_type(v)));
   *out = json_object_get_boolean(v);
   return 0;
 }
 
-const char *api__json_type_name(json_object *v) { return json_type_to_name(json_object_get_type(v)); }
-
+const char *api__json_type_name(json_object *v) {
+  return json_type_to_name(json_object_get_type(v));
+}

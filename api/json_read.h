@@ -6,7 +6,9 @@
 
 #include "common.h"
 
-static inline int api__json_is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static inline int api__json_is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 /* Parses all of BODY as one JSON object (strict, UTF-8 checked, at most 16 levels deep) with
  * this thread's tokener; NULL with ERR filled (400, or 413 past 2 GiB) otherwise. The
@@ -22,7 +24,8 @@ int api__json_number_value(json_object *v, double *out);
 
 /* Boolean member KEY of O into *OUT (absent: left alone); a non-boolean is a 400 whose
  * message starts with WHERE. */
-int api__json_get_bool(json_object *o, const char *key, int *out, const char *where, api_error_t *err);
+int api__json_get_bool(json_object *o, const char *key, int *out, const char *where,
+                       api_error_t *err);
 
 /* json-c's name of V's type ("array", "string", ...), for messages. */
 const char *api__json_type_name(json_object *v);

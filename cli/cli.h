@@ -28,12 +28,14 @@ typedef struct {
  * must be the only argument, and loads. Returns 0, or an exit code after printing
  * "grove CMD: expected WHAT" or the load error to stderr.
  */
-int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int first, cli_model_t *m);
+int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int first,
+                   cli_model_t *m);
 void cli_model_close(cli_model_t *m);
 
 /* For the commands that print a JSON document about MODEL alone (info, schema): the
  * prologue, then ENCODE's body on stdout. Returns the exit code. */
-typedef int (*cli_encode_fn)(const grove_forest_t *forest, const grove_schema_t *schema, api_body_t *body);
+typedef int (*cli_encode_fn)(const grove_forest_t *forest, const grove_schema_t *schema,
+                             api_body_t *body);
 int cli_print_model(const char *cmd, int argc, char **argv, cli_encode_fn encode);
 
 /*
@@ -41,8 +43,19 @@ int cli_print_model(const char *cmd, int argc, char **argv, cli_encode_fn encode
  * by name or position). Returns 0 with *ROWS (malloc'd) and *NROWS, or an exit code after
  * printing "grove CMD: FILE: why" to stderr.
  */
-int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ignore_extra, float **rows,
-                 size_t *nrows);
+int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ignore_extra,
+                 float **rows, size_t *nrows);
+
+/*
+ * Runs getopt_long over ARGV with OPTIONS (a {NULL} entry ends them; "help"/'h' is added
+ * here), handing every other option to ON_OPTION(C, OPTARG, CTX), which returns 0 or an exit
+ * code. Returns 0, 1 after --help (usage on stdout), or an exit code (usage on stderr for an
+ * unknown option).
+ */
+struct option;
+typedef int (*cli_option_fn)(int c, const char *arg, void *ctx);
+int cli_parse_options(int argc, char **argv, const struct option *options, const char *shortopts,
+                      cli_option_fn on_option, void *ctx);
 
 /* Parses option OPT's value S as a whole number from 1 to MAX into *OUT; -1 (with the
  * message on stderr) otherwise. */

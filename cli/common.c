@@ -1,5 +1,6 @@
 /* What the subcommands share (cli.h). */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@ const char cli_usage[] =
     "model converted by models/convert_sklearn.py), or a directory holding model.json,\n"
     "model.ubj or model.txt and an optional schema.json (category strings, labels).\n";
 
-int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int first, cli_model_t *m) {
+int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int first,
+                   cli_model_t *m) {
   m->forest = NULL;
   m->schema = NULL;
   if (first + 1 != argc || argv[first][0] == '-') {
@@ -50,7 +52,7 @@ int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int
 
 void cli_model_close(cli_model_t *m) {
   grove_schema_free(m->schema);
-  grove_forest_unref(m->forest);
+  grove_forest_free(m->forest);
   m->schema = NULL;
   m->forest = NULL;
 }
@@ -72,8 +74,8 @@ int cli_print_model(const char *cmd, int argc, char **argv, cli_encode_fn encode
   return rc;
 }
 
-int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ignore_extra, float **rows,
-                 size_t *nrows) {
+int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ignore_extra,
+                 float **rows, size_t *nrows) {
   *rows = NULL;
   *nrows = 0;
   int is_stdin = strcmp(path, "-") == 0;
@@ -89,6 +91,28 @@ int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ig
   if (ec == GROVE_OK) return 0;
   fprintf(stderr, "grove %s: %s: %s\n", cmd, is_stdin ? "<stdin>" : path, err.msg);
   return ec == GROVE_EINPUT ? CLI_EXIT_INPUT : CLI_EXIT_MODEL;
+}
+
+int cli_parse_options(int argc, char **argv, const struct option *options, const char *shortopts,
+                      cli_option_fn on_option, void *ctx) {
+  struct option all[32];
+  size_t n = 0;
+  while (options[n].name != NULL && n < sizeof all / sizeof all[0] - 2) all[n] = options[n], n++;
+  all[n++] = (struct option){"help", no_argument, NULL, 'h'};
+  all[n] = (struct option){NULL, 0, NULL, 0};
+  int c, rc = 0;
+  while (rc == 0 && (c = getopt_long(argc, argv, shortopts, all, NULL)) != -1) {
+    if (c == 'h') {
+      fputs(cli_usage, stdout);
+      return 1;
+    }
+    if (c == '?' || c == ':') {
+      fputs(cli_usage, stderr);
+      return CLI_EXIT_INPUT;
+    }
+    rc = on_option(c, optarg, ctx);
+  }
+  return rc;
 }
 
 int cli_parse_count(const char *opt, const char *s, unsigned long max, unsigned long *out) {

@@ -11,9 +11,9 @@
 typedef struct {
   const csv_rows_opts_t *opts;
   uint32_t num_features;
-  size_t record;        /* 0 is the header */
-  uint32_t col;         /* column within the current record */
-  char **header;        /* header names, ncols of them */
+  size_t record; /* 0 is the header */
+  uint32_t col;  /* column within the current record */
+  char **header; /* header names, ncols of them */
   uint32_t ncols, cap_cols;
   int32_t *col_feature; /* feature of each column, or -1 when ignored */
   float *rows;
@@ -22,7 +22,8 @@ typedef struct {
   grove_error_t *err;
 } reader_t;
 
-static void reader_fail(reader_t *r, grove_err_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reader_fail(reader_t *r, grove_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void reader_fail(reader_t *r, grove_err_t code, const char *fmt, ...) {
   if (r->rc != GROVE_OK) return; /* keep the first error */
   r->rc = code;
@@ -40,11 +41,8 @@ static int is_missing(const char *s, size_t len) {
 /* Parses a numeric field the way numpy does (strtod, then rounded once to float32). */
 static int parse_number(const char *s, float *out) {
   char *end;
-  errno = 0;
-  double d = strtod(s, &end);
-  if (end == s || *end != '\0') return -1;
-  *out = (float)d;
-  return 0;
+  *out = (float)strtod(s, &end); /* the caller drops *OUT when this fails */
+  return end == s || *end != '\0' ? -1 : 0;
 }
 
 static const char *column_name(const reader_t *r, uint32_t col) {
@@ -59,7 +57,8 @@ static void on_header_field(reader_t *r, const char *s) {
     r->header = h;
     r->cap_cols = cap;
   }
-  if ((r->header[r->ncols] = strdup(s)) == NULL) return reader_fail(r, GROVE_ENOMEM, "out of memory");
+  if ((r->header[r->ncols] = strdup(s)) == NULL)
+    return reader_fail(r, GROVE_ENOMEM, "out of memory");
   r->ncols++;
 }
 
@@ -74,18 +73,24 @@ static void on_header_end(reader_t *r) {
   }
   int by_name = grove_forest_feature_name(f, 0) != NULL;
   for (uint32_t c = 0; c < r->ncols; c++) {
-    int32_t j = by_name ? grove_forest_feature_index(f, r->header[c]) : (c < r->num_features ? (int32_t)c : -1);
+    int32_t j = by_name ? grove_forest_feature_index(f, r->header[c])
+                        : (c < r->num_features ? (int32_t)c : -1);
     if (j >= 0 && seen[j]) {
-      reader_fail(r, GROVE_EINPUT, "line 1, column %u: \"%s\" appears twice in the header", c + 1, r->header[c]);
+      reader_fail(r, GROVE_EINPUT, "line 1, column %u: \"%s\" appears twice in the header", c + 1,
+                  r->header[c]);
       break;
     }
     if (j < 0 && !r->opts->ignore_extra) {
       if (by_name)
-        reader_fail(r, GROVE_EINPUT, "line 1, column %u: unknown column \"%s\" (not a feature of the model; "
-                    "--ignore-extra skips such columns)", c + 1, r->header[c]);
+        reader_fail(r, GROVE_EINPUT,
+                    "line 1, column %u: unknown column \"%s\" (not a feature of the model; "
+                    "--ignore-extra skips such columns)",
+                    c + 1, r->header[c]);
       else
-        reader_fail(r, GROVE_EINPUT, "line 1, column %u: the model has only %u features (--ignore-extra "
-                    "skips extra columns)", c + 1, r->num_features);
+        reader_fail(r, GROVE_EINPUT,
+                    "line 1, column %u: the model has only %u features (--ignore-extra "
+                    "skips extra columns)",
+                    c + 1, r->num_features);
       break;
     }
     if (j >= 0) seen[j] = 1;
@@ -97,7 +102,8 @@ static void on_header_end(reader_t *r) {
     if (name != NULL)
       reader_fail(r, GROVE_EINPUT, "line 1: no column for feature \"%s\"", name);
     else
-      reader_fail(r, GROVE_EINPUT, "line 1: %u columns, the model has %u features", r->ncols, r->num_features);
+      reader_fail(r, GROVE_EINPUT, "line 1: %u columns, the model has %u features", r->ncols,
+                  r->num_features);
   }
   free(seen);
 }
@@ -130,21 +136,22 @@ static void on_data_field(reader_t *r, const char *s, size_t len) {
     int32_t code = grove_schema_category_code(schema, (uint32_t)j, s, len);
     float v;
     /* Not one of the strings: an integer code in range is accepted, as in the HTTP API. */
-    if (code < 0 && parse_number(s, &v) == 0 && v >= 0.0f && v < (float)schema->features[j].num_categories &&
-        v == floorf(v))
+    if (code < 0 && parse_number(s, &v) == 0 && v >= 0.0f &&
+        v < (float)schema->features[j].num_categories && v == floorf(v))
       code = (int32_t)v;
     if (code < 0)
-      return reader_fail(r, GROVE_EINPUT,
-                         "line %zu, column %u (\"%s\"): unknown category \"%.*s\" (neither one of the schema's %u "
-                         "categories nor a code below that)",
-                         r->record + 1, c + 1, column_name(r, c), (int)(len > 64 ? 64 : len), s,
-                         schema->features[j].num_categories);
+      return reader_fail(
+          r, GROVE_EINPUT,
+          "line %zu, column %u (\"%s\"): unknown category \"%.*s\" (neither one of the schema's %u "
+          "categories nor a code below that)",
+          r->record + 1, c + 1, column_name(r, c), (int)(len > 64 ? 64 : len), s,
+          schema->features[j].num_categories);
     row[j] = (float)code;
     return;
   }
   if (parse_number(s, &row[j]) != 0)
-    reader_fail(r, GROVE_EINPUT, "line %zu, column %u (\"%s\"): not a number: \"%.*s\"", r->record + 1, c + 1,
-                column_name(r, c), (int)(len > 64 ? 64 : len), s);
+    reader_fail(r, GROVE_EINPUT, "line %zu, column %u (\"%s\"): not a number: \"%.*s\"",
+                r->record + 1, c + 1, column_name(r, c), (int)(len > 64 ? 64 : len), s);
 }
 
 static void on_field(void *s, size_t len, void *data) {
@@ -153,7 +160,8 @@ static void on_field(void *s, size_t len, void *data) {
   const char *text = s ? s : "";
   if (s == NULL) len = 0;
   if (strlen(text) != len) { /* an embedded NUL byte */
-    reader_fail(r, GROVE_EINPUT, "line %zu, column %u: NUL byte in field", r->record + 1, r->col + 1);
+    reader_fail(r, GROVE_EINPUT, "line %zu, column %u: NUL byte in field", r->record + 1,
+                r->col + 1);
     return;
   }
   if (r->record == 0)
@@ -170,7 +178,8 @@ static void on_record(int term, void *data) {
     if (r->record == 0) {
       on_header_end(r);
     } else if (r->col != r->ncols) {
-      reader_fail(r, GROVE_EINPUT, "line %zu: %u fields, the header has %u", r->record + 1, r->col, r->ncols);
+      reader_fail(r, GROVE_EINPUT, "line %zu: %u fields, the header has %u", r->record + 1, r->col,
+                  r->ncols);
     } else {
       r->nrows++;
     }
@@ -195,11 +204,13 @@ grove_err_t csv_rows_read(FILE *fp, const csv_rows_opts_t *opts, float **rows, s
   size_t got;
   while (r.rc == GROVE_OK && (got = fread(buf, 1, sizeof buf, fp)) > 0) {
     if (csv_parse(&p, buf, got, on_field, on_record, &r) != got)
-      reader_fail(&r, GROVE_EINPUT, "line %zu: malformed CSV (%s)", r.record + 1, csv_strerror(csv_error(&p)));
+      reader_fail(&r, GROVE_EINPUT, "line %zu: malformed CSV (%s)", r.record + 1,
+                  csv_strerror(csv_error(&p)));
   }
   if (r.rc == GROVE_OK && ferror(fp)) reader_fail(&r, GROVE_EIO, "read error: %s", strerror(errno));
   if (r.rc == GROVE_OK && csv_fini(&p, on_field, on_record, &r) != 0)
-    reader_fail(&r, GROVE_EINPUT, "line %zu: malformed CSV (%s)", r.record + 1, csv_strerror(csv_error(&p)));
+    reader_fail(&r, GROVE_EINPUT, "line %zu: malformed CSV (%s)", r.record + 1,
+                csv_strerror(csv_error(&p)));
   csv_free(&p);
   if (r.rc == GROVE_OK && r.record == 0) reader_fail(&r, GROVE_EINPUT, "line 1: no header row");
   for (uint32_t c = 0; c < r.ncols; c++) free(r.header[c]);

@@ -2,4 +2,6 @@
 #include "api.h"
 #include "cli.h"
 
-int cli_info(int argc, char **argv) { return cli_print_model("info", argc, argv, api_encode_model_info); }
+int cli_info(int argc, char **argv) {
+  return cli_print_model("info", argc, argv, api_encode_model_info);
+}

@@ -9,7 +9,8 @@ static const struct {
   const char *name;
   int (*run)(int argc, char **argv);
 } commands[] = {
-    {"predict", cli_predict}, {"info", cli_info}, {"schema", cli_schema}, {"bench", cli_bench}, {"serve", cli_serve},
+    {"predict", cli_predict}, {"info", cli_info},   {"schema", cli_schema},
+    {"bench", cli_bench},     {"serve", cli_serve},
 };
 
 int main(int argc, char **argv) {

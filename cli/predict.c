@@ -46,33 +46,45 @@ typedef struct {
   uint32_t threads;
 } predict_opts_t;
 
-/* Parses the options into O; 0, 1 after --help, or an exit code. */
-static int parse_options(int argc, char **argv, predict_opts_t *o) {
-  static const struct option longopts[] = {
-      {"input", required_argument, NULL, 'i'},  {"output", required_argument, NULL, 'o'},
-      {"margin", no_argument, NULL, 'm'},       {"threads", required_argument, NULL, 't'},
-      {"stats", no_argument, NULL, 's'},        {"ignore-extra", no_argument, NULL, 'x'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  *o = (predict_opts_t){.output = "-", .threads = n > 0 ? (uint32_t)n : 1};
+static int on_option(int c, const char *arg, void *ctx) {
+  predict_opts_t *o = ctx;
   unsigned long v;
-  int c;
-  while ((c = getopt_long(argc, argv, "i:o:t:", longopts, NULL)) != -1) {
-    switch (c) {
-      case 'i': o->input = optarg; break;
-      case 'o': o->output = optarg; break;
-      case 'm': o->margin = 1; break;
-      case 't':
-        if (cli_parse_count("--threads", optarg, 256, &v) != 0) return CLI_EXIT_INPUT;
-        o->threads = (uint32_t)v;
-        break;
-      case 's': o->stats = 1; break;
-      case 'x': o->ignore_extra = 1; break;
-      case 'h': fputs(cli_usage, stdout); return 1;
-      default: fputs(cli_usage, stderr); return CLI_EXIT_INPUT;
-    }
+  switch (c) {
+    case 'i':
+      o->input = arg;
+      break;
+    case 'o':
+      o->output = arg;
+      break;
+    case 'm':
+      o->margin = 1;
+      break;
+    case 's':
+      o->stats = 1;
+      break;
+    case 'x':
+      o->ignore_extra = 1;
+      break;
+    case 't':
+      if (cli_parse_count("--threads", arg, 256, &v) != 0) return CLI_EXIT_INPUT;
+      o->threads = (uint32_t)v;
+      break;
   }
   return 0;
+}
+
+/* Parses the options into O; 0, 1 after --help, or an exit code. */
+static int parse_options(int argc, char **argv, predict_opts_t *o) {
+  static const struct option options[] = {{"input", required_argument, NULL, 'i'},
+                                          {"output", required_argument, NULL, 'o'},
+                                          {"margin", no_argument, NULL, 'm'},
+                                          {"threads", required_argument, NULL, 't'},
+                                          {"stats", no_argument, NULL, 's'},
+                                          {"ignore-extra", no_argument, NULL, 'x'},
+                                          {NULL, 0, NULL, 0}};
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  *o = (predict_opts_t){.output = "-", .threads = n > 0 ? (uint32_t)n : 1};
+  return cli_parse_options(argc, argv, options, "i:o:t:", on_option, o);
 }
 
 int cli_predict(int argc, char **argv) {
@@ -114,10 +126,11 @@ int cli_predict(int argc, char **argv) {
     grove_forest_info_t info;
     grove_forest_get_info(m.forest, &info);
     fprintf(stderr,
-            "{\"rows\":%zu,\"features\":%u,\"trees\":%u,\"isa\":\"%s\",\"kernel\":\"%s\",\"threads\":%u,"
+            "{\"rows\":%zu,\"features\":%u,\"trees\":%u,\"isa\":\"%s\",\"kernel\":\"%s\","
+            "\"threads\":%u,"
             "\"parse_s\":%.6f,\"predict_s\":%.6f}\n",
-            nrows, info.num_features, info.num_trees, grove_engine_isa(), grove_engine_kernel(), o.threads, t1 - t0,
-            t2 - t1);
+            nrows, info.num_features, info.num_trees, grove_engine_isa(), grove_engine_kernel(),
+            o.threads, t1 - t0, t2 - t1);
   }
 done:
   free(text);

@@ -6,4 +6,6 @@
 #include "api.h"
 #include "cli.h"
 
-int cli_schema(int argc, char **argv) { return cli_print_model("schema", argc, argv, api_encode_schema_file); }
+int cli_schema(int argc, char **argv) {
+  return cli_print_model("schema", argc, argv, api_encode_schema_file);
+}

@@ -11,8 +11,6 @@
 #include "server.h"
 #include "version.h"
 
-#define MAX_MODELS 256
-
 /* Only main's side reads the environment; the config module gets this lookup. */
 static const char *env_lookup(const char *name) { return getenv(name); }
 
@@ -40,28 +38,32 @@ static int load_models(const config_t *cfg, registry_t *reg) {
  * to NAME. Also writes the banner's model list to NAMES. Returns -1 (said why) when there
  * is none to serve or --default-model names none of them.
  */
-static int pick_default(const config_t *cfg, registry_t *reg, char *name, size_t size, char *names, size_t nsize) {
-  registry_model_t *models[MAX_MODELS];
-  size_t n = registry_list(reg, models, MAX_MODELS), used = 0;
+static int pick_default(const config_t *cfg, registry_t *reg, char *name, size_t size, char *names,
+                        size_t nsize) {
+  size_t n, used = 0;
+  registry_model_t **models = registry_list(reg, &n);
   const char *want = cfg->default_model ? cfg->default_model : "income", *found = NULL;
   names[0] = '\0';
   for (size_t i = 0; i < n; i++) {
     if (strcmp(models[i]->name, want) == 0) found = models[i]->name;
     grove_forest_info_t info;
     grove_forest_get_info(models[i]->forest, &info);
-    int w = snprintf(names + used, nsize - used, "%s%s(%u trees, %u features)", i ? "," : "", models[i]->name,
-                     info.num_trees, info.num_features);
+    int w = snprintf(names + used, nsize - used, "%s%s(%u trees, %u features)", i ? "," : "",
+                     models[i]->name, info.num_trees, info.num_features);
     if (w > 0 && (size_t)w < nsize - used) used += (size_t)w;
   }
   if (n == 0)
-    fprintf(stderr, "grove serve: no models to serve (give MODEL paths, or --models DIR with subdirectories "
-                    "holding model.json, model.ubj or model.txt)\n");
+    fprintf(
+        stderr,
+        "grove serve: no models to serve (give MODEL paths, or --models DIR with subdirectories "
+        "holding model.json, model.ubj or model.txt)\n");
   else if (found == NULL && cfg->default_model != NULL)
-    fprintf(stderr, "grove serve: --default-model \"%s\" is not among the loaded models\n", cfg->default_model);
+    fprintf(stderr, "grove serve: --default-model \"%s\" is not among the loaded models\n",
+            cfg->default_model);
   else
     snprintf(name, size, "%s", found ? found : models[0]->name);
   int ok = n > 0 && (found != NULL || cfg->default_model == NULL);
-  for (size_t i = 0; i < n; i++) registry_model_unref(models[i]);
+  registry_list_free(models, n);
   return ok ? 0 : -1;
 }
 
@@ -82,11 +84,12 @@ int cli_serve(int argc, char **argv) {
       pick_default(&cfg, reg, default_name, sizeof default_name, names, sizeof names) == 0) {
     if (grove_engine_isa_note() != NULL) log_event("warn", grove_engine_isa_note(), NULL);
     log_event("info", "grove starting",
-              "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u max_delay_us=%u models=\"%s\" "
+              "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u "
+              "max_delay_us=%u models=\"%s\" "
               "default_model=%s url=%s://%s:%u",
               GROVE_VERSION, grove_engine_isa(), grove_engine_kernel(), cfg.io_threads, cfg.workers,
-              cfg.max_batch_rows, cfg.max_delay_us, names, default_name, cfg.tls_cert ? "https" : "http", cfg.host,
-              cfg.port);
+              cfg.max_batch_rows, cfg.max_delay_us, names, default_name,
+              cfg.tls_cert ? "https" : "http", cfg.host, cfg.port);
     exit_code = server_run(&cfg, reg, metrics, default_name);
   }
   registry_free(reg);

@@ -7,7 +7,7 @@
 
 #include "error.h"
 
-#define UNSET UINT32_MAX
+#define UNSET           UINT32_MAX
 /* Node indices are uint32 and a split's right child is left + 1. */
 #define MAX_TOTAL_NODES (UINT32_MAX / 2)
 
@@ -76,7 +76,7 @@ static grove_err_t check_child(const grove_builder_t *b, const grove_tree_src_t 
                                int32_t c, const char *side, grove_error_t *err) {
   if (c < 0 || (uint32_t)c >= t->num_nodes)
     return grove__error_set(err, GROVE_EPARSE, "tree %zu node %u: %s child %d out of range [0, %u)",
-                           b->num_trees, i, side, c, t->num_nodes);
+                            b->num_trees, i, side, c, t->num_nodes);
   if (b->new_index[c] != UNSET)
     return grove__error_set(err, GROVE_EPARSE,
                             "tree %zu node %u: %s child %d is reached twice (a cycle or a shared "
@@ -126,7 +126,7 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
   if (n == 0) return grove__error_set(err, GROVE_EPARSE, "tree %zu has no nodes", b->num_trees);
   if (t->group >= b->num_groups)
     return grove__error_set(err, GROVE_EPARSE, "tree %zu: output group %u out of range [0, %u)",
-                           b->num_trees, t->group, b->num_groups);
+                            b->num_trees, t->group, b->num_groups);
   if (n > MAX_TOTAL_NODES - b->num_nodes)
     return grove__error_set(err, GROVE_EUNSUPPORTED, "more than %u nodes in all", MAX_TOTAL_NODES);
   if (grow((void **)&b->queue, &b->cap_scratch, n, sizeof *b->queue)) goto nomem;
@@ -157,8 +157,8 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
     if (is_leaf(t, i)) {
       if (t->right[i] >= 0)
         return grove__error_set(err, GROVE_EPARSE,
-                                "tree %zu node %u: left child -1 but right child %d",
-                                b->num_trees, i, t->right[i]);
+                                "tree %zu node %u: left child -1 but right child %d", b->num_trees,
+                                i, t->right[i]);
       if (b->depth[h] > b->max_depth) b->max_depth = b->depth[h];
       continue;
     }
@@ -184,8 +184,7 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
     b->depth[qlen++] = b->depth[h] + 1;
   }
 
-  if (GROW(b, nodes, cap_nodes, b->num_nodes + qlen) ||
-      GROW(b, roots, cap_trees, b->num_trees + 1))
+  if (GROW(b, nodes, cap_nodes, b->num_nodes + qlen) || GROW(b, roots, cap_trees, b->num_trees + 1))
     goto nomem;
   /* groups shares roots' capacity. */
   {
@@ -237,8 +236,7 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
   return GROVE_OK;
 
 nomem:
-  return grove__error_set(err, GROVE_ENOMEM, "out of memory while building tree %zu",
-                          b->num_trees);
+  return grove__error_set(err, GROVE_ENOMEM, "out of memory while building tree %zu", b->num_trees);
 }
 
 int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
@@ -247,8 +245,8 @@ int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
     size_t cap = a->cap;
 #define GROW_NODES(field) (cap = a->cap, grow((void **)&a->field, &cap, nodes, sizeof *a->field))
     if (GROW_NODES(left) || GROW_NODES(right) || GROW_NODES(feature) || GROW_NODES(value) ||
-        GROW_NODES(default_left) || GROW_NODES(categorical) || GROW_NODES(zero_missing) || GROW_NODES(cat_begin) ||
-        GROW_NODES(cat_count))
+        GROW_NODES(default_left) || GROW_NODES(categorical) || GROW_NODES(zero_missing) ||
+        GROW_NODES(cat_begin) || GROW_NODES(cat_count))
       return -1;
 #undef GROW_NODES
     a->cap = cap;
@@ -317,12 +315,14 @@ void grove__top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) 
     any |= n->flags & ((1u << GROVE_NODE_CAT_SHIFT) - 1);
     if (n->flags & GROVE_NODE_CATEGORICAL) {
       const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
-      for (uint32_t w = 0; w < 2 && w < set->nwords; w++) top->cat_words[w][p] = f->cat_words[set->offset + w];
+      for (uint32_t w = 0; w < 2 && w < set->nwords; w++)
+        top->cat_words[w][p] = f->cat_words[set->offset + w];
       if (set->nwords > 2) any |= GROVE_TOP_WIDE_SETS;
     }
   }
   top->flags[SPLITS] = any;
-  for (uint32_t p = SPLITS; p < 2 * GROVE_TOP_SLOTS - 1; p++) top->exit[p % GROVE_TOP_SLOTS] = at[p];
+  for (uint32_t p = SPLITS; p < 2 * GROVE_TOP_SLOTS - 1; p++)
+    top->exit[p % GROVE_TOP_SLOTS] = at[p];
 }
 
 int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) {
@@ -350,7 +350,8 @@ int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top)
       memcpy(&value, &w0, sizeof value);
     }
     top->value[slot] = value;
-    top->meta[slot] = (uint32_t)n->feature | (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_TOP6_META_FLAGS_SHIFT |
+    top->meta[slot] = (uint32_t)n->feature |
+                      (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_TOP6_META_FLAGS_SHIFT |
                       high << GROVE_TOP6_META_CATS_SHIFT;
     any |= n->flags & GROVE_NODE_LOW_FLAGS;
   }
@@ -359,8 +360,10 @@ int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top)
     if (f->nodes[at[p]].feature >= 0) leaves = 0;
   for (uint32_t p = SPLITS; p < 2 * GROVE_TOP6_SLOTS - 1; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
-    if (leaves) memcpy(&top->exit[p % GROVE_TOP6_SLOTS], &n->value, sizeof n->value);
-    else top->exit[p % GROVE_TOP6_SLOTS] = at[p];
+    if (leaves)
+      memcpy(&top->exit[p % GROVE_TOP6_SLOTS], &n->value, sizeof n->value);
+    else
+      top->exit[p % GROVE_TOP6_SLOTS] = at[p];
   }
   top->meta[GROVE_TOP6_SUMMARY] = any | leaves;
   return 1;
@@ -371,13 +374,17 @@ int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out) {
   for (uint64_t i = 0; i < num_nodes; i++) {
     const grove_node_t *n = &f->nodes[i];
     if (n->feature < 0) {
-      out[i] = (grove_node8_t){.value = n->value, .packed = GROVE_NODE8_LEAF << GROVE_NODE8_FEATURE_SHIFT};
+      out[i] = (grove_node8_t){.value = n->value,
+                               .packed = GROVE_NODE8_LEAF << GROVE_NODE8_FEATURE_SHIFT};
       continue;
     }
-    if ((uint32_t)n->feature >= GROVE_NODE8_LEAF || n->left <= i || n->left - i > GROVE_NODE8_LEFT_MASK) return 0;
-    out[i] = (grove_node8_t){.value = n->value,
-                             .packed = (uint32_t)(n->left - i) | (uint32_t)n->feature << GROVE_NODE8_FEATURE_SHIFT |
-                                       (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_NODE8_FLAGS_SHIFT};
+    if ((uint32_t)n->feature >= GROVE_NODE8_LEAF || n->left <= i ||
+        n->left - i > GROVE_NODE8_LEFT_MASK)
+      return 0;
+    out[i] = (grove_node8_t){
+        .value = n->value,
+        .packed = (uint32_t)(n->left - i) | (uint32_t)n->feature << GROVE_NODE8_FEATURE_SHIFT |
+                  (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_NODE8_FLAGS_SHIFT};
   }
   return 1;
 }
@@ -405,7 +412,8 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   size_t str_bytes = strlen(meta->format) + strlen(source_model) + strlen(meta->objective) +
                      strlen(meta->booster) + 4;
   if (meta->feature_names != NULL)
-    for (uint32_t i = 0; i < meta->num_features; i++) str_bytes += strlen(meta->feature_names[i]) + 1;
+    for (uint32_t i = 0; i < meta->num_features; i++)
+      str_bytes += strlen(meta->feature_names[i]) + 1;
 
   size_t cursor = sizeof(struct grove_forest);
   size_t off_nodes = reserve(&cursor, b->num_nodes * sizeof(grove_node_t));
@@ -414,7 +422,8 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   size_t off_sets = reserve(&cursor, b->num_sets * sizeof(grove_cat_set_t));
   size_t off_words = reserve(&cursor, b->num_words * sizeof(uint32_t));
   size_t off_base = reserve(&cursor, meta->num_groups * sizeof(float));
-  size_t off_names = reserve(&cursor, meta->feature_names ? meta->num_features * sizeof(char *) : 0);
+  size_t off_names =
+      reserve(&cursor, meta->feature_names ? meta->num_features * sizeof(char *) : 0);
   size_t off_types = reserve(&cursor, meta->num_features);
   size_t off_strings = reserve(&cursor, str_bytes);
   /* The top tables only while the whole block stays within twice the nodes' bytes. */
@@ -434,7 +443,6 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   if (block == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory (%zu bytes)", size);
   memset(block, 0, size);
   struct grove_forest *f = (struct grove_forest *)block;
-  atomic_init(&f->refcount, 1);
   f->block_size = size;
 
   if (b->num_trees) { /* with no trees the arrays were never allocated */
@@ -457,7 +465,8 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
     /* 6 levels when every tree fits them, else 5: the same bytes. */
     grove_top6_t *top6 = (grove_top6_t *)(block + off_tops);
     int six = 1;
-    for (size_t t = 0; t < b->num_trees && six; t++) six = grove__top6_build(f, b->roots[t], &top6[t]);
+    for (size_t t = 0; t < b->num_trees && six; t++)
+      six = grove__top6_build(f, b->roots[t], &top6[t]);
     if (six) {
       f->tops6 = top6;
       f->top_levels = GROVE_TOP6_LEVELS;
@@ -470,12 +479,12 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   }
 
   char *s = block + off_strings;
-#define COPY_STRING(dst, src)        \
-  do {                               \
-    size_t len_ = strlen(src) + 1;   \
-    memcpy(s, (src), len_);          \
-    (dst) = s;                       \
-    s += len_;                       \
+#define COPY_STRING(dst, src)      \
+  do {                             \
+    size_t len_ = strlen(src) + 1; \
+    memcpy(s, (src), len_);        \
+    (dst) = s;                     \
+    s += len_;                     \
   } while (0)
   grove_forest_info_t *info = &f->info;
   COPY_STRING(info->format, meta->format);

@@ -14,21 +14,21 @@ typedef struct grove_builder grove_builder_t;
 /* One tree in the loader's numbering; node 0 is the root. */
 typedef struct {
   uint32_t num_nodes;
-  const int32_t *left;          /* left child, or -1 for a leaf */
-  const int32_t *right;         /* right child, or -1 for a leaf */
-  const int32_t *feature;       /* split feature (ignored for leaves) */
-  const float *value;           /* split threshold, or leaf value */
-  const uint8_t *default_left;  /* nonzero: missing goes left */
-  const uint8_t *categorical;   /* NULL when the tree has no categorical split */
-  const uint32_t *cat_begin;    /* categorical node i: its categories are */
-  const uint32_t *cat_count;    /*   cat_values[cat_begin[i] .. + cat_count[i]] */
-  const int32_t *cat_values;    /* categories that go right */
+  const int32_t *left;         /* left child, or -1 for a leaf */
+  const int32_t *right;        /* right child, or -1 for a leaf */
+  const int32_t *feature;      /* split feature (ignored for leaves) */
+  const float *value;          /* split threshold, or leaf value */
+  const uint8_t *default_left; /* nonzero: missing goes left */
+  const uint8_t *categorical;  /* NULL when the tree has no categorical split */
+  const uint32_t *cat_begin;   /* categorical node i: its categories are */
+  const uint32_t *cat_count;   /*   cat_values[cat_begin[i] .. + cat_count[i]] */
+  const int32_t *cat_values;   /* categories that go right */
   size_t num_cat_values;
-  const uint8_t *zero_missing;  /* NULL, or nonzero at splits where |x| <= 1e-35 is missing
-                                   too (LightGBM's missing type Zero) */
-  int cat_truncate;             /* categorical values in (-1, 0) are category 0 (LightGBM) */
-  uint32_t group;               /* output group (class) the tree adds to */
-  float weight;                 /* DART tree weight; leaves become value * weight */
+  const uint8_t *zero_missing; /* NULL, or nonzero at splits where |x| <= 1e-35 is missing
+                                  too (LightGBM's missing type Zero) */
+  int cat_truncate;            /* categorical values in (-1, 0) are category 0 (LightGBM) */
+  uint32_t group;              /* output group (class) the tree adds to */
+  float weight;                /* DART tree weight; leaves become value * weight */
 } grove_tree_src_t;
 
 /*
@@ -57,7 +57,7 @@ void grove__tree_arrays_free(grove_tree_arrays_t *a);
 /* What the loader knows of the model as a whole. */
 typedef struct {
   const char *format;
-  const char *source_model;           /* NULL when the model was not converted */
+  const char *source_model; /* NULL when the model was not converted */
   const char *objective;
   const char *booster;
   grove_task_t task;
@@ -66,9 +66,9 @@ typedef struct {
   uint32_t num_groups;
   uint32_t num_outputs;
   uint32_t num_parallel_tree;
-  const float *base_margins;          /* num_groups values */
-  const char *const *feature_names;   /* num_features names, or NULL */
-  const uint8_t *feature_types;       /* num_features grove_feature_type_t, or NULL */
+  const float *base_margins;        /* num_groups values */
+  const char *const *feature_names; /* num_features names, or NULL */
+  const uint8_t *feature_types;     /* num_features grove_feature_type_t, or NULL */
 } grove_model_meta_t;
 
 /* Returns NULL when out of memory. */

@@ -27,8 +27,8 @@ grove_isa_t grove__cpu_detect(void) {
   if ((xcr0 & 0x6) != 0x6) return GROVE_ISA_SCALAR; /* XMM and YMM state */
   if (__get_cpuid_max(0, NULL) < 7) return GROVE_ISA_SCALAR;
   __cpuid_count(7, 0, a, b, c, d);
-  if (!((b >> 5) & 1)) return GROVE_ISA_SCALAR; /* AVX2 */
-  const unsigned avx512 = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31); /* F DQ BW VL */
+  if (!((b >> 5) & 1)) return GROVE_ISA_SCALAR;                               /* AVX2 */
+  const unsigned avx512 = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);  /* F DQ BW VL */
   if ((b & avx512) != avx512 || (xcr0 & 0xe0) != 0xe0) return GROVE_ISA_AVX2; /* opmask, ZMM */
   return GROVE_ISA_AVX512;
 }
@@ -38,9 +38,12 @@ grove_isa_t grove__cpu_detect(void) { return GROVE_ISA_SCALAR; }
 
 const char *grove__isa_name(grove_isa_t isa) {
   switch (isa) {
-  case GROVE_ISA_AVX2: return "avx2";
-  case GROVE_ISA_AVX512: return "avx512";
-  default: return "scalar";
+    case GROVE_ISA_AVX2:
+      return "avx2";
+    case GROVE_ISA_AVX512:
+      return "avx512";
+    default:
+      return "scalar";
   }
 }
 
@@ -50,9 +53,12 @@ grove_isa_t grove__cpu_isa(const char **note) {
   const char *want = getenv("GROVE_ISA");
   if (want == NULL || *want == '\0') return isa;
   grove_isa_t asked;
-  if (strcmp(want, "scalar") == 0) asked = GROVE_ISA_SCALAR;
-  else if (strcmp(want, "avx2") == 0) asked = GROVE_ISA_AVX2;
-  else if (strcmp(want, "avx512") == 0) asked = GROVE_ISA_AVX512;
+  if (strcmp(want, "scalar") == 0)
+    asked = GROVE_ISA_SCALAR;
+  else if (strcmp(want, "avx2") == 0)
+    asked = GROVE_ISA_AVX2;
+  else if (strcmp(want, "avx512") == 0)
+    asked = GROVE_ISA_AVX512;
   else {
     *note = "GROVE_ISA is not one of scalar, avx2, avx512: ignored";
     return isa;

@@ -5,30 +5,32 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *grove_strerror(int err) {
-  switch (err) {
-    case GROVE_OK:
-      return "success";
-#define XX(name, code, str) \
-  case GROVE_##name:        \
-    return str;
-      GROVE_ERRNO_MAP(XX)
+/* Every code with its name and message, from the one table in grove_engine.h. */
+typedef struct {
+  int code;
+  const char *name, *message;
+} error_entry_t;
+
+static const error_entry_t errors[] = {{GROVE_OK, "OK", "success"},
+#define XX(name, code, str) {GROVE_##name, #name, str},
+                                       GROVE_ERRNO_MAP(XX)
 #undef XX
-  }
-  return "unknown error";
+};
+
+static const error_entry_t *error_entry(int err) {
+  for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+    if (errors[i].code == err) return &errors[i];
+  return NULL;
+}
+
+const char *grove_strerror(int err) {
+  const error_entry_t *e = error_entry(err);
+  return e ? e->message : "unknown error";
 }
 
 const char *grove_err_name(int err) {
-  switch (err) {
-    case GROVE_OK:
-      return "OK";
-#define XX(name, code, str) \
-  case GROVE_##name:        \
-    return #name;
-      GROVE_ERRNO_MAP(XX)
-#undef XX
-  }
-  return "EUNKNOWN";
+  const error_entry_t *e = error_entry(err);
+  return e ? e->name : "EUNKNOWN";
 }
 
 grove_err_t grove__error_set(grove_error_t *err, grove_err_t code, const char *fmt, ...) {

@@ -1,19 +1,10 @@
-/* Forest lifetime and accessors. */
+/* Freeing a forest, and its accessors. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "forest.h"
 
-grove_forest_t *grove_forest_ref(grove_forest_t *f) {
-  atomic_fetch_add_explicit(&f->refcount, 1, memory_order_relaxed);
-  return f;
-}
-
-void grove_forest_unref(grove_forest_t *f) {
-  if (f == NULL) return;
-  /* acq_rel: the last owner must see every other owner's accesses before freeing. */
-  if (atomic_fetch_sub_explicit(&f->refcount, 1, memory_order_acq_rel) == 1) free(f);
-}
+void grove_forest_free(grove_forest_t *f) { free(f); }
 
 void grove_forest_get_info(const grove_forest_t *f, grove_forest_info_t *info) { *info = f->info; }
 
@@ -23,7 +14,8 @@ const char *grove_forest_feature_name(const grove_forest_t *f, uint32_t i) {
 }
 
 grove_feature_type_t grove_forest_feature_type(const grove_forest_t *f, uint32_t i) {
-  return i < f->info.num_features ? (grove_feature_type_t)f->feature_types[i] : GROVE_FEATURE_NUMERIC;
+  return i < f->info.num_features ? (grove_feature_type_t)f->feature_types[i]
+                                  : GROVE_FEATURE_NUMERIC;
 }
 
 int32_t grove_forest_feature_index(const grove_forest_t *f, const char *name) {

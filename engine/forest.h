@@ -2,26 +2,30 @@
 #ifndef GROVE_FOREST_H
 #define GROVE_FOREST_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 
 #include "grove_engine.h"
 
 /* Node flags. */
 #define GROVE_NODE_DEFAULT_LEFT 0x1u /* a missing value (NaN) goes to the left child */
-#define GROVE_NODE_CATEGORICAL 0x2u  /* the split tests set membership, not x < value */
-#define GROVE_NODE_ZERO_MISSING 0x4u /* |x| <= GROVE_ZERO_BAND is missing too (LightGBM's missing type Zero) */
-#define GROVE_NODE_CAT_TRUNC 0x8u    /* categorical: x in (-1, 0) is category 0 (LightGBM's int cast) */
-#define GROVE_NODE_CAT_WORD0 0x10u   /* categorical, set within categories 0-31: `value` holds its
-                                        bits too, so SIMD kernels need no gather for it */
-#define GROVE_NODE_CAT_NWORDS_SHIFT 5 /* categorical, set of 2-7 words: their number in bits 5-7 */
-#define GROVE_NODE_CAT_NWORDS_MASK 0xE0u /*   and `value` holds the first word's index in cat_words */
-#define GROVE_NODE_CAT_SHIFT 8       /* flags >> 8: index into forest->cat_sets */
+#define GROVE_NODE_CATEGORICAL  0x2u /* the split tests set membership, not x < value */
+#define GROVE_NODE_ZERO_MISSING \
+  0x4u /* |x| <= GROVE_ZERO_BAND is missing too (LightGBM's missing type Zero) */
+#define GROVE_NODE_CAT_TRUNC \
+  0x8u /* categorical: x in (-1, 0) is category 0 (LightGBM's int cast) */
+#define GROVE_NODE_CAT_WORD0                                          \
+  0x10u /* categorical, set within categories 0-31: `value` holds its \
+           bits too, so SIMD kernels need no gather for it */
+#define GROVE_NODE_CAT_NWORDS_SHIFT 5 /* categorical, set of 2-7 words: their number in bits 5-7 \
+                                       */
+#define GROVE_NODE_CAT_NWORDS_MASK \
+  0xE0u                        /*   and `value` holds the first word's index in cat_words */
+#define GROVE_NODE_CAT_SHIFT 8 /* flags >> 8: index into forest->cat_sets */
 /* The flags a split's decision reads besides where its set is: the compact copies
  * (grove_node8_t, grove_top6_t) keep only these 4 bits. */
 #define GROVE_NODE_LOW_FLAGS 0xfu
-_Static_assert((GROVE_NODE_DEFAULT_LEFT | GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING | GROVE_NODE_CAT_TRUNC) ==
-                   GROVE_NODE_LOW_FLAGS,
+_Static_assert((GROVE_NODE_DEFAULT_LEFT | GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING |
+                GROVE_NODE_CAT_TRUNC) == GROVE_NODE_LOW_FLAGS,
                "the decision's flags are the low 4 bits");
 
 /* XGBoost treats category values outside [0, 2^24) as "not in the set" (left). */
@@ -45,12 +49,12 @@ _Static_assert((GROVE_NODE_DEFAULT_LEFT | GROVE_NODE_CATEGORICAL | GROVE_NODE_ZE
  * `left + go_right`: the shape the vectorized kernels walk with one gather per level.
  */
 typedef struct {
-  float value;      /* split threshold (go right when !(x < value)), or the leaf value;
-                       the set's bits for GROVE_NODE_CAT_WORD0 splits, its first word's
-                       index for GROVE_NODE_CAT_NWORDS_MASK ones */
-  int32_t feature;  /* split feature, or -1 for a leaf */
-  uint32_t left;    /* index of the left child in forest->nodes; right is left + 1 */
-  uint32_t flags;   /* GROVE_NODE_* bits; categorical set index above GROVE_NODE_CAT_SHIFT */
+  float value;     /* split threshold (go right when !(x < value)), or the leaf value;
+                      the set's bits for GROVE_NODE_CAT_WORD0 splits, its first word's
+                      index for GROVE_NODE_CAT_NWORDS_MASK ones */
+  int32_t feature; /* split feature, or -1 for a leaf */
+  uint32_t left;   /* index of the left child in forest->nodes; right is left + 1 */
+  uint32_t flags;  /* GROVE_NODE_* bits; categorical set index above GROVE_NODE_CAT_SHIFT */
 } grove_node_t;
 
 enum {
@@ -66,9 +70,10 @@ enum {
 _Static_assert(sizeof(grove_node_t) == 16 && sizeof(grove_node_t) == 4u << GROVE_NODE_WORDS_SHIFT &&
                    sizeof(grove_node_t) == 8u << GROVE_NODE_PAIRS_SHIFT && sizeof(float) == 4,
                "a node is 4 words, 2 pairs");
-_Static_assert(offsetof(grove_node_t, value) == 0 && offsetof(grove_node_t, feature) == 4 &&
-                   offsetof(grove_node_t, left) == 8 && offsetof(grove_node_t, flags) == 12,
-               "node words 0-3 are value, feature, left, flags: pairs (value, feature), (left, flags)");
+_Static_assert(
+    offsetof(grove_node_t, value) == 0 && offsetof(grove_node_t, feature) == 4 &&
+        offsetof(grove_node_t, left) == 8 && offsetof(grove_node_t, flags) == 12,
+    "node words 0-3 are value, feature, left, flags: pairs (value, feature), (left, flags)");
 
 /* A categorical split's set: bit c of words[offset..offset+nwords) = category c goes right. */
 typedef struct {
@@ -94,26 +99,29 @@ _Static_assert(sizeof(grove_cat_set_t) == 4u << GROVE_CAT_SET_WORDS_SHIFT &&
  * (builder.c).
  */
 #define GROVE_TOP_LEVELS 5
-#define GROVE_TOP_SLOTS (1 << GROVE_TOP_LEVELS)
-#define GROVE_TOP_WIDE_SETS 0x10u /* in the summary: a set has categories >= 64, not in the tables */
+#define GROVE_TOP_SLOTS  (1 << GROVE_TOP_LEVELS)
+#define GROVE_TOP_WIDE_SETS \
+  0x10u /* in the summary: a set has categories >= 64, not in the tables */
 /* The heap step of both table shapes: the position below P on side RIGHT (0 left, 1 right). */
 static inline uint32_t grove__top_child(uint32_t p, uint32_t right) { return 2 * p + 1 + right; }
 typedef struct {
-  float value[GROVE_TOP_SLOTS];       /* threshold at position p < GROVE_TOP_SLOTS - 1 */
-  int32_t feature[GROVE_TOP_SLOTS];   /* split feature (0 under a leaf) */
-  uint32_t flags[GROVE_TOP_SLOTS];    /* node flags; the last one is a summary: the OR of
-                                         all positions' GROVE_NODE_* bits, GROVE_TOP_WIDE_SETS */
+  float value[GROVE_TOP_SLOTS];           /* threshold at position p < GROVE_TOP_SLOTS - 1 */
+  int32_t feature[GROVE_TOP_SLOTS];       /* split feature (0 under a leaf) */
+  uint32_t flags[GROVE_TOP_SLOTS];        /* node flags; the last one is a summary: the OR of
+                                             all positions' GROVE_NODE_* bits, GROVE_TOP_WIDE_SETS */
   uint32_t cat_words[2][GROVE_TOP_SLOTS]; /* categorical: categories 0-31 and 32-63 of the set */
-  uint32_t exit[GROVE_TOP_SLOTS];     /* node index below the last level: heap position p
-                                         (GROVE_TOP_SLOTS - 1 .. 2 * GROVE_TOP_SLOTS - 2) at
-                                         exit[p % GROVE_TOP_SLOTS] */
+  uint32_t exit[GROVE_TOP_SLOTS];         /* node index below the last level: heap position p
+                                             (GROVE_TOP_SLOTS - 1 .. 2 * GROVE_TOP_SLOTS - 2) at
+                                             exit[p % GROVE_TOP_SLOTS] */
 } grove_top_t;
 
 /* The avx512 kernels load a 32-entry array of a table as two aligned 64-byte vectors. */
-_Static_assert(GROVE_TOP_SLOTS == 32 && sizeof(grove_top_t) == 768, "grove_top_t: 6 arrays of 32 words");
+_Static_assert(GROVE_TOP_SLOTS == 32 && sizeof(grove_top_t) == 768,
+               "grove_top_t: 6 arrays of 32 words");
 _Static_assert(offsetof(grove_top_t, value) % 64 == 0 && offsetof(grove_top_t, feature) % 64 == 0 &&
-                   offsetof(grove_top_t, flags) % 64 == 0 && offsetof(grove_top_t, cat_words) % 64 == 0 &&
-                   GROVE_TOP_SLOTS * 4 % 64 == 0 && offsetof(grove_top_t, exit) % 64 == 0,
+                   offsetof(grove_top_t, flags) % 64 == 0 &&
+                   offsetof(grove_top_t, cat_words) % 64 == 0 && GROVE_TOP_SLOTS * 4 % 64 == 0 &&
+                   offsetof(grove_top_t, exit) % 64 == 0,
                "each array of a grove_top_t (each cat_words row too) starts on a 64-byte boundary");
 
 /*
@@ -122,39 +130,45 @@ _Static_assert(offsetof(grove_top_t, value) % 64 == 0 && offsetof(grove_top_t, f
  * these over grove_top_t at load time). Positions 0-30 are at [p], the level-5 positions
  * 31-62 at [32 + p % 32], so each level reads one 32-entry half with one vpermt2d.
  */
-#define GROVE_TOP6_LEVELS 6
-#define GROVE_TOP6_SLOTS 64
-#define GROVE_TOP6_HALF 32           /* level 5's positions 31-62 are at [GROVE_TOP6_HALF + p % 32] */
-#define GROVE_TOP6_SUMMARY 31        /* meta[31], a slot no position uses, is the summary */
-#define GROVE_TOP6_LEAF_EXITS 0x100u /* in the summary: every exit is a leaf, exit[] holds its value */
+#define GROVE_TOP6_LEVELS  6
+#define GROVE_TOP6_SLOTS   64
+#define GROVE_TOP6_HALF    32 /* level 5's positions 31-62 are at [GROVE_TOP6_HALF + p % 32] */
+#define GROVE_TOP6_SUMMARY 31 /* meta[31], a slot no position uses, is the summary */
+#define GROVE_TOP6_LEAF_EXITS \
+  0x100u /* in the summary: every exit is a leaf, exit[] holds its value */
 /* meta: bits 0-7 the split feature, 8-11 its GROVE_NODE_LOW_FLAGS, 16-31 the set's
  * categories 32-47 (bit 16 + c - 32 for category c). */
 #define GROVE_TOP6_META_FEATURE_MASK 0xffu
-#define GROVE_TOP6_META_FLAGS_SHIFT 8
-#define GROVE_TOP6_META_CATS_SHIFT 16
+#define GROVE_TOP6_META_FLAGS_SHIFT  8
+#define GROVE_TOP6_META_CATS_SHIFT   16
 typedef struct {
   float value[GROVE_TOP6_SLOTS];   /* threshold; categorical: the set's categories 0-31 */
   uint32_t meta[GROVE_TOP6_SLOTS]; /* feature | low flags << 8 | the set's categories 32-47 << 16;
-                                      meta[31] is the summary: the OR of the flags, GROVE_TOP6_LEAF_EXITS */
-  uint32_t exit[GROVE_TOP6_SLOTS]; /* below level 5, heap position p (63..126) at exit[p % 64]: the node
-                                      index, or the leaf value's bits with GROVE_TOP6_LEAF_EXITS */
+                                      meta[31] is the summary: the OR of the flags,
+                                      GROVE_TOP6_LEAF_EXITS */
+  uint32_t
+      exit[GROVE_TOP6_SLOTS]; /* below level 5, heap position p (63..126) at exit[p % 64]: the node
+                                 index, or the leaf value's bits with GROVE_TOP6_LEAF_EXITS */
 } grove_top6_t;
 
 enum {
-  GROVE_TOP6_WORDS = sizeof(grove_top6_t) / 4, /* tree t's table starts at word t * GROVE_TOP6_WORDS */
+  GROVE_TOP6_WORDS =
+      sizeof(grove_top6_t) / 4, /* tree t's table starts at word t * GROVE_TOP6_WORDS */
   GROVE_TOP6_WORD_VALUE = offsetof(grove_top6_t, value) / 4,
   GROVE_TOP6_WORD_META = offsetof(grove_top6_t, meta) / 4,
   GROVE_TOP6_WORD_EXIT = offsetof(grove_top6_t, exit) / 4,
 };
 _Static_assert(sizeof(grove_top6_t) == sizeof(grove_top_t), "both table shapes share one budget");
 _Static_assert(GROVE_TOP6_SLOTS == 2 * GROVE_TOP6_HALF && GROVE_TOP6_HALF == 32 &&
-                   (1 << GROVE_TOP6_LEVELS) == GROVE_TOP6_SLOTS && GROVE_TOP6_SUMMARY == GROVE_TOP6_HALF - 1,
+                   (1 << GROVE_TOP6_LEVELS) == GROVE_TOP6_SLOTS &&
+                   GROVE_TOP6_SUMMARY == GROVE_TOP6_HALF - 1,
                "levels 0-4 fill slots 0-30 of the first half, level 5 the second half");
 _Static_assert(offsetof(grove_top6_t, value) % 64 == 0 && offsetof(grove_top6_t, meta) % 64 == 0 &&
                    offsetof(grove_top6_t, exit) % 64 == 0 && GROVE_TOP6_HALF * 4 % 64 == 0,
                "each half of a grove_top6_t array starts on a 64-byte boundary");
 _Static_assert(GROVE_TOP6_META_FEATURE_MASK < 1u << GROVE_TOP6_META_FLAGS_SHIFT &&
-                   GROVE_NODE_LOW_FLAGS << GROVE_TOP6_META_FLAGS_SHIFT < 1u << GROVE_TOP6_META_CATS_SHIFT &&
+                   GROVE_NODE_LOW_FLAGS << GROVE_TOP6_META_FLAGS_SHIFT <
+                       1u << GROVE_TOP6_META_CATS_SHIFT &&
                    GROVE_TOP6_META_CATS_SHIFT + 16 == 32,
                "meta's feature, flags and categories 32-47 do not overlap");
 
@@ -166,10 +180,10 @@ _Static_assert(GROVE_TOP6_META_FEATURE_MASK < 1u << GROVE_TOP6_META_FLAGS_SHIFT 
  * flags from the node. Built when every split feature is below GROVE_NODE8_LEAF, every
  * left child within 65535 nodes of its parent and the copy fits the memory budget.
  */
-#define GROVE_NODE8_LEAF 0xfffu
-#define GROVE_NODE8_LEFT_MASK 0xffffu  /* packed bits 0-15: left - index */
-#define GROVE_NODE8_FEATURE_SHIFT 16   /* bits 16-27: the feature, or GROVE_NODE8_LEAF */
-#define GROVE_NODE8_FLAGS_SHIFT 28     /* bits 28-31: the GROVE_NODE_LOW_FLAGS */
+#define GROVE_NODE8_LEAF          0xfffu
+#define GROVE_NODE8_LEFT_MASK     0xffffu /* packed bits 0-15: left - index */
+#define GROVE_NODE8_FEATURE_SHIFT 16      /* bits 16-27: the feature, or GROVE_NODE8_LEAF */
+#define GROVE_NODE8_FLAGS_SHIFT   28      /* bits 28-31: the GROVE_NODE_LOW_FLAGS */
 typedef struct {
   float value;
   uint32_t packed;
@@ -179,30 +193,30 @@ _Static_assert(sizeof(grove_node8_t) == 8 && offsetof(grove_node8_t, value) == 0
                    offsetof(grove_node8_t, packed) == 4,
                "an 8-byte node is one 64-bit pair: value low, packed high");
 _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
-                   GROVE_NODE8_LEAF == (1u << (GROVE_NODE8_FLAGS_SHIFT - GROVE_NODE8_FEATURE_SHIFT)) - 1 &&
+                   GROVE_NODE8_LEAF ==
+                       (1u << (GROVE_NODE8_FLAGS_SHIFT - GROVE_NODE8_FEATURE_SHIFT)) - 1 &&
                    GROVE_NODE_LOW_FLAGS == (1u << (32 - GROVE_NODE8_FLAGS_SHIFT)) - 1,
                "packed's fields fill its 32 bits without overlapping");
 
 struct grove_forest {
-  atomic_uint refcount;
-  grove_forest_info_t info;      /* strings point into this block */
-  size_t block_size;             /* bytes of this allocation */
+  grove_forest_info_t info; /* strings point into this block */
+  size_t block_size;        /* bytes of this allocation */
 
-  const grove_node_t *nodes;     /* all trees' nodes, tree by tree */
-  const uint32_t *roots;         /* node index of each tree's root */
-  const uint32_t *tree_groups;   /* output group of each tree */
+  const grove_node_t *nodes;   /* all trees' nodes, tree by tree */
+  const uint32_t *roots;       /* node index of each tree's root */
+  const uint32_t *tree_groups; /* output group of each tree */
   const grove_cat_set_t *cat_sets;
   const uint32_t *cat_words;
-  const float *base_margins;     /* per output group: base_score in margin space */
-  union {                        /* per tree, or NULL when they did not fit the budget: */
-    const grove_top_t *tops;     /*   top_levels 5 */
-    const grove_top6_t *tops6;   /*   top_levels 6 */
+  const float *base_margins;   /* per output group: base_score in margin space */
+  union {                      /* per tree, or NULL when they did not fit the budget: */
+    const grove_top_t *tops;   /*   top_levels 5 */
+    const grove_top6_t *tops6; /*   top_levels 6 */
   };
-  int top_levels;                /* GROVE_TOP_LEVELS or GROVE_TOP6_LEVELS when tops != NULL */
-  const grove_node8_t *nodes8;   /* or NULL: see grove_node8_t */
-  uint64_t num_zero_missing;     /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
+  int top_levels;              /* GROVE_TOP_LEVELS or GROVE_TOP6_LEVELS when tops != NULL */
+  const grove_node8_t *nodes8; /* or NULL: see grove_node8_t */
+  uint64_t num_zero_missing;   /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
-  const uint8_t *feature_types;  /* grove_feature_type_t per feature */
+  const uint8_t *feature_types;     /* grove_feature_type_t per feature */
 };
 
 /* Cache-line alignment of the block and of each array inside it. */

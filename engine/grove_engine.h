@@ -1,6 +1,8 @@
 /*
- * grove engine: loads tree-ensemble models into one immutable, refcounted block of flat
- * arrays and evaluates batches of rows over it.
+ * grove engine: loads tree-ensemble models into one immutable block of flat arrays and
+ * evaluates batches of rows over it. A forest has one owner; whoever shares it (the daemon's
+ * registry) counts references on its own record of the model, so the block itself is never
+ * written after it is built.
  *
  * Rows are float32, row-major, NaN = missing. Every function that can fail returns a
  * grove_err_t (0 on success, a negative code otherwise) and fills a caller-owned
@@ -23,12 +25,12 @@ extern "C" {
 #endif
 
 /* One table gives both the enum and the strings (libuv's UV_ERRNO_MAP pattern). */
-#define GROVE_ERRNO_MAP(XX)                                            \
-  XX(ENOMEM, -1, "out of memory")                                      \
-  XX(EIO, -2, "cannot read file")                                      \
-  XX(EPARSE, -3, "malformed model")                                    \
-  XX(EUNSUPPORTED, -4, "unsupported model feature")                    \
-  XX(EINVAL, -5, "invalid argument")                                   \
+#define GROVE_ERRNO_MAP(XX)                         \
+  XX(ENOMEM, -1, "out of memory")                   \
+  XX(EIO, -2, "cannot read file")                   \
+  XX(EPARSE, -3, "malformed model")                 \
+  XX(EUNSUPPORTED, -4, "unsupported model feature") \
+  XX(EINVAL, -5, "invalid argument")                \
   XX(EINPUT, -6, "bad input")
 
 typedef enum {
@@ -52,18 +54,20 @@ const char *grove_err_name(int err);
 /* ------------------------------------------------------------------------- */
 /* Forests                                                                    */
 
-/** An immutable, refcounted model: everything lives in one aligned allocation. */
+/** An immutable model: everything lives in one aligned allocation, read-only once built
+ * (any number of threads may predict with it at once). */
 typedef struct grove_forest grove_forest_t;
 
 /** How a model's raw margins become its outputs. */
 typedef enum {
   GROVE_TRANSFORM_IDENTITY = 0,
-  GROVE_TRANSFORM_SIGMOID,  /* binary:logistic, reg:logistic */
-  GROVE_TRANSFORM_HINGE,    /* binary:hinge: 1 if margin > 0 else 0 */
-  GROVE_TRANSFORM_EXP,      /* count:poisson, reg:gamma, reg:tweedie, survival:cox */
-  GROVE_TRANSFORM_SOFTMAX,  /* multi:softprob */
-  GROVE_TRANSFORM_ARGMAX,   /* multi:softmax: the class index */
-  GROVE_TRANSFORM_ISOLATION, /* grove:isolation_score: -2^-margin, IsolationForest's score_samples */
+  GROVE_TRANSFORM_SIGMOID,   /* binary:logistic, reg:logistic */
+  GROVE_TRANSFORM_HINGE,     /* binary:hinge: 1 if margin > 0 else 0 */
+  GROVE_TRANSFORM_EXP,       /* count:poisson, reg:gamma, reg:tweedie, survival:cox */
+  GROVE_TRANSFORM_SOFTMAX,   /* multi:softprob */
+  GROVE_TRANSFORM_ARGMAX,    /* multi:softmax: the class index */
+  GROVE_TRANSFORM_ISOLATION, /* grove:isolation_score: -2^-margin, IsolationForest's score_samples
+                              */
 } grove_transform_t;
 
 /** What kind of task a model solves; tells a caller how to label its outputs. */
@@ -84,23 +88,23 @@ typedef enum {
 
 /** A summary of a loaded model; strings point into the forest and live as long as it. */
 typedef struct {
-  const char *format;          /* "xgboost-json", "lightgbm-text" or "scikit-learn" */
-  const char *source_model;    /* what a converter read, e.g. "RandomForestClassifier"; or "" */
-  const char *objective;       /* e.g. "binary:logistic" */
-  const char *booster;         /* "gbtree" or "dart" */
+  const char *format;       /* "xgboost-json", "lightgbm-text" or "scikit-learn" */
+  const char *source_model; /* what a converter read, e.g. "RandomForestClassifier"; or "" */
+  const char *objective;    /* e.g. "binary:logistic" */
+  const char *booster;      /* "gbtree" or "dart" */
   grove_task_t task;
   grove_transform_t transform;
   uint32_t num_features;
-  uint32_t num_groups;         /* margin columns: classes for multi-class, else targets */
-  uint32_t num_outputs;        /* columns of transformed output */
+  uint32_t num_groups;  /* margin columns: classes for multi-class, else targets */
+  uint32_t num_outputs; /* columns of transformed output */
   uint32_t num_trees;
   uint32_t num_parallel_tree;
-  uint32_t max_depth;          /* edges on the longest root-to-leaf path */
+  uint32_t max_depth; /* edges on the longest root-to-leaf path */
   uint64_t num_nodes;
   uint64_t num_leaves;
   uint64_t num_categorical_splits;
-  size_t memory_bytes;         /* size of the flat block */
-  double base_margin;          /* base_score converted to margin space */
+  size_t memory_bytes; /* size of the flat block */
+  double base_margin;  /* base_score converted to margin space */
   int has_feature_names;
 } grove_forest_info_t;
 
@@ -110,8 +114,7 @@ typedef struct {
  * bytes, not the name: XGBoost JSON or UBJSON (Booster.save_model(), XGBoost 1.x-3.x), a
  * LightGBM text model (LightGBM 2.x-4.x), or a scikit-learn model converted to XGBoost JSON
  * by models/convert_sklearn.py. A directory's schema.json is not read: see
- * grove_model_load(). On success *out holds one reference that the caller drops with
- * grove_forest_unref().
+ * grove_model_load(). On success the caller owns *out and frees it with grove_forest_free().
  */
 grove_err_t grove_forest_load_file(const char *path, grove_forest_t **out, grove_error_t *err);
 
@@ -123,11 +126,8 @@ grove_err_t grove_forest_load_file(const char *path, grove_forest_t **out, grove
 grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *name,
                                      grove_forest_t **out, grove_error_t *err);
 
-/** Takes another reference (thread-safe); returns FOREST. */
-grove_forest_t *grove_forest_ref(grove_forest_t *forest);
-
-/** Drops a reference; the last one frees the block. NULL is ignored. */
-void grove_forest_unref(grove_forest_t *forest);
+/** Frees FOREST (NULL is ignored): nobody may use it any more. */
+void grove_forest_free(grove_forest_t *forest);
 
 /** Fills INFO with the model's summary. */
 void grove_forest_get_info(const grove_forest_t *forest, grove_forest_info_t *info);
@@ -161,8 +161,7 @@ typedef struct {
  * OPTS may be NULL (transformed outputs, one thread).
  */
 grove_err_t grove_forest_predict(const grove_forest_t *forest, const float *rows, size_t nrows,
-                                 float *out, const grove_predict_opts_t *opts,
-                                 grove_error_t *err);
+                                 float *out, const grove_predict_opts_t *opts, grove_error_t *err);
 
 /**
  * Fills ROWS (NROWS x num_features) with synthetic rows for benchmarks and tests: each
@@ -203,15 +202,15 @@ const char *grove_engine_isa_note(void);
 typedef struct {
   char *name;
   grove_feature_type_t type;
-  char *description;        /* may be NULL */
-  double min, max, step;    /* NaN when absent */
-  char **categories;        /* categorical only: strings in code order */
+  char *description;     /* may be NULL */
+  double min, max, step; /* NaN when absent */
+  char **categories;     /* categorical only: strings in code order */
   uint32_t num_categories;
 } grove_schema_feature_t;
 
 typedef struct {
-  char *description;        /* may be NULL */
-  char **labels;            /* class labels in output order; NULL when absent */
+  char *description; /* may be NULL */
+  char **labels;     /* class labels in output order; NULL when absent */
   uint32_t num_labels;
   grove_schema_feature_t *features;
   uint32_t num_features;

@@ -44,12 +44,15 @@ static inline int grove__is_missing(uint32_t flags, float x) {
 }
 
 /* Whether a missing value goes right at a split with FLAGS (rows 1-2). */
-static inline uint32_t grove__missing_goes_right(uint32_t flags) { return !(flags & GROVE_NODE_DEFAULT_LEFT); }
+static inline uint32_t grove__missing_goes_right(uint32_t flags) {
+  return !(flags & GROVE_NODE_DEFAULT_LEFT);
+}
 
 /* Whether category value X (not missing) goes right at a categorical split with FLAGS:
  * rows 3-5 of the split truth table. */
 static inline int grove__category_goes_right(const grove_forest_t *f, uint32_t flags, float x) {
-  if (!(x >= 0.0f || ((flags & GROVE_NODE_CAT_TRUNC) && x > -1.0f)) || x >= GROVE_MAX_CATEGORY) return 0;
+  if (!(x >= 0.0f || ((flags & GROVE_NODE_CAT_TRUNC) && x > -1.0f)) || x >= GROVE_MAX_CATEGORY)
+    return 0;
   uint32_t c = (uint32_t)x;
   const grove_cat_set_t *s = &f->cat_sets[flags >> GROVE_NODE_CAT_SHIFT];
   if (c / 32 >= s->nwords) return 0;
@@ -59,7 +62,8 @@ static inline int grove__category_goes_right(const grove_forest_t *f, uint32_t f
 /* The child of split N that value X leads to: see the split truth table above. */
 static inline uint32_t grove__node_next(const grove_forest_t *f, const grove_node_t *n, float x) {
   if (grove__is_missing(n->flags, x)) return n->left + grove__missing_goes_right(n->flags);
-  if (n->flags & GROVE_NODE_CATEGORICAL) return n->left + (uint32_t)grove__category_goes_right(f, n->flags, x);
+  if (n->flags & GROVE_NODE_CATEGORICAL)
+    return n->left + (uint32_t)grove__category_goes_right(f, n->flags, x);
   return n->left + !(x < n->value);
 }
 
@@ -116,7 +120,8 @@ static inline size_t grove__avx512_rows_scratch_bytes(const grove_forest_t *f) {
   const size_t nf = f->info.num_features ? f->info.num_features : 1;
   return (nf << GROVE_AVX512_BLOCK_SHIFT) * sizeof(float);
 }
-_Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNEL_SCRATCH_ALIGN == 0,
+_Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNEL_SCRATCH_ALIGN ==
+                   0,
                "a feature's rows keep the next feature's aligned");
 
 /*
@@ -126,7 +131,8 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
  * bench/RESULTS.md, "Figures moved out of engine comments").
  */
 static inline int grove__avx512_trees_walk_tops6(const grove_forest_t *f) {
-  return f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS && f->info.num_categorical_splits > 0;
+  return f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS &&
+         f->info.num_categorical_splits > 0;
 }
 
 /*
@@ -141,8 +147,8 @@ static inline int grove__simd_fits(const grove_forest_t *f) {
  * Adds the leaf values LEAF[0..N) of trees T..T+N-1 to one row's margins M, in tree
  * order (what keeps every kernel's sums bit-identical to the scalar kernel's).
  */
-static inline void grove__add_leaves(const grove_forest_t *f, float *m, const float *leaf, uint32_t t,
-                                     uint32_t n) {
+static inline void grove__add_leaves(const grove_forest_t *f, float *m, const float *leaf,
+                                     uint32_t t, uint32_t n) {
   if (f->info.num_groups == 1) {
     float acc = m[0];
     for (uint32_t k = 0; k < n; k++) acc += leaf[k];

@@ -35,7 +35,8 @@ static const char *const model_files[] = {"model.json", "model.ubj", "model.txt"
  * whose message then says what is wrong.
  */
 static int is_lightgbm_text(const char *data, size_t len) {
-  return (len >= 5 && memcmp(data, "tree\n", 5) == 0) || (len >= 6 && memcmp(data, "tree\r\n", 6) == 0);
+  return (len >= 5 && memcmp(data, "tree\n", 5) == 0) ||
+         (len >= 6 && memcmp(data, "tree\r\n", 6) == 0);
 }
 
 static int is_ubjson(const char *data, size_t len) {
@@ -129,10 +130,10 @@ grove_err_t grove_model_load(const char *path, grove_forest_t **forest, grove_sc
   grove_forest_info_t info;
   grove_forest_get_info(*forest, &info);
   char schema_path[PATH_BYTES];
-  const int has_schema_json =
-      grove__file_is_dir(path) &&
-      (size_t)snprintf(schema_path, sizeof schema_path, "%s/" SCHEMA_FILE, path) < sizeof schema_path &&
-      access(schema_path, F_OK) == 0;
+  const int has_schema_json = grove__file_is_dir(path) &&
+                              (size_t)snprintf(schema_path, sizeof schema_path, "%s/" SCHEMA_FILE,
+                                               path) < sizeof schema_path &&
+                              access(schema_path, F_OK) == 0;
   if (has_schema_json) {
     rc = grove_schema_load_file(schema_path, schema, err);
     if (rc == GROVE_OK && (rc = grove_schema_check(*schema, *forest, err)) != GROVE_OK)
@@ -142,7 +143,7 @@ grove_err_t grove_model_load(const char *path, grove_forest_t **forest, grove_sc
   }
   free(data);
   if (rc != GROVE_OK) {
-    grove_forest_unref(*forest);
+    grove_forest_free(*forest);
     grove_schema_free(*schema);
     *forest = NULL;
     *schema = NULL;
@@ -160,7 +161,9 @@ static void component_before(const char *path, size_t end, size_t *start, size_t
 }
 
 /* Whether the N bytes at S are exactly the string WORD. */
-static int span_is(const char *s, size_t n, const char *word) { return strlen(word) == n && memcmp(s, word, n) == 0; }
+static int span_is(const char *s, size_t n, const char *word) {
+  return strlen(word) == n && memcmp(s, word, n) == 0;
+}
 
 const char *grove_model_name_from_path(const char *path, char *buf, size_t size) {
   if (size == 0) return buf;
@@ -173,7 +176,8 @@ const char *grove_model_name_from_path(const char *path, char *buf, size_t size)
   if (!grove__file_is_dir(path)) {
     /* A model directory's own model file is served under the directory's name. */
     int model_file = 0;
-    for (size_t i = 0; i < NUM_MODEL_FILES; i++) model_file |= span_is(path + start, end - start, model_files[i]);
+    for (size_t i = 0; i < NUM_MODEL_FILES; i++)
+      model_file |= span_is(path + start, end - start, model_files[i]);
     size_t pstart, pend;
     component_before(path, start, &pstart, &pend);
     if (model_file && pend > pstart && !span_is(path + pstart, pend - pstart, ".") &&

@@ -11,21 +11,21 @@
 #include "grove_engine.h"
 
 /* The format names grove_forest_info_t.format reports. */
-#define GROVE_FORMAT_XGBOOST_JSON "xgboost-json" /* JSON and UBJSON alike */
+#define GROVE_FORMAT_XGBOOST_JSON  "xgboost-json" /* JSON and UBJSON alike */
 #define GROVE_FORMAT_LIGHTGBM_TEXT "lightgbm-text"
-#define GROVE_FORMAT_SCIKIT_LEARN "scikit-learn" /* converted to XGBoost JSON */
+#define GROVE_FORMAT_SCIKIT_LEARN  "scikit-learn" /* converted to XGBoost JSON */
 
 /* XGBoost JSON (Booster.save_model("model.json"), or a converter's JSON): load_xgboost.c. */
-grove_err_t grove__xgboost_load_json(const char *data, size_t len, const char *name, grove_forest_t **out,
-                                     grove_error_t *err);
+grove_err_t grove__xgboost_load_json(const char *data, size_t len, const char *name,
+                                     grove_forest_t **out, grove_error_t *err);
 
 /* XGBoost UBJSON (Booster.save_model("model.ubj")): the same model, binary-encoded. */
-grove_err_t grove__xgboost_load_ubjson(const char *data, size_t len, const char *name, grove_forest_t **out,
-                                       grove_error_t *err);
+grove_err_t grove__xgboost_load_ubjson(const char *data, size_t len, const char *name,
+                                       grove_forest_t **out, grove_error_t *err);
 
 /* A LightGBM text model, whose first line is "tree": load_lightgbm.c. */
-grove_err_t grove__lightgbm_load(const char *data, size_t len, const char *name, grove_forest_t **out,
-                                 grove_error_t *err);
+grove_err_t grove__lightgbm_load(const char *data, size_t len, const char *name,
+                                 grove_forest_t **out, grove_error_t *err);
 
 /*
  * Builds a schema for FOREST from a LightGBM model's pandas_categorical trailer (DATA is the

@@ -31,15 +31,15 @@
 #include "error.h"
 #include "forest.h"
 
-#define MAX_FEATURES (1 << 24)
-#define MAX_LEAVES (1 << 24)
-#define MAX_CLASSES (1 << 20)
+#define MAX_FEATURES   (1 << 24)
+#define MAX_LEAVES     (1 << 24)
+#define MAX_CLASSES    (1 << 20)
 #define JSON_MAX_DEPTH 16
 
 typedef struct {
-  char *next;    /* start of the next unread line, NULL at the end */
-  char *pending; /* a line read but handed back */
-  size_t line;   /* number of the last line read */
+  char *next;     /* start of the next unread line, NULL at the end */
+  char *pending;  /* a line read but handed back */
+  size_t line;    /* number of the last line read */
   char where[64]; /* what fail() names: "Tree=3 (line 40)" while in a tree, else the line */
   grove_error_t *err;
 } reader_t;
@@ -78,20 +78,25 @@ static grove_err_t fail(reader_t *r, grove_err_t code, const char *fmt, ...) {
   return grove__error_set(r->err, code, "line %zu: %s", r->line, msg);
 }
 
-static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+static int starts_with(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 /* Parses exactly N whitespace-separated numbers from TEXT (strtod, so "inf" and "nan" too). */
-static grove_err_t parse_numbers(reader_t *r, const char *key, const char *text, size_t n, double *out) {
+static grove_err_t parse_numbers(reader_t *r, const char *key, const char *text, size_t n,
+                                 double *out) {
   const char *p = text;
   for (size_t i = 0; i < n; i++) {
     char *end;
     while (*p == ' ') p++;
     out[i] = strtod(p, &end);
-    if (*p == '\0') return fail(r, GROVE_EPARSE, "%s: expected %zu numbers, value %zu is missing", key, n, i + 1);
+    if (*p == '\0')
+      return fail(r, GROVE_EPARSE, "%s: expected %zu numbers, value %zu is missing", key, n, i + 1);
     if (end == p || (*end != '\0' && *end != ' ')) {
       const char *stop = strchr(p, ' ');
       int shown = (int)(stop ? stop - p : (ptrdiff_t)strlen(p));
-      return fail(r, GROVE_EPARSE, "%s: value %zu (\"%.*s\") is not a number", key, i + 1, shown > 32 ? 32 : shown, p);
+      return fail(r, GROVE_EPARSE, "%s: value %zu (\"%.*s\") is not a number", key, i + 1,
+                  shown > 32 ? 32 : shown, p);
     }
     p = end;
   }
@@ -103,25 +108,28 @@ static grove_err_t parse_numbers(reader_t *r, const char *key, const char *text,
 /* Checks that V is an integer in [LO, HI]. */
 static int is_int_in(double v, double lo, double hi) { return v >= lo && v <= hi && v == floor(v); }
 
-static grove_err_t parse_int(reader_t *r, const char *key, const char *text, int64_t lo, int64_t hi, int64_t *out) {
+static grove_err_t parse_int(reader_t *r, const char *key, const char *text, int64_t lo, int64_t hi,
+                             int64_t *out) {
   double v;
   grove_err_t rc = parse_numbers(r, key, text, 1, &v);
   if (rc != GROVE_OK) return rc;
   if (!is_int_in(v, (double)lo, (double)hi))
-    return fail(r, GROVE_EPARSE, "%s: expected an integer in [%lld, %lld], found %s", key, (long long)lo,
-                (long long)hi, text);
+    return fail(r, GROVE_EPARSE, "%s: expected an integer in [%lld, %lld], found %s", key,
+                (long long)lo, (long long)hi, text);
   *out = (int64_t)v;
   return GROVE_OK;
 }
 
 /* Splits TEXT at spaces in place into exactly N tokens. */
-static grove_err_t split_tokens(reader_t *r, const char *key, char *text, size_t n, const char **out) {
+static grove_err_t split_tokens(reader_t *r, const char *key, char *text, size_t n,
+                                const char **out) {
   size_t count = 0;
   for (char *p = strtok(text, " "); p != NULL; p = strtok(NULL, " ")) {
     if (count == n) return fail(r, GROVE_EPARSE, "%s: more than the expected %zu entries", key, n);
     out[count++] = p;
   }
-  if (count != n) return fail(r, GROVE_EPARSE, "%s: expected %zu entries, found %zu", key, n, count);
+  if (count != n)
+    return fail(r, GROVE_EPARSE, "%s: expected %zu entries, found %zu", key, n, count);
   return GROVE_OK;
 }
 
@@ -168,7 +176,8 @@ static const objective_t objectives[] = {
 };
 
 /* Reads "objective=NAME key:value ..." (H->objective, NULL when absent) into *obj. */
-static grove_err_t parse_objective(reader_t *r, const header_t *h, const objective_t **obj, const char **name) {
+static grove_err_t parse_objective(reader_t *r, const header_t *h, const objective_t **obj,
+                                   const char **name) {
   static const objective_t none = {"custom", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_IDENTITY};
   if (h->objective == NULL) {
     *obj = &none;
@@ -182,28 +191,34 @@ static grove_err_t parse_objective(reader_t *r, const header_t *h, const objecti
   *obj = NULL;
   for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
     if (strcmp(objectives[i].name, tok) == 0) *obj = &objectives[i];
-  if (*obj == NULL) return grove__error_set(r->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", tok);
+  if (*obj == NULL)
+    return grove__error_set(r->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", tok);
   while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
     if (strcmp(tok, "sqrt") == 0)
-      return grove__error_set(r->err, GROVE_EUNSUPPORTED,
-                              "objective %s with reg_sqrt (predictions squared back) is not supported", *name);
+      return grove__error_set(
+          r->err, GROVE_EUNSUPPORTED,
+          "objective %s with reg_sqrt (predictions squared back) is not supported", *name);
     if (starts_with(tok, "sigmoid:")) {
       char *end;
       double s = strtod(tok + 8, &end);
       if (*end != '\0' || s != 1.0)
-        return grove__error_set(r->err, GROVE_EUNSUPPORTED, "objective %s with %s is not supported (only sigmoid:1)",
-                                *name, tok);
+        return grove__error_set(r->err, GROVE_EUNSUPPORTED,
+                                "objective %s with %s is not supported (only sigmoid:1)", *name,
+                                tok);
     } else if (starts_with(tok, "num_class:")) {
       char *end;
       long k = strtol(tok + 10, &end, 10);
       if (*end != '\0' || k != h->num_class)
-        return fail(r, GROVE_EPARSE, "objective: %s disagrees with num_class=%lld", tok, (long long)h->num_class);
+        return fail(r, GROVE_EPARSE, "objective: %s disagrees with num_class=%lld", tok,
+                    (long long)h->num_class);
     }
   }
   if ((*obj)->task == GROVE_TASK_MULTICLASS && h->num_class < 2)
-    return fail(r, GROVE_EPARSE, "objective %s needs num_class >= 2, found %lld", *name, (long long)h->num_class);
+    return fail(r, GROVE_EPARSE, "objective %s needs num_class >= 2, found %lld", *name,
+                (long long)h->num_class);
   if ((*obj)->task != GROVE_TASK_MULTICLASS && strcmp(*name, "custom") != 0 && h->num_class != 1)
-    return fail(r, GROVE_EPARSE, "objective %s with num_class=%lld", *name, (long long)h->num_class);
+    return fail(r, GROVE_EPARSE, "objective %s with num_class=%lld", *name,
+                (long long)h->num_class);
   return GROVE_OK;
 }
 
@@ -211,7 +226,8 @@ static grove_err_t parse_objective(reader_t *r, const header_t *h, const objecti
 static grove_err_t parse_header(reader_t *r, header_t *h) {
   char *line = next_line(r); /* "tree": load.c sniffs it, but this loader is called directly too */
   if (line == NULL || strcmp(line, "tree") != 0)
-    return grove__error_set(r->err, GROVE_EPARSE, "the first line is not \"tree\": not a LightGBM text model");
+    return grove__error_set(r->err, GROVE_EPARSE,
+                            "the first line is not \"tree\": not a LightGBM text model");
   int have_version = 0;
   h->num_class = h->num_tree_per_iteration = h->max_feature_idx = -1;
   grove_err_t rc = GROVE_OK;
@@ -231,8 +247,8 @@ static grove_err_t parse_header(reader_t *r, header_t *h) {
     char *value = eq + 1;
     if (strcmp(key, "version") == 0) {
       if (strcmp(value, "v2") != 0 && strcmp(value, "v3") != 0 && strcmp(value, "v4") != 0)
-        return grove__error_set(r->err, GROVE_EUNSUPPORTED, "model format version %s is not supported (v2 to v4 are)",
-                                value);
+        return grove__error_set(r->err, GROVE_EUNSUPPORTED,
+                                "model format version %s is not supported (v2 to v4 are)", value);
       have_version = 1;
     } else if (strcmp(key, "num_class") == 0) {
       rc = parse_int(r, key, value, 1, MAX_CLASSES, &h->num_class);
@@ -249,13 +265,14 @@ static grove_err_t parse_header(reader_t *r, header_t *h) {
     }
   }
   if (rc != GROVE_OK) return rc;
-  const char *missing = !have_version ? "version"
-                        : h->num_class < 0 ? "num_class"
+  const char *missing = !have_version                   ? "version"
+                        : h->num_class < 0              ? "num_class"
                         : h->num_tree_per_iteration < 0 ? "num_tree_per_iteration"
-                        : h->max_feature_idx < 0 ? "max_feature_idx"
-                        : h->feature_names == NULL ? "feature_names"
-                                                   : NULL;
-  if (missing != NULL) return grove__error_set(r->err, GROVE_EPARSE, "header has no %s line", missing);
+                        : h->max_feature_idx < 0        ? "max_feature_idx"
+                        : h->feature_names == NULL      ? "feature_names"
+                                                        : NULL;
+  if (missing != NULL)
+    return grove__error_set(r->err, GROVE_EPARSE, "header has no %s line", missing);
   if (h->num_tree_per_iteration != h->num_class)
     return grove__error_set(r->err, GROVE_EPARSE, "num_tree_per_iteration=%lld but num_class=%lld",
                             (long long)h->num_tree_per_iteration, (long long)h->num_class);
@@ -267,8 +284,8 @@ static grove_err_t parse_header(reader_t *r, header_t *h) {
 
 /* The "key=value" lines of one tree; values point into the reader's buffer. */
 typedef struct {
-  const char *num_leaves, *num_cat, *split_feature, *threshold, *decision_type, *left_child, *right_child,
-      *leaf_value, *cat_boundaries, *cat_threshold, *is_linear;
+  const char *num_leaves, *num_cat, *split_feature, *threshold, *decision_type, *left_child,
+      *right_child, *leaf_value, *cat_boundaries, *cat_threshold, *is_linear;
 } tree_text_t;
 
 /* Arrays of one tree in the builder's numbering: splits 0..L-2, then leaves L-1..2L-2. */
@@ -321,8 +338,7 @@ static void read_tree_text(reader_t *r, tree_text_t *tt) {
     *eq = '\0';
     const char *v = eq + 1;
 #define FIELD(name) else if (strcmp(line, #name) == 0) tt->name = v
-    if (0) {
-    }
+    if (0) {}
     FIELD(num_leaves);
     FIELD(num_cat);
     FIELD(split_feature);
@@ -353,23 +369,26 @@ typedef struct {
 } tree_ctx_t;
 
 /* Translates tree TI (its text in TT) into A and hands it to the builder. */
-static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const tree_text_t *tt, const tree_ctx_t *ctx,
-                             tree_arrays_t *a) {
+static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const tree_text_t *tt,
+                             const tree_ctx_t *ctx, tree_arrays_t *a) {
   int64_t leaves, num_cat = 0, linear = 0;
   if (tt->num_leaves == NULL) return fail(r, GROVE_EPARSE, "no num_leaves line");
   grove_err_t rc = parse_int(r, "num_leaves", tt->num_leaves, 1, MAX_LEAVES, &leaves);
-  if (rc == GROVE_OK && tt->num_cat != NULL) rc = parse_int(r, "num_cat", tt->num_cat, 0, MAX_LEAVES, &num_cat);
-  if (rc == GROVE_OK && tt->is_linear != NULL) rc = parse_int(r, "is_linear", tt->is_linear, 0, 1, &linear);
+  if (rc == GROVE_OK && tt->num_cat != NULL)
+    rc = parse_int(r, "num_cat", tt->num_cat, 0, MAX_LEAVES, &num_cat);
+  if (rc == GROVE_OK && tt->is_linear != NULL)
+    rc = parse_int(r, "is_linear", tt->is_linear, 0, 1, &linear);
   if (rc != GROVE_OK) return rc;
   if (linear)
     return grove__error_set(r->err, GROVE_EUNSUPPORTED,
                             "Tree=%zu is a linear tree (linear_tree=true): not supported", ti);
   const size_t splits = (size_t)leaves - 1, nodes = 2 * (size_t)leaves - 1;
   if (tt->leaf_value == NULL) return fail(r, GROVE_EPARSE, "no leaf_value line");
-  if (splits > 0 && (!tt->split_feature || !tt->threshold || !tt->decision_type || !tt->left_child ||
-                     !tt->right_child))
+  if (splits > 0 && (!tt->split_feature || !tt->threshold || !tt->decision_type ||
+                     !tt->left_child || !tt->right_child))
     return fail(r, GROVE_EPARSE,
-                "Tree=%zu: a tree of %lld leaves needs split_feature, threshold, decision_type, left_child and "
+                "Tree=%zu: a tree of %lld leaves needs split_feature, threshold, decision_type, "
+                "left_child and "
                 "right_child lines",
                 ti, (long long)leaves);
   if (num_cat > 0 && (!tt->cat_boundaries || !tt->cat_threshold))
@@ -381,7 +400,8 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
     return grove__error_set(r->err, GROVE_ENOMEM, "out of memory");
   double *num = a->numbers;
 
-  if ((rc = parse_numbers(r, "leaf_value", tt->leaf_value, (size_t)leaves, num)) != GROVE_OK) return rc;
+  if ((rc = parse_numbers(r, "leaf_value", tt->leaf_value, (size_t)leaves, num)) != GROVE_OK)
+    return rc;
   for (size_t j = 0; j < (size_t)leaves; j++) {
     if (!isfinite(num[j])) return fail(r, GROVE_EPARSE, "leaf_value %zu is not finite", j);
     a->t.value[splits + j] = (float)(num[j] * ctx->leaf_scale);
@@ -431,8 +451,10 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   if (rc == GROVE_OK) rc = parse_numbers(r, "decision_type", tt->decision_type, splits, num);
   for (size_t i = 0; rc == GROVE_OK && i < splits; i++) {
     if (!is_int_in(num[i], 0, 15) || ((int)num[i] >> 2) == 3) {
-      rc = fail(r, GROVE_EPARSE, "decision_type %zu is %g (known bits: 1 categorical, 2 default left, "
-                "4/8 missing type zero/NaN)", i, num[i]);
+      rc = fail(r, GROVE_EPARSE,
+                "decision_type %zu is %g (known bits: 1 categorical, 2 default left, "
+                "4/8 missing type zero/NaN)",
+                i, num[i]);
       break;
     }
     int dt = (int)num[i];
@@ -465,7 +487,8 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
       continue;
     }
     if (!is_int_in(num[i], 0, (double)num_cat - 1)) {
-      rc = fail(r, GROVE_EPARSE, "categorical threshold %zu is %g, not a set index below num_cat=%lld", i, num[i],
+      rc = fail(r, GROVE_EPARSE,
+                "categorical threshold %zu is %g, not a set index below num_cat=%lld", i, num[i],
                 (long long)num_cat);
       break;
     }
@@ -477,8 +500,8 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
         if (!(word >> bit & 1u)) continue;
         const size_t c = (w - w0) * 32 + bit;
         if ((double)c >= GROVE_MAX_CATEGORY) {
-          rc = grove__error_set(r->err, GROVE_EUNSUPPORTED, "%s: category %zu (grove supports codes below 2^24)",
-                                r->where, c);
+          rc = grove__error_set(r->err, GROVE_EUNSUPPORTED,
+                                "%s: category %zu (grove supports codes below 2^24)", r->where, c);
           break;
         }
         if (grove__tree_arrays_push_category(&a->t, (int32_t)c) != 0) {
@@ -552,17 +575,19 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
     goto done;
   }
   if ((rc = split_tokens(r, "feature_names", h.feature_names, nf, names)) != GROVE_OK) goto done;
-  /* feature_infos: "[min:max]" numeric, "none" unused, "c1:c2:..." a categorical feature's codes. */
+  /* feature_infos: "[min:max]" numeric, "none" unused, "c1:c2:..." a categorical feature's codes.
+   */
   if (h.feature_infos != NULL) {
     if ((rc = split_tokens(r, "feature_infos", h.feature_infos, nf, infos)) != GROVE_OK) goto done;
     for (uint32_t i = 0; i < nf; i++)
       types[i] = infos[i][0] == '[' || strcmp(infos[i], "none") == 0 ? GROVE_FEATURE_NUMERIC
-                                                                      : GROVE_FEATURE_CATEGORICAL;
+                                                                     : GROVE_FEATURE_CATEGORICAL;
   }
 
   tree_ctx_t ctx = {.num_features = nf, .leaf_scale = 1.0};
   if (h.average_output) { /* leaves are divided by the iterations: count them first */
-    const size_t trees = (r->pending != NULL && starts_with(r->pending, "Tree=")) + count_trees(r->next);
+    const size_t trees =
+        (r->pending != NULL && starts_with(r->pending, "Tree=")) + count_trees(r->next);
     if (trees >= groups) ctx.leaf_scale = 1.0 / (double)(trees / groups);
   }
   size_t ti = 0;
@@ -575,7 +600,8 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
     }
     if (line[0] == '\0') continue;
     if (!starts_with(line, "Tree=")) {
-      rc = fail(r, GROVE_EPARSE, "expected \"Tree=%zu\" or \"end of trees\", found \"%.40s\"", ti, line);
+      rc = fail(r, GROVE_EPARSE, "expected \"Tree=%zu\" or \"end of trees\", found \"%.40s\"", ti,
+                line);
       goto done;
     }
     char *end;
@@ -592,11 +618,13 @@ static grove_err_t load_model(reader_t *r, grove_forest_t **out) {
     ti++;
   }
   if (!ended) {
-    rc = grove__error_set(r->err, GROVE_EPARSE, "truncated: no \"end of trees\" line after %zu trees", ti);
+    rc = grove__error_set(r->err, GROVE_EPARSE,
+                          "truncated: no \"end of trees\" line after %zu trees", ti);
     goto done;
   }
   if (ti % groups != 0) {
-    rc = grove__error_set(r->err, GROVE_EPARSE, "%zu trees is not a multiple of num_tree_per_iteration=%u", ti, groups);
+    rc = grove__error_set(r->err, GROVE_EPARSE,
+                          "%zu trees is not a multiple of num_tree_per_iteration=%u", ti, groups);
     goto done;
   }
 
@@ -630,14 +658,15 @@ done:
 static grove_err_t copy_text(const char *data, size_t len, char **text, grove_error_t *err) {
   if (memchr(data, '\0', len) != NULL)
     return grove__error_set(err, GROVE_EPARSE, "contains a NUL byte: not a LightGBM text model");
-  if ((*text = malloc(len + 1)) == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  if ((*text = malloc(len + 1)) == NULL)
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   memcpy(*text, data, len);
   (*text)[len] = '\0';
   return GROVE_OK;
 }
 
-grove_err_t grove__lightgbm_load(const char *data, size_t len, const char *name, grove_forest_t **out,
-                                 grove_error_t *err) {
+grove_err_t grove__lightgbm_load(const char *data, size_t len, const char *name,
+                                 grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   char *text = NULL;
   grove_err_t rc = copy_text(data, len, &text, err);
@@ -660,7 +689,8 @@ grove_err_t grove__lightgbm_schema(const char *data, size_t len, const grove_for
   const char *key = "pandas_categorical:", *at = NULL;
   for (const char *p = data; p < data + len;) {
     const char *nl = memchr(p, '\n', (size_t)(data + len - p));
-    if ((size_t)(data + len - p) >= strlen(key) && memcmp(p, key, strlen(key)) == 0) at = p + strlen(key);
+    if ((size_t)(data + len - p) >= strlen(key) && memcmp(p, key, strlen(key)) == 0)
+      at = p + strlen(key);
     p = nl ? nl + 1 : data + len;
   }
   if (at == NULL) return GROVE_OK;
@@ -677,7 +707,8 @@ grove_err_t grove__lightgbm_schema(const char *data, size_t len, const grove_for
   }
   const uint32_t nf = forest->info.num_features;
   uint32_t num_cat_features = 0;
-  for (uint32_t i = 0; i < nf; i++) num_cat_features += forest->feature_types[i] == GROVE_FEATURE_CATEGORICAL;
+  for (uint32_t i = 0; i < nf; i++)
+    num_cat_features += forest->feature_types[i] == GROVE_FEATURE_CATEGORICAL;
   if (json_object_array_length(lists) != num_cat_features || forest->feature_names == NULL) {
     json_object_put(lists);
     return GROVE_OK;

@@ -76,7 +76,6 @@ static json_object *optional(json_object *o, const char *key) {
 /* Parses all of TEXT as a float the way XGBoost reads its own numbers. */
 static int parse_float_text(const char *text, float *out) {
   char *end;
-  errno = 0;
   float v = strtof(text, &end);
   if (end == text || *end != '\0') return -1;
   *out = v;
@@ -150,15 +149,25 @@ static grove_err_t int_param(loader_t *ld, json_object *o, const char *where, co
   return GROVE_OK;
 }
 
+/* Array KEY of TREE (tree T), which must hold N values; NULL with the error filled (WHERE
+ * gets "trees[T]" for the caller's messages). */
+static json_object *tree_array(loader_t *ld, json_object *tree, size_t t, const char *key, size_t n,
+                               char *where, size_t where_size) {
+  snprintf(where, where_size, "trees[%zu]", t);
+  json_object *arr = member(ld, tree, where, key, json_type_array);
+  if (arr != NULL && json_object_array_length(arr) != n) {
+    fail(ld, "%s.%s: %zu values for %zu nodes", where, key, json_object_array_length(arr), n);
+    return NULL;
+  }
+  return arr;
+}
+
 /* Reads array KEY of TREE into int32 DST, checking its length and range. */
 static grove_err_t int_array(loader_t *ld, json_object *tree, size_t t, const char *key,
                              int32_t *dst, size_t n, int64_t lo, int64_t hi) {
   char where[64];
-  snprintf(where, sizeof where, "trees[%zu]", t);
-  json_object *arr = member(ld, tree, where, key, json_type_array);
+  json_object *arr = tree_array(ld, tree, t, key, n, where, sizeof where);
   if (arr == NULL) return GROVE_EPARSE;
-  if (json_object_array_length(arr) != n)
-    return fail(ld, "%s.%s: %zu values for %zu nodes", where, key, json_object_array_length(arr), n);
   for (size_t i = 0; i < n; i++) {
     int64_t v;
     if (json_to_int(json_object_array_get_idx(arr, i), lo, hi, &v) != 0)
@@ -169,14 +178,12 @@ static grove_err_t int_array(loader_t *ld, json_object *tree, size_t t, const ch
   return GROVE_OK;
 }
 
+/* Reads array KEY of TREE into DST, checking its length. */
 static grove_err_t float_array(loader_t *ld, json_object *tree, size_t t, const char *key,
                                float *dst, size_t n) {
   char where[64];
-  snprintf(where, sizeof where, "trees[%zu]", t);
-  json_object *arr = member(ld, tree, where, key, json_type_array);
+  json_object *arr = tree_array(ld, tree, t, key, n, where, sizeof where);
   if (arr == NULL) return GROVE_EPARSE;
-  if (json_object_array_length(arr) != n)
-    return fail(ld, "%s.%s: %zu values for %zu nodes", where, key, json_object_array_length(arr), n);
   for (size_t i = 0; i < n; i++)
     if (json_to_float(json_object_array_get_idx(arr, i), &dst[i]) != 0)
       return fail(ld, "%s.%s[%zu]: expected a number", where, key, i);
@@ -184,7 +191,6 @@ static grove_err_t float_array(loader_t *ld, json_object *tree, size_t t, const 
 }
 
 /* ---- trees ---- */
-
 
 /*
  * Categorical splits: categories_nodes lists the split nodes, and node k's set is
@@ -198,7 +204,8 @@ static grove_err_t load_categories(loader_t *ld, json_object *tree, size_t t, si
   *has_categorical = 0;
   json_object *split_type = optional(tree, "split_type");
   if (split_type == NULL) return GROVE_OK; /* written before categorical support */
-  if (!json_object_is_type(split_type, json_type_array) || json_object_array_length(split_type) != n)
+  if (!json_object_is_type(split_type, json_type_array) ||
+      json_object_array_length(split_type) != n)
     return fail(ld, "%s.split_type: expected an array of %zu values", where, n);
   for (size_t i = 0; i < n; i++) {
     int64_t v;
@@ -210,17 +217,21 @@ static grove_err_t load_categories(loader_t *ld, json_object *tree, size_t t, si
   if (!*has_categorical) return GROVE_OK;
 
   json_object *nodes = member(ld, tree, where, "categories_nodes", json_type_array);
-  json_object *segments = nodes ? member(ld, tree, where, "categories_segments", json_type_array) : NULL;
-  json_object *sizes = segments ? member(ld, tree, where, "categories_sizes", json_type_array) : NULL;
+  json_object *segments =
+      nodes ? member(ld, tree, where, "categories_segments", json_type_array) : NULL;
+  json_object *sizes =
+      segments ? member(ld, tree, where, "categories_sizes", json_type_array) : NULL;
   json_object *cats = sizes ? member(ld, tree, where, "categories", json_type_array) : NULL;
   if (cats == NULL) return GROVE_EPARSE;
   size_t k = json_object_array_length(nodes), ncat = json_object_array_length(cats);
   if (json_object_array_length(segments) != k || json_object_array_length(sizes) != k)
-    return fail(ld, "%s: categories_nodes, categories_segments and categories_sizes differ in length",
+    return fail(ld,
+                "%s: categories_nodes, categories_segments and categories_sizes differ in length",
                 where);
   for (size_t i = 0; i < ncat; i++) {
     int64_t v;
-    if (json_to_int(json_object_array_get_idx(cats, i), 0, (int64_t)GROVE_MAX_CATEGORY - 1, &v) != 0)
+    if (json_to_int(json_object_array_get_idx(cats, i), 0, (int64_t)GROVE_MAX_CATEGORY - 1, &v) !=
+        0)
       return fail(ld, "%s.categories[%zu]: expected a category in [0, 2^24)", where, i);
     if (grove__tree_arrays_push_category(a, (int32_t)v) != 0)
       return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
@@ -234,7 +245,8 @@ static grove_err_t load_categories(loader_t *ld, json_object *tree, size_t t, si
         json_to_int(json_object_array_get_idx(sizes, j), 0, (int64_t)ncat - seg, &size) != 0)
       return fail(ld, "%s: categorical split %zu: node, segment or size out of range", where, j);
     if (!a->categorical[node] || a->cat_begin[node] != UINT32_MAX)
-      return fail(ld, "%s: categories_nodes[%zu] = %lld is not a categorical split or is listed twice",
+      return fail(ld,
+                  "%s: categories_nodes[%zu] = %lld is not a categorical split or is listed twice",
                   where, j, (long long)node);
     a->cat_begin[node] = (uint32_t)seg;
     a->cat_count[node] = (uint32_t)size;
@@ -254,31 +266,38 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
   json_object *param = member(ld, tree, where, "tree_param", json_type_object);
   if (param == NULL) return GROVE_EPARSE;
   int64_t num_nodes, leaf_vector;
-  grove_err_t rc = int_param(ld, param, "tree_param", "num_nodes", 1, INT32_MAX, INT64_MIN, &num_nodes);
-  if (rc == GROVE_OK) rc = int_param(ld, param, "tree_param", "size_leaf_vector", 0, INT32_MAX, 0, &leaf_vector);
+  grove_err_t rc =
+      int_param(ld, param, "tree_param", "num_nodes", 1, INT32_MAX, INT64_MIN, &num_nodes);
+  if (rc == GROVE_OK)
+    rc = int_param(ld, param, "tree_param", "size_leaf_vector", 0, INT32_MAX, 0, &leaf_vector);
   if (rc != GROVE_OK) return rc;
   if (leaf_vector > 1)
-    return grove__error_set(ld->err, GROVE_EUNSUPPORTED,
-                            "%s: vector leaves (multi_strategy=\"multi_output_tree\", size_leaf_vector=%lld) "
-                            "are not supported",
-                            where, (long long)leaf_vector);
+    return grove__error_set(
+        ld->err, GROVE_EUNSUPPORTED,
+        "%s: vector leaves (multi_strategy=\"multi_output_tree\", size_leaf_vector=%lld) "
+        "are not supported",
+        where, (long long)leaf_vector);
   size_t n = (size_t)num_nodes;
   /* Arrays are sized from num_nodes only once it matches an array that really exists. */
   json_object *lc = member(ld, tree, where, "left_children", json_type_array);
   if (lc == NULL) return GROVE_EPARSE;
   if (json_object_array_length(lc) != n)
-    return fail(ld, "%s.left_children: %zu values for num_nodes %zu", where, json_object_array_length(lc), n);
-  if (grove__tree_arrays_reset(&ld->arrays, n) != 0) return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
+    return fail(ld, "%s.left_children: %zu values for num_nodes %zu", where,
+                json_object_array_length(lc), n);
+  if (grove__tree_arrays_reset(&ld->arrays, n) != 0)
+    return grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
   grove_tree_arrays_t *a = &ld->arrays;
   rc = int_array(ld, tree, t, "left_children", a->left, n, -1, (int64_t)n - 1);
-  if (rc == GROVE_OK) rc = int_array(ld, tree, t, "right_children", a->right, n, -1, (int64_t)n - 1);
+  if (rc == GROVE_OK)
+    rc = int_array(ld, tree, t, "right_children", a->right, n, -1, (int64_t)n - 1);
   if (rc == GROVE_OK) rc = int_array(ld, tree, t, "split_indices", a->feature, n, 0, INT32_MAX);
   if (rc == GROVE_OK) rc = float_array(ld, tree, t, "split_conditions", a->value, n);
   if (rc != GROVE_OK) return rc;
   json_object *dl = member(ld, tree, where, "default_left", json_type_array);
   if (dl == NULL) return GROVE_EPARSE;
   if (json_object_array_length(dl) != n)
-    return fail(ld, "%s.default_left: %zu values for %zu nodes", where, json_object_array_length(dl), n);
+    return fail(ld, "%s.default_left: %zu values for %zu nodes", where,
+                json_object_array_length(dl), n);
   for (size_t i = 0; i < n; i++) {
     int64_t v;
     if (json_to_int(json_object_array_get_idx(dl, i), 0, 1, &v) != 0)
@@ -312,7 +331,8 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
 /* base_score: "5E-1" (1.x, 2.x) or "[5E-1]" / "[a,b,...]" (3.x, one per output group). */
 static grove_err_t parse_base_score(loader_t *ld, json_object *v, uint32_t groups, float *out) {
   if (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) {
-    if (json_to_float(v, &out[0]) != 0) return fail(ld, "learner_model_param.base_score: not a number");
+    if (json_to_float(v, &out[0]) != 0)
+      return fail(ld, "learner_model_param.base_score: not a number");
     for (uint32_t g = 1; g < groups; g++) out[g] = out[0];
     return GROVE_OK;
   }
@@ -400,7 +420,8 @@ static grove_err_t load_features(loader_t *ld, json_object *learner, uint32_t nu
 static void read_version(loader_t *ld, json_object *root) {
   json_object *v = optional(root, "version");
   ld->version_major = ld->version_minor = INT_MAX; /* unknown: assume current */
-  if (v == NULL || !json_object_is_type(v, json_type_array) || json_object_array_length(v) < 2) return;
+  if (v == NULL || !json_object_is_type(v, json_type_array) || json_object_array_length(v) < 2)
+    return;
   int64_t major, minor;
   if (json_to_int(json_object_array_get_idx(v, 0), 0, 1000, &major) == 0 &&
       json_to_int(json_object_array_get_idx(v, 1), 0, 1000, &minor) == 0) {
@@ -418,12 +439,14 @@ static grove_err_t read_grove_block(loader_t *ld, json_object *root, const char 
                                     const char **source_model) {
   json_object *g = optional(root, "grove");
   if (g == NULL) return GROVE_OK;
-  if (!json_object_is_type(g, json_type_object)) return fail(ld, "grove: expected an object, found %s", type_name(g));
+  if (!json_object_is_type(g, json_type_object))
+    return fail(ld, "grove: expected an object, found %s", type_name(g));
   json_object *fmt = member(ld, g, "grove", "source_format", json_type_string);
   json_object *src = fmt ? member(ld, g, "grove", "source_model", json_type_string) : NULL;
   if (src == NULL) return GROVE_EPARSE;
   if (strcmp(json_object_get_string(fmt), "scikit-learn") != 0)
-    return grove__error_set(ld->err, GROVE_EUNSUPPORTED, "grove.source_format \"%s\" is not supported (known: scikit-learn)",
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED,
+                            "grove.source_format \"%s\" is not supported (known: scikit-learn)",
                             json_object_get_string(fmt));
   *format = GROVE_FORMAT_SCIKIT_LEARN;
   *source_model = json_object_get_string(src);
@@ -441,11 +464,16 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   if ((rc = read_grove_block(ld, root, &format, &source_model)) != GROVE_OK) return rc;
 
   json_object *learner = member(ld, root, "model", "learner", json_type_object);
-  json_object *objective = learner ? member(ld, learner, "learner", "objective", json_type_object) : NULL;
-  json_object *obj_name = objective ? member(ld, objective, "learner.objective", "name", json_type_string) : NULL;
-  json_object *lmp = obj_name ? member(ld, learner, "learner", "learner_model_param", json_type_object) : NULL;
-  json_object *gb = lmp ? member(ld, learner, "learner", "gradient_booster", json_type_object) : NULL;
-  json_object *gb_name = gb ? member(ld, gb, "learner.gradient_booster", "name", json_type_string) : NULL;
+  json_object *objective =
+      learner ? member(ld, learner, "learner", "objective", json_type_object) : NULL;
+  json_object *obj_name =
+      objective ? member(ld, objective, "learner.objective", "name", json_type_string) : NULL;
+  json_object *lmp =
+      obj_name ? member(ld, learner, "learner", "learner_model_param", json_type_object) : NULL;
+  json_object *gb =
+      lmp ? member(ld, learner, "learner", "gradient_booster", json_type_object) : NULL;
+  json_object *gb_name =
+      gb ? member(ld, gb, "learner.gradient_booster", "name", json_type_string) : NULL;
   if (gb_name == NULL) return GROVE_EPARSE;
 
   const char *booster = json_object_get_string(gb_name);
@@ -466,14 +494,19 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   if (model == NULL) return GROVE_EPARSE;
 
   const char *obj_str = json_object_get_string(obj_name);
-  const grove_objective_t *obj = grove__objective_find(obj_str, ld->version_major, ld->version_minor);
+  const grove_objective_t *obj =
+      grove__objective_find(obj_str, ld->version_major, ld->version_minor);
   if (obj == NULL)
-    return grove__error_set(ld->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported", obj_str);
+    return grove__error_set(ld->err, GROVE_EUNSUPPORTED, "objective \"%s\" is not supported",
+                            obj_str);
 
   int64_t num_feature, num_class, num_target;
-  rc = int_param(ld, lmp, "learner_model_param", "num_feature", 1, GROVE_MAX_FEATURES, INT64_MIN, &num_feature);
-  if (rc == GROVE_OK) rc = int_param(ld, lmp, "learner_model_param", "num_class", 0, 1 << 20, 0, &num_class);
-  if (rc == GROVE_OK) rc = int_param(ld, lmp, "learner_model_param", "num_target", 1, 1 << 20, 1, &num_target);
+  rc = int_param(ld, lmp, "learner_model_param", "num_feature", 1, GROVE_MAX_FEATURES, INT64_MIN,
+                 &num_feature);
+  if (rc == GROVE_OK)
+    rc = int_param(ld, lmp, "learner_model_param", "num_class", 0, 1 << 20, 0, &num_class);
+  if (rc == GROVE_OK)
+    rc = int_param(ld, lmp, "learner_model_param", "num_target", 1, 1 << 20, 1, &num_target);
   if (rc != GROVE_OK) return rc;
   grove_task_t task = obj->task;
   if (strcmp(obj->name, "grove:probability") == 0 && num_class > 1) task = GROVE_TASK_MULTICLASS;
@@ -505,24 +538,32 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   if (rc != GROVE_OK) goto done;
 
   json_object *trees = member(ld, model, "gradient_booster.model", "trees", json_type_array);
-  json_object *tree_info = trees ? member(ld, model, "gradient_booster.model", "tree_info", json_type_array) : NULL;
-  json_object *gtp = tree_info ? member(ld, model, "gradient_booster.model", "gbtree_model_param", json_type_object) : NULL;
+  json_object *tree_info =
+      trees ? member(ld, model, "gradient_booster.model", "tree_info", json_type_array) : NULL;
+  json_object *gtp = tree_info ? member(ld, model, "gradient_booster.model", "gbtree_model_param",
+                                        json_type_object)
+                               : NULL;
   if (gtp == NULL) {
     rc = GROVE_EPARSE;
     goto done;
   }
   size_t num_trees = json_object_array_length(trees);
   int64_t declared_trees, parallel;
-  rc = int_param(ld, gtp, "gbtree_model_param", "num_trees", 0, INT32_MAX, INT64_MIN, &declared_trees);
-  if (rc == GROVE_OK) rc = int_param(ld, gtp, "gbtree_model_param", "num_parallel_tree", 1, INT32_MAX, 1, &parallel);
+  rc = int_param(ld, gtp, "gbtree_model_param", "num_trees", 0, INT32_MAX, INT64_MIN,
+                 &declared_trees);
+  if (rc == GROVE_OK)
+    rc = int_param(ld, gtp, "gbtree_model_param", "num_parallel_tree", 1, INT32_MAX, 1, &parallel);
   if (rc != GROVE_OK) goto done;
   if ((size_t)declared_trees != num_trees || json_object_array_length(tree_info) != num_trees) {
-    rc = fail(ld, "gbtree_model_param.num_trees is %lld but there are %zu trees and %zu tree_info entries",
-              (long long)declared_trees, num_trees, json_object_array_length(tree_info));
+    rc = fail(
+        ld,
+        "gbtree_model_param.num_trees is %lld but there are %zu trees and %zu tree_info entries",
+        (long long)declared_trees, num_trees, json_object_array_length(tree_info));
     goto done;
   }
   if (weights != NULL && json_object_array_length(weights) != num_trees) {
-    rc = fail(ld, "dart weight_drop has %zu weights for %zu trees", json_object_array_length(weights), num_trees);
+    rc = fail(ld, "dart weight_drop has %zu weights for %zu trees",
+              json_object_array_length(weights), num_trees);
     goto done;
   }
 
@@ -582,8 +623,8 @@ static grove_err_t load_tree_json(json_object *root, const char *name, grove_for
   return rc;
 }
 
-grove_err_t grove__xgboost_load_ubjson(const char *data, size_t len, const char *name, grove_forest_t **out,
-                                       grove_error_t *err) {
+grove_err_t grove__xgboost_load_ubjson(const char *data, size_t len, const char *name,
+                                       grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   char msg[256];
   json_object *root = grove__ubjson_parse(data, len, msg, sizeof msg);
@@ -595,8 +636,8 @@ grove_err_t grove__xgboost_load_ubjson(const char *data, size_t len, const char 
   return load_tree_json(root, name, out, err);
 }
 
-grove_err_t grove__xgboost_load_json(const char *data, size_t len, const char *name, grove_forest_t **out,
-                                     grove_error_t *err) {
+grove_err_t grove__xgboost_load_json(const char *data, size_t len, const char *name,
+                                     grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   if (len > INT_MAX) {
     grove__error_set(err, GROVE_EUNSUPPORTED, "models over 2 GiB of JSON are not supported");
@@ -623,7 +664,8 @@ grove_err_t grove__xgboost_load_json(const char *data, size_t len, const char *n
   for (size_t i = consumed; i < len; i++) {
     if (data[i] != ' ' && data[i] != '\n' && data[i] != '\r' && data[i] != '\t') {
       json_object_put(root);
-      rc = grove__error_set(err, GROVE_EPARSE, "unexpected data after the JSON document at byte %zu", i);
+      rc = grove__error_set(err, GROVE_EPARSE,
+                            "unexpected data after the JSON document at byte %zu", i);
       grove__error_prefix(err, name);
       return rc;
     }

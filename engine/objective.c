@@ -26,7 +26,8 @@ static const grove_objective_t objectives[] = {
      * one output (positive class) without num_class, K outputs with num_class K. */
     {"grove:probability", GROVE_TASK_BINARY, GROVE_TRANSFORM_IDENTITY, GROVE_LINK_IDENTITY},
     /* ... and for converted isolation forests, whose leaves hold normalized path lengths. */
-    {"grove:isolation_score", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_ISOLATION, GROVE_LINK_IDENTITY},
+    {"grove:isolation_score", GROVE_TASK_REGRESSION, GROVE_TRANSFORM_ISOLATION,
+     GROVE_LINK_IDENTITY},
 };
 
 static const grove_objective_t ranking = {"rank:*", GROVE_TASK_RANKING, GROVE_TRANSFORM_IDENTITY,

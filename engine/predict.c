@@ -15,19 +15,19 @@
 
 /* Below this many rows per thread, starting a thread costs more than it saves. */
 #define MIN_ROWS_PER_THREAD 512
-#define MAX_THREADS 256
+#define MAX_THREADS         256
 
 /*
  * Batches smaller than this go to the kernel that walks one row through many trees at
  * once; larger ones to the kernel that walks many rows through one tree (bench/RESULTS.md,
  * "Engine kernels"). Both are exact, so the choice never changes a result.
  */
-#define AVX2_ROWS_MIN 32
-#define AVX512_ROWS_MIN 32
+#define AVX2_ROWS_MIN         32
+#define AVX512_ROWS_MIN       32
 /* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once,
  * and against a trees kernel walking the 6-level tables it wins from fewer rows still
  * (income's figures by batch size are in bench/RESULTS.md). */
-#define AVX512_TOPS_ROWS_MIN 12
+#define AVX512_TOPS_ROWS_MIN  12
 #define AVX512_TOPS6_ROWS_MIN 7
 
 /* Kernel scratch up to this size lives on the stack of the thread running the slice:
@@ -53,8 +53,8 @@ static grove_kernel_fn choose_avx2(const grove_forest_t *f, size_t nrows) {
 static grove_kernel_fn choose_avx512(const grove_forest_t *f, size_t nrows) {
   if (!grove__simd_fits(f)) return grove__predict_scalar;
   const size_t rows_min = grove__avx512_trees_walk_tops6(f) ? AVX512_TOPS6_ROWS_MIN
-                          : f->tops                          ? AVX512_TOPS_ROWS_MIN
-                                                             : AVX512_ROWS_MIN;
+                          : f->tops                         ? AVX512_TOPS_ROWS_MIN
+                                                            : AVX512_ROWS_MIN;
   return nrows < rows_min ? grove__predict_avx512_trees : grove__predict_avx512_rows;
 }
 #endif
@@ -71,13 +71,16 @@ size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t 
 
 /* The scalar kernel, then upgrades with an early return per ISA (dav1d's *_init shape). */
 static void kernel_init(void) {
-  kernel_in_use = (grove_kernel_t){.name = "scalar-blocked", .isa = "scalar", .choose = choose_scalar};
+  kernel_in_use =
+      (grove_kernel_t){.name = "scalar-blocked", .isa = "scalar", .choose = choose_scalar};
   const grove_isa_t isa = grove__cpu_isa(&kernel_note);
 #ifdef GROVE_HAVE_X86_KERNELS
   if (isa < GROVE_ISA_AVX2) return;
-  kernel_in_use = (grove_kernel_t){.name = "avx2-trees/avx2-rows", .isa = "avx2", .choose = choose_avx2};
+  kernel_in_use =
+      (grove_kernel_t){.name = "avx2-trees/avx2-rows", .isa = "avx2", .choose = choose_avx2};
   if (isa < GROVE_ISA_AVX512) return;
-  kernel_in_use = (grove_kernel_t){.name = "avx512-trees/avx512-rows", .isa = "avx512", .choose = choose_avx512};
+  kernel_in_use = (grove_kernel_t){
+      .name = "avx512-trees/avx512-rows", .isa = "avx512", .choose = choose_avx512};
 #else
   (void)isa;
 #endif
@@ -96,7 +99,8 @@ const char *grove_engine_isa_note(void) {
   return kernel_note;
 }
 
-void grove_forest_transform(const grove_forest_t *f, const float *margins, size_t nrows, float *out) {
+void grove_forest_transform(const grove_forest_t *f, const float *margins, size_t nrows,
+                            float *out) {
   grove__transform_apply(f->info.transform, margins, nrows, f->info.num_groups, out);
 }
 
@@ -118,10 +122,13 @@ static void *predict_slice(void *arg) {
   const uint32_t ng = info->num_groups;
   _Alignas(GROVE_KERNEL_SCRATCH_ALIGN) unsigned char stack_scratch[STACK_SCRATCH_BYTES];
   void *scratch = s->scratch != NULL ? s->scratch : s->scratch_bytes > 0 ? stack_scratch : NULL;
-  for (size_t r = 0; r < s->nrows; r++) memcpy(s->margins + r * ng, s->forest->base_margins, ng * sizeof(float));
+  for (size_t r = 0; r < s->nrows; r++)
+    memcpy(s->margins + r * ng, s->forest->base_margins, ng * sizeof(float));
   s->kernel(s->forest, s->rows, s->nrows, s->margins, scratch);
-  if (!s->margin) grove__transform_apply(info->transform, s->margins, s->nrows, ng, s->out);
-  else if (s->out != s->margins) memcpy(s->out, s->margins, s->nrows * ng * sizeof(float));
+  if (!s->margin)
+    grove__transform_apply(info->transform, s->margins, s->nrows, ng, s->out);
+  else if (s->out != s->margins)
+    memcpy(s->out, s->margins, s->nrows * ng * sizeof(float));
   return NULL;
 }
 
@@ -131,7 +138,8 @@ grove_err_t grove_forest_predict(const grove_forest_t *f, const float *rows, siz
   uint32_t threads = opts && opts->threads > 1 ? opts->threads : 1;
   if (threads > MAX_THREADS) threads = MAX_THREADS;
   if (nrows == 0) return GROVE_OK;
-  if (rows == NULL || out == NULL) return grove__error_set(err, GROVE_EINVAL, "rows and out must not be NULL");
+  if (rows == NULL || out == NULL)
+    return grove__error_set(err, GROVE_EINVAL, "rows and out must not be NULL");
   const uint32_t ng = f->info.num_groups;
   const uint32_t width = grove_forest_output_width(f, margin);
   if (nrows > SIZE_MAX / sizeof(float) / ng)
@@ -141,7 +149,8 @@ grove_err_t grove_forest_predict(const grove_forest_t *f, const float *rows, siz
   float *margins = out, *margin_buf = NULL;
   if (width != ng) {
     margin_buf = malloc(nrows * ng * sizeof *margin_buf);
-    if (margin_buf == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory for %zu rows", nrows);
+    if (margin_buf == NULL)
+      return grove__error_set(err, GROVE_ENOMEM, "out of memory for %zu rows", nrows);
     margins = margin_buf;
   }
 
@@ -154,9 +163,14 @@ grove_err_t grove_forest_predict(const grove_forest_t *f, const float *rows, siz
   for (uint32_t i = 0; i < threads; i++) {
     size_t n = per + (i < extra);
     const grove_kernel_fn fn = kernel->choose(f, n);
-    slices[i] = (slice_t){.forest = f, .kernel = fn, .scratch_bytes = grove__kernel_scratch_bytes(fn, f),
-                          .rows = rows + start * f->info.num_features, .nrows = n, .margins = margins + start * ng,
-                          .out = out + start * width, .margin = margin};
+    slices[i] = (slice_t){.forest = f,
+                          .kernel = fn,
+                          .scratch_bytes = grove__kernel_scratch_bytes(fn, f),
+                          .rows = rows + start * f->info.num_features,
+                          .nrows = n,
+                          .margins = margins + start * ng,
+                          .out = out + start * width,
+                          .margin = margin};
     if (slices[i].scratch_bytes > STACK_SCRATCH_BYTES) heap_scratch += slices[i].scratch_bytes;
     start += n;
   }
@@ -166,7 +180,8 @@ grove_err_t grove_forest_predict(const grove_forest_t *f, const float *rows, siz
     kernel_scratch = aligned_alloc(GROVE_KERNEL_SCRATCH_ALIGN, heap_scratch);
     if (kernel_scratch == NULL) {
       free(margin_buf);
-      return grove__error_set(err, GROVE_ENOMEM, "out of memory for the kernel's scratch (%zu bytes)", heap_scratch);
+      return grove__error_set(err, GROVE_ENOMEM,
+                              "out of memory for the kernel's scratch (%zu bytes)", heap_scratch);
     }
     size_t at = 0;
     for (uint32_t i = 0; i < threads; i++) {

@@ -13,7 +13,7 @@
 #include "kernels.h"
 
 #define BLOCK_ROWS 64
-#define VECS (BLOCK_ROWS / 8)
+#define VECS       (BLOCK_ROWS / 8)
 
 /* All bits set in the lanes whose FLAGS have BIT. */
 static inline __m256i flag8(__m256i flags, uint32_t bit) {
@@ -22,9 +22,10 @@ static inline __m256i flag8(__m256i flags, uint32_t bit) {
 }
 
 /* Word W of the nodes at indexes IDX, in the lanes of MASK (SRC elsewhere). */
-static inline __m256i node_word8(const grove_forest_t *f, __m256i src, __m256i idx, __m256i mask, int w) {
-  return _mm256_mask_i32gather_epi32(src, (const int *)f->nodes + w, _mm256_slli_epi32(idx, GROVE_NODE_WORDS_SHIFT),
-                                     mask, 4);
+static inline __m256i node_word8(const grove_forest_t *f, __m256i src, __m256i idx, __m256i mask,
+                                 int w) {
+  return _mm256_mask_i32gather_epi32(src, (const int *)f->nodes + w,
+                                     _mm256_slli_epi32(idx, GROVE_NODE_WORDS_SHIFT), mask, 4);
 }
 
 /*
@@ -34,12 +35,13 @@ static inline __m256i node_word8(const grove_forest_t *f, __m256i src, __m256i i
  * value for GROVE_NODE_CAT_WORD0 sets, else gathered from the set's words (found through
  * the node for sets of up to 7 words).
  */
-static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv, __m256i flags,
-                                      __m256i thr_bits) {
+static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m256 xv,
+                                      __m256i flags, __m256i thr_bits) {
   const __m256i zero = _mm256_setzero_si256();
   const __m256 trunc = _mm256_castsi256_ps(flag8(flags, GROVE_NODE_CAT_TRUNC));
-  const __m256 low_ok = _mm256_or_ps(_mm256_cmp_ps(xv, _mm256_setzero_ps(), _CMP_GE_OQ),
-                                     _mm256_and_ps(trunc, _mm256_cmp_ps(xv, _mm256_set1_ps(-1.0f), _CMP_GT_OQ)));
+  const __m256 low_ok =
+      _mm256_or_ps(_mm256_cmp_ps(xv, _mm256_setzero_ps(), _CMP_GE_OQ),
+                   _mm256_and_ps(trunc, _mm256_cmp_ps(xv, _mm256_set1_ps(-1.0f), _CMP_GT_OQ)));
   __m256 inf = _mm256_and_ps(_mm256_castsi256_ps(cat), low_ok);
   inf = _mm256_and_ps(inf, _mm256_cmp_ps(xv, _mm256_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ));
   __m256i in = _mm256_castps_si256(inf);
@@ -47,8 +49,9 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
   const __m256i c = _mm256_cvttps_epi32(xv);
   /* Sets within categories 0-31 are the node's own value bits (a shift by 32 or more is 0). */
   const __m256i word0 = _mm256_and_si256(in, flag8(flags, GROVE_NODE_CAT_WORD0));
-  const __m256i small = _mm256_and_si256(word0, _mm256_sub_epi32(zero, _mm256_and_si256(_mm256_srlv_epi32(thr_bits, c),
-                                                                                         _mm256_set1_epi32(1))));
+  const __m256i small = _mm256_and_si256(
+      word0, _mm256_sub_epi32(
+                 zero, _mm256_and_si256(_mm256_srlv_epi32(thr_bits, c), _mm256_set1_epi32(1))));
   in = _mm256_andnot_si256(word0, in);
   if (_mm256_testz_si256(in, in)) return small;
   /* Sets of 2-7 words: where they start is the value, how many the flags say; larger
@@ -58,16 +61,18 @@ static inline __m256i category_right8(const grove_forest_t *f, __m256i cat, __m2
   __m256i off = thr_bits, nw = _mm256_srli_epi32(nwf, GROVE_NODE_CAT_NWORDS_SHIFT);
   const __m256i far = _mm256_and_si256(in, _mm256_cmpeq_epi32(nwf, zero));
   if (!_mm256_testz_si256(far, far)) {
-    const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), GROVE_CAT_SET_WORDS_SHIFT);
+    const __m256i s2 = _mm256_slli_epi32(_mm256_srli_epi32(flags, GROVE_NODE_CAT_SHIFT),
+                                         GROVE_CAT_SET_WORDS_SHIFT);
     const int *sets = (const int *)f->cat_sets;
     off = _mm256_mask_i32gather_epi32(off, sets + GROVE_CAT_SET_WORD_OFFSET, s2, far, 4);
     nw = _mm256_mask_i32gather_epi32(nw, sets + GROVE_CAT_SET_WORD_NWORDS, s2, far, 4);
   }
   const __m256i word = _mm256_srli_epi32(c, 5);
   in = _mm256_and_si256(in, _mm256_cmpgt_epi32(nw, word)); /* both below 2^31 */
-  const __m256i w = _mm256_mask_i32gather_epi32(zero, (const int *)f->cat_words, _mm256_add_epi32(off, word), in, 4);
-  const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(c, _mm256_set1_epi32(31))),
-                                       _mm256_set1_epi32(1));
+  const __m256i w = _mm256_mask_i32gather_epi32(zero, (const int *)f->cat_words,
+                                                _mm256_add_epi32(off, word), in, 4);
+  const __m256i bit = _mm256_and_si256(
+      _mm256_srlv_epi32(w, _mm256_and_si256(c, _mm256_set1_epi32(31))), _mm256_set1_epi32(1));
   return _mm256_or_si256(small, _mm256_and_si256(in, _mm256_sub_epi32(zero, bit)));
 }
 
@@ -87,33 +92,43 @@ static inline void step8(const grove_forest_t *f, __m256i *idxp, __m256i *active
   *activep = active;
   if (_mm256_testz_si256(active, active)) return;
   const __m256 activef = _mm256_castsi256_ps(active);
-  const __m256 thr = _mm256_castsi256_ps(node_word8(f, _mm256_setzero_si256(), idx, active, GROVE_NODE_WORD_VALUE));
+  const __m256 thr = _mm256_castsi256_ps(
+      node_word8(f, _mm256_setzero_si256(), idx, active, GROVE_NODE_WORD_VALUE));
   const __m256i left = node_word8(f, idx, idx, active, GROVE_NODE_WORD_LEFT);
-  const __m256 xv = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, _mm256_add_epi32(xoff, feat), activef, 4);
+  const __m256 xv =
+      _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, _mm256_add_epi32(xoff, feat), activef, 4);
   /* Row 6 first: !(x < t) is also true for NaN, which rows 1-2 then override. */
-  __m256i right = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, thr, _CMP_NLT_UQ)));
-  __m256i missing = _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
-  if (f->info.num_categorical_splits != 0 || f->num_zero_missing != 0 || !_mm256_testz_si256(missing, missing)) {
+  __m256i right =
+      _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, thr, _CMP_NLT_UQ)));
+  __m256i missing =
+      _mm256_and_si256(active, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
+  if (f->info.num_categorical_splits != 0 || f->num_zero_missing != 0 ||
+      !_mm256_testz_si256(missing, missing)) {
     const __m256i flags = node_word8(f, _mm256_setzero_si256(), idx, active, GROVE_NODE_WORD_FLAGS);
-    if (f->num_zero_missing != 0) { /* row 2: LightGBM's zero band takes the default direction too */
+    if (f->num_zero_missing !=
+        0) { /* row 2: LightGBM's zero band takes the default direction too */
       const __m256i zm = _mm256_and_si256(active, flag8(flags, GROVE_NODE_ZERO_MISSING));
       const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), xv);
-      const __m256i band = _mm256_castps_si256(_mm256_cmp_ps(ax, _mm256_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ));
+      const __m256i band =
+          _mm256_castps_si256(_mm256_cmp_ps(ax, _mm256_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ));
       missing = _mm256_or_si256(missing, _mm256_and_si256(zm, band));
     }
     const __m256i dl = flag8(flags, GROVE_NODE_DEFAULT_LEFT);
     /* Missing lanes (rows 1-2: NaN, or the zero band): right = !default_left. */
     right = _mm256_or_si256(_mm256_andnot_si256(missing, right), _mm256_andnot_si256(dl, missing));
-    const __m256i cat = _mm256_andnot_si256(missing, _mm256_and_si256(active, flag8(flags, GROVE_NODE_CATEGORICAL)));
+    const __m256i cat = _mm256_andnot_si256(
+        missing, _mm256_and_si256(active, flag8(flags, GROVE_NODE_CATEGORICAL)));
     if (!_mm256_testz_si256(cat, cat))
-      right = _mm256_or_si256(_mm256_andnot_si256(cat, right), category_right8(f, cat, xv, flags, _mm256_castps_si256(thr)));
+      right = _mm256_or_si256(_mm256_andnot_si256(cat, right),
+                              category_right8(f, cat, xv, flags, _mm256_castps_si256(thr)));
   }
   *idxp = _mm256_sub_epi32(left, right); /* right is -1 where the walk goes right */
 }
 
 /* The values of the leaves at IDX in the lanes of LIVE, 0 elsewhere. */
 static inline __m256 leaf_values8(const grove_forest_t *f, __m256i idx, __m256i live) {
-  return _mm256_castsi256_ps(node_word8(f, _mm256_setzero_si256(), idx, live, GROVE_NODE_WORD_VALUE));
+  return _mm256_castsi256_ps(
+      node_word8(f, _mm256_setzero_si256(), idx, live, GROVE_NODE_WORD_VALUE));
 }
 
 /*
@@ -193,7 +208,8 @@ void grove__predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t
         } else {
           float l[8];
           _mm256_storeu_ps(l, leaf);
-          for (size_t k = 0; k < 8 && v * 8 + k < nb; k++) margins[(r0 + v * 8 + k) * ng + g] += l[k];
+          for (size_t k = 0; k < 8 && v * 8 + k < nb; k++)
+            margins[(r0 + v * 8 + k) * ng + g] += l[k];
         }
       }
     }

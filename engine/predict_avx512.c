@@ -26,10 +26,10 @@
 #include "kernels.h"
 
 #define BLOCK_SHIFT GROVE_AVX512_BLOCK_SHIFT
-#define BLOCK_ROWS (1 << BLOCK_SHIFT)
-#define VECS (BLOCK_ROWS / 16)
+#define BLOCK_ROWS  (1 << BLOCK_SHIFT)
+#define VECS        (BLOCK_ROWS / 16)
 /* Vectors of 16 trees the trees kernel walks at once. */
-#define TREE_VECS 4
+#define TREE_VECS   4
 
 /* The lanes of K whose FLAGS have BIT. */
 static inline __mmask16 flag16(__mmask16 k, __m512i flags, uint32_t bit) {
@@ -65,17 +65,20 @@ static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat,
   /* Sets of 2-7 words: where they start is the value, how many the flags say; larger
    * ones are looked up in cat_sets. */
   const __m512i nwmask = _mm512_set1_epi32(GROVE_NODE_CAT_NWORDS_MASK);
-  __m512i off = thr_bits, nw = _mm512_srli_epi32(_mm512_and_si512(flags, nwmask), GROVE_NODE_CAT_NWORDS_SHIFT);
+  __m512i off = thr_bits,
+          nw = _mm512_srli_epi32(_mm512_and_si512(flags, nwmask), GROVE_NODE_CAT_NWORDS_SHIFT);
   const __mmask16 far = (__mmask16)(in & ~_mm512_mask_test_epi32_mask(in, flags, nwmask));
   if (far) {
-    const __m512i s2 = _mm512_slli_epi32(_mm512_srli_epi32(flags, GROVE_NODE_CAT_SHIFT), GROVE_CAT_SET_WORDS_SHIFT);
+    const __m512i s2 = _mm512_slli_epi32(_mm512_srli_epi32(flags, GROVE_NODE_CAT_SHIFT),
+                                         GROVE_CAT_SET_WORDS_SHIFT);
     const int32_t *sets = (const int32_t *)f->cat_sets;
     off = _mm512_mask_i32gather_epi32(off, far, s2, sets + GROVE_CAT_SET_WORD_OFFSET, 4);
     nw = _mm512_mask_i32gather_epi32(nw, far, s2, sets + GROVE_CAT_SET_WORD_NWORDS, 4);
   }
   const __m512i word = _mm512_srli_epi32(c, 5);
   in = _mm512_mask_cmplt_epu32_mask(in, word, nw);
-  const __m512i w = _mm512_mask_i32gather_epi32(zero, in, _mm512_add_epi32(off, word), f->cat_words, 4);
+  const __m512i w =
+      _mm512_mask_i32gather_epi32(zero, in, _mm512_add_epi32(off, word), f->cat_words, 4);
   const __m512i bit = _mm512_srlv_epi32(w, _mm512_and_si512(c, _mm512_set1_epi32(31)));
   return (__mmask16)(small | _mm512_mask_test_epi32_mask(in, bit, one));
 }
@@ -83,7 +86,8 @@ static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat,
 /* TABLE[pos] of a 32-entry array of a top table (two aligned vectors: vpermt2d), per
  * lane: forest.h asserts every such array's size and alignment. */
 static inline __m512i top_lookup(const void *table, __m512i pos) {
-  return _mm512_permutex2var_epi32(_mm512_load_si512(table), pos, _mm512_load_si512((const int32_t *)table + 16));
+  return _mm512_permutex2var_epi32(_mm512_load_si512(table), pos,
+                                   _mm512_load_si512((const int32_t *)table + 16));
 }
 
 /*
@@ -91,15 +95,16 @@ static inline __m512i top_lookup(const void *table, __m512i pos) {
  * set's two words come from the tables, indexed by the lanes' positions POS. Rows 3-5 of
  * the split truth table in kernels.h, with 64 (past every set here) for 2^24.
  */
-static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, __mmask16 cat, __m512 xv,
-                                             __m512i flags) {
+static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, __mmask16 cat,
+                                             __m512 xv, __m512i flags) {
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
   const __mmask16 trunc = flag16(cat, flags, GROVE_NODE_CAT_TRUNC);
   in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
   in = _mm512_mask_cmp_ps_mask(in, xv, _mm512_set1_ps(64.0f), _CMP_LT_OQ);
   const __m512i c = _mm512_cvttps_epi32(xv);
   const __mmask16 high = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
-  const __m512i w = _mm512_mask_blend_epi32(high, top_lookup(top->cat_words[0], pos), top_lookup(top->cat_words[1], pos));
+  const __m512i w = _mm512_mask_blend_epi32(high, top_lookup(top->cat_words[0], pos),
+                                            top_lookup(top->cat_words[1], pos));
   const __m512i bit = _mm512_srlv_epi32(w, _mm512_and_si512(c, _mm512_set1_epi32(31)));
   return _mm512_mask_test_epi32_mask(in, bit, _mm512_set1_epi32(1));
 }
@@ -112,18 +117,21 @@ static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos
  * TOP is NULL from the forest), as grove__node_next() does.
  */
 static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __m512 thr,
-                                 __mmask16 right, __m512i flags, const grove_top_t *top, __m512i pos) {
+                                 __mmask16 right, __m512i flags, const grove_top_t *top,
+                                 __m512i pos) {
   __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
     const __mmask16 zm = flag16(active, flags, GROVE_NODE_ZERO_MISSING);
-    missing |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
+    missing |=
+        _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
   }
   const __mmask16 dl = flag16(0xffff, flags, GROVE_NODE_DEFAULT_LEFT);
   right = (__mmask16)((right & ~missing) | (missing & ~dl));
   const __mmask16 cat = flag16((__mmask16)(active & ~missing), flags, GROVE_NODE_CATEGORICAL);
   if (cat)
-    right = (__mmask16)((right & ~cat) | (top ? top_category_right16(top, pos, cat, xv, flags)
-                                                : category_right16(f, cat, xv, flags, _mm512_castps_si512(thr))));
+    right = (__mmask16)((right & ~cat) |
+                        (top ? top_category_right16(top, pos, cat, xv, flags)
+                             : category_right16(f, cat, xv, flags, _mm512_castps_si512(thr))));
   return right;
 }
 
@@ -139,12 +147,13 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
  * the threshold compare (row 6; true for NaN). Lanes are not masked: dead ones decide
  * garbage nobody reads.
  */
-static inline __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr, __mmask16 right,
-                                      __m512i flags) {
+static inline __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr,
+                                      __mmask16 right, __m512i flags) {
   __mmask16 missing = _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
     const __mmask16 zm = flag16(0xffff, flags, GROVE_NODE_ZERO_MISSING);
-    missing |= _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
+    missing |=
+        _mm512_mask_cmp_ps_mask(zm, _mm512_abs_ps(xv), _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
   }
   /* Rows 1-2: missing values go their default way, right unless the split sends them left. */
   right = (__mmask16)((right | missing) & ~flag16(missing, flags, GROVE_NODE_DEFAULT_LEFT));
@@ -157,9 +166,11 @@ static inline __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512
   const __m512i c = _mm512_cvttps_epi32(xv);
   const __mmask16 neg = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_LT_OQ);
   const __mmask16 in = (__mmask16)(cat & ~(neg & ~flag16(neg, flags, GROVE_NODE_CAT_TRUNC)));
-  const __m512i high = _mm512_srli_epi32(flags, GROVE_TOP6_META_CATS_SHIFT - GROVE_TOP6_META_FLAGS_SHIFT);
-  const __m512i bit = _mm512_or_si512(_mm512_srlv_epi32(_mm512_castps_si512(thr), c),
-                                      _mm512_srlv_epi32(high, _mm512_sub_epi32(c, _mm512_set1_epi32(32))));
+  const __m512i high =
+      _mm512_srli_epi32(flags, GROVE_TOP6_META_CATS_SHIFT - GROVE_TOP6_META_FLAGS_SHIFT);
+  const __m512i bit =
+      _mm512_or_si512(_mm512_srlv_epi32(_mm512_castps_si512(thr), c),
+                      _mm512_srlv_epi32(high, _mm512_sub_epi32(c, _mm512_set1_epi32(32))));
   return (__mmask16)((right & ~cat) | _mm512_mask_test_epi32_mask(in, bit, _mm512_set1_epi32(1)));
 }
 
@@ -200,17 +211,21 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   if (n8 != NULL) {
     /* The 8-byte copy (grove_node8_t): one 8-lane gather per half a level. */
     const __m512i lo = _mm512_mask_i32gather_epi64(zero, alo, _mm512_castsi512_si256(idx), n8, 8);
-    const __m512i hi = _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(idx, 1), n8, 8);
+    const __m512i hi =
+        _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(idx, 1), n8, 8);
     thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo, even, hi));
     packed = _mm512_permutex2var_epi32(lo, odd, hi);
-    feat = _mm512_and_si512(_mm512_srli_epi32(packed, GROVE_NODE8_FEATURE_SHIFT), _mm512_set1_epi32(GROVE_NODE8_LEAF));
+    feat = _mm512_and_si512(_mm512_srli_epi32(packed, GROVE_NODE8_FEATURE_SHIFT),
+                            _mm512_set1_epi32(GROVE_NODE8_LEAF));
     split = _mm512_mask_cmpneq_epi32_mask(active, feat, _mm512_set1_epi32(GROVE_NODE8_LEAF));
   } else {
     /* Two 64-bit gathers per pair of fields load half the elements of four 32-bit ones. */
-    const __m512i none = _mm512_set1_epi64((long long)0xffffffff00000000ull); /* feature -1 (high), value 0 */
+    const __m512i none =
+        _mm512_set1_epi64((long long)0xffffffff00000000ull); /* feature -1 (high), value 0 */
     const long long *vf = nq + GROVE_NODE_PAIR_VALUE_FEATURE;
     const __m512i vf_lo = _mm512_mask_i32gather_epi64(none, alo, _mm512_castsi512_si256(i2), vf, 8);
-    const __m512i vf_hi = _mm512_mask_i32gather_epi64(none, ahi, _mm512_extracti64x4_epi64(i2, 1), vf, 8);
+    const __m512i vf_hi =
+        _mm512_mask_i32gather_epi64(none, ahi, _mm512_extracti64x4_epi64(i2, 1), vf, 8);
     feat = _mm512_permutex2var_epi32(vf_lo, odd, vf_hi);
     thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(vf_lo, even, vf_hi));
     split = _mm512_mask_cmpge_epi32_mask(active, feat, zero);
@@ -220,28 +235,33 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   if (!active) return;
   __m512i left, flags;
   if (n8 != NULL) {
-    left = _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(GROVE_NODE8_LEFT_MASK)));
+    left =
+        _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(GROVE_NODE8_LEFT_MASK)));
     flags = _mm512_srli_epi32(packed, GROVE_NODE8_FLAGS_SHIFT); /* the top bits: no mask needed */
     /* Categorical splits need their set's whereabouts: the node's full flags. */
     const __mmask16 cat = flag16(active, flags, GROVE_NODE_CATEGORICAL);
     if (cat)
-      flags = _mm512_mask_i32gather_epi32(flags, cat, _mm512_slli_epi32(idx, GROVE_NODE_WORDS_SHIFT),
-                                          (const int32_t *)f->nodes + GROVE_NODE_WORD_FLAGS, 4);
+      flags =
+          _mm512_mask_i32gather_epi32(flags, cat, _mm512_slli_epi32(idx, GROVE_NODE_WORDS_SHIFT),
+                                      (const int32_t *)f->nodes + GROVE_NODE_WORD_FLAGS, 4);
   } else {
     const long long *lf = nq + GROVE_NODE_PAIR_LEFT_FLAGS;
     const __m512i lf_lo = _mm512_mask_i32gather_epi64(zero, alo, _mm512_castsi512_si256(i2), lf, 8);
-    const __m512i lf_hi = _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(i2, 1), lf, 8);
+    const __m512i lf_hi =
+        _mm512_mask_i32gather_epi64(zero, ahi, _mm512_extracti64x4_epi64(i2, 1), lf, 8);
     left = _mm512_mask_mov_epi32(idx, active, _mm512_permutex2var_epi32(lf_lo, even, lf_hi));
     flags = _mm512_permutex2var_epi32(lf_lo, odd, lf_hi);
   }
   /* One row (the trees kernel) comes from registers when it fits them. */
-  const __m512 xv = fshift == 0 ? row_values16(f->info.num_features, x0, x1, x, active, feat)
-                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active,
-                                                           _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift)), x, 4);
+  const __m512 xv =
+      fshift == 0 ? row_values16(f->info.num_features, x0, x1, x, active, feat)
+                  : _mm512_mask_i32gather_ps(
+                        _mm512_setzero_ps(), active,
+                        _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift)), x, 4);
   /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which decide16
    * then overrides. */
-  const __mmask16 right = decide16(f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ),
-                                   flags, NULL, idx);
+  const __mmask16 right = decide16(
+      f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ), flags, NULL, idx);
   *idxp = _mm512_mask_add_epi32(left, right, left, one);
 }
 
@@ -250,9 +270,9 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
  * returns the leaf values in LEAF (0 in lanes not LIVE): the walks are independent, so
  * their gather-compare-gather chains overlap.
  */
-static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx, const __mmask16 *live,
-                            __m512 *leaf, const __m512i *xoff, const int fshift, const float *x, __m512 x0,
-                            __m512 x1) {
+static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
+                            const __mmask16 *live, __m512 *leaf, const __m512i *xoff,
+                            const int fshift, const float *x, __m512 x0, __m512 x1) {
   __mmask16 active[TREE_VECS > VECS ? TREE_VECS : VECS];
   for (int v = 0; v < nv; v++) {
     active[v] = live[v];
@@ -276,8 +296,9 @@ static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
  * category words). Returns in IDX the node reached below level 5, or for the lanes in
  * LEAVES (trees whose exits are leaves) the leaf value's bits.
  */
-static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live, const float *x,
-                                     __m512 x0, __m512 x1, __m512i *idx, __mmask16 *leaves) {
+static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live,
+                                     const float *x, __m512 x0, __m512 x1, __m512i *idx,
+                                     __mmask16 *leaves) {
   const uint32_t nf = f->info.num_features;
   /* Tree t's table starts at word t * GROVE_TOP6_WORDS; its arrays at GROVE_TOP6_WORD_*. */
   const int32_t *tables = (const int32_t *)f->tops6;
@@ -285,20 +306,23 @@ static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i base[TREE_VECS], pos[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) {
-    base[v] = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)(t0 + 16 * (uint32_t)v))),
-                                 _mm512_set1_epi32(GROVE_TOP6_WORDS));
+    base[v] =
+        _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)(t0 + 16 * (uint32_t)v))),
+                           _mm512_set1_epi32(GROVE_TOP6_WORDS));
     pos[v] = _mm512_setzero_si512();
   }
   for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
     for (int v = 0; v < TREE_VECS; v++) {
       if (!live[v]) continue;
       /* The last level's positions 31-62 are at [GROVE_TOP6_HALF + p % 32]: p | 32 there. */
-      const __m512i slot = _mm512_add_epi32(base[v], level < GROVE_TOP6_LEVELS - 1
-                                                         ? pos[v]
-                                                         : _mm512_or_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_HALF)));
-      const __m512 thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot, tables + GROVE_TOP6_WORD_VALUE, 4);
-      const __m512i meta =
-          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot, tables + GROVE_TOP6_WORD_META, 4);
+      const __m512i slot = _mm512_add_epi32(
+          base[v], level < GROVE_TOP6_LEVELS - 1
+                       ? pos[v]
+                       : _mm512_or_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_HALF)));
+      const __m512 thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot,
+                                                  tables + GROVE_TOP6_WORD_VALUE, 4);
+      const __m512i meta = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot,
+                                                       tables + GROVE_TOP6_WORD_META, 4);
       const __m512 xv = row_values16(nf, x0, x1, x, live[v], _mm512_and_si512(meta, fmask));
       /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which
        * top6_decide16 then overrides. */
@@ -312,11 +336,14 @@ static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const
     leaves[v] = 0;
     if (!live[v]) continue;
     /* Heap position p (63..126) below level 5 exits at exit[p % 64]. */
-    const __m512i e = _mm512_add_epi32(base[v], _mm512_and_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_SLOTS - 1)));
-    idx[v] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], e, tables + GROVE_TOP6_WORD_EXIT, 4);
-    const __m512i summary = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v],
-                                                        _mm512_add_epi32(base[v], _mm512_set1_epi32(GROVE_TOP6_SUMMARY)),
-                                                        tables + GROVE_TOP6_WORD_META, 4);
+    const __m512i e = _mm512_add_epi32(
+        base[v], _mm512_and_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_SLOTS - 1)));
+    idx[v] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], e,
+                                         tables + GROVE_TOP6_WORD_EXIT, 4);
+    const __m512i summary = _mm512_mask_i32gather_epi32(
+        _mm512_setzero_si512(), live[v],
+        _mm512_add_epi32(base[v], _mm512_set1_epi32(GROVE_TOP6_SUMMARY)),
+        tables + GROVE_TOP6_WORD_META, 4);
     leaves[v] = flag16(live[v], summary, GROVE_TOP6_LEAF_EXITS);
   }
 }
@@ -353,7 +380,8 @@ void grove__predict_avx512_trees(const grove_forest_t *f, const float *rows, siz
         for (int v = 0; v < TREE_VECS; v++) any |= rest[v] = (__mmask16)(live[v] & ~leaves[v]);
         if (any) walk16xV(f, TREE_VECS, idx, rest, leaf, xoff, 0, x, x0, x1);
         for (int v = 0; v < TREE_VECS; v++)
-          leaf[v] = any ? _mm512_mask_mov_ps(leaf[v], leaves[v], _mm512_castsi512_ps(idx[v])) : _mm512_castsi512_ps(idx[v]);
+          leaf[v] = any ? _mm512_mask_mov_ps(leaf[v], leaves[v], _mm512_castsi512_ps(idx[v]))
+                        : _mm512_castsi512_ps(idx[v]);
       } else {
         walk16xV(f, TREE_VECS, idx, live, leaf, xoff, 0, x, x0, x1);
       }
@@ -376,14 +404,16 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
     const __m512i xi = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)first)),
                                           _mm512_set1_epi32((int)nf));
     for (uint32_t j = 0; j < nf; j++)
-      _mm512_store_ps(xt + (size_t)j * BLOCK_ROWS + first,
-                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, _mm512_add_epi32(xi, _mm512_set1_epi32((int)j)), x, 4));
+      _mm512_store_ps(
+          xt + (size_t)j * BLOCK_ROWS + first,
+          _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
+                                   _mm512_add_epi32(xi, _mm512_set1_epi32((int)j)), x, 4));
   }
 }
 
 /* Levels whose row values are loaded whole from the feature-major block and blended (2^L
  * candidate features at level L); deeper top levels gather them. */
-#define TOP_BLEND_LEVELS 3
+#define TOP_BLEND_LEVELS  3
 /* The same for the 6-level tables: there gathers from level 1 down measured faster than
  * blending 2 or 3 levels (figures in bench/RESULTS.md). */
 #define TOP6_BLEND_LEVELS 1
@@ -396,8 +426,8 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
  * row values are a contiguous load at the root (every lane has the same feature), a
  * blend of loads for the next levels, and a gather below.
  */
-static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const *top, const float *xt,
-                              const int *first, const __m512i *row, __m512i *idx) {
+static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const *top,
+                              const float *xt, const int *first, const __m512i *row, __m512i *idx) {
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP_LEVELS];
   for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
@@ -410,20 +440,24 @@ static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const 
          * lane's decisions, first one highest: merge pairs by the last decision first. */
         __m512 c[1 << TOP_BLEND_LEVELS];
         const int n = 1 << level;
-        for (int j = 0; j < n; j++) c[j] = _mm512_load_ps(xt + (size_t)t->feature[n - 1 + j] * BLOCK_ROWS + first[w]);
+        for (int j = 0; j < n; j++)
+          c[j] = _mm512_load_ps(xt + (size_t)t->feature[n - 1 + j] * BLOCK_ROWS + first[w]);
         for (int k = level - 1; k >= 0; k--)
-          for (int j = 0; j < 1 << k; j++) c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
+          for (int j = 0; j < 1 << k; j++)
+            c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
         xv = c[0];
       } else {
         const __m512i feat = top_lookup(t->feature, pos[w]);
-        xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt, 4);
+        xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt,
+                                 4);
       }
       const __m512 thr = _mm512_castsi512_ps(top_lookup(t->value, pos[w]));
       /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which
        * decide16 then overrides (rows 1-5), when the tree's top levels need it. */
       __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       const uint32_t summary = t->flags[GROVE_TOP_SLOTS - 1];
-      if ((summary & (GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING)) || _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q))
+      if ((summary & (GROVE_NODE_CATEGORICAL | GROVE_NODE_ZERO_MISSING)) ||
+          _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q))
         right = decide16(f, 0xffff, xv, thr, right, top_lookup(t->flags, pos[w]),
                          summary & GROVE_TOP_WIDE_SETS ? NULL : t, pos[w]);
       r[w][level] = right;
@@ -438,8 +472,9 @@ static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const 
  * below level 5, or for trees whose exits are all leaves (bit w of the result) the leaf
  * value's bits.
  */
-static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top, const float *xt,
-                                   const int *first, const __m512i *row, __m512i *idx) {
+static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top,
+                                   const float *xt, const int *first, const __m512i *row,
+                                   __m512i *idx) {
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP6_LEVELS];
@@ -455,18 +490,23 @@ static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *
         __m512 c[1 << TOP6_BLEND_LEVELS];
         const int n = 1 << level;
         for (int j = 0; j < n; j++)
-          c[j] = _mm512_load_ps(xt + (size_t)(t->meta[n - 1 + j] & GROVE_TOP6_META_FEATURE_MASK) * BLOCK_ROWS + first[w]);
+          c[j] = _mm512_load_ps(
+              xt + (size_t)(t->meta[n - 1 + j] & GROVE_TOP6_META_FEATURE_MASK) * BLOCK_ROWS +
+              first[w]);
         for (int k = level - 1; k >= 0; k--)
-          for (int j = 0; j < 1 << k; j++) c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
+          for (int j = 0; j < 1 << k; j++)
+            c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
         xv = c[0]; /* as in top_walk16 */
       } else {
         const __m512i feat = _mm512_and_si512(meta, fmask);
-        xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt, 4);
+        xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt,
+                                 4);
       }
       const __m512 thr = _mm512_castsi512_ps(top_lookup(t->value + half, pos[w]));
       /* Row 6 of the split truth table first; top6_decide16 does rows 1-5. */
       __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
-      right = top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
+      right =
+          top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
       r[w][level] = right;
       pos[w] = heap_child16(pos[w], right);
     }
@@ -524,9 +564,12 @@ void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size
       for (int w = 0; w < VECS; w++) {
         const uint32_t tw = t + (uint32_t)(w / nv);
         wlive[w] = tw < nt ? live[w % nv] : 0;
-        if (six) top6[w] = &f->tops6[tw < nt ? tw : t];
-        else if (f->tops != NULL) top[w] = &f->tops[tw < nt ? tw : t];
-        else idx[w] = _mm512_set1_epi32((int)f->roots[tw < nt ? tw : t]);
+        if (six)
+          top6[w] = &f->tops6[tw < nt ? tw : t];
+        else if (f->tops != NULL)
+          top[w] = &f->tops[tw < nt ? tw : t];
+        else
+          idx[w] = _mm512_set1_epi32((int)f->roots[tw < nt ? tw : t]);
       }
       unsigned leaves = 0;
       if (six) {
@@ -540,7 +583,8 @@ void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size
       if (leaves == (1u << VECS) - 1) {
         for (int w = 0; w < VECS; w++) leaf[w] = _mm512_castsi512_ps(idx[w]);
       } else {
-        walk16xV(f, VECS, idx, wlive, leaf, row, BLOCK_SHIFT, xt, _mm512_setzero_ps(), _mm512_setzero_ps());
+        walk16xV(f, VECS, idx, wlive, leaf, row, BLOCK_SHIFT, xt, _mm512_setzero_ps(),
+                 _mm512_setzero_ps());
         for (int w = 0; w < VECS; w++)
           if (leaves & (1u << w)) leaf[w] = _mm512_castsi512_ps(idx[w]);
       }
@@ -553,7 +597,8 @@ void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size
           const uint32_t g = f->tree_groups[t + (uint32_t)(w / nv)];
           float l[16];
           _mm512_storeu_ps(l, leaf[w]);
-          for (size_t k = 0; k < 16 && (size_t)first[w] + k < nb; k++) margins[(r0 + (size_t)first[w] + k) * ng + g] += l[k];
+          for (size_t k = 0; k < 16 && (size_t)first[w] + k < nb; k++)
+            margins[(r0 + (size_t)first[w] + k) * ng + g] += l[k];
         }
       }
     }

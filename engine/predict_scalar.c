@@ -11,10 +11,10 @@
  * Rows walked together through one tree, one level per step: the walks are independent,
  * so their load-compare-load chains overlap instead of running one after another.
  */
-#define LANES 8
+#define LANES      8
 
-void grove__predict_scalar(const grove_forest_t *f, const float *rows, size_t nrows,
-                           float *margins, void *scratch) {
+void grove__predict_scalar(const grove_forest_t *f, const float *rows, size_t nrows, float *margins,
+                           void *scratch) {
   (void)scratch; /* needs none */
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const grove_node_t *nodes = f->nodes;

@@ -54,7 +54,8 @@ static int dup_string_array(json_object *arr, char ***out, uint32_t *count) {
 static double number_or_nan(json_object *o, const char *key) {
   json_object *v;
   if (!json_object_object_get_ex(o, key, &v)) return NAN;
-  if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)) return NAN;
+  if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+    return NAN;
   return json_object_get_double(v);
 }
 
@@ -82,13 +83,17 @@ static grove_err_t parse_feature(json_object *o, uint32_t i, grove_schema_featur
     f->type = GROVE_FEATURE_INTEGER;
   } else if (strcmp(t, "categorical") == 0) {
     f->type = GROVE_FEATURE_CATEGORICAL;
-    if (!json_object_object_get_ex(o, "categories", &cats) || !json_object_is_type(cats, json_type_array))
-      return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): categorical needs a \"categories\" array",
-                              i, f->name);
+    if (!json_object_object_get_ex(o, "categories", &cats) ||
+        !json_object_is_type(cats, json_type_array))
+      return grove__error_set(err, GROVE_EPARSE,
+                              "features[%u] (%s): categorical needs a \"categories\" array", i,
+                              f->name);
     if (dup_string_array(cats, &f->categories, &f->num_categories) != 0)
-      return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): categories must be strings", i, f->name);
+      return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): categories must be strings", i,
+                              f->name);
   } else {
-    return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): unknown type \"%s\"", i, f->name, t);
+    return grove__error_set(err, GROVE_EPARSE, "features[%u] (%s): unknown type \"%s\"", i, f->name,
+                            t);
   }
   return GROVE_OK;
 }
@@ -112,7 +117,8 @@ static grove_err_t parse_schema(json_object *root, grove_schema_t *s, grove_erro
   if (s->features == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   for (size_t i = 0; i < n; i++) {
     s->num_features = (uint32_t)(i + 1);
-    grove_err_t rc = parse_feature(json_object_array_get_idx(features, i), (uint32_t)i, &s->features[i], err);
+    grove_err_t rc =
+        parse_feature(json_object_array_get_idx(features, i), (uint32_t)i, &s->features[i], err);
     if (rc != GROVE_OK) return rc;
   }
   return GROVE_OK;
@@ -127,8 +133,9 @@ grove_err_t grove_schema_load_file(const char *path, grove_schema_t **out, grove
   json_tokener *tok = json_tokener_new_ex(MAX_SCHEMA_DEPTH);
   json_object *root = tok && len <= INT32_MAX ? json_tokener_parse_ex(tok, data, (int)len) : NULL;
   if (root == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-    rc = grove__error_set(err, GROVE_EPARSE, "%s: not valid JSON: %s", path,
-                          tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "out of memory");
+    rc = grove__error_set(
+        err, GROVE_EPARSE, "%s: not valid JSON: %s", path,
+        tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "out of memory");
     json_object_put(root);
     json_tokener_free(tok);
     free(data);
@@ -148,33 +155,40 @@ grove_err_t grove_schema_load_file(const char *path, grove_schema_t **out, grove
   return GROVE_OK;
 }
 
-grove_err_t grove_schema_check(const grove_schema_t *s, const grove_forest_t *f, grove_error_t *err) {
+grove_err_t grove_schema_check(const grove_schema_t *s, const grove_forest_t *f,
+                               grove_error_t *err) {
   if (s->num_features != f->info.num_features)
-    return grove__error_set(err, GROVE_EINVAL, "schema has %u features, the model %u", s->num_features,
-                            f->info.num_features);
+    return grove__error_set(err, GROVE_EINVAL, "schema has %u features, the model %u",
+                            s->num_features, f->info.num_features);
   for (uint32_t i = 0; i < s->num_features; i++) {
     const char *name = grove_forest_feature_name(f, i);
     if (name != NULL && strcmp(name, s->features[i].name) != 0)
-      return grove__error_set(err, GROVE_EINVAL, "schema feature %u is \"%s\", the model's is \"%s\"", i,
+      return grove__error_set(err, GROVE_EINVAL,
+                              "schema feature %u is \"%s\", the model's is \"%s\"", i,
                               s->features[i].name, name);
     int model_cat = grove_forest_feature_type(f, i) == GROVE_FEATURE_CATEGORICAL;
     int schema_cat = s->features[i].type == GROVE_FEATURE_CATEGORICAL;
     if (model_cat && !schema_cat)
-      return grove__error_set(err, GROVE_EINVAL, "feature \"%s\" is categorical in the model but not in the schema",
+      return grove__error_set(err, GROVE_EINVAL,
+                              "feature \"%s\" is categorical in the model but not in the schema",
                               s->features[i].name);
   }
-  if (s->num_labels > 0 && f->info.task == GROVE_TASK_MULTICLASS && s->num_labels != f->info.num_groups)
-    return grove__error_set(err, GROVE_EINVAL, "schema has %u labels, the model %u classes", s->num_labels,
-                            f->info.num_groups);
+  if (s->num_labels > 0 && f->info.task == GROVE_TASK_MULTICLASS &&
+      s->num_labels != f->info.num_groups)
+    return grove__error_set(err, GROVE_EINVAL, "schema has %u labels, the model %u classes",
+                            s->num_labels, f->info.num_groups);
   if (s->num_labels > 0 && f->info.task == GROVE_TASK_BINARY && s->num_labels != 2)
-    return grove__error_set(err, GROVE_EINVAL, "a binary model needs 2 labels, the schema has %u", s->num_labels);
+    return grove__error_set(err, GROVE_EINVAL, "a binary model needs 2 labels, the schema has %u",
+                            s->num_labels);
   return GROVE_OK;
 }
 
-int32_t grove_schema_category_code(const grove_schema_t *s, uint32_t i, const char *value, size_t len) {
+int32_t grove_schema_category_code(const grove_schema_t *s, uint32_t i, const char *value,
+                                   size_t len) {
   if (i >= s->num_features) return -1;
   const grove_schema_feature_t *f = &s->features[i];
   for (uint32_t c = 0; c < f->num_categories; c++)
-    if (strlen(f->categories[c]) == len && memcmp(f->categories[c], value, len) == 0) return (int32_t)c;
+    if (strlen(f->categories[c]) == len && memcmp(f->categories[c], value, len) == 0)
+      return (int32_t)c;
   return -1;
 }

@@ -14,7 +14,8 @@ static uint64_t next_random(uint64_t *state) {
 
 /* Each value copies the threshold of a random split on its feature, so that values
  * land where the trees actually decide (uniform noise would miss most splits). */
-void grove_forest_synthesize_rows(const grove_forest_t *f, size_t nrows, uint64_t seed, float *rows) {
+void grove_forest_synthesize_rows(const grove_forest_t *f, size_t nrows, uint64_t seed,
+                                  float *rows) {
   const uint32_t nf = f->info.num_features;
   const uint64_t nn = f->info.num_nodes;
   uint64_t state = seed;
@@ -47,7 +48,9 @@ void grove_forest_synthesize_rows(const grove_forest_t *f, size_t nrows, uint64_
           v = (float)((u >> 40) % (32u * s->nwords + 2));
         } else {
           int nudge = (int)((u >> 6) % 3); /* below, at, above the threshold */
-          v = nudge == 0 ? nextafterf(n->value, -INFINITY) : nudge == 1 ? n->value : nextafterf(n->value, INFINITY);
+          v = nudge == 0   ? nextafterf(n->value, -INFINITY)
+              : nudge == 1 ? n->value
+                           : nextafterf(n->value, INFINITY);
         }
       }
       rows[r * nf + j] = v;

@@ -45,13 +45,30 @@ static uint64_t read_be(reader_t *r, size_t n) {
 /* Size in bytes of a fixed-size value of TYPE, 0 for variable-size types, -1 if unknown. */
 static int fixed_size(unsigned char type) {
   switch (type) {
-    case 'Z': case 'N': case 'T': case 'F': return 0;
-    case 'i': case 'U': case 'C': return 1;
-    case 'I': return 2;
-    case 'l': case 'd': return 4;
-    case 'L': case 'D': return 8;
-    case 'S': case 'H': case '[': case '{': return 0;
-    default: return -1;
+    case 'Z':
+    case 'N':
+    case 'T':
+    case 'F':
+      return 0;
+    case 'i':
+    case 'U':
+    case 'C':
+      return 1;
+    case 'I':
+      return 2;
+    case 'l':
+    case 'd':
+      return 4;
+    case 'L':
+    case 'D':
+      return 8;
+    case 'S':
+    case 'H':
+    case '[':
+    case '{':
+      return 0;
+    default:
+      return -1;
   }
 }
 
@@ -62,11 +79,21 @@ static int read_int(reader_t *r, unsigned char type, int64_t *out) {
   if (remaining(r) < (size_t)size) return -1;
   uint64_t u = read_be(r, (size_t)size);
   switch (type) {
-    case 'i': *out = (int8_t)u; break;
-    case 'U': *out = (uint8_t)u; break;
-    case 'I': *out = (int16_t)u; break;
-    case 'l': *out = (int32_t)u; break;
-    default: *out = (int64_t)u; break;
+    case 'i':
+      *out = (int8_t)u;
+      break;
+    case 'U':
+      *out = (uint8_t)u;
+      break;
+    case 'I':
+      *out = (int16_t)u;
+      break;
+    case 'l':
+      *out = (int32_t)u;
+      break;
+    default:
+      *out = (int64_t)u;
+      break;
   }
   return 0;
 }
@@ -122,74 +149,60 @@ static int read_container_header(reader_t *r, unsigned char *type, int64_t *coun
   return 0;
 }
 
-static json_object *read_array(reader_t *r, int depth) {
-  unsigned char type;
-  int64_t count;
-  if (read_container_header(r, &type, &count) != 0) return fail(r, "bad array header or count");
-  json_object *arr = json_object_new_array_ext(count > 0 && count < (1 << 24) ? (int)count : 0);
-  if (arr == NULL) return fail(r, "out of memory");
-  for (int64_t i = 0; count < 0 || i < count; i++) {
-    unsigned char t = type;
-    if (!t) {
-      if (remaining(r) < 1) goto bad;
-      t = *r->p++;
-      if (count < 0 && t == ']') return arr;
-      if (t == 'N') { i--; continue; }
-    }
-    json_object *v;
-    if (read_value(r, t, depth + 1, &v) != 0) goto bad;
-    if (json_object_array_add(arr, v) != 0) {
-      json_object_put(v);
-      goto bad;
-    }
-  }
-  return arr;
-bad:
-  json_object_put(arr);
-  return fail(r, "truncated or malformed array");
+/* Whether member I of a container of COUNT members (-1: unknown, ended by CLOSE, which is
+ * consumed) follows: 1, 0 at the container's end, -1 when the input ends first. 'N' no-ops
+ * between members are skipped. */
+static int next_member(reader_t *r, int64_t count, int64_t i, unsigned char close) {
+  if (count >= 0) return i < count;
+  while (remaining(r) >= 1 && *r->p == 'N') r->p++;
+  if (remaining(r) < 1) return -1;
+  if (*r->p != close) return 1;
+  r->p++;
+  return 0;
 }
 
-static json_object *read_object(reader_t *r, int depth) {
+/* A member's value: of the container's TYPE, or with its own marker ('N' no-ops before it
+ * are skipped). */
+static int read_member(reader_t *r, unsigned char type, int depth, json_object **v) {
+  unsigned char t = type;
+  while (!t) {
+    if (remaining(r) < 1) return -1;
+    t = *r->p++;
+    if (t == 'N') t = 0;
+  }
+  return read_value(r, t, depth + 1, v);
+}
+
+/* An array ('[', OBJECT 0) or an object ('{', OBJECT 1) whose header comes next. */
+static json_object *read_container(reader_t *r, int depth, int object) {
+  const char *what = object ? "object" : "array";
   unsigned char type;
   int64_t count;
-  if (read_container_header(r, &type, &count) != 0) return fail(r, "bad object header or count");
-  json_object *obj = json_object_new_object();
-  if (obj == NULL) return fail(r, "out of memory");
+  if (read_container_header(r, &type, &count) != 0) return fail(r, "bad %s header or count", what);
+  json_object *c = object
+                       ? json_object_new_object()
+                       : json_object_new_array_ext(count > 0 && count < (1 << 24) ? (int)count : 0);
+  if (c == NULL) return fail(r, "out of memory");
   char key[256];
-  for (int64_t i = 0; count < 0 || i < count; i++) {
-    if (count < 0) {
-      if (remaining(r) < 1) goto bad;
-      if (*r->p == '}') {
-        r->p++;
-        return obj;
-      }
-      if (*r->p == 'N') {
-        r->p++;
-        i--;
-        continue;
-      }
-    }
+  int more;
+  for (int64_t i = 0; (more = next_member(r, count, i, object ? '}' : ']')) > 0; i++) {
     size_t n;
-    if (read_length(r, 1, &n) != 0 || n >= sizeof key) goto bad;
-    memcpy(key, r->p, n);
-    key[n] = '\0';
-    r->p += n;
-    unsigned char t = type;
-    if (!t) {
-      if (remaining(r) < 1) goto bad;
-      t = *r->p++;
+    json_object *v = NULL;
+    if (object) {
+      if (read_length(r, 1, &n) != 0 || n >= sizeof key) break;
+      memcpy(key, r->p, n);
+      key[n] = '\0';
+      r->p += n;
     }
-    json_object *v;
-    if (read_value(r, t, depth + 1, &v) != 0) goto bad;
-    if (json_object_object_add(obj, key, v) != 0) {
+    if (read_member(r, type, depth, &v) != 0 ||
+        (object ? json_object_object_add(c, key, v) : json_object_array_add(c, v)) != 0) {
       json_object_put(v);
-      goto bad;
+      break;
     }
   }
-  return obj;
-bad:
-  json_object_put(obj);
-  return fail(r, "truncated or malformed object");
+  if (more == 0) return c;
+  json_object_put(c);
+  return fail(r, "truncated or malformed %s", what);
 }
 
 /* Reads one value of marker TYPE into *out (NULL is json-c's null); -1 on error. */
@@ -207,7 +220,11 @@ static int read_value(reader_t *r, unsigned char type, int depth, json_object **
     case 'F':
       *out = json_object_new_boolean(type == 'T');
       break;
-    case 'i': case 'U': case 'I': case 'l': case 'L':
+    case 'i':
+    case 'U':
+    case 'I':
+    case 'l':
+    case 'L':
       if (read_int(r, type, &iv) != 0) {
         fail(r, "truncated integer");
         return -1;
@@ -248,10 +265,10 @@ static int read_value(reader_t *r, unsigned char type, int depth, json_object **
       *out = read_string(r);
       return *out ? 0 : -1;
     case '[':
-      *out = read_array(r, depth);
+      *out = read_container(r, depth, 0);
       return *out ? 0 : -1;
     case '{':
-      *out = read_object(r, depth);
+      *out = read_container(r, depth, 1);
       return *out ? 0 : -1;
     default:
       fail(r, "unknown type marker 0x%02x", type);
@@ -265,12 +282,15 @@ static int read_value(reader_t *r, unsigned char type, int depth, json_object **
 }
 
 json_object *grove__ubjson_parse(const char *data, size_t len, char *msg, size_t msglen) {
-  reader_t r = {.p = (const unsigned char *)data, .end = (const unsigned char *)data + len,
-                .start = (const unsigned char *)data, .msg = msg, .msglen = msglen};
+  reader_t r = {.p = (const unsigned char *)data,
+                .end = (const unsigned char *)data + len,
+                .start = (const unsigned char *)data,
+                .msg = msg,
+                .msglen = msglen};
   msg[0] = '\0';
   if (len < 1 || data[0] != '{') return fail(&r, "expected an object");
   r.p++;
-  json_object *root = read_object(&r, 0);
+  json_object *root = read_container(&r, 0, 1);
   if (root != NULL && r.p != r.end) {
     json_object_put(root);
     return fail(&r, "unexpected data after the document");

@@ -19,22 +19,22 @@ struct batch_chunk {
 
 /* One queued job's bookkeeping, allocated at submit with its chunks, freed before done(). */
 struct batch_run {
-  double enqueued_at;    /* monotonic seconds */
-  atomic_int started;    /* its first chunk has been taken by a worker */
+  double enqueued_at; /* monotonic seconds */
+  atomic_int started; /* its first chunk has been taken by a worker */
   atomic_uint chunks_left;
   batch_chunk_t chunks[];
 };
 
 /* How far down the queue a worker looks for chunks of the same model. */
-#define SCAN_LIMIT 256
+#define SCAN_LIMIT     256
 /* Large requests are split no finer than this, so each piece still fills SIMD blocks. */
 #define MIN_CHUNK_ROWS 256
 
 typedef struct {
   batcher_t *b;
   pthread_t tid;
-  float *rows;      /* gathered rows of a multi-chunk batch */
-  float *margins;   /* the batch's margins */
+  float *rows;    /* gathered rows of a multi-chunk batch */
+  float *margins; /* the batch's margins */
   size_t cap_rows_floats, cap_margin_floats;
 } worker_t;
 
@@ -78,7 +78,10 @@ static batch_chunk_t *take_batch(batcher_t *b, size_t *rows) {
   for (int scanned = 0; c != NULL && n < b->max_batch_rows && scanned < SCAN_LIMIT; scanned++) {
     batch_chunk_t *next = c->next;
     if (c->job->forest == first->job->forest && n + c->nrows <= b->max_batch_rows) {
-      if (prev) prev->next = next; else b->head = next;
+      if (prev)
+        prev->next = next;
+      else
+        b->head = next;
       if (b->tail == c) b->tail = prev;
       c->next = NULL;
       last->next = c;
@@ -107,8 +110,8 @@ static void chunk_finished(batch_job_t *job) {
  * skipped) and returns the others as a list; *ROWS and *NCHUNKS count them, *JOBS the jobs
  * that start with this batch.
  */
-static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, double now, size_t *rows, size_t *nchunks,
-                                  size_t *jobs) {
+static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, double now, size_t *rows,
+                                  size_t *nchunks, size_t *jobs) {
   batch_chunk_t *live = NULL, **tail = &live;
   *rows = *nchunks = *jobs = 0;
   for (batch_chunk_t *c = batch, *next; c != NULL; c = next) {
@@ -118,8 +121,9 @@ static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, double now
       if (b->metrics) metrics_queue_wait(b->metrics, now - job->run->enqueued_at);
       (*jobs)++;
     }
-    if (atomic_load_explicit(&job->cancelled, memory_order_relaxed) || (job->deadline > 0 && now > job->deadline)) {
-      job->skipped = 1;
+    if (atomic_load_explicit(&job->cancelled, memory_order_relaxed) ||
+        (job->deadline > 0 && now > job->deadline)) {
+      atomic_store_explicit(&job->skipped, 1, memory_order_relaxed);
       chunk_finished(job);
       continue;
     }
@@ -134,7 +138,8 @@ static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, double now
 
 /* The rows of LIVE's chunks in one array: the only chunk's own rows, or gathered into the
  * worker's buffer; NULL when out of memory. */
-static const float *gather_rows(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks, uint32_t nf) {
+static const float *gather_rows(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks,
+                                uint32_t nf) {
   if (nchunks == 1) return live->job->rows + live->offset * nf;
   if (reserve(&w->rows, &w->cap_rows_floats, n * nf) != 0) return NULL;
   size_t at = 0;
@@ -153,7 +158,13 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   const uint32_t ng = info.num_groups;
   size_t n, nchunks, jobs;
   batch_chunk_t *live = live_chunks(b, batch, batcher_now(), &n, &nchunks, &jobs);
-  if (n == 0) return;
+  if (n == 0) { /* nothing to score, but zero-row jobs still finish */
+    for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
+      next = c->next;
+      chunk_finished(c->job);
+    }
+    return;
+  }
   const float *rows = gather_rows(w, live, n, nchunks, info.num_features);
   int ok = rows != NULL && reserve(&w->margins, &w->cap_margin_floats, n * ng) == 0;
   double t0 = batcher_now();
@@ -176,7 +187,8 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
         grove_forest_transform(f, m, c->nrows, job->out + c->offset * info.num_outputs);
       }
     } else {
-      job->skipped = 1; /* out of memory: the request is answered with an error */
+      atomic_store_explicit(&job->skipped, 1,
+                            memory_order_relaxed); /* out of memory: an error answer */
     }
     at += c->nrows;
     chunk_finished(job);
@@ -287,15 +299,15 @@ batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job) {
   batch_chunk_t *chunks = run->chunks;
   for (size_t i = 0; i < nchunks; i++) {
     size_t off = i * per;
-    chunks[i] = (batch_chunk_t){.job = job, .offset = off,
-                                .nrows = job->nrows - off < per ? job->nrows - off : per};
+    chunks[i] = (batch_chunk_t){
+        .job = job, .offset = off, .nrows = job->nrows - off < per ? job->nrows - off : per};
     chunks[i].next = i + 1 < nchunks ? &chunks[i + 1] : NULL;
   }
   atomic_init(&run->started, 0);
   atomic_init(&run->chunks_left, (unsigned)nchunks);
   run->enqueued_at = batcher_now();
   job->run = run;
-  job->skipped = 0;
+  atomic_store_explicit(&job->skipped, 0, memory_order_relaxed);
 
   pthread_mutex_lock(&b->lock);
   if (b->queued_rows + job->nrows > b->max_queue_rows || b->stopping) {
@@ -304,12 +316,18 @@ batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job) {
     job->run = NULL;
     return BATCHER_EFULL;
   }
-  if (b->tail) b->tail->next = &chunks[0]; else b->head = &chunks[0];
+  if (b->tail)
+    b->tail->next = &chunks[0];
+  else
+    b->head = &chunks[0];
   b->tail = &chunks[nchunks - 1];
   b->queued_rows += job->nrows;
   atomic_fetch_add_explicit(&b->submissions, 1, memory_order_relaxed);
   /* One chunk wakes one worker; a split request wakes as many as it has pieces. */
-  if (nchunks == 1) pthread_cond_signal(&b->wake); else pthread_cond_broadcast(&b->wake);
+  if (nchunks == 1)
+    pthread_cond_signal(&b->wake);
+  else
+    pthread_cond_broadcast(&b->wake);
   pthread_mutex_unlock(&b->lock);
   if (b->metrics) metrics_queued_rows_add(b->metrics, (int64_t)job->nrows);
   return BATCHER_OK;
@@ -325,6 +343,12 @@ void batcher_free(batcher_t *b) {
     pthread_join(b->workers[i].tid, NULL);
     free(b->workers[i].rows);
     free(b->workers[i].margins);
+  }
+  /* Workers drain the queue before they stop; without any, its jobs are skipped here. */
+  for (batch_chunk_t *c = b->head, *next; c != NULL; c = next) {
+    next = c->next; /* read first: the last chunk of a job frees its run */
+    atomic_store_explicit(&c->job->skipped, 1, memory_order_relaxed);
+    chunk_finished(c->job);
   }
   free(b->workers);
   pthread_cond_destroy(&b->wake);

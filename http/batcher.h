@@ -27,21 +27,21 @@ typedef void (*batch_done_fn)(batch_job_t *job);
  * JOB (and what it points to) alive until done() has been called. */
 struct batch_job {
   const grove_forest_t *forest;
-  const float *rows;            /* nrows x num_features */
+  const float *rows; /* nrows x num_features */
   size_t nrows;
-  int margin;                   /* raw margins instead of transformed outputs */
-  float *out;                   /* nrows x grove_forest_output_width(forest, margin) */
-  double deadline;              /* monotonic seconds; chunks not started by then are skipped */
+  int margin;      /* raw margins instead of transformed outputs */
+  float *out;      /* nrows x grove_forest_output_width(forest, margin) */
+  double deadline; /* monotonic seconds; chunks not started by then are skipped (0: none) */
   batch_done_fn done;
-  atomic_int cancelled;         /* set by the submitter to give up: what has not started is skipped */
-  int skipped;                  /* result, valid in done(): some rows were not scored */
-  batch_run_t *run;             /* private to the batcher */
+  atomic_int cancelled; /* set by the submitter to give up: what has not started is skipped */
+  atomic_int skipped;   /* result, valid in done(): some rows were not scored */
+  batch_run_t *run;     /* private to the batcher */
 };
 
 /* What batcher_submit() returns. */
 typedef enum {
   BATCHER_OK = 0,
-  BATCHER_EFULL = -1,  /* the queue already holds max_queue_rows rows: answer 503 at once */
+  BATCHER_EFULL = -1, /* the queue already holds max_queue_rows rows: answer 503 at once */
   BATCHER_ENOMEM = -2,
 } batcher_status_t;
 
@@ -54,12 +54,13 @@ batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_d
                        uint64_t max_queue_rows, int spin, metrics_t *metrics);
 
 /*
- * Queues JOB. BATCHER_EFULL rather than letting latency grow without bound when the
- * queue is full (or the batcher is stopping).
+ * Queues JOB. BATCHER_EFULL, rather than letting latency grow without bound, when its rows
+ * would take the queue past max_queue_rows (or the batcher is stopping).
  */
 batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job);
 
-/* Finishes the queued work, stops the workers, frees B. */
+/* Finishes the queued work (what no worker is left to score is skipped), stops the
+ * workers, frees B. Every queued job's done() has been called when it returns. */
 void batcher_free(batcher_t *b);
 
 /* Monotonic clock in seconds (shared by the server for deadlines and latencies). */

@@ -21,27 +21,27 @@ typedef enum {
 } opt_type_t;
 
 typedef struct {
-  const char *flag;     /* long option without "--" */
-  const char *env;      /* environment variable */
-  const char *alt_env;  /* read when ENV is unset (PORT, as Heroku sets it), or NULL */
+  const char *flag;    /* long option without "--" */
+  const char *env;     /* environment variable */
+  const char *alt_env; /* read when ENV is unset (PORT, as Heroku sets it), or NULL */
   opt_type_t type;
-  size_t offset;        /* of the field in config_t */
-  const char *def;      /* default, parsed like any value; NULL: none (strings) or cores */
-  uint64_t min, max;    /* bounds for OPT_UINT and OPT_SIZE */
-  const char *metavar;  /* value placeholder in --help */
+  size_t offset;       /* of the field in config_t */
+  const char *def;     /* default, parsed like any value; NULL: none (strings) or cores */
+  uint64_t min, max;   /* bounds for OPT_UINT and OPT_SIZE */
+  const char *metavar; /* value placeholder in --help */
   const char *help;
 } option_t;
 
 /* offsetof() that fails to compile when the field does not have the type the parser
  * will store through it. */
-#define FIELD(f, T) _Generic(((config_t *)0)->f, T: offsetof(config_t, f))
-#define STR(f) OPT_STRING, FIELD(f, char *)
-#define U32(f) OPT_UINT, FIELD(f, uint32_t)
-#define SIZE(f) OPT_SIZE, FIELD(f, uint64_t)
-#define BOOL(f) OPT_BOOL, FIELD(f, int)
+#define FIELD(f, T) _Generic(((config_t *)0)->f, T : offsetof(config_t, f))
+#define STR(f)      OPT_STRING, FIELD(f, char *)
+#define U32(f)      OPT_UINT, FIELD(f, uint32_t)
+#define SIZE(f)     OPT_SIZE, FIELD(f, uint64_t)
+#define BOOL(f)     OPT_BOOL, FIELD(f, int)
 
 #define DEFAULT_CORES NULL /* for threads and workers: sysconf(_SC_NPROCESSORS_ONLN) */
-#define MAX_THREADS 256
+#define MAX_THREADS   256
 
 static const option_t options[] = {
     {"models", "GROVE_MODELS", NULL, STR(models_dir), "models", 0, 0, "DIR",
@@ -61,18 +61,20 @@ static const option_t options[] = {
      "Microseconds a batch may wait for more rows; 0 flushes as soon as a worker is idle."},
     {"max-body", "GROVE_MAX_BODY", NULL, SIZE(max_body), "64M", 1024, 4ull << 30, "BYTES",
      "Largest request body (suffix k, M or G); larger: 413."},
-    {"max-queue-rows", "GROVE_MAX_QUEUE_ROWS", NULL, U32(max_queue_rows), "1048576", 1, 1u << 30, "N",
-     "Rows queued for the workers at most; beyond: 503."},
-    {"max-request-rows", "GROVE_MAX_REQUEST_ROWS", NULL, U32(max_request_rows), "1048576", 1, 1u << 30, "N",
-     "Rows in one request at most; more: 413."},
+    {"max-queue-rows", "GROVE_MAX_QUEUE_ROWS", NULL, U32(max_queue_rows), "1048576", 1, 1u << 30,
+     "N", "Rows queued for the workers at most; beyond: 503."},
+    {"max-request-rows", "GROVE_MAX_REQUEST_ROWS", NULL, U32(max_request_rows), "1048576", 1,
+     1u << 30, "N", "Rows in one request at most; more: 413."},
     {"deadline-ms", "GROVE_DEADLINE_MS", NULL, U32(deadline_ms), "10000", 1, 3600000, "MS",
      "Time a request may wait for its batch; then 504."},
-    {"ui", "GROVE_UI", NULL, STR(ui_dir), "ui", 0, 0, "DIR", "Directory of the web UI's static files."},
+    {"ui", "GROVE_UI", NULL, STR(ui_dir), "ui", 0, 0, "DIR",
+     "Directory of the web UI's static files."},
     {"access-log", "GROVE_ACCESS_LOG", NULL, BOOL(access_log), "0", 0, 1, NULL,
      "Log one line per request to stdout."},
     {"tls-cert", "GROVE_TLS_CERT", NULL, STR(tls_cert), NULL, 0, 0, "FILE",
      "PEM certificate chain; serves HTTPS (needs --tls-key)."},
-    {"tls-key", "GROVE_TLS_KEY", NULL, STR(tls_key), NULL, 0, 0, "FILE", "PEM private key (needs --tls-cert)."},
+    {"tls-key", "GROVE_TLS_KEY", NULL, STR(tls_key), NULL, 0, 0, "FILE",
+     "PEM private key (needs --tls-cert)."},
     {"admin-token", "GROVE_ADMIN_TOKEN", NULL, STR(admin_token), NULL, 0, 0, "TOKEN",
      "Require \"Authorization: Bearer TOKEN\" on /admin/..."},
     {"shutdown-grace", "GROVE_SHUTDOWN_GRACE", NULL, U32(shutdown_grace_s), "25", 0, 3600, "S",
@@ -82,11 +84,12 @@ static const option_t options[] = {
 
 /* getopt_long's return value for options[i] (above every short option character). */
 #define OPT_VAL_BASE 0x100
-#define OPT_HELP 'h'
+#define OPT_HELP     'h'
 
 /* ---- values ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
   if (err == NULL || errlen == 0) return;
   va_list ap;
@@ -134,11 +137,22 @@ static int parse_size(const char *s, uint64_t *out) {
   if (parse_u64(s, &v, &rest) != 0) return -1;
   int shift = 0;
   switch (*rest) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    default: return -1;
+    case '\0':
+      break;
+    case 'k':
+    case 'K':
+      shift = 10;
+      break;
+    case 'm':
+    case 'M':
+      shift = 20;
+      break;
+    case 'g':
+    case 'G':
+      shift = 30;
+      break;
+    default:
+      return -1;
   }
   if (shift && rest[1] != '\0') return -1;
   if (v > (UINT64_MAX >> shift)) return -1;
@@ -147,7 +161,8 @@ static int parse_size(const char *s, uint64_t *out) {
 }
 
 static int parse_bool(const char *s, int *out) {
-  static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no", "off"};
+  static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no",
+                                                                              "off"};
   for (size_t i = 0; i < 4; i++) {
     if (strcasecmp(s, yes[i]) == 0) return *out = 1, 0;
     if (strcasecmp(s, no[i]) == 0) return *out = 0, 0;
@@ -157,12 +172,39 @@ static int parse_bool(const char *s, int *out) {
 
 /* Stores TEXT into O's field. SOURCE names where it came from ("--port", "GROVE_PORT")
  * for the error message, which also gives the accepted values. */
-static int apply(config_t *cfg, const option_t *o, const char *text, const char *source, char *err,
-                 size_t errlen) {
-  char *field = (char *)cfg + o->offset;
+/* A whole-number option (OPT_UINT, or OPT_SIZE with its k/M/G suffix) within its bounds. */
+static int apply_number(char *field, const option_t *o, const char *text, const char *source,
+                        char *err, size_t errlen) {
   char lo[32], hi[32];
   format_bound(lo, sizeof lo, o->type, o->min);
   format_bound(hi, sizeof hi, o->type, o->max);
+  uint64_t v;
+  const char *rest = NULL;
+  int bad = o->type == OPT_SIZE ? parse_size(text, &v)
+                                : (parse_u64(text, &v, &rest) != 0 || *rest != '\0');
+  if (bad) {
+    set_err(err, errlen, "%s: \"%s\" is not %s; accepted: %s to %s", source, text,
+            o->type == OPT_SIZE ? "a size (a whole number with an optional k, M or G suffix)"
+                                : "a whole number",
+            lo, hi);
+    return -1;
+  }
+  if (v < o->min || v > o->max) {
+    set_err(err, errlen, "%s: %s is out of range; accepted: %s to %s", source, text, lo, hi);
+    return -1;
+  }
+  if (o->type == OPT_SIZE) {
+    memcpy(field, &v, sizeof(uint64_t));
+  } else {
+    uint32_t v32 = (uint32_t)v;
+    memcpy(field, &v32, sizeof v32);
+  }
+  return 0;
+}
+
+static int apply(config_t *cfg, const option_t *o, const char *text, const char *source, char *err,
+                 size_t errlen) {
+  char *field = (char *)cfg + o->offset;
   switch (o->type) {
     case OPT_STRING: {
       if (*text == '\0') {
@@ -180,33 +222,14 @@ static int apply(config_t *cfg, const option_t *o, const char *text, const char 
       return 0;
     }
     case OPT_UINT:
-    case OPT_SIZE: {
-      uint64_t v;
-      const char *rest = NULL;
-      int bad = o->type == OPT_SIZE ? parse_size(text, &v) : (parse_u64(text, &v, &rest) != 0 || *rest != '\0');
-      if (bad) {
-        set_err(err, errlen, "%s: \"%s\" is not %s; accepted: %s to %s", source, text,
-                o->type == OPT_SIZE ? "a size (a whole number with an optional k, M or G suffix)" : "a whole number",
-                lo, hi);
-        return -1;
-      }
-      if (v < o->min || v > o->max) {
-        set_err(err, errlen, "%s: %s is out of range; accepted: %s to %s", source, text, lo, hi);
-        return -1;
-      }
-      if (o->type == OPT_SIZE)
-        memcpy(field, &v, sizeof(uint64_t));
-      else {
-        uint32_t v32 = (uint32_t)v;
-        memcpy(field, &v32, sizeof v32);
-      }
-      return 0;
-    }
+    case OPT_SIZE:
+      return apply_number(field, o, text, source, err, errlen);
     case OPT_BOOL: {
       int b;
       if (parse_bool(text, &b) != 0) {
-        set_err(err, errlen, "%s: \"%s\" is not a boolean; accepted: 0, 1, true, false, yes, no, on, off", source,
-                text);
+        set_err(err, errlen,
+                "%s: \"%s\" is not a boolean; accepted: 0, 1, true, false, yes, no, on, off",
+                source, text);
         return -1;
       }
       memcpy(field, &b, sizeof b);
@@ -230,12 +253,14 @@ static const char *env_value(config_getenv_fn getenv_fn, const char *name) {
  * after the environment lets a flag override a variable that would not parse. Returns 0,
  * 1 after --help, or -1 with ERR filled.
  */
-static int collect_flags(int argc, char **argv, const char *flag_text[NUM_OPTIONS], char *err, size_t errlen) {
+static int collect_flags(int argc, char **argv, const char *flag_text[NUM_OPTIONS], char *err,
+                         size_t errlen) {
   /* The getopt table, built from options[]: bools take an optional "=VALUE". */
   struct option longopts[NUM_OPTIONS + 2];
   for (size_t i = 0; i < NUM_OPTIONS; i++)
-    longopts[i] = (struct option){options[i].flag, options[i].type == OPT_BOOL ? optional_argument : required_argument,
-                                  NULL, OPT_VAL_BASE + (int)i};
+    longopts[i] = (struct option){
+        options[i].flag, options[i].type == OPT_BOOL ? optional_argument : required_argument, NULL,
+        OPT_VAL_BASE + (int)i};
   longopts[NUM_OPTIONS] = (struct option){"help", no_argument, NULL, OPT_HELP};
   longopts[NUM_OPTIONS + 1] = (struct option){NULL, 0, NULL, 0};
   optind = 0; /* GNU getopt: a full reset, so that a second call in one process works */
@@ -266,8 +291,8 @@ static int collect_flags(int argc, char **argv, const char *flag_text[NUM_OPTION
 
 /* Pass 2: each option takes its value from the flag, else the environment, else the
  * default: one value per option, so precedence is plain to read here. */
-static int apply_values(const char *const flag_text[NUM_OPTIONS], config_getenv_fn getenv_fn, config_t *cfg,
-                        char *err, size_t errlen) {
+static int apply_values(const char *const flag_text[NUM_OPTIONS], config_getenv_fn getenv_fn,
+                        config_t *cfg, char *err, size_t errlen) {
   char source[64];
   for (size_t i = 0; i < NUM_OPTIONS; i++) {
     const option_t *o = &options[i];
@@ -295,7 +320,8 @@ static int apply_values(const char *const flag_text[NUM_OPTIONS], config_getenv_
 }
 
 /* The positional MODEL paths (GNU getopt moved them after the options, from ARGV[FIRST]). */
-static int collect_paths(int argc, char **argv, int first, config_t *cfg, char *err, size_t errlen) {
+static int collect_paths(int argc, char **argv, int first, config_t *cfg, char *err,
+                         size_t errlen) {
   if (first >= argc) return 0;
   cfg->model_paths = calloc((size_t)(argc - first), sizeof *cfg->model_paths);
   if (cfg->model_paths == NULL) {
@@ -325,7 +351,8 @@ static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, config_t
   if (apply_values(flag_text, getenv_fn, cfg, err, errlen) != 0) return -1;
   if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
     set_err(err, errlen,
-            "--tls-cert (GROVE_TLS_CERT) and --tls-key (GROVE_TLS_KEY) must be given together; only %s was given",
+            "--tls-cert (GROVE_TLS_CERT) and --tls-key (GROVE_TLS_KEY) must be given together; "
+            "only %s was given",
             cfg->tls_cert != NULL ? "the certificate" : "the key");
     return -1;
   }
@@ -395,8 +422,9 @@ void config_print_help(FILE *fp) {
       snprintf(def, sizeof def, "%s", o->def);
     else
       snprintf(def, sizeof def, "%s",
-               o->type != OPT_UINT ? "none"
-               : o->offset == offsetof(config_t, io_threads) ? "cores/2" : "cores-threads");
+               o->type != OPT_UINT                           ? "none"
+               : o->offset == offsetof(config_t, io_threads) ? "cores/2"
+                                                             : "cores-threads");
     fprintf(fp, "  %-24s %-24s default: %s\n", flag, env, def);
     char text[512];
     if (o->type == OPT_UINT || o->type == OPT_SIZE) {
@@ -404,7 +432,8 @@ void config_print_help(FILE *fp) {
       format_bound(hi, sizeof hi, o->type, o->max);
       snprintf(text, sizeof text, "%s Range: %s to %s.", o->help, lo, hi);
     } else if (o->type == OPT_BOOL) {
-      snprintf(text, sizeof text, "%s Values: 0/1/true/false (the flag alone: 1, or --%s=0).", o->help, o->flag);
+      snprintf(text, sizeof text, "%s Values: 0/1/true/false (the flag alone: 1, or --%s=0).",
+               o->help, o->flag);
     } else {
       snprintf(text, sizeof text, "%s", o->help);
     }

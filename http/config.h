@@ -10,16 +10,21 @@
 #include <stdio.h>
 
 typedef struct {
-  char **model_paths;        /* positional MODEL arguments (files or directories) */
+  char **model_paths; /* positional MODEL arguments (files or directories) */
   size_t num_model_paths;
-  char *models_dir;          /* --models DIR / GROVE_MODELS: each subdirectory holding a model file is a model; default "models" */
-  char *default_model;       /* --default-model NAME / GROVE_DEFAULT_MODEL: model for POST /predict; default "income" if loaded, else the first */
-  char *host;                /* --host / GROVE_HOST, default "0.0.0.0" */
-  uint32_t port;             /* --port / GROVE_PORT, else PORT (Heroku), else 8080 */
-  uint32_t io_threads;       /* --threads / GROVE_THREADS: I/O loop threads; default: half the cores (at least 1) */
-  uint32_t workers;          /* --workers / GROVE_WORKERS: engine worker threads; default: the other cores (at least 1) */
+  char *models_dir;    /* --models DIR / GROVE_MODELS: each subdirectory holding a model file is a
+                          model; default "models" */
+  char *default_model; /* --default-model NAME / GROVE_DEFAULT_MODEL: model for POST /predict;
+                          default "income" if loaded, else the first */
+  char *host;          /* --host / GROVE_HOST, default "0.0.0.0" */
+  uint32_t port;       /* --port / GROVE_PORT, else PORT (Heroku), else 8080 */
+  uint32_t io_threads; /* --threads / GROVE_THREADS: I/O loop threads; default: half the cores (at
+                          least 1) */
+  uint32_t workers;    /* --workers / GROVE_WORKERS: engine worker threads; default: the other cores
+                          (at least 1) */
   uint32_t max_batch_rows;   /* --max-batch-rows / GROVE_MAX_BATCH_ROWS, default 4096 */
-  uint32_t max_delay_us;     /* --max-delay-us / GROVE_MAX_DELAY_US, default 0 (flush as soon as a worker is idle) */
+  uint32_t max_delay_us;     /* --max-delay-us / GROVE_MAX_DELAY_US, default 0 (flush as soon as a
+                                worker is idle) */
   uint64_t max_body;         /* --max-body / GROVE_MAX_BODY bytes, default 64 MiB */
   uint32_t max_queue_rows;   /* --max-queue-rows / GROVE_MAX_QUEUE_ROWS, default 1048576 */
   uint32_t max_request_rows; /* --max-request-rows / GROVE_MAX_REQUEST_ROWS, default 1048576 */
@@ -28,7 +33,8 @@ typedef struct {
   int access_log;            /* --access-log / GROVE_ACCESS_LOG (0/1), default 0 */
   char *tls_cert;            /* --tls-cert / GROVE_TLS_CERT, default NULL */
   char *tls_key;             /* --tls-key / GROVE_TLS_KEY, default NULL */
-  char *admin_token;         /* --admin-token / GROVE_ADMIN_TOKEN: required as "Authorization: Bearer T" on /admin when set */
+  char *admin_token; /* --admin-token / GROVE_ADMIN_TOKEN: required as "Authorization: Bearer T" on
+                        /admin when set */
   uint32_t shutdown_grace_s; /* --shutdown-grace / GROVE_SHUTDOWN_GRACE seconds, default 25 */
 } config_t;
 

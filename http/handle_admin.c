@@ -42,8 +42,9 @@ static int admin_refused(io_thread_t *io, h2o_req_t *req, double t0) {
   if (authorized(io->s, req)) return 0;
   int has_token = io->s->cfg->admin_token != NULL && io->s->cfg->admin_token[0] != '\0';
   respond_error(io, req, METRICS_ROUTE_ADMIN, t0, has_token ? 401 : 403, API_JSON,
-                has_token ? "missing or wrong admin token (Authorization: Bearer ...)"
-                          : "admin endpoints answer only loopback clients when no --admin-token is set");
+                has_token
+                    ? "missing or wrong admin token (Authorization: Bearer ...)"
+                    : "admin endpoints answer only loopback clients when no --admin-token is set");
   return 1;
 }
 
@@ -51,7 +52,7 @@ static int admin_refused(io_thread_t *io, h2o_req_t *req, double t0) {
 typedef struct {
   uv_work_t work;
   io_thread_t *io;
-  h2o_req_t *req;            /* NULL once disposed of */
+  h2o_req_t *req; /* NULL once disposed of */
   void **slot;
   char name[256];
   registry_status_t rc;
@@ -75,8 +76,8 @@ static void reload_after(uv_work_t *w, int status) {
   if (r->rc == REGISTRY_OK)
     log_event("info", "model reloaded", "model=%s", r->name);
   else
-    log_event("warn", "model reload failed; the previous version keeps serving", "model=%s error=\"%s\"", r->name,
-              r->err);
+    log_event("warn", "model reload failed; the previous version keeps serving",
+              "model=%s error=\"%s\"", r->name, r->err);
   if (r->req != NULL) {
     if (r->slot != NULL) *r->slot = NULL;
     if (r->rc == REGISTRY_OK) {
@@ -84,8 +85,8 @@ static void reload_after(uv_work_t *w, int status) {
       snprintf(json, sizeof json, "{\"model\":\"%s\",\"reloaded\":true}", r->name);
       respond_json(r->io, r->req, METRICS_ROUTE_ADMIN, r->t0, 200, json);
     } else {
-      respond_error(r->io, r->req, METRICS_ROUTE_ADMIN, r->t0, r->rc == REGISTRY_ENOTFOUND ? 404 : 422, API_JSON,
-                    r->err);
+      respond_error(r->io, r->req, METRICS_ROUTE_ADMIN, r->t0,
+                    r->rc == REGISTRY_ENOTFOUND ? 404 : 422, API_JSON, r->err);
     }
   }
   free(r);
@@ -94,7 +95,7 @@ static void reload_after(uv_work_t *w, int status) {
 void handle_admin_reload(io_thread_t *io, h2o_req_t *req, const route_match_t *m, double t0) {
   if (admin_refused(io, req, t0)) return;
   h2o_iovec_t name = m->name;
-  if (name.len >= sizeof ((reload_t *)0)->name) {
+  if (name.len >= sizeof((reload_t *)0)->name) {
     respond_error(io, req, METRICS_ROUTE_ADMIN, t0, 404, API_JSON, "model name too long");
     return;
   }
@@ -122,11 +123,14 @@ void handle_admin_config(io_thread_t *io, h2o_req_t *req, const route_match_t *m
   if (admin_refused(io, req, t0)) return;
   const config_t *c = io->s->cfg;
   char json[512];
-  snprintf(json, sizeof json,
-           "{\"io_threads\":%u,\"workers\":%u,\"max_batch_rows\":%u,\"max_delay_us\":%u,\"max_queue_rows\":%u,"
-           "\"max_body\":%llu,\"deadline_ms\":%u,\"isa\":\"%s\",\"kernel\":\"%s\",\"version\":\"%s\"}",
-           c->io_threads, c->workers, c->max_batch_rows, c->max_delay_us, c->max_queue_rows,
-           (unsigned long long)c->max_body, c->deadline_ms, grove_engine_isa(), grove_engine_kernel(), GROVE_VERSION);
+  snprintf(
+      json, sizeof json,
+      "{\"io_threads\":%u,\"workers\":%u,\"max_batch_rows\":%u,\"max_delay_us\":%u,\"max_queue_"
+      "rows\":%u,"
+      "\"max_body\":%llu,\"deadline_ms\":%u,\"isa\":\"%s\",\"kernel\":\"%s\",\"version\":\"%s\"}",
+      c->io_threads, c->workers, c->max_batch_rows, c->max_delay_us, c->max_queue_rows,
+      (unsigned long long)c->max_body, c->deadline_ms, grove_engine_isa(), grove_engine_kernel(),
+      GROVE_VERSION);
   respond_json(io, req, METRICS_ROUTE_ADMIN, t0, 200, json);
 }
 

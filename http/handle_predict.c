@@ -15,19 +15,19 @@
 
 /* A prediction in flight: owned by its loop thread, lent to the batcher while queued. */
 struct pending {
-  batch_job_t job;          /* first: the batcher's done callback casts back */
+  batch_job_t job; /* first: the batcher's done callback casts back */
   io_thread_t *io;
-  h2o_req_t *req;           /* NULL once answered or disposed of by h2o */
-  pending_t **slot;         /* pool slot whose disposer clears req */
-  registry_model_t *model;  /* the version the request started on */
+  h2o_req_t *req;          /* NULL once answered or disposed of by h2o */
+  pending_t **slot;        /* pool slot whose disposer clears req */
+  registry_model_t *model; /* the version the request started on */
   api_request_t areq;
   api_format_t out_fmt;
-  int v2;                   /* answer in the Open Inference Protocol */
+  int v2; /* answer in the Open Inference Protocol */
   metrics_route_t route;
   double t0;
-  pending_t *next_done;     /* io->done_head list (guarded by io->done_lock) */
-  h2o_linklist_t link;      /* io->pending (loop thread only) */
-  int in_flight;            /* counted in grove_inflight_requests until answered or freed */
+  pending_t *next_done; /* io->done_head list (guarded by io->done_lock) */
+  h2o_linklist_t link;  /* io->pending (loop thread only) */
+  int in_flight;        /* counted in grove_inflight_requests until answered or freed */
 };
 
 static pending_t *pending_of(h2o_linklist_t *link) {
@@ -92,16 +92,20 @@ static void answer_pending(pending_t *p) {
    */
   if (batcher_now() > p->job.deadline) {
     metrics_rejected(io->s->metrics, "deadline");
-    respond_error(io, req, p->route, p->t0, 504, p->out_fmt, "the request's deadline passed before it was scored");
+    respond_error(io, req, p->route, p->t0, 504, p->out_fmt,
+                  "the request's deadline passed before it was scored");
   } else if (p->job.skipped) {
-    respond_error(io, req, p->route, p->t0, 500, p->out_fmt, "the request could not be scored (out of memory)");
+    respond_error(io, req, p->route, p->t0, 500, p->out_fmt,
+                  "the request could not be scored (out of memory)");
   } else {
     api_body_t body = {0};
-    int rc = p->v2 ? api_encode_v2_infer(p->model->name, p->model->forest, &p->areq, p->job.out, &body)
-                   : api_encode_v1(p->model->name, p->model->forest, p->model->schema, &p->areq, p->job.out,
-                                   p->out_fmt, &body);
+    int rc =
+        p->v2 ? api_encode_v2_infer(p->model->name, p->model->forest, &p->areq, p->job.out, &body)
+              : api_encode_v1(p->model->name, p->model->forest, p->model->schema, &p->areq,
+                              p->job.out, p->out_fmt, &body);
     if (rc != 0)
-      respond_error(io, req, p->route, p->t0, 500, p->out_fmt, "out of memory while encoding the response");
+      respond_error(io, req, p->route, p->t0, 500, p->out_fmt,
+                    "out of memory while encoding the response");
     else
       respond_api_body(io, req, p->route, p->t0, 200, &body);
   }
@@ -131,7 +135,8 @@ void handle_predict_expire(io_thread_t *io, double now, int give_up) {
       /* Answer now; the job stays listed until the batcher hands it back. */
       atomic_store_explicit(&p->job.cancelled, 1, memory_order_relaxed);
       metrics_rejected(io->s->metrics, "deadline");
-      respond_error(io, p->req, p->route, p->t0, 504, p->out_fmt, "the request's deadline passed before it was scored");
+      respond_error(io, p->req, p->route, p->t0, 504, p->out_fmt,
+                    "the request's deadline passed before it was scored");
       pending_answered(p);
     } else if (give_up) {
       respond_error(io, p->req, p->route, p->t0, 503, p->out_fmt, "the server is shutting down");
@@ -154,9 +159,13 @@ static int body_type_supported(h2o_req_t *req) {
   size_t end = 0;
   while (end < n && v[end] != ';') end++;
   while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
-  static const char *const accepted[] = {"application/json", "application/msgpack", "application/x-msgpack",
-                                         "application/vnd.msgpack", "application/x-www-form-urlencoded",
-                                         "text/plain", "application/octet-stream"};
+  static const char *const accepted[] = {"application/json",
+                                         "application/msgpack",
+                                         "application/x-msgpack",
+                                         "application/vnd.msgpack",
+                                         "application/x-www-form-urlencoded",
+                                         "text/plain",
+                                         "application/octet-stream"};
   for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
     if (h2o_lcstris(v, end, accepted[i], strlen(accepted[i]))) return 1;
   return end > 5 && h2o_lcstris(v + end - 5, 5, "+json", 5);
@@ -171,13 +180,15 @@ static int decode_body(pending_t *p, h2o_req_t *req, api_error_t *err) {
     return api_decode_v1(body, len, request_format(req, H2O_TOKEN_CONTENT_TYPE), p->model->forest,
                          p->model->schema, &s->limits, &p->areq, err);
   size_t json_len = 0;
-  ssize_t h = h2o_find_header_by_str(&req->headers, H2O_STRLIT("inference-header-content-length"), -1);
+  ssize_t h =
+      h2o_find_header_by_str(&req->headers, H2O_STRLIT("inference-header-content-length"), -1);
   if (h >= 0) {
     h2o_iovec_t v = req->headers.entries[h].value;
     json_len = h2o_strtosize(v.base, v.len);
     if (json_len == SIZE_MAX || json_len > len) {
       err->status = 400;
-      snprintf(err->message, sizeof err->message, "Inference-Header-Content-Length is not a size within the body");
+      snprintf(err->message, sizeof err->message,
+               "Inference-Header-Content-Length is not a size within the body");
       return -1;
     }
   }
@@ -189,8 +200,11 @@ static void submit(pending_t *p, h2o_req_t *req) {
   io_thread_t *io = p->io;
   server_t *s = io->s;
   uint32_t width = grove_forest_output_width(p->model->forest, p->areq.margin);
-  p->job = (batch_job_t){.forest = p->model->forest, .rows = p->areq.rows, .nrows = p->areq.nrows,
-                         .margin = p->areq.margin, .done = on_job_done,
+  p->job = (batch_job_t){.forest = p->model->forest,
+                         .rows = p->areq.rows,
+                         .nrows = p->areq.nrows,
+                         .margin = p->areq.margin,
+                         .done = on_job_done,
                          .deadline = p->t0 + s->cfg->deadline_ms * 1e-3};
   p->job.out = malloc(p->areq.nrows * width * sizeof(float));
   batcher_status_t rc = p->job.out == NULL ? BATCHER_ENOMEM : batcher_submit(s->batcher, &p->job);
@@ -218,14 +232,15 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
   metrics_route_t route = v2 ? METRICS_ROUTE_INFER : METRICS_ROUTE_PREDICT;
   api_format_t out_fmt = v2 ? API_JSON : request_format(req, H2O_TOKEN_ACCEPT);
   if (!body_type_supported(req)) {
-    respond_error(io, req, route, t0, 415, out_fmt, "unsupported Content-Type: send application/json or application/msgpack");
+    respond_error(io, req, route, t0, 415, out_fmt,
+                  "unsupported Content-Type: send application/json or application/msgpack");
     return;
   }
   registry_model_t *model = registry_get(io->s->reg, name.base, name.len);
   if (model == NULL) {
     char msg[256];
-    snprintf(msg, sizeof msg, "unknown model \"%.*s\" (GET /v1/models lists them)", (int)(name.len > 100 ? 100 : name.len),
-             name.base);
+    snprintf(msg, sizeof msg, "unknown model \"%.*s\" (GET /v1/models lists them)",
+             (int)(name.len > 100 ? 100 : name.len), name.base);
     respond_error(io, req, route, t0, 404, out_fmt, msg);
     return;
   }
@@ -235,7 +250,13 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
     respond_error(io, req, route, t0, 500, out_fmt, "out of memory");
     return;
   }
-  *p = (pending_t){.io = io, .req = req, .model = model, .out_fmt = out_fmt, .v2 = v2, .route = route, .t0 = t0,
+  *p = (pending_t){.io = io,
+                   .req = req,
+                   .model = model,
+                   .out_fmt = out_fmt,
+                   .v2 = v2,
+                   .route = route,
+                   .t0 = t0,
                    .in_flight = 1};
   metrics_inflight_add(io->s->metrics, 1);
   api_error_t err = {0};

@@ -24,7 +24,8 @@ void log_event(const char *level, const char *msg, const char *fmt, ...) {
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
-    if (m > 0) n += (size_t)m < sizeof line - (size_t)n - 1 ? m : (int)(sizeof line - (size_t)n - 2);
+    if (m > 0)
+      n += (size_t)m < sizeof line - (size_t)n - 1 ? m : (int)(sizeof line - (size_t)n - 2);
   }
   line[n++] = '\n';
   ssize_t ignored = write(STDOUT_FILENO, line, (size_t)n);

@@ -21,17 +21,18 @@
 /* ---- bucket layouts ---- */
 
 /* Seconds: from 50 us to 10 s. The text is what the le label shows. */
-static const double time_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                     0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
-static const char *const time_labels[] = {"0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
-                                          "0.005",   "0.01",   "0.025",   "0.05",   "0.1",   "0.25",
-                                          "0.5",     "1",      "2.5",     "5",      "10"};
+static const double time_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                     0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                     0.5,     1,      2.5,     5,      10};
+static const char *const time_labels[] = {
+    "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",    "0.1",    "0.25",    "0.5",    "1",     "2.5",    "5",     "10"};
 #define TIME_BOUNDS (sizeof time_bounds / sizeof time_bounds[0])
 
 /* Rows per batch: powers of two 1..65536; requests per batch: 1..1024. */
 #define ROWS_BOUNDS 17
 #define REQS_BOUNDS 11
-#define MAX_BOUNDS 17 /* the largest of the three */
+#define MAX_BOUNDS  17 /* the largest of the three */
 
 _Static_assert(TIME_BOUNDS == MAX_BOUNDS, "time buckets");
 _Static_assert(sizeof time_labels / sizeof time_labels[0] == TIME_BOUNDS, "time bucket labels");
@@ -41,8 +42,9 @@ _Static_assert(sizeof time_labels / sizeof time_labels[0] == TIME_BOUNDS, "time 
 #define NS_PER_S 1e9
 
 typedef struct {
-  _Alignas(CACHE_LINE) _Atomic uint64_t buckets[MAX_BOUNDS + 1]; /* per bucket, last is +Inf; not cumulative */
-  _Atomic uint64_t sum;                                          /* in the histogram's integer unit */
+  _Alignas(CACHE_LINE) _Atomic uint64_t
+      buckets[MAX_BOUNDS + 1]; /* per bucket, last is +Inf; not cumulative */
+  _Atomic uint64_t sum;        /* in the histogram's integer unit */
 } hist_t;
 
 /* Status codes with a series of their own; the rest count as code="other". */
@@ -50,8 +52,9 @@ static const int status_codes[] = {200, 400, 404, 405, 408, 413, 415, 422, 429, 
 #define NUM_CODES (sizeof status_codes / sizeof status_codes[0])
 
 static const char *const route_names[METRICS_ROUTE_COUNT] = {
-    [METRICS_ROUTE_PREDICT] = "predict", [METRICS_ROUTE_INFER] = "infer",   [METRICS_ROUTE_MODELS] = "models",
-    [METRICS_ROUTE_HEALTH] = "health",   [METRICS_ROUTE_METRICS] = "metrics", [METRICS_ROUTE_ADMIN] = "admin",
+    [METRICS_ROUTE_PREDICT] = "predict", [METRICS_ROUTE_INFER] = "infer",
+    [METRICS_ROUTE_MODELS] = "models",   [METRICS_ROUTE_HEALTH] = "health",
+    [METRICS_ROUTE_METRICS] = "metrics", [METRICS_ROUTE_ADMIN] = "admin",
     [METRICS_ROUTE_STATIC] = "static",   [METRICS_ROUTE_OTHER] = "other"};
 
 enum { REJECT_QUEUE_FULL, REJECT_DEADLINE, REJECT_OTHER, NUM_REJECT };
@@ -64,7 +67,8 @@ struct metrics {
   /* Batch counters, written by the workers. */
   _Alignas(CACHE_LINE) _Atomic uint64_t rows_predicted;
   _Atomic uint64_t batches;
-  _Alignas(CACHE_LINE) _Atomic uint64_t requests[METRICS_ROUTE_COUNT][NUM_CODES + 1]; /* last: "other" */
+  _Alignas(
+      CACHE_LINE) _Atomic uint64_t requests[METRICS_ROUTE_COUNT][NUM_CODES + 1]; /* last: "other" */
   _Alignas(CACHE_LINE) _Atomic uint64_t rejected[NUM_REJECT];
   hist_t request_seconds[METRICS_ROUTE_COUNT];
   hist_t queue_wait;
@@ -84,7 +88,9 @@ metrics_t *metrics_new(void) {
   size_t size = (sizeof(metrics_t) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
   metrics_t *m = aligned_alloc(CACHE_LINE, size);
   if (m == NULL) return NULL;
-  memset(m, 0, size); /* all-zero is a valid initial state for these atomics on every target we build for */
+  memset(
+      m, 0,
+      size); /* all-zero is a valid initial state for these atomics on every target we build for */
   clock_gettime(CLOCK_MONOTONIC, &m->started);
   return m;
 }
@@ -255,7 +261,8 @@ static void family(api_buf_t *b, const char *name, const char *type, const char 
 }
 
 /* The label set of one histogram series: {NAME="VALUE",le="LE"}, either part optional. */
-static void series_labels(api_buf_t *b, const char *label_name, const char *label_value, const char *le) {
+static void series_labels(api_buf_t *b, const char *label_name, const char *label_value,
+                          const char *le) {
   if (label_name == NULL && le == NULL) return;
   api_buf_puts(b, "{");
   if (label_name != NULL) {
@@ -312,22 +319,36 @@ static void model_line(api_buf_t *b, const char *name, const char *model, double
   api_buf_puts(b, "\n");
 }
 
-typedef enum { MF_TREES, MF_FEATURES, MF_LOADED_AT, MF_LOAD_SECONDS, MF_RELOADS, MF_RELOAD_FAILURES } model_field_t;
+typedef enum {
+  MF_TREES,
+  MF_FEATURES,
+  MF_LOADED_AT,
+  MF_LOAD_SECONDS,
+  MF_RELOADS,
+  MF_RELOAD_FAILURES
+} model_field_t;
 
 static double model_field(const metrics_model_t *mm, model_field_t f) {
   switch (f) {
-    case MF_TREES: return mm->trees;
-    case MF_FEATURES: return mm->features;
-    case MF_LOADED_AT: return mm->loaded_at;
-    case MF_LOAD_SECONDS: return mm->load_seconds;
-    case MF_RELOADS: return (double)mm->reloads;
-    case MF_RELOAD_FAILURES: break;
+    case MF_TREES:
+      return mm->trees;
+    case MF_FEATURES:
+      return mm->features;
+    case MF_LOADED_AT:
+      return mm->loaded_at;
+    case MF_LOAD_SECONDS:
+      return mm->load_seconds;
+    case MF_RELOADS:
+      return (double)mm->reloads;
+    case MF_RELOAD_FAILURES:
+      break;
   }
   return (double)mm->reload_failures;
 }
 
 static void render_models(api_buf_t *b, const metrics_model_t *models, size_t n) {
-  family(b, "grove_model_info", "gauge", "Loaded models: format, objective and kernel ISA (value 1).");
+  family(b, "grove_model_info", "gauge",
+         "Loaded models: format, objective and kernel ISA (value 1).");
   for (size_t i = 0; i < n; i++) {
     const metrics_model_t *mm = &models[i];
     api_buf_puts(b, "grove_model_info{model=\"");
@@ -346,16 +367,18 @@ static void render_models(api_buf_t *b, const metrics_model_t *models, size_t n)
   } per_model[] = {
       {"grove_model_trees", "gauge", "Trees in the model.", MF_TREES},
       {"grove_model_features", "gauge", "Input features of the model.", MF_FEATURES},
-      {"grove_model_loaded_timestamp_seconds", "gauge", "Unix time the model's current version was loaded.",
-       MF_LOADED_AT},
-      {"grove_model_load_seconds", "gauge", "Seconds the last successful load took.", MF_LOAD_SECONDS},
+      {"grove_model_loaded_timestamp_seconds", "gauge",
+       "Unix time the model's current version was loaded.", MF_LOADED_AT},
+      {"grove_model_load_seconds", "gauge", "Seconds the last successful load took.",
+       MF_LOAD_SECONDS},
       {"grove_model_reloads_total", "counter", "Successful reloads of the model.", MF_RELOADS},
-      {"grove_model_reload_failures_total", "counter", "Failed reloads of the model (the old version kept serving).",
-       MF_RELOAD_FAILURES},
+      {"grove_model_reload_failures_total", "counter",
+       "Failed reloads of the model (the old version kept serving).", MF_RELOAD_FAILURES},
   };
   for (size_t k = 0; k < sizeof per_model / sizeof per_model[0]; k++) {
     family(b, per_model[k].name, per_model[k].type, per_model[k].help);
-    for (size_t i = 0; i < n; i++) model_line(b, per_model[k].name, models[i].name, model_field(&models[i], per_model[k].field));
+    for (size_t i = 0; i < n; i++)
+      model_line(b, per_model[k].name, models[i].name, model_field(&models[i], per_model[k].field));
   }
 }
 
@@ -368,11 +391,11 @@ static void render_requests(api_buf_t *b, metrics_t *m) {
       uint64_t v = atomic_load_explicit(&m->requests[r][c], memory_order_relaxed);
       if (v == 0) continue;
       if (c < NUM_CODES)
-        api_buf_printf(b, "grove_requests_total{route=\"%s\",code=\"%d\"} %llu\n", route_names[r], status_codes[c],
-                   (unsigned long long)v);
+        api_buf_printf(b, "grove_requests_total{route=\"%s\",code=\"%d\"} %llu\n", route_names[r],
+                       status_codes[c], (unsigned long long)v);
       else
-        api_buf_printf(b, "grove_requests_total{route=\"%s\",code=\"other\"} %llu\n", route_names[r],
-                   (unsigned long long)v);
+        api_buf_printf(b, "grove_requests_total{route=\"%s\",code=\"other\"} %llu\n",
+                       route_names[r], (unsigned long long)v);
     }
   }
 
@@ -384,40 +407,45 @@ static void render_requests(api_buf_t *b, metrics_t *m) {
     hist_snap_t s;
     hist_snapshot(&m->request_seconds[r], TIME_BOUNDS, &s);
     if (s.count == 0 && r != METRICS_ROUTE_PREDICT && r != METRICS_ROUTE_INFER) continue;
-    hist_series(b, "grove_request_duration_seconds", &s, TIME_BOUNDS, time_labels, 1 / NS_PER_S, "route",
-                route_names[r]);
+    hist_series(b, "grove_request_duration_seconds", &s, TIME_BOUNDS, time_labels, 1 / NS_PER_S,
+                "route", route_names[r]);
   }
 }
 
 /* The engine side: rows, batches, queue, in-flight and refused requests. */
 static void render_engine(api_buf_t *b, metrics_t *m) {
   family(b, "grove_rows_predicted_total", "counter", "Rows scored by the engine.");
-  api_buf_printf(b, "grove_rows_predicted_total %llu\n",
-             (unsigned long long)atomic_load_explicit(&m->rows_predicted, memory_order_relaxed));
+  api_buf_printf(
+      b, "grove_rows_predicted_total %llu\n",
+      (unsigned long long)atomic_load_explicit(&m->rows_predicted, memory_order_relaxed));
   family(b, "grove_batches_total", "counter", "Engine batches run.");
   api_buf_printf(b, "grove_batches_total %llu\n",
-             (unsigned long long)atomic_load_explicit(&m->batches, memory_order_relaxed));
+                 (unsigned long long)atomic_load_explicit(&m->batches, memory_order_relaxed));
 
-  simple_hist(b, &m->batch_rows, "grove_batch_rows", "Rows per engine batch.", ROWS_BOUNDS, NULL, 1);
-  simple_hist(b, &m->batch_requests, "grove_batch_requests", "Requests merged into one engine batch.", REQS_BOUNDS,
-              NULL, 1);
-  simple_hist(b, &m->queue_wait, "grove_queue_wait_seconds", "Time a request waited in the queue for its batch.",
-              TIME_BOUNDS, time_labels, 1 / NS_PER_S);
-  simple_hist(b, &m->engine_seconds, "grove_engine_seconds", "Engine time per batch.", TIME_BOUNDS, time_labels,
+  simple_hist(b, &m->batch_rows, "grove_batch_rows", "Rows per engine batch.", ROWS_BOUNDS, NULL,
+              1);
+  simple_hist(b, &m->batch_requests, "grove_batch_requests",
+              "Requests merged into one engine batch.", REQS_BOUNDS, NULL, 1);
+  simple_hist(b, &m->queue_wait, "grove_queue_wait_seconds",
+              "Time a request waited in the queue for its batch.", TIME_BOUNDS, time_labels,
               1 / NS_PER_S);
+  simple_hist(b, &m->engine_seconds, "grove_engine_seconds", "Engine time per batch.", TIME_BOUNDS,
+              time_labels, 1 / NS_PER_S);
 
   family(b, "grove_inflight_requests", "gauge", "Requests received and not yet answered.");
   api_buf_printf(b, "grove_inflight_requests %lld\n",
-             (long long)atomic_load_explicit(&m->inflight, memory_order_relaxed));
+                 (long long)atomic_load_explicit(&m->inflight, memory_order_relaxed));
   family(b, "grove_queued_rows", "gauge", "Rows waiting for an engine worker.");
-  api_buf_printf(b, "grove_queued_rows %lld\n", (long long)atomic_load_explicit(&m->queued_rows, memory_order_relaxed));
+  api_buf_printf(b, "grove_queued_rows %lld\n",
+                 (long long)atomic_load_explicit(&m->queued_rows, memory_order_relaxed));
 
   family(b, "grove_rejected_total", "counter",
          "Requests refused before the engine, by reason (queue_full: 503, deadline: 504).");
   for (int i = 0; i < NUM_REJECT; i++) {
     uint64_t v = atomic_load_explicit(&m->rejected[i], memory_order_relaxed);
     if (i == REJECT_OTHER && v == 0) continue;
-    api_buf_printf(b, "grove_rejected_total{reason=\"%s\"} %llu\n", reject_names[i], (unsigned long long)v);
+    api_buf_printf(b, "grove_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
+                   (unsigned long long)v);
   }
 }
 

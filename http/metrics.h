@@ -31,7 +31,7 @@ typedef struct {
   uint32_t trees;
   uint32_t features;
   const char *isa;
-  double loaded_at;      /* unix seconds */
+  double loaded_at; /* unix seconds */
   double load_seconds;
   uint64_t reloads;
   uint64_t reload_failures;

@@ -45,11 +45,9 @@ registry_t *registry_new(void) {
 void registry_model_unref(registry_model_t *m) {
   if (m == NULL) return;
   if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
-  grove_forest_unref(m->forest);
+  grove_forest_free(m->forest);
   grove_schema_free(m->schema);
-  free(m->name);
-  free(m->path);
-  free(m);
+  free(m); /* name and path with it */
 }
 
 void registry_free(registry_t *r) {
@@ -65,20 +63,21 @@ void registry_free(registry_t *r) {
 }
 
 /* Loads a new version of NAME from PATH (no lock held: loading may take a while). */
-static registry_model_t *load_version(const char *name, const char *path, char *err, size_t errlen) {
-  registry_model_t *m = calloc(1, sizeof *m);
-  if (m == NULL || (m->name = strdup(name)) == NULL || (m->path = strdup(path)) == NULL) {
+static registry_model_t *load_version(const char *name, const char *path, char *err,
+                                      size_t errlen) {
+  size_t nlen = strlen(name) + 1, plen = strlen(path) + 1;
+  registry_model_t *m = calloc(1, sizeof *m + nlen + plen);
+  if (m == NULL) {
     snprintf(err, errlen, "out of memory");
-    if (m) free(m->name);
-    free(m);
     return NULL;
   }
+  char *strings = (char *)(m + 1);
+  m->name = memcpy(strings, name, nlen);
+  m->path = memcpy(strings + nlen, path, plen);
   grove_error_t gerr;
   double t0 = mono_seconds();
   if (grove_model_load(path, &m->forest, &m->schema, &gerr) != GROVE_OK) {
     snprintf(err, errlen, "%s", gerr.msg);
-    free(m->name);
-    free(m->path);
     free(m);
     return NULL;
   }
@@ -90,11 +89,20 @@ static registry_model_t *load_version(const char *name, const char *path, char *
 
 static entry_t *find(registry_t *r, const char *name, size_t len) {
   for (size_t i = 0; i < r->count; i++)
-    if (strlen(r->entries[i].name) == len && memcmp(r->entries[i].name, name, len) == 0) return &r->entries[i];
+    if (strlen(r->entries[i].name) == len && memcmp(r->entries[i].name, name, len) == 0)
+      return &r->entries[i];
   return NULL;
 }
 
-registry_status_t registry_add(registry_t *r, const char *name, const char *path, char *err, size_t errlen) {
+registry_status_t registry_add(registry_t *r, const char *name, const char *path, char *err,
+                               size_t errlen) {
+  pthread_mutex_lock(&r->lock);
+  int taken = find(r, name, strlen(name)) != NULL;
+  pthread_mutex_unlock(&r->lock);
+  if (taken) { /* checked again below: loading happens unlocked */
+    snprintf(err, errlen, "%s: a model named \"%s\" is already loaded", path, name);
+    return REGISTRY_EFAILED;
+  }
   registry_model_t *m = load_version(name, path, err, errlen);
   if (m == NULL) return REGISTRY_EFAILED;
   pthread_mutex_lock(&r->lock);
@@ -183,66 +191,88 @@ registry_model_t *registry_get(registry_t *r, const char *name, size_t len) {
   return m;
 }
 
-registry_status_t registry_reload(registry_t *r, const char *name, size_t len, char *err, size_t errlen) {
-  char key[256], path[4096];
+registry_status_t registry_reload(registry_t *r, const char *name, size_t len, char *err,
+                                  size_t errlen) {
+  /* Copies: entries may move (and nothing is held) while the new version loads. */
+  char *key = NULL, *path = NULL;
   pthread_mutex_lock(&r->lock);
   entry_t *e = find(r, name, len);
   if (e != NULL) {
-    snprintf(key, sizeof key, "%s", e->name);
-    snprintf(path, sizeof path, "%s", e->path);
+    key = strdup(e->name);
+    path = strdup(e->path);
   }
   pthread_mutex_unlock(&r->lock);
+  registry_status_t rc = REGISTRY_EFAILED;
   if (e == NULL) {
     snprintf(err, errlen, "no model named \"%.*s\"", (int)(len > 128 ? 128 : len), name);
-    return REGISTRY_ENOTFOUND;
+    rc = REGISTRY_ENOTFOUND;
+  } else if (key == NULL || path == NULL) {
+    snprintf(err, errlen, "out of memory");
+  } else {
+    registry_model_t *m = load_version(key, path, err, errlen), *old = NULL;
+    pthread_mutex_lock(&r->lock);
+    e = find(r, key, strlen(key));
+    if (m != NULL) {
+      old = e->current;
+      e->current = m;
+      e->reloads++;
+      rc = REGISTRY_OK;
+    } else {
+      e->failures++;
+    }
+    pthread_mutex_unlock(&r->lock);
+    registry_model_unref(old); /* requests still holding it keep it alive */
   }
-  registry_model_t *m = load_version(key, path, err, errlen);
-  registry_model_t *old = NULL;
-  pthread_mutex_lock(&r->lock);
-  e = find(r, key, strlen(key)); /* entries may have moved while unlocked */
-  if (m != NULL && e != NULL) {
-    old = e->current;
-    e->current = m;
-    e->reloads++;
-  } else if (e != NULL) {
-    e->failures++;
-  }
-  pthread_mutex_unlock(&r->lock);
-  registry_model_unref(old); /* requests still holding it keep it alive */
-  return m != NULL ? REGISTRY_OK : REGISTRY_EFAILED;
+  free(key);
+  free(path);
+  return rc;
 }
 
 int registry_reload_all(registry_t *r, void (*log)(const char *name, const char *error)) {
-  registry_model_t *models[256];
-  size_t n = registry_list(r, models, 256);
   int failed = 0;
-  for (size_t i = 0; i < n; i++) {
+  /* Entries are only ever added, so an index walks them all even while one reloads. */
+  for (size_t i = 0;; i++) {
+    pthread_mutex_lock(&r->lock);
+    char *name = i < r->count ? strdup(r->entries[i].name) : NULL;
+    int more = i < r->count;
+    pthread_mutex_unlock(&r->lock);
+    if (!more) break;
     char err[512];
-    if (registry_reload(r, models[i]->name, strlen(models[i]->name), err, sizeof err) != REGISTRY_OK) {
-      failed++;
-      if (log) log(models[i]->name, err);
+    if (name == NULL) {
+      snprintf(err, sizeof err, "out of memory");
+    } else if (registry_reload(r, name, strlen(name), err, sizeof err) == REGISTRY_OK) {
+      free(name);
+      continue;
     }
-    registry_model_unref(models[i]);
+    failed++;
+    if (log) log(name ? name : "?", err);
+    free(name);
   }
   return failed;
 }
 
-size_t registry_list(registry_t *r, registry_model_t **models, size_t max) {
+registry_model_t **registry_list(registry_t *r, size_t *n) {
   pthread_mutex_lock(&r->lock);
-  size_t n = r->count < max ? r->count : max;
-  for (size_t i = 0; i < n; i++) {
+  registry_model_t **models = r->count ? malloc(r->count * sizeof *models) : NULL;
+  *n = models ? r->count : 0;
+  for (size_t i = 0; i < *n; i++) {
     models[i] = r->entries[i].current;
     atomic_fetch_add_explicit(&models[i]->refs, 1, memory_order_relaxed);
   }
   pthread_mutex_unlock(&r->lock);
-  return n;
+  return models;
 }
 
-void registry_reload_counts(registry_t *r, const char *name, uint64_t *reloads, uint64_t *failures) {
+void registry_list_free(registry_model_t **models, size_t n) {
+  for (size_t i = 0; i < n; i++) registry_model_unref(models[i]);
+  free(models);
+}
+
+void registry_reload_counts(registry_t *r, const char *name, uint64_t *reloads,
+                            uint64_t *failures) {
   pthread_mutex_lock(&r->lock);
   entry_t *e = find(r, name, strlen(name));
   *reloads = e ? e->reloads : 0;
   *failures = e ? e->failures : 0;
   pthread_mutex_unlock(&r->lock);
 }
-

@@ -11,7 +11,7 @@ enum { ROUTE_GET = 1 /* and HEAD */, ROUTE_POST = 2 };
 
 typedef struct {
   unsigned methods;
-  const char *pattern;      /* literal segments, {name} and {version} */
+  const char *pattern; /* literal segments, {name} and {version} */
   handler_fn handler;
   metrics_route_t metric;   /* the route's label, also for its 405 */
   const char *wrong_method; /* the 405's message; NULL: a generic one */
@@ -21,7 +21,8 @@ static const char POST_PREDICT[] = "use POST for predictions";
 
 static const route_t routes[] = {
     {ROUTE_POST, "/predict", handle_predict_default, METRICS_ROUTE_PREDICT, POST_PREDICT},
-    {ROUTE_POST, "/v1/models/{name}/predict", handle_predict_v1, METRICS_ROUTE_PREDICT, POST_PREDICT},
+    {ROUTE_POST, "/v1/models/{name}/predict", handle_predict_v1, METRICS_ROUTE_PREDICT,
+     POST_PREDICT},
     {ROUTE_GET, "/v1/models", handle_models_v1, METRICS_ROUTE_MODELS, NULL},
     {ROUTE_GET, "/v1/models/{name}", handle_model_v1, METRICS_ROUTE_MODELS, NULL},
     {ROUTE_GET, "/v2", handle_server_v2, METRICS_ROUTE_MODELS, NULL},
@@ -30,7 +31,8 @@ static const route_t routes[] = {
     {ROUTE_GET, "/v2/models/{name}", handle_model_v2, METRICS_ROUTE_MODELS, NULL},
     {ROUTE_GET, "/v2/models/{name}/ready", handle_model_ready, METRICS_ROUTE_HEALTH, NULL},
     {ROUTE_POST, "/v2/models/{name}/infer", handle_infer_v2, METRICS_ROUTE_INFER, POST_PREDICT},
-    {ROUTE_POST, "/v2/models/{name}/versions/{version}/infer", handle_infer_v2, METRICS_ROUTE_INFER, POST_PREDICT},
+    {ROUTE_POST, "/v2/models/{name}/versions/{version}/infer", handle_infer_v2, METRICS_ROUTE_INFER,
+     POST_PREDICT},
     {ROUTE_GET, "/metrics", handle_metrics, METRICS_ROUTE_METRICS, NULL},
     {ROUTE_GET, "/healthz", handle_live, METRICS_ROUTE_HEALTH, NULL},
     {ROUTE_GET, "/admin", handle_admin_page, METRICS_ROUTE_STATIC, NULL},
@@ -87,7 +89,8 @@ static int route_matches(const char *pattern, const path_t *path, route_match_t 
 }
 
 static int method_allowed(h2o_req_t *req, unsigned methods) {
-  if ((methods & ROUTE_GET) && (request_method_is(req, "GET") || request_method_is(req, "HEAD"))) return 1;
+  if ((methods & ROUTE_GET) && (request_method_is(req, "GET") || request_method_is(req, "HEAD")))
+    return 1;
   return (methods & ROUTE_POST) && request_method_is(req, "POST");
 }
 
@@ -102,8 +105,9 @@ static void refuse_method(io_thread_t *io, h2o_req_t *req, const route_t *r, dou
 /* The API's own prefixes: a path under them that no route takes is an API 404/405, never
  * a static file. */
 static int under_api(const path_t *p) {
-  return p->too_long || seg_is(p, 0, "v1", 2) || seg_is(p, 0, "v2", 2) || seg_is(p, 0, "predict", 7) ||
-         seg_is(p, 0, "metrics", 7) || (seg_is(p, 0, "admin", 5) && p->n > 1);
+  return p->too_long || seg_is(p, 0, "v1", 2) || seg_is(p, 0, "v2", 2) ||
+         seg_is(p, 0, "predict", 7) || seg_is(p, 0, "metrics", 7) ||
+         (seg_is(p, 0, "admin", 5) && p->n > 1);
 }
 
 int routes_dispatch(h2o_handler_t *self, h2o_req_t *req) {

@@ -43,7 +43,8 @@ static void on_accept(uv_stream_t *listener, int status) {
 }
 
 static int connections_open(io_thread_t *io) {
-  return !h2o_linklist_is_empty(&io->ctx.http1._conns) || !h2o_linklist_is_empty(&io->ctx.http2._conns) ||
+  return !h2o_linklist_is_empty(&io->ctx.http1._conns) ||
+         !h2o_linklist_is_empty(&io->ctx.http2._conns) ||
          h2o_timeout_is_linked(&io->ctx.http2._graceful_shutdown_timeout);
 }
 
@@ -106,7 +107,10 @@ static void *io_main(void *arg) {
  * share its traffic.
  */
 static int listen_socket(const char *host, uint32_t port, int probe, char *err, size_t errlen) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE},
+                  *res;
   char service[16];
   snprintf(service, sizeof service, "%u", port);
   int gai = getaddrinfo(host, service, &hints, &res);
@@ -164,7 +168,8 @@ typedef struct {
 } signals_t;
 
 static void log_reload_failure(const char *name, const char *error) {
-  log_event("warn", "model reload failed; the previous version keeps serving", "model=%s error=\"%s\"", name, error);
+  log_event("warn", "model reload failed; the previous version keeps serving",
+            "model=%s error=\"%s\"", name, error);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -200,9 +205,11 @@ static void run_until_stopped(server_t *s) {
   uv_signal_start(&sig.intr, on_signal, SIGINT);
   uv_signal_start(&sig.hup, on_signal, SIGHUP);
 
-  for (uint32_t i = 0; i < s->nthreads; i++) pthread_create(&s->threads[i].tid, NULL, io_main, &s->threads[i]);
+  for (uint32_t i = 0; i < s->nthreads; i++)
+    pthread_create(&s->threads[i].tid, NULL, io_main, &s->threads[i]);
   atomic_store(&s->ready, 1);
-  log_event("info", "ready", "url=%s://%s:%u", s->ssl_ctx ? "https" : "http", s->cfg->host, s->cfg->port);
+  log_event("info", "ready", "url=%s://%s:%u", s->ssl_ctx ? "https" : "http", s->cfg->host,
+            s->cfg->port);
   uv_run(main_loop, UV_RUN_DEFAULT);
   for (uint32_t i = 0; i < s->nthreads; i++) pthread_join(s->threads[i].tid, NULL);
   uv_loop_close(main_loop);
@@ -230,7 +237,8 @@ static void configure_h2o(server_t *s) {
   h2o_config_init(&s->config);
   s->config.max_request_entity_size = cfg->max_body;
   s->config.filecache.capacity = 1024;
-  h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_hostconf_t *host =
+      h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *root = h2o_config_register_path(host, "/", 0);
   h2o_handler_t *routes = h2o_create_handler(root, sizeof *routes);
   routes->on_req = routes_dispatch;
@@ -244,7 +252,8 @@ static int start(server_t *s, char *err, size_t errlen) {
   /* Spinning idle workers pay only when loops and workers each have a core. */
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   int spin = cores > 0 && (long)cfg->io_threads + (long)cfg->workers <= cores;
-  s->batcher = batcher_new(cfg->workers, cfg->max_batch_rows, cfg->max_delay_us, cfg->max_queue_rows, spin, s->metrics);
+  s->batcher = batcher_new(cfg->workers, cfg->max_batch_rows, cfg->max_delay_us,
+                           cfg->max_queue_rows, spin, s->metrics);
   s->threads = calloc(cfg->io_threads, sizeof *s->threads);
   if (s->batcher == NULL || s->threads == NULL) {
     snprintf(err, errlen, "out of memory or threads");
@@ -262,7 +271,8 @@ static int start(server_t *s, char *err, size_t errlen) {
   return 0;
 }
 
-int server_run(const config_t *cfg, registry_t *reg, metrics_t *metrics, const char *default_model) {
+int server_run(const config_t *cfg, registry_t *reg, metrics_t *metrics,
+               const char *default_model) {
   signal(SIGPIPE, SIG_IGN);
   server_t *s = calloc(1, sizeof *s);
   if (s == NULL) return 1;
@@ -271,7 +281,8 @@ int server_run(const config_t *cfg, registry_t *reg, metrics_t *metrics, const c
   s->metrics = metrics;
   s->default_model = default_model;
   /* A request that can never fit in the queue is too large (413), not a reason to retry. */
-  s->limits.max_rows = cfg->max_request_rows < cfg->max_queue_rows ? cfg->max_request_rows : cfg->max_queue_rows;
+  s->limits.max_rows =
+      cfg->max_request_rows < cfg->max_queue_rows ? cfg->max_request_rows : cfg->max_queue_rows;
   atomic_init(&s->ready, 0);
   configure_h2o(s);
   char err[512];

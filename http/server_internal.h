@@ -33,13 +33,13 @@ struct io_thread {
   uv_tcp_t listener;
   int listen_fd;
   int listener_open;
-  uv_async_t wake;          /* completed jobs and stop requests */
-  uv_timer_t tick;          /* deadlines and shutdown progress */
+  uv_async_t wake; /* completed jobs and stop requests */
+  uv_timer_t tick; /* deadlines and shutdown progress */
   pthread_mutex_t done_lock;
-  pending_t *done_head;     /* scored jobs handed back by workers (guarded by done_lock) */
-  h2o_linklist_t pending;   /* this loop's predictions in flight (loop thread only) */
+  pending_t *done_head;   /* scored jobs handed back by workers (guarded by done_lock) */
+  h2o_linklist_t pending; /* this loop's predictions in flight (loop thread only) */
   atomic_int stop_requested;
-  int stopping;             /* draining: listener closed, answers close their connection */
+  int stopping; /* draining: listener closed, answers close their connection */
   double stop_started;
 };
 
@@ -53,7 +53,7 @@ struct server {
   SSL_CTX *ssl_ctx;
   io_thread_t *threads;
   uint32_t nthreads;
-  atomic_int ready;          /* /v2/health/ready: false before start and once draining */
+  atomic_int ready; /* /v2/health/ready: false before start and once draining */
   api_limits_t limits;
 };
 

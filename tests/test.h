@@ -23,20 +23,20 @@ static inline void test_result(int ok, const char *file, int line, const char *w
 
 #define CHECK(cond, what) test_result(!!(cond), __FILE__, __LINE__, (what))
 
-#define CHECK_EQ_INT(a, b, what)                                                                \
-  do {                                                                                          \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                         \
-    if (a_ != b_) printf("# %s: %lld != %lld\n", #a " == " #b, a_, b_);                         \
-    test_result(a_ == b_, __FILE__, __LINE__, (what));                                          \
+#define CHECK_EQ_INT(a, b, what)                                        \
+  do {                                                                  \
+    long long a_ = (long long)(a), b_ = (long long)(b);                 \
+    if (a_ != b_) printf("# %s: %lld != %lld\n", #a " == " #b, a_, b_); \
+    test_result(a_ == b_, __FILE__, __LINE__, (what));                  \
   } while (0)
 
 /* Passes when HAYSTACK contains NEEDLE; prints the haystack otherwise. */
-#define CHECK_CONTAINS(haystack, needle, what)                                                  \
-  do {                                                                                          \
-    const char *h_ = (haystack), *n_ = (needle);                                                \
-    int ok_ = h_ != NULL && strstr(h_, n_) != NULL;                                             \
-    if (!ok_) printf("# expected \"%s\" in \"%s\"\n", n_, h_ ? h_ : "(null)");                   \
-    test_result(ok_, __FILE__, __LINE__, (what));                                               \
+#define CHECK_CONTAINS(haystack, needle, what)                                 \
+  do {                                                                         \
+    const char *h_ = (haystack), *n_ = (needle);                               \
+    int ok_ = h_ != NULL && strstr(h_, n_) != NULL;                            \
+    if (!ok_) printf("# expected \"%s\" in \"%s\"\n", n_, h_ ? h_ : "(null)"); \
+    test_result(ok_, __FILE__, __LINE__, (what));                              \
   } while (0)
 
 /* Reads a whole file, NUL-terminated; a committed fixture that cannot be read ends the
@@ -45,8 +45,9 @@ static inline char *test_read_file(const char *path, size_t *len) {
   FILE *fp = fopen(path, "rb");
   char *data = NULL;
   long size = -1;
-  if (fp != NULL && fseek(fp, 0, SEEK_END) == 0 && (size = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
-      (data = malloc((size_t)size + 1)) != NULL && fread(data, 1, (size_t)size, fp) == (size_t)size) {
+  if (fp != NULL && fseek(fp, 0, SEEK_END) == 0 && (size = ftell(fp)) >= 0 &&
+      fseek(fp, 0, SEEK_SET) == 0 && (data = malloc((size_t)size + 1)) != NULL &&
+      fread(data, 1, (size_t)size, fp) == (size_t)size) {
     fclose(fp);
     data[size] = '\0';
     *len = (size_t)size;

@@ -20,16 +20,19 @@ typedef struct {
   api_error_t err;
 } result_t;
 
-static result_t v1(const grove_forest_t *f, const grove_schema_t *s, size_t max_rows, const char *body) {
+static result_t v1(const grove_forest_t *f, const grove_schema_t *s, size_t max_rows,
+                   const char *body) {
   result_t r;
   memset(&r, 0, sizeof r);
   api_limits_t limits = {.max_rows = max_rows};
   r.rc = api_decode_v1(body, strlen(body), API_JSON, f, s, &limits, &r.req, &r.err);
-  if (r.rc == 0 && r.err.message[0] != '\0') printf("# unexpected message on success: %s\n", r.err.message);
+  if (r.rc == 0 && r.err.message[0] != '\0')
+    printf("# unexpected message on success: %s\n", r.err.message);
   return r;
 }
 
-static result_t v2(const grove_forest_t *f, size_t max_rows, const char *body, size_t len, size_t json_len) {
+static result_t v2(const grove_forest_t *f, size_t max_rows, const char *body, size_t len,
+                   size_t json_len) {
   result_t r;
   memset(&r, 0, sizeof r);
   api_limits_t limits = {.max_rows = max_rows};
@@ -41,7 +44,8 @@ static void check_refused(result_t *r, int status, const char *needle, const cha
   CHECK_EQ_INT(r->rc, -1, what);
   CHECK_EQ_INT(r->err.status, status, what);
   CHECK_CONTAINS(r->rc ? r->err.message : NULL, needle, what);
-  CHECK(r->req.rows == NULL && r->req.id == NULL && r->req.output_name == NULL, "nothing is left in the request");
+  CHECK(r->req.rows == NULL && r->req.id == NULL && r->req.output_name == NULL,
+        "nothing is left in the request");
   CHECK(strlen(r->err.message) < 256, "message fits");
   api_request_free(&r->req);
 }
@@ -52,7 +56,8 @@ static void v1_error(const grove_forest_t *f, const grove_schema_t *s, const cha
   check_refused(&r, status, needle, what);
 }
 
-static void v2_error(const grove_forest_t *f, const char *body, int status, const char *needle, const char *what) {
+static void v2_error(const grove_forest_t *f, const char *body, int status, const char *needle,
+                     const char *what) {
   result_t r = v2(f, 0, body, strlen(body), 0);
   check_refused(&r, status, needle, what);
 }
@@ -67,12 +72,18 @@ static int all_nan(const float *p, size_t n) {
 
 static void test_format_header(void) {
   const char *cases[][2] = {
-      {"application/msgpack", "m"},          {"application/x-msgpack", "m"},
-      {"Application/MsgPack; charset=x", "m"}, {"application/vnd.msgpack", "m"},
-      {"  application/msgpack ;q=1", "m"},    {"text/html, application/msgpack", "m"},
-      {"application/json", "j"},             {"application/json, application/msgpack", "j"},
-      {"application/msgpackx", "j"},          {"", "j"},
-      {"*/*", "j"},                           {"application/json; charset=utf-8", "j"},
+      {"application/msgpack", "m"},
+      {"application/x-msgpack", "m"},
+      {"Application/MsgPack; charset=x", "m"},
+      {"application/vnd.msgpack", "m"},
+      {"  application/msgpack ;q=1", "m"},
+      {"text/html, application/msgpack", "m"},
+      {"application/json", "j"},
+      {"application/json, application/msgpack", "j"},
+      {"application/msgpackx", "j"},
+      {"", "j"},
+      {"*/*", "j"},
+      {"application/json; charset=utf-8", "j"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     api_format_t want = cases[i][1][0] == 'm' ? API_MSGPACK : API_JSON;
@@ -81,19 +92,22 @@ static void test_format_header(void) {
     CHECK_EQ_INT(api_format_from_header(cases[i][0], strlen(cases[i][0])), want, what);
   }
   CHECK_EQ_INT(api_format_from_header(NULL, 0), API_JSON, "NULL header is JSON");
-  CHECK_EQ_INT(api_format_from_header("application/msgpack", 11), API_JSON, "only LEN bytes are read");
+  CHECK_EQ_INT(api_format_from_header("application/msgpack", 11), API_JSON,
+               "only LEN bytes are read");
 }
 
 static void test_v1_rows(void) {
-  result_t r = v1(named, NULL, 0, "{\"rows\": [[1, 2.5, null, -0.1], [1e-50, 16777217, 3.4028234e38, 0]], "
-                                 "\"margin\": true, \"labels\": false}");
+  result_t r = v1(named, NULL, 0,
+                  "{\"rows\": [[1, 2.5, null, -0.1], [1e-50, 16777217, 3.4028234e38, 0]], "
+                  "\"margin\": true, \"labels\": false}");
   CHECK_EQ_INT(r.rc, 0, "rows decode");
   CHECK_EQ_INT(r.req.nrows, 2, "two rows");
   CHECK_EQ_INT(r.req.num_features, 4, "four features");
   CHECK(r.req.margin == 1 && r.req.labels == 0, "margin and labels options");
   if (r.rc == 0) {
     const float *x = r.req.rows;
-    CHECK(x[0] == 1.0f && x[1] == 2.5f && isnan(x[2]) && x[3] == (float)-0.1, "row 0 values, null is NaN");
+    CHECK(x[0] == 1.0f && x[1] == 2.5f && isnan(x[2]) && x[3] == (float)-0.1,
+          "row 0 values, null is NaN");
     CHECK(x[4] == 0.0f && x[5] == 16777216.0f && x[6] == 3.4028234e38f && x[7] == 0.0f,
           "underflow to 0, ints rounded once to float32, FLT_MAX kept");
   }
@@ -101,14 +115,17 @@ static void test_v1_rows(void) {
 
   r = v1(named, NULL, 0, "{\"rows\": [[0.1, 0.2, 0.3, 0.7]]}");
   CHECK(r.rc == 0 && r.req.margin == 0 && r.req.labels == 1, "defaults: margin off, labels on");
-  if (r.rc == 0) CHECK(r.req.rows[0] == 0.1f && r.req.rows[3] == 0.7f, "decimal -> double -> float, as numpy");
+  if (r.rc == 0)
+    CHECK(r.req.rows[0] == 0.1f && r.req.rows[3] == 0.7f, "decimal -> double -> float, as numpy");
   api_request_free(&r.req);
 
   r = v1(income, income_schema, 0,
-         "{\"rows\": [[39, \"State-gov\", 77516, 9, 13, null, null, null, null, 1, 0, 0, 40, \"Cuba\"]]}");
+         "{\"rows\": [[39, \"State-gov\", 77516, 9, 13, null, null, null, null, 1, 0, 0, 40, "
+         "\"Cuba\"]]}");
   CHECK_EQ_INT(r.rc, 0, "rows may name categories when there is a schema");
   if (r.rc == 0) {
-    CHECK(r.req.rows[1] == 6.0f && r.req.rows[3] == 9.0f && r.req.rows[9] == 1.0f, "codes and strings");
+    CHECK(r.req.rows[1] == 6.0f && r.req.rows[3] == 9.0f && r.req.rows[9] == 1.0f,
+          "codes and strings");
     CHECK(r.req.rows[13] == 4.0f, "native-country Cuba = 4");
   }
   api_request_free(&r.req);
@@ -135,12 +152,14 @@ static void test_v1_records(void) {
 
   r = v1(multi, NULL, 0, "{\"records\": [{\"f2\": 1.5, \"f0\": -2}]}");
   CHECK_EQ_INT(r.rc, 0, "unnamed model: f0..fN keys");
-  if (r.rc == 0) CHECK(r.req.rows[0] == -2.0f && isnan(r.req.rows[1]) && r.req.rows[2] == 1.5f, "f-keys land");
+  if (r.rc == 0)
+    CHECK(r.req.rows[0] == -2.0f && isnan(r.req.rows[1]) && r.req.rows[2] == 1.5f, "f-keys land");
   api_request_free(&r.req);
 
   r = v1(named, NULL, 0, "{\"records\": [{\"gamma\": 7, \"alpha\": 1}]}");
   CHECK_EQ_INT(r.rc, 0, "named model without schema");
-  if (r.rc == 0) CHECK(r.req.rows[2] == 7.0f && r.req.rows[0] == 1.0f && isnan(r.req.rows[1]), "names land");
+  if (r.rc == 0)
+    CHECK(r.req.rows[2] == 7.0f && r.req.rows[0] == 1.0f && isnan(r.req.rows[1]), "names land");
   api_request_free(&r.req);
 
   r = v1(cat, NULL, 0, "{\"records\": [{\"colour\": 3, \"size\": 0.5}]}");
@@ -158,59 +177,79 @@ static void test_v1_errors(void) {
   v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]]} x", 400, "not valid JSON", "trailing garbage");
   v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]]}{}", 400, "not valid JSON", "two objects");
   v1_error(named, NULL, "{\"rows\": 'x'}", 400, "not valid JSON", "single-quoted string");
-  v1_error(named, NULL, "{\"rows\": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", 400, "nesting", "too deep");
+  v1_error(named, NULL, "{\"rows\": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", 400, "nesting",
+           "too deep");
   v1_error(named, NULL, "{\"records\": [{\"\xff\": 1}]}", 400, "not valid JSON", "invalid UTF-8");
-  v1_error(named, NULL, "{\"rows\": [[NaN, 2, 3, 4]]}", 400, "row 0, feature 'alpha': NaN", "NaN refused");
-  v1_error(named, NULL, "{\"rows\": [[1, Infinity, 3, 4]]}", 400, "row 0, feature 'beta': value out of float32 range",
-           "Infinity refused");
+  v1_error(named, NULL, "{\"rows\": [[NaN, 2, 3, 4]]}", 400, "row 0, feature 'alpha': NaN",
+           "NaN refused");
+  v1_error(named, NULL, "{\"rows\": [[1, Infinity, 3, 4]]}", 400,
+           "row 0, feature 'beta': value out of float32 range", "Infinity refused");
   v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4], [1, 2, -1e39, 4]]}", 400,
            "row 1, feature 'gamma': value out of float32 range", "beyond float32");
-  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 1e400]]}", 400, "row 0, feature 'delta': value out of float32 range",
-           "beyond double");
-  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 99999999999999999999]]}", 400, "row 0, feature 'delta': integer out",
-           "integer beyond 64 bits");
-  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4], [1, 2, 3]]}", 400, "row 1: 3 values, the model has 4 features",
-           "short row");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 1e400]]}", 400,
+           "row 0, feature 'delta': value out of float32 range", "beyond double");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 99999999999999999999]]}", 400,
+           "row 0, feature 'delta': integer out", "integer beyond 64 bits");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4], [1, 2, 3]]}", 400,
+           "row 1: 3 values, the model has 4 features", "short row");
   v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4, 5]]}", 400, "row 0: 5 values", "long row");
-  v1_error(named, NULL, "{\"rows\": [1, 2]}", 400, "row 0: expected an array", "row is not an array");
-  v1_error(named, NULL, "{\"rows\": [[1, true, 3, 4]]}", 400, "row 0, feature 'beta': expected a number or null",
-           "boolean value");
-  v1_error(named, NULL, "{\"rows\": [[1, [2], 3, 4]]}", 400, "row 0, feature 'beta': expected a number", "array value");
-  v1_error(named, NULL, "{\"rows\": [[1, \"2\", 3, 4]]}", 400, "row 0, feature 'beta': expected a number, got the string",
+  v1_error(named, NULL, "{\"rows\": [1, 2]}", 400, "row 0: expected an array",
+           "row is not an array");
+  v1_error(named, NULL, "{\"rows\": [[1, true, 3, 4]]}", 400,
+           "row 0, feature 'beta': expected a number or null", "boolean value");
+  v1_error(named, NULL, "{\"rows\": [[1, [2], 3, 4]]}", 400,
+           "row 0, feature 'beta': expected a number", "array value");
+  v1_error(named, NULL, "{\"rows\": [[1, \"2\", 3, 4]]}", 400,
+           "row 0, feature 'beta': expected a number, got the string",
            "string for a numeric feature");
   v1_error(income, income_schema, "{\"records\": [{\"age\": \"old\"}]}", 400,
-           "record 0, feature 'age': expected a number, got the string \"old\"", "string for numeric (schema)");
-  v1_error(multi, NULL, "{\"rows\": [[1, 2, {}]]}", 400, "row 0, feature 'f2'", "unnamed features are f<i>");
+           "record 0, feature 'age': expected a number, got the string \"old\"",
+           "string for numeric (schema)");
+  v1_error(multi, NULL, "{\"rows\": [[1, 2, {}]]}", 400, "row 0, feature 'f2'",
+           "unnamed features are f<i>");
   v1_error(income, income_schema, "{\"records\": [{\"age\": 1}, {\"bogus\": 1}]}", 400,
            "record 1: unknown feature \"bogus\" (features: 'age', 'workclass'", "unknown key");
-  v1_error(multi, NULL, "{\"records\": [{\"f3\": 1}]}", 400, "unknown feature \"f3\"", "f-index out of range");
-  v1_error(multi, NULL, "{\"records\": [{\"f01\": 1}]}", 400, "unknown feature \"f01\"", "leading zero");
-  v1_error(named, NULL, "{\"records\": [{\"f0\": 1}]}", 400, "unknown feature \"f0\"", "named model: no f-keys");
+  v1_error(multi, NULL, "{\"records\": [{\"f3\": 1}]}", 400, "unknown feature \"f3\"",
+           "f-index out of range");
+  v1_error(multi, NULL, "{\"records\": [{\"f01\": 1}]}", 400, "unknown feature \"f01\"",
+           "leading zero");
+  v1_error(named, NULL, "{\"records\": [{\"f0\": 1}]}", 400, "unknown feature \"f0\"",
+           "named model: no f-keys");
   v1_error(income, income_schema, "{\"records\": [{\"workclass\": \"Martian\"}]}", 400,
-           "record 0, feature 'workclass': unknown category \"Martian\" (known: \"Federal-gov\", \"Local-gov\"",
+           "record 0, feature 'workclass': unknown category \"Martian\" (known: \"Federal-gov\", "
+           "\"Local-gov\"",
            "unknown category names valid ones");
-  v1_error(income, income_schema, "{\"records\": [{\"native-country\": \"Atlantis\"}]}", 400, ", ...)",
-           "long category lists are cut");
+  v1_error(income, income_schema, "{\"records\": [{\"native-country\": \"Atlantis\"}]}", 400,
+           ", ...)", "long category lists are cut");
   v1_error(cat, NULL, "{\"records\": [{\"colour\": \"red\"}]}", 400,
-           "record 0, feature 'colour': category strings need a schema", "category string without schema");
+           "record 0, feature 'colour': category strings need a schema",
+           "category string without schema");
   v1_error(income, income_schema, "{\"records\": [{\"workclass\": 8}]}", 400,
-           "feature 'workclass': category code 8 out of range (8 categories)", "code beyond the schema");
-  v1_error(income, income_schema, "{\"records\": [{\"workclass\": -1}]}", 400, "integer from 0", "negative code");
-  v1_error(cat, NULL, "{\"records\": [{\"colour\": 1.5}]}", 400, "integer from 0", "fractional code");
-  v1_error(cat, NULL, "{\"records\": [{\"colour\": 16777216}]}", 400, "integer from 0", "code past 2^24");
-  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"margin\": 1}", 400, "\"margin\" must be true or false",
-           "margin not a boolean");
-  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"labels\": \"no\"}", 400, "\"labels\" must be true or false",
-           "labels not a boolean");
+           "feature 'workclass': category code 8 out of range (8 categories)",
+           "code beyond the schema");
+  v1_error(income, income_schema, "{\"records\": [{\"workclass\": -1}]}", 400, "integer from 0",
+           "negative code");
+  v1_error(cat, NULL, "{\"records\": [{\"colour\": 1.5}]}", 400, "integer from 0",
+           "fractional code");
+  v1_error(cat, NULL, "{\"records\": [{\"colour\": 16777216}]}", 400, "integer from 0",
+           "code past 2^24");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"margin\": 1}", 400,
+           "\"margin\" must be true or false", "margin not a boolean");
+  v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"labels\": \"no\"}", 400,
+           "\"labels\" must be true or false", "labels not a boolean");
   v1_error(named, NULL, "{\"rows\": []}", 400, "no rows", "no rows");
   v1_error(named, NULL, "{\"records\": []}", 400, "no rows", "no records");
-  v1_error(named, NULL, "{}", 400, "expected {\"rows\": [[number|null, ...], ...]}", "neither rows nor records");
+  v1_error(named, NULL, "{}", 400, "expected {\"rows\": [[number|null, ...], ...]}",
+           "neither rows nor records");
   v1_error(named, NULL, "{\"margin\": true}", 400, "\"records\"", "only options");
   v1_error(named, NULL, "{\"rows\": [[1, 2, 3, 4]], \"records\": [{}]}", 400, "not both", "both");
-  v1_error(named, NULL, "{\"row\": [[1, 2, 3, 4]]}", 400, "unknown key \"row\"", "unknown top-level key");
+  v1_error(named, NULL, "{\"row\": [[1, 2, 3, 4]]}", 400, "unknown key \"row\"",
+           "unknown top-level key");
   v1_error(named, NULL, "{\"rows\": {}}", 400, "\"rows\" must be an array", "rows not an array");
-  v1_error(named, NULL, "{\"records\": [[1, 2, 3, 4]]}", 400, "record 0: expected an object", "record not an object");
-  v1_error(named, NULL, "{\"records\": 5}", 400, "\"records\" must be an array", "records not an array");
+  v1_error(named, NULL, "{\"records\": [[1, 2, 3, 4]]}", 400, "record 0: expected an object",
+           "record not an object");
+  v1_error(named, NULL, "{\"records\": 5}", 400, "\"records\" must be an array",
+           "records not an array");
 
   result_t r = v1(named, NULL, 2, "{\"rows\": [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]]}");
   check_refused(&r, 413, "3 rows in one request; the limit is 2", "too many rows");
@@ -237,14 +276,17 @@ static void test_v1_errors(void) {
 /* ------------------------------------------------------------------------- */
 
 static void test_v2_json(void) {
-  const char *body = "{\"id\": \"req-7\", \"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": \"FP32\", "
-                     "\"data\": [1, 2.5, null, 4, 5, 6, 7, 0.1]}], \"outputs\": [{\"name\": \"predict\", "
-                     "\"parameters\": {\"binary_data_output\": true}}]}";
+  const char *body =
+      "{\"id\": \"req-7\", \"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": "
+      "\"FP32\", "
+      "\"data\": [1, 2.5, null, 4, 5, 6, 7, 0.1]}], \"outputs\": [{\"name\": \"predict\", "
+      "\"parameters\": {\"binary_data_output\": true}}]}";
   result_t r = v2(named, 0, body, strlen(body), 0);
   CHECK_EQ_INT(r.rc, 0, "v2 flat FP32");
   CHECK_EQ_INT(r.req.nrows, 2, "v2 two rows");
   if (r.rc == 0) {
-    CHECK(r.req.rows[0] == 1.0f && r.req.rows[1] == 2.5f && isnan(r.req.rows[2]) && r.req.rows[7] == 0.1f,
+    CHECK(r.req.rows[0] == 1.0f && r.req.rows[1] == 2.5f && isnan(r.req.rows[2]) &&
+              r.req.rows[7] == 0.1f,
           "v2 values (null = missing)");
     CHECK(r.req.id && strcmp(r.req.id, "req-7") == 0, "v2 id kept");
     CHECK(r.req.output_name && strcmp(r.req.output_name, "predict") == 0, "v2 output name");
@@ -252,8 +294,10 @@ static void test_v2_json(void) {
   }
   api_request_free(&r.req);
 
-  body = "{\"inputs\": [{\"name\": \"x\", \"shape\": [2, 4], \"datatype\": \"INT64\", \"data\": [[1, 2, 3, 4], "
-         "[-5, 6, 16777217, 8]]}], \"parameters\": {\"binary_data_output\": true}}";
+  body =
+      "{\"inputs\": [{\"name\": \"x\", \"shape\": [2, 4], \"datatype\": \"INT64\", \"data\": [[1, "
+      "2, 3, 4], "
+      "[-5, 6, 16777217, 8]]}], \"parameters\": {\"binary_data_output\": true}}";
   r = v2(named, 0, body, strlen(body), 0);
   CHECK_EQ_INT(r.rc, 0, "v2 nested INT64");
   if (r.rc == 0) {
@@ -263,76 +307,125 @@ static void test_v2_json(void) {
   }
   api_request_free(&r.req);
 
-  body = "{\"inputs\": [{\"name\": \"x\", \"shape\": [4], \"datatype\": \"BOOL\", \"data\": [true, false, true, true]}]}";
+  body =
+      "{\"inputs\": [{\"name\": \"x\", \"shape\": [4], \"datatype\": \"BOOL\", \"data\": [true, "
+      "false, true, true]}]}";
   r = v2(named, 0, body, strlen(body), 0);
   CHECK(r.rc == 0 && r.req.nrows == 1, "v2 shape [f] is one row");
   if (r.rc == 0) CHECK(r.req.rows[0] == 1.0f && r.req.rows[1] == 0.0f, "BOOL values");
   CHECK_EQ_INT(r.req.binary_output, 0, "JSON output by default");
   api_request_free(&r.req);
 
-  body = "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"UINT8\", \"data\": [0, 255, 3, 4]}]}";
+  body =
+      "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"UINT8\", \"data\": [0, "
+      "255, 3, 4]}]}";
   r = v2(named, 0, body, strlen(body), 0);
   CHECK(r.rc == 0 && r.req.rows[1] == 255.0f, "UINT8 range");
   api_request_free(&r.req);
 
   v2_error(named, "{\"inputs\": []}", 400, "exactly one input tensor", "no inputs");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}, "
-           "{\"name\": \"b\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
-           "exactly one input tensor", "two inputs");
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, 3, 4]}, "
+           "{\"name\": \"b\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+           400, "exactly one input tensor", "two inputs");
   v2_error(named, "{\"id\": 5}", 400, "\"id\" must be a string", "id type");
   v2_error(named, "{}", 400, "expected \"inputs\"", "no inputs key");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 3], \"datatype\": \"FP32\", \"data\": [1, 2, 3]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 3], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, 3]}]}",
            400, "shape has 3 features per row, the model has 4", "wrong feature count");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 1, 4], \"datatype\": \"FP32\", "
+           "\"data\": [1, 2, 3, 4]}]}",
            400, "3 dimensions", "rank 3");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [-1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [-1, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, 3, 4]}]}",
            400, "shape[0] must be a non-negative integer", "negative shape");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
            "\"shape\" must be an array", "no shape");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [2, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [2, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, 3, 4]}]}",
            400, "shape [2, 4] needs 8 values, \"data\" has 4", "count mismatch");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1000000000000, 4], \"datatype\": \"FP32\", "
-           "\"data\": [1, 2, 3, 4]}]}", 400, "\"data\" has 4", "huge shape, small data");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [0, 4], \"datatype\": \"FP32\", \"data\": []}]}", 400,
-           "no rows", "zero rows");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BF16\", \"data\": [1, 2, 3, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1000000000000, 4], \"datatype\": \"FP32\", "
+           "\"data\": [1, 2, 3, 4]}]}",
+           400, "\"data\" has 4", "huge shape, small data");
+  v2_error(
+      named,
+      "{\"inputs\": [{\"name\": \"a\", \"shape\": [0, 4], \"datatype\": \"FP32\", \"data\": []}]}",
+      400, "no rows", "zero rows");
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BF16\", \"data\": "
+           "[1, 2, 3, 4]}]}",
            400, "unsupported datatype \"BF16\"", "unsupported datatype");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"data\": [1, 2, 3, 4]}]}", 400,
-           "\"datatype\" must be a string", "no datatype");
-  v2_error(named, "{\"inputs\": [{\"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
-           "\"name\" must be a string", "no name");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\"}]}", 400, "no \"data\"",
-           "no data");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": 5}]}", 400,
-           "\"data\" must be an array", "data not an array");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT8\", \"data\": [1, 2, 300, 4]}]}",
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"data\": [1, 2, 3, 4]}]}",
+           400, "\"datatype\" must be a string", "no datatype");
+  v2_error(named,
+           "{\"inputs\": [{\"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+           400, "\"name\" must be a string", "no name");
+  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\"}]}",
+           400, "no \"data\"", "no data");
+  v2_error(
+      named,
+      "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": 5}]}",
+      400, "\"data\" must be an array", "data not an array");
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT8\", \"data\": "
+           "[1, 2, 300, 4]}]}",
            400, "row 0, feature 'gamma': value out of INT8 range", "INT8 range");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"UINT16\", \"data\": [1, -2, 3, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"UINT16\", \"data\": "
+           "[1, -2, 3, 4]}]}",
            400, "row 0, feature 'beta': value out of UINT16 range", "UINT16 range");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT32\", \"data\": [1, 2, 3.5, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT32\", \"data\": "
+           "[1, 2, 3.5, 4]}]}",
            400, "INT32 data must be integers", "fraction in INT32");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, \"3\", 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, \"3\", 4]}]}",
            400, "FP32 data must be numbers", "string in FP32");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP64\", \"data\": [1, 2, 1e300, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP64\", \"data\": "
+           "[1, 2, 1e300, 4]}]}",
            400, "row 0, feature 'gamma': value out of float32 range", "FP64 beyond float32");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BOOL\", \"data\": [1, 0, 1, 1]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BOOL\", \"data\": "
+           "[1, 0, 1, 1]}]}",
            400, "BOOL data must be true or false", "numbers in BOOL");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}], "
-           "\"outputs\": [{\"name\": \"probabilities\"}]}", 400, "unknown output \"probabilities\"", "unknown output");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}], "
-           "\"outputs\": [{\"name\": \"predict\", \"parameters\": {\"binary_data_output\": 1}}]}", 400,
-           "outputs[0].parameters: \"binary_data_output\" must be true or false", "binary_data_output type");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}], "
-           "\"outputs\": 3}", 400, "\"outputs\" must be an array", "outputs type");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
-           "\"parameters\": {\"binary_data_size\": 16}}]}", 400, "needs the Inference-Header-Content-Length",
-           "binary size without binary part");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, NaN, 4]}]}",
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, 3, 4]}], "
+           "\"outputs\": [{\"name\": \"probabilities\"}]}",
+           400, "unknown output \"probabilities\"", "unknown output");
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, 3, 4]}], "
+           "\"outputs\": [{\"name\": \"predict\", \"parameters\": {\"binary_data_output\": 1}}]}",
+           400, "outputs[0].parameters: \"binary_data_output\" must be true or false",
+           "binary_data_output type");
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, 3, 4]}], "
+           "\"outputs\": 3}",
+           400, "\"outputs\" must be an array", "outputs type");
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+           "\"parameters\": {\"binary_data_size\": 16}}]}",
+           400, "needs the Inference-Header-Content-Length", "binary size without binary part");
+  v2_error(named,
+           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+           "[1, 2, NaN, 4]}]}",
            400, "row 0, feature 'gamma': NaN", "NaN in v2 JSON");
   v2_error(named, "", 400, "empty body", "v2 empty body");
 
-  const char *three = "{\"inputs\": [{\"name\": \"a\", \"shape\": [3, 4], \"datatype\": \"FP32\", \"data\": "
-                      "[1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]}]}";
+  const char *three =
+      "{\"inputs\": [{\"name\": \"a\", \"shape\": [3, 4], \"datatype\": \"FP32\", \"data\": "
+      "[1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]}]}";
   r = v2(named, 2, three, strlen(three), 0);
   check_refused(&r, 413, "3 rows in one request; the limit is 2", "v2 too many rows");
 }
@@ -351,8 +444,9 @@ static size_t put_f32(unsigned char *p, float f) {
 
 static void test_v2_binary(void) {
   unsigned char body[1024];
-  const char *header = "{\"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": \"FP32\", "
-                       "\"parameters\": {\"binary_data_size\": 32}}], \"outputs\": [{\"name\": \"predict\"}]}";
+  const char *header =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": \"FP32\", "
+      "\"parameters\": {\"binary_data_size\": 32}}], \"outputs\": [{\"name\": \"predict\"}]}";
   size_t hlen = strlen(header), n = hlen;
   memcpy(body, header, hlen);
   const float vals[8] = {1.0f, NAN, -3.25f, 1e-30f, 0.1f, 7.0f, 3.4e38f, -0.0f};
@@ -361,7 +455,8 @@ static void test_v2_binary(void) {
   CHECK_EQ_INT(r.rc, 0, "binary FP32 tensor");
   if (r.rc == 0) {
     CHECK_EQ_INT(r.req.nrows, 2, "binary rows");
-    CHECK(r.req.rows[0] == 1.0f && isnan(r.req.rows[1]) && r.req.rows[2] == -3.25f && r.req.rows[3] == 1e-30f,
+    CHECK(r.req.rows[0] == 1.0f && isnan(r.req.rows[1]) && r.req.rows[2] == -3.25f &&
+              r.req.rows[3] == 1e-30f,
           "binary values, NaN = missing");
     CHECK(r.req.rows[4] == 0.1f && r.req.rows[6] == 3.4e38f, "binary values exact");
     CHECK_EQ_INT(r.req.binary_output, 0, "no binary output asked");
@@ -379,8 +474,9 @@ static void test_v2_binary(void) {
   check_refused(&r, 400, "not valid JSON", "header length inside the JSON");
 
   /* FP64 and signed ints, little-endian */
-  const char *h64 = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP64\", "
-                    "\"parameters\": {\"binary_data_size\": 32}}]}";
+  const char *h64 =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP64\", "
+      "\"parameters\": {\"binary_data_size\": 32}}]}";
   n = strlen(h64);
   memcpy(body, h64, n);
   const double d[4] = {0.1, NAN, -2.0, 1e-300};
@@ -392,23 +488,27 @@ static void test_v2_binary(void) {
   r = v2(named, 0, (const char *)body, n, strlen(h64));
   CHECK_EQ_INT(r.rc, 0, "binary FP64");
   if (r.rc == 0)
-    CHECK(r.req.rows[0] == 0.1f && isnan(r.req.rows[1]) && r.req.rows[2] == -2.0f && r.req.rows[3] == 0.0f,
+    CHECK(r.req.rows[0] == 0.1f && isnan(r.req.rows[1]) && r.req.rows[2] == -2.0f &&
+              r.req.rows[3] == 0.0f,
           "FP64 rounded once to float32");
   api_request_free(&r.req);
 
-  const char *h16 = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"INT16\", "
-                    "\"parameters\": {\"binary_data_size\": 8}}]}";
+  const char *h16 =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"INT16\", "
+      "\"parameters\": {\"binary_data_size\": 8}}]}";
   n = strlen(h16);
   memcpy(body, h16, n);
   const int16_t i16[4] = {-1, 32767, -32768, 5};
   for (int i = 0; i < 4; i++) n += put_le(body + n, (uint16_t)i16[i], 2);
   r = v2(named, 0, (const char *)body, n, strlen(h16));
-  CHECK(r.rc == 0 && r.req.rows[0] == -1.0f && r.req.rows[1] == 32767.0f && r.req.rows[2] == -32768.0f,
+  CHECK(r.rc == 0 && r.req.rows[0] == -1.0f && r.req.rows[1] == 32767.0f &&
+            r.req.rows[2] == -32768.0f,
         "INT16 sign-extended");
   api_request_free(&r.req);
 
-  const char *hu = "{\"inputs\": [{\"name\": \"input\", \"shape\": [4], \"datatype\": \"UINT64\", "
-                   "\"parameters\": {\"binary_data_size\": 32}}]}";
+  const char *hu =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [4], \"datatype\": \"UINT64\", "
+      "\"parameters\": {\"binary_data_size\": 32}}]}";
   n = strlen(hu);
   memcpy(body, hu, n);
   n += put_le(body + n, UINT64_MAX, 8);
@@ -418,31 +518,38 @@ static void test_v2_binary(void) {
   api_request_free(&r.req);
 
   /* errors */
-  const char *hbad = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
-                     "\"parameters\": {\"binary_data_size\": 12}}]}";
+  const char *hbad =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+      "\"parameters\": {\"binary_data_size\": 12}}]}";
   n = strlen(hbad);
   memcpy(body, hbad, n);
   memset(body + n, 0, 12);
   r = v2(named, 0, (const char *)body, n + 12, strlen(hbad));
-  check_refused(&r, 400, "binary_data_size is 12 bytes, shape and FP32 need 16", "size does not match shape");
+  check_refused(&r, 400, "binary_data_size is 12 bytes, shape and FP32 need 16",
+                "size does not match shape");
 
-  const char *hinf = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
-                     "\"parameters\": {\"binary_data_size\": 16}}]}";
+  const char *hinf =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+      "\"parameters\": {\"binary_data_size\": 16}}]}";
   n = strlen(hinf);
   memcpy(body, hinf, n);
   for (int i = 0; i < 4; i++) n += put_f32(body + n, i == 2 ? INFINITY : 1.0f);
   r = v2(named, 0, (const char *)body, n, strlen(hinf));
   check_refused(&r, 400, "row 0, feature 'gamma': value out of float32 range", "binary infinity");
 
-  const char *hboth = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4], "
-                      "\"parameters\": {\"binary_data_size\": 16}}]}";
+  const char *hboth =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+      "[1, 2, 3, 4], "
+      "\"parameters\": {\"binary_data_size\": 16}}]}";
   n = strlen(hboth);
   memcpy(body, hboth, n);
   memset(body + n, 0, 16);
   r = v2(named, 0, (const char *)body, n + 16, strlen(hboth));
   check_refused(&r, 400, "not both", "data and binary_data_size");
 
-  const char *hjson = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}";
+  const char *hjson =
+      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
+      "[1, 2, 3, 4]}]}";
   n = strlen(hjson);
   memcpy(body, hjson, n);
   memset(body + n, 0, 4);
@@ -459,7 +566,8 @@ static json_object *parse_body(const api_body_t *b, size_t len) {
   json_tokener *tok = json_tokener_new();
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
   json_object *o = json_tokener_parse_ex(tok, b->data, (int)len);
-  if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
+  if (json_tokener_get_error(tok) != json_tokener_success ||
+      json_tokener_get_parse_end(tok) != len) {
     printf("# cannot parse: %.*s\n", (int)len, b->data);
     json_object_put(o);
     o = NULL;
@@ -475,17 +583,22 @@ static json_object *get(json_object *o, const char *key) {
 }
 
 static json_object *at(json_object *a, size_t i) {
-  return a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_get_idx(a, i) : NULL;
+  return a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_get_idx(a, i)
+                                                              : NULL;
 }
 
-static const char *str(json_object *o) { return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : ""; }
+static const char *str(json_object *o) {
+  return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
+}
 
 static int is_int(json_object *o, int64_t v) {
   return o && json_object_is_type(o, json_type_int) && json_object_get_int64(o) == v;
 }
 
 static int same_float(json_object *o, float v) {
-  if (o == NULL || !(json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int))) return 0;
+  if (o == NULL ||
+      !(json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int)))
+    return 0;
   return (float)json_object_get_double(o) == v;
 }
 
@@ -493,16 +606,19 @@ static void test_encode_v1(void) {
   api_request_t req = {.nrows = 3, .labels = 1};
   api_body_t b;
   const float out[3] = {0.2f, 0.70000005f, 0.5f};
-  CHECK_EQ_INT(api_encode_v1("income", income, income_schema, &req, out, API_JSON, &b), 0, "encode binary");
+  CHECK_EQ_INT(api_encode_v1("income", income, income_schema, &req, out, API_JSON, &b), 0,
+               "encode binary");
   CHECK(b.content_type && strcmp(b.content_type, "application/json") == 0, "content type");
   CHECK(b.inference_header_len == 0, "no inference header");
   json_object *o = parse_body(&b, b.len);
   CHECK(o != NULL, "v1 response parses");
   CHECK(strcmp(str(get(o, "model")), "income") == 0, "model name");
   json_object *p = get(o, "predictions"), *l = get(o, "labels");
-  CHECK(same_float(at(p, 0), 0.2f) && same_float(at(p, 1), 0.70000005f) && same_float(at(p, 2), 0.5f),
-        "predictions round-trip float32");
-  CHECK(strcmp(str(at(l, 0)), "<=50K") == 0 && strcmp(str(at(l, 1)), ">50K") == 0 && strcmp(str(at(l, 2)), "<=50K") == 0,
+  CHECK(
+      same_float(at(p, 0), 0.2f) && same_float(at(p, 1), 0.70000005f) && same_float(at(p, 2), 0.5f),
+      "predictions round-trip float32");
+  CHECK(strcmp(str(at(l, 0)), "<=50K") == 0 && strcmp(str(at(l, 1)), ">50K") == 0 &&
+            strcmp(str(at(l, 2)), "<=50K") == 0,
         "labels from the schema, p > 0.5");
   json_object_put(o);
   api_body_free(&b);
@@ -512,7 +628,8 @@ static void test_encode_v1(void) {
   api_encode_v1("income", income, income_schema, &req, m, API_JSON, &b);
   o = parse_body(&b, b.len);
   l = get(o, "labels");
-  CHECK(strcmp(str(at(l, 0)), "<=50K") == 0 && strcmp(str(at(l, 1)), ">50K") == 0 && strcmp(str(at(l, 2)), "<=50K") == 0,
+  CHECK(strcmp(str(at(l, 0)), "<=50K") == 0 && strcmp(str(at(l, 1)), ">50K") == 0 &&
+            strcmp(str(at(l, 2)), "<=50K") == 0,
         "margin labels: m > 0");
   json_object_put(o);
   api_body_free(&b);
@@ -530,10 +647,12 @@ static void test_encode_v1(void) {
   api_encode_v1("b\"l\\\n\x01\xff", named, NULL, &req, odd, API_JSON, &b);
   o = parse_body(&b, b.len);
   CHECK(o != NULL, "escaped name and non-finite values parse");
-  CHECK(strcmp(str(get(o, "model")), "b\"l\\\n\x01\xEF\xBF\xBD") == 0, "name escaped, bad UTF-8 replaced");
+  CHECK(strcmp(str(get(o, "model")), "b\"l\\\n\x01\xEF\xBF\xBD") == 0,
+        "name escaped, bad UTF-8 replaced");
   p = get(o, "predictions");
   CHECK(json_object_is_type(at(p, 0), json_type_null), "NaN is null");
-  CHECK(isinf(json_object_get_double(at(p, 1))) && json_object_get_double(at(p, 2)) < 0, "inf is 1e999");
+  CHECK(isinf(json_object_get_double(at(p, 1))) && json_object_get_double(at(p, 2)) < 0,
+        "inf is 1e999");
   l = get(o, "labels");
   CHECK(json_object_is_type(at(l, 0), json_type_null) && is_int(at(l, 1), 1) && is_int(at(l, 2), 0),
         "no schema: class indices, null for NaN");
@@ -547,7 +666,8 @@ static void test_encode_v1(void) {
   o = parse_body(&b, b.len);
   p = get(o, "predictions");
   l = get(o, "labels");
-  CHECK(json_object_array_length(at(p, 0)) == 3 && same_float(at(at(p, 1), 2), 0.3f), "K numbers per row");
+  CHECK(json_object_array_length(at(p, 0)) == 3 && same_float(at(at(p, 1), 2), 0.3f),
+        "K numbers per row");
   CHECK(is_int(at(l, 0), 1) && is_int(at(l, 1), 0), "argmax labels");
   json_object_put(o);
   api_body_free(&b);
@@ -557,11 +677,13 @@ static void test_encode_v1(void) {
   api_encode_v1("multi", multi, &labelled, &req, probs, API_JSON, &b);
   o = parse_body(&b, b.len);
   l = get(o, "labels");
-  CHECK(strcmp(str(at(l, 0)), "versicolor") == 0 && strcmp(str(at(l, 1)), "setosa") == 0, "schema class labels");
+  CHECK(strcmp(str(at(l, 0)), "versicolor") == 0 && strcmp(str(at(l, 1)), "setosa") == 0,
+        "schema class labels");
   json_object_put(o);
   api_body_free(&b);
 
-  /* a regression-like model has no labels: the named fixture is binary, so check via ranking-free path */
+  /* a regression-like model has no labels: the named fixture is binary, so check via ranking-free
+   * path */
   float many[1000];
   for (int i = 0; i < 1000; i++) many[i] = (float)i / 7.0f;
   req.nrows = 1000;
@@ -590,11 +712,14 @@ static void test_encode_v2(void) {
   const float out[6] = {0.25f, 0.1f, 0.65f, 1.0f / 3.0f, 0.0f, 2.0f / 3.0f};
   CHECK_EQ_INT(api_encode_v2_infer("multi", multi, &req, out, &b), 0, "encode v2");
   json_object *o = parse_body(&b, b.len);
-  CHECK(strcmp(str(get(o, "model_name")), "multi") == 0 && strcmp(str(get(o, "id")), "abc") == 0, "v2 name and id");
+  CHECK(strcmp(str(get(o, "model_name")), "multi") == 0 && strcmp(str(get(o, "id")), "abc") == 0,
+        "v2 name and id");
   json_object *o0 = at(get(o, "outputs"), 0);
-  CHECK(strcmp(str(get(o0, "name")), "predict") == 0 && strcmp(str(get(o0, "datatype")), "FP32") == 0,
-        "v2 output name and datatype");
-  CHECK(is_int(at(get(o0, "shape"), 0), 2) && is_int(at(get(o0, "shape"), 1), 3), "v2 shape [n, K]");
+  CHECK(
+      strcmp(str(get(o0, "name")), "predict") == 0 && strcmp(str(get(o0, "datatype")), "FP32") == 0,
+      "v2 output name and datatype");
+  CHECK(is_int(at(get(o0, "shape"), 0), 2) && is_int(at(get(o0, "shape"), 1), 3),
+        "v2 shape [n, K]");
   json_object *d = get(o0, "data");
   int ok = json_object_array_length(d) == 6;
   for (size_t i = 0; i < 6 && ok; i++) ok = same_float(at(d, i), out[i]);
@@ -608,7 +733,8 @@ static void test_encode_v2(void) {
   o = parse_body(&b, b.len);
   o0 = at(get(o, "outputs"), 0);
   CHECK(get(o, "id") == NULL, "no id when none was sent");
-  CHECK(json_object_array_length(get(o0, "shape")) == 1 && is_int(at(get(o0, "shape"), 0), 2), "v2 shape [n]");
+  CHECK(json_object_array_length(get(o0, "shape")) == 1 && is_int(at(get(o0, "shape"), 0), 2),
+        "v2 shape [n]");
   json_object_put(o);
   api_body_free(&b);
 
@@ -624,7 +750,8 @@ static void test_encode_v2(void) {
   ok = 1;
   for (size_t i = 0; i < 6; i++) {
     const unsigned char *q = (const unsigned char *)b.data + b.inference_header_len + 4 * i;
-    uint32_t bits = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    uint32_t bits =
+        (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
     float f;
     memcpy(&f, &bits, 4);
     ok &= f == out[i];
@@ -635,29 +762,39 @@ static void test_encode_v2(void) {
 }
 
 static void test_metadata(void) {
-  api_model_meta_t meta = {.name = "income", .path = "/models/income", .loaded_at = 1700000000.5,
-                           .load_seconds = 0.25, .reloads = 3};
+  api_model_meta_t meta = {.name = "income",
+                           .path = "/models/income",
+                           .loaded_at = 1700000000.5,
+                           .load_seconds = 0.25,
+                           .reloads = 3};
   api_body_t b;
   CHECK_EQ_INT(api_encode_model_v1(&meta, income, income_schema, &b), 0, "model v1");
   json_object *o = parse_body(&b, b.len);
   CHECK(o != NULL, "model v1 parses");
-  CHECK(strcmp(str(get(o, "name")), "income") == 0 && strcmp(str(get(o, "task")), "binary") == 0, "name, task");
-  CHECK(strcmp(str(get(o, "objective")), "binary:logistic") == 0 && strcmp(str(get(o, "format")), "xgboost-json") == 0,
+  CHECK(strcmp(str(get(o, "name")), "income") == 0 && strcmp(str(get(o, "task")), "binary") == 0,
+        "name, task");
+  CHECK(strcmp(str(get(o, "objective")), "binary:logistic") == 0 &&
+            strcmp(str(get(o, "format")), "xgboost-json") == 0,
         "objective, format");
-  CHECK(is_int(get(o, "num_features"), 14) && is_int(get(o, "trees"), 300) && is_int(get(o, "num_outputs"), 1),
+  CHECK(is_int(get(o, "num_features"), 14) && is_int(get(o, "trees"), 300) &&
+            is_int(get(o, "num_outputs"), 1),
         "counts");
-  CHECK(get(o, "max_depth") && get(o, "leaves") && get(o, "memory_bytes") && get(o, "isa") && get(o, "kernel"),
+  CHECK(get(o, "max_depth") && get(o, "leaves") && get(o, "memory_bytes") && get(o, "isa") &&
+            get(o, "kernel"),
         "engine facts");
   CHECK(json_object_get_double(get(o, "loaded_at")) == 1700000000.5, "loaded_at");
   CHECK(strcmp(str(at(get(o, "classes"), 1)), ">50K") == 0, "classes from schema labels");
-  json_object *s = get(o, "schema"), *f0 = at(get(s, "features"), 0), *f1 = at(get(s, "features"), 1);
+  json_object *s = get(o, "schema"), *f0 = at(get(s, "features"), 0),
+              *f1 = at(get(s, "features"), 1);
   CHECK(strncmp(str(get(s, "description")), "Predicts whether", 16) == 0, "schema description");
   CHECK(strcmp(str(at(get(s, "labels"), 0)), "<=50K") == 0, "schema labels");
   CHECK(strcmp(str(get(f0, "name")), "age") == 0 && json_object_get_double(get(f0, "min")) == 17 &&
-            json_object_get_double(get(f0, "max")) == 90 && json_object_get_double(get(f0, "step")) == 1,
+            json_object_get_double(get(f0, "max")) == 90 &&
+            json_object_get_double(get(f0, "step")) == 1,
         "numeric feature with range");
   CHECK(strcmp(str(get(f0, "description")), "Age in years.") == 0, "feature description");
-  CHECK(strcmp(str(get(f1, "type")), "categorical") == 0 && strcmp(str(at(get(f1, "categories"), 0)), "Federal-gov") == 0,
+  CHECK(strcmp(str(get(f1, "type")), "categorical") == 0 &&
+            strcmp(str(at(get(f1, "categories"), 0)), "Federal-gov") == 0,
         "categorical feature with categories");
   CHECK(get(f1, "min") == NULL, "absent min left out");
   json_object_put(o);
@@ -670,7 +807,8 @@ static void test_metadata(void) {
   f0 = at(get(s, "features"), 2);
   CHECK(strcmp(str(get(f0, "name")), "f2") == 0 && strcmp(str(get(f0, "type")), "numeric") == 0,
         "generated schema");
-  CHECK(is_int(get(o, "classes"), 3) && strcmp(str(get(o, "task")), "multiclass") == 0, "classes = 3");
+  CHECK(is_int(get(o, "classes"), 3) && strcmp(str(get(o, "task")), "multiclass") == 0,
+        "classes = 3");
   json_object_put(o);
   api_body_free(&b);
 
@@ -687,7 +825,8 @@ static void test_metadata(void) {
    * memory" for the whole answer). */
   grove_forest_t *regression = load("tests/fixtures/dart.json");
   meta.name = "dart";
-  CHECK_EQ_INT(api_encode_model_v1(&meta, regression, NULL, &b), 0, "model v1 of a regression model");
+  CHECK_EQ_INT(api_encode_model_v1(&meta, regression, NULL, &b), 0,
+               "model v1 of a regression model");
   o = parse_body(&b, b.len);
   CHECK(o != NULL && json_object_object_get_ex(o, "classes", NULL) && get(o, "classes") == NULL &&
             strcmp(str(get(o, "task")), "regression") == 0,
@@ -704,29 +843,35 @@ static void test_metadata(void) {
 
   api_model_meta_t metas[3] = {{.name = "income"}, {.name = "multi"}, {.name = "dart"}};
   const grove_forest_t *forests[3] = {income, multi, regression};
-  CHECK_EQ_INT(api_encode_models_v1(metas, forests, 3, &b), 0, "models v1, a regression model among them");
+  CHECK_EQ_INT(api_encode_models_v1(metas, forests, 3, &b), 0,
+               "models v1, a regression model among them");
   o = parse_body(&b, b.len);
   json_object *ms = get(o, "models");
-  CHECK(json_object_array_length(ms) == 3 && strcmp(str(get(at(ms, 1), "name")), "multi") == 0, "three models");
-  CHECK(get(at(ms, 0), "schema") == NULL && is_int(get(at(ms, 0), "num_features"), 14), "no schema in the list");
+  CHECK(json_object_array_length(ms) == 3 && strcmp(str(get(at(ms, 1), "name")), "multi") == 0,
+        "three models");
+  CHECK(get(at(ms, 0), "schema") == NULL && is_int(get(at(ms, 0), "num_features"), 14),
+        "no schema in the list");
   json_object_put(o);
   api_body_free(&b);
-  grove_forest_unref(regression);
+  grove_forest_free(regression);
 
   CHECK_EQ_INT(api_encode_models_v1(NULL, NULL, 0, &b), 0, "no models");
-  CHECK(b.len == strlen("{\"models\":[]}") && memcmp(b.data, "{\"models\":[]}", b.len) == 0, "empty list");
+  CHECK(b.len == strlen("{\"models\":[]}") && memcmp(b.data, "{\"models\":[]}", b.len) == 0,
+        "empty list");
   api_body_free(&b);
 
   CHECK_EQ_INT(api_encode_model_v2(&metas[1], multi, &b), 0, "model v2");
   o = parse_body(&b, b.len);
-  CHECK(strcmp(str(get(o, "name")), "multi") == 0 && strcmp(str(at(get(o, "versions"), 0)), "1") == 0 &&
+  CHECK(strcmp(str(get(o, "name")), "multi") == 0 &&
+            strcmp(str(at(get(o, "versions"), 0)), "1") == 0 &&
             strcmp(str(get(o, "platform")), "grove") == 0,
         "v2 name, versions, platform");
   json_object *in = at(get(o, "inputs"), 0), *out = at(get(o, "outputs"), 0);
   CHECK(strcmp(str(get(in, "name")), "input") == 0 && is_int(at(get(in, "shape"), 0), -1) &&
             is_int(at(get(in, "shape"), 1), 3),
         "v2 input [-1, F]");
-  CHECK(strcmp(str(get(out, "name")), "predict") == 0 && is_int(at(get(out, "shape"), 1), 3), "v2 output [-1, K]");
+  CHECK(strcmp(str(get(out, "name")), "predict") == 0 && is_int(at(get(out, "shape"), 1), 3),
+        "v2 output [-1, K]");
   json_object_put(o);
   api_body_free(&b);
   api_encode_model_v2(&metas[0], income, &b);
@@ -739,11 +884,14 @@ static void test_metadata(void) {
 
 /* Decoded rows predicted and encoded: the sample row of the income model. */
 static void test_end_to_end(void) {
-  result_t r = v1(income, income_schema, 0,
-                  "{\"records\": [{\"age\": 27, \"fnlwgt\": 181284, \"education\": \"12th\", \"educational-num\": 8, "
-                  "\"marital-status\": \"Married-civ-spouse\", \"relationship\": \"Husband\", \"race\": \"Black\", "
-                  "\"gender\": \"Male\", \"capital-gain\": 0, \"capital-loss\": 0, \"hours-per-week\": 45, "
-                  "\"native-country\": \"United-States\"}]}");
+  result_t r =
+      v1(income, income_schema, 0,
+         "{\"records\": [{\"age\": 27, \"fnlwgt\": 181284, \"education\": \"12th\", "
+         "\"educational-num\": 8, "
+         "\"marital-status\": \"Married-civ-spouse\", \"relationship\": \"Husband\", \"race\": "
+         "\"Black\", "
+         "\"gender\": \"Male\", \"capital-gain\": 0, \"capital-loss\": 0, \"hours-per-week\": 45, "
+         "\"native-country\": \"United-States\"}]}");
   CHECK_EQ_INT(r.rc, 0, "sample.csv row 1 as a record");
   if (r.rc != 0) return;
   float p;
@@ -768,28 +916,35 @@ static void test_end_to_end(void) {
  */
 static int same_result(const result_t *a, const result_t *b) {
   if (a->rc != b->rc) return 0;
-  if (a->rc != 0) return a->err.status == b->err.status && strcmp(a->err.message, b->err.message) == 0;
-  return a->req.nrows == b->req.nrows && a->req.margin == b->req.margin && a->req.labels == b->req.labels &&
+  if (a->rc != 0)
+    return a->err.status == b->err.status && strcmp(a->err.message, b->err.message) == 0;
+  return a->req.nrows == b->req.nrows && a->req.margin == b->req.margin &&
+         a->req.labels == b->req.labels &&
          memcmp(a->req.rows, b->req.rows, a->req.nrows * a->req.num_features * sizeof(float)) == 0;
 }
 
-static void compare_paths(const grove_forest_t *f, const grove_schema_t *s, const char *body, int expect_fast,
-                          const char *what) {
+static void compare_paths(const grove_forest_t *f, const grove_schema_t *s, const char *body,
+                          int expect_fast, const char *what) {
   api_limits_t limits = {.max_rows = 1000};
   result_t fast, generic, whole;
   memset(&fast, 0, sizeof fast);
   memset(&generic, 0, sizeof generic);
   memset(&whole, 0, sizeof whole);
   fast.req.labels = generic.req.labels = whole.req.labels = 1;
-  int took = api__json_decode_rows_fast(body, strlen(body), f, s, &limits, &fast.req, &fast.err) == 0;
-  generic.rc = api__json_decode_v1_generic(body, strlen(body), f, s, &limits, &generic.req, &generic.err);
+  int took =
+      api__json_decode_rows_fast(body, strlen(body), f, s, &limits, &fast.req, &fast.err) == 0;
+  generic.rc =
+      api__json_decode_v1_generic(body, strlen(body), f, s, &limits, &generic.req, &generic.err);
   whole.rc = api__json_decode_v1(body, strlen(body), f, s, &limits, &whole.req, &whole.err);
   int ok = took == expect_fast && same_result(&whole, &generic);
-  if (took) ok = ok && generic.rc == 0 && same_result(&fast, &generic);
-  else ok = ok && fast.req.rows == NULL && fast.req.margin == 0 && fast.req.labels == 1;
+  if (took)
+    ok = ok && generic.rc == 0 && same_result(&fast, &generic);
+  else
+    ok = ok && fast.req.rows == NULL && fast.req.margin == 0 && fast.req.labels == 1;
   CHECK(ok, what);
-  if (!ok) printf("#   body %s: fast %s, json-c rc %d (%s)\n", body, took ? "took it" : "left it", generic.rc,
-                  generic.err.message);
+  if (!ok)
+    printf("#   body %s: fast %s, json-c rc %d (%s)\n", body, took ? "took it" : "left it",
+           generic.rc, generic.err.message);
   api_request_free(&fast.req);
   api_request_free(&generic.req);
   api_request_free(&whole.req);
@@ -805,23 +960,23 @@ static void test_v1_fast_path(void) {
       {"{\"rows\": [[null, null], [1, 0.1], [2, 3.4028235e38], [3, -16777217]]}", 1},
       {"{\"margin\": true, \"rows\": [[1, 2]], \"labels\": false}", 1},
       {"{\r\n\t\"rows\" : [ [ 1 , 2 ] , [ 3 , 4 ] ] ,\"margin\":false}", 1},
-      {"{\"rows\": [[1.5, 2]]}", 0},             /* a non-integer category code: json-c words it */
-      {"{\"rows\": [[99999999, 2]]}", 0},        /* a code past the categories */
-      {"{\"rows\": [[1, 3.5e38]]}", 0},          /* beyond float32 */
+      {"{\"rows\": [[1.5, 2]]}", 0},      /* a non-integer category code: json-c words it */
+      {"{\"rows\": [[99999999, 2]]}", 0}, /* a code past the categories */
+      {"{\"rows\": [[1, 3.5e38]]}", 0},   /* beyond float32 */
       {"{\"rows\": [[1, 1234567890123456789]]}", 0}, /* 19 digits: json-c's int64 decides */
-      {"{\"rows\": [[1, 2, 3]]}", 0},             /* wrong width */
+      {"{\"rows\": [[1, 2, 3]]}", 0},                /* wrong width */
       {"{\"rows\": [[1]]}", 0},
       {"{\"rows\": []}", 0},
       {"{\"rows\": [[1, 2]], \"rows\": [[3, 4]]}", 0}, /* duplicate key: json-c's last wins */
       {"{\"rows\": [[1, 2]], \"extra\": 1}", 0},
       {"{\"records\": [{\"colour\": 1, \"size\": 2}]}", 0},
       {"{\"rows\": [[1, \"2\"]]}", 0},
-      {"{\"rows\": [[01, 2]]}", 0},               /* not strict JSON */
+      {"{\"rows\": [[01, 2]]}", 0}, /* not strict JSON */
       {"{\"rows\": [[1., 2]]}", 0},
       {"{\"rows\": [[1, .5]]}", 0},
       {"{\"rows\": [[1, 2]]", 0},
       {"{\"rows\": [[1, 2]]} x", 0},
-      {"{\"ro\\u0077s\": [[1, 2]]}", 0},        /* an escaped key */
+      {"{\"ro\\u0077s\": [[1, 2]]}", 0}, /* an escaped key */
       {"{\"rows\": [[1, 2]], \"margin\": 1}", 0},
       {"{\"rows\": [[1, NaN]]}", 0},
       {"{\"rows\": [[1, -]]}", 0},
@@ -831,7 +986,8 @@ static void test_v1_fast_path(void) {
   };
   char what[160];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    snprintf(what, sizeof what, "fast path vs json-c, case %zu (%s)", i, cases[i].fast ? "taken" : "left to json-c");
+    snprintf(what, sizeof what, "fast path vs json-c, case %zu (%s)", i,
+             cases[i].fast ? "taken" : "left to json-c");
     compare_paths(cat, NULL, cases[i].body, cases[i].fast, what);
   }
   /* The income model with its schema: categorical codes checked against its categories. */
@@ -842,8 +998,9 @@ static void test_v1_fast_path(void) {
                 "{\"rows\": [[39, 60, 77516, 9, 13, 4, 0, 1, 4, 1, 2174, 0, 40, 38]]}", 0,
                 "fast path vs json-c: income code past workclass's categories is left to json-c");
   /* Random bodies of numbers in many spellings: the paths agree on every one. */
-  static const char *const spellings[] = {"0", "-0", "7", "-13", "0.25", "-1.5e-3", "2E5", "1e-45", "3.0e38",
-                                          "123456789", "0.1", "null", "16777217", "-2.5E+1"};
+  static const char *const spellings[] = {"0",       "-0",   "7",        "-13",    "0.25",
+                                          "-1.5e-3", "2E5",  "1e-45",    "3.0e38", "123456789",
+                                          "0.1",     "null", "16777217", "-2.5E+1"};
   int agree = 1, fast_taken = 0;
   char body[1024];
   uint64_t state = 12345;
@@ -862,8 +1019,10 @@ static void test_v1_fast_path(void) {
     memset(&fast, 0, sizeof fast);
     memset(&generic, 0, sizeof generic);
     fast.req.labels = generic.req.labels = 1;
-    int took = api__json_decode_rows_fast(body, strlen(body), cat, NULL, &limits, &fast.req, &fast.err) == 0;
-    generic.rc = api__json_decode_v1_generic(body, strlen(body), cat, NULL, &limits, &generic.req, &generic.err);
+    int took = api__json_decode_rows_fast(body, strlen(body), cat, NULL, &limits, &fast.req,
+                                          &fast.err) == 0;
+    generic.rc = api__json_decode_v1_generic(body, strlen(body), cat, NULL, &limits, &generic.req,
+                                             &generic.err);
     fast_taken += took;
     if (took && !same_result(&fast, &generic)) {
       agree = 0;
@@ -872,7 +1031,8 @@ static void test_v1_fast_path(void) {
     api_request_free(&fast.req);
     api_request_free(&generic.req);
   }
-  CHECK(agree && fast_taken > 1000, "2000 random bodies: the fast path takes most and agrees with json-c bit for bit");
+  CHECK(agree && fast_taken > 1000,
+        "2000 random bodies: the fast path takes most and agrees with json-c bit for bit");
 }
 
 /* Whether api_buf_json_float(V) writes what printf's "%.9g" does; prints the first miss. */
@@ -883,7 +1043,8 @@ static int float_text_matches(float v, int *shown) {
   snprintf(want, sizeof want, "%.9g", (double)v);
   int same = !b.failed && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0;
   if (!same && (*shown)++ < 5)
-    printf("# float %a: wrote \"%.*s\", printf writes \"%s\"\n", (double)v, (int)b.len, b.data ? b.data : "", want);
+    printf("# float %a: wrote \"%.*s\", printf writes \"%s\"\n", (double)v, (int)b.len,
+           b.data ? b.data : "", want);
   free(b.data);
   return same;
 }
@@ -909,9 +1070,14 @@ static void test_float_text(void) {
    * short decimals. */
   for (int p = -45; p <= 38; p++) {
     float t = (float)pow(10.0, p);
-    float near[] = {t, nextafterf(t, 0), nextafterf(t, INFINITY), (float)(pow(10.0, p) * 0.9999999995),
-                    (float)(pow(10.0, p) * 1.25), (float)(pow(10.0, p) * 0.5)};
-    for (size_t i = 0; i < sizeof near / sizeof *near; i++, n++) bad += !float_text_matches(near[i], &shown);
+    float near[] = {t,
+                    nextafterf(t, 0),
+                    nextafterf(t, INFINITY),
+                    (float)(pow(10.0, p) * 0.9999999995),
+                    (float)(pow(10.0, p) * 1.25),
+                    (float)(pow(10.0, p) * 0.5)};
+    for (size_t i = 0; i < sizeof near / sizeof *near; i++, n++)
+      bad += !float_text_matches(near[i], &shown);
   }
   for (int i = 0; i <= 100000; i++, n++) bad += !float_text_matches((float)i / 100000.0f, &shown);
   /* And random bit patterns. */
@@ -939,7 +1105,8 @@ static grove_forest_t *load(const char *rel) {
 
 int main(void) {
   grove_error_t err;
-  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) != GROVE_OK) {
+  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) !=
+      GROVE_OK) {
     printf("not ok 1 - income model loads: %s\n1..1\n", err.msg);
     return 1;
   }
@@ -962,10 +1129,10 @@ int main(void) {
   test_metadata();
   test_end_to_end();
   test_float_text();
-  grove_forest_unref(income);
-  grove_forest_unref(multi);
-  grove_forest_unref(named);
-  grove_forest_unref(cat);
+  grove_forest_free(income);
+  grove_forest_free(multi);
+  grove_forest_free(named);
+  grove_forest_free(cat);
   grove_schema_free(income_schema);
   return test_done();
 }

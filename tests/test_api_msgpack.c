@@ -49,8 +49,8 @@ typedef struct {
   api_error_t err;
 } decoded_t;
 
-static decoded_t decode(const void *body, size_t len, const grove_forest_t *f, const grove_schema_t *s,
-                        size_t max_rows) {
+static decoded_t decode(const void *body, size_t len, const grove_forest_t *f,
+                        const grove_schema_t *s, size_t max_rows) {
   decoded_t d;
   memset(&d, 0xab, sizeof d); /* the decoder must initialise everything */
   api_limits_t limits = {.max_rows = max_rows};
@@ -58,8 +58,9 @@ static decoded_t decode(const void *body, size_t len, const grove_forest_t *f, c
   return d;
 }
 
-static void expect_error_bytes(const void *body, size_t len, const grove_forest_t *f, const grove_schema_t *s,
-                               size_t max_rows, int status, const char *needle, const char *what) {
+static void expect_error_bytes(const void *body, size_t len, const grove_forest_t *f,
+                               const grove_schema_t *s, size_t max_rows, int status,
+                               const char *needle, const char *what) {
   decoded_t d = decode(body, len, f, s, max_rows);
   CHECK_EQ_INT(d.rc, -1, what);
   if (d.rc != -1) {
@@ -78,8 +79,8 @@ static void expect_error(pack_t *p, const grove_forest_t *f, const grove_schema_
   msgpack_sbuffer_destroy(&p->sb);
 }
 
-static void expect_error_hex_on(const grove_forest_t *f, const grove_schema_t *s, const char *text, int status,
-                                const char *needle, const char *what) {
+static void expect_error_hex_on(const grove_forest_t *f, const grove_schema_t *s, const char *text,
+                                int status, const char *needle, const char *what) {
   uint8_t buf[256];
   size_t n = hex(text, buf);
   expect_error_bytes(buf, n, f, s, 1000, status, needle, what);
@@ -99,34 +100,34 @@ static void pack_income_row(pack_t *p, int row) {
   msgpack_packer *pk = &p->pk;
   msgpack_pack_array(pk, 14);
   if (row == 0) {
-    msgpack_pack_fix_uint8(pk, 39);        /* cc */
-    msgpack_pack_int8(pk, 6);              /* fixint */
-    msgpack_pack_fix_uint32(pk, 77516);    /* ce */
-    msgpack_pack_fix_int16(pk, 9);         /* d1 */
-    msgpack_pack_double(pk, 13.0);         /* cb */
-    msgpack_pack_fix_int64(pk, 4);         /* d3 */
-    msgpack_pack_fix_uint16(pk, 0);        /* cd */
-    msgpack_pack_fix_int8(pk, 1);          /* d0 */
-    msgpack_pack_fix_uint64(pk, 4);        /* cf */
-    msgpack_pack_float(pk, 1.0f);          /* ca: a category code as a float */
-    msgpack_pack_fix_int32(pk, 2174);      /* d2 */
+    msgpack_pack_fix_uint8(pk, 39);     /* cc */
+    msgpack_pack_int8(pk, 6);           /* fixint */
+    msgpack_pack_fix_uint32(pk, 77516); /* ce */
+    msgpack_pack_fix_int16(pk, 9);      /* d1 */
+    msgpack_pack_double(pk, 13.0);      /* cb */
+    msgpack_pack_fix_int64(pk, 4);      /* d3 */
+    msgpack_pack_fix_uint16(pk, 0);     /* cd */
+    msgpack_pack_fix_int8(pk, 1);       /* d0 */
+    msgpack_pack_fix_uint64(pk, 4);     /* cf */
+    msgpack_pack_float(pk, 1.0f);       /* ca: a category code as a float */
+    msgpack_pack_fix_int32(pk, 2174);   /* d2 */
     msgpack_pack_fix_uint8(pk, 0);
     msgpack_pack_float(pk, 40.0f);
     msgpack_pack_uint8(pk, 38);
   } else {
-    msgpack_pack_int8(pk, -50);            /* d0 */
+    msgpack_pack_int8(pk, -50); /* d0 */
     msgpack_pack_int64(pk, 3);
     msgpack_pack_uint64(pk, 4294967296ull); /* cf */
     msgpack_pack_int64(pk, 11);
     msgpack_pack_float(pk, 9.5f);
-    msgpack_pack_nil(pk);                  /* missing */
+    msgpack_pack_nil(pk); /* missing */
     msgpack_pack_int(pk, 3);
     msgpack_pack_int(pk, 0);
     msgpack_pack_int(pk, 2);
     msgpack_pack_int(pk, 0);
     msgpack_pack_double(pk, 0.25);
-    msgpack_pack_double(pk, 1e30);         /* rounded to float32 */
-    msgpack_pack_fix_int8(pk, -3);         /* d0 */
+    msgpack_pack_double(pk, 1e30); /* rounded to float32 */
+    msgpack_pack_fix_int8(pk, -3); /* d0 */
     msgpack_pack_nil(pk);
   }
 }
@@ -162,8 +163,10 @@ static void test_rows(void) {
   if (d.rc != 0) printf("# %s\n", d.err.message);
   CHECK_EQ_INT(d.req.nrows, 2, "rows: nrows");
   CHECK_EQ_INT(d.req.num_features, 14, "rows: num_features");
-  CHECK(d.rc == 0 && rows_equal(d.req.rows, &income_row_values[0][0], 28), "rows: values, nil is NaN");
-  CHECK(d.req.margin == 1 && d.req.labels == 0 && d.req.binary_output == 0, "rows: margin and labels options");
+  CHECK(d.rc == 0 && rows_equal(d.req.rows, &income_row_values[0][0], 28),
+        "rows: values, nil is NaN");
+  CHECK(d.req.margin == 1 && d.req.labels == 0 && d.req.binary_output == 0,
+        "rows: margin and labels options");
   CHECK(d.req.id == NULL && d.req.output_name == NULL, "rows: no v2 fields");
   api_request_free(&d.req);
   msgpack_sbuffer_destroy(&p.sb);
@@ -181,8 +184,10 @@ static void test_rows(void) {
       msgpack_pack_nil(&p.pk);
   }
   d = decode(p.sb.data, p.sb.size, income, income_schema, 1000);
-  CHECK(d.rc == 0 && d.req.margin == 0 && d.req.labels == 1, "rows: defaults margin false, labels true");
-  CHECK(d.rc == 0 && d.req.rows[1] == 3.0f && isnan(d.req.rows[0]), "rows: a category string becomes its code");
+  CHECK(d.rc == 0 && d.req.margin == 0 && d.req.labels == 1,
+        "rows: defaults margin false, labels true");
+  CHECK(d.rc == 0 && d.req.rows[1] == 3.0f && isnan(d.req.rows[0]),
+        "rows: a category string becomes its code");
   api_request_free(&d.req);
   msgpack_sbuffer_destroy(&p.sb);
 
@@ -194,7 +199,8 @@ static void test_rows(void) {
   pack_income_row(&p, 0);
   msgpack_pack_array(&p.pk, 13);
   for (int j = 0; j < 13; j++) msgpack_pack_int(&p.pk, 1);
-  expect_error(&p, income, income_schema, 400, "row 1: 13 values, the model has 14 features", "rows: short row");
+  expect_error(&p, income, income_schema, 400, "row 1: 13 values, the model has 14 features",
+               "rows: short row");
 
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
@@ -204,8 +210,10 @@ static void test_rows(void) {
   msgpack_pack_int(&p.pk, 30);
   msgpack_pack_true(&p.pk);
   for (int j = 2; j < 14; j++) msgpack_pack_nil(&p.pk);
-  expect_error(&p, income, income_schema, 400, "row 0, feature 'workclass': expected a category string or code, or nil, got a boolean",
-               "rows: a boolean value");
+  expect_error(
+      &p, income, income_schema, 400,
+      "row 0, feature 'workclass': expected a category string or code, or nil, got a boolean",
+      "rows: a boolean value");
 
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
@@ -214,7 +222,8 @@ static void test_rows(void) {
   msgpack_pack_array(&p.pk, 14);
   pk_str(&p, "thirty");
   for (int j = 1; j < 14; j++) msgpack_pack_nil(&p.pk);
-  expect_error(&p, income, income_schema, 400, "row 0, feature 'age': expected a number, got the string \"thirty\"",
+  expect_error(&p, income, income_schema, 400,
+               "row 0, feature 'age': expected a number, got the string \"thirty\"",
                "rows: a string for a numeric feature");
 
   pk_init(&p);
@@ -225,7 +234,8 @@ static void test_rows(void) {
   msgpack_pack_nil(&p.pk);
   msgpack_pack_int(&p.pk, 8); /* workclass has 8 categories: 0..7 */
   for (int j = 2; j < 14; j++) msgpack_pack_nil(&p.pk);
-  expect_error(&p, income, income_schema, 400, "row 0, feature 'workclass': category code 8 out of range",
+  expect_error(&p, income, income_schema, 400,
+               "row 0, feature 'workclass': category code 8 out of range",
                "rows: a category code past the schema's categories");
 
   pk_init(&p);
@@ -245,7 +255,8 @@ static void test_rows(void) {
   msgpack_pack_array(&p.pk, 14);
   msgpack_pack_double(&p.pk, 1e300);
   for (int j = 1; j < 14; j++) msgpack_pack_nil(&p.pk);
-  expect_error(&p, income, income_schema, 400, "value out of float32 range", "rows: a float64 beyond float32");
+  expect_error(&p, income, income_schema, 400, "value out of float32 range",
+               "rows: a float64 beyond float32");
 
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
@@ -275,15 +286,16 @@ static void test_rows(void) {
   pk_str(&p, "rows");
   msgpack_pack_array(&p.pk, 3);
   for (int i = 0; i < 3; i++) pack_income_row(&p, i & 1);
-  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 2, 413, "3 rows in one request; the limit is 2",
-                     "rows: over the row limit");
+  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 2, 413,
+                     "3 rows in one request; the limit is 2", "rows: over the row limit");
   decoded_t ok = decode(p.sb.data, p.sb.size, income, income_schema, 3);
   CHECK(ok.rc == 0 && ok.req.nrows == 3, "rows: exactly at the row limit");
   api_request_free(&ok.req);
   ok = decode(p.sb.data, p.sb.size, income, income_schema, 0);
   CHECK(ok.rc == 0 && ok.req.nrows == 3, "rows: max_rows 0 means no limit");
   api_request_free(&ok.req);
-  ok.rc = api_decode_v1(p.sb.data, p.sb.size, API_MSGPACK, income, income_schema, NULL, &ok.req, &ok.err);
+  ok.rc = api_decode_v1(p.sb.data, p.sb.size, API_MSGPACK, income, income_schema, NULL, &ok.req,
+                        &ok.err);
   CHECK(ok.rc == 0 && ok.req.nrows == 3, "rows: NULL limits");
   api_request_free(&ok.req);
   msgpack_sbuffer_destroy(&p.sb);
@@ -297,7 +309,8 @@ static void test_rows(void) {
   msgpack_pack_int(&p.pk, 2);
   msgpack_pack_double(&p.pk, -1.5);
   d = decode(p.sb.data, p.sb.size, categorical, NULL, 1000);
-  CHECK(d.rc == 0 && d.req.rows[0] == 2.0f && d.req.rows[1] == -1.5f, "rows: category codes without a schema");
+  CHECK(d.rc == 0 && d.req.rows[0] == 2.0f && d.req.rows[1] == -1.5f,
+        "rows: category codes without a schema");
   api_request_free(&d.req);
   msgpack_sbuffer_destroy(&p.sb);
   pk_init(&p);
@@ -307,7 +320,8 @@ static void test_rows(void) {
   msgpack_pack_array(&p.pk, 2);
   msgpack_pack_int(&p.pk, -1);
   msgpack_pack_nil(&p.pk);
-  expect_error(&p, categorical, NULL, 400, "row 0, feature 'colour': a category code must be an integer",
+  expect_error(&p, categorical, NULL, 400,
+               "row 0, feature 'colour': a category code must be an integer",
                "rows: a negative category code");
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
@@ -363,8 +377,10 @@ static void test_records(void) {
     for (int j = 0; j < 14; j++) want[i][j] = NAN;
   want[0][0] = 39, want[0][1] = 6, want[0][3] = 9, want[0][12] = 40.5f;
   want[2][9] = 1, want[2][0] = 22;
-  CHECK(d.rc == 0 && d.req.nrows == 3 && d.req.num_features == 14, "records: nrows and num_features");
-  CHECK(d.rc == 0 && rows_equal(d.req.rows, &want[0][0], 42), "records: values; absent and nil are NaN");
+  CHECK(d.rc == 0 && d.req.nrows == 3 && d.req.num_features == 14,
+        "records: nrows and num_features");
+  CHECK(d.rc == 0 && rows_equal(d.req.rows, &want[0][0], 42),
+        "records: values; absent and nil are NaN");
   api_request_free(&d.req);
   msgpack_sbuffer_destroy(&p.sb);
 
@@ -407,7 +423,8 @@ static void test_records(void) {
   msgpack_pack_map(&p.pk, 1);
   pk_str(&p, "salary");
   msgpack_pack_int(&p.pk, 1);
-  expect_error(&p, income, income_schema, 400, "record 1: unknown feature \"salary\" (features: 'age', 'workclass'",
+  expect_error(&p, income, income_schema, 400,
+               "record 1: unknown feature \"salary\" (features: 'age', 'workclass'",
                "records: unknown feature, with the features listed");
 
   pk_init(&p);
@@ -427,7 +444,8 @@ static void test_records(void) {
   msgpack_pack_map(&p.pk, 1);
   msgpack_pack_str_with_body(&p.pk, "age\0x", 5);
   msgpack_pack_int(&p.pk, 1);
-  expect_error(&p, income, income_schema, 400, "unknown feature \"age?x\"", "records: a name with a NUL byte");
+  expect_error(&p, income, income_schema, 400, "unknown feature \"age?x\"",
+               "records: a name with a NUL byte");
 
   char longname[300];
   memset(longname, 'z', sizeof longname - 1);
@@ -440,7 +458,8 @@ static void test_records(void) {
   pk_str(&p, longname);
   msgpack_pack_int(&p.pk, 1);
   decoded_t e = decode(p.sb.data, p.sb.size, income, income_schema, 1000);
-  CHECK(e.rc == -1 && strlen(e.err.message) < sizeof e.err.message - 1 && strstr(e.err.message, "zzz...\""),
+  CHECK(e.rc == -1 && strlen(e.err.message) < sizeof e.err.message - 1 &&
+            strstr(e.err.message, "zzz...\""),
         "records: a long unknown name is cut short in the message");
   msgpack_sbuffer_destroy(&p.sb);
 
@@ -453,9 +472,10 @@ static void test_records(void) {
   pk_str(&p, "Astronaut");
   pk_str(&p, "age");
   msgpack_pack_int(&p.pk, 1);
-  expect_error(&p, income, income_schema, 400,
-               "record 0, feature 'workclass': unknown category \"Astronaut\" (known: \"Federal-gov\"",
-               "records: unknown category");
+  expect_error(
+      &p, income, income_schema, 400,
+      "record 0, feature 'workclass': unknown category \"Astronaut\" (known: \"Federal-gov\"",
+      "records: unknown category");
 
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
@@ -464,7 +484,8 @@ static void test_records(void) {
   msgpack_pack_map(&p.pk, 1);
   pk_str(&p, "workclass");
   pk_str(&p, "Private");
-  expect_error(&p, income, NULL, 400, "record 0, feature 'workclass': category strings need a schema.json",
+  expect_error(&p, income, NULL, 400,
+               "record 0, feature 'workclass': category strings need a schema.json",
                "records: a category string without a schema");
 
   pk_init(&p);
@@ -486,7 +507,8 @@ static void test_records(void) {
   msgpack_pack_int(&p.pk, 1);
   pk_str(&p, "age");
   msgpack_pack_int(&p.pk, 2);
-  expect_error(&p, income, income_schema, 400, "record 0: feature \"age\" appears twice", "records: duplicate key");
+  expect_error(&p, income, income_schema, 400, "record 0: feature \"age\" appears twice",
+               "records: duplicate key");
 
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
@@ -495,7 +517,8 @@ static void test_records(void) {
   msgpack_pack_map(&p.pk, 1);
   msgpack_pack_int(&p.pk, 0);
   msgpack_pack_int(&p.pk, 2);
-  expect_error(&p, income, income_schema, 400, "record 0: expected a feature name (string key), got an integer",
+  expect_error(&p, income, income_schema, 400,
+               "record 0: expected a feature name (string key), got an integer",
                "records: an integer key");
 
   pk_init(&p);
@@ -504,7 +527,8 @@ static void test_records(void) {
   msgpack_pack_array(&p.pk, 2);
   msgpack_pack_map(&p.pk, 0);
   msgpack_pack_array(&p.pk, 0);
-  expect_error(&p, income, income_schema, 400, "record 1: expected a map of feature: value, got an array",
+  expect_error(&p, income, income_schema, 400,
+               "record 1: expected a map of feature: value, got an array",
                "records: an array where a record should be");
 
   pk_init(&p);
@@ -514,7 +538,8 @@ static void test_records(void) {
   msgpack_pack_map(&p.pk, 1);
   pk_str(&p, "age");
   msgpack_pack_map(&p.pk, 0);
-  expect_error(&p, income, income_schema, 400, "record 0, feature 'age': expected a number or nil, got a map",
+  expect_error(&p, income, income_schema, 400,
+               "record 0, feature 'age': expected a number or nil, got a map",
                "records: a map as a value");
 
   pk_init(&p);
@@ -528,8 +553,8 @@ static void test_records(void) {
   pk_str(&p, "records");
   msgpack_pack_array(&p.pk, 5);
   for (int i = 0; i < 5; i++) msgpack_pack_map(&p.pk, 0);
-  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 4, 413, "5 rows in one request; the limit is 4",
-                     "records: over the row limit");
+  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 4, 413,
+                     "5 rows in one request; the limit is 4", "records: over the row limit");
   msgpack_sbuffer_destroy(&p.sb);
 
   /* Many records: the rows grow past their first allocation. */
@@ -544,14 +569,16 @@ static void test_records(void) {
   }
   d = decode(p.sb.data, p.sb.size, income, income_schema, 0);
   int all = d.rc == 0 && d.req.nrows == 1000;
-  for (int i = 0; all && i < 1000; i++) all = d.req.rows[i * 14 + 2] == (float)i && isnan(d.req.rows[i * 14]);
+  for (int i = 0; all && i < 1000; i++)
+    all = d.req.rows[i * 14 + 2] == (float)i && isnan(d.req.rows[i * 14]);
   CHECK(all, "records: 1000 records");
   api_request_free(&d.req);
   msgpack_sbuffer_destroy(&p.sb);
 }
 
 /* {"shape": [n, f], "data": bin}, with the keys in either order. */
-static void pack_tensor_body(pack_t *p, uint64_t n, uint64_t f, const void *data, size_t len, int data_first) {
+static void pack_tensor_body(pack_t *p, uint64_t n, uint64_t f, const void *data, size_t len,
+                             int data_first) {
   pk_init(p);
   msgpack_pack_map(&p->pk, 2);
   for (int k = 0; k < 2; k++) {
@@ -576,8 +603,10 @@ static void test_tensor(void) {
   for (int order = 0; order < 2; order++) {
     pack_tensor_body(&p, 3, 14, values, sizeof values, order);
     decoded_t d = decode(p.sb.data, p.sb.size, income, income_schema, 1000);
-    CHECK(d.rc == 0 && d.req.nrows == 3 && d.req.num_features == 14 && rows_equal(d.req.rows, values, 42),
-          order ? "tensor: data before shape decodes" : "tensor: shape and data decode (unaligned bin, NaN kept)");
+    CHECK(d.rc == 0 && d.req.nrows == 3 && d.req.num_features == 14 &&
+              rows_equal(d.req.rows, values, 42),
+          order ? "tensor: data before shape decodes"
+                : "tensor: shape and data decode (unaligned bin, NaN kept)");
     CHECK(d.rc == 0 && d.req.binary_output == 1, "tensor: marks the request for a binary answer");
     api_request_free(&d.req);
     msgpack_sbuffer_destroy(&p.sb);
@@ -597,7 +626,8 @@ static void test_tensor(void) {
   pk_str(&p, "data");
   msgpack_pack_bin_with_body(&p.pk, values, 14 * 4);
   decoded_t d = decode(p.sb.data, p.sb.size, income, income_schema, 1000);
-  CHECK(d.rc == 0 && d.req.nrows == 1 && d.req.margin == 1 && d.req.labels == 0, "tensor: with options");
+  CHECK(d.rc == 0 && d.req.nrows == 1 && d.req.margin == 1 && d.req.labels == 0,
+        "tensor: with options");
   api_request_free(&d.req);
   msgpack_sbuffer_destroy(&p.sb);
 
@@ -605,21 +635,25 @@ static void test_tensor(void) {
   expect_error(&p, income, income_schema, 400, "\"shape\" is [3, 13], the model has 14 features",
                "tensor: wrong feature count");
   pack_tensor_body(&p, 3, 14, values, sizeof values - 1, 0);
-  expect_error(&p, income, income_schema, 400, "\"data\" has 167 bytes, \"shape\" [3, 14] needs 3 x 14 x 4",
+  expect_error(&p, income, income_schema, 400,
+               "\"data\" has 167 bytes, \"shape\" [3, 14] needs 3 x 14 x 4",
                "tensor: bin one byte short");
   pack_tensor_body(&p, 2, 14, values, sizeof values, 0);
-  expect_error(&p, income, income_schema, 400, "\"data\" has 168 bytes", "tensor: bin longer than the shape");
+  expect_error(&p, income, income_schema, 400, "\"data\" has 168 bytes",
+               "tensor: bin longer than the shape");
   pack_tensor_body(&p, 0, 14, values, 0, 0);
   expect_error(&p, income, income_schema, 400, "no rows", "tensor: zero rows");
   pack_tensor_body(&p, 1ull << 62, 14, values, 56, 0);
-  expect_error(&p, income, income_schema, 413, "the limit is 1000", "tensor: 2^62 rows (no overflow)");
+  expect_error(&p, income, income_schema, 413, "the limit is 1000",
+               "tensor: 2^62 rows (no overflow)");
   pack_tensor_body(&p, 1ull << 62, 14, values, 56, 0);
-  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 0, 400, "needs 4611686018427387904 x 14 x 4",
+  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 0, 400,
+                     "needs 4611686018427387904 x 14 x 4",
                      "tensor: 2^62 rows without a limit: the size check does not overflow");
   msgpack_sbuffer_destroy(&p.sb);
   pack_tensor_body(&p, 3, 14, values, sizeof values, 0);
-  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 2, 413, "3 rows in one request; the limit is 2",
-                     "tensor: over the row limit");
+  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 2, 413,
+                     "3 rows in one request; the limit is 2", "tensor: over the row limit");
   msgpack_sbuffer_destroy(&p.sb);
 
   pk_init(&p);
@@ -643,7 +677,8 @@ static void test_tensor(void) {
   msgpack_pack_int(&p.pk, 1);
   pk_str(&p, "data");
   msgpack_pack_bin_with_body(&p.pk, values, 56);
-  expect_error(&p, income, income_schema, 400, "\"shape\": expected [rows, features], got 1 numbers",
+  expect_error(&p, income, income_schema, 400,
+               "\"shape\": expected [rows, features], got 1 numbers",
                "tensor: a one-element shape");
 
   pk_init(&p);
@@ -652,7 +687,8 @@ static void test_tensor(void) {
   msgpack_pack_array(&p.pk, 2);
   msgpack_pack_int(&p.pk, -1);
   msgpack_pack_int(&p.pk, 14);
-  expect_error(&p, income, income_schema, 400, "\"shape\": expected a non-negative integer, got an integer",
+  expect_error(&p, income, income_schema, 400,
+               "\"shape\": expected a non-negative integer, got an integer",
                "tensor: a negative shape");
 
   pk_init(&p);
@@ -661,14 +697,16 @@ static void test_tensor(void) {
   msgpack_pack_array(&p.pk, 2);
   msgpack_pack_double(&p.pk, 1.0);
   msgpack_pack_int(&p.pk, 14);
-  expect_error(&p, income, income_schema, 400, "\"shape\": expected a non-negative integer, got a float",
+  expect_error(&p, income, income_schema, 400,
+               "\"shape\": expected a non-negative integer, got a float",
                "tensor: a float in the shape");
 
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
   pk_str(&p, "data");
   msgpack_pack_str_with_body(&p.pk, "abcd", 4);
-  expect_error(&p, income, income_schema, 400, "\"data\": expected a bin of little-endian float32, got a string",
+  expect_error(&p, income, income_schema, 400,
+               "\"data\": expected a bin of little-endian float32, got a string",
                "tensor: data as a string");
 
   pk_init(&p);
@@ -677,7 +715,8 @@ static void test_tensor(void) {
   msgpack_pack_array(&p.pk, 1);
   pack_income_row(&p, 0);
   pk_str(&p, "shape");
-  expect_error(&p, income, income_schema, 400, "give one of \"rows\", \"records\", or \"shape\" with \"data\"",
+  expect_error(&p, income, income_schema, 400,
+               "give one of \"rows\", \"records\", or \"shape\" with \"data\"",
                "tensor: shape after rows");
 }
 
@@ -726,23 +765,27 @@ static void test_body(void) {
   msgpack_pack_map(&p.pk, 1);
   pk_str(&p, "labels");
   msgpack_pack_nil(&p.pk);
-  expect_error(&p, income, income_schema, 400, "\"labels\": expected true or false, got nil", "body: labels nil");
+  expect_error(&p, income, income_schema, 400, "\"labels\": expected true or false, got nil",
+               "body: labels nil");
 
   pk_init(&p);
   msgpack_pack_map(&p.pk, 1);
   msgpack_pack_bin_with_body(&p.pk, "rows", 4);
-  expect_error(&p, income, income_schema, 400, "body: expected a string key, got a bin", "body: a bin key");
+  expect_error(&p, income, income_schema, 400, "body: expected a string key, got a bin",
+               "body: a bin key");
 
   pk_init(&p);
   msgpack_pack_array(&p.pk, 0);
-  expect_error(&p, income, income_schema, 400, "body: expected a msgpack map, got an array", "body: an array");
+  expect_error(&p, income, income_schema, 400, "body: expected a msgpack map, got an array",
+               "body: an array");
 
   expect_error_bytes("", 0, income, income_schema, 1000, 400, "empty body", "body: empty");
   expect_error_bytes(NULL, 0, income, income_schema, 1000, 400, "empty body", "body: NULL");
-  expect_error_bytes("garbage", 7, income, income_schema, 1000, 400, "expected a msgpack map, got an integer",
-                     "body: text ('g' is a fixint)");
+  expect_error_bytes("garbage", 7, income, income_schema, 1000, 400,
+                     "expected a msgpack map, got an integer", "body: text ('g' is a fixint)");
   expect_error_hex("c1", 400, "got the invalid byte 0xc1", "body: the reserved byte 0xc1");
-  expect_error_hex("80 c0", 400, "1 bytes after the msgpack map", "body: trailing byte after the map");
+  expect_error_hex("80 c0", 400, "1 bytes after the msgpack map",
+                   "body: trailing byte after the map");
 
   /* Through the dispatcher in api/api.c. */
   pk_init(&p);
@@ -753,15 +796,20 @@ static void test_body(void) {
   api_limits_t limits = {.max_rows = 10};
   api_request_t req;
   api_error_t err;
-  int rc = api_decode_v1(p.sb.data, p.sb.size, api_format_from_header("application/msgpack", 19), income,
-                         income_schema, &limits, &req, &err);
+  int rc = api_decode_v1(p.sb.data, p.sb.size, api_format_from_header("application/msgpack", 19),
+                         income, income_schema, &limits, &req, &err);
   CHECK(rc == 0 && req.nrows == 1 && rows_equal(req.rows, income_row_values[1], 14),
         "body: api_decode_v1 with Content-Type application/msgpack");
   api_request_free(&req);
   msgpack_sbuffer_destroy(&p.sb);
   api_body_t body;
   CHECK(api_encode_error("nope", API_MSGPACK, &body) == 0 && body.len == 12 &&
-            memcmp(body.data, "\x81\xa5" "error" "\xa4" "nope", 12) == 0,
+            memcmp(body.data,
+                   "\x81\xa5"
+                   "error"
+                   "\xa4"
+                   "nope",
+                   12) == 0,
         "body: api_encode_error as msgpack is {\"error\": message}");
   api_body_free(&body);
 
@@ -772,43 +820,50 @@ static void test_body(void) {
   msgpack_pack_array(&p.pk, 1);
   pack_income_row(&p, 0);
   msgpack_pack_map(&p.pk, 0);
-  expect_error(&p, income, income_schema, 400, "1 bytes after the msgpack map: the body must be one object",
-               "body: two objects");
+  expect_error(&p, income, income_schema, 400,
+               "1 bytes after the msgpack map: the body must be one object", "body: two objects");
 }
 
 /* The bodies from NOTES-deps.md and friends: counts that ask for gigabytes in a few bytes,
  * lengths past the end, deep nesting. None may allocate by the claimed size (ASan would
  * report a too-large allocation) and each must be a 400. */
 static void test_hostile(void) {
-  expect_error_hex("dd 10 00 00 00", 400, "expected a msgpack map, got an array", "hostile: array32 of 2^28 in 5 bytes");
-  expect_error_hex("dd ff ff ff ff", 400, "expected a msgpack map, got an array", "hostile: array32 of 2^32-1");
+  expect_error_hex("dd 10 00 00 00", 400, "expected a msgpack map, got an array",
+                   "hostile: array32 of 2^28 in 5 bytes");
+  expect_error_hex("dd ff ff ff ff", 400, "expected a msgpack map, got an array",
+                   "hostile: array32 of 2^32-1");
   expect_error_hex("df ff ff ff ff", 400, "truncated msgpack", "hostile: map32 of 2^32-1");
   expect_error_hex("de ff ff", 400, "truncated msgpack", "hostile: map16 of 65535");
-  expect_error_hex("df 00 00 00 01 a4 72 6f 77 73 dd ff ff ff ff", 400, "\"rows\": truncated msgpack",
-                   "hostile: rows claims 2^32-1 rows");
+  expect_error_hex("df 00 00 00 01 a4 72 6f 77 73 dd ff ff ff ff", 400,
+                   "\"rows\": truncated msgpack", "hostile: rows claims 2^32-1 rows");
   expect_error_hex("81 a4 72 6f 77 73 91 dd 7f ff ff ff", 400, "row 0: truncated msgpack",
                    "hostile: one row claims 2^31 values");
-  expect_error_hex("81 a7 72 65 63 6f 72 64 73 dd 00 0f 42 40 80 80 80", 400, "\"records\": truncated",
-                   "hostile: records claims a million, sends 3");
+  expect_error_hex("81 a7 72 65 63 6f 72 64 73 dd 00 0f 42 40 80 80 80", 400,
+                   "\"records\": truncated", "hostile: records claims a million, sends 3");
   expect_error_hex("81 a7 72 65 63 6f 72 64 73 91 df 7f ff ff ff", 400, "record 0: truncated",
                    "hostile: a record claims 2^31 entries");
   expect_error_hex("82 a5 73 68 61 70 65 92 01 0e a4 64 61 74 61 c6 ff ff ff ff 00", 400,
                    "\"data\": truncated msgpack", "hostile: a bin32 longer than the body");
-  expect_error_hex("82 a5 73 68 61 70 65 92 01 0e a4 64 61 74 61 c5 00 38 00 00", 400, "\"data\": truncated",
-                   "hostile: a bin16 longer than the body");
-  expect_error_hex("81 db ff ff ff ff 61", 400, "body: truncated msgpack", "hostile: str32 key past the end");
-  expect_error_hex("81 d9 05 72 6f 77", 400, "body: truncated msgpack", "hostile: str8 key past the end");
+  expect_error_hex("82 a5 73 68 61 70 65 92 01 0e a4 64 61 74 61 c5 00 38 00 00", 400,
+                   "\"data\": truncated", "hostile: a bin16 longer than the body");
+  expect_error_hex("81 db ff ff ff ff 61", 400, "body: truncated msgpack",
+                   "hostile: str32 key past the end");
+  expect_error_hex("81 d9 05 72 6f 77", 400, "body: truncated msgpack",
+                   "hostile: str8 key past the end");
   expect_error_hex("81 a4 72 6f 77", 400, "truncated", "hostile: fixstr key past the end");
   expect_error_hex("81 a4 72 6f 77 73 91 9e cb 00 00", 400, "row 0: truncated",
                    "hostile: a row of 14 in 3 bytes");
-  expect_error_hex_on(multi, NULL, "81 a4 72 6f 77 73 91 93 cb 00 00", 400, "row 0, feature 'f0': truncated",
-                      "hostile: a float64 cut short");
-  expect_error_hex_on(multi, NULL, "81 a4 72 6f 77 73 91 93 01 02 d1", 400, "row 0, feature 'f2': truncated",
-                      "hostile: an int16 cut short");
+  expect_error_hex_on(multi, NULL, "81 a4 72 6f 77 73 91 93 cb 00 00", 400,
+                      "row 0, feature 'f0': truncated", "hostile: a float64 cut short");
+  expect_error_hex_on(multi, NULL, "81 a4 72 6f 77 73 91 93 01 02 d1", 400,
+                      "row 0, feature 'f2': truncated", "hostile: an int16 cut short");
   expect_error_hex("81 a4 72 6f 77 73 91 9e c0 d9 ff 41 41 41 41 41 41 41 41 41 41 41 41", 400,
-                   "row 0, feature 'workclass': truncated", "hostile: a category str8 past the end");
-  expect_error_hex("81 a5 73 68 61 70 65 92 cf ff", 400, "\"shape\": truncated", "hostile: a shape uint64 cut short");
-  expect_error_hex_on(multi, NULL, "81 a4 72 6f 77 73 91 93 c7 01 01", 400, "row 0, feature 'f0': expected a number or nil, got an extension",
+                   "row 0, feature 'workclass': truncated",
+                   "hostile: a category str8 past the end");
+  expect_error_hex("81 a5 73 68 61 70 65 92 cf ff", 400, "\"shape\": truncated",
+                   "hostile: a shape uint64 cut short");
+  expect_error_hex_on(multi, NULL, "81 a4 72 6f 77 73 91 93 c7 01 01", 400,
+                      "row 0, feature 'f0': expected a number or nil, got an extension",
                       "hostile: an ext value");
 
   /* 10000 nested arrays where a value should be: refused at the first, no recursion. */
@@ -818,19 +873,20 @@ static void test_hostile(void) {
   memset(deep + n, 0x91, depth);
   n += depth;
   deep[n++] = 0x01;
-  expect_error_bytes(deep, n, income, income_schema, 1000, 400, "row 0: 1 values, the model has 14 features",
-                     "hostile: 10000 nested arrays");
+  expect_error_bytes(deep, n, income, income_schema, 1000, 400,
+                     "row 0: 1 values, the model has 14 features", "hostile: 10000 nested arrays");
   n = hex("81 a4 72 6f 77 73 91 9e", deep);
   memset(deep + n, 0x91, depth);
   expect_error_bytes(deep, n + depth, income, income_schema, 1000, 400,
-                     "row 0, feature 'age': expected a number or nil, got an array", "hostile: nesting inside a row");
+                     "row 0, feature 'age': expected a number or nil, got an array",
+                     "hostile: nesting inside a row");
   n = hex("81 a7 72 65 63 6f 72 64 73", deep);
   memset(deep + n, 0x91, depth);
   expect_error_bytes(deep, n + depth, income, income_schema, 1000, 400, "record 0: expected a map",
                      "hostile: nested arrays as records");
   memset(deep, 0x81, depth); /* map of map of map ... */
-  expect_error_bytes(deep, depth, income, income_schema, 1000, 400, "body: expected a string key, got a map",
-                     "hostile: 10000 nested maps");
+  expect_error_bytes(deep, depth, income, income_schema, 1000, 400,
+                     "body: expected a string key, got a map", "hostile: 10000 nested maps");
   free(deep);
 
   /* More rows claimed than the body can hold (2000 rows need at least 2000 x 15 bytes):
@@ -842,8 +898,8 @@ static void test_hostile(void) {
   pk_str(&p, "rows");
   msgpack_pack_array(&p.pk, 2000);
   for (int i = 0; i < 50; i++) pack_income_row(&p, 0);
-  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 0, 400, "row 50: truncated msgpack",
-                     "hostile: 2000 rows claimed, 50 sent");
+  expect_error_bytes(p.sb.data, p.sb.size, income, income_schema, 0, 400,
+                     "row 50: truncated msgpack", "hostile: 2000 rows claimed, 50 sent");
   msgpack_sbuffer_destroy(&p.sb);
 
   /* Every prefix of a valid body is refused as truncated; every body with one byte
@@ -880,8 +936,8 @@ static void test_hostile(void) {
   }
   CHECK(prefixes_ok, "hostile: every prefix of a body is refused with 400");
   int mutants_ok = 1;
-  static const uint8_t swaps[] = {0x00, 0x7f, 0x80, 0x8f, 0x9f, 0xc0, 0xc1, 0xc4, 0xc6, 0xca, 0xcb, 0xcf,
-                                  0xd3, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff};
+  static const uint8_t swaps[] = {0x00, 0x7f, 0x80, 0x8f, 0x9f, 0xc0, 0xc1, 0xc4, 0xc6, 0xca, 0xcb,
+                                  0xcf, 0xd3, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff};
   for (size_t i = 0; i < full; i++) {
     for (size_t k = 0; k < sizeof swaps; k++) {
       char *copy = malloc(full);
@@ -891,9 +947,11 @@ static void test_hostile(void) {
       if (t.rc == 0) {
         if (t.req.rows == NULL || t.req.nrows == 0 || t.req.num_features != 14) mutants_ok = 0;
         api_request_free(&t.req);
-      } else if (t.rc != -1 || t.err.status < 400 || t.err.status > 499 || t.err.message[0] == '\0' ||
-                 strlen(t.err.message) >= sizeof t.err.message || t.req.rows != NULL) {
-        printf("# byte %zu = %02x: rc %d status %d %s\n", i, swaps[k], t.rc, t.err.status, t.err.message);
+      } else if (t.rc != -1 || t.err.status < 400 || t.err.status > 499 ||
+                 t.err.message[0] == '\0' || strlen(t.err.message) >= sizeof t.err.message ||
+                 t.req.rows != NULL) {
+        printf("# byte %zu = %02x: rc %d status %d %s\n", i, swaps[k], t.rc, t.err.status,
+               t.err.message);
         mutants_ok = 0;
       }
       free(copy);
@@ -918,8 +976,8 @@ static response_t parse_response(const api_body_t *body) {
   memset(&r, 0, sizeof r);
   msgpack_unpacked_init(&r.u);
   size_t off = 0;
-  if (msgpack_unpack_next(&r.u, body->data, body->len, &off) != MSGPACK_UNPACK_SUCCESS || off != body->len ||
-      r.u.data.type != MSGPACK_OBJECT_MAP)
+  if (msgpack_unpack_next(&r.u, body->data, body->len, &off) != MSGPACK_UNPACK_SUCCESS ||
+      off != body->len || r.u.data.type != MSGPACK_OBJECT_MAP)
     return r;
   r.ok = 1;
   r.nkeys = r.u.data.via.map.size;
@@ -949,7 +1007,8 @@ static int tensor_of(const msgpack_object *o, size_t n, uint32_t width, float *o
     if (is_str(&o->via.map.ptr[k].key, "shape")) shape = &o->via.map.ptr[k].val;
     if (is_str(&o->via.map.ptr[k].key, "data")) data = &o->via.map.ptr[k].val;
   }
-  if (shape == NULL || data == NULL || shape->type != MSGPACK_OBJECT_ARRAY || data->type != MSGPACK_OBJECT_BIN)
+  if (shape == NULL || data == NULL || shape->type != MSGPACK_OBJECT_ARRAY ||
+      data->type != MSGPACK_OBJECT_BIN)
     return 0;
   uint32_t dims = width == 1 ? 1 : 2;
   if (shape->via.array.size != dims || shape->via.array.ptr[0].via.u64 != n ||
@@ -968,36 +1027,41 @@ static void test_encode(void) {
   out[2] = NAN;
   api_request_t req = {.nrows = 4, .num_features = 14, .labels = 1};
   api_body_t body;
-  CHECK_EQ_INT(api__msgpack_encode_v1("income", income, income_schema, &req, out, &body), 0, "encode: binary");
+  CHECK_EQ_INT(api_encode_v1("income", income, income_schema, &req, out, API_MSGPACK, &body), 0,
+               "encode: binary");
   CHECK(body.content_type != NULL && strcmp(body.content_type, "application/msgpack") == 0,
         "encode: content type application/msgpack");
   CHECK_EQ_INT(body.inference_header_len, 0, "encode: no inference header");
   response_t r = parse_response(&body);
-  CHECK(r.ok && r.nkeys == 3 && is_str(r.model, "income"), "encode: one map with model, predictions, labels");
-  int ok = r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY && r.predictions->via.array.size == 4;
+  CHECK(r.ok && r.nkeys == 3 && is_str(r.model, "income"),
+        "encode: one map with model, predictions, labels");
+  int ok = r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY &&
+           r.predictions->via.array.size == 4;
   for (uint32_t i = 0; ok && i < 4; i++) {
     const msgpack_object *v = &r.predictions->via.array.ptr[i];
     ok = v->type == MSGPACK_OBJECT_FLOAT32 && same_float((float)v->via.f64, out[i]);
   }
   CHECK(ok, "encode: predictions are float32 values");
   ok = r.labels && r.labels->type == MSGPACK_OBJECT_ARRAY && r.labels->via.array.size == 4 &&
-       is_str(&r.labels->via.array.ptr[0], "<=50K") && is_str(&r.labels->via.array.ptr[1], "<=50K") &&
+       is_str(&r.labels->via.array.ptr[0], "<=50K") &&
+       is_str(&r.labels->via.array.ptr[1], "<=50K") &&
        r.labels->via.array.ptr[2].type == MSGPACK_OBJECT_NIL;
   CHECK(ok, "encode: labels from the schema; p = 0.5 is negative; NaN is nil");
   msgpack_unpacked_destroy(&r.u);
   api_body_free(&body);
 
   out[0] = 0.9f;
-  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api_encode_v1("income", income, income_schema, &req, out, API_MSGPACK, &body);
   r = parse_response(&body);
-  CHECK(r.ok && r.labels && is_str(&r.labels->via.array.ptr[0], ">50K"), "encode: p > 0.5 is positive");
+  CHECK(r.ok && r.labels && is_str(&r.labels->via.array.ptr[0], ">50K"),
+        "encode: p > 0.5 is positive");
   msgpack_unpacked_destroy(&r.u);
   api_body_free(&body);
 
   /* Margins: m > 0; no schema: class indices. */
   req.margin = 1;
   out[0] = -0.1f, out[1] = 0.1f, out[2] = 0.0f, out[3] = 3.0f;
-  api__msgpack_encode_v1("income", income, NULL, &req, out, &body);
+  api_encode_v1("income", income, NULL, &req, out, API_MSGPACK, &body);
   r = parse_response(&body);
   ok = r.ok && r.labels && r.labels->via.array.size == 4;
   int64_t want_cls[4] = {0, 1, 0, 1};
@@ -1011,9 +1075,10 @@ static void test_encode(void) {
   /* labels false: no labels key. */
   req.margin = 0;
   req.labels = 0;
-  api__msgpack_encode_v1(NULL, income, income_schema, &req, out, &body);
+  api_encode_v1(NULL, income, income_schema, &req, out, API_MSGPACK, &body);
   r = parse_response(&body);
-  CHECK(r.ok && r.nkeys == 2 && r.labels == NULL && is_str(r.model, ""), "encode: labels false; NULL name is \"\"");
+  CHECK(r.ok && r.nkeys == 2 && r.labels == NULL && is_str(r.model, ""),
+        "encode: labels false; NULL name is \"\"");
   msgpack_unpacked_destroy(&r.u);
   api_body_free(&body);
 
@@ -1021,7 +1086,7 @@ static void test_encode(void) {
   for (int i = 0; i < 70; i++) out[i] = (float)i / 70.0f;
   req.labels = 1;
   req.nrows = 64;
-  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api_encode_v1("income", income, income_schema, &req, out, API_MSGPACK, &body);
   r = parse_response(&body);
   float back[70];
   CHECK(r.ok && tensor_of(r.predictions, 64, 1, back) && rows_equal(back, out, 64),
@@ -1032,16 +1097,17 @@ static void test_encode(void) {
   api_body_free(&body);
 
   req.nrows = 63;
-  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api_encode_v1("income", income, income_schema, &req, out, API_MSGPACK, &body);
   r = parse_response(&body);
-  CHECK(r.ok && r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY, "encode: 63 rows stay an array");
+  CHECK(r.ok && r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY,
+        "encode: 63 rows stay an array");
   msgpack_unpacked_destroy(&r.u);
   api_body_free(&body);
 
   /* A tensor request is answered with a tensor, however small. */
   req.nrows = 2;
   req.binary_output = 1;
-  api__msgpack_encode_v1("income", income, income_schema, &req, out, &body);
+  api_encode_v1("income", income, income_schema, &req, out, API_MSGPACK, &body);
   r = parse_response(&body);
   CHECK(r.ok && tensor_of(r.predictions, 2, 1, back) && rows_equal(back, out, 2),
         "encode: a tensor request gets a bin back");
@@ -1051,9 +1117,10 @@ static void test_encode(void) {
   /* softprob: [n][3] arrays, argmax labels; with 22 rows (66 floats) a [22, 3] bin. */
   api_request_t mreq = {.nrows = 2, .num_features = 3, .labels = 1};
   float probs[66] = {0.2f, 0.5f, 0.3f, 0.6f, 0.3f, 0.1f};
-  api__msgpack_encode_v1("multi", multi, NULL, &mreq, probs, &body);
+  api_encode_v1("multi", multi, NULL, &mreq, probs, API_MSGPACK, &body);
   r = parse_response(&body);
-  ok = r.ok && r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY && r.predictions->via.array.size == 2;
+  ok = r.ok && r.predictions && r.predictions->type == MSGPACK_OBJECT_ARRAY &&
+       r.predictions->via.array.size == 2;
   for (uint32_t i = 0; ok && i < 2; i++) {
     const msgpack_object *row = &r.predictions->via.array.ptr[i];
     ok = row->type == MSGPACK_OBJECT_ARRAY && row->via.array.size == 3;
@@ -1071,11 +1138,12 @@ static void test_encode(void) {
   static char *abc[] = {"ant", "bee", "cat"};
   grove_schema_t labelled = {.labels = abc, .num_labels = 3};
   mreq.nrows = 22;
-  api__msgpack_encode_v1("multi", multi, &labelled, &mreq, probs, &body);
+  api_encode_v1("multi", multi, &labelled, &mreq, probs, API_MSGPACK, &body);
   r = parse_response(&body);
   CHECK(r.ok && tensor_of(r.predictions, 22, 3, back) && rows_equal(back, probs, 66),
         "encode: 22 x 3 outputs go out as {shape: [22, 3], data: bin}");
-  CHECK(r.labels && is_str(&r.labels->via.array.ptr[0], "bee") && is_str(&r.labels->via.array.ptr[1], "ant"),
+  CHECK(r.labels && is_str(&r.labels->via.array.ptr[0], "bee") &&
+            is_str(&r.labels->via.array.ptr[1], "ant"),
         "encode: multi-class labels from the schema");
   msgpack_unpacked_destroy(&r.u);
   api_body_free(&body);
@@ -1083,10 +1151,12 @@ static void test_encode(void) {
   /* softmax: the output is the class index; out-of-range and NaN are nil. */
   float idx[4] = {2.0f, 0.0f, 7.0f, NAN};
   mreq.nrows = 4;
-  api__msgpack_encode_v1("softmax", softmax, &labelled, &mreq, idx, &body);
+  api_encode_v1("softmax", softmax, &labelled, &mreq, idx, API_MSGPACK, &body);
   r = parse_response(&body);
-  CHECK(r.ok && r.labels && r.labels->via.array.size == 4 && is_str(&r.labels->via.array.ptr[0], "cat") &&
-            is_str(&r.labels->via.array.ptr[1], "ant") && r.labels->via.array.ptr[2].type == MSGPACK_OBJECT_NIL &&
+  CHECK(r.ok && r.labels && r.labels->via.array.size == 4 &&
+            is_str(&r.labels->via.array.ptr[0], "cat") &&
+            is_str(&r.labels->via.array.ptr[1], "ant") &&
+            r.labels->via.array.ptr[2].type == MSGPACK_OBJECT_NIL &&
             r.labels->via.array.ptr[3].type == MSGPACK_OBJECT_NIL,
         "encode: softmax labels index the labels; 7 and NaN are nil");
   msgpack_unpacked_destroy(&r.u);
@@ -1097,7 +1167,7 @@ static void test_encode(void) {
   mreq.margin = 1;
   mreq.nrows = 1;
   float margins[3] = {-1.0f, 2.0f, 0.5f};
-  api__msgpack_encode_v1("softmax", softmax, NULL, &mreq, margins, &body);
+  api_encode_v1("softmax", softmax, NULL, &mreq, margins, API_MSGPACK, &body);
   r = parse_response(&body);
   CHECK(r.ok && r.labels && r.labels->via.array.ptr[0].via.i64 == 1 && r.predictions &&
             r.predictions->via.array.ptr[0].via.array.size == 3,
@@ -1129,13 +1199,15 @@ static void test_round_trip(void) {
   pack_tensor_body(&p, N, 14, rows, N * 14 * 4, 0);
   decoded_t d = decode(p.sb.data, p.sb.size, income, income_schema, 1000);
   msgpack_sbuffer_destroy(&p.sb);
-  CHECK(d.rc == 0 && rows_equal(d.req.rows, rows, N * 14), "round trip: 100 synthesized rows decode");
+  CHECK(d.rc == 0 && rows_equal(d.req.rows, rows, N * 14),
+        "round trip: 100 synthesized rows decode");
   float out[N], back[N];
   grove_error_t gerr;
   CHECK(d.rc == 0 && grove_forest_predict(income, d.req.rows, N, out, NULL, &gerr) == GROVE_OK,
         "round trip: predict");
   api_body_t body;
-  CHECK(d.rc == 0 && api__msgpack_encode_v1("income", income, income_schema, &d.req, out, &body) == 0,
+  CHECK(d.rc == 0 &&
+            api_encode_v1("income", income, income_schema, &d.req, out, API_MSGPACK, &body) == 0,
         "round trip: encode");
   response_t r = parse_response(&body);
   CHECK(r.ok && tensor_of(r.predictions, N, 1, back) && rows_equal(back, out, N),
@@ -1147,7 +1219,6 @@ static void test_round_trip(void) {
 }
 
 /* ------------------------------------------------------------------------- */
-
 
 static grove_forest_t *load_fixture(const char *name, const char *from, const char *to) {
   char path[512];
@@ -1174,15 +1245,18 @@ static grove_forest_t *load_fixture(const char *name, const char *from, const ch
 
 int main(void) {
   grove_error_t err;
-  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) != GROVE_OK) {
+  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) !=
+      GROVE_OK) {
     printf("not ok 1 - income model loads: %s\n1..1\n", err.msg);
     return 1;
   }
   multi = load_fixture("multi_softprob.json", NULL, NULL);
   softmax = load_fixture("multi_softprob.json", "multi:softprob", "multi:softmax");
   categorical = load_fixture("categorical.json", NULL, NULL);
-  CHECK(income_schema != NULL && multi != NULL && softmax != NULL && categorical != NULL, "models load");
-  if (multi == NULL || softmax == NULL || categorical == NULL || income_schema == NULL) return test_done();
+  CHECK(income_schema != NULL && multi != NULL && softmax != NULL && categorical != NULL,
+        "models load");
+  if (multi == NULL || softmax == NULL || categorical == NULL || income_schema == NULL)
+    return test_done();
   grove_forest_info_t info;
   grove_forest_get_info(softmax, &info);
   CHECK(info.transform == GROVE_TRANSFORM_ARGMAX && grove_forest_output_width(softmax, 0) == 1,
@@ -1196,10 +1270,10 @@ int main(void) {
   test_encode();
   test_round_trip();
 
-  grove_forest_unref(income);
-  grove_forest_unref(multi);
-  grove_forest_unref(softmax);
-  grove_forest_unref(categorical);
+  grove_forest_free(income);
+  grove_forest_free(multi);
+  grove_forest_free(softmax);
+  grove_forest_free(categorical);
   grove_schema_free(income_schema);
   return test_done();
 }

@@ -20,7 +20,8 @@ static const char *fake_getenv(const char *name) {
 
 /* Parses ARGS (NULL-terminated, "serve" prepended) with ENV; the argv array is a
  * writable copy since GNU getopt permutes it. */
-static int parse(const char *const *env, const char *const *args, config_t *cfg, char *err, size_t errlen) {
+static int parse(const char *const *env, const char *const *args, config_t *cfg, char *err,
+                 size_t errlen) {
   char *argv[64];
   int argc = 0;
   argv[argc++] = (char *)"serve";
@@ -42,7 +43,8 @@ static void test_defaults(void) {
   CHECK_EQ_INT(cfg.port, 8080, "port default");
   long io = cores / 2 ? cores / 2 : 1;
   CHECK_EQ_INT(cfg.io_threads, io, "threads default: half the cores (at least 1)");
-  CHECK_EQ_INT(cfg.workers, cores > io ? cores - io : 1, "workers default: the other cores (at least 1)");
+  CHECK_EQ_INT(cfg.workers, cores > io ? cores - io : 1,
+               "workers default: the other cores (at least 1)");
   CHECK_EQ_INT(cfg.max_batch_rows, 4096, "max batch rows default");
   CHECK_EQ_INT(cfg.max_delay_us, 0, "max delay default");
   CHECK_EQ_INT(cfg.max_body, 64ll << 20, "max body default 64M");
@@ -63,9 +65,24 @@ static void test_defaults(void) {
 static void test_env_and_flags(void) {
   config_t cfg;
   char err[256];
-  const char *const env[] = {"GROVE_HOST", "127.0.0.1", "GROVE_THREADS", "3", "GROVE_WORKERS", "5",
-                             "GROVE_MAX_BODY", "2k", "GROVE_ACCESS_LOG", "true", "GROVE_DEADLINE_MS", "250",
-                             "GROVE_ADMIN_TOKEN", "s3cret", "GROVE_MODELS", "/srv/models", "GROVE_UI", "",
+  const char *const env[] = {"GROVE_HOST",
+                             "127.0.0.1",
+                             "GROVE_THREADS",
+                             "3",
+                             "GROVE_WORKERS",
+                             "5",
+                             "GROVE_MAX_BODY",
+                             "2k",
+                             "GROVE_ACCESS_LOG",
+                             "true",
+                             "GROVE_DEADLINE_MS",
+                             "250",
+                             "GROVE_ADMIN_TOKEN",
+                             "s3cret",
+                             "GROVE_MODELS",
+                             "/srv/models",
+                             "GROVE_UI",
+                             "",
                              NULL};
   CHECK_EQ_INT(parse(env, NULL, &cfg, err, sizeof err), 0, "environment only");
   CHECK(strcmp(cfg.host, "127.0.0.1") == 0, "env host");
@@ -79,8 +96,9 @@ static void test_env_and_flags(void) {
   CHECK(strcmp(cfg.ui_dir, "ui") == 0, "empty variable counts as unset");
   config_free(&cfg);
 
-  const char *const args[] = {"--host=::1", "--threads", "7", "--max-body", "64M", "--access-log=0",
-                              "--deadline-ms=9", "--workers=2", "--workers=4", "--default-model", "iris", NULL};
+  const char *const args[] = {
+      "--host=::1",      "--threads",   "7",           "--max-body",      "64M",  "--access-log=0",
+      "--deadline-ms=9", "--workers=2", "--workers=4", "--default-model", "iris", NULL};
   CHECK_EQ_INT(parse(env, args, &cfg, err, sizeof err), 0, "flags over environment");
   CHECK(strcmp(cfg.host, "::1") == 0, "--host=VALUE wins over env");
   CHECK_EQ_INT(cfg.io_threads, 7, "--threads VALUE wins over env");
@@ -94,7 +112,8 @@ static void test_env_and_flags(void) {
 
   const char *const bad_env[] = {"GROVE_PORT", "nope", NULL};
   const char *const port_flag[] = {"--port", "9000", NULL};
-  CHECK_EQ_INT(parse(bad_env, port_flag, &cfg, err, sizeof err), 0, "a flag overrides a variable that would not parse");
+  CHECK_EQ_INT(parse(bad_env, port_flag, &cfg, err, sizeof err), 0,
+               "a flag overrides a variable that would not parse");
   CHECK_EQ_INT(cfg.port, 9000, "port from the flag");
   config_free(&cfg);
 
@@ -103,7 +122,8 @@ static void test_env_and_flags(void) {
   CHECK_EQ_INT(cfg.access_log, 1, "--access-log alone means 1");
   config_free(&cfg);
 
-  static const char *const bools[][2] = {{"0", "0"}, {"1", "1"}, {"false", "0"}, {"TRUE", "1"}, {"no", "0"}, {"on", "1"}};
+  static const char *const bools[][2] = {{"0", "0"},    {"1", "1"},  {"false", "0"},
+                                         {"TRUE", "1"}, {"no", "0"}, {"on", "1"}};
   for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
     const char *const e[] = {"GROVE_ACCESS_LOG", bools[i][0], NULL};
     int rc = parse(e, NULL, &cfg, err, sizeof err);
@@ -139,10 +159,22 @@ static void test_sizes(void) {
   static const struct {
     const char *text;
     long long bytes; /* -1: refused */
-  } cases[] = {{"1024", 1024},         {"1k", 1024},         {"1K", 1024},       {"64M", 64ll << 20},
-               {"64m", 64ll << 20},    {"4G", 4ll << 30},    {"1g", 1ll << 30},  {"5G", -1},
-               {"1023", -1},           {"12x", -1},          {"1kb", -1},        {"-1k", -1},
-               {"", -1},               {"k", -1},            {" 1M", -1},        {"99999999999999999999G", -1}};
+  } cases[] = {{"1024", 1024},
+               {"1k", 1024},
+               {"1K", 1024},
+               {"64M", 64ll << 20},
+               {"64m", 64ll << 20},
+               {"4G", 4ll << 30},
+               {"1g", 1ll << 30},
+               {"5G", -1},
+               {"1023", -1},
+               {"12x", -1},
+               {"1kb", -1},
+               {"-1k", -1},
+               {"", -1},
+               {"k", -1},
+               {" 1M", -1},
+               {"99999999999999999999G", -1}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     config_t cfg;
     char err[256], flag[64], what[96];
@@ -190,7 +222,8 @@ static void test_bounds(void) {
         const char *const args[] = {flag, NULL};
         const char *const env[] = {cases[i].env, values[v], NULL};
         int rc = parse(as_env ? env : NULL, as_env ? NULL : args, &cfg, err, sizeof err);
-        snprintf(what, sizeof what, "%s=%s refused, message names %s and %s", name, values[v], name, cases[i].range);
+        snprintf(what, sizeof what, "%s=%s refused, message names %s and %s", name, values[v], name,
+                 cases[i].range);
         int ok = rc == -1 && strncmp(err, name, strlen(name)) == 0 && err[strlen(name)] == ':' &&
                  strstr(err, cases[i].range) != NULL;
         if (!ok) printf("# rc %d, message: %s\n", rc, err);
@@ -201,15 +234,23 @@ static void test_bounds(void) {
   }
   config_t cfg;
   char err[256];
-  const char *const edges[] = {"--port=1", "--threads=256", "--max-delay-us=0", "--max-body=4G", "--deadline-ms=3600000",
-                               "--shutdown-grace=0", "--max-batch-rows=1048576", NULL};
+  const char *const edges[] = {"--port=1",
+                               "--threads=256",
+                               "--max-delay-us=0",
+                               "--max-body=4G",
+                               "--deadline-ms=3600000",
+                               "--shutdown-grace=0",
+                               "--max-batch-rows=1048576",
+                               NULL};
   CHECK_EQ_INT(parse(NULL, edges, &cfg, err, sizeof err), 0, "the bounds themselves are accepted");
-  CHECK(cfg.port == 1 && cfg.io_threads == 256 && cfg.max_body == 4ull << 30 && cfg.deadline_ms == 3600000,
+  CHECK(cfg.port == 1 && cfg.io_threads == 256 && cfg.max_body == 4ull << 30 &&
+            cfg.deadline_ms == 3600000,
         "edge values stored");
   config_free(&cfg);
   const char *const bad_bool[] = {"GROVE_ACCESS_LOG", "maybe", NULL};
   CHECK_EQ_INT(parse(bad_bool, NULL, &cfg, err, sizeof err), -1, "bad bool variable");
-  CHECK_CONTAINS(err, "GROVE_ACCESS_LOG: \"maybe\" is not a boolean", "bool message names the variable");
+  CHECK_CONTAINS(err, "GROVE_ACCESS_LOG: \"maybe\" is not a boolean",
+                 "bool message names the variable");
   config_free(&cfg);
   const char *const bad_bool_flag[] = {"--access-log=2", NULL};
   CHECK_EQ_INT(parse(NULL, bad_bool_flag, &cfg, err, sizeof err), -1, "bad bool flag");
@@ -267,11 +308,22 @@ static void test_help(void) {
   config_print_help(mem);
   fclose(mem);
   CHECK_CONTAINS(text, "usage: grove serve [options] [MODEL...]", "usage line");
-  static const char *const expected[] = {
-      "--port N", "GROVE_PORT, PORT", "default: 8080", "Range: 1 to 65535", "--max-body BYTES", "default: 64M",
-      "Range: 1k to 4G", "--threads N", "default: cores/2", "--tls-cert FILE", "GROVE_TLS_CERT", "--access-log",
-      "GROVE_SHUTDOWN_GRACE", "--help"};
-  for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) CHECK_CONTAINS(text, expected[i], expected[i]);
+  static const char *const expected[] = {"--port N",
+                                         "GROVE_PORT, PORT",
+                                         "default: 8080",
+                                         "Range: 1 to 65535",
+                                         "--max-body BYTES",
+                                         "default: 64M",
+                                         "Range: 1k to 4G",
+                                         "--threads N",
+                                         "default: cores/2",
+                                         "--tls-cert FILE",
+                                         "GROVE_TLS_CERT",
+                                         "--access-log",
+                                         "GROVE_SHUTDOWN_GRACE",
+                                         "--help"};
+  for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+    CHECK_CONTAINS(text, expected[i], expected[i]);
   int long_lines = 0;
   for (const char *p = text; *p;) {
     size_t n = strcspn(p, "\n");
@@ -294,7 +346,8 @@ static void test_tls_pair(void) {
   CHECK_EQ_INT(parse(key_env, NULL, &cfg, err, sizeof err), -1, "key without cert");
   CHECK_CONTAINS(err, "GROVE_TLS_CERT", "message names the variables too");
   config_free(&cfg);
-  CHECK_EQ_INT(parse(key_env, cert_only, &cfg, err, sizeof err), 0, "cert by flag, key by variable");
+  CHECK_EQ_INT(parse(key_env, cert_only, &cfg, err, sizeof err), 0,
+               "cert by flag, key by variable");
   CHECK(strcmp(cfg.tls_cert, "c.pem") == 0 && strcmp(cfg.tls_key, "k.pem") == 0, "both stored");
   config_free(&cfg);
   const char *const both_empty[] = {"GROVE_TLS_KEY", "", "GROVE_TLS_CERT", "", NULL};
@@ -305,11 +358,13 @@ static void test_tls_pair(void) {
 static void test_positional(void) {
   config_t cfg;
   char err[256];
-  const char *const args[] = {"models/income", "--port", "81", "iris.json", "--access-log", "--", "--odd-name", NULL};
+  const char *const args[] = {"models/income", "--port", "81",         "iris.json",
+                              "--access-log",  "--",     "--odd-name", NULL};
   CHECK_EQ_INT(parse(NULL, args, &cfg, err, sizeof err), 0, "models among flags");
   CHECK_EQ_INT(cfg.num_model_paths, 3, "three model paths");
   CHECK(cfg.num_model_paths == 3 && strcmp(cfg.model_paths[0], "models/income") == 0 &&
-            strcmp(cfg.model_paths[1], "iris.json") == 0 && strcmp(cfg.model_paths[2], "--odd-name") == 0,
+            strcmp(cfg.model_paths[1], "iris.json") == 0 &&
+            strcmp(cfg.model_paths[2], "--odd-name") == 0,
         "in order, after -- taken literally");
   CHECK_EQ_INT(cfg.port, 81, "flag after a model");
   CHECK_EQ_INT(cfg.access_log, 1, "bool flag does not eat the next argument");
@@ -324,14 +379,17 @@ static void test_twice(void) {
   const char *const args_b[] = {"m2", "--workers=3", NULL};
   CHECK_EQ_INT(parse(NULL, args_a, &a, err, sizeof err), 0, "first parse");
   CHECK_EQ_INT(parse(NULL, args_b, &b, err, sizeof err), 0, "second parse in the same process");
-  CHECK(a.port == 1234 && a.num_model_paths == 1 && strcmp(a.model_paths[0], "m1") == 0, "first result");
-  CHECK(b.port == 8080 && b.workers == 3 && b.num_model_paths == 1 && strcmp(b.model_paths[0], "m2") == 0,
+  CHECK(a.port == 1234 && a.num_model_paths == 1 && strcmp(a.model_paths[0], "m1") == 0,
+        "first result");
+  CHECK(b.port == 8080 && b.workers == 3 && b.num_model_paths == 1 &&
+            strcmp(b.model_paths[0], "m2") == 0,
         "second result starts from the defaults");
   config_free(&a);
   config_free(&b);
   const char *const bad[] = {"--port", "0", NULL};
   CHECK_EQ_INT(parse(NULL, bad, &a, err, sizeof err), -1, "a failed parse");
-  CHECK(a.host == NULL && a.models_dir == NULL, "a failed parse leaves nothing to free (LeakSanitizer checks)");
+  CHECK(a.host == NULL && a.models_dir == NULL,
+        "a failed parse leaves nothing to free (LeakSanitizer checks)");
   CHECK_EQ_INT(parse(NULL, args_a, &a, err, sizeof err), 0, "then a good one");
   CHECK_EQ_INT(a.port, 1234, "after a failure");
   config_free(&a);

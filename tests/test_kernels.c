@@ -70,11 +70,13 @@ static void run_kernel(grove_kernel_fn fn, const grove_forest_t *f, const float 
 }
 
 /* 1 when the margins differ anywhere, printing the first difference. */
-static int margins_differ(const float *a, const float *b, size_t n, const char *what, size_t batch) {
+static int margins_differ(const float *a, const float *b, size_t n, const char *what,
+                          size_t batch) {
   if (memcmp(a, b, n * sizeof(float)) == 0) return 0;
   for (size_t i = 0; i < n; i++) {
     if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
-      printf("# %s, batch %zu: margin %zu is %a, the reference says %a\n", what, batch, i, a[i], b[i]);
+      printf("# %s, batch %zu: margin %zu is %a, the reference says %a\n", what, batch, i, a[i],
+             b[i]);
       break;
     }
   }
@@ -82,9 +84,35 @@ static int margins_differ(const float *a, const float *b, size_t n, const char *
 }
 
 static const float edge_values[] = {
-    NAN, INFINITY, -INFINITY, -0.0f, 0.0f, -1.0f, -0.5f, -0.99999994f, 0.5f, 0.999f, 1.0f, 2.5f, 31.0f,
-    32.0f, 33.0f, 63.0f, 64.0f, 16777215.0f, 16777216.0f, 2147483648.0f, 1e30f, -1e30f, 1e-45f,
-    3.4028235e38f, 1e-35f, -1e-35f, 1.00000008e-35f, -1.00000008e-35f, 1e-36f,
+    NAN,
+    INFINITY,
+    -INFINITY,
+    -0.0f,
+    0.0f,
+    -1.0f,
+    -0.5f,
+    -0.99999994f,
+    0.5f,
+    0.999f,
+    1.0f,
+    2.5f,
+    31.0f,
+    32.0f,
+    33.0f,
+    63.0f,
+    64.0f,
+    16777215.0f,
+    16777216.0f,
+    2147483648.0f,
+    1e30f,
+    -1e30f,
+    1e-45f,
+    3.4028235e38f,
+    1e-35f,
+    -1e-35f,
+    1.00000008e-35f,
+    -1.00000008e-35f,
+    1e-36f,
 };
 
 /* Synthesized rows with one value in four replaced by an edge value or a nudged one. */
@@ -95,9 +123,14 @@ static float *make_rows(const grove_forest_t *f, size_t nrows, uint64_t seed) {
   grove_forest_synthesize_rows(f, nrows, seed, rows);
   for (size_t i = 0; i < nrows * nf; i++) {
     switch (rnd_below(8)) {
-    case 0: rows[i] = edge_values[rnd_below(sizeof edge_values / sizeof *edge_values)]; break;
-    case 1: rows[i] = nextafterf(rows[i], INFINITY); break;
-    default: break;
+      case 0:
+        rows[i] = edge_values[rnd_below(sizeof edge_values / sizeof *edge_values)];
+        break;
+      case 1:
+        rows[i] = nextafterf(rows[i], INFINITY);
+        break;
+      default:
+        break;
     }
   }
   /* Rows of nothing but missing values, and of a single edge value everywhere. */
@@ -109,14 +142,15 @@ static float *make_rows(const grove_forest_t *f, size_t nrows, uint64_t seed) {
 }
 
 /* Every kernel the CPU runs on F against REF (the scalar kernel's margins), all batches. */
-static void check_kernels(const grove_forest_t *f, const char *name, const float *rows, size_t nrows,
-                          const float *ref, float *got) {
+static void check_kernels(const grove_forest_t *f, const char *name, const float *rows,
+                          size_t nrows, const float *ref, float *got) {
   const uint32_t ng = f->info.num_groups;
   const grove_isa_t cpu = grove__cpu_detect();
   char what[200];
   for (size_t k = 0; k < sizeof kernel_cases / sizeof *kernel_cases; k++) {
     const kernel_case_t *kc = &kernel_cases[k];
-    snprintf(what, sizeof what, "%s: %s matches scalar bit for bit, batches 1..%d", name, kc->name, MAX_BATCH);
+    snprintf(what, sizeof what, "%s: %s matches scalar bit for bit, batches 1..%d", name, kc->name,
+             MAX_BATCH);
     if (kc->isa > cpu) {
       printf("ok %d - %s # SKIP the CPU lacks %s\n", ++test_count, what, grove__isa_name(kc->isa));
       continue;
@@ -135,8 +169,8 @@ static void check_kernels(const grove_forest_t *f, const char *name, const float
  * them, which the builder decides by a memory budget: check every forest both ways, with
  * tables built here for every tree (stumps and shallow trees too) and with none.
  */
-static void check_tops_both_ways(const grove_forest_t *f, const char *name, const float *rows, size_t nrows,
-                                 const float *ref, float *got) {
+static void check_tops_both_ways(const grove_forest_t *f, const char *name, const float *rows,
+                                 size_t nrows, const float *ref, float *got) {
   const uint32_t nt = f->info.num_trees;
   grove_top_t *tops = aligned_alloc(GROVE_FOREST_ALIGN, (nt ? nt : 1) * sizeof *tops);
   grove_top6_t *tops6 = aligned_alloc(GROVE_FOREST_ALIGN, (nt ? nt : 1) * sizeof *tops6);
@@ -154,11 +188,15 @@ static void check_tops_both_ways(const grove_forest_t *f, const char *name, cons
   for (int levels = 0; levels <= GROVE_TOP6_LEVELS; levels += levels ? 1 : GROVE_TOP_LEVELS) {
     if (has == levels) continue; /* that way was checked on F itself */
     if (levels == GROVE_TOP6_LEVELS && !six) continue;
-    if (levels == GROVE_TOP6_LEVELS) with.tops6 = tops6;
-    else with.tops = levels ? tops : NULL;
+    if (levels == GROVE_TOP6_LEVELS)
+      with.tops6 = tops6;
+    else
+      with.tops = levels ? tops : NULL;
     with.top_levels = levels;
     snprintf(what, sizeof what, "%s, top tables forced %s", name,
-             levels == 0 ? "off" : levels == GROVE_TOP_LEVELS ? "on (5 levels)" : "on (6 levels)");
+             levels == 0                  ? "off"
+             : levels == GROVE_TOP_LEVELS ? "on (5 levels)"
+                                          : "on (6 levels)");
     check_kernels(&with, what, rows, nrows, ref, got);
   }
   free(tops);
@@ -169,8 +207,8 @@ static void check_tops_both_ways(const grove_forest_t *f, const char *name, cons
  * The avx512 node walks read the 8-byte node copy (forest.h) when the builder made one:
  * check each forest the other way too, building the copy here when it fits its shape.
  */
-static void check_nodes8_other_way(const grove_forest_t *f, const char *name, const float *rows, size_t nrows,
-                                   const float *ref, float *got) {
+static void check_nodes8_other_way(const grove_forest_t *f, const char *name, const float *rows,
+                                   size_t nrows, const float *ref, float *got) {
   grove_forest_t with;
   memcpy(&with, f, sizeof with); /* a shallow copy: only the copy's pointer changes */
   grove_node8_t *nodes8 = NULL;
@@ -209,7 +247,8 @@ static void check_forest(const grove_forest_t *f, const char *name, size_t nrows
   grove_predict_opts_t opts = {.margin = 1, .threads = 2};
   grove_error_t err;
   int rc = grove_forest_predict(f, rows, nrows, got, &opts, &err);
-  snprintf(what, sizeof what, "%s: grove_forest_predict (%s) matches scalar", name, grove_engine_kernel());
+  snprintf(what, sizeof what, "%s: grove_forest_predict (%s) matches scalar", name,
+           grove_engine_kernel());
   CHECK(rc == GROVE_OK && !margins_differ(got, ref, nrows * ng, what, nrows), what);
   free(rows);
   free(ref);
@@ -228,7 +267,7 @@ static void check_file(const char *rel, size_t nrows) {
     return;
   }
   check_forest(f, rel, nrows);
-  grove_forest_unref(f);
+  grove_forest_free(f);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -263,7 +302,8 @@ typedef struct {
 } tree_t;
 
 /* Thresholds that the edge values and their neighbours sit on. */
-static const float thresholds[] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.5f, 32.0f, 1e30f, 3.0e-39f, 16777216.0f};
+static const float thresholds[] = {-1.0f, -0.5f, 0.0f,  0.5f,     1.0f,
+                                   2.5f,  32.0f, 1e30f, 3.0e-39f, 16777216.0f};
 
 /* Adds a subtree of at most DEPTH levels; some branches stop early, some run deep. */
 static int grow(tree_t *t, int depth, uint32_t nf, const int *is_cat) {
@@ -274,13 +314,16 @@ static int grow(tree_t *t, int depth, uint32_t nf, const int *is_cat) {
   t->dleft[id] = (int)rnd_below(2);
   t->cat[id] = 0;
   if (leaf) {
-    t->value[id] = (float)((int)rnd_below(2001) - 1000) / 1024.0f + 1.0f / (float)(1 + rnd_below(7));
+    t->value[id] =
+        (float)((int)rnd_below(2001) - 1000) / 1024.0f + 1.0f / (float)(1 + rnd_below(7));
     return id;
   }
   t->feature[id] = (int)rnd_below(nf);
   t->cat[id] = is_cat[t->feature[id]];
-  if (rnd_below(4) == 0) t->value[id] = thresholds[rnd_below(sizeof thresholds / sizeof *thresholds)];
-  else t->value[id] = (float)((int)rnd_below(200) - 100) / 16.0f;
+  if (rnd_below(4) == 0)
+    t->value[id] = thresholds[rnd_below(sizeof thresholds / sizeof *thresholds)];
+  else
+    t->value[id] = (float)((int)rnd_below(200) - 100) / 16.0f;
   /* An unbalanced tree: one side often much deeper than the other. */
   int ldepth = depth - 1, rdepth = rnd_below(3) == 0 ? (depth - 1) / 3 : depth - 1;
   if (rnd_below(2)) {
@@ -310,8 +353,8 @@ static void put_ints(buf_t *b, const char *key, const int *v, int n) {
  * below 40; LightGBM: a second word of 16 bits), so that 6-level top tables fit them. */
 static int narrow_sets;
 
-static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass, int perturb,
-                          size_t *len) {
+static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass,
+                          int perturb, size_t *len) {
   rng_state = seed;
   int is_cat[64];
   for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0;
@@ -321,8 +364,10 @@ static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int
   for (uint32_t j = 0; j < nf; j++) put(&b, "%s\"f%u\"", j ? "," : "", j);
   put(&b, "],\"feature_types\":[");
   for (uint32_t j = 0; j < nf; j++) put(&b, "%s\"%s\"", j ? "," : "", is_cat[j] ? "c" : "q");
-  put(&b, "],\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\","
-          "\"num_trees\":\"%d\"},\"tree_info\":[", ntrees);
+  put(&b,
+      "],\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\","
+      "\"num_trees\":\"%d\"},\"tree_info\":[",
+      ntrees);
   int groups = nclass > 1 ? nclass : 1;
   for (int i = 0; i < ntrees; i++) put(&b, "%s%d", i ? "," : "", i % groups);
   put(&b, "],\"trees\":[");
@@ -370,28 +415,40 @@ static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int
       total += count;
       nsets++;
     }
-    put(&b, "\"categories\":%s],\"categories_nodes\":%s],\"categories_segments\":%s],"
-            "\"categories_sizes\":%s],", cats.p, nodes.p, segs.p, sizes.p);
+    put(&b,
+        "\"categories\":%s],\"categories_nodes\":%s],\"categories_segments\":%s],"
+        "\"categories_sizes\":%s],",
+        cats.p, nodes.p, segs.p, sizes.p);
     free(cats.p);
     free(nodes.p);
     free(segs.p);
     free(sizes.p);
-    put(&b, "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"%u\",\"num_nodes\":\"%d\","
-            "\"size_leaf_vector\":\"0\"}}", nf, t.n);
+    put(&b,
+        "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"%u\",\"num_nodes\":\"%d\","
+        "\"size_leaf_vector\":\"0\"}}",
+        nf, t.n);
   }
-  put(&b, "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\",\"num_class\":\"%d\","
-          "\"num_feature\":\"%u\",\"num_target\":\"1\"},", nclass, nf);
+  put(&b,
+      "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\",\"num_class\":\"%"
+      "d\","
+      "\"num_feature\":\"%u\",\"num_target\":\"1\"},",
+      nclass, nf);
   if (nclass > 1)
-    put(&b, "\"objective\":{\"name\":\"multi:softprob\",\"softmax_multiclass_param\":{\"num_class\":\"%d\"}}},",
+    put(&b,
+        "\"objective\":{\"name\":\"multi:softprob\",\"softmax_multiclass_param\":{\"num_class\":\"%"
+        "d\"}}},",
         nclass);
   else
-    put(&b, "\"objective\":{\"name\":\"reg:squarederror\",\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}}},");
+    put(&b,
+        "\"objective\":{\"name\":\"reg:squarederror\",\"reg_loss_param\":{\"scale_pos_weight\":"
+        "\"1\"}}},");
   put(&b, "\"version\":[1,7,4]}");
   *len = b.len;
   return b.p;
 }
 
-static grove_forest_t *load_random(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass, int perturb) {
+static grove_forest_t *load_random(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass,
+                                   int perturb) {
   size_t len;
   char *json = random_model(seed, ntrees, depth, nf, nclass, perturb, &len);
   grove_forest_t *f = NULL;
@@ -403,8 +460,9 @@ static grove_forest_t *load_random(uint64_t seed, int ntrees, int depth, uint32_
 }
 
 /* Double thresholds of the LightGBM models: on, between and around float values, 0, +inf. */
-static const double lgb_thresholds[] = {-1.0, -0.5, 0.0, 1e-35, -1e-35, 0.5, 1.0000000000000002, 2.5,
-                                        0.30000000000000004, 32.0, 1e30, 1e300, -1e300, INFINITY};
+static const double lgb_thresholds[] = {
+    -1.0, -0.5, 0.0,   1e-35,  -1e-35,  0.5, 1.0000000000000002, 2.5, 0.30000000000000004,
+    32.0, 1e30, 1e300, -1e300, INFINITY};
 
 /* Writes LightGBM subtree of DEPTH levels; returns its child reference (split, or ~leaf). */
 static int lgb_grow(tree_t *t, int *leaves, int depth, uint32_t nf, const int *is_cat) {
@@ -428,15 +486,18 @@ static int lgb_grow(tree_t *t, int *leaves, int depth, uint32_t nf, const int *i
  * default directions, categorical bitsets that often hold category 0), thresholds from
  * lgb_thresholds or random, NCLASS trees per iteration. Same SEED, same model.
  */
-static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass, size_t *len) {
+static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass,
+                                   size_t *len) {
   rng_state = seed;
   int is_cat[64];
   for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0;
   static tree_t t;
   buf_t b = {0};
   const int k = nclass > 1 ? nclass : 1;
-  put(&b, "tree\nversion=v4\nnum_class=%d\nnum_tree_per_iteration=%d\nlabel_index=0\nmax_feature_idx=%u\n", k, k,
-      nf - 1);
+  put(&b,
+      "tree\nversion=v4\nnum_class=%d\nnum_tree_per_iteration=%d\nlabel_index=0\nmax_feature_idx=%"
+      "u\n",
+      k, k, nf - 1);
   put(&b, nclass > 1 ? "objective=multiclass num_class:%d\n" : "objective=regression\n", nclass);
   put(&b, "feature_names=");
   for (uint32_t j = 0; j < nf; j++) put(&b, "%sf%u", j ? " " : "", j);
@@ -456,9 +517,14 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
       for (int s = 0; s < t.n; s++) put(&b, "%s%d", s ? " " : "", t.feature[s]);
       put(&b, "\nthreshold=");
       for (int s = 0, c = 0; s < t.n; s++) {
-        if (t.cat[s]) put(&b, "%s%d", s ? " " : "", c++);
-        else if (rnd_below(3) == 0) put(&b, "%s%.17g", s ? " " : "", lgb_thresholds[rnd_below(sizeof lgb_thresholds / sizeof *lgb_thresholds)]);
-        else put(&b, "%s%.17g", s ? " " : "", ((int)rnd_below(200) - 100) / 16.0 + 1e-9 * ((int)rnd_below(3) - 1));
+        if (t.cat[s])
+          put(&b, "%s%d", s ? " " : "", c++);
+        else if (rnd_below(3) == 0)
+          put(&b, "%s%.17g", s ? " " : "",
+              lgb_thresholds[rnd_below(sizeof lgb_thresholds / sizeof *lgb_thresholds)]);
+        else
+          put(&b, "%s%.17g", s ? " " : "",
+              ((int)rnd_below(200) - 100) / 16.0 + 1e-9 * ((int)rnd_below(3) - 1));
       }
       put(&b, "\ndecision_type=");
       for (int s = 0; s < t.n; s++) put(&b, "%s%d", s ? " " : "", t.dleft[s]);
@@ -469,7 +535,8 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
       put(&b, "\n");
     }
     put(&b, "leaf_value=");
-    for (int l = 0; l < leaves; l++) put(&b, "%s%.17g", l ? " " : "", (double)t.value[MAX_NODES / 2 + l]);
+    for (int l = 0; l < leaves; l++)
+      put(&b, "%s%.17g", l ? " " : "", (double)t.value[MAX_NODES / 2 + l]);
     put(&b, "\n");
     if (ncat > 0) {
       /* One or two words per set: category 0 often in, codes 31/32 across the word edge. */
@@ -505,7 +572,8 @@ typedef struct {
 
 /* LightGBM's split kinds (zero band, int-cast categories, +inf thresholds) in every kernel. */
 static void test_random_lightgbm(void) {
-  static const random_case_t cases[] = {{11, 37, 6, 9, 0, 0}, {12, 60, 12, 20, 0, 0}, {13, 42, 7, 6, 3, 0}, {14, 40, 10, 9, 0, 1}};
+  static const random_case_t cases[] = {
+      {11, 37, 6, 9, 0, 0}, {12, 60, 12, 20, 0, 0}, {13, 42, 7, 6, 3, 0}, {14, 40, 10, 9, 0, 1}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     size_t len;
     narrow_sets = cases[i].narrow;
@@ -520,11 +588,11 @@ static void test_random_lightgbm(void) {
     snprintf(name, sizeof name, "random LightGBM model %llu", (unsigned long long)cases[i].seed);
     CHECK(f != NULL && f->num_zero_missing > 0 && f->info.num_categorical_splits > 0, name);
     if (f == NULL) continue;
-    printf("# %s: %u trees, depth %u, %llu categorical, %llu zero-missing splits\n", name, f->info.num_trees,
-           f->info.max_depth, (unsigned long long)f->info.num_categorical_splits,
+    printf("# %s: %u trees, depth %u, %llu categorical, %llu zero-missing splits\n", name,
+           f->info.num_trees, f->info.max_depth, (unsigned long long)f->info.num_categorical_splits,
            (unsigned long long)f->num_zero_missing);
     check_forest(f, name, 300);
-    grove_forest_unref(f);
+    grove_forest_free(f);
   }
   narrow_sets = 0;
 }
@@ -539,25 +607,26 @@ static void test_detects_mismatch(void) {
     run_kernel(grove__predict_scalar, good, rows, n, n, ref);
     run_kernel(grove__predict_scalar, bad, rows, n, 17, got);
     printf("# expecting a reported difference:\n");
-    CHECK(margins_differ(got, ref, n, "perturbed", 17), "the comparison catches one tree's leaves off by 0.25");
+    CHECK(margins_differ(got, ref, n, "perturbed", 17),
+          "the comparison catches one tree's leaves off by 0.25");
     free(rows);
   }
-  grove_forest_unref(good);
-  grove_forest_unref(bad);
+  grove_forest_free(good);
+  grove_forest_free(bad);
 }
 
 static void test_random_forests(void) {
   static const random_case_t cases[] = {
-      {1, 37, 6, 12, 0, 0},   /* a tail of trees in both vector widths */
-      {2, 64, 14, 30, 0, 0},  /* deep unbalanced trees */
-      {3, 45, 9, 7, 3, 0},    /* multi-class: trees interleave groups */
-      {4, 3, 20, 5, 0, 0},    /* few, very deep trees */
-      {5, 200, 4, 40, 0, 0},  /* many shallow trees, many features */
-      {6, 17, 1, 3, 2, 0},    /* stumps */
-      {7, 41, 6, 12, 0, 1},   /* 6-level tables whose exits are leaves (or not, in shallower trees) */
-      {8, 50, 11, 9, 3, 1},   /* 6-level tables and deep trees: the walk goes on below */
-      {9, 70, 8, 28, 0, 1},   /* 6-level tables, rows of 17-32 features (two registers) */
-      {10, 40, 7, 45, 2, 1},  /* 6-level tables, rows past 32 features (gathered) */
+      {1, 37, 6, 12, 0, 0},  /* a tail of trees in both vector widths */
+      {2, 64, 14, 30, 0, 0}, /* deep unbalanced trees */
+      {3, 45, 9, 7, 3, 0},   /* multi-class: trees interleave groups */
+      {4, 3, 20, 5, 0, 0},   /* few, very deep trees */
+      {5, 200, 4, 40, 0, 0}, /* many shallow trees, many features */
+      {6, 17, 1, 3, 2, 0},   /* stumps */
+      {7, 41, 6, 12, 0, 1}, /* 6-level tables whose exits are leaves (or not, in shallower trees) */
+      {8, 50, 11, 9, 3, 1}, /* 6-level tables and deep trees: the walk goes on below */
+      {9, 70, 8, 28, 0, 1}, /* 6-level tables, rows of 17-32 features (two registers) */
+      {10, 40, 7, 45, 2, 1}, /* 6-level tables, rows past 32 features (gathered) */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     narrow_sets = cases[i].narrow;
@@ -570,7 +639,7 @@ static void test_random_forests(void) {
     printf("# %s: %u trees, depth %u, %llu categorical splits\n", name, f->info.num_trees,
            f->info.max_depth, (unsigned long long)f->info.num_categorical_splits);
     check_forest(f, name, 300);
-    grove_forest_unref(f);
+    grove_forest_free(f);
   }
   narrow_sets = 0;
 }
@@ -582,7 +651,8 @@ static void test_random_forests(void) {
  */
 static grove_forest_t *complete_tree(int depth, uint32_t nf) {
   const uint32_t n = (2u << depth) - 1, splits = (1u << depth) - 1;
-  int32_t *left = malloc(n * sizeof *left), *right = malloc(n * sizeof *right), *feature = malloc(n * sizeof *feature);
+  int32_t *left = malloc(n * sizeof *left), *right = malloc(n * sizeof *right),
+          *feature = malloc(n * sizeof *feature);
   float *value = malloc(n * sizeof *value);
   uint8_t *dleft = malloc(n);
   if (left == NULL || right == NULL || feature == NULL || value == NULL || dleft == NULL) abort();
@@ -592,20 +662,33 @@ static grove_forest_t *complete_tree(int depth, uint32_t nf) {
     left[i] = split ? (int32_t)(2 * i + 1) : -1;
     right[i] = split ? (int32_t)(2 * i + 2) : -1;
     feature[i] = split ? (int32_t)rnd_below(nf) : 0;
-    value[i] = split ? (float)((int)rnd_below(2001) - 1000) / 256.0f : (float)((int)rnd_below(2001) - 1000) / 512.0f;
+    value[i] = split ? (float)((int)rnd_below(2001) - 1000) / 256.0f
+                     : (float)((int)rnd_below(2001) - 1000) / 512.0f;
     dleft[i] = (uint8_t)rnd_below(2);
   }
-  grove_tree_src_t src = {.num_nodes = n, .left = left, .right = right, .feature = feature, .value = value,
-                          .default_left = dleft, .weight = 1.0f};
+  grove_tree_src_t src = {.num_nodes = n,
+                          .left = left,
+                          .right = right,
+                          .feature = feature,
+                          .value = value,
+                          .default_left = dleft,
+                          .weight = 1.0f};
   const float base = 0.0f;
-  grove_model_meta_t meta = {.format = "test", .objective = "reg:squarederror", .booster = "gbtree",
-                             .task = GROVE_TASK_REGRESSION, .transform = GROVE_TRANSFORM_IDENTITY,
-                             .num_features = nf, .num_groups = 1, .num_outputs = 1, .num_parallel_tree = 1,
+  grove_model_meta_t meta = {.format = "test",
+                             .objective = "reg:squarederror",
+                             .booster = "gbtree",
+                             .task = GROVE_TASK_REGRESSION,
+                             .transform = GROVE_TRANSFORM_IDENTITY,
+                             .num_features = nf,
+                             .num_groups = 1,
+                             .num_outputs = 1,
+                             .num_parallel_tree = 1,
                              .base_margins = &base};
   grove_error_t err;
   grove_forest_t *f = NULL;
   grove_builder_t *b = grove__builder_new(nf, 1);
-  if (b == NULL || grove__builder_add_tree(b, &src, &err) != GROVE_OK || grove__builder_finish(b, &meta, &f, &err) != GROVE_OK)
+  if (b == NULL || grove__builder_add_tree(b, &src, &err) != GROVE_OK ||
+      grove__builder_finish(b, &meta, &f, &err) != GROVE_OK)
     printf("# complete tree of depth %d: %s\n", depth, err.msg);
   grove__builder_free(b);
   free(left);
@@ -625,7 +708,8 @@ static void test_wide_rows(void) {
   grove_forest_t *f = complete_tree(9, 300);
   CHECK(f != NULL, "complete tree over 300 features");
   if (f == NULL) return;
-  CHECK(grove__kernel_scratch_bytes(grove__predict_scalar, f) == 0, "the scalar kernel needs no scratch");
+  CHECK(grove__kernel_scratch_bytes(grove__predict_scalar, f) == 0,
+        "the scalar kernel needs no scratch");
 #ifdef GROVE_HAVE_X86_KERNELS
   CHECK(grove__kernel_scratch_bytes(grove__predict_avx512_rows, f) == 300 * 64 * sizeof(float),
         "the avx512 rows kernel needs a 64-row block of every feature");
@@ -644,7 +728,7 @@ static void test_wide_rows(void) {
   free(rows);
   free(ref);
   free(got);
-  grove_forest_unref(f);
+  grove_forest_free(f);
 }
 
 static void test_nodes8_bounds(void) {
@@ -654,20 +738,24 @@ static void test_nodes8_bounds(void) {
     snprintf(name, sizeof name, "complete tree of depth %d", depth);
     CHECK(f != NULL, name);
     if (f == NULL) continue;
-    snprintf(name, sizeof name, "complete tree of depth %d: 8-byte nodes %s", depth, depth == 16 ? "built" : "not built");
+    snprintf(name, sizeof name, "complete tree of depth %d: 8-byte nodes %s", depth,
+             depth == 16 ? "built" : "not built");
     CHECK((f->nodes8 != NULL) == (depth == 16), name);
     snprintf(name, sizeof name, "complete tree of depth %d", depth);
     check_forest(f, name, 300);
-    grove_forest_unref(f);
+    grove_forest_free(f);
   }
 }
 
 static void test_isa_names(void) {
   const grove_isa_t cpu = grove__cpu_detect();
-  printf("# cpu: %s; engine: %s, %s\n", grove__isa_name(cpu), grove_engine_isa(), grove_engine_kernel());
+  printf("# cpu: %s; engine: %s, %s\n", grove__isa_name(cpu), grove_engine_isa(),
+         grove_engine_kernel());
   CHECK(strcmp(grove_engine_isa(), "scalar") == 0 || strcmp(grove_engine_isa(), "avx2") == 0 ||
-            strcmp(grove_engine_isa(), "avx512") == 0, "grove_engine_isa() names a known ISA");
-  CHECK(strstr(grove_engine_kernel(), grove_engine_isa()) != NULL, "the kernel's name says its ISA");
+            strcmp(grove_engine_isa(), "avx512") == 0,
+        "grove_engine_isa() names a known ISA");
+  CHECK(strstr(grove_engine_kernel(), grove_engine_isa()) != NULL,
+        "the kernel's name says its ISA");
 }
 
 int main(void) {

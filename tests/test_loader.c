@@ -24,7 +24,6 @@
 
 /* ---- helpers ---- */
 
-
 static char *read_fixture(const char *name, size_t *len) {
   char path[1024];
   snprintf(path, sizeof path, FIXTURE_DIR "%s", name);
@@ -88,7 +87,8 @@ static void check_predicts_finite(const grove_forest_t *forest, const char *what
   grove_forest_synthesize_rows(forest, 8, 42, rows);
   grove_err_t rc = grove_forest_predict(forest, rows, 8, out, NULL, &err);
   int finite = rc == GROVE_OK;
-  for (size_t i = 0; finite && i < 8 * grove_forest_output_width(forest, 0); i++) finite = isfinite(out[i]);
+  for (size_t i = 0; finite && i < 8 * grove_forest_output_width(forest, 0); i++)
+    finite = isfinite(out[i]);
   CHECK(finite, what);
   free(rows);
 }
@@ -126,10 +126,12 @@ static void test_binary_logistic(void) {
   CHECK(names_ok, "binary: feature names alpha, beta, gamma, delta in order");
   CHECK(grove_forest_feature_name(f, 4) == NULL, "binary: feature name out of range is NULL");
   CHECK_EQ_INT(grove_forest_feature_index(f, "epsilon"), -1, "binary: unknown feature name is -1");
-  CHECK_EQ_INT(grove_forest_feature_type(f, 0), GROVE_FEATURE_NUMERIC, "binary: type \"q\" is numeric");
-  CHECK_EQ_INT(grove_forest_feature_type(f, 2), GROVE_FEATURE_INTEGER, "binary: type \"int\" is integer");
+  CHECK_EQ_INT(grove_forest_feature_type(f, 0), GROVE_FEATURE_NUMERIC,
+               "binary: type \"q\" is numeric");
+  CHECK_EQ_INT(grove_forest_feature_type(f, 2), GROVE_FEATURE_INTEGER,
+               "binary: type \"int\" is integer");
   check_predicts_finite(f, "binary: predictions are finite");
-  grove_forest_unref(f);
+  grove_forest_free(f);
 }
 
 static void test_multi_softprob(void) {
@@ -150,17 +152,20 @@ static void test_multi_softprob(void) {
   CHECK_EQ_INT(grove_forest_feature_index(f, "f0"), -1, "multi: feature_index is -1 without names");
   CHECK_EQ_INT(info.num_categorical_splits, 0, "multi: no categorical splits");
   check_predicts_finite(f, "multi: predictions are finite");
-  grove_forest_unref(f);
+  grove_forest_free(f);
 }
 
 /* Converted scikit-learn models: the "grove" block and the grove:probability objective. */
 static void test_converted(void) {
   size_t len;
   char *json = read_fixture("multi_softprob.json", &len);
-  char *a = json ? replace_first(json, "\"version\":[1,7,4]}",
-                                 "\"version\":[1,7,4],\"grove\":{\"source_format\":\"scikit-learn\","
-                                 "\"source_model\":\"RandomForestClassifier\",\"classes\":[0,1,2]}}") : NULL;
-  char *b = a ? replace_first(a, "\"name\":\"multi:softprob\"", "\"name\":\"grove:probability\"") : NULL;
+  char *a = json
+                ? replace_first(json, "\"version\":[1,7,4]}",
+                                "\"version\":[1,7,4],\"grove\":{\"source_format\":\"scikit-learn\","
+                                "\"source_model\":\"RandomForestClassifier\",\"classes\":[0,1,2]}}")
+                : NULL;
+  char *b =
+      a ? replace_first(a, "\"name\":\"multi:softprob\"", "\"name\":\"grove:probability\"") : NULL;
   CHECK(b != NULL, "converted: fixture edits apply");
   grove_forest_t *f = NULL, *plain = NULL;
   grove_error_t err;
@@ -168,9 +173,11 @@ static void test_converted(void) {
       grove_forest_load_buffer(json, len, "softprob.json", &plain, &err) == GROVE_OK) {
     grove_forest_info_t info;
     grove_forest_get_info(f, &info);
-    CHECK(strcmp(info.format, "scikit-learn") == 0 && strcmp(info.source_model, "RandomForestClassifier") == 0,
+    CHECK(strcmp(info.format, "scikit-learn") == 0 &&
+              strcmp(info.source_model, "RandomForestClassifier") == 0,
           "converted: format scikit-learn, source model from the grove block");
-    CHECK(info.task == GROVE_TASK_MULTICLASS && info.transform == GROVE_TRANSFORM_IDENTITY && info.num_outputs == 3,
+    CHECK(info.task == GROVE_TASK_MULTICLASS && info.transform == GROVE_TRANSFORM_IDENTITY &&
+              info.num_outputs == 3,
           "converted: grove:probability with num_class 3 is 3 identity outputs");
     /* The outputs are the margins themselves: the softprob twin's margins, untransformed. */
     const float row[3] = {0.1f, -0.7f, 0.4f};
@@ -187,10 +194,11 @@ static void test_converted(void) {
     CHECK(0, "converted: loads");
     printf("# %s\n", err.msg);
   }
-  grove_forest_unref(f);
-  grove_forest_unref(plain);
+  grove_forest_free(f);
+  grove_forest_free(plain);
   char *c = json ? replace_first(json, "\"version\":[1,7,4]}",
-                                 "\"version\":[1,7,4],\"grove\":{\"source_format\":\"onnx\",\"source_model\":\"x\"}}")
+                                 "\"version\":[1,7,4],\"grove\":{\"source_format\":\"onnx\","
+                                 "\"source_model\":\"x\"}}")
                  : NULL;
   f = NULL;
   int rc = c ? grove_forest_load_buffer(c, strlen(c), "onnx.json", &f, &err) : GROVE_OK;
@@ -210,11 +218,13 @@ static void test_categorical(void) {
   CHECK_EQ_INT(info.num_trees, 3, "categorical: 3 trees");
   CHECK_EQ_INT(info.num_features, 2, "categorical: 2 features");
   CHECK(info.num_categorical_splits > 0, "categorical: has categorical splits");
-  CHECK_EQ_INT(grove_forest_feature_type(f, 0), GROVE_FEATURE_CATEGORICAL, "categorical: colour is \"c\"");
-  CHECK_EQ_INT(grove_forest_feature_type(f, 1), GROVE_FEATURE_NUMERIC, "categorical: size (\"float\") is numeric");
+  CHECK_EQ_INT(grove_forest_feature_type(f, 0), GROVE_FEATURE_CATEGORICAL,
+               "categorical: colour is \"c\"");
+  CHECK_EQ_INT(grove_forest_feature_type(f, 1), GROVE_FEATURE_NUMERIC,
+               "categorical: size (\"float\") is numeric");
   CHECK_EQ_INT(grove_forest_feature_index(f, "size"), 1, "categorical: feature index of size");
   check_predicts_finite(f, "categorical: predictions are finite");
-  grove_forest_unref(f);
+  grove_forest_free(f);
 }
 
 /* Margin of one all-zero row: how the dart weights are checked to take effect. */
@@ -228,7 +238,7 @@ static float first_margin(const char *json, size_t len) {
   float row[3] = {0, 0, 0}, out = NAN;
   grove_predict_opts_t opts = {.margin = 1};
   grove_forest_predict(f, row, 1, &out, &opts, &err);
-  grove_forest_unref(f);
+  grove_forest_free(f);
   return out;
 }
 
@@ -243,7 +253,7 @@ static void test_dart(void) {
   CHECK_EQ_INT(info.transform, GROVE_TRANSFORM_IDENTITY, "dart: identity transform");
   CHECK_EQ_INT(info.num_trees, 3, "dart: 3 trees");
   CHECK_EQ_INT(info.num_features, 3, "dart: 3 features");
-  grove_forest_unref(f);
+  grove_forest_free(f);
 
   /* The fixture's weights are not all 1, so forcing them to 1 must change the margin. */
   size_t len;
@@ -254,7 +264,8 @@ static void test_dart(void) {
   if (unweighted != NULL) {
     float weighted_margin = first_margin(json, len);
     float unweighted_margin = first_margin(unweighted, strlen(unweighted));
-    CHECK(isfinite(weighted_margin) && isfinite(unweighted_margin) && weighted_margin != unweighted_margin,
+    CHECK(isfinite(weighted_margin) && isfinite(unweighted_margin) &&
+              weighted_margin != unweighted_margin,
           "dart: weight_drop scales the trees' leaves");
   }
   free(unweighted);
@@ -280,14 +291,17 @@ static void test_income_model_dir(void) {
   CHECK_EQ_INT(info.num_groups, 1, "income: 1 group");
   CHECK(info.num_categorical_splits > 0, "income: categorical splits");
   CHECK(info.has_feature_names, "income: feature names");
-  CHECK(grove_forest_feature_name(f, 0) != NULL && strcmp(grove_forest_feature_name(f, 0), "age") == 0,
+  CHECK(grove_forest_feature_name(f, 0) != NULL &&
+            strcmp(grove_forest_feature_name(f, 0), "age") == 0,
         "income: feature 0 is age");
-  CHECK_EQ_INT(grove_forest_feature_type(f, 1), GROVE_FEATURE_CATEGORICAL, "income: workclass is categorical");
+  CHECK_EQ_INT(grove_forest_feature_type(f, 1), GROVE_FEATURE_CATEGORICAL,
+               "income: workclass is categorical");
   CHECK(schema != NULL && schema->num_features == 14, "income: schema has 14 features");
   if (schema != NULL)
-    CHECK(grove_schema_category_code(schema, 1, "Private", 7) >= 0, "income: schema knows workclass Private");
+    CHECK(grove_schema_category_code(schema, 1, "Private", 7) >= 0,
+          "income: schema knows workclass Private");
   check_predicts_finite(f, "income: predictions are finite");
-  grove_forest_unref(f);
+  grove_forest_free(f);
   grove_schema_free(schema);
 }
 
@@ -301,14 +315,15 @@ static void test_legal_edge_cases(void) {
   grove_forest_t *f = NULL;
   grove_error_t err = {{0}};
   if (empty_set != NULL) {
-    grove_err_t rc = grove_forest_load_buffer(empty_set, strlen(empty_set), "empty-set.json", &f, &err);
+    grove_err_t rc =
+        grove_forest_load_buffer(empty_set, strlen(empty_set), "empty-set.json", &f, &err);
     CHECK_EQ_INT(rc, GROVE_OK, "empty category set: loads");
     if (rc == GROVE_OK) {
       grove_forest_info_t info;
       grove_forest_get_info(f, &info);
       CHECK(info.num_categorical_splits > 0, "empty category set: still a categorical split");
       check_predicts_finite(f, "empty category set: predictions are finite");
-      grove_forest_unref(f);
+      grove_forest_free(f);
     } else {
       printf("# %s\n", err.msg);
     }
@@ -319,16 +334,18 @@ static void test_legal_edge_cases(void) {
   /* No trees at all: XGBoost predicts the base score. */
   static const char no_trees[] =
       "{\"learner\":{\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_trees\":\"0\"},"
-      "\"tree_info\":[],\"trees\":[]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"2.5\","
+      "\"tree_info\":[],\"trees\":[]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":"
+      "\"2.5\","
       "\"num_feature\":\"2\"},\"objective\":{\"name\":\"reg:squarederror\"}}}";
   f = NULL;
-  grove_err_t rc = grove_forest_load_buffer(no_trees, sizeof no_trees - 1, "no-trees.json", &f, &err);
+  grove_err_t rc =
+      grove_forest_load_buffer(no_trees, sizeof no_trees - 1, "no-trees.json", &f, &err);
   CHECK_EQ_INT(rc, GROVE_OK, "no trees: loads");
   if (rc == GROVE_OK) {
     float rows[2] = {1, 2}, out = 0;
     CHECK(grove_forest_predict(f, rows, 1, &out, NULL, &err) == GROVE_OK && out == 2.5f,
           "no trees: predicts the base score");
-    grove_forest_unref(f);
+    grove_forest_free(f);
   } else {
     printf("# %s\n", err.msg);
   }
@@ -337,19 +354,20 @@ static void test_legal_edge_cases(void) {
 /* ---- malformed models ---- */
 
 typedef struct {
-  const char *what;         /* the problem, as the TAP line names it */
-  const char *fixture;      /* file in tests/fixtures/ to edit, or NULL: REPLACEMENT is the input */
-  const char *find;         /* text replaced (first occurrence) in the fixture */
+  const char *what;    /* the problem, as the TAP line names it */
+  const char *fixture; /* file in tests/fixtures/ to edit, or NULL: REPLACEMENT is the input */
+  const char *find;    /* text replaced (first occurrence) in the fixture */
   const char *replacement;
   grove_err_t expected_rc;
   const char *expected_msg; /* substring of the message that names the problem */
 } malformed_case_t;
 
-#define BIN "binary_logistic.json"
+#define BIN   "binary_logistic.json"
 #define MULTI "multi_softprob.json"
-#define CAT "categorical.json"
-#define DART "dart.json"
-#define CAT_ARRAYS "\"categories_nodes\":[1,2],\"categories_segments\":[0,3],\"categories_sizes\":[3,2]"
+#define CAT   "categorical.json"
+#define DART  "dart.json"
+#define CAT_ARRAYS \
+  "\"categories_nodes\":[1,2],\"categories_segments\":[0,3],\"categories_sizes\":[3,2]"
 
 static const malformed_case_t malformed_cases[] = {
     /* Not a model at all. */
@@ -358,7 +376,8 @@ static const malformed_case_t malformed_cases[] = {
     {"a lone number", NULL, NULL, "42\n", GROVE_EPARSE, "missing \"learner\""},
     {"an empty object", NULL, NULL, "{}", GROVE_EPARSE, "missing \"learner\""},
     {"an array at the top", NULL, NULL, "[1,2,3]", GROVE_EPARSE, "missing \"learner\""},
-    {"learner is a string", NULL, NULL, "{\"learner\":\"x\"}", GROVE_EPARSE, "learner: expected object"},
+    {"learner is a string", NULL, NULL, "{\"learner\":\"x\"}", GROVE_EPARSE,
+     "learner: expected object"},
     {"trailing garbage", BIN, "\"version\":[1,7,4]}", "\"version\":[1,7,4]} xyz", GROVE_EPARSE,
      "unexpected data after the JSON document"},
     {"a second document", BIN, "\"version\":[1,7,4]}", "\"version\":[1,7,4]}\n{}", GROVE_EPARSE,
@@ -368,37 +387,43 @@ static const malformed_case_t malformed_cases[] = {
     /* Wrong types. */
     {"trees not an array", BIN, "\"trees\":[", "\"trees\":\"oops\",\"trees_moved\":[", GROVE_EPARSE,
      "trees: expected array, found string"},
-    {"a tree that is not an object", BIN, "\"num_trees\":\"3\",\"size_leaf_vector\":\"0\"},\"tree_info\":[0,0,0],\"trees\":[",
-     "\"num_trees\":\"4\",\"size_leaf_vector\":\"0\"},\"tree_info\":[0,0,0,0],\"trees\":[7,", GROVE_EPARSE,
-     "trees[0]: expected an object, found int"},
-    {"num_feature a list", BIN, "\"num_feature\":\"4\",\"num_target\"", "\"num_feature\":[4],\"num_target\"",
-     GROVE_EPARSE, "learner_model_param.num_feature: expected an integer"},
-    {"num_feature zero", BIN, "\"num_feature\":\"4\",\"num_target\"", "\"num_feature\":\"0\",\"num_target\"",
-     GROVE_EPARSE, "num_feature: expected an integer in [1, "},
+    {"a tree that is not an object", BIN,
+     "\"num_trees\":\"3\",\"size_leaf_vector\":\"0\"},\"tree_info\":[0,0,0],\"trees\":[",
+     "\"num_trees\":\"4\",\"size_leaf_vector\":\"0\"},\"tree_info\":[0,0,0,0],\"trees\":[7,",
+     GROVE_EPARSE, "trees[0]: expected an object, found int"},
+    {"num_feature a list", BIN, "\"num_feature\":\"4\",\"num_target\"",
+     "\"num_feature\":[4],\"num_target\"", GROVE_EPARSE,
+     "learner_model_param.num_feature: expected an integer"},
+    {"num_feature zero", BIN, "\"num_feature\":\"4\",\"num_target\"",
+     "\"num_feature\":\"0\",\"num_target\"", GROVE_EPARSE,
+     "num_feature: expected an integer in [1, "},
     {"num_feature absurdly large", BIN, "\"num_feature\":\"4\",\"num_target\"",
-     "\"num_feature\":\"2147483647\",\"num_target\"", GROVE_EPARSE, "num_feature: expected an integer in [1, 16777216]"},
-    {"num_feature missing", BIN, "\"num_feature\":\"4\",\"num_target\"", "\"num_target\"", GROVE_EPARSE,
-     "learner_model_param: missing \"num_feature\""},
+     "\"num_feature\":\"2147483647\",\"num_target\"", GROVE_EPARSE,
+     "num_feature: expected an integer in [1, 16777216]"},
+    {"num_feature missing", BIN, "\"num_feature\":\"4\",\"num_target\"", "\"num_target\"",
+     GROVE_EPARSE, "learner_model_param: missing \"num_feature\""},
     {"split_conditions holding a string", BIN, "\"split_conditions\":[1.2026167E-1",
-     "\"split_conditions\":[\"abc\"", GROVE_EPARSE, "trees[0].split_conditions[0]: expected a number"},
+     "\"split_conditions\":[\"abc\"", GROVE_EPARSE,
+     "trees[0].split_conditions[0]: expected a number"},
     {"split_conditions holding an object", BIN, "\"split_conditions\":[1.2026167E-1",
      "\"split_conditions\":[{}", GROVE_EPARSE, "trees[0].split_conditions[0]: expected a number"},
-    {"left_children an object", BIN, "\"left_children\":[1,3,5,-1,-1,-1,-1]", "\"left_children\":{}",
-     GROVE_EPARSE, "trees[0].left_children: expected array, found object"},
+    {"left_children an object", BIN, "\"left_children\":[1,3,5,-1,-1,-1,-1]",
+     "\"left_children\":{}", GROVE_EPARSE, "trees[0].left_children: expected array, found object"},
     {"tree_param missing", BIN, "\"tree_param\":", "\"tree_param_x\":", GROVE_EPARSE,
      "trees[0]: missing \"tree_param\""},
     {"default_left of 2", BIN, "\"default_left\":[1,", "\"default_left\":[2,", GROVE_EPARSE,
      "trees[0].default_left[0]: expected 0 or 1"},
     {"split_type of 2", BIN, "\"split_type\":[0,", "\"split_type\":[2,", GROVE_EPARSE,
      "trees[0].split_type[0]: expected 0 (numeric) or 1 (categorical)"},
-    {"base_score not a number", BIN, "\"base_score\":\"3E-1\"", "\"base_score\":\"abc\"", GROVE_EPARSE,
-     "base_score: cannot parse \"abc\""},
+    {"base_score not a number", BIN, "\"base_score\":\"3E-1\"", "\"base_score\":\"abc\"",
+     GROVE_EPARSE, "base_score: cannot parse \"abc\""},
     {"base_score a list", BIN, "\"base_score\":\"3E-1\"", "\"base_score\":[0.3]", GROVE_EPARSE,
      "base_score: expected a string, found array"},
 
     /* Broken tree structure. */
-    {"left_children index out of range", BIN, "\"left_children\":[1,3,5,", "\"left_children\":[1,3,7,",
-     GROVE_EPARSE, "trees[0].left_children[2]: expected an integer in [-1, 6]"},
+    {"left_children index out of range", BIN, "\"left_children\":[1,3,5,",
+     "\"left_children\":[1,3,7,", GROVE_EPARSE,
+     "trees[0].left_children[2]: expected an integer in [-1, 6]"},
     {"right_children index 2^31", BIN, "\"right_children\":[2,", "\"right_children\":[2147483648,",
      GROVE_EPARSE, "trees[0].right_children[0]: expected an integer in [-1, 6]"},
     {"child index -2", BIN, "\"left_children\":[1,3,5,", "\"left_children\":[1,-2,5,", GROVE_EPARSE,
@@ -411,24 +436,25 @@ static const malformed_case_t malformed_cases[] = {
      GROVE_EPARSE, "tree 0 node 2: left child 3 is reached twice"},
     {"both children the same node", BIN, "\"right_children\":[2,4,6,", "\"right_children\":[2,3,6,",
      GROVE_EPARSE, "tree 0 node 1: both children are node 3"},
-    {"left=-1 with right set", BIN, "\"left_children\":[1,3,5,", "\"left_children\":[1,-1,5,", GROVE_EPARSE,
-     "tree 0 node 1: left child -1 but right child 4"},
+    {"left=-1 with right set", BIN, "\"left_children\":[1,3,5,", "\"left_children\":[1,-1,5,",
+     GROVE_EPARSE, "tree 0 node 1: left child -1 but right child 4"},
     {"right=-1 with left set", BIN, "\"right_children\":[2,4,6,", "\"right_children\":[2,-1,6,",
      GROVE_EPARSE, "tree 0 node 1: right child -1 out of range"},
     {"split feature >= num_feature", BIN, "\"split_indices\":[0,2,2,", "\"split_indices\":[4,2,2,",
      GROVE_EPARSE, "tree 0 node 0: split feature 4 out of range [0, 4)"},
-    {"split feature negative", BIN, "\"split_indices\":[0,2,2,", "\"split_indices\":[-1,2,2,", GROVE_EPARSE,
-     "trees[0].split_indices[0]: expected an integer in [0, "},
+    {"split feature negative", BIN, "\"split_indices\":[0,2,2,", "\"split_indices\":[-1,2,2,",
+     GROVE_EPARSE, "trees[0].split_indices[0]: expected an integer in [0, "},
     {"NaN threshold on a numeric split", BIN, "\"split_conditions\":[1.2026167E-1",
      "\"split_conditions\":[NaN", GROVE_EPARSE, "tree 0 node 0: split threshold is NaN"},
-    {"num_nodes larger than the arrays", BIN, "\"num_nodes\":\"7\"", "\"num_nodes\":\"8\"", GROVE_EPARSE,
-     "trees[0].left_children: 7 values for num_nodes 8"},
+    {"num_nodes larger than the arrays", BIN, "\"num_nodes\":\"7\"", "\"num_nodes\":\"8\"",
+     GROVE_EPARSE, "trees[0].left_children: 7 values for num_nodes 8"},
     {"num_nodes 0", BIN, "\"num_nodes\":\"7\"", "\"num_nodes\":\"0\"", GROVE_EPARSE,
      "tree_param.num_nodes: expected an integer in [1, "},
     {"right_children one short", BIN, "\"right_children\":[2,4,6,-1,-1,-1,-1]",
-     "\"right_children\":[2,4,6,-1,-1,-1]", GROVE_EPARSE, "trees[0].right_children: 6 values for 7 nodes"},
-    {"split_conditions one long", BIN, "\"split_conditions\":[", "\"split_conditions\":[0,", GROVE_EPARSE,
-     "trees[0].split_conditions: 8 values for 7 nodes"},
+     "\"right_children\":[2,4,6,-1,-1,-1]", GROVE_EPARSE,
+     "trees[0].right_children: 6 values for 7 nodes"},
+    {"split_conditions one long", BIN, "\"split_conditions\":[", "\"split_conditions\":[0,",
+     GROVE_EPARSE, "trees[0].split_conditions: 8 values for 7 nodes"},
     {"default_left one short", BIN, "\"default_left\":[1,", "\"default_left\":[", GROVE_EPARSE,
      "trees[0].default_left: 6 values for 7 nodes"},
 
@@ -437,33 +463,34 @@ static const malformed_case_t malformed_cases[] = {
      "2 tree_info entries"},
     {"num_trees mismatch", BIN, "\"num_trees\":\"3\"", "\"num_trees\":\"4\"", GROVE_EPARSE,
      "num_trees is 4 but there are 3 trees"},
-    {"tree_info group out of range", BIN, "\"tree_info\":[0,0,0]", "\"tree_info\":[0,0,1]", GROVE_EPARSE,
-     "tree_info[2]: expected an output group in [0, 1)"},
-    {"tree_info group out of range (multi)", MULTI, "\"tree_info\":[0,1,2,", "\"tree_info\":[0,1,3,",
-     GROVE_EPARSE, "tree_info[2]: expected an output group in [0, 3)"},
-    {"tree_info group negative", BIN, "\"tree_info\":[0,0,0]", "\"tree_info\":[0,-1,0]", GROVE_EPARSE,
-     "tree_info[1]: expected an output group"},
-    {"gblinear booster", BIN, "\"name\":\"gbtree\"", "\"name\":\"gblinear\"", GROVE_EUNSUPPORTED, "gblinear"},
+    {"tree_info group out of range", BIN, "\"tree_info\":[0,0,0]", "\"tree_info\":[0,0,1]",
+     GROVE_EPARSE, "tree_info[2]: expected an output group in [0, 1)"},
+    {"tree_info group out of range (multi)", MULTI, "\"tree_info\":[0,1,2,",
+     "\"tree_info\":[0,1,3,", GROVE_EPARSE, "tree_info[2]: expected an output group in [0, 3)"},
+    {"tree_info group negative", BIN, "\"tree_info\":[0,0,0]", "\"tree_info\":[0,-1,0]",
+     GROVE_EPARSE, "tree_info[1]: expected an output group"},
+    {"gblinear booster", BIN, "\"name\":\"gbtree\"", "\"name\":\"gblinear\"", GROVE_EUNSUPPORTED,
+     "gblinear"},
     {"unknown booster", BIN, "\"name\":\"gbtree\"", "\"name\":\"gbforest\"", GROVE_EUNSUPPORTED,
      "unknown booster \"gbforest\""},
-    {"unknown objective", BIN, "\"name\":\"binary:logistic\"", "\"name\":\"reg:foo\"", GROVE_EUNSUPPORTED,
-     "objective \"reg:foo\" is not supported"},
+    {"unknown objective", BIN, "\"name\":\"binary:logistic\"", "\"name\":\"reg:foo\"",
+     GROVE_EUNSUPPORTED, "objective \"reg:foo\" is not supported"},
     {"unknown ranking objective", BIN, "\"name\":\"binary:logistic\"", "\"name\":\"rank:foo\"",
      GROVE_EUNSUPPORTED, "objective \"rank:foo\" is not supported"},
     {"objective name not a string", BIN, "\"name\":\"binary:logistic\"", "\"name\":7", GROVE_EPARSE,
      "learner.objective.name: expected string, found int"},
-    {"multi:softprob with num_class 1", MULTI, "\"num_class\":\"3\"", "\"num_class\":\"1\"", GROVE_EPARSE,
-     "multi:softprob needs num_class >= 2, found 1"},
-    {"multi:softprob with num_class 0", MULTI, "\"num_class\":\"3\"", "\"num_class\":\"0\"", GROVE_EPARSE,
-     "multi:softprob needs num_class >= 2, found 0"},
+    {"multi:softprob with num_class 1", MULTI, "\"num_class\":\"3\"", "\"num_class\":\"1\"",
+     GROVE_EPARSE, "multi:softprob needs num_class >= 2, found 1"},
+    {"multi:softprob with num_class 0", MULTI, "\"num_class\":\"3\"", "\"num_class\":\"0\"",
+     GROVE_EPARSE, "multi:softprob needs num_class >= 2, found 0"},
     {"num_class negative", MULTI, "\"num_class\":\"3\"", "\"num_class\":\"-3\"", GROVE_EPARSE,
      "learner_model_param.num_class: expected an integer in [0, "},
     {"multi-class with several targets", MULTI, "\"num_target\":\"1\"", "\"num_target\":\"2\"",
      GROVE_EUNSUPPORTED, "several targets"},
-    {"base_score -0.1 for binary:logistic", BIN, "\"base_score\":\"3E-1\"", "\"base_score\":\"-1E-1\"",
-     GROVE_EPARSE, "outside the domain of objective binary:logistic"},
-    {"base_score 1.5 for binary:logistic", BIN, "\"base_score\":\"3E-1\"", "\"base_score\":\"1.5E0\"",
-     GROVE_EPARSE, "outside the domain of objective binary:logistic"},
+    {"base_score -0.1 for binary:logistic", BIN, "\"base_score\":\"3E-1\"",
+     "\"base_score\":\"-1E-1\"", GROVE_EPARSE, "outside the domain of objective binary:logistic"},
+    {"base_score 1.5 for binary:logistic", BIN, "\"base_score\":\"3E-1\"",
+     "\"base_score\":\"1.5E0\"", GROVE_EPARSE, "outside the domain of objective binary:logistic"},
     {"base_score NaN for binary:logistic", BIN, "\"base_score\":\"3E-1\"", "\"base_score\":\"NaN\"",
      GROVE_EPARSE, "outside the domain of objective binary:logistic"},
 
@@ -471,46 +498,52 @@ static const malformed_case_t malformed_cases[] = {
      "\"base_score\":\"[5E-1,5E-1]\"", GROVE_EPARSE, "base_score: 2 values for 3 outputs"},
     {"base_score unclosed vector", MULTI, "\"base_score\":\"5E-1\"", "\"base_score\":\"[5E-1\"",
      GROVE_EPARSE, "base_score: cannot parse"},
-    {"size_leaf_vector 2 (multi-target trees)", BIN, "\"num_nodes\":\"7\",\"size_leaf_vector\":\"0\"",
+    {"size_leaf_vector 2 (multi-target trees)", BIN,
+     "\"num_nodes\":\"7\",\"size_leaf_vector\":\"0\"",
      "\"num_nodes\":\"7\",\"size_leaf_vector\":\"2\"", GROVE_EUNSUPPORTED, "vector leaves"},
     {"feature_names count mismatch", BIN, "[\"alpha\",\"beta\",\"gamma\",\"delta\"]",
-     "[\"alpha\",\"beta\",\"gamma\"]", GROVE_EPARSE, "learner.feature_names: 3 names for 4 features"},
+     "[\"alpha\",\"beta\",\"gamma\"]", GROVE_EPARSE,
+     "learner.feature_names: 3 names for 4 features"},
     {"feature_names holding a number", BIN, "[\"alpha\",\"beta\",", "[\"alpha\",2,", GROVE_EPARSE,
      "learner.feature_names[1]: expected a string"},
     {"feature_names an object", BIN, "\"feature_names\":[\"alpha\",\"beta\",\"gamma\",\"delta\"]",
      "\"feature_names\":{}", GROVE_EPARSE, "learner.feature_names: expected an array"},
     {"feature_types count mismatch", BIN, "\"feature_types\":[\"q\",\"q\",\"int\",\"q\"]",
      "\"feature_types\":[\"q\",\"q\",\"int\",\"q\",\"q\"]", GROVE_EPARSE, "5 types for 4 features"},
-    {"unknown feature type \"x\"", BIN, "\"feature_types\":[\"q\",\"q\"", "\"feature_types\":[\"q\",\"x\"",
-     GROVE_EPARSE, "feature_types[1]: unknown feature type \"x\""},
+    {"unknown feature type \"x\"", BIN, "\"feature_types\":[\"q\",\"q\"",
+     "\"feature_types\":[\"q\",\"x\"", GROVE_EPARSE,
+     "feature_types[1]: unknown feature type \"x\""},
 
     /* Categorical splits. */
-    {"category negative", CAT, "\"categories\":[0,2,3,1,4]", "\"categories\":[0,-2,3,1,4]", GROVE_EPARSE,
-     "trees[0].categories[1]: expected a category in [0, 2^24)"},
-    {"category 2^24", CAT, "\"categories\":[0,2,3,1,4]", "\"categories\":[0,16777216,3,1,4]", GROVE_EPARSE,
-     "trees[0].categories[1]: expected a category in [0, 2^24)"},
-    {"category 1e39", CAT, "\"categories\":[0,2,3,1,4]", "\"categories\":[0,1e39,3,1,4]", GROVE_EPARSE,
-     "trees[0].categories[1]: expected a category in [0, 2^24)"},
+    {"category negative", CAT, "\"categories\":[0,2,3,1,4]", "\"categories\":[0,-2,3,1,4]",
+     GROVE_EPARSE, "trees[0].categories[1]: expected a category in [0, 2^24)"},
+    {"category 2^24", CAT, "\"categories\":[0,2,3,1,4]", "\"categories\":[0,16777216,3,1,4]",
+     GROVE_EPARSE, "trees[0].categories[1]: expected a category in [0, 2^24)"},
+    {"category 1e39", CAT, "\"categories\":[0,2,3,1,4]", "\"categories\":[0,1e39,3,1,4]",
+     GROVE_EPARSE, "trees[0].categories[1]: expected a category in [0, 2^24)"},
     {"category not an integer", CAT, "\"categories\":[0,2,3,1,4]", "\"categories\":[0,2.5,3,1,4]",
      GROVE_EPARSE, "trees[0].categories[1]: expected a category"},
     {"categories_nodes pointing at a numeric node", CAT, "\"categories_nodes\":[1,2]",
-     "\"categories_nodes\":[0,2]", GROVE_EPARSE, "categories_nodes[0] = 0 is not a categorical split"},
-    {"categories_nodes listing a node twice", CAT, "\"categories_nodes\":[1,2]", "\"categories_nodes\":[1,1]",
-     GROVE_EPARSE, "categories_nodes[1] = 1 is not a categorical split or is listed twice"},
-    {"categories_nodes out of range", CAT, "\"categories_nodes\":[1,2]", "\"categories_nodes\":[1,7]",
-     GROVE_EPARSE, "categorical split 1: node, segment or size out of range"},
+     "\"categories_nodes\":[0,2]", GROVE_EPARSE,
+     "categories_nodes[0] = 0 is not a categorical split"},
+    {"categories_nodes listing a node twice", CAT, "\"categories_nodes\":[1,2]",
+     "\"categories_nodes\":[1,1]", GROVE_EPARSE,
+     "categories_nodes[1] = 1 is not a categorical split or is listed twice"},
+    {"categories_nodes out of range", CAT, "\"categories_nodes\":[1,2]",
+     "\"categories_nodes\":[1,7]", GROVE_EPARSE,
+     "categorical split 1: node, segment or size out of range"},
     {"categorical node with no categories entry", CAT, CAT_ARRAYS,
      "\"categories_nodes\":[1],\"categories_segments\":[0],\"categories_sizes\":[3]", GROVE_EPARSE,
      "trees[0]: categorical split node 2 has no categories"},
     {"categories_segments past the end", CAT, CAT_ARRAYS,
-     "\"categories_nodes\":[1,2],\"categories_segments\":[0,6],\"categories_sizes\":[3,2]", GROVE_EPARSE,
-     "categorical split 1: node, segment or size out of range"},
+     "\"categories_nodes\":[1,2],\"categories_segments\":[0,6],\"categories_sizes\":[3,2]",
+     GROVE_EPARSE, "categorical split 1: node, segment or size out of range"},
     {"categories_sizes past the end", CAT, CAT_ARRAYS,
-     "\"categories_nodes\":[1,2],\"categories_segments\":[0,3],\"categories_sizes\":[3,3]", GROVE_EPARSE,
-     "categorical split 1: node, segment or size out of range"},
+     "\"categories_nodes\":[1,2],\"categories_segments\":[0,3],\"categories_sizes\":[3,3]",
+     GROVE_EPARSE, "categorical split 1: node, segment or size out of range"},
     {"categories_* lengths differ", CAT, CAT_ARRAYS,
-     "\"categories_nodes\":[1,2],\"categories_segments\":[0,3],\"categories_sizes\":[3]", GROVE_EPARSE,
-     "categories_nodes, categories_segments and categories_sizes differ in length"},
+     "\"categories_nodes\":[1,2],\"categories_segments\":[0,3],\"categories_sizes\":[3]",
+     GROVE_EPARSE, "categories_nodes, categories_segments and categories_sizes differ in length"},
     {"categories missing", CAT, "\"categories\":[0,2,3,1,4],", "", GROVE_EPARSE,
      "trees[0]: missing \"categories\""},
     {"split_type the wrong length", CAT, "\"split_type\":[0,1,1,0,0,0,0]", "\"split_type\":[0,1,1]",
@@ -521,8 +554,8 @@ static const malformed_case_t malformed_cases[] = {
      "gradient_booster: missing \"weight_drop\""},
     {"weight_drop length mismatch", DART, "\"weight_drop\":[6.666667E-1,1E0,6.666667E-1]",
      "\"weight_drop\":[6.666667E-1,1E0]", GROVE_EPARSE, "weight_drop has 2 weights for 3 trees"},
-    {"weight_drop holding a string", DART, "\"weight_drop\":[6.666667E-1,", "\"weight_drop\":[\"heavy\",",
-     GROVE_EPARSE, "weight_drop[0]: expected a number"},
+    {"weight_drop holding a string", DART, "\"weight_drop\":[6.666667E-1,",
+     "\"weight_drop\":[\"heavy\",", GROVE_EPARSE, "weight_drop[0]: expected a number"},
     {"dart without its gbtree", DART, "\"gradient_booster\":{\"gbtree\":",
      "\"gradient_booster\":{\"gbtree_x\":", GROVE_EPARSE, "gradient_booster: missing \"gbtree\""},
 };
@@ -559,7 +592,7 @@ static void check_refused(const char *data, size_t len, const char *name, const 
   snprintf(line, sizeof line, "%s: message starts with \"%s: \"", what, name);
   CHECK(names_input(err.msg, name), line);
   if (rc == GROVE_OK) {
-    grove_forest_unref(forest);
+    grove_forest_free(forest);
   } else {
     snprintf(line, sizeof line, "%s: *out is NULL", what);
     CHECK(forest == NULL, line);
@@ -595,8 +628,8 @@ static void test_ubjson(void) {
     grove_forest_t *from_json = load_fixture_file(pairs[i][0]);
     grove_forest_t *from_ubjson = load_fixture_file(pairs[i][1]);
     if (from_json == NULL || from_ubjson == NULL) {
-      grove_forest_unref(from_json);
-      grove_forest_unref(from_ubjson);
+      grove_forest_free(from_json);
+      grove_forest_free(from_ubjson);
       continue;
     }
     grove_forest_info_t a, b;
@@ -604,9 +637,11 @@ static void test_ubjson(void) {
     grove_forest_get_info(from_ubjson, &b);
     char what[128];
     snprintf(what, sizeof what, "%s: same shape as its JSON twin", pairs[i][1]);
-    CHECK(a.num_trees == b.num_trees && a.num_nodes == b.num_nodes && a.num_features == b.num_features &&
-              a.num_categorical_splits == b.num_categorical_splits && a.base_margin == b.base_margin &&
-              strcmp(a.objective, b.objective) == 0 && a.has_feature_names == b.has_feature_names,
+    CHECK(a.num_trees == b.num_trees && a.num_nodes == b.num_nodes &&
+              a.num_features == b.num_features &&
+              a.num_categorical_splits == b.num_categorical_splits &&
+              a.base_margin == b.base_margin && strcmp(a.objective, b.objective) == 0 &&
+              a.has_feature_names == b.has_feature_names,
           what);
     /* Thresholds are float32 in both encodings: predictions must be identical. */
     float rows[16 * 4], out_json[16], out_ubjson[16];
@@ -618,48 +653,65 @@ static void test_ubjson(void) {
                memcmp(out_json, out_ubjson, sizeof out_json) == 0;
     snprintf(what, sizeof what, "%s: same margins as its JSON twin", pairs[i][1]);
     CHECK(same, what);
-    grove_forest_unref(from_json);
-    grove_forest_unref(from_ubjson);
+    grove_forest_free(from_json);
+    grove_forest_free(from_ubjson);
   }
 
   /* '{' then 'L': an int64 key length, then the key "learner" and nothing after it. */
   static const char truncated_key[] = "{L\x00\x00\x00\x00\x00\x00\x00\x07learner{";
-  static const char typed_object_without_count[] = "{$U" "ax";
-  static const char unknown_marker[] = "{i\x01" "aQ}";
-  static const char negative_length[] = "{i\xff" "a";
+  static const char typed_object_without_count[] =
+      "{$U"
+      "ax";
+  static const char unknown_marker[] =
+      "{i\x01"
+      "aQ}";
+  static const char negative_length[] =
+      "{i\xff"
+      "a";
   static const char huge_count[] = "{#L\x7f\xff\xff\xff\xff\xff\xff\xff";
-  static const char trailing[] = "{#U\x00" "x";
-  check_refused(truncated_key, sizeof truncated_key - 1, "model.ubj", "UBJSON cut after a key", GROVE_EPARSE,
-                "UBJSON at byte");
+  static const char trailing[] =
+      "{#U\x00"
+      "x";
+  check_refused(truncated_key, sizeof truncated_key - 1, "model.ubj", "UBJSON cut after a key",
+                GROVE_EPARSE, "UBJSON at byte");
   check_refused(typed_object_without_count, sizeof typed_object_without_count - 1, "model.ubj",
                 "UBJSON typed object without a count", GROVE_EPARSE, "bad object header or count");
-  check_refused(unknown_marker, sizeof unknown_marker - 1, "model.ubj", "UBJSON unknown type marker",
-                GROVE_EPARSE, "unknown type marker 0x51");
-  check_refused(negative_length, sizeof negative_length - 1, "model.ubj", "UBJSON negative key length",
-                GROVE_EPARSE, "UBJSON at byte");
-  check_refused(huge_count, sizeof huge_count - 1, "model.ubj", "UBJSON count larger than the input",
-                GROVE_EPARSE, "bad object header or count");
+  check_refused(unknown_marker, sizeof unknown_marker - 1, "model.ubj",
+                "UBJSON unknown type marker", GROVE_EPARSE, "unknown type marker 0x51");
+  check_refused(negative_length, sizeof negative_length - 1, "model.ubj",
+                "UBJSON negative key length", GROVE_EPARSE, "UBJSON at byte");
+  check_refused(huge_count, sizeof huge_count - 1, "model.ubj",
+                "UBJSON count larger than the input", GROVE_EPARSE, "bad object header or count");
   check_refused("{i", 2, "model.ubj", "UBJSON of two bytes", GROVE_EPARSE, "UBJSON at byte");
   /* A typed array of booleans costs no input bytes per element: refused outright. */
-  static const char zero_size_typed[] = "{i\x01" "a[$T#l\x00\x10\x00\x00}";
-  check_refused(zero_size_typed, sizeof zero_size_typed - 1, "model.ubj", "UBJSON typed array of true values",
-                GROVE_EPARSE, "bad array header or count");
-  check_refused(trailing, sizeof trailing - 1, "model.ubj", "UBJSON with trailing data", GROVE_EPARSE,
-                "unexpected data after the document");
+  static const char zero_size_typed[] =
+      "{i\x01"
+      "a[$T#l\x00\x10\x00\x00}";
+  check_refused(zero_size_typed, sizeof zero_size_typed - 1, "model.ubj",
+                "UBJSON typed array of true values", GROVE_EPARSE, "bad array header or count");
+  check_refused(trailing, sizeof trailing - 1, "model.ubj", "UBJSON with trailing data",
+                GROVE_EPARSE, "unexpected data after the document");
 
   /* Lengths that claim more bytes than are left (found by fuzz_load_xgboost): each
    * input is copied to an exact-size heap block, so reading past it is an ASan report. */
-  static const char key_past_end[] = "{U\x07" "learn";
-  static const char string_past_end[] = "{U\x01" "aSU\x04" "xy";
+  static const char key_past_end[] =
+      "{U\x07"
+      "learn";
+  static const char string_past_end[] =
+      "{U\x01"
+      "aSU\x04"
+      "xy";
   const struct {
     const char *what, *bytes;
     size_t len;
-  } past_end[] = {{"UBJSON key length past the end", key_past_end, sizeof key_past_end - 1},
-                  {"UBJSON string length past the end", string_past_end, sizeof string_past_end - 1}};
+  } past_end[] = {
+      {"UBJSON key length past the end", key_past_end, sizeof key_past_end - 1},
+      {"UBJSON string length past the end", string_past_end, sizeof string_past_end - 1}};
   for (size_t i = 0; i < 2; i++) {
     char *exact = malloc(past_end[i].len);
     memcpy(exact, past_end[i].bytes, past_end[i].len);
-    check_refused(exact, past_end[i].len, "model.ubj", past_end[i].what, GROVE_EPARSE, "UBJSON at byte");
+    check_refused(exact, past_end[i].len, "model.ubj", past_end[i].what, GROVE_EPARSE,
+                  "UBJSON at byte");
     free(exact);
   }
 
@@ -674,13 +726,16 @@ static void test_ubjson(void) {
     grove_forest_t *f = NULL;
     grove_error_t err = {{0}};
     grove_err_t rc = grove_forest_load_buffer(prefix, cut, "cut.ubj", &f, &err);
-    if (rc != GROVE_EPARSE || f != NULL || !names_input(err.msg, "cut.ubj") || !strstr(err.msg, "UBJSON at byte")) {
-      if (cuts_misbehaving++ < 3) printf("# cut after %zu bytes: %s: %s\n", cut, grove_err_name(rc), err.msg);
+    if (rc != GROVE_EPARSE || f != NULL || !names_input(err.msg, "cut.ubj") ||
+        !strstr(err.msg, "UBJSON at byte")) {
+      if (cuts_misbehaving++ < 3)
+        printf("# cut after %zu bytes: %s: %s\n", cut, grove_err_name(rc), err.msg);
     }
-    grove_forest_unref(f);
+    grove_forest_free(f);
     free(prefix);
   }
-  CHECK_EQ_INT(cuts_misbehaving, 0, "binary_logistic.ubj cut at every byte: each refused with EPARSE");
+  CHECK_EQ_INT(cuts_misbehaving, 0,
+               "binary_logistic.ubj cut at every byte: each refused with EPARSE");
   /* Well-formed UBJSON that is not a valid model fails in the loader proper, as JSON does. */
   char *edited = malloc(len);
   memcpy(edited, ubj, len);
@@ -699,7 +754,8 @@ static void test_ubjson(void) {
 static void test_truncated(void) {
   size_t len;
   char *json = read_fixture(CAT, &len);
-  const size_t cuts[10] = {1, 2, 11, len / 8, len / 4, len / 3, len / 2, 2 * len / 3, len - 2, len - 1};
+  const size_t cuts[10] = {1,       2,       11,          len / 8, len / 4,
+                           len / 3, len / 2, 2 * len / 3, len - 2, len - 1};
   for (size_t i = 0; i < 10; i++) {
     char what[128];
     snprintf(what, sizeof what, "truncated after %zu of %zu bytes", cuts[i], len);
@@ -718,8 +774,10 @@ static void test_deep_nesting(void) {
   char *brackets = malloc(2 * depth + 1);
   memset(brackets, '[', depth);
   memset(brackets + depth, ']', depth);
-  check_refused(brackets, 2 * depth, "deep.json", "10000 nested arrays", GROVE_EPARSE, "nesting too deep");
-  check_refused(brackets, depth, "deep-open.json", "10000 unclosed arrays", GROVE_EPARSE, "nesting too deep");
+  check_refused(brackets, 2 * depth, "deep.json", "10000 nested arrays", GROVE_EPARSE,
+                "nesting too deep");
+  check_refused(brackets, depth, "deep-open.json", "10000 unclosed arrays", GROVE_EPARSE,
+                "nesting too deep");
   char *objects = malloc(6 * depth + 1);
   for (size_t i = 0; i < depth; i++) memcpy(objects + 5 * i, "{\"a\":", 5);
   memset(objects + 5 * depth, '}', depth);
@@ -739,11 +797,13 @@ static void test_unterminated_buffer(void) {
   grove_error_t err = {{0}};
   CHECK_EQ_INT(grove_forest_load_buffer(exact, len, "exact.json", &f, &err), GROVE_OK,
                "a buffer without a terminating NUL loads");
-  grove_forest_unref(f);
+  grove_forest_free(f);
   /* A NULL name still gives a message with some name in front. */
   err.msg[0] = '\0';
-  CHECK_EQ_INT(grove_forest_load_buffer("{}", 2, NULL, &f, &err), GROVE_EPARSE, "NULL name: refused");
-  CHECK(err.msg[0] != '\0' && strstr(err.msg, "missing \"learner\"") != NULL, "NULL name: message says why");
+  CHECK_EQ_INT(grove_forest_load_buffer("{}", 2, NULL, &f, &err), GROVE_EPARSE,
+               "NULL name: refused");
+  CHECK(err.msg[0] != '\0' && strstr(err.msg, "missing \"learner\"") != NULL,
+        "NULL name: message says why");
   free(exact);
   free(json);
 }
@@ -799,20 +859,23 @@ typedef struct {
 static const model_dir_case_t model_dir_cases[] = {
     {"dir without schema.json", BIN, NULL, GROVE_OK, NULL},
     {"dir with a matching schema", BIN,
-     "{\"features\":[{\"name\":\"alpha\"},{\"name\":\"beta\"},{\"name\":\"gamma\",\"type\":\"integer\"},"
+     "{\"features\":[{\"name\":\"alpha\"},{\"name\":\"beta\"},{\"name\":\"gamma\",\"type\":"
+     "\"integer\"},"
      "{\"name\":\"delta\"}],\"labels\":[\"no\",\"yes\"]}",
      GROVE_OK, NULL},
     {"schema with the wrong feature count", BIN,
      "{\"features\":[{\"name\":\"alpha\"},{\"name\":\"beta\"},{\"name\":\"gamma\"}]}", GROVE_EINVAL,
      "schema has 3 features, the model 4"},
     {"schema with a wrong feature name", BIN,
-     "{\"features\":[{\"name\":\"alpha\"},{\"name\":\"beta\"},{\"name\":\"GAMMA\"},{\"name\":\"delta\"}]}",
+     "{\"features\":[{\"name\":\"alpha\"},{\"name\":\"beta\"},{\"name\":\"GAMMA\"},{\"name\":"
+     "\"delta\"}]}",
      GROVE_EINVAL, "schema feature 2 is \"GAMMA\", the model's is \"gamma\""},
     {"schema calling a categorical feature numeric", CAT,
      "{\"features\":[{\"name\":\"colour\"},{\"name\":\"size\"}]}", GROVE_EINVAL,
      "feature \"colour\" is categorical in the model but not in the schema"},
     {"schema with 3 labels for a binary model", BIN,
-     "{\"features\":[{\"name\":\"alpha\"},{\"name\":\"beta\"},{\"name\":\"gamma\"},{\"name\":\"delta\"}],"
+     "{\"features\":[{\"name\":\"alpha\"},{\"name\":\"beta\"},{\"name\":\"gamma\"},{\"name\":"
+     "\"delta\"}],"
      "\"labels\":[\"a\",\"b\",\"c\"]}",
      GROVE_EINVAL, "a binary model needs 2 labels"},
     {"schema with 2 labels for 3 classes", MULTI,
@@ -820,7 +883,8 @@ static const model_dir_case_t model_dir_cases[] = {
      GROVE_EINVAL, "schema has 2 labels, the model 3 classes"},
     {"schema that is not JSON", BIN, "{\"features\":[", GROVE_EPARSE, "not valid JSON"},
     {"schema with an unknown feature type", BIN,
-     "{\"features\":[{\"name\":\"alpha\",\"type\":\"complex\"}]}", GROVE_EPARSE, "unknown type \"complex\""},
+     "{\"features\":[{\"name\":\"alpha\",\"type\":\"complex\"}]}", GROVE_EPARSE,
+     "unknown type \"complex\""},
 };
 
 static void test_model_dirs(void) {
@@ -855,7 +919,7 @@ static void test_model_dirs(void) {
       CHECK(f == NULL && schema == NULL, line);
     }
     if (rc == GROVE_OK) {
-      grove_forest_unref(f);
+      grove_forest_free(f);
       grove_schema_free(schema);
     }
   }
@@ -868,7 +932,8 @@ static void test_model_dirs(void) {
   grove_error_t err = {{0}};
   CHECK_EQ_INT(grove_model_load(dir, &f, &schema, &err), GROVE_EIO, "empty model dir: EIO");
   CHECK(names_input(err.msg, dir), "empty model dir: message starts with the directory");
-  CHECK_CONTAINS(err.msg, "model.json, model.ubj or model.txt", "empty model dir: message says which files are missing");
+  CHECK_CONTAINS(err.msg, "model.json, model.ubj or model.txt",
+                 "empty model dir: message says which files are missing");
   CHECK(!grove_model_dir_has_model(dir), "empty dir: grove_model_dir_has_model says no");
 
   /* A directory holding only model.ubj (XGBoost 2's default) loads it. */
@@ -878,9 +943,11 @@ static void test_model_dirs(void) {
   char *ubj = read_fixture("binary_logistic.ubj", &ubj_len);
   write_whole_file(ubj_path, ubj, ubj_len);
   free(ubj);
-  CHECK(grove_model_dir_has_model(dir), "dir with model.ubj only: grove_model_dir_has_model says yes");
-  CHECK_EQ_INT(grove_model_load(dir, &f, &schema, &err), GROVE_OK, "dir with model.ubj only: loads");
-  grove_forest_unref(f);
+  CHECK(grove_model_dir_has_model(dir),
+        "dir with model.ubj only: grove_model_dir_has_model says yes");
+  CHECK_EQ_INT(grove_model_load(dir, &f, &schema, &err), GROVE_OK,
+               "dir with model.ubj only: loads");
+  grove_forest_free(f);
   grove_schema_free(schema);
   unlink(ubj_path);
 
@@ -898,19 +965,25 @@ static void test_model_dirs(void) {
 static const char lightgbm_with_trailer[] =
     "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=1\n"
     "objective=binary sigmoid:1\nfeature_names=colour size\nfeature_infos=0:1:2 [0:10]\n\n"
-    "Tree=0\nnum_leaves=2\nnum_cat=1\nsplit_feature=0\nthreshold=0\ndecision_type=1\nleft_child=-1\n"
+    "Tree=0\nnum_leaves=2\nnum_cat=1\nsplit_feature=0\nthreshold=0\ndecision_type=1\nleft_child=-"
+    "1\n"
     "right_child=-2\nleaf_value=0.5 -0.5\ncat_boundaries=0 1\ncat_threshold=5\nshrinkage=1\n\n\n"
     "end of trees\n\npandas_categorical:[[\"red\",\"green\",\"blue\"]]\n";
 
 /* grove_model_dir_has_model() on the bundled model, files, missing paths, and a directory
  * holding only model.txt, whose trailer then gives grove_model_load() its schema. */
 static void test_model_dir_has_model(void) {
-  CHECK(grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models/income"), "models/income holds a model");
-  CHECK(grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models/income/"), "models/income/ holds a model");
+  CHECK(grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models/income"),
+        "models/income holds a model");
+  CHECK(grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models/income/"),
+        "models/income/ holds a model");
   CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/models"), "models/ itself holds none");
-  CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/tests/fixtures"), "tests/fixtures (no model.* file) holds none");
-  CHECK(!grove_model_dir_has_model(FIXTURE_DIR "binary_logistic.json"), "a model file is not a model directory");
-  CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/no-such-dir"), "a missing path holds no model");
+  CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/tests/fixtures"),
+        "tests/fixtures (no model.* file) holds none");
+  CHECK(!grove_model_dir_has_model(FIXTURE_DIR "binary_logistic.json"),
+        "a model file is not a model directory");
+  CHECK(!grove_model_dir_has_model(GROVE_SOURCE_ROOT "/no-such-dir"),
+        "a missing path holds no model");
 
   char dir[] = "/tmp/grove-test-hasmodel-XXXXXX";
   if (mkdtemp(dir) == NULL) {
@@ -920,7 +993,8 @@ static void test_model_dir_has_model(void) {
   char path[1024];
   snprintf(path, sizeof path, "%s/model.txt", dir);
   write_whole_file(path, lightgbm_with_trailer, strlen(lightgbm_with_trailer));
-  CHECK(grove_model_dir_has_model(dir), "dir with model.txt only: grove_model_dir_has_model says yes");
+  CHECK(grove_model_dir_has_model(dir),
+        "dir with model.txt only: grove_model_dir_has_model says yes");
   grove_forest_t *f = NULL;
   grove_schema_t *schema = NULL;
   grove_error_t err = {{0}};
@@ -928,20 +1002,23 @@ static void test_model_dir_has_model(void) {
   CHECK_EQ_INT(rc, GROVE_OK, "dir with model.txt only: loads");
   if (rc != GROVE_OK) printf("# %s\n", err.msg);
   CHECK(schema != NULL && schema->num_features == 2 && schema->features[0].num_categories == 3 &&
-            grove_schema_category_code(schema, 0, "blue", 4) == 2 && schema->features[1].type == GROVE_FEATURE_NUMERIC,
+            grove_schema_category_code(schema, 0, "blue", 4) == 2 &&
+            schema->features[1].type == GROVE_FEATURE_NUMERIC,
         "dir with model.txt only: the pandas_categorical trailer is its schema");
   if (f != NULL) {
     grove_forest_info_t info;
     grove_forest_get_info(f, &info);
-    CHECK(strcmp(info.format, "lightgbm-text") == 0, "dir with model.txt only: reported as lightgbm-text");
+    CHECK(strcmp(info.format, "lightgbm-text") == 0,
+          "dir with model.txt only: reported as lightgbm-text");
     /* Category 2 is in the set (LightGBM sends it left; grove numbers that side right). */
     const float rows[2 * 2] = {2.0f, 1.0f, 1.0f, 1.0f};
     float out[2];
     grove_predict_opts_t opts = {.margin = 1};
-    CHECK(grove_forest_predict(f, rows, 2, out, &opts, &err) == GROVE_OK && out[0] == 0.5f && out[1] == -0.5f,
+    CHECK(grove_forest_predict(f, rows, 2, out, &opts, &err) == GROVE_OK && out[0] == 0.5f &&
+              out[1] == -0.5f,
           "dir with model.txt only: predicts the set's side for category 2 and the other for 1");
   }
-  grove_forest_unref(f);
+  grove_forest_free(f);
   grove_schema_free(schema);
   unlink(path);
   rmdir(dir);
@@ -952,13 +1029,27 @@ static void test_model_name_from_path(void) {
   static const struct {
     const char *path, *name;
   } cases[] = {
-      {"models/income", "income"},   {"models/income/", "income"}, {"models/income//", "income"},
-      {"dir/model.txt", "dir"},      {"dir/model.json", "dir"},    {"dir/model.ubj", "dir"},
-      {"/a/b/dir/model.json", "dir"}, {"dir//model.json", "dir"},   {"x/foo.json", "foo"},
-      {"x/foo.ubj", "foo"},          {"x/foo.txt", "foo"},         {"model.json", "model"},
-      {"./model.json", "model"},     {"/model.txt", "model"},      {"/a/b.bin", "b.bin"},
-      {"foo.tar.json", "foo.tar"},   {"x/.json", ".json"},         {"x/foo.JSON", "foo.JSON"},
-      {"income", "income"},          {"/", "/"},                   {"", ""},
+      {"models/income", "income"},
+      {"models/income/", "income"},
+      {"models/income//", "income"},
+      {"dir/model.txt", "dir"},
+      {"dir/model.json", "dir"},
+      {"dir/model.ubj", "dir"},
+      {"/a/b/dir/model.json", "dir"},
+      {"dir//model.json", "dir"},
+      {"x/foo.json", "foo"},
+      {"x/foo.ubj", "foo"},
+      {"x/foo.txt", "foo"},
+      {"model.json", "model"},
+      {"./model.json", "model"},
+      {"/model.txt", "model"},
+      {"/a/b.bin", "b.bin"},
+      {"foo.tar.json", "foo.tar"},
+      {"x/.json", ".json"},
+      {"x/foo.JSON", "foo.JSON"},
+      {"income", "income"},
+      {"/", "/"},
+      {"", ""},
       {GROVE_SOURCE_ROOT "/models/income", "income"},
       {GROVE_SOURCE_ROOT "/models/income/model.json", "income"},
   };

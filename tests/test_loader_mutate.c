@@ -25,11 +25,11 @@
 #error "GROVE_SOURCE_ROOT must name the source tree (tests/meson.build defines it)"
 #endif
 
-#define FIXTURE_DIR GROVE_SOURCE_ROOT "/tests/fixtures/"
-#define DEFAULT_SEED 0x67726f7665ull /* "grove" */
+#define FIXTURE_DIR   GROVE_SOURCE_ROOT "/tests/fixtures/"
+#define DEFAULT_SEED  0x67726f7665ull /* "grove" */
 /* About 1 s per input under gcc ASan -O0 on one core: the whole test stays under 20 s. */
 #define DEFAULT_ITERS 4000
-#define INPUT_NAME "mutant"
+#define INPUT_NAME    "mutant"
 
 static uint64_t rng_state;
 static const char *save_path;
@@ -76,7 +76,8 @@ static void buffer_set(buffer_t *b, const char *data, size_t len) {
 }
 
 /* Replaces [at, at + remove) with INSERT (INSERT_LEN bytes). */
-static void buffer_splice(buffer_t *b, size_t at, size_t remove, const char *insert, size_t insert_len) {
+static void buffer_splice(buffer_t *b, size_t at, size_t remove, const char *insert,
+                          size_t insert_len) {
   if (at > b->len) at = b->len;
   if (remove > b->len - at) remove = b->len - at;
   buffer_reserve(b, b->len - remove + insert_len);
@@ -87,10 +88,40 @@ static void buffer_splice(buffer_t *b, size_t at, size_t remove, const char *ins
 
 /* Values that sit on the edges of the loader's checks and of float32/int32/int64. */
 static const char *const extreme_numbers[] = {
-    "-1", "0", "-0", "1", "2", "7", "2147483647", "2147483648", "-2147483649", "4294967295",
-    "4294967296", "9223372036854775807", "9223372036854775808", "-9223372036854775809",
-    "16777216", "16777215", "1e39", "-1e39", "1e-46", "3.4028235e38", "NaN", "-NaN", "Infinity",
-    "-Infinity", "1.5", "0.5", "1e308", "1e999", "\"3\"", "\"\"", "null", "true", "[]", "{}",
+    "-1",
+    "0",
+    "-0",
+    "1",
+    "2",
+    "7",
+    "2147483647",
+    "2147483648",
+    "-2147483649",
+    "4294967295",
+    "4294967296",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "16777216",
+    "16777215",
+    "1e39",
+    "-1e39",
+    "1e-46",
+    "3.4028235e38",
+    "NaN",
+    "-NaN",
+    "Infinity",
+    "-Infinity",
+    "1.5",
+    "0.5",
+    "1e308",
+    "1e999",
+    "\"3\"",
+    "\"\"",
+    "null",
+    "true",
+    "[]",
+    "{}",
 };
 
 /* Bytes worth inserting: JSON punctuation, number parts, UBJSON markers, NUL. */
@@ -166,7 +197,9 @@ static void mutate(buffer_t *b, const char *alphabet, size_t alphabet_len) {
       mutate_binary_int(b);
       break;
     case 9: /* truncate, mostly near the end where the document almost closes */
-      if (b->len) b->len = random_below(2) ? random_below(b->len) : b->len - 1 - random_below(b->len < 8 ? b->len : 8);
+      if (b->len)
+        b->len = random_below(2) ? random_below(b->len)
+                                 : b->len - 1 - random_below(b->len < 8 ? b->len : 8);
       break;
   }
 }
@@ -232,7 +265,7 @@ static void load_one(const buffer_t *b, load_outcomes_t *o) {
     int walked = walk_forest(forest);
     if (walked < 0) o->predict_failed++;
     if (walked > 0) o->walked++;
-    grove_forest_unref(forest);
+    grove_forest_free(forest);
     return;
   }
   o->refused++;
@@ -242,7 +275,8 @@ static void load_one(const buffer_t *b, load_outcomes_t *o) {
   }
   size_t prefix = strlen(INPUT_NAME ": ");
   if (strncmp(err.msg, INPUT_NAME ": ", prefix) != 0 || err.msg[prefix] == '\0') {
-    if (o->bad_message++ < 3) printf("# message does not name the input and the problem: \"%s\"\n", err.msg);
+    if (o->bad_message++ < 3)
+      printf("# message does not name the input and the problem: \"%s\"\n", err.msg);
   }
 }
 
@@ -260,8 +294,8 @@ static void fuzz_fixture(const char *name, uint64_t seed, size_t iters) {
     for (size_t k = 0; k < n; k++) mutate(&b, structural_bytes, sizeof structural_bytes - 1);
     load_one(&b, &o);
   }
-  printf("# %s: %zu mutants, %zu loaded (%zu walked), %zu refused\n", name, iters, o.loaded, o.walked,
-         o.refused);
+  printf("# %s: %zu mutants, %zu loaded (%zu walked), %zu refused\n", name, iters, o.loaded,
+         o.walked, o.refused);
   char what[256];
   snprintf(what, sizeof what, "%s: some mutants still load", name);
   CHECK(o.loaded > 0, what);
@@ -285,18 +319,22 @@ static void fuzz_fixture(const char *name, uint64_t seed, size_t iters) {
 
 typedef struct {
   const char *what;
-  const char *model;          /* fixture */
+  const char *model; /* fixture */
   const grove_schema_t *schema;
-  const char *csv;            /* a valid input to mutate */
+  const char *csv; /* a valid input to mutate */
 } csv_case_t;
 
 /* categorical.json's colour codes, in pandas' (sorted) category order. */
 static char *colour_categories[] = {"blue", "cyan", "green", "magenta", "red"};
 static grove_schema_feature_t categorical_features[2] = {
-    {.name = "colour", .type = GROVE_FEATURE_CATEGORICAL, .categories = colour_categories, .num_categories = 5},
+    {.name = "colour",
+     .type = GROVE_FEATURE_CATEGORICAL,
+     .categories = colour_categories,
+     .num_categories = 5},
     {.name = "size", .type = GROVE_FEATURE_NUMERIC},
 };
-static const grove_schema_t categorical_schema = {.features = categorical_features, .num_features = 2};
+static const grove_schema_t categorical_schema = {.features = categorical_features,
+                                                  .num_features = 2};
 
 static const csv_case_t csv_cases[] = {
     {"csv by name", "binary_logistic.json", NULL,
@@ -328,7 +366,8 @@ static void fuzz_csv(const csv_case_t *c, uint64_t seed, size_t iters) {
     size_t n = 1 + random_below(3);
     for (size_t k = 0; k < n; k++) mutate(&b, csv_bytes, sizeof csv_bytes - 1);
     save_input(&b);
-    csv_rows_opts_t opts = {.forest = forest, .schema = c->schema, .ignore_extra = (int)random_below(2)};
+    csv_rows_opts_t opts = {
+        .forest = forest, .schema = c->schema, .ignore_extra = (int)random_below(2)};
     /* fmemopen refuses an empty buffer on some libcs: read /dev/null for that. */
     FILE *fp = b.len ? fmemopen(b.data, b.len, "r") : fopen("/dev/null", "r");
     if (fp == NULL) {
@@ -343,7 +382,8 @@ static void fuzz_csv(const csv_case_t *c, uint64_t seed, size_t iters) {
     if (rc == GROVE_OK) {
       parsed++;
       float *out = malloc((nrows ? nrows : 1) * info.num_outputs * sizeof *out);
-      if (nrows > 0 && (rows == NULL || grove_forest_predict(forest, rows, nrows, out, NULL, &err) != GROVE_OK))
+      if (nrows > 0 &&
+          (rows == NULL || grove_forest_predict(forest, rows, nrows, out, NULL, &err) != GROVE_OK))
         bad++;
       free(out);
       free(rows);
@@ -361,10 +401,11 @@ static void fuzz_csv(const csv_case_t *c, uint64_t seed, size_t iters) {
   CHECK(parsed > 0, what);
   snprintf(what, sizeof what, "%s: some mutants are refused", c->what);
   CHECK(refused > 0, what);
-  snprintf(what, sizeof what, "%s: every outcome is clean (rows predict, refusals say why)", c->what);
+  snprintf(what, sizeof what, "%s: every outcome is clean (rows predict, refusals say why)",
+           c->what);
   CHECK_EQ_INT(bad, 0, what);
   free(b.data);
-  grove_forest_unref(forest);
+  grove_forest_free(forest);
 }
 
 int main(void) {
@@ -374,9 +415,12 @@ int main(void) {
   if (save_path != NULL && *save_path == '\0') save_path = NULL;
   printf("# seed %#llx, %zu iterations per input (GROVE_MUTATE_SEED, GROVE_MUTATE_ITERS)\n",
          (unsigned long long)seed, iters);
-  const char *fixtures[] = {"binary_logistic.json", "multi_softprob.json", "categorical.json",
-                            "dart.json", "binary_logistic.ubj", "categorical.ubj"};
-  for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) fuzz_fixture(fixtures[i], seed, iters);
-  for (size_t i = 0; i < sizeof csv_cases / sizeof csv_cases[0]; i++) fuzz_csv(&csv_cases[i], seed, iters);
+  const char *fixtures[] = {"binary_logistic.json", "multi_softprob.json",
+                            "categorical.json",     "dart.json",
+                            "binary_logistic.ubj",  "categorical.ubj"};
+  for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++)
+    fuzz_fixture(fixtures[i], seed, iters);
+  for (size_t i = 0; i < sizeof csv_cases / sizeof csv_cases[0]; i++)
+    fuzz_csv(&csv_cases[i], seed, iters);
   return test_done();
 }

@@ -33,7 +33,8 @@ static double sample(const char *text, const char *series) {
   for (const char *line = text; *line;) {
     const char *eol = strchr(line, '\n');
     if (eol == NULL) eol = line + strlen(line);
-    if ((size_t)(eol - line) > n && strncmp(line, series, n) == 0 && line[n] == ' ') return strtod(line + n + 1, NULL);
+    if ((size_t)(eol - line) > n && strncmp(line, series, n) == 0 && line[n] == ' ')
+      return strtod(line + n + 1, NULL);
     line = *eol ? eol + 1 : eol;
   }
   return -1;
@@ -123,9 +124,12 @@ static void test_concurrent(void) {
   char *text = metrics_render(m, NULL, 0, &len);
   CHECK(text != NULL && len == strlen(text), "render returns text and its length");
   const double n = (double)THREADS * UPDATES;
-  CHECK(sample(text, "grove_requests_total{route=\"predict\",code=\"200\"}") == n * 0.9, "200s sum exactly");
-  CHECK(sample(text, "grove_requests_total{route=\"predict\",code=\"422\"}") == n * 0.1, "422s sum exactly");
-  CHECK(sample(text, "grove_request_duration_seconds_count{route=\"predict\"}") == n, "request count");
+  CHECK(sample(text, "grove_requests_total{route=\"predict\",code=\"200\"}") == n * 0.9,
+        "200s sum exactly");
+  CHECK(sample(text, "grove_requests_total{route=\"predict\",code=\"422\"}") == n * 0.1,
+        "422s sum exactly");
+  CHECK(sample(text, "grove_request_duration_seconds_count{route=\"predict\"}") == n,
+        "request count");
   CHECK(sample(text, "grove_request_duration_seconds_sum{route=\"predict\"}") == n * 0.001,
         "request seconds sum exactly (kept in ns)");
   CHECK(sample(text, "grove_request_duration_seconds_bucket{route=\"predict\",le=\"0.001\"}") == n,
@@ -135,7 +139,8 @@ static void test_concurrent(void) {
   CHECK(sample(text, "grove_rows_predicted_total") == 3 * n, "rows predicted");
   CHECK(sample(text, "grove_batches_total") == n, "batches");
   CHECK(sample(text, "grove_batch_rows_sum") == 3 * n, "batch rows sum");
-  CHECK(sample(text, "grove_batch_rows_bucket{le=\"2\"}") == 0 && sample(text, "grove_batch_rows_bucket{le=\"4\"}") == n,
+  CHECK(sample(text, "grove_batch_rows_bucket{le=\"2\"}") == 0 &&
+            sample(text, "grove_batch_rows_bucket{le=\"4\"}") == n,
         "3 rows land in le=4");
   CHECK(sample(text, "grove_batch_requests_bucket{le=\"2\"}") == n, "2 requests land in le=2");
   CHECK(sample(text, "grove_queue_wait_seconds_count") == n, "queue waits");
@@ -144,9 +149,11 @@ static void test_concurrent(void) {
   CHECK(sample(text, "grove_inflight_requests") == 0, "inflight back to 0");
   CHECK(sample(text, "grove_queued_rows") == 0, "queued rows back to 0");
   CHECK(sample(text, "grove_rejected_total{reason=\"queue_full\"}") == n / 100, "rejections");
-  CHECK(sample(text, "grove_rejected_total{reason=\"deadline\"}") == 0, "deadline rejections shown at 0");
+  CHECK(sample(text, "grove_rejected_total{reason=\"deadline\"}") == 0,
+        "deadline rejections shown at 0");
   int hists;
-  CHECK_EQ_INT(check_exposition(text, &hists), 0, "exposition well formed, buckets cumulative, +Inf == _count");
+  CHECK_EQ_INT(check_exposition(text, &hists), 0,
+               "exposition well formed, buckets cumulative, +Inf == _count");
   CHECK_EQ_INT(hists, 6, "histogram series: predict, infer, rows, requests, queue wait, engine");
   free(text);
   metrics_free(m);
@@ -167,9 +174,21 @@ static void test_render(void) {
   metrics_inflight_add(m, 5);
   metrics_queued_rows_add(m, 7);
   metrics_model_t models[2] = {
-      {.name = "income", .format = "xgboost-json", .objective = "binary:logistic", .trees = 100, .features = 14,
-       .isa = "avx2", .loaded_at = 1700000000.5, .load_seconds = 0.25, .reloads = 2, .reload_failures = 1},
-      {.name = "we\"ird\\name\nx", .format = "xgboost-ubj", .objective = NULL, .trees = 1, .features = 2,
+      {.name = "income",
+       .format = "xgboost-json",
+       .objective = "binary:logistic",
+       .trees = 100,
+       .features = 14,
+       .isa = "avx2",
+       .loaded_at = 1700000000.5,
+       .load_seconds = 0.25,
+       .reloads = 2,
+       .reload_failures = 1},
+      {.name = "we\"ird\\name\nx",
+       .format = "xgboost-ubj",
+       .objective = NULL,
+       .trees = 1,
+       .features = 2,
        .isa = "scalar"},
   };
   size_t len;
@@ -179,15 +198,22 @@ static void test_render(void) {
   CHECK_CONTAINS(text, "# TYPE grove_requests_total counter\n", "TYPE counter");
   CHECK_CONTAINS(text, "# TYPE grove_request_duration_seconds histogram\n", "TYPE histogram");
   CHECK_CONTAINS(text, "# TYPE grove_inflight_requests gauge\n", "TYPE gauge");
-  CHECK_CONTAINS(text, "grove_requests_total{route=\"infer\",code=\"other\"} 1\n", "418 counts as other");
-  CHECK_CONTAINS(text, "grove_requests_total{route=\"other\",code=\"404\"} 1\n", "unknown route counts as other");
-  CHECK_CONTAINS(text, "grove_request_duration_seconds_bucket{route=\"infer\",le=\"0.01\"} 0\n", "20 ms not <= 10 ms");
-  CHECK_CONTAINS(text, "grove_request_duration_seconds_bucket{route=\"infer\",le=\"0.025\"} 1\n", "20 ms <= 25 ms");
-  CHECK_CONTAINS(text, "grove_request_duration_seconds_bucket{route=\"metrics\",le=\"0.00005\"} 1\n",
+  CHECK_CONTAINS(text, "grove_requests_total{route=\"infer\",code=\"other\"} 1\n",
+                 "418 counts as other");
+  CHECK_CONTAINS(text, "grove_requests_total{route=\"other\",code=\"404\"} 1\n",
+                 "unknown route counts as other");
+  CHECK_CONTAINS(text, "grove_request_duration_seconds_bucket{route=\"infer\",le=\"0.01\"} 0\n",
+                 "20 ms not <= 10 ms");
+  CHECK_CONTAINS(text, "grove_request_duration_seconds_bucket{route=\"infer\",le=\"0.025\"} 1\n",
+                 "20 ms <= 25 ms");
+  CHECK_CONTAINS(text,
+                 "grove_request_duration_seconds_bucket{route=\"metrics\",le=\"0.00005\"} 1\n",
                  "negative duration in the first bucket");
-  CHECK_CONTAINS(text, "grove_request_duration_seconds_sum{route=\"health\"} 0\n", "NaN duration adds 0");
+  CHECK_CONTAINS(text, "grove_request_duration_seconds_sum{route=\"health\"} 0\n",
+                 "NaN duration adds 0");
   CHECK(strstr(text, "route=\"admin\"") == NULL, "routes without requests are left out");
-  CHECK_CONTAINS(text, "grove_request_duration_seconds_count{route=\"predict\"} 0\n", "predict always shown");
+  CHECK_CONTAINS(text, "grove_request_duration_seconds_count{route=\"predict\"} 0\n",
+                 "predict always shown");
   CHECK_CONTAINS(text, "grove_batch_rows_bucket{le=\"1\"} 2\n", "0 and 1 rows in le=1");
   CHECK_CONTAINS(text, "grove_batch_rows_bucket{le=\"65536\"} 3\n", "65536 rows in le=65536");
   CHECK_CONTAINS(text, "grove_batch_rows_bucket{le=\"+Inf\"} 4\n", "65537 rows in +Inf");
@@ -199,22 +225,29 @@ static void test_render(void) {
   CHECK_CONTAINS(text, "grove_rejected_total{reason=\"other\"} 1\n", "unknown reason");
   CHECK_CONTAINS(text, "grove_inflight_requests 5\n", "inflight gauge");
   CHECK_CONTAINS(text, "grove_queued_rows 7\n", "queued rows gauge");
-  CHECK_CONTAINS(text,
-                 "grove_model_info{model=\"income\",format=\"xgboost-json\",objective=\"binary:logistic\","
-                 "isa=\"avx2\"} 1\n",
-                 "model info");
-  CHECK_CONTAINS(text, "grove_model_info{model=\"we\\\"ird\\\\name\\nx\",format=\"xgboost-ubj\",objective=\"\",",
-                 "label values escaped; NULL is empty");
-  CHECK_CONTAINS(text, "grove_model_trees{model=\"we\\\"ird\\\\name\\nx\"} 1\n", "escaped in every family");
+  CHECK_CONTAINS(
+      text,
+      "grove_model_info{model=\"income\",format=\"xgboost-json\",objective=\"binary:logistic\","
+      "isa=\"avx2\"} 1\n",
+      "model info");
+  CHECK_CONTAINS(
+      text,
+      "grove_model_info{model=\"we\\\"ird\\\\name\\nx\",format=\"xgboost-ubj\",objective=\"\",",
+      "label values escaped; NULL is empty");
+  CHECK_CONTAINS(text, "grove_model_trees{model=\"we\\\"ird\\\\name\\nx\"} 1\n",
+                 "escaped in every family");
   CHECK_CONTAINS(text, "grove_model_trees{model=\"income\"} 100\n", "trees");
   CHECK_CONTAINS(text, "grove_model_features{model=\"income\"} 14\n", "features");
-  CHECK_CONTAINS(text, "grove_model_loaded_timestamp_seconds{model=\"income\"} 1700000000.5\n", "loaded at");
+  CHECK_CONTAINS(text, "grove_model_loaded_timestamp_seconds{model=\"income\"} 1700000000.5\n",
+                 "loaded at");
   CHECK_CONTAINS(text, "grove_model_load_seconds{model=\"income\"} 0.25\n", "load seconds");
   CHECK_CONTAINS(text, "grove_model_reloads_total{model=\"income\"} 2\n", "reloads");
-  CHECK_CONTAINS(text, "grove_model_reload_failures_total{model=\"income\"} 1\n", "reload failures");
+  CHECK_CONTAINS(text, "grove_model_reload_failures_total{model=\"income\"} 1\n",
+                 "reload failures");
   CHECK_CONTAINS(text, "# TYPE grove_model_reloads_total counter\n", "reloads is a counter");
   CHECK_CONTAINS(text, "grove_uptime_seconds ", "uptime");
-  CHECK(sample(text, "grove_uptime_seconds") >= 0 && sample(text, "grove_uptime_seconds") < 60, "uptime small");
+  CHECK(sample(text, "grove_uptime_seconds") >= 0 && sample(text, "grove_uptime_seconds") < 60,
+        "uptime small");
   CHECK_CONTAINS(text, "grove_build_info{version=\"", "build info");
   int hists;
   CHECK_EQ_INT(check_exposition(text, &hists), 0, "exposition well formed");
@@ -226,8 +259,10 @@ static void test_render(void) {
 static void test_quantile(void) {
   metrics_t *m = metrics_new();
   CHECK(isnan(metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 0.5)), "empty histogram: NaN");
-  for (int i = 0; i < 50; i++) metrics_request_done(m, METRICS_ROUTE_PREDICT, 200, 0.0003); /* (0.00025, 0.0005] */
-  for (int i = 0; i < 50; i++) metrics_request_done(m, METRICS_ROUTE_PREDICT, 200, 0.003);  /* (0.0025, 0.005] */
+  for (int i = 0; i < 50; i++)
+    metrics_request_done(m, METRICS_ROUTE_PREDICT, 200, 0.0003); /* (0.00025, 0.0005] */
+  for (int i = 0; i < 50; i++)
+    metrics_request_done(m, METRICS_ROUTE_PREDICT, 200, 0.003); /* (0.0025, 0.005] */
   double q25 = metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 0.25);
   double q50 = metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 0.5);
   double q75 = metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 0.75);
@@ -237,10 +272,12 @@ static void test_quantile(void) {
   CHECK(fabs(q50 - 0.0005) < 1e-12, "q50 at the top of the first filled bucket");
   CHECK(fabs(q75 - 0.00375) < 1e-12, "q75 halfway into (0.0025, 0.005]");
   CHECK(fabs(q100 - 0.005) < 1e-12, "q100 at the top of the last filled bucket");
-  CHECK(isinf(metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 1.5)), "q > 1: +Inf as in Prometheus");
+  CHECK(isinf(metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 1.5)),
+        "q > 1: +Inf as in Prometheus");
   CHECK(isnan(metrics_request_quantile(m, METRICS_ROUTE_INFER, 0.5)), "other route still empty");
   for (int i = 0; i < 100; i++) metrics_request_done(m, METRICS_ROUTE_PREDICT, 200, 30.0);
-  CHECK(metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 0.99) == 10.0, "in +Inf: the highest finite bound");
+  CHECK(metrics_request_quantile(m, METRICS_ROUTE_PREDICT, 0.99) == 10.0,
+        "in +Inf: the highest finite bound");
   for (int i = 0; i < 10; i++) metrics_request_done(m, METRICS_ROUTE_ADMIN, 200, 0.00001);
   CHECK(fabs(metrics_request_quantile(m, METRICS_ROUTE_ADMIN, 0.5) - 0.000025) < 1e-12,
         "first bucket interpolates from 0");

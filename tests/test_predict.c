@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "grove_engine.h"
 #include "test.h"
@@ -14,17 +15,23 @@
  * Node numbering is deliberately not breadth-first (the right subtree comes first).
  */
 static const char tiny_model[] =
-    "{\"learner\":{\"attributes\":{},\"feature_names\":[\"a\",\"b\"],\"feature_types\":[\"q\",\"c\"],"
-    "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\",\"num_trees\":\"1\"},"
+    "{\"learner\":{\"attributes\":{},\"feature_names\":[\"a\",\"b\"],\"feature_types\":[\"q\","
+    "\"c\"],"
+    "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\",\"num_"
+    "trees\":\"1\"},"
     "\"tree_info\":[0],\"trees\":[{\"id\":0,"
     "\"left_children\":[4,-1,1,-1,-1],\"right_children\":[2,-1,3,-1,-1],"
     "\"split_indices\":[0,0,1,0,0],\"split_conditions\":[0.5,10,NaN,20,1],"
     "\"default_left\":[1,0,0,0,0],\"split_type\":[0,0,1,0,0],"
-    "\"categories\":[1,33],\"categories_nodes\":[2],\"categories_segments\":[0],\"categories_sizes\":[2],"
-    "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"2\",\"num_nodes\":\"5\",\"size_leaf_vector\":\"0\"}}]},"
+    "\"categories\":[1,33],\"categories_nodes\":[2],\"categories_segments\":[0],\"categories_"
+    "sizes\":[2],"
+    "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"2\",\"num_nodes\":\"5\",\"size_leaf_"
+    "vector\":\"0\"}}]},"
     "\"name\":\"gbtree\"},"
-    "\"learner_model_param\":{\"base_score\":\"0E0\",\"num_class\":\"0\",\"num_feature\":\"2\",\"num_target\":\"1\"},"
-    "\"objective\":{\"name\":\"reg:squarederror\",\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}}},"
+    "\"learner_model_param\":{\"base_score\":\"0E0\",\"num_class\":\"0\",\"num_feature\":\"2\","
+    "\"num_target\":\"1\"},"
+    "\"objective\":{\"name\":\"reg:squarederror\",\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}}}"
+    ","
     "\"version\":[1,7,4]}";
 
 static float predict_one(const grove_forest_t *f, float a, float b) {
@@ -71,12 +78,7 @@ static void test_split_semantics(void) {
   CHECK_EQ_INT(grove_forest_feature_index(f, "b"), 1, "feature index by name");
   CHECK_EQ_INT(grove_forest_feature_index(f, "zz"), -1, "unknown feature name");
   CHECK(grove_forest_feature_type(f, 1) == GROVE_FEATURE_CATEGORICAL, "feature b is categorical");
-
-  /* References: the forest survives until the last unref (ASan catches a mistake). */
-  grove_forest_t *g = grove_forest_ref(f);
-  grove_forest_unref(f);
-  CHECK(predict_one(g, 1, 1) == 20.0f, "forest still usable through the second reference");
-  grove_forest_unref(g);
+  grove_forest_free(f);
 }
 
 /* Replaces the first FROM in TEXT with TO, into a malloc'd string. */
@@ -103,9 +105,10 @@ static void test_degenerate_base_score(void) {
     grove_forest_info_t info;
     grove_forest_get_info(f, &info);
     CHECK(isinf(info.base_margin) && info.base_margin > 0, "its base margin is +inf");
-    CHECK(predict_one(f, 1, 1) == 1.0f && predict_one(f, NAN, NAN) == 1.0f, "every probability is 1");
+    CHECK(predict_one(f, 1, 1) == 1.0f && predict_one(f, NAN, NAN) == 1.0f,
+          "every probability is 1");
   }
-  grove_forest_unref(f);
+  grove_forest_free(f);
   free(logistic);
   free(one);
 }
@@ -128,10 +131,13 @@ static void test_batches_on_income(void) {
   grove_forest_get_info(f, &info);
   const size_t n = 5000;
   float *rows = malloc(n * info.num_features * sizeof *rows);
-  float *one = malloc(n * sizeof *one), *many = malloc(n * sizeof *many), *margin = malloc(n * sizeof *margin);
+  float *one = malloc(n * sizeof *one), *many = malloc(n * sizeof *many),
+        *margin = malloc(n * sizeof *margin);
   grove_forest_synthesize_rows(f, n, 7, rows);
-  grove_predict_opts_t single = {.threads = 1}, threaded = {.threads = 4}, raw = {.margin = 1, .threads = 3};
-  CHECK_EQ_INT(grove_forest_predict(f, rows, n, one, &single, &err), GROVE_OK, "single-thread batch");
+  grove_predict_opts_t single = {.threads = 1}, threaded = {.threads = 4},
+                       raw = {.margin = 1, .threads = 3};
+  CHECK_EQ_INT(grove_forest_predict(f, rows, n, one, &single, &err), GROVE_OK,
+               "single-thread batch");
   CHECK_EQ_INT(grove_forest_predict(f, rows, n, many, &threaded, &err), GROVE_OK, "4-thread batch");
   CHECK_EQ_INT(grove_forest_predict(f, rows, n, margin, &raw, &err), GROVE_OK, "margin batch");
   CHECK(memcmp(one, many, n * sizeof *one) == 0, "threads give bit-identical results");
@@ -152,16 +158,34 @@ static void test_batches_on_income(void) {
     if (p != one[i]) mismatch++;
   }
   CHECK_EQ_INT(mismatch, 0, "single-row calls equal the batch");
-  CHECK_EQ_INT(grove_forest_predict(f, rows, 0, one, NULL, &err), GROVE_OK, "an empty batch is fine");
+  CHECK_EQ_INT(grove_forest_predict(f, rows, 0, one, NULL, &err), GROVE_OK,
+               "an empty batch is fine");
   free(rows);
   free(one);
   free(many);
   free(margin);
   grove_schema_free(schema);
-  grove_forest_unref(f);
+  grove_forest_free(f);
+}
+
+/* Every code of the error table has its own name and message; others are unknown. */
+static void test_error_table(void) {
+  CHECK(strcmp(grove_err_name(GROVE_OK), "OK") == 0 &&
+            strcmp(grove_strerror(GROVE_OK), "success") == 0,
+        "GROVE_OK: OK, success");
+#define XX(name, code, str)                                 \
+  CHECK(strcmp(grove_err_name(GROVE_##name), #name) == 0 && \
+            strcmp(grove_strerror(GROVE_##name), str) == 0, \
+        "GROVE_" #name ": its name and message");
+  GROVE_ERRNO_MAP(XX)
+#undef XX
+  CHECK(strcmp(grove_err_name(-99), "EUNKNOWN") == 0 &&
+            strcmp(grove_strerror(-99), "unknown error") == 0,
+        "an unknown code is EUNKNOWN, unknown error");
 }
 
 int main(void) {
+  test_error_table();
   test_split_semantics();
   test_degenerate_base_score();
   test_batches_on_income();

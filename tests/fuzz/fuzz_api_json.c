@@ -1,6 +1,6 @@
 /*
- * libFuzzer target: any bytes -> the JSON request decoders (api/codec_v1_json.c, api/codec_oip.c) against a
- * tiny embedded model, then the response encoders. The first byte picks the set-up, the
+ * libFuzzer target: any bytes -> the JSON request decoders (api/codec_v1_json.c, api/codec_oip.c)
+ * against a tiny embedded model, then the response encoders. The first byte picks the set-up, the
  * rest is the body:
  *   bit 0: 0 = v1 (rows/records), 1 = OIP v2 infer;
  *   bits 1-2: 0 = named features + schema (categories by name), 1 = named features without
@@ -28,20 +28,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_ROWS 64
 
-#include "tiny_model.h"
 #include "fuzz_common.h"
+#include "tiny_model.h"
 static char *label_names[] = {"no", "yes"};
 static grove_schema_feature_t schema_features[3] = {
     {.name = "x", .type = GROVE_FEATURE_NUMERIC},
-    {.name = "colour", .type = GROVE_FEATURE_CATEGORICAL, .categories = colour_names, .num_categories = 4},
+    {.name = "colour",
+     .type = GROVE_FEATURE_CATEGORICAL,
+     .categories = colour_names,
+     .num_categories = 4},
     {.name = "z", .type = GROVE_FEATURE_NUMERIC},
 };
 static const grove_schema_t schema = {
     .labels = label_names, .num_labels = 2, .features = schema_features, .num_features = 3};
 
 static grove_forest_t *named_forest, *unnamed_forest;
-
-
 
 /* LEN bytes at S must be one strict, valid-UTF-8 JSON object. */
 static void check_json(const char *s, size_t len, const char *what) {
@@ -50,7 +51,8 @@ static void check_json(const char *s, size_t len, const char *what) {
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
   json_object *o = json_tokener_parse_ex(tok, s, (int)len);
   int ok = o != NULL && json_object_is_type(o, json_type_object) &&
-           json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == len;
+           json_tokener_get_error(tok) == json_tokener_success &&
+           json_tokener_get_parse_end(tok) == len;
   json_object_put(o);
   json_tokener_free(tok);
   if (!ok) {
@@ -64,14 +66,16 @@ static void check_request(const api_request_t *req, const grove_forest_t *forest
   grove_forest_get_info(forest, &info);
   if (req->rows == NULL || req->nrows == 0 || req->nrows > MAX_ROWS)
     fuzz_contract_violated("api", "success without 1..max_rows rows", "");
-  if (req->num_features != info.num_features) fuzz_contract_violated("api", "num_features differs from the model", "");
+  if (req->num_features != info.num_features)
+    fuzz_contract_violated("api", "num_features differs from the model", "");
   for (size_t i = 0; i < req->nrows * req->num_features; i++)
     if (isinf(req->rows[i])) fuzz_contract_violated("api", "an infinite value got through", "");
   if ((req->margin & ~1) || (req->labels & ~1) || (req->binary_output & ~1))
     fuzz_contract_violated("api", "an option is not 0/1", "");
 }
 
-static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s, const api_request_t *req) {
+static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s,
+                   const api_request_t *req) {
   uint32_t width = grove_forest_output_width(forest, req->margin);
   float *out = malloc(req->nrows * width * sizeof *out);
   if (out == NULL) abort();
@@ -87,13 +91,16 @@ static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s
               : api_encode_v1("fuzz", forest, s, req, out, API_JSON, &body);
   free(out);
   if (rc != 0) fuzz_contract_violated("api", "encoding failed", "");
-  if (body.data == NULL || body.content_type == NULL) fuzz_contract_violated("api", "no body or no content type", "");
+  if (body.data == NULL || body.content_type == NULL)
+    fuzz_contract_violated("api", "no body or no content type", "");
   if (req->binary_output && v2) {
     size_t h = body.inference_header_len;
-    if (h == 0 || h + req->nrows * width * 4 != body.len) fuzz_contract_violated("api", "binary length", "");
+    if (h == 0 || h + req->nrows * width * 4 != body.len)
+      fuzz_contract_violated("api", "binary length", "");
     check_json(body.data, h, "binary header is not JSON");
   } else {
-    if (body.inference_header_len != 0) fuzz_contract_violated("api", "inference header on a JSON body", "");
+    if (body.inference_header_len != 0)
+      fuzz_contract_violated("api", "inference header on a JSON body", "");
     check_json(body.data, body.len, "response is not JSON");
   }
   api_body_free(&body);
@@ -103,8 +110,9 @@ static void encode(int v2, const grove_forest_t *forest, const grove_schema_t *s
  * v1 bodies go through json-c alone as well: the decoder's fast path for plain rows must
  * give exactly the json-c path's answer (rows bit for bit, options, or the same refusal).
  */
-static void check_same_as_json_c(const char *body, size_t len, const grove_forest_t *forest, const grove_schema_t *s,
-                                 const api_limits_t *limits, int rc, const api_request_t *req, const api_error_t *err) {
+static void check_same_as_json_c(const char *body, size_t len, const grove_forest_t *forest,
+                                 const grove_schema_t *s, const api_limits_t *limits, int rc,
+                                 const api_request_t *req, const api_error_t *err) {
   api_request_t g;
   api_error_t gerr;
   memset(&g, 0, sizeof g);
@@ -160,11 +168,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc != -1) fuzz_contract_violated("api", "return code not 0/-1", err.message);
     if (req.rows != NULL || req.id != NULL || req.output_name != NULL)
       fuzz_contract_violated("api", "a refusal left memory in the request", err.message);
-    if (err.status != 400 && err.status != 413) fuzz_contract_violated("api", "unexpected status", err.message);
+    if (err.status != 400 && err.status != 413)
+      fuzz_contract_violated("api", "unexpected status", err.message);
     size_t mlen = strnlen(err.message, sizeof err.message);
-    if (mlen == 0 || mlen >= sizeof err.message) fuzz_contract_violated("api", "empty or unterminated message", "");
+    if (mlen == 0 || mlen >= sizeof err.message)
+      fuzz_contract_violated("api", "empty or unterminated message", "");
     api_body_t body_err;
-    if (api_encode_error(err.message, API_JSON, &body_err) != 0) fuzz_contract_violated("api", "error encoding failed", "");
+    if (api_encode_error(err.message, API_JSON, &body_err) != 0)
+      fuzz_contract_violated("api", "error encoding failed", "");
     check_json(body_err.data, body_err.len, "error body is not JSON");
     api_body_free(&body_err);
   }

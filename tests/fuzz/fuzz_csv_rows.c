@@ -15,17 +15,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#include "tiny_model.h"
 #include "fuzz_common.h"
+#include "tiny_model.h"
 static grove_schema_feature_t schema_features[3] = {
     {.name = "x", .type = GROVE_FEATURE_NUMERIC},
-    {.name = "colour", .type = GROVE_FEATURE_CATEGORICAL, .categories = colour_names, .num_categories = 4},
+    {.name = "colour",
+     .type = GROVE_FEATURE_CATEGORICAL,
+     .categories = colour_names,
+     .num_categories = 4},
     {.name = "z", .type = GROVE_FEATURE_NUMERIC},
 };
 static const grove_schema_t schema = {.features = schema_features, .num_features = 3};
 
 static grove_forest_t *named_forest, *unnamed_forest;
-
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Loaded once and kept: the fuzzer's leak check ignores what is still reachable. */
@@ -58,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (nrows > 0) {
     float *out = malloc(nrows * sizeof *out);
-    if (out == NULL || grove_forest_predict(opts.forest, rows, nrows, out, NULL, &err) != GROVE_OK) abort();
+    if (out == NULL || grove_forest_predict(opts.forest, rows, nrows, out, NULL, &err) != GROVE_OK)
+      abort();
     free(out);
   }
   free(rows);

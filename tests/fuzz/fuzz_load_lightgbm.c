@@ -21,9 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     grove_error_t err;
     if (grove__lightgbm_schema(text, len, forest, &schema, &err) == GROVE_OK && schema != NULL &&
         grove_schema_check(schema, forest, &err) != GROVE_OK)
-      fuzz_contract_violated("lightgbm", "the trailer's schema disagrees with its own model", err.msg);
+      fuzz_contract_violated("lightgbm", "the trailer's schema disagrees with its own model",
+                             err.msg);
     grove_schema_free(schema);
-    grove_forest_unref(forest);
+    grove_forest_free(forest);
   }
   free(text);
   return 0;

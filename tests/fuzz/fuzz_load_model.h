@@ -13,16 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grove_engine.h"
 #include "fuzz_common.h"
+#include "grove_engine.h"
 
 #define INPUT_NAME "fuzz-input"
 
 /* Rows are allocated per call: bound them so that a model declaring millions of features
  * (legal, but not worth walking here) does not turn into a malloc-limit report. */
 #define MAX_WALKED_FEATURES (1u << 16)
-#define MAX_WALKED_GROUPS (1u << 12)
-
+#define MAX_WALKED_GROUPS   (1u << 12)
 
 static void walk(const grove_forest_t *forest) {
   grove_forest_info_t info;
@@ -40,7 +39,8 @@ static void walk(const grove_forest_t *forest) {
   grove_forest_synthesize_rows(forest, SYNTH_ROWS, 1234, rows);
   /* Values that reach every odd corner of a split: missing, infinities, signed zero,
    * past the category range, negative categories, a huge finite value. */
-  const float extremes[EXTREME_ROWS] = {NAN, INFINITY, -INFINITY, -0.0f, 16777216.0f, -1.0f, 3.0e38f};
+  const float extremes[EXTREME_ROWS] = {NAN,         INFINITY, -INFINITY, -0.0f,
+                                        16777216.0f, -1.0f,    3.0e38f};
   for (size_t r = 0; r < EXTREME_ROWS; r++)
     for (size_t j = 0; j < nf; j++) rows[(SYNTH_ROWS + r) * nf + j] = extremes[r];
 
@@ -52,7 +52,8 @@ static void walk(const grove_forest_t *forest) {
   }
   for (uint32_t i = 0; i < info.num_features; i++) {
     const char *name = grove_forest_feature_name(forest, i);
-    if ((name != NULL) != (info.has_feature_names != 0)) fuzz_contract_violated("loader", "feature names half present", "");
+    if ((name != NULL) != (info.has_feature_names != 0))
+      fuzz_contract_violated("loader", "feature names half present", "");
     if ((unsigned)grove_forest_feature_type(forest, i) > GROVE_FEATURE_CATEGORICAL)
       fuzz_contract_violated("loader", "unknown feature type", "");
   }
@@ -72,7 +73,8 @@ static grove_forest_t *fuzz_load_model(const char *data, size_t size) {
     return forest;
   }
   if (forest != NULL) fuzz_contract_violated("loader", "a forest returned with an error", err.msg);
-  if (rc != GROVE_EPARSE && rc != GROVE_EUNSUPPORTED) fuzz_contract_violated("loader", "unexpected error code", err.msg);
+  if (rc != GROVE_EPARSE && rc != GROVE_EUNSUPPORTED)
+    fuzz_contract_violated("loader", "unexpected error code", err.msg);
   if (strncmp(err.msg, INPUT_NAME ": ", strlen(INPUT_NAME ": ")) != 0 ||
       err.msg[strlen(INPUT_NAME ": ")] == '\0')
     fuzz_contract_violated("loader", "message does not name the input and the problem", err.msg);

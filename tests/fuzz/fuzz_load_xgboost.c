@@ -8,6 +8,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  grove_forest_unref(fuzz_load_model((const char *)data, size));
+  grove_forest_free(fuzz_load_model((const char *)data, size));
   return 0;
 }

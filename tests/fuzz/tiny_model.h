@@ -15,8 +15,8 @@
   "\"learner_model_param\":{\"base_score\":\"5E-1\",\"num_class\":\"0\",\"num_feature\":\"3\"}," \
   "\"objective\":{\"name\":\"binary:logistic\"}},\"version\":[1,7,4]}"
 
-static const char named_model[] =
-    TINY_MODEL("\"feature_names\":[\"x\",\"colour\",\"z\"],", "\"feature_types\":[\"q\",\"c\",\"q\"],");
+static const char named_model[] = TINY_MODEL("\"feature_names\":[\"x\",\"colour\",\"z\"],",
+                                             "\"feature_types\":[\"q\",\"c\",\"q\"],");
 static const char unnamed_model[] = TINY_MODEL("", "");
 
 static char *colour_names[] = {"red", "green", "blue", "cyan"};
