@@ -128,7 +128,8 @@ static struct {
   /* results */
   uint64_t *lat; /* ns */
   size_t nlat, lat_cap;
-  uint64_t *lag; /* open loop: written - scheduled (ns): waiting for a connection + client lateness */
+  uint64_t
+      *lag; /* open loop: written - scheduled (ns): waiting for a connection + client lateness */
   size_t nlag, lag_cap;
   uint64_t ok, non2xx, errors, connects, incomplete, sent;
   uint64_t status_counts[6];
@@ -463,7 +464,8 @@ static void conn_start_connect(conn_t *c) {
   c->tcp_open = 1;
   c->tcp.data = c;
   c->connect_req.data = c;
-  if (uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&G.addr, on_connect) != 0) conn_fail(c);
+  if (uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&G.addr, on_connect) != 0)
+    conn_fail(c);
 }
 
 /* open loop: the timerfd fired; schedule every period that has elapsed */
@@ -503,7 +505,8 @@ static void close_everything(void) {
       G.incomplete++;
       lat_push(t - c->t_start);
     }
-    if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, NULL);
+    if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp))
+      uv_close((uv_handle_t *)&c->tcp, NULL);
   }
   /* open loop: scheduled but never sent */
   while (G.q_len > 0) {
@@ -568,7 +571,8 @@ static void load_bodies(void) {
     const unsigned char *b;
     if (G.multi) {
       if (off + 4 > (size_t)n) die("truncated --multi body file");
-      blen = (size_t)all[off] | (size_t)all[off + 1] << 8 | (size_t)all[off + 2] << 16 | (size_t)all[off + 3] << 24;
+      blen = (size_t)all[off] | (size_t)all[off + 1] << 8 | (size_t)all[off + 2] << 16 |
+             (size_t)all[off + 3] << 24;
       off += 4;
       if (off + blen > (size_t)n) die("truncated --multi body file");
       b = all + off;
@@ -598,11 +602,12 @@ static void load_bodies(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: loadgen --port P --body FILE [--multi] [--host 127.0.0.1] [--path /predict]\n"
-          "               [--content-type application/json] [--rows R] [--connections N]\n"
-          "               [--duration S] [--warmup S] [--rate REQ_PER_S] [--drain S] [--label TEXT]\n"
-          "       (-c N, -d S, -w S, -R RATE, -r ROWS are short for the same)\n");
+  fprintf(
+      stderr,
+      "usage: loadgen --port P --body FILE [--multi] [--host 127.0.0.1] [--path /predict]\n"
+      "               [--content-type application/json] [--rows R] [--connections N]\n"
+      "               [--duration S] [--warmup S] [--rate REQ_PER_S] [--drain S] [--label TEXT]\n"
+      "       (-c N, -d S, -w S, -R RATE, -r ROWS are short for the same)\n");
   exit(2);
 }
 
@@ -616,28 +621,57 @@ int main(int argc, char **argv) {
   G.duration = 10;
   G.warmup = 1;
   G.drain = 2;
-  static struct option opts[] = {
-      {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},   {"path", 1, 0, 'P'},     {"body", 1, 0, 'b'},
-      {"multi", 0, 0, 'm'},    {"content-type", 1, 0, 't'}, {"rows", 1, 0, 'r'},
-      {"connections", 1, 0, 'c'}, {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'w'}, {"rate", 1, 0, 'R'},
-      {"drain", 1, 0, 'D'},    {"label", 1, 0, 'l'},  {0, 0, 0, 0}};
+  static struct option opts[] = {{"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},
+                                 {"path", 1, 0, 'P'},     {"body", 1, 0, 'b'},
+                                 {"multi", 0, 0, 'm'},    {"content-type", 1, 0, 't'},
+                                 {"rows", 1, 0, 'r'},     {"connections", 1, 0, 'c'},
+                                 {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'w'},
+                                 {"rate", 1, 0, 'R'},     {"drain", 1, 0, 'D'},
+                                 {"label", 1, 0, 'l'},    {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "c:d:w:R:r:", opts, NULL)) != -1) {
     switch (o) {
-      case 'h': G.host = optarg; break;
-      case 'p': G.port = atoi(optarg); break;
-      case 'P': G.path = optarg; break;
-      case 'b': G.body_file = optarg; break;
-      case 'm': G.multi = 1; break;
-      case 't': G.content_type = optarg; break;
-      case 'r': G.rows = atof(optarg); break;
-      case 'c': G.nconns = atoi(optarg); break;
-      case 'd': G.duration = atof(optarg); break;
-      case 'w': G.warmup = atof(optarg); break;
-      case 'R': G.rate = atof(optarg); break;
-      case 'D': G.drain = atof(optarg); break;
-      case 'l': G.label = optarg; break;
-      default: usage();
+      case 'h':
+        G.host = optarg;
+        break;
+      case 'p':
+        G.port = atoi(optarg);
+        break;
+      case 'P':
+        G.path = optarg;
+        break;
+      case 'b':
+        G.body_file = optarg;
+        break;
+      case 'm':
+        G.multi = 1;
+        break;
+      case 't':
+        G.content_type = optarg;
+        break;
+      case 'r':
+        G.rows = atof(optarg);
+        break;
+      case 'c':
+        G.nconns = atoi(optarg);
+        break;
+      case 'd':
+        G.duration = atof(optarg);
+        break;
+      case 'w':
+        G.warmup = atof(optarg);
+        break;
+      case 'R':
+        G.rate = atof(optarg);
+        break;
+      case 'D':
+        G.drain = atof(optarg);
+        break;
+      case 'l':
+        G.label = optarg;
+        break;
+      default:
+        usage();
     }
   }
   if (G.port <= 0 || G.body_file == NULL || G.nconns <= 0 || G.duration <= G.warmup) usage();
@@ -697,21 +731,28 @@ int main(int argc, char **argv) {
   qsort(G.lag, G.nlag, sizeof *G.lag, cmp_u64);
   double window = G.duration - G.warmup;
   double done = (double)(G.ok + G.non2xx);
-  double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-               ((double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) + (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) / 1e6;
+  double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+               (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+               ((double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
+                (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) /
+                   1e6;
   double mean = 0;
   for (size_t i = 0; i < G.nlat; i++) mean += (double)G.lat[i];
   mean = G.nlat ? mean / (double)G.nlat / 1e6 : 0;
-  printf("{\"label\":\"%s\",\"mode\":\"%s\",\"connections\":%d,\"rate\":%.1f,\"rows_per_req\":%g,"
-         "\"window_s\":%.3f,\"requests\":%.0f,\"ok\":%llu,\"non2xx\":%llu,\"errors\":%llu,\"incomplete\":%llu,"
-         "\"connects\":%llu,\"req_per_s\":%.1f,\"ok_req_per_s\":%.1f,\"rows_per_s\":%.1f,"
-         "\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-         "\"max_client_queue\":%llu,\"send_lag_p50_ms\":%.3f,\"send_lag_p99_ms\":%.3f,\"loadgen_cpu_s\":%.2f}\n",
-         G.label, G.rate > 0 ? "open" : "closed", G.nconns, G.rate, G.rows, window, done,
-         (unsigned long long)G.ok, (unsigned long long)G.non2xx, (unsigned long long)G.errors,
-         (unsigned long long)G.incomplete, (unsigned long long)G.connects, done / window,
-         (double)G.ok / window, (double)G.ok * G.rows / window, mean, pct(0.50), pct(0.90), pct(0.99),
-         pct(0.999), G.nlat ? (double)G.lat[G.nlat - 1] / 1e6 : 0.0, (unsigned long long)G.max_queue,
-         pct_of(G.lag, G.nlag, 0.50), pct_of(G.lag, G.nlag, 0.99), cpu);
+  printf(
+      "{\"label\":\"%s\",\"mode\":\"%s\",\"connections\":%d,\"rate\":%.1f,\"rows_per_req\":%g,"
+      "\"window_s\":%.3f,\"requests\":%.0f,\"ok\":%llu,\"non2xx\":%llu,\"errors\":%llu,"
+      "\"incomplete\":%llu,"
+      "\"connects\":%llu,\"req_per_s\":%.1f,\"ok_req_per_s\":%.1f,\"rows_per_s\":%.1f,"
+      "\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_"
+      "ms\":%.3f,"
+      "\"max_client_queue\":%llu,\"send_lag_p50_ms\":%.3f,\"send_lag_p99_ms\":%.3f,\"loadgen_cpu_"
+      "s\":%.2f}\n",
+      G.label, G.rate > 0 ? "open" : "closed", G.nconns, G.rate, G.rows, window, done,
+      (unsigned long long)G.ok, (unsigned long long)G.non2xx, (unsigned long long)G.errors,
+      (unsigned long long)G.incomplete, (unsigned long long)G.connects, done / window,
+      (double)G.ok / window, (double)G.ok * G.rows / window, mean, pct(0.50), pct(0.90), pct(0.99),
+      pct(0.999), G.nlat ? (double)G.lat[G.nlat - 1] / 1e6 : 0.0, (unsigned long long)G.max_queue,
+      pct_of(G.lag, G.nlag, 0.50), pct_of(G.lag, G.nlag, 0.99), cpu);
   return 0;
 }
