@@ -522,6 +522,14 @@ static int decode_tensor(decoder_t *d, const uint64_t shape[2], const uint8_t *d
   req->rows = rows;
   req->nrows = (size_t)n;
   req->binary_output = 1; /* answer in kind: predictions as a float32 bin */
+  /* One rule for every decoder: NaN is missing, an infinity is refused. */
+  for (size_t i = 0; i < len / 4; i++) {
+    if (!isinf(rows[i])) continue;
+    char name[API_QUOTE_MAX + 16];
+    return api__fail(
+        d->err, 400, "row %zu, feature '%s': value out of float32 range (an infinity)", i / f,
+        api__feature_label(d->forest, d->schema, (uint32_t)(i % f), name, sizeof name));
+  }
   return 0;
 }
 

@@ -19,10 +19,8 @@ typedef int api_v1_decode_fn(const char *body, size_t len, const grove_forest_t 
 typedef int api_v1_encode_fn(const api_answer_t *a, api_body_t *body);
 typedef int api_error_encode_fn(const char *message, api_body_t *body);
 
-/* codec_v1_json.c. api__json_decode_rows_fast is the fast path for {"rows": [[...]]} alone:
- * 0 when it decoded BODY, 1 when it leaves it (REQ untouched) to the json-c path;
- * api__json_decode_v1_generic is the json-c path alone (tests compare the two). */
-api_v1_decode_fn api__json_decode_v1, api__json_decode_rows_fast, api__json_decode_v1_generic;
+/* codec_v1_json.c */
+api_v1_decode_fn api__json_decode_v1;
 api_v1_encode_fn api__json_encode_v1;
 api_error_encode_fn api__json_encode_error;
 

@@ -1,17 +1,29 @@
 /*
- * Predictions (v1 predict, OIP v2 infer): decoded on the loop, handed to the batcher, and
- * answered on the same loop when a worker has scored them. A request whose client leaves
- * is disposed of by h2o at any time: a pool disposer clears our pointer to it, so nothing
- * touches it afterwards.
+ * Predictions (v1 predict, OIP v2 infer). A request is only noted when it arrives; its body
+ * is decoded once h2o has read every frame that came with it (the I/O thread's check
+ * phase), so a stream the client resets in the same read is never decoded nor scored. Small
+ * bodies are decoded on the loop; large ones on libuv's thread pool, so that no body holds
+ * the loop for long. The rows go to the batcher and the answer is sent on the same loop when
+ * a worker has scored them. A request whose client leaves is disposed of by h2o at any
+ * time: a pool disposer clears our pointer to it, so nothing touches it afterwards.
  */
 #include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "log.h"
 #include "request.h"
 #include "respond.h"
+
+/* Bodies up to this size are decoded on the loop: a few milliseconds at most. */
+#define INLINE_DECODE_MAX (256 * 1024)
+/* A connection whose clients abandon more predictions than this within RESET_WINDOW_S
+ * seconds is closed (HTTP/2 rapid reset). */
+#define RESET_LIMIT       200
+#define RESET_WINDOW_S    10.0
 
 /* A prediction in flight: owned by its loop thread, lent to the batcher while queued. */
 struct pending {
@@ -19,15 +31,23 @@ struct pending {
   io_thread_t *io;
   h2o_req_t *req;          /* NULL once answered or disposed of by h2o */
   pending_t **slot;        /* pool slot whose disposer clears req */
+  const void *conn;        /* the request's connection, for counting abandoned requests */
   registry_model_t *model; /* the version the request started on */
   api_request_t areq;
-  api_format_t out_fmt;
+  api_format_t in_fmt, out_fmt;
   int v2; /* answer in the Open Inference Protocol */
   metrics_route_t route;
   double t0;
-  pending_t *next_done; /* io->done_head list (guarded by io->done_lock) */
-  h2o_linklist_t link;  /* io->pending (loop thread only) */
-  int in_flight;        /* counted in grove_inflight_requests until answered or freed */
+  size_t json_len; /* OIP: Inference-Header-Content-Length (0: all JSON) */
+  char *body_copy; /* a large body, copied for the thread pool */
+  size_t body_len;
+  uv_work_t work;  /* its decoding there */
+  api_error_t err; /* its result */
+  int decode_rc;
+  pending_t *next_done;       /* io->done_head list (guarded by io->done_lock) */
+  h2o_linklist_t link;        /* io->pending (loop thread only) */
+  h2o_linklist_t decode_link; /* io->to_decode until decoded */
+  int in_flight;              /* counted in grove_inflight_requests until answered or freed */
 };
 
 static pending_t *pending_of(h2o_linklist_t *link) {
@@ -45,22 +65,41 @@ static void pending_uncount(pending_t *p) {
   p->in_flight = 0;
 }
 
+/* Frees P, which the batcher no longer holds, and takes it off its loop's lists. */
 static void pending_free(pending_t *p) {
   if (p->slot != NULL) *p->slot = NULL;
+  if (h2o_linklist_is_linked(&p->link)) h2o_linklist_unlink(&p->link);
+  if (h2o_linklist_is_linked(&p->decode_link)) h2o_linklist_unlink(&p->decode_link);
   registry_model_unref(p->model);
   api_request_free(&p->areq);
   free(p->job.out);
+  free(p->body_copy);
   pending_uncount(p);
   free(p);
 }
 
-/* h2o drops the request (client gone, or after the response): forget it. */
+/* The count of abandoned predictions of connection CONN on IO, found or (re)started. */
+static reset_count_t *reset_count(io_thread_t *io, const void *conn, double now) {
+  reset_count_t *oldest = &io->resets[0];
+  for (size_t i = 0; i < SERVER_RESET_SLOTS; i++) {
+    reset_count_t *c = &io->resets[i];
+    if (c->conn == conn && now - c->since <= RESET_WINDOW_S) return c;
+    if (c->since < oldest->since) oldest = c;
+  }
+  *oldest = (reset_count_t){.conn = conn, .since = now};
+  return oldest;
+}
+
+/* h2o drops the request (client gone, or after the response): forget it. Dropped before it
+ * was answered, it was abandoned (HTTP/2 RST_STREAM, or the connection went away). */
 static void on_request_dispose(void *ptr) {
   pending_t *p = *(pending_t **)ptr;
   if (p == NULL) return;
   p->req = NULL;
   p->slot = NULL;
   atomic_store_explicit(&p->job.cancelled, 1, memory_order_relaxed);
+  metrics_request_reset(p->io->s->metrics);
+  reset_count(p->io, p->conn, batcher_now())->resets++;
 }
 
 /* Detaches P from its request once it has been answered. */
@@ -68,6 +107,13 @@ static void pending_answered(pending_t *p) {
   if (p->slot != NULL) *p->slot = NULL;
   p->slot = NULL;
   p->req = NULL;
+}
+
+/* Answers P's request with an error now and frees P (which the batcher does not hold). */
+static void pending_fail(pending_t *p, int status, const char *message) {
+  if (p->req != NULL) respond_error(p->io, p->req, p->route, p->t0, status, p->out_fmt, message);
+  pending_answered(p);
+  pending_free(p);
 }
 
 /* Worker thread: hand the job back to the loop that owns its request. */
@@ -120,7 +166,6 @@ void handle_predict_complete(io_thread_t *io) {
   while (list != NULL) {
     pending_t *p = list;
     list = p->next_done;
-    h2o_linklist_unlink(&p->link);
     if (p->req != NULL) answer_pending(p);
     pending_free(p);
   }
@@ -132,7 +177,7 @@ void handle_predict_expire(io_thread_t *io, double now, int give_up) {
     if (give_up) atomic_store_explicit(&p->job.cancelled, 1, memory_order_relaxed);
     if (p->req == NULL) continue;
     if (now > p->job.deadline) {
-      /* Answer now; the job stays listed until the batcher hands it back. */
+      /* Answer now; the pending stays listed until its decoding or scoring is done. */
       atomic_store_explicit(&p->job.cancelled, 1, memory_order_relaxed);
       metrics_rejected(io->s->metrics, "deadline");
       respond_error(io, p->req, p->route, p->t0, 504, p->out_fmt,
@@ -146,6 +191,112 @@ void handle_predict_expire(io_thread_t *io, double now, int give_up) {
 }
 
 int handle_predict_idle(io_thread_t *io) { return h2o_linklist_is_empty(&io->pending); }
+
+/* Decodes P's body (BODY, LEN bytes) into p->areq with the codec its route and headers
+ * asked for: on the loop or on a pool thread (it touches nothing of the loop's). */
+static int decode_body(pending_t *p, const char *body, size_t len) {
+  const server_t *s = p->io->s;
+  if (p->v2)
+    return api_decode_v2_infer(body, len, p->json_len, p->model->forest, &s->limits, &p->areq,
+                               &p->err);
+  return api_decode_v1(body, len, p->in_fmt, p->model->forest, p->model->schema, &s->limits,
+                       &p->areq, &p->err);
+}
+
+/* Queues P's decoded rows; on failure answers and frees P. */
+static void submit(pending_t *p) {
+  server_t *s = p->io->s;
+  uint32_t width = grove_forest_output_width(p->model->forest, p->areq.margin);
+  p->job = (batch_job_t){.forest = p->model->forest,
+                         .rows = p->areq.rows,
+                         .nrows = p->areq.nrows,
+                         .margin = p->areq.margin,
+                         .done = on_job_done,
+                         .deadline = p->job.deadline};
+  p->job.out = malloc(p->areq.nrows * width * sizeof(float));
+  batcher_status_t rc = p->job.out == NULL ? BATCHER_ENOMEM : batcher_submit(s->batcher, &p->job);
+  if (rc == BATCHER_OK) return;
+  if (rc == BATCHER_EFULL) {
+    metrics_rejected(s->metrics, "queue_full");
+    if (p->req != NULL)
+      h2o_add_header(&p->req->pool, &p->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                     H2O_STRLIT("1"));
+    pending_fail(p, 503, "too many rows queued; retry shortly");
+  } else {
+    pending_fail(p, 500, "out of memory for the predictions");
+  }
+}
+
+/* The outcome of decoding P: submit its rows, or answer its error. */
+static void decoded(pending_t *p) {
+  free(p->body_copy);
+  p->body_copy = NULL;
+  if (p->req == NULL) /* abandoned meanwhile */
+    pending_free(p);
+  else if (p->decode_rc != 0)
+    pending_fail(p, p->err.status ? p->err.status : 400, p->err.message);
+  else
+    submit(p);
+}
+
+static void decode_work(uv_work_t *w) {
+  pending_t *p = w->data;
+  p->decode_rc = decode_body(p, p->body_copy, p->body_len);
+}
+
+static void decode_after(uv_work_t *w, int status) {
+  (void)status;
+  decoded(w->data);
+}
+
+/* Decodes P's body here or, when large, on the thread pool (with a copy: h2o frees the body
+ * with its request, which the client may abandon meanwhile). */
+static void start_decoding(pending_t *p) {
+  h2o_iovec_t body = p->req->entity;
+  const char *bytes = body.base ? body.base : "";
+  size_t len = body.base ? body.len : 0;
+  if (len <= INLINE_DECODE_MAX) {
+    p->decode_rc = decode_body(p, bytes, len);
+    decoded(p);
+    return;
+  }
+  p->body_len = len;
+  p->work.data = p;
+  if ((p->body_copy = malloc(len)) == NULL) {
+    pending_fail(p, 503, "out of memory for the request's body");
+    return;
+  }
+  memcpy(p->body_copy, bytes, len);
+  if (uv_queue_work(&p->io->loop, &p->work, decode_work, decode_after) != 0)
+    pending_fail(p, 500, "cannot start decoding the request");
+}
+
+void handle_predict_flush(io_thread_t *io) {
+  while (!h2o_linklist_is_empty(&io->to_decode)) {
+    pending_t *p = (pending_t *)((char *)io->to_decode.next - offsetof(pending_t, decode_link));
+    h2o_linklist_unlink(&p->decode_link);
+    if (p->req == NULL)
+      pending_free(p); /* reset or answered (deadline) before it was read */
+    else
+      start_decoding(p);
+  }
+}
+
+/* Whether the connection behind REQ has abandoned so many predictions that it is closed:
+ * then its socket is shut down (h2o sees the end of the stream and closes it cleanly). */
+static int close_if_abusive(io_thread_t *io, h2o_req_t *req, metrics_route_t route, double t0) {
+  reset_count_t *c = reset_count(io, req->conn, batcher_now());
+  if (c->resets <= RESET_LIMIT) return 0;
+  h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+  int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+  log_event("warn", "closing a connection that keeps abandoning its requests",
+            "resets=%u window_s=%.0f", c->resets, RESET_WINDOW_S);
+  c->resets = 0;
+  respond_error(io, req, route, t0, 429, API_JSON,
+                "too many requests abandoned on this connection; it is closed");
+  if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  return 1;
+}
 
 /*
  * Content types a prediction body may declare. curl -d sends form-urlencoded and some
@@ -171,69 +322,30 @@ static int body_type_supported(h2o_req_t *req) {
   return end > 5 && h2o_lcstris(v + end - 5, 5, "+json", 5);
 }
 
-/* Decodes P's request body into p->areq with the codec its route and headers ask for. */
-static int decode_body(pending_t *p, h2o_req_t *req, api_error_t *err) {
-  const server_t *s = p->io->s;
-  const char *body = req->entity.base ? req->entity.base : "";
-  size_t len = req->entity.base ? req->entity.len : 0;
-  if (!p->v2)
-    return api_decode_v1(body, len, request_format(req, H2O_TOKEN_CONTENT_TYPE), p->model->forest,
-                         p->model->schema, &s->limits, &p->areq, err);
-  size_t json_len = 0;
+/* OIP's Inference-Header-Content-Length: the JSON header's length (0 when absent); -1 when
+ * it is not a size within the body. */
+static ssize_t header_length(h2o_req_t *req) {
   ssize_t h =
       h2o_find_header_by_str(&req->headers, H2O_STRLIT("inference-header-content-length"), -1);
-  if (h >= 0) {
-    h2o_iovec_t v = req->headers.entries[h].value;
-    json_len = h2o_strtosize(v.base, v.len);
-    if (json_len == SIZE_MAX || json_len > len) {
-      err->status = 400;
-      snprintf(err->message, sizeof err->message,
-               "Inference-Header-Content-Length is not a size within the body");
-      return -1;
-    }
-  }
-  return api_decode_v2_infer(body, len, json_len, p->model->forest, &s->limits, &p->areq, err);
-}
-
-/* Queues P's rows; on failure answers REQ and frees P. */
-static void submit(pending_t *p, h2o_req_t *req) {
-  io_thread_t *io = p->io;
-  server_t *s = io->s;
-  uint32_t width = grove_forest_output_width(p->model->forest, p->areq.margin);
-  p->job = (batch_job_t){.forest = p->model->forest,
-                         .rows = p->areq.rows,
-                         .nrows = p->areq.nrows,
-                         .margin = p->areq.margin,
-                         .done = on_job_done,
-                         .deadline = p->t0 + s->cfg->deadline_ms * 1e-3};
-  p->job.out = malloc(p->areq.nrows * width * sizeof(float));
-  batcher_status_t rc = p->job.out == NULL ? BATCHER_ENOMEM : batcher_submit(s->batcher, &p->job);
-  if (rc != BATCHER_OK) {
-    metrics_route_t route = p->route;
-    api_format_t fmt = p->out_fmt;
-    double t0 = p->t0;
-    pending_free(p);
-    if (rc == BATCHER_EFULL) {
-      metrics_rejected(s->metrics, "queue_full");
-      h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
-      respond_error(io, req, route, t0, 503, fmt, "too many rows queued; retry shortly");
-    } else {
-      respond_error(io, req, route, t0, 500, fmt, "out of memory for the predictions");
-    }
-    return;
-  }
-  p->slot = h2o_mem_alloc_shared(&req->pool, sizeof *p->slot, on_request_dispose);
-  *p->slot = p;
-  h2o_linklist_insert(&io->pending, &p->link);
+  if (h < 0) return 0;
+  h2o_iovec_t v = req->headers.entries[h].value;
+  size_t n = h2o_strtosize(v.base, v.len), len = req->entity.base ? req->entity.len : 0;
+  return n == SIZE_MAX || n > len ? -1 : (ssize_t)n;
 }
 
 /* POST a prediction for model NAME: v1 (JSON or msgpack, by headers) or OIP v2 (V2). */
 static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, double t0) {
   metrics_route_t route = v2 ? METRICS_ROUTE_INFER : METRICS_ROUTE_PREDICT;
   api_format_t out_fmt = v2 ? API_JSON : request_format(req, H2O_TOKEN_ACCEPT);
-  if (!body_type_supported(req)) {
-    respond_error(io, req, route, t0, 415, out_fmt,
-                  "unsupported Content-Type: send application/json or application/msgpack");
+  if (close_if_abusive(io, req, route, t0)) return;
+  const char *refused =
+      !body_type_supported(req)
+          ? "unsupported Content-Type: send application/json or application/msgpack"
+          : NULL;
+  ssize_t json_len = v2 && refused == NULL ? header_length(req) : 0;
+  if (json_len < 0) refused = "Inference-Header-Content-Length is not a size within the body";
+  if (refused != NULL) {
+    respond_error(io, req, route, t0, json_len < 0 ? 400 : 415, out_fmt, refused);
     return;
   }
   registry_model_t *model = registry_get(io->s->reg, name.base, name.len);
@@ -252,20 +364,21 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
   }
   *p = (pending_t){.io = io,
                    .req = req,
+                   .conn = req->conn,
                    .model = model,
                    .out_fmt = out_fmt,
                    .v2 = v2,
                    .route = route,
                    .t0 = t0,
-                   .in_flight = 1};
+                   .json_len = (size_t)json_len,
+                   .in_flight = 1,
+                   .in_fmt = v2 ? API_JSON : request_format(req, H2O_TOKEN_CONTENT_TYPE)};
+  p->job.deadline = t0 + io->s->cfg->deadline_ms * 1e-3; /* from arrival, decoding included */
   metrics_inflight_add(io->s->metrics, 1);
-  api_error_t err = {0};
-  if (decode_body(p, req, &err) != 0) {
-    pending_free(p);
-    respond_error(io, req, route, t0, err.status ? err.status : 400, out_fmt, err.message);
-    return;
-  }
-  submit(p, req);
+  p->slot = h2o_mem_alloc_shared(&req->pool, sizeof *p->slot, on_request_dispose);
+  *p->slot = p;
+  h2o_linklist_insert(&io->pending, &p->link);
+  h2o_linklist_insert(&io->to_decode, &p->decode_link);
 }
 
 void handle_predict_v1(io_thread_t *io, h2o_req_t *req, const route_match_t *m, double t0) {

@@ -70,6 +70,7 @@ struct metrics {
   _Alignas(
       CACHE_LINE) _Atomic uint64_t requests[METRICS_ROUTE_COUNT][NUM_CODES + 1]; /* last: "other" */
   _Alignas(CACHE_LINE) _Atomic uint64_t rejected[NUM_REJECT];
+  _Atomic uint64_t resets; /* predictions abandoned by their client */
   hist_t request_seconds[METRICS_ROUTE_COUNT];
   hist_t queue_wait;
   hist_t engine_seconds;
@@ -162,6 +163,10 @@ void metrics_batch_done(metrics_t *m, size_t rows, size_t requests, double engin
 }
 
 void metrics_queue_wait(metrics_t *m, double seconds) { hist_time_add(&m->queue_wait, seconds); }
+
+void metrics_request_reset(metrics_t *m) {
+  atomic_fetch_add_explicit(&m->resets, 1, memory_order_relaxed);
+}
 
 void metrics_inflight_add(metrics_t *m, int64_t delta) {
   atomic_fetch_add_explicit(&m->inflight, delta, memory_order_relaxed);
@@ -439,6 +444,11 @@ static void render_engine(api_buf_t *b, metrics_t *m) {
   api_buf_printf(b, "grove_queued_rows %lld\n",
                  (long long)atomic_load_explicit(&m->queued_rows, memory_order_relaxed));
 
+  family(b, "grove_requests_reset_total", "counter",
+         "Predictions their client abandoned before the answer (HTTP/2 RST_STREAM, a closed "
+         "connection); one reset before its batch starts is not scored.");
+  api_buf_printf(b, "grove_requests_reset_total %llu\n",
+                 (unsigned long long)atomic_load_explicit(&m->resets, memory_order_relaxed));
   family(b, "grove_rejected_total", "counter",
          "Requests refused before the engine, by reason (queue_full: 503, deadline: 504).");
   for (int i = 0; i < NUM_REJECT; i++) {

@@ -50,6 +50,10 @@ void metrics_batch_done(metrics_t *m, size_t rows, size_t requests, double engin
 /* A request waited SECONDS in the queue before its batch started. */
 void metrics_queue_wait(metrics_t *m, double seconds);
 
+/* A prediction's client abandoned it before its answer (HTTP/2 RST_STREAM, a closed
+ * connection). */
+void metrics_request_reset(metrics_t *m);
+
 /* Gauges: in-flight requests and queued rows move by DELTA. */
 void metrics_inflight_add(metrics_t *m, int64_t delta);
 void metrics_queued_rows_add(metrics_t *m, int64_t delta);
@@ -65,6 +69,7 @@ void metrics_rejected(metrics_t *m, const char *reason); /* "queue_full" | "dead
  * label route), grove_rows_predicted_total, grove_batches_total,
  * grove_batch_rows (hist: 1,2,4,...,65536), grove_batch_requests (hist),
  * grove_queue_wait_seconds (hist), grove_engine_seconds (hist), grove_inflight_requests,
+ * grove_requests_reset_total,
  * grove_queued_rows, grove_rejected_total{reason}, grove_model_info{model,format,
  * objective,isa} 1, grove_model_trees{model}, grove_model_features{model},
  * grove_model_loaded_timestamp_seconds{model}, grove_model_load_seconds{model},

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "guard.h"
 #include "handlers.h"
 #include "request.h"
 #include "respond.h"
@@ -114,6 +115,7 @@ int routes_dispatch(h2o_handler_t *self, h2o_req_t *req) {
   (void)self;
   io_thread_t *io = server_io_of(req);
   double t0 = batcher_now();
+  if (guard_refuses(io, req, t0)) return 0;
   path_t path;
   split_path(req->path_normalized, &path);
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !path.too_long; i++) {

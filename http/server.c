@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "handlers.h"
 #include "log.h"
 #include "routes.h"
@@ -64,6 +65,9 @@ static void on_wake(uv_async_t *handle) {
   handle_predict_complete(io);
   if (atomic_load(&io->stop_requested) && !io->stopping) begin_shutdown(io);
 }
+
+/* After each pass of reads: decode and queue what arrived in it. */
+static void on_check(uv_check_t *handle) { handle_predict_flush(handle->data); }
 
 static void on_tick(uv_timer_t *t) {
   io_thread_t *io = t->data;
@@ -135,6 +139,7 @@ static int io_thread_init(server_t *s, io_thread_t *io, uint32_t index, char *er
   io->s = s;
   io->index = index;
   h2o_linklist_init_anchor(&io->pending);
+  h2o_linklist_init_anchor(&io->to_decode);
   pthread_mutex_init(&io->done_lock, NULL);
   io->listen_fd = listen_socket(s->cfg->host, s->cfg->port, 0, err, errlen);
   if (io->listen_fd < 0) return -1;
@@ -145,6 +150,9 @@ static int io_thread_init(server_t *s, io_thread_t *io, uint32_t index, char *er
   io->accept_ctx.ssl_ctx = s->ssl_ctx;
   uv_async_init(&io->loop, &io->wake, on_wake);
   io->wake.data = io;
+  uv_check_init(&io->loop, &io->check);
+  io->check.data = io;
+  uv_check_start(&io->check, on_check);
   uv_timer_init(&io->loop, &io->tick);
   io->tick.data = io;
   uv_timer_start(&io->tick, on_tick, TICK_MS, TICK_MS);
@@ -235,10 +243,11 @@ static SSL_CTX *make_ssl_ctx(const config_t *cfg, char *err, size_t errlen) {
 static void configure_h2o(server_t *s) {
   const config_t *cfg = s->cfg;
   h2o_config_init(&s->config);
-  s->config.max_request_entity_size = cfg->max_body;
+  s->config.max_request_entity_size = guard_h2o_body_limit(cfg->max_body);
   s->config.filecache.capacity = 1024;
   h2o_hostconf_t *host =
       h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  guard_register_error_filter(host, cfg->max_body);
   h2o_pathconf_t *root = h2o_config_register_path(host, "/", 0);
   h2o_handler_t *routes = h2o_create_handler(root, sizeof *routes);
   routes->on_req = routes_dispatch;
@@ -283,6 +292,7 @@ int server_run(const config_t *cfg, registry_t *reg, metrics_t *metrics,
   /* A request that can never fit in the queue is too large (413), not a reason to retry. */
   s->limits.max_rows =
       cfg->max_request_rows < cfg->max_queue_rows ? cfg->max_request_rows : cfg->max_queue_rows;
+  s->max_body = cfg->max_body;
   atomic_init(&s->ready, 0);
   configure_h2o(s);
   char err[512];

@@ -22,6 +22,15 @@ typedef struct server server_t;
 typedef struct io_thread io_thread_t;
 typedef struct pending pending_t; /* a prediction in flight (handle_predict.c) */
 
+/* Connections whose clients keep abandoning predictions (HTTP/2 RST_STREAM floods): a few
+ * per I/O thread, by connection, counted over a window (handle_predict.c). */
+#define SERVER_RESET_SLOTS 16
+typedef struct {
+  const void *conn; /* h2o_conn_t of the connection (only compared, never followed) */
+  uint32_t resets;
+  double since;
+} reset_count_t;
+
 /* One event loop with its own listening socket and h2o context. */
 struct io_thread {
   server_t *s;
@@ -36,8 +45,11 @@ struct io_thread {
   uv_async_t wake; /* completed jobs and stop requests */
   uv_timer_t tick; /* deadlines and shutdown progress */
   pthread_mutex_t done_lock;
-  pending_t *done_head;   /* scored jobs handed back by workers (guarded by done_lock) */
-  h2o_linklist_t pending; /* this loop's predictions in flight (loop thread only) */
+  pending_t *done_head;     /* scored jobs handed back by workers (guarded by done_lock) */
+  h2o_linklist_t pending;   /* this loop's predictions in flight (loop thread only) */
+  h2o_linklist_t to_decode; /* received this pass, decoded after h2o has read every frame */
+  uv_check_t check;         /* runs after each pass of reads: decodes and submits to_decode */
+  reset_count_t resets[SERVER_RESET_SLOTS];
   atomic_int stop_requested;
   int stopping; /* draining: listener closed, answers close their connection */
   double stop_started;
@@ -55,6 +67,7 @@ struct server {
   uint32_t nthreads;
   atomic_int ready; /* /v2/health/ready: false before start and once draining */
   api_limits_t limits;
+  size_t max_body; /* bodies beyond are refused with a JSON 413 (h2o's own limit is higher) */
 };
 
 /* The I/O thread whose loop serves REQ. */

@@ -1179,15 +1179,14 @@ def test_shutdown(ctx):
     return d
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--grove", required=True)
-    ap.add_argument("--source-root", required=True)
-    a = ap.parse_args()
+def make_ctx(grove, source_root, prefix):
+    """The test context: the binary (ASan or not), the source tree, a temp directory, a clean
+    environment with the sanitizer options, the income model's data. Shared with the other
+    suites in this directory."""
     ctx = Ctx()
-    ctx.grove = os.path.abspath(a.grove)
-    ctx.root = os.path.abspath(a.source_root)
-    ctx.tmp = tempfile.mkdtemp(prefix="grove-http-")
+    ctx.grove = os.path.abspath(grove)
+    ctx.root = os.path.abspath(source_root)
+    ctx.tmp = tempfile.mkdtemp(prefix=prefix)
     with open(ctx.grove, "rb") as f:
         image = f.read()
         ctx.asan = b"libasan.so" in image or b"__asan_init" in image
@@ -1203,6 +1202,15 @@ def main():
     env["LSAN_OPTIONS"] = (lsan + ":" if lsan else "") + "suppressions=" + supp
     ctx.env = env
     load_data(ctx)
+    return ctx
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grove", required=True)
+    ap.add_argument("--source-root", required=True)
+    a = ap.parse_args()
+    ctx = make_ctx(a.grove, a.source_root, "grove-http-")
     started = time.monotonic()
     note("grove %s (%s build)" % (ctx.grove, "ASan" if ctx.asan else "release"))
     try:
