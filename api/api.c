@@ -18,11 +18,18 @@ static void request_reset(api_request_t *req) {
   req->labels = 1;
 }
 
+/* A request for a model with SCHEMA starts from the schema's defaults. */
+static void request_start(api_request_t *req, const grove_schema_t *schema) {
+  request_reset(req);
+  req->unknown_missing = schema != NULL && schema->unknown_missing;
+}
+
 void api_request_free(api_request_t *req) {
   if (req == NULL) return;
   free(req->rows);
   free(req->id);
-  free(req->output_name);
+  for (size_t r = 0; req->row_errors != NULL && r < req->nrows; r++) free(req->row_errors[r]);
+  free(req->row_errors);
   request_reset(req);
 }
 
@@ -57,6 +64,10 @@ api_format_t api_format_from_header(const char *value, size_t len) {
         media_type_is(value + start, end - start, "application/vnd.msgpack"))
       return API_MSGPACK;
     if (media_type_is(value + start, end - start, "application/json")) return API_JSON;
+    if (media_type_is(value + start, end - start, "application/x-www-form-urlencoded"))
+      return API_FORM;
+    if (media_type_is(value + start, end - start, "multipart/form-data")) return API_MULTIPART;
+    if (media_type_is(value + start, end - start, "text/html")) return API_HTML;
     while (i < len && value[i] != ',') i++; /* skip parameters */
   }
   return API_JSON;
@@ -72,17 +83,28 @@ static int decoded(int rc, api_request_t *req) {
 int api_decode_v1(const char *body, size_t len, api_format_t fmt, const grove_forest_t *forest,
                   const grove_schema_t *schema, const api_limits_t *limits, api_request_t *req,
                   api_error_t *err) {
-  request_reset(req);
+  request_start(req, schema);
   return decoded(fmt == API_MSGPACK
                      ? api__msgpack_decode_v1(body, len, forest, schema, limits, req, err)
                      : api__json_decode_v1(body, len, forest, schema, limits, req, err),
                  req);
 }
 
+int api_decode_form(const char *body, size_t len, const char *content_type, size_t content_type_len,
+                    const grove_forest_t *forest, const grove_schema_t *schema,
+                    const api_limits_t *limits, api_request_t *req, api_error_t *err) {
+  request_start(req, schema);
+  int multipart = api_format_from_header(content_type, content_type_len) == API_MULTIPART;
+  return decoded(api__form_decode(body, len, content_type, content_type_len, multipart, forest,
+                                  schema, limits, req, err),
+                 req);
+}
+
 int api_decode_v2_infer(const char *body, size_t len, size_t json_len, const grove_forest_t *forest,
-                        const api_limits_t *limits, api_request_t *req, api_error_t *err) {
-  request_reset(req);
-  return decoded(api__oip_decode_infer(body, len, json_len, forest, limits, req, err), req);
+                        const grove_schema_t *schema, const api_limits_t *limits,
+                        api_request_t *req, api_error_t *err) {
+  request_start(req, schema);
+  return decoded(api__oip_decode_infer(body, len, json_len, forest, schema, limits, req, err), req);
 }
 
 int api_encode_v1(const char *model_name, const grove_forest_t *forest,
@@ -91,20 +113,26 @@ int api_encode_v1(const char *model_name, const grove_forest_t *forest,
   memset(body, 0, sizeof *body);
   api_answer_t a;
   api__answer_init(&a, model_name, forest, schema, req, out);
-  return fmt == API_MSGPACK ? api__msgpack_encode_v1(&a, body) : api__json_encode_v1(&a, body);
+  api_v1_encode_fn *encode = fmt == API_MSGPACK ? api__msgpack_encode_v1
+                             : fmt == API_HTML  ? api__html_encode_v1
+                                                : api__json_encode_v1;
+  return encode(&a, body);
 }
 
 int api_encode_v2_infer(const char *model_name, const grove_forest_t *forest,
-                        const api_request_t *req, const float *out, api_body_t *body) {
+                        const grove_schema_t *schema, const api_request_t *req, const float *out,
+                        api_body_t *body) {
   memset(body, 0, sizeof *body);
   api_answer_t a;
-  api__answer_init(&a, model_name, forest, NULL, req, out);
+  api__answer_init(&a, model_name, forest, schema, req, out);
   return api__oip_encode_infer(&a, body);
 }
 
 int api_encode_error(const char *message, api_format_t fmt, api_body_t *body) {
   memset(body, 0, sizeof *body);
   if (message == NULL) message = "error";
-  return fmt == API_MSGPACK ? api__msgpack_encode_error(message, body)
-                            : api__json_encode_error(message, body);
+  api_error_encode_fn *encode = fmt == API_MSGPACK ? api__msgpack_encode_error
+                                : fmt == API_HTML  ? api__html_encode_error
+                                                   : api__json_encode_error;
+  return encode(message, body);
 }

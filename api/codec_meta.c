@@ -94,6 +94,10 @@ static json_object *schema_json(const grove_forest_t *forest, const grove_schema
     if (schema->description != NULL) add(o, "description", new_string(schema->description), failed);
     if (schema->num_labels > 0)
       add(o, "labels", string_array(schema->labels, schema->num_labels, failed), failed);
+    if (schema->num_missing > 0)
+      add(o, "missing", string_array(schema->missing, schema->num_missing, failed), failed);
+    if (schema->unknown_missing)
+      add(o, "unknown_categories", json_object_new_string("missing"), failed);
     for (uint32_t j = 0; j < schema->num_features; j++) {
       const grove_schema_feature_t *f = &schema->features[j];
       json_object *fo = json_object_new_object();
@@ -105,6 +109,8 @@ static json_object *schema_json(const grove_forest_t *forest, const grove_schema
       if (f->description != NULL) add(fo, "description", new_string(f->description), failed);
       if (f->type == GROVE_FEATURE_CATEGORICAL)
         add(fo, "categories", string_array(f->categories, f->num_categories, failed), failed);
+      if (f->num_missing > 0)
+        add(fo, "missing", string_array(f->missing, f->num_missing, failed), failed);
       push(features, fo, failed);
     }
   } else {
@@ -271,36 +277,68 @@ int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *co
   return finish_tree(root, failed, body);
 }
 
+/* OIP's "<project>_<format>" platform name for the model's file format. */
+static const char *oip_platform(const char *format) {
+  static const char *const platforms[][2] = {{"xgboost", "grove_xgboost"},
+                                             {"lightgbm", "grove_lightgbm"},
+                                             {"scikit-learn", "grove_sklearn"}};
+  for (size_t i = 0; i < sizeof platforms / sizeof platforms[0]; i++)
+    if (format != NULL && strncmp(format, platforms[i][0], strlen(platforms[i][0])) == 0)
+      return platforms[i][1];
+  return "grove_trees";
+}
+
+static json_object *tensor_meta(const char *name, const char *datatype, int64_t columns,
+                                int *failed) {
+  json_object *t = json_object_new_object(), *shape = json_object_new_array();
+  add(t, "name", json_object_new_string(name), failed);
+  add(t, "datatype", json_object_new_string(datatype), failed);
+  push(shape, json_object_new_int64(-1), failed);
+  if (columns != 0) push(shape, json_object_new_int64(columns), failed);
+  add(t, "shape", shape, failed);
+  return t;
+}
+
 int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *forest,
-                        api_body_t *body) {
+                        const grove_schema_t *schema, api_body_t *body) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
   int failed = 0;
-  uint32_t width = grove_forest_output_width(forest, 0);
   json_object *root = json_object_new_object(), *versions = json_object_new_array();
   add(root, "name", new_string(meta->name), &failed);
-  push(versions, json_object_new_string("1"), &failed);
+  push(versions, json_object_new_string(API_OIP_MODEL_VERSION), &failed);
   add(root, "versions", versions, &failed);
-  add(root, "platform", json_object_new_string("grove"), &failed);
+  add(root, "platform", json_object_new_string(oip_platform(info.format)), &failed);
 
-  json_object *inputs = json_object_new_array(), *in = json_object_new_object(),
-              *ishape = json_object_new_array();
-  add(in, "name", json_object_new_string("input"), &failed);
-  add(in, "datatype", json_object_new_string("FP32"), &failed);
-  push(ishape, json_object_new_int64(-1), &failed);
-  push(ishape, json_object_new_int64(info.num_features), &failed);
-  add(in, "shape", ishape, &failed);
-  push(inputs, in, &failed);
+  json_object *inputs = json_object_new_array();
+  push(inputs, tensor_meta("input", "FP32", info.num_features, &failed), &failed);
   add(root, "inputs", inputs, &failed);
 
-  json_object *outputs = json_object_new_array(), *out = json_object_new_object(),
-              *oshape = json_object_new_array();
-  add(out, "name", json_object_new_string(API_OIP_OUTPUT_NAME), &failed);
-  add(out, "datatype", json_object_new_string("FP32"), &failed);
-  push(oshape, json_object_new_int64(-1), &failed);
-  if (width != 1) push(oshape, json_object_new_int64(width), &failed);
-  add(out, "shape", oshape, &failed);
-  push(outputs, out, &failed);
+  json_object *outputs = json_object_new_array();
+  for (int kind = 0; kind < API_OUT_KINDS; kind++) {
+    api_oip_output_meta_t o;
+    api__oip_output_meta(forest, schema, kind, &o);
+    push(outputs, tensor_meta(o.name, o.datatype, o.columns == 1 ? 0 : o.columns, &failed),
+         &failed);
+  }
   add(root, "outputs", outputs, &failed);
+
+  /* What the tensors above do not say: the other shape of request and what each output
+   * holds (OIP parameters: strings). */
+  char names[160], text[512];
+  json_object *params = json_object_new_object();
+  snprintf(text, sizeof text,
+           "one FP32 tensor \"input\" [rows, %u], or one input per feature named after it, "
+           "shape [rows] (BYTES for category strings): %s",
+           info.num_features, api__feature_list(forest, schema, names, sizeof names));
+  add(params, "inputs", json_object_new_string(text), &failed);
+  add(params, "outputs",
+      json_object_new_string(
+          "predict: class labels for classifiers, else the values (MLServer's predict); "
+          "predict_proba: probabilities, [P(0), P(1)] for binary classifiers as scikit-learn "
+          "gives them, or the values (MLServer's predict_proba); output__0: the same as "
+          "predict_proba (Triton's tree backend); parameters.margin=true: raw scores"),
+      &failed);
+  add(root, "parameters", params, &failed);
   return finish_tree(root, failed, body);
 }

@@ -25,6 +25,7 @@ typedef struct {
   const char *body;
   size_t len;
   uint32_t nf;
+  int unknown_missing;
   api_error_t *err;
 } v1_ctx_t;
 
@@ -43,15 +44,15 @@ static int put_value(const v1_ctx_t *c, jp_t *j, const api_loc_t *loc, float *ds
         return api__fail(c->err, 400, "%s %zu, feature '%s': integer out of range", loc->what,
                          loc->index,
                          api__feature_label(c->forest, c->schema, loc->feature, name, sizeof name));
-      return categorical ? api__put_category_code(n.d, c->forest, c->schema, loc, dst, c->err)
-                         : api__put_number(n.d, c->forest, c->schema, loc, dst, c->err);
+      return api__put_feature_number(n.d, c->forest, c->schema, loc, dst, c->err);
     }
     case JP_STRING: {
       char small[256], *heap;
       size_t len;
       const char *s = api__json_text(j, small, sizeof small, &heap, &len);
       int rc = s == NULL ? api__fail(c->err, 500, "out of memory")
-                         : api__put_category_string(s, len, c->forest, c->schema, loc, dst, c->err);
+                         : api__put_category_string(s, len, c->forest, c->schema,
+                                                    c->unknown_missing, loc, dst, c->err);
       free(heap);
       return rc;
     }
@@ -118,15 +119,20 @@ static int decode_record(const v1_ctx_t *c, jp_t *j, size_t r, api_request_t *re
                      jp_kind_name(k));
   }
   uint32_t next = 0;
+  int failed = 0; /* after the first bad value the rest of the record is only skipped */
   for (jp_kind_t k = jp_next(j); k == JP_KEY; k = jp_next(j)) {
-    int32_t f = record_feature(c, j, r, next);
-    if (f < 0) return -1;
-    next = (uint32_t)f + 1;
+    int32_t f = failed ? -1 : record_feature(c, j, r, next);
     jp_next(j);
+    if (f < 0) {
+      failed = 1;
+      jp_skip(j, NULL, NULL);
+      continue;
+    }
+    next = (uint32_t)f + 1;
     api_loc_t loc = {"record", r, (uint32_t)f};
-    if (put_value(c, j, &loc, &req->rows[r * c->nf + (uint32_t)f]) != 0) return -1;
+    failed = put_value(c, j, &loc, &req->rows[r * c->nf + (uint32_t)f]) != 0;
   }
-  return 0;
+  return failed ? -1 : 0;
 }
 
 /* What the first pass finds at the top level. */
@@ -145,13 +151,15 @@ static int scan_member(jp_t *j, const char *key, size_t klen, v1_scan_t *s, api_
             labels = klen == 6 && memcmp(key, "labels", 6) == 0;
   jp_kind_t k = jp_next(j);
   size_t at = j->offset, count = 0;
+  char word[16] = "";
+  if (k == JP_STRING && jp_string(j, word, sizeof word) == SIZE_MAX) word[0] = '\0';
   if (k == JP_ERROR || jp_skip(j, &count, NULL) != 0) return api__json_syntax_error(j, err);
+  for (size_t o = 0; o < API_V1_CHOICES; o++)
+    if (api__v1_choices[o].key_len == klen && memcmp(api__v1_choices[o].key, key, klen) == 0)
+      return api__v1_choice(&api__v1_choices[o], k == JP_STRING ? word : NULL, req, err);
   if (!rows && !records && !margin && !labels)
-    return api__fail(
-        err, 400,
-        "unknown key \"%.*s\": expected \"rows\" or \"records\", and optionally \"margin\" and "
-        "\"labels\"",
-        (int)(klen > API_QUOTE_MAX ? API_QUOTE_MAX : klen), key);
+    return api__fail(err, 400, "unknown key \"%.*s\": " API_V1_KEYS_HELP,
+                     (int)(klen > API_QUOTE_MAX ? API_QUOTE_MAX : klen), key);
   if ((rows && s->rows_at) || (records && s->records_at))
     return api__fail(err, 400, "\"%s\" appears twice", rows ? "rows" : "records");
   if (margin || labels) {
@@ -211,7 +219,7 @@ int api__json_decode_v1(const char *body, size_t len, const grove_forest_t *fore
   v1_scan_t s;
   if (scan_body(body, len, &s, req, err) != 0) return -1;
   if (api__alloc_rows(s.count, forest, limits, req, err) != 0) return -1;
-  v1_ctx_t c = {forest, schema, body, len, req->num_features, err};
+  v1_ctx_t c = {forest, schema, body, len, req->num_features, req->unknown_missing, err};
   int (*decode)(const v1_ctx_t *, jp_t *, size_t, api_request_t *) =
       s.rows_at ? decode_row : decode_record;
   jp_t j;
@@ -219,7 +227,7 @@ int api__json_decode_v1(const char *body, size_t len, const grove_forest_t *fore
   jp_next(&j); /* the array */
   size_t r = 0;
   for (jp_kind_t k = jp_next(&j); k != JP_ARRAY_END && k > JP_DONE; k = jp_next(&j), r++)
-    if (decode(&c, &j, r, req) != 0) return -1;
+    if (decode(&c, &j, r, req) != 0 && api__row_failed(req, r, err) != 0) return -1;
   return 0;
 }
 
@@ -256,7 +264,10 @@ int api__json_encode_v1(const api_answer_t *a, api_body_t *body) {
   api_buf_puts(&b, ",\"predictions\":[");
   for (size_t r = 0; r < n && !b.failed; r++) {
     if (r) api_buf_put(&b, ",", 1);
-    put_floats(&b, a->out + r * a->width, a->width);
+    if (api__answer_row_error(a, r) != NULL)
+      api_buf_put(&b, "null", 4);
+    else
+      put_floats(&b, a->out + r * a->width, a->width);
   }
   api_buf_put(&b, "]", 1);
   if (a->labels) {
@@ -269,6 +280,18 @@ int api__json_encode_v1(const api_answer_t *a, api_body_t *body) {
         put_label(&b, a, r, k);
       }
       if (a->label_columns > 1) api_buf_put(&b, "]", 1);
+    }
+    api_buf_put(&b, "]", 1);
+  }
+  if (a->req->per_row_errors) {
+    api_buf_puts(&b, ",\"errors\":[");
+    for (size_t r = 0; r < n && !b.failed; r++) {
+      const char *e = api__answer_row_error(a, r);
+      if (r) api_buf_put(&b, ",", 1);
+      if (e == NULL)
+        api_buf_put(&b, "null", 4);
+      else
+        api_buf_json_string(&b, e, strlen(e));
     }
     api_buf_put(&b, "]", 1);
   }

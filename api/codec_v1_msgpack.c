@@ -257,6 +257,57 @@ static int mp_read_number(mp_reader_t *r, double *value, int *is_nil) {
   return MP_OK;
 }
 
+/* The bytes an extension at R takes (marker, length, type and data), or 0 when its header
+ * runs past the end. */
+static size_t mp_ext_size(const mp_reader_t *r) {
+  uint8_t b = *r->p;
+  if (b >= 0xd4 && b <= 0xd8) return 2 + ((size_t)1 << (b - 0xd4)); /* fixext 1..16 */
+  unsigned width = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4;               /* ext 8/16/32 */
+  if (mp_left(r) < 1 + (size_t)width) return 0;
+  return 2 + width + (size_t)mp_be(r->p + 1, width);
+}
+
+/* Moves past one whole value, containers with all they hold (iteratively: depth costs no
+ * stack). MP_TRUNCATED when it runs past the end, MP_WRONG_TYPE on the invalid byte. */
+static int mp_skip(mp_reader_t *r) {
+  for (uint64_t pending = 1; pending > 0; pending--) {
+    mp_kind_t kind = mp_peek(r);
+    int rc = MP_OK, flag;
+    uint32_t count;
+    const uint8_t *data;
+    size_t len;
+    double v;
+    switch (kind) {
+      case MP_END:
+        return MP_TRUNCATED;
+      case MP_INVALID:
+        return MP_WRONG_TYPE;
+      case MP_ARRAY:
+      case MP_MAP:
+        if ((rc = mp_read_container(r, kind == MP_MAP, &count)) == MP_OK)
+          pending += kind == MP_MAP ? 2 * (uint64_t)count : count;
+        break;
+      case MP_STR:
+      case MP_BIN:
+        rc = mp_read_bytes(r, kind == MP_BIN, &data, &len);
+        break;
+      case MP_BOOL:
+        rc = mp_read_bool(r, &flag);
+        break;
+      case MP_EXT:
+        len = mp_ext_size(r);
+        if (len == 0 || len > mp_left(r)) return MP_TRUNCATED;
+        r->p += len;
+        break;
+      default: /* nil and numbers */
+        rc = mp_read_number(r, &v, &flag);
+        break;
+    }
+    if (rc != MP_OK) return rc;
+  }
+  return MP_OK;
+}
+
 /* ------------------------------------------------------------------------- */
 /* The v1 request                                                             */
 
@@ -265,6 +316,7 @@ typedef struct {
   const grove_schema_t *schema;
   const api_limits_t *limits;
   uint32_t nf; /* num_features */
+  api_request_t *req;
   api_error_t *err;
   uint32_t next_hint; /* records usually list features in the model's order: tried first */
   uint32_t *seen;     /* per feature: 1 + the record that last set it (duplicate keys) */
@@ -329,8 +381,8 @@ static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i
     const uint8_t *s;
     size_t len;
     if ((rc = mp_read_bytes(r, 0, &s, &len)) == MP_OK)
-      return api__put_category_string((const char *)s, len, d->forest, d->schema, &loc, dst,
-                                      d->err);
+      return api__put_category_string((const char *)s, len, d->forest, d->schema,
+                                      d->req->unknown_missing, &loc, dst, d->err);
   } else {
     double v;
     int is_nil;
@@ -339,8 +391,7 @@ static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i
         *dst = NAN;
         return 0;
       }
-      return categorical ? api__put_category_code(v, d->forest, d->schema, &loc, dst, d->err)
-                         : api__put_number(v, d->forest, d->schema, &loc, dst, d->err);
+      return api__put_feature_number(v, d->forest, d->schema, &loc, dst, d->err);
     }
   }
   snprintf(where, sizeof where, "%s %zu, feature '%s'", what, i,
@@ -354,6 +405,19 @@ static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i
 static int check_row_count(decoder_t *d, size_t n, api_request_t *req) {
   if (n == 0 || (d->limits != NULL && d->limits->max_rows > 0 && n > d->limits->max_rows))
     return api__alloc_rows(n, d->forest, d->limits, req, d->err);
+  return 0;
+}
+
+/* Row or record I failed (its message in d->err): with per-row errors the reader moves
+ * from AT past the SKIP values left of it and decoding goes on (0); else -1. */
+static int row_failed(decoder_t *d, mp_reader_t *r, size_t i, const uint8_t *at, uint64_t skip) {
+  api_error_t e = *d->err;
+  if (d->req->rows == NULL || api__row_failed(d->req, i, &e) != 0) return -1;
+  r->p = at;
+  for (uint64_t k = 0; k < skip; k++) {
+    int rc = mp_skip(r);
+    if (rc != MP_OK) return fail_read(d, r, rc, "body", "a msgpack value");
+  }
   return 0;
 }
 
@@ -376,21 +440,28 @@ static int decode_rows(decoder_t *d, mp_reader_t *r, api_request_t *req) {
     return api__fail(d->err, 500, "out of memory");
   }
   for (size_t i = 0; i < n; i++) {
+    const uint8_t *row_at = r->p;
     uint32_t count;
     if ((rc = mp_read_container(r, 0, &count)) != MP_OK) {
       char where[64], expected[48]; /* formatted only for the error: printf costs every row */
       snprintf(where, sizeof where, "row %zu", i);
       snprintf(expected, sizeof expected, "an array of %u values", d->nf);
       fail_read(d, r, rc, where, expected);
+      if (rc == MP_WRONG_TYPE && row_failed(d, r, i, row_at, 1) == 0) continue;
       goto fail;
     }
     if (count != d->nf) {
       api__fail(d->err, 400, "row %zu: %u values, the model has %u features", i, count, d->nf);
+      if (row_failed(d, r, i, row_at, 1) == 0) continue;
       goto fail;
     }
     float *row = fits ? req->rows + i * d->nf : scratch;
-    for (uint32_t j = 0; j < d->nf; j++)
-      if (decode_value(d, r, "row", i, j, &row[j]) != 0) goto fail;
+    for (uint32_t j = 0; j < d->nf; j++) {
+      const uint8_t *value_at = r->p;
+      if (decode_value(d, r, "row", i, j, &row[j]) == 0) continue;
+      if (row_failed(d, r, i, value_at, d->nf - j) != 0) goto fail;
+      break;
+    }
   }
   if (!fits) { /* cannot happen: those rows would have run past the end */
     fail_truncated(d, r, "\"rows\"");
@@ -402,16 +473,16 @@ fail:
   return -1;
 }
 
-/* Grows ROWS to hold at least NEED rows, doubling, never past LIMIT rows. */
-static int grow_rows(decoder_t *d, float **rows, size_t *cap, size_t need, size_t limit) {
+/* Grows req->rows to hold at least NEED rows, doubling, never past LIMIT rows. */
+static int grow_rows(decoder_t *d, size_t *cap, size_t need, size_t limit) {
   if (need <= *cap) return 0;
   size_t n = *cap ? *cap : 16;
   while (n < need) n *= 2;
   if (n > limit) n = limit;
   if (n > SIZE_MAX / sizeof(float) / d->nf) return api__fail(d->err, 500, "out of memory");
-  float *p = realloc(*rows, n * d->nf * sizeof *p);
+  float *p = realloc(d->req->rows, n * d->nf * sizeof *p);
   if (p == NULL) return api__fail(d->err, 500, "out of memory for %zu rows", n);
-  *rows = p;
+  d->req->rows = p;
   *cap = n;
   return 0;
 }
@@ -420,6 +491,35 @@ static int grow_rows(decoder_t *d, float **rows, size_t *cap, size_t need, size_
 static const char *record_where(char *buf, size_t size, size_t i) {
   snprintf(buf, size, "record %zu", i);
   return buf;
+}
+
+/* Record I's COUNT pairs into ROW; -1 with d->err naming the first bad one, the reader
+ * then at *PAIR_AT, the start of the pair it is in. */
+static int decode_record(decoder_t *d, mp_reader_t *r, size_t i, uint32_t count, float *row,
+                         uint32_t *k, const uint8_t **pair_at) {
+  char where[64], text[API_QUOTE_MAX + 8], some[120];
+  d->next_hint = 0;
+  for (*k = 0; *k < count; (*k)++) {
+    *pair_at = r->p;
+    const uint8_t *key;
+    size_t len;
+    int rc = mp_read_bytes(r, 0, &key, &len);
+    if (rc != MP_OK)
+      return fail_read(d, r, rc, record_where(where, sizeof where, i),
+                       "a feature name (string key)");
+    int32_t j = lookup_feature(d, key, len);
+    if (j < 0)
+      return api__fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)",
+                       record_where(where, sizeof where, i), clip(text, sizeof text, key, len),
+                       api__feature_list(d->forest, d->schema, some, sizeof some));
+    if (d->seen[j] == i + 1)
+      return api__fail(d->err, 400, "%s: feature \"%s\" appears twice",
+                       record_where(where, sizeof where, i), clip(text, sizeof text, key, len));
+    d->seen[j] = (uint32_t)(i + 1);
+    d->next_hint = (uint32_t)j + 1;
+    if (decode_value(d, r, "record", i, (uint32_t)j, &row[j]) != 0) return -1;
+  }
+  return 0;
 }
 
 /*
@@ -433,49 +533,25 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   if (check_row_count(d, n, req) != 0) return -1;
   d->seen = calloc(d->nf, sizeof *d->seen);
   if (d->seen == NULL) return api__fail(d->err, 500, "out of memory");
-  float *rows = NULL;
   size_t cap = 0;
-  char where[64], text[API_QUOTE_MAX + 8], some[120];
+  req->nrows = n; /* rows 0..i exist while record i is read */
+  char where[64];
   for (size_t i = 0; i < n; i++) {
-    uint32_t count;
+    const uint8_t *record_at = r->p, *pair_at;
+    uint32_t count, k;
+    if (grow_rows(d, &cap, i + 1, n) != 0) return -1;
+    float *row = req->rows + i * d->nf;
+    for (uint32_t j = 0; j < d->nf; j++) row[j] = NAN;
     if ((rc = mp_read_container(r, 1, &count)) != MP_OK) {
       fail_read(d, r, rc, record_where(where, sizeof where, i), "a map of feature: value");
-      goto fail;
+      if (rc == MP_WRONG_TYPE && row_failed(d, r, i, record_at, 1) == 0) continue;
+      return -1;
     }
-    if (grow_rows(d, &rows, &cap, i + 1, n) != 0) goto fail;
-    float *row = rows + i * d->nf;
-    for (uint32_t j = 0; j < d->nf; j++) row[j] = NAN;
-    d->next_hint = 0;
-    for (uint32_t k = 0; k < count; k++) {
-      const uint8_t *key;
-      size_t len;
-      if ((rc = mp_read_bytes(r, 0, &key, &len)) != MP_OK) {
-        fail_read(d, r, rc, record_where(where, sizeof where, i), "a feature name (string key)");
-        goto fail;
-      }
-      int32_t j = lookup_feature(d, key, len);
-      if (j < 0) {
-        api__fail(d->err, 400, "%s: unknown feature \"%s\" (features: %s)",
-                  record_where(where, sizeof where, i), clip(text, sizeof text, key, len),
-                  api__feature_list(d->forest, d->schema, some, sizeof some));
-        goto fail;
-      }
-      if (d->seen[j] == i + 1) {
-        api__fail(d->err, 400, "%s: feature \"%s\" appears twice",
-                  record_where(where, sizeof where, i), clip(text, sizeof text, key, len));
-        goto fail;
-      }
-      d->seen[j] = (uint32_t)(i + 1);
-      d->next_hint = (uint32_t)j + 1;
-      if (decode_value(d, r, "record", i, (uint32_t)j, &row[j]) != 0) goto fail;
-    }
+    if (decode_record(d, r, i, count, row, &k, &pair_at) != 0 &&
+        row_failed(d, r, i, pair_at, 2 * (uint64_t)(count - k)) != 0)
+      return -1;
   }
-  req->rows = rows;
-  req->nrows = n;
   return 0;
-fail:
-  free(rows);
-  return -1;
 }
 
 /* "shape": [n, f] */
@@ -526,9 +602,9 @@ static int decode_tensor(decoder_t *d, const uint64_t shape[2], const uint8_t *d
   for (size_t i = 0; i < len / 4; i++) {
     if (!isinf(rows[i])) continue;
     char name[API_QUOTE_MAX + 16];
-    return api__fail(
-        d->err, 400, "row %zu, feature '%s': value out of float32 range (an infinity)", i / f,
-        api__feature_label(d->forest, d->schema, (uint32_t)(i % f), name, sizeof name));
+    api__fail(d->err, 400, "row %zu, feature '%s': value out of float32 range (an infinity)", i / f,
+              api__feature_label(d->forest, d->schema, (uint32_t)(i % f), name, sizeof name));
+    if (api__row_failed(req, i / f, d->err) != 0) return -1;
   }
   return 0;
 }
@@ -539,7 +615,8 @@ enum {
   KEY_SHAPE = 4,
   KEY_DATA = 8,
   KEY_MARGIN = 16,
-  KEY_LABELS = 32
+  KEY_LABELS = 32,
+  KEY_CHOICE = 64 /* and up: api__v1_choices[bit / KEY_CHOICE - 1] */
 };
 #define KEYS_ROWS   (KEY_ROWS | KEY_RECORDS)
 #define KEYS_TENSOR (KEY_SHAPE | KEY_DATA)
@@ -552,7 +629,46 @@ static int top_key(const uint8_t *s, size_t len) {
               {"data", KEY_DATA}, {"margin", KEY_MARGIN},   {"labels", KEY_LABELS}};
   for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
     if (name_equals(keys[k].name, s, len)) return keys[k].bit;
+  for (int c = 0; c < API_V1_CHOICES; c++)
+    if (name_equals(api__v1_choices[c].key, s, len)) return KEY_CHOICE << c;
   return 0;
+}
+
+/* The option a choice key holds (a string naming one of its two words) into REQ. */
+static int decode_choice(decoder_t *d, mp_reader_t *r, int bit, api_request_t *req) {
+  const api_v1_choice_t *c = &api__v1_choices[bit == KEY_CHOICE ? 0 : 1];
+  const uint8_t *s;
+  size_t len;
+  char word[16];
+  int rc = mp_read_bytes(r, 0, &s, &len);
+  if (rc == MP_TRUNCATED) return fail_truncated(d, r, c->key);
+  if (rc == MP_OK && len < sizeof word) {
+    memcpy(word, s, len);
+    word[len] = '\0';
+  } else if (rc == MP_OK) {
+    word[0] = '\0';
+  }
+  return api__v1_choice(c, rc == MP_OK ? word : NULL, req, d->err);
+}
+
+/* The options (choice keys) of the top-level map, read before anything else: they decide
+ * how the rows are read, whatever the order of the keys. Errors are left for the full
+ * read to report where they stand. */
+static void prescan_choices(decoder_t *d, mp_reader_t r, api_request_t *req) {
+  uint32_t nkeys;
+  if (mp_read_container(&r, 1, &nkeys) != MP_OK) return;
+  for (uint32_t k = 0; k < nkeys; k++) {
+    const uint8_t *key;
+    size_t len;
+    if (mp_read_bytes(&r, 0, &key, &len) != MP_OK) return;
+    int bit = top_key(key, len);
+    api_error_t ignored;
+    api_error_t *err = d->err;
+    d->err = &ignored;
+    int rc = bit >= KEY_CHOICE ? decode_choice(d, &r, bit, req) : mp_skip(&r);
+    d->err = err;
+    if (rc != 0) return;
+  }
 }
 
 #define FORMS_HELP                                                                             \
@@ -576,17 +692,21 @@ static int decode_top_value(decoder_t *d, mp_reader_t *r, int bit, api_request_t
       if ((rc = mp_read_bytes(r, 1, data, data_len)) != MP_OK)
         return fail_read(d, r, rc, "\"data\"", "a bin of little-endian float32");
       return 0;
-    default:
+    case KEY_MARGIN:
+    case KEY_LABELS:
       if ((rc = mp_read_bool(r, &value)) != MP_OK)
         return fail_read(d, r, rc, bit == KEY_MARGIN ? "\"margin\"" : "\"labels\"",
                          "true or false");
       *(bit == KEY_MARGIN ? &req->margin : &req->labels) = value;
       return 0;
+    default:
+      return decode_choice(d, r, bit, req);
   }
 }
 
 static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
   if (r->p == r->end) return api__fail(d->err, 400, "empty body: expected a msgpack map");
+  prescan_choices(d, *r, req);
   uint32_t nkeys;
   int rc = mp_read_container(r, 1, &nkeys);
   if (rc != MP_OK) return fail_read(d, r, rc, "body", "a msgpack map");
@@ -605,7 +725,7 @@ static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
       return api__fail(
           d->err, 400,
           "unknown key \"%s\": expected \"rows\", \"records\" or \"shape\" and \"data\", "
-          "and optionally \"margin\" and \"labels\"",
+          "and optionally \"margin\", \"labels\", \"errors\" and \"unknown_categories\"",
           clip(text, sizeof text, key, len));
     if (seen & bit)
       return api__fail(d->err, 400, "\"%s\" appears twice", clip(text, sizeof text, key, len));
@@ -634,8 +754,13 @@ int api__msgpack_decode_v1(const char *body, size_t len, const grove_forest_t *f
   err->message[0] = '\0';
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
-  decoder_t d = {
-      .forest = forest, .schema = schema, .limits = limits, .nf = info.num_features, .err = err};
+  decoder_t d = {.forest = forest,
+                 .schema = schema,
+                 .limits = limits,
+                 .nf = info.num_features,
+                 .req = req,
+                 .err = err};
+  req->num_features = info.num_features;
   static const uint8_t empty[1];
   const uint8_t *start = body != NULL ? (const uint8_t *)body : empty;
   mp_reader_t r = {.start = start, .p = start, .end = start + (body != NULL ? len : 0)};
@@ -676,8 +801,9 @@ static int finish_body(msgpack_sbuffer *sb, int rc, api_body_t *body) {
 }
 
 /* {"shape": [n] or [n, width], "data": <bin of n*width little-endian float32>} */
-static int pack_tensor(msgpack_packer *pk, const float *out, size_t n, uint32_t width) {
-  const size_t floats = n * width;
+static int pack_tensor(msgpack_packer *pk, const api_answer_t *a) {
+  const size_t n = a->req->nrows, floats = n * a->width;
+  const uint32_t width = a->width;
   int rc = msgpack_pack_map(pk, 2);
   rc |= pack_cstr(pk, "shape");
   rc |= msgpack_pack_array(pk, width == 1 ? 1 : 2);
@@ -686,16 +812,16 @@ static int pack_tensor(msgpack_packer *pk, const float *out, size_t n, uint32_t 
   rc |= pack_cstr(pk, "data");
   rc |= msgpack_pack_bin(pk, floats * 4);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  if (floats > 0) rc |= msgpack_pack_bin_body(pk, out, floats * 4);
-#else
+  if (floats > 0 && a->req->nbad == 0) return rc | msgpack_pack_bin_body(pk, a->out, floats * 4);
+#endif
   for (size_t i = 0; i < floats && rc == 0; i++) {
+    float v = api__answer_row_error(a, i / width) != NULL ? NAN : a->out[i];
     uint32_t bits;
-    memcpy(&bits, &out[i], 4);
+    memcpy(&bits, &v, 4);
     uint8_t le[4] = {(uint8_t)bits, (uint8_t)(bits >> 8), (uint8_t)(bits >> 16),
                      (uint8_t)(bits >> 24)};
     rc |= msgpack_pack_bin_body(pk, le, 4);
   }
-#endif
   return rc;
 }
 
@@ -715,15 +841,19 @@ int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 
-  int rc = msgpack_pack_map(&pk, a->labels ? 3 : 2);
+  int rc = msgpack_pack_map(&pk, 2 + (a->labels != 0) + (a->req->per_row_errors != 0));
   rc |= pack_cstr(&pk, "model");
   rc |= pack_cstr(&pk, a->model_name);
   rc |= pack_cstr(&pk, "predictions");
   if (as_bin) {
-    rc |= pack_tensor(&pk, a->out, n, width);
+    rc |= pack_tensor(&pk, a);
   } else {
     rc |= msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n && rc == 0; i++) {
+      if (api__answer_row_error(a, i) != NULL) {
+        rc |= msgpack_pack_nil(&pk);
+        continue;
+      }
       if (width > 1) rc |= msgpack_pack_array(&pk, width);
       for (uint32_t k = 0; k < width; k++) rc |= msgpack_pack_float(&pk, a->out[i * width + k]);
     }
@@ -735,6 +865,14 @@ int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
       if (a->label_columns > 1) rc |= msgpack_pack_array(&pk, a->label_columns);
       for (uint32_t k = 0; k < a->label_columns; k++)
         rc |= pack_label(&pk, a->schema, api__answer_label(a, i, k));
+    }
+  }
+  if (a->req->per_row_errors) {
+    rc |= pack_cstr(&pk, "errors");
+    rc |= msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      const char *e = api__answer_row_error(a, i);
+      rc |= e != NULL ? pack_cstr(&pk, e) : msgpack_pack_nil(&pk);
     }
   }
   return finish_body(&sb, rc, body);

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +109,9 @@ static int fail_at(api_error_t *err, const grove_forest_t *forest, const grove_s
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  return api__fail(err, 400, "%s %zu, feature '%s': %s", loc->what, loc->index,
-                   api__feature_label(forest, schema, loc->feature, name, sizeof name), what);
+  api__feature_label(forest, schema, loc->feature, name, sizeof name);
+  if (loc->what == NULL) return api__fail(err, 400, "feature '%s': %s", name, what);
+  return api__fail(err, 400, "%s %zu, feature '%s': %s", loc->what, loc->index, name, what);
 }
 
 int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t *schema,
@@ -136,11 +138,19 @@ int api__put_category_code(double code, const grove_forest_t *forest, const grov
   return 0;
 }
 
+int api__put_feature_number(double d, const grove_forest_t *forest, const grove_schema_t *schema,
+                            const api_loc_t *loc, float *dst, api_error_t *err) {
+  return api__feature_is_categorical(forest, schema, loc->feature)
+             ? api__put_category_code(d, forest, schema, loc, dst, err)
+             : api__put_number(d, forest, schema, loc, dst, err);
+}
+
 int api__put_category_string(const char *s, size_t len, const grove_forest_t *forest,
-                             const grove_schema_t *schema, const api_loc_t *loc, float *dst,
-                             api_error_t *err) {
+                             const grove_schema_t *schema, int unknown_missing,
+                             const api_loc_t *loc, float *dst, api_error_t *err) {
   uint32_t j = loc->feature;
   int quoted = (int)(len > API_QUOTE_MAX ? API_QUOTE_MAX : len);
+  if (grove_schema_is_missing(schema, j, s, len)) return 0; /* e.g. the Adult data's "?" */
   if (!api__feature_is_categorical(forest, schema, j))
     return fail_at(err, forest, schema, loc, "expected a number, got the string \"%.*s\"", quoted,
                    s);
@@ -152,6 +162,7 @@ int api__put_category_string(const char *s, size_t len, const grove_forest_t *fo
     *dst = (float)code;
     return 0;
   }
+  if (unknown_missing) return 0; /* *dst stays missing */
   /* Name a few valid categories, as many as fit. */
   const grove_schema_feature_t *f = &schema->features[j];
   char some[120];
@@ -169,6 +180,49 @@ int api__put_category_string(const char *s, size_t len, const grove_forest_t *fo
   }
   return fail_at(err, forest, schema, loc, "unknown category \"%.*s\" (known: %s%s)", quoted, s,
                  shown ? some : "none", shown < f->num_categories ? ", ..." : "");
+}
+
+int api__put_text(const char *s, size_t len, const grove_forest_t *forest,
+                  const grove_schema_t *schema, int unknown_missing, const api_loc_t *loc,
+                  float *dst, api_error_t *err) {
+  if (api__feature_is_categorical(forest, schema, loc->feature))
+    return api__put_category_string(s, len, forest, schema, unknown_missing, loc, dst, err);
+  char text[64], *end;
+  if (len > 0 && len < sizeof text && memchr(s, '\0', len) == NULL) {
+    memcpy(text, s, len);
+    text[len] = '\0';
+    double d = strtod(text, &end);
+    if (*end == '\0' && end != text)
+      return isnan(d) ? 0 : api__put_feature_number(d, forest, schema, loc, dst, err);
+  }
+  return api__put_category_string(s, len, forest, schema, 0, loc, dst, err); /* words it */
+}
+
+const api_v1_choice_t api__v1_choices[API_V1_CHOICES] = {
+    {"errors", 6, {"request", "per_row"}, offsetof(api_request_t, per_row_errors)},
+    {"unknown_categories", 18, {"refuse", "missing"}, offsetof(api_request_t, unknown_missing)},
+};
+
+int api__v1_choice(const api_v1_choice_t *c, const char *word, api_request_t *req,
+                   api_error_t *err) {
+  for (int w = 0; word != NULL && w < 2; w++)
+    if (strcmp(word, c->words[w]) == 0) {
+      *(int *)((char *)req + c->offset) = w;
+      return 0;
+    }
+  return api__fail(err, 400, "\"%s\" must be \"%s\" or \"%s\"", c->key, c->words[0], c->words[1]);
+}
+
+int api__row_failed(api_request_t *req, size_t r, const api_error_t *err) {
+  if (!req->per_row_errors || err->status != 400 || r >= req->nrows) return -1;
+  if (req->row_errors == NULL && (req->row_errors = calloc(req->nrows, sizeof(char *))) == NULL)
+    return -1;
+  if (req->row_errors[r] == NULL) {
+    if ((req->row_errors[r] = strdup(err->message)) == NULL) return -1;
+    req->nbad++;
+  }
+  for (uint32_t j = 0; j < req->num_features; j++) req->rows[r * req->num_features + j] = NAN;
+  return 0;
 }
 
 const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf,
@@ -237,7 +291,12 @@ void api__answer_init(api_answer_t *a, const char *model_name, const grove_fores
 }
 
 int32_t api__answer_label(const api_answer_t *a, size_t r, uint32_t col) {
+  if (api__answer_row_error(a, r) != NULL) return -1;
   return api__class_index(a->forest, a->req, a->out + r * a->width, a->width, col);
+}
+
+const char *api__answer_row_error(const api_answer_t *a, size_t r) {
+  return a->req->row_errors != NULL ? a->req->row_errors[r] : NULL;
 }
 
 /* Length of the valid UTF-8 sequence at S (N bytes left), or 0 when it is not one. */

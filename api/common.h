@@ -27,7 +27,7 @@ int api__fail(api_error_t *err, int status, const char *fmt, ...)
 
 /* Where a value sits, for messages: "row 3, feature 'age'" / "record 0, feature 'f2'". */
 typedef struct {
-  const char *what; /* "row", "record" */
+  const char *what; /* "row", "record"; NULL: the request's one record (a form) */
   size_t index;     /* 0-based */
   uint32_t feature;
 } api_loc_t;
@@ -64,11 +64,49 @@ int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t
 int api__put_category_code(double code, const grove_forest_t *forest, const grove_schema_t *schema,
                            const api_loc_t *loc, float *dst, api_error_t *err);
 
+/* Stores number D for the feature at LOC: a category code for a categorical feature
+ * (api__put_category_code), else a value (api__put_number). */
+int api__put_feature_number(double d, const grove_forest_t *forest, const grove_schema_t *schema,
+                            const api_loc_t *loc, float *dst, api_error_t *err);
+
 /* Stores the code of category string S (LEN bytes) of the feature at LOC: the feature must
- * be categorical with schema categories; unknown strings are refused, naming a few valid ones. */
+ * be categorical with schema categories; unknown strings are refused, naming a few valid
+ * ones, or with UNKNOWN_MISSING left missing. One of the schema's missing-value tokens
+ * ("missing") is missing, for any feature. */
 int api__put_category_string(const char *s, size_t len, const grove_forest_t *forest,
-                             const grove_schema_t *schema, const api_loc_t *loc, float *dst,
-                             api_error_t *err);
+                             const grove_schema_t *schema, int unknown_missing,
+                             const api_loc_t *loc, float *dst, api_error_t *err);
+
+/* The v1 options whose value is one of two words: "errors" ("request" | "per_row") and
+ * "unknown_categories" ("refuse" | "missing"); the second word sets the int at OFFSET in
+ * api_request_t. */
+typedef struct {
+  const char *key;
+  size_t key_len;
+  const char *words[2];
+  size_t offset;
+} api_v1_choice_t;
+extern const api_v1_choice_t api__v1_choices[2];
+#define API_V1_CHOICES 2
+
+/* Sets REQ's option C from WORD (NULL: the value was not a string), or fails naming both. */
+int api__v1_choice(const api_v1_choice_t *c, const char *word, api_request_t *req,
+                   api_error_t *err);
+
+/* The v1 body's keys, for "unknown key" messages. */
+#define API_V1_KEYS_HELP                                                                     \
+  "expected \"rows\" or \"records\", and optionally \"margin\", \"labels\", \"errors\" and " \
+  "\"unknown_categories\""
+
+/* Text S (LEN bytes) for the feature at LOC: a category string for a categorical feature,
+ * else a number's text (as strtod reads it, whole; "nan" is missing). */
+int api__put_text(const char *s, size_t len, const grove_forest_t *forest,
+                  const grove_schema_t *schema, int unknown_missing, const api_loc_t *loc,
+                  float *dst, api_error_t *err);
+
+/* Row R of REQ failed with ERR: with per-row errors (and a 400) the message is kept, the row
+ * made all missing, and 0 returned (decoding goes on); else -1 (the request fails). */
+int api__row_failed(api_request_t *req, size_t r, const api_error_t *err);
 
 /* ------------------------------------------------------------------------- */
 /* Labels                                                                    */
@@ -103,7 +141,10 @@ typedef struct {
 void api__answer_init(api_answer_t *a, const char *model_name, const grove_forest_t *forest,
                       const grove_schema_t *schema, const api_request_t *req, const float *out);
 
-/* The class index behind label COL of row R (see api__class_index). */
+/* The class index behind label COL of row R (see api__class_index); -1 for a bad row. */
 int32_t api__answer_label(const api_answer_t *a, size_t r, uint32_t col);
+
+/* What is wrong with row R of the answer's request, or NULL when it was scored. */
+const char *api__answer_row_error(const api_answer_t *a, size_t r);
 
 #endif /* GROVE_API_COMMON_H */

@@ -206,6 +206,8 @@ typedef struct {
   double min, max, step; /* NaN when absent */
   char **categories;     /* categorical only: strings in code order */
   uint32_t num_categories;
+  char **missing; /* "missing": strings that mean a missing value here (e.g. "?") */
+  uint32_t num_missing;
 } grove_schema_feature_t;
 
 typedef struct {
@@ -214,6 +216,9 @@ typedef struct {
   uint32_t num_labels;
   grove_schema_feature_t *features;
   uint32_t num_features;
+  char **missing; /* "missing": strings that mean a missing value in every feature */
+  uint32_t num_missing;
+  int unknown_missing; /* "unknown_categories": "missing" (else "refuse", the default) */
 } grove_schema_t;
 
 /**
@@ -229,6 +234,11 @@ grove_err_t grove_schema_check(const grove_schema_t *schema, const grove_forest_
 /** Code of category string VALUE of feature I, or -1 when unknown. */
 int32_t grove_schema_category_code(const grove_schema_t *schema, uint32_t i, const char *value,
                                    size_t len);
+
+/** 1 when VALUE (LEN bytes) is one of the schema's missing-value tokens, the whole schema's
+ * or feature I's ("missing"); NULL SCHEMA: 0. */
+int grove_schema_is_missing(const grove_schema_t *schema, uint32_t i, const char *value,
+                            size_t len);
 
 void grove_schema_free(grove_schema_t *schema);
 

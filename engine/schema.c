@@ -18,9 +18,13 @@ void grove_schema_free(grove_schema_t *s) {
     free(f->description);
     for (uint32_t c = 0; c < f->num_categories; c++) free(f->categories[c]);
     free(f->categories);
+    for (uint32_t m = 0; m < f->num_missing; m++) free(f->missing[m]);
+    free(f->missing);
   }
   for (uint32_t i = 0; i < s->num_labels; i++) free(s->labels[i]);
   free(s->labels);
+  for (uint32_t m = 0; m < s->num_missing; m++) free(s->missing[m]);
+  free(s->missing);
   free(s->features);
   free(s->description);
   free(s);
@@ -51,6 +55,13 @@ static int dup_string_array(json_object *arr, char ***out, uint32_t *count) {
   return 0;
 }
 
+/* The optional "missing" member of O: an array of strings into *OUT / *COUNT. */
+static int dup_missing(json_object *o, char ***out, uint32_t *count) {
+  json_object *v;
+  if (!json_object_object_get_ex(o, "missing", &v)) return 0;
+  return json_object_is_type(v, json_type_array) ? dup_string_array(v, out, count) : -1;
+}
+
 static double number_or_nan(json_object *o, const char *key) {
   json_object *v;
   if (!json_object_object_get_ex(o, key, &v)) return NAN;
@@ -74,6 +85,9 @@ static grove_err_t parse_feature(json_object *o, uint32_t i, grove_schema_featur
       return grove__error_set(err, GROVE_EPARSE, "features[%u]: \"type\" must be a string", i);
     t = json_object_get_string(type);
   }
+  if (dup_missing(o, &f->missing, &f->num_missing) != 0)
+    return grove__error_set(err, GROVE_EPARSE,
+                            "features[%u]: \"missing\" must be an array of strings", i);
   f->min = number_or_nan(o, "min");
   f->max = number_or_nan(o, "max");
   f->step = number_or_nan(o, "step");
@@ -109,6 +123,17 @@ static grove_err_t parse_schema(json_object *root, grove_schema_t *s, grove_erro
         dup_string_array(labels, &s->labels, &s->num_labels) != 0)
       return grove__error_set(err, GROVE_EPARSE, "\"labels\" must be an array of strings");
   }
+  if (dup_missing(root, &s->missing, &s->num_missing) != 0)
+    return grove__error_set(err, GROVE_EPARSE, "\"missing\" must be an array of strings");
+  char *unknown;
+  if (dup_string(root, "unknown_categories", &unknown) != 0 ||
+      (unknown != NULL && strcmp(unknown, "refuse") != 0 && strcmp(unknown, "missing") != 0)) {
+    free(unknown);
+    return grove__error_set(err, GROVE_EPARSE,
+                            "\"unknown_categories\" must be \"refuse\" or \"missing\"");
+  }
+  s->unknown_missing = unknown != NULL && strcmp(unknown, "missing") == 0;
+  free(unknown);
   if (!json_object_object_get_ex(root, "features", &features) ||
       !json_object_is_type(features, json_type_array))
     return grove__error_set(err, GROVE_EPARSE, "missing \"features\" array");
@@ -191,4 +216,18 @@ int32_t grove_schema_category_code(const grove_schema_t *s, uint32_t i, const ch
     if (strlen(f->categories[c]) == len && memcmp(f->categories[c], value, len) == 0)
       return (int32_t)c;
   return -1;
+}
+
+/* Whether VALUE is one of the N strings of LIST. */
+static int listed(char *const *list, uint32_t n, const char *value, size_t len) {
+  for (uint32_t k = 0; k < n; k++)
+    if (strlen(list[k]) == len && memcmp(list[k], value, len) == 0) return 1;
+  return 0;
+}
+
+int grove_schema_is_missing(const grove_schema_t *s, uint32_t i, const char *value, size_t len) {
+  if (s == NULL) return 0;
+  if (listed(s->missing, s->num_missing, value, len)) return 1;
+  return i < s->num_features &&
+         listed(s->features[i].missing, s->features[i].num_missing, value, len);
 }

@@ -37,7 +37,7 @@ static void model_meta(io_thread_t *io, h2o_req_t *req, const route_match_t *m, 
   if (model == NULL) return;
   api_model_meta_t meta = served_meta(io->s->reg, model);
   api_body_t body = {0};
-  int rc = v2 ? api_encode_model_v2(&meta, model->forest, &body)
+  int rc = v2 ? api_encode_model_v2(&meta, model->forest, model->schema, &body)
               : api_encode_model_v1(&meta, model->forest, model->schema, &body);
   if (rc != 0)
     respond_error(io, req, METRICS_ROUTE_MODELS, t0, 500, API_JSON, "out of memory");

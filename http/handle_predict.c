@@ -35,10 +35,11 @@ struct pending {
   registry_model_t *model; /* the version the request started on */
   api_request_t areq;
   api_format_t in_fmt, out_fmt;
-  int v2; /* answer in the Open Inference Protocol */
+  char form_type[160]; /* a form's Content-Type (its boundary), kept for pool threads */
+  int v2;              /* answer in the Open Inference Protocol */
   metrics_route_t route;
   double t0;
-  size_t json_len; /* OIP: Inference-Header-Content-Length (0: all JSON) */
+  size_t json_len; /* OIP: Inference-Header-Content-Length (API_OIP_NO_HEADER: none) */
   char *body_copy; /* a large body, copied for the thread pool */
   size_t body_len;
   uv_work_t work;  /* its decoding there */
@@ -145,10 +146,10 @@ static void answer_pending(pending_t *p) {
                   "the request could not be scored (out of memory)");
   } else {
     api_body_t body = {0};
-    int rc =
-        p->v2 ? api_encode_v2_infer(p->model->name, p->model->forest, &p->areq, p->job.out, &body)
-              : api_encode_v1(p->model->name, p->model->forest, p->model->schema, &p->areq,
-                              p->job.out, p->out_fmt, &body);
+    int rc = p->v2 ? api_encode_v2_infer(p->model->name, p->model->forest, p->model->schema,
+                                         &p->areq, p->job.out, &body)
+                   : api_encode_v1(p->model->name, p->model->forest, p->model->schema, &p->areq,
+                                   p->job.out, p->out_fmt, &body);
     if (rc != 0)
       respond_error(io, req, p->route, p->t0, 500, p->out_fmt,
                     "out of memory while encoding the response");
@@ -197,10 +198,33 @@ int handle_predict_idle(io_thread_t *io) { return h2o_linklist_is_empty(&io->pen
 static int decode_body(pending_t *p, const char *body, size_t len) {
   const server_t *s = p->io->s;
   if (p->v2)
-    return api_decode_v2_infer(body, len, p->json_len, p->model->forest, &s->limits, &p->areq,
-                               &p->err);
+    return api_decode_v2_infer(body, len, p->json_len, p->model->forest, p->model->schema,
+                               &s->limits, &p->areq, &p->err);
+  if (p->in_fmt == API_FORM || p->in_fmt == API_MULTIPART)
+    return api_decode_form(body, len, p->form_type, strlen(p->form_type), p->model->forest,
+                           p->model->schema, &s->limits, &p->areq, &p->err);
   return api_decode_v1(body, len, p->in_fmt, p->model->forest, p->model->schema, &s->limits,
                        &p->areq, &p->err);
+}
+
+/* The format P's body is decoded with: its Content-Type's, but a urlencoded body that is a
+ * JSON object is JSON (curl -d sends its default Content-Type with JSON bodies). The form's
+ * Content-Type is kept for its decoder. */
+static void body_format(pending_t *p, h2o_req_t *req) {
+  const char *v;
+  size_t n;
+  p->in_fmt = request_format(req, H2O_TOKEN_CONTENT_TYPE);
+  if (p->in_fmt != API_FORM && p->in_fmt != API_MULTIPART) return;
+  if (p->in_fmt == API_FORM) {
+    size_t i = 0, len = req->entity.base ? req->entity.len : 0;
+    while (i < len && strchr(" \t\r\n", req->entity.base[i]) != NULL) i++;
+    if (i < len && req->entity.base[i] == '{') {
+      p->in_fmt = API_JSON;
+      return;
+    }
+  }
+  if (request_header(req, H2O_TOKEN_CONTENT_TYPE, &v, &n))
+    snprintf(p->form_type, sizeof p->form_type, "%.*s", (int)n, v);
 }
 
 /* Queues P's decoded rows; on failure answers and frees P. */
@@ -299,9 +323,9 @@ static int close_if_abusive(io_thread_t *io, h2o_req_t *req, metrics_route_t rou
 }
 
 /*
- * Content types a prediction body may declare. curl -d sends form-urlencoded and some
- * clients send text/plain with a JSON body: both are read as JSON. Anything else (XML,
- * multipart, ...) is refused with 415 rather than misread.
+ * Content types a prediction body may declare: JSON, msgpack, a form (urlencoded or
+ * multipart), text/plain and octet-stream read as JSON (some clients send JSON so), and
+ * Triton's binary requests. Anything else (XML, ...) is refused with 415 rather than misread.
  */
 static int body_type_supported(h2o_req_t *req) {
   const char *v;
@@ -315,6 +339,7 @@ static int body_type_supported(h2o_req_t *req) {
                                          "application/x-msgpack",
                                          "application/vnd.msgpack",
                                          "application/x-www-form-urlencoded",
+                                         "multipart/form-data",
                                          "text/plain",
                                          "application/octet-stream"};
   for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
@@ -322,15 +347,18 @@ static int body_type_supported(h2o_req_t *req) {
   return end > 5 && h2o_lcstris(v + end - 5, 5, "+json", 5);
 }
 
-/* OIP's Inference-Header-Content-Length: the JSON header's length (0 when absent); -1 when
+/* OIP's Inference-Header-Content-Length into *LEN (API_OIP_NO_HEADER when absent); -1 when
  * it is not a size within the body. */
-static ssize_t header_length(h2o_req_t *req) {
+static int header_length(h2o_req_t *req, size_t *len) {
   ssize_t h =
       h2o_find_header_by_str(&req->headers, H2O_STRLIT("inference-header-content-length"), -1);
+  *len = API_OIP_NO_HEADER;
   if (h < 0) return 0;
   h2o_iovec_t v = req->headers.entries[h].value;
-  size_t n = h2o_strtosize(v.base, v.len), len = req->entity.base ? req->entity.len : 0;
-  return n == SIZE_MAX || n > len ? -1 : (ssize_t)n;
+  size_t n = h2o_strtosize(v.base, v.len), body = req->entity.base ? req->entity.len : 0;
+  if (n == SIZE_MAX || n > body) return -1;
+  *len = n;
+  return 0;
 }
 
 /* POST a prediction for model NAME: v1 (JSON or msgpack, by headers) or OIP v2 (V2). */
@@ -340,12 +368,13 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
   if (close_if_abusive(io, req, route, t0)) return;
   const char *refused =
       !body_type_supported(req)
-          ? "unsupported Content-Type: send application/json or application/msgpack"
+          ? "unsupported Content-Type: send application/json, application/msgpack or a form"
           : NULL;
-  ssize_t json_len = v2 && refused == NULL ? header_length(req) : 0;
-  if (json_len < 0) refused = "Inference-Header-Content-Length is not a size within the body";
+  size_t json_len = API_OIP_NO_HEADER;
+  int bad_header = v2 && refused == NULL && header_length(req, &json_len) != 0;
+  if (bad_header) refused = "Inference-Header-Content-Length is not a size within the body";
   if (refused != NULL) {
-    respond_error(io, req, route, t0, json_len < 0 ? 400 : 415, out_fmt, refused);
+    respond_error(io, req, route, t0, bad_header ? 400 : 415, out_fmt, refused);
     return;
   }
   registry_model_t *model = registry_get(io->s->reg, name.base, name.len);
@@ -370,9 +399,10 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
                    .v2 = v2,
                    .route = route,
                    .t0 = t0,
-                   .json_len = (size_t)json_len,
+                   .json_len = json_len,
                    .in_flight = 1,
-                   .in_fmt = v2 ? API_JSON : request_format(req, H2O_TOKEN_CONTENT_TYPE)};
+                   .in_fmt = API_JSON};
+  if (!v2) body_format(p, req);
   p->job.deadline = t0 + io->s->cfg->deadline_ms * 1e-3; /* from arrival, decoding included */
   metrics_inflight_add(io->s->metrics, 1);
   p->slot = h2o_mem_alloc_shared(&req->pool, sizeof *p->slot, on_request_dispose);

@@ -1,6 +1,7 @@
 /* The route table (routes.h). */
 #include "routes.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "guard.h"
@@ -31,6 +32,10 @@ static const route_t routes[] = {
     {ROUTE_GET, "/v2/health/ready", handle_ready, METRICS_ROUTE_HEALTH, NULL},
     {ROUTE_GET, "/v2/models/{name}", handle_model_v2, METRICS_ROUTE_MODELS, NULL},
     {ROUTE_GET, "/v2/models/{name}/ready", handle_model_ready, METRICS_ROUTE_HEALTH, NULL},
+    {ROUTE_GET, "/v2/models/{name}/versions/{version}", handle_model_v2, METRICS_ROUTE_MODELS,
+     NULL},
+    {ROUTE_GET, "/v2/models/{name}/versions/{version}/ready", handle_model_ready,
+     METRICS_ROUTE_HEALTH, NULL},
     {ROUTE_POST, "/v2/models/{name}/infer", handle_infer_v2, METRICS_ROUTE_INFER, POST_PREDICT},
     {ROUTE_POST, "/v2/models/{name}/versions/{version}/infer", handle_infer_v2, METRICS_ROUTE_INFER,
      POST_PREDICT},
@@ -103,6 +108,21 @@ static void refuse_method(io_thread_t *io, h2o_req_t *req, const route_t *r, dou
                 r->wrong_method ? r->wrong_method : "method not allowed for this endpoint");
 }
 
+/* Every model has one version, API_OIP_MODEL_VERSION (a path without one means it). */
+static int version_served(h2o_iovec_t v) {
+  return v.len == 0 || h2o_memis(v.base, v.len, H2O_STRLIT(API_OIP_MODEL_VERSION));
+}
+
+static void refuse_version(io_thread_t *io, h2o_req_t *req, const route_t *r,
+                           const route_match_t *m, double t0) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "model \"%.*s\" has no version \"%.*s\" (versions: [\"%s\"])",
+           (int)(m->name.len > 100 ? 100 : m->name.len), m->name.base,
+           (int)(m->version.len > 40 ? 40 : m->version.len), m->version.base,
+           API_OIP_MODEL_VERSION);
+  respond_error(io, req, r->metric, t0, 404, API_JSON, msg);
+}
+
 /* The API's own prefixes: a path under them that no route takes is an API 404/405, never
  * a static file. */
 static int under_api(const path_t *p) {
@@ -121,15 +141,15 @@ int routes_dispatch(h2o_handler_t *self, h2o_req_t *req) {
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !path.too_long; i++) {
     route_match_t m;
     if (!route_matches(routes[i].pattern, &path, &m)) continue;
-    if (method_allowed(req, routes[i].methods))
-      routes[i].handler(io, req, &m, t0);
-    else
+    if (!method_allowed(req, routes[i].methods))
       refuse_method(io, req, &routes[i], t0);
+    else if (!version_served(m.version))
+      refuse_version(io, req, &routes[i], &m, t0);
+    else
+      routes[i].handler(io, req, &m, t0);
     return 0;
   }
   if (!under_api(&path)) return ROUTES_DECLINED;
-  int get = request_method_is(req, "GET") || request_method_is(req, "HEAD");
-  respond_error(io, req, METRICS_ROUTE_OTHER, t0, get ? 404 : 405, API_JSON,
-                get ? "no such endpoint" : "method not allowed for this endpoint");
+  respond_error(io, req, METRICS_ROUTE_OTHER, t0, 404, API_JSON, "no such endpoint");
   return 0;
 }

@@ -186,6 +186,7 @@ def write_schema(path, X):
                         "the output is P(income > 50K)."),
         "target": TARGET,
         "labels": LABELS,
+        "missing": ["?"],  # the Adult data's own missing value, as the training read it
         "features": feats,
     }
     with open(path, "w") as f:

@@ -1,24 +1,18 @@
-/* The JSON API: v1 rows/records and OIP v2 (JSON and binary) requests, every refusal, and
- * the responses parsed back with json-c. */
+/* The JSON API: v1 rows/records requests, every refusal, and the responses parsed back with
+ * json-c (OIP v2: test_api_oip.c). */
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "api.h"
+#include "api_check.h"
 #include "buf.h"
 #include "codecs.h"
 #include "grove_engine.h"
 #include "test.h"
 
 static grove_forest_t *income, *multi, *named, *cat;
-static grove_forest_t *load(const char *rel);
 static grove_schema_t *income_schema;
-
-typedef struct {
-  int rc;
-  api_request_t req;
-  api_error_t err;
-} result_t;
 
 static result_t v1(const grove_forest_t *f, const grove_schema_t *s, size_t max_rows,
                    const char *body) {
@@ -31,34 +25,9 @@ static result_t v1(const grove_forest_t *f, const grove_schema_t *s, size_t max_
   return r;
 }
 
-static result_t v2(const grove_forest_t *f, size_t max_rows, const char *body, size_t len,
-                   size_t json_len) {
-  result_t r;
-  memset(&r, 0, sizeof r);
-  api_limits_t limits = {.max_rows = max_rows};
-  r.rc = api_decode_v2_infer(body, len, json_len, f, &limits, &r.req, &r.err);
-  return r;
-}
-
-static void check_refused(result_t *r, int status, const char *needle, const char *what) {
-  CHECK_EQ_INT(r->rc, -1, what);
-  CHECK_EQ_INT(r->err.status, status, what);
-  CHECK_CONTAINS(r->rc ? r->err.message : NULL, needle, what);
-  CHECK(r->req.rows == NULL && r->req.id == NULL && r->req.output_name == NULL,
-        "nothing is left in the request");
-  CHECK(strlen(r->err.message) < 256, "message fits");
-  api_request_free(&r->req);
-}
-
 static void v1_error(const grove_forest_t *f, const grove_schema_t *s, const char *body, int status,
                      const char *needle, const char *what) {
   result_t r = v1(f, s, 0, body);
-  check_refused(&r, status, needle, what);
-}
-
-static void v2_error(const grove_forest_t *f, const char *body, int status, const char *needle,
-                     const char *what) {
-  result_t r = v2(f, 0, body, strlen(body), 0);
   check_refused(&r, status, needle, what);
 }
 
@@ -77,7 +46,11 @@ static void test_format_header(void) {
       {"Application/MsgPack; charset=x", "m"},
       {"application/vnd.msgpack", "m"},
       {"  application/msgpack ;q=1", "m"},
-      {"text/html, application/msgpack", "m"},
+      {"text/plain, application/msgpack", "m"},
+      {"text/html, application/msgpack", "h"},
+      {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "h"},
+      {"application/x-www-form-urlencoded", "f"},
+      {"multipart/form-data; boundary=----x", "p"},
       {"application/json", "j"},
       {"application/json, application/msgpack", "j"},
       {"application/msgpackx", "j"},
@@ -86,7 +59,12 @@ static void test_format_header(void) {
       {"application/json; charset=utf-8", "j"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    api_format_t want = cases[i][1][0] == 'm' ? API_MSGPACK : API_JSON;
+    const char k = cases[i][1][0];
+    api_format_t want = k == 'm'   ? API_MSGPACK
+                        : k == 'h' ? API_HTML
+                        : k == 'f' ? API_FORM
+                        : k == 'p' ? API_MULTIPART
+                                   : API_JSON;
     char what[128];
     snprintf(what, sizeof what, "format of \"%s\"", cases[i][0]);
     CHECK_EQ_INT(api_format_from_header(cases[i][0], strlen(cases[i][0])), want, what);
@@ -275,333 +253,6 @@ static void test_v1_errors(void) {
 
 /* ------------------------------------------------------------------------- */
 
-static void test_v2_json(void) {
-  const char *body =
-      "{\"id\": \"req-7\", \"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": "
-      "\"FP32\", "
-      "\"data\": [1, 2.5, null, 4, 5, 6, 7, 0.1]}], \"outputs\": [{\"name\": \"predict\", "
-      "\"parameters\": {\"binary_data_output\": true}}]}";
-  result_t r = v2(named, 0, body, strlen(body), 0);
-  CHECK_EQ_INT(r.rc, 0, "v2 flat FP32");
-  CHECK_EQ_INT(r.req.nrows, 2, "v2 two rows");
-  if (r.rc == 0) {
-    CHECK(r.req.rows[0] == 1.0f && r.req.rows[1] == 2.5f && isnan(r.req.rows[2]) &&
-              r.req.rows[7] == 0.1f,
-          "v2 values (null = missing)");
-    CHECK(r.req.id && strcmp(r.req.id, "req-7") == 0, "v2 id kept");
-    CHECK(r.req.output_name && strcmp(r.req.output_name, "predict") == 0, "v2 output name");
-    CHECK_EQ_INT(r.req.binary_output, 1, "binary_data_output from outputs[]");
-  }
-  api_request_free(&r.req);
-
-  body =
-      "{\"inputs\": [{\"name\": \"x\", \"shape\": [2, 4], \"datatype\": \"INT64\", \"data\": [[1, "
-      "2, 3, 4], "
-      "[-5, 6, 16777217, 8]]}], \"parameters\": {\"binary_data_output\": true}}";
-  r = v2(named, 0, body, strlen(body), 0);
-  CHECK_EQ_INT(r.rc, 0, "v2 nested INT64");
-  if (r.rc == 0) {
-    CHECK(r.req.rows[4] == -5.0f && r.req.rows[6] == 16777216.0f, "v2 nested values");
-    CHECK(r.req.id == NULL && r.req.output_name == NULL, "no id, no outputs");
-    CHECK_EQ_INT(r.req.binary_output, 1, "top-level binary_data_output");
-  }
-  api_request_free(&r.req);
-
-  body =
-      "{\"inputs\": [{\"name\": \"x\", \"shape\": [4], \"datatype\": \"BOOL\", \"data\": [true, "
-      "false, true, true]}]}";
-  r = v2(named, 0, body, strlen(body), 0);
-  CHECK(r.rc == 0 && r.req.nrows == 1, "v2 shape [f] is one row");
-  if (r.rc == 0) CHECK(r.req.rows[0] == 1.0f && r.req.rows[1] == 0.0f, "BOOL values");
-  CHECK_EQ_INT(r.req.binary_output, 0, "JSON output by default");
-  api_request_free(&r.req);
-
-  body =
-      "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"UINT8\", \"data\": [0, "
-      "255, 3, 4]}]}";
-  r = v2(named, 0, body, strlen(body), 0);
-  CHECK(r.rc == 0 && r.req.rows[1] == 255.0f, "UINT8 range");
-  api_request_free(&r.req);
-
-  v2_error(named, "{\"inputs\": []}", 400, "exactly one input tensor", "no inputs");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, 3, 4]}, "
-           "{\"name\": \"b\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
-           400, "exactly one input tensor", "two inputs");
-  v2_error(named, "{\"id\": 5}", 400, "\"id\" must be a string", "id type");
-  v2_error(named, "{}", 400, "expected \"inputs\"", "no inputs key");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 3], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, 3]}]}",
-           400, "shape has 3 features per row, the model has 4", "wrong feature count");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 1, 4], \"datatype\": \"FP32\", "
-           "\"data\": [1, 2, 3, 4]}]}",
-           400, "3 dimensions", "rank 3");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [-1, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, 3, 4]}]}",
-           400, "shape[0] must be a non-negative integer", "negative shape");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}", 400,
-           "\"shape\" must be an array", "no shape");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [2, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, 3, 4]}]}",
-           400, "shape [2, 4] needs 8 values, \"data\" has 4", "count mismatch");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1000000000000, 4], \"datatype\": \"FP32\", "
-           "\"data\": [1, 2, 3, 4]}]}",
-           400, "\"data\" has 4", "huge shape, small data");
-  v2_error(
-      named,
-      "{\"inputs\": [{\"name\": \"a\", \"shape\": [0, 4], \"datatype\": \"FP32\", \"data\": []}]}",
-      400, "no rows", "zero rows");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BF16\", \"data\": "
-           "[1, 2, 3, 4]}]}",
-           400, "unsupported datatype \"BF16\"", "unsupported datatype");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"data\": [1, 2, 3, 4]}]}",
-           400, "\"datatype\" must be a string", "no datatype");
-  v2_error(named,
-           "{\"inputs\": [{\"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
-           400, "\"name\" must be a string", "no name");
-  v2_error(named, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\"}]}",
-           400, "no \"data\"", "no data");
-  v2_error(
-      named,
-      "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": 5}]}",
-      400, "\"data\" must be an array", "data not an array");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT8\", \"data\": "
-           "[1, 2, 300, 4]}]}",
-           400, "row 0, feature 'gamma': value out of INT8 range", "INT8 range");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"UINT16\", \"data\": "
-           "[1, -2, 3, 4]}]}",
-           400, "row 0, feature 'beta': value out of UINT16 range", "UINT16 range");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"INT32\", \"data\": "
-           "[1, 2, 3.5, 4]}]}",
-           400, "INT32 data must be integers", "fraction in INT32");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, \"3\", 4]}]}",
-           400, "FP32 data must be numbers", "string in FP32");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP64\", \"data\": "
-           "[1, 2, 1e300, 4]}]}",
-           400, "row 0, feature 'gamma': value out of float32 range", "FP64 beyond float32");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"BOOL\", \"data\": "
-           "[1, 0, 1, 1]}]}",
-           400, "BOOL data must be true or false", "numbers in BOOL");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, 3, 4]}], "
-           "\"outputs\": [{\"name\": \"probabilities\"}]}",
-           400, "unknown output \"probabilities\"", "unknown output");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, 3, 4]}], "
-           "\"outputs\": [{\"name\": \"predict\", \"parameters\": {\"binary_data_output\": 1}}]}",
-           400, "outputs[0].parameters: \"binary_data_output\" must be true or false",
-           "binary_data_output type");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, 3, 4]}], "
-           "\"outputs\": 3}",
-           400, "\"outputs\" must be an array", "outputs type");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
-           "\"parameters\": {\"binary_data_size\": 16}}]}",
-           400, "needs the Inference-Header-Content-Length", "binary size without binary part");
-  v2_error(named,
-           "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-           "[1, 2, NaN, 4]}]}",
-           400, "row 0, feature 'gamma': NaN", "NaN in v2 JSON");
-  v2_error(named, "", 400, "empty body", "v2 empty body");
-
-  const char *three =
-      "{\"inputs\": [{\"name\": \"a\", \"shape\": [3, 4], \"datatype\": \"FP32\", \"data\": "
-      "[1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]}]}";
-  r = v2(named, 2, three, strlen(three), 0);
-  check_refused(&r, 413, "3 rows in one request; the limit is 2", "v2 too many rows");
-}
-
-/* Appends V as SIZE little-endian bytes. */
-static size_t put_le(unsigned char *p, uint64_t v, unsigned size) {
-  for (unsigned i = 0; i < size; i++) p[i] = (unsigned char)(v >> (8 * i));
-  return size;
-}
-
-static size_t put_f32(unsigned char *p, float f) {
-  uint32_t bits;
-  memcpy(&bits, &f, 4);
-  return put_le(p, bits, 4);
-}
-
-static void test_v2_binary(void) {
-  unsigned char body[1024];
-  const char *header =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": \"FP32\", "
-      "\"parameters\": {\"binary_data_size\": 32}}], \"outputs\": [{\"name\": \"predict\"}]}";
-  size_t hlen = strlen(header), n = hlen;
-  memcpy(body, header, hlen);
-  const float vals[8] = {1.0f, NAN, -3.25f, 1e-30f, 0.1f, 7.0f, 3.4e38f, -0.0f};
-  for (int i = 0; i < 8; i++) n += put_f32(body + n, vals[i]);
-  result_t r = v2(named, 0, (const char *)body, n, hlen);
-  CHECK_EQ_INT(r.rc, 0, "binary FP32 tensor");
-  if (r.rc == 0) {
-    CHECK_EQ_INT(r.req.nrows, 2, "binary rows");
-    CHECK(r.req.rows[0] == 1.0f && isnan(r.req.rows[1]) && r.req.rows[2] == -3.25f &&
-              r.req.rows[3] == 1e-30f,
-          "binary values, NaN = missing");
-    CHECK(r.req.rows[4] == 0.1f && r.req.rows[6] == 3.4e38f, "binary values exact");
-    CHECK_EQ_INT(r.req.binary_output, 0, "no binary output asked");
-  }
-  api_request_free(&r.req);
-
-  r = v2(named, 0, (const char *)body, n - 1, hlen);
-  check_refused(&r, 400, "binary_data_size is 32 bytes, only 31 follow", "missing tensor bytes");
-  body[n] = 0;
-  r = v2(named, 0, (const char *)body, n + 1, hlen);
-  check_refused(&r, 400, "1 bytes after the tensors", "trailing bytes");
-  r = v2(named, 0, (const char *)body, n, n + 1);
-  check_refused(&r, 400, "Inference-Header-Content-Length is", "header length past the body");
-  r = v2(named, 0, (const char *)body, n, hlen - 1);
-  check_refused(&r, 400, "not valid JSON", "header length inside the JSON");
-
-  /* FP64 and signed ints, little-endian */
-  const char *h64 =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP64\", "
-      "\"parameters\": {\"binary_data_size\": 32}}]}";
-  n = strlen(h64);
-  memcpy(body, h64, n);
-  const double d[4] = {0.1, NAN, -2.0, 1e-300};
-  for (int i = 0; i < 4; i++) {
-    uint64_t bits;
-    memcpy(&bits, &d[i], 8);
-    n += put_le(body + n, bits, 8);
-  }
-  r = v2(named, 0, (const char *)body, n, strlen(h64));
-  CHECK_EQ_INT(r.rc, 0, "binary FP64");
-  if (r.rc == 0)
-    CHECK(r.req.rows[0] == 0.1f && isnan(r.req.rows[1]) && r.req.rows[2] == -2.0f &&
-              r.req.rows[3] == 0.0f,
-          "FP64 rounded once to float32");
-  api_request_free(&r.req);
-
-  const char *h16 =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"INT16\", "
-      "\"parameters\": {\"binary_data_size\": 8}}]}";
-  n = strlen(h16);
-  memcpy(body, h16, n);
-  const int16_t i16[4] = {-1, 32767, -32768, 5};
-  for (int i = 0; i < 4; i++) n += put_le(body + n, (uint16_t)i16[i], 2);
-  r = v2(named, 0, (const char *)body, n, strlen(h16));
-  CHECK(r.rc == 0 && r.req.rows[0] == -1.0f && r.req.rows[1] == 32767.0f &&
-            r.req.rows[2] == -32768.0f,
-        "INT16 sign-extended");
-  api_request_free(&r.req);
-
-  const char *hu =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [4], \"datatype\": \"UINT64\", "
-      "\"parameters\": {\"binary_data_size\": 32}}]}";
-  n = strlen(hu);
-  memcpy(body, hu, n);
-  n += put_le(body + n, UINT64_MAX, 8);
-  for (int i = 0; i < 3; i++) n += put_le(body + n, (uint64_t)i, 8);
-  r = v2(named, 0, (const char *)body, n, strlen(hu));
-  CHECK(r.rc == 0 && r.req.rows[0] == 18446744073709551616.0f && r.req.rows[3] == 2.0f, "UINT64");
-  api_request_free(&r.req);
-
-  /* errors */
-  const char *hbad =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
-      "\"parameters\": {\"binary_data_size\": 12}}]}";
-  n = strlen(hbad);
-  memcpy(body, hbad, n);
-  memset(body + n, 0, 12);
-  r = v2(named, 0, (const char *)body, n + 12, strlen(hbad));
-  check_refused(&r, 400, "binary_data_size is 12 bytes, shape and FP32 need 16",
-                "size does not match shape");
-
-  const char *hinf =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
-      "\"parameters\": {\"binary_data_size\": 16}}]}";
-  n = strlen(hinf);
-  memcpy(body, hinf, n);
-  for (int i = 0; i < 4; i++) n += put_f32(body + n, i == 2 ? INFINITY : 1.0f);
-  r = v2(named, 0, (const char *)body, n, strlen(hinf));
-  check_refused(&r, 400, "row 0, feature 'gamma': value out of float32 range", "binary infinity");
-
-  const char *hboth =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-      "[1, 2, 3, 4], "
-      "\"parameters\": {\"binary_data_size\": 16}}]}";
-  n = strlen(hboth);
-  memcpy(body, hboth, n);
-  memset(body + n, 0, 16);
-  r = v2(named, 0, (const char *)body, n + 16, strlen(hboth));
-  check_refused(&r, 400, "not both", "data and binary_data_size");
-
-  const char *hjson =
-      "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": "
-      "[1, 2, 3, 4]}]}";
-  n = strlen(hjson);
-  memcpy(body, hjson, n);
-  memset(body + n, 0, 4);
-  r = v2(named, 0, (const char *)body, n + 4, n);
-  check_refused(&r, 400, "4 bytes after the JSON but no input names them", "stray binary bytes");
-  r = v2(named, 0, (const char *)body, n, n);
-  CHECK_EQ_INT(r.rc, 0, "header length = body length, all JSON");
-  api_request_free(&r.req);
-}
-
-/* ------------------------------------------------------------------------- */
-
-static json_object *parse_body(const api_body_t *b, size_t len) {
-  json_tokener *tok = json_tokener_new();
-  json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-  json_object *o = json_tokener_parse_ex(tok, b->data, (int)len);
-  if (json_tokener_get_error(tok) != json_tokener_success ||
-      json_tokener_get_parse_end(tok) != len) {
-    printf("# cannot parse: %.*s\n", (int)len, b->data);
-    json_object_put(o);
-    o = NULL;
-  }
-  json_tokener_free(tok);
-  return o;
-}
-
-static json_object *get(json_object *o, const char *key) {
-  json_object *v = NULL;
-  if (o != NULL) json_object_object_get_ex(o, key, &v);
-  return v;
-}
-
-static json_object *at(json_object *a, size_t i) {
-  return a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_get_idx(a, i)
-                                                              : NULL;
-}
-
-static const char *str(json_object *o) {
-  return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
-}
-
-static int is_int(json_object *o, int64_t v) {
-  return o && json_object_is_type(o, json_type_int) && json_object_get_int64(o) == v;
-}
-
-static int same_float(json_object *o, float v) {
-  if (o == NULL ||
-      !(json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int)))
-    return 0;
-  return (float)json_object_get_double(o) == v;
-}
-
 static void test_encode_v1(void) {
   api_request_t req = {.nrows = 3, .labels = 1};
   api_body_t b;
@@ -706,61 +357,6 @@ static void test_encode_v1(void) {
   CHECK(b.data == NULL, "api_body_free twice is safe");
 }
 
-static void test_encode_v2(void) {
-  api_request_t req = {.nrows = 2, .labels = 1, .id = "abc"};
-  api_body_t b;
-  const float out[6] = {0.25f, 0.1f, 0.65f, 1.0f / 3.0f, 0.0f, 2.0f / 3.0f};
-  CHECK_EQ_INT(api_encode_v2_infer("multi", multi, &req, out, &b), 0, "encode v2");
-  json_object *o = parse_body(&b, b.len);
-  CHECK(strcmp(str(get(o, "model_name")), "multi") == 0 && strcmp(str(get(o, "id")), "abc") == 0,
-        "v2 name and id");
-  json_object *o0 = at(get(o, "outputs"), 0);
-  CHECK(
-      strcmp(str(get(o0, "name")), "predict") == 0 && strcmp(str(get(o0, "datatype")), "FP32") == 0,
-      "v2 output name and datatype");
-  CHECK(is_int(at(get(o0, "shape"), 0), 2) && is_int(at(get(o0, "shape"), 1), 3),
-        "v2 shape [n, K]");
-  json_object *d = get(o0, "data");
-  int ok = json_object_array_length(d) == 6;
-  for (size_t i = 0; i < 6 && ok; i++) ok = same_float(at(d, i), out[i]);
-  CHECK(ok, "v2 flat data round-trips");
-  CHECK(b.inference_header_len == 0, "JSON: no inference header");
-  json_object_put(o);
-  api_body_free(&b);
-
-  req.id = NULL;
-  api_encode_v2_infer("named", named, &req, out, &b);
-  o = parse_body(&b, b.len);
-  o0 = at(get(o, "outputs"), 0);
-  CHECK(get(o, "id") == NULL, "no id when none was sent");
-  CHECK(json_object_array_length(get(o0, "shape")) == 1 && is_int(at(get(o0, "shape"), 0), 2),
-        "v2 shape [n]");
-  json_object_put(o);
-  api_body_free(&b);
-
-  req.binary_output = 1;
-  req.output_name = "predict";
-  CHECK_EQ_INT(api_encode_v2_infer("multi", multi, &req, out, &b), 0, "encode v2 binary");
-  CHECK(strcmp(b.content_type, "application/octet-stream") == 0, "binary content type");
-  CHECK(b.inference_header_len > 0 && b.inference_header_len + 24 == b.len, "header + 6 floats");
-  o = parse_body(&b, b.inference_header_len);
-  o0 = at(get(o, "outputs"), 0);
-  CHECK(is_int(get(get(o0, "parameters"), "binary_data_size"), 24), "binary_data_size");
-  CHECK(get(o0, "data") == NULL, "no data in the header");
-  ok = 1;
-  for (size_t i = 0; i < 6; i++) {
-    const unsigned char *q = (const unsigned char *)b.data + b.inference_header_len + 4 * i;
-    uint32_t bits =
-        (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-    float f;
-    memcpy(&f, &bits, 4);
-    ok &= f == out[i];
-  }
-  CHECK(ok, "little-endian float32 data");
-  json_object_put(o);
-  api_body_free(&b);
-}
-
 static void test_metadata(void) {
   api_model_meta_t meta = {.name = "income",
                            .path = "/models/income",
@@ -858,27 +454,6 @@ static void test_metadata(void) {
   CHECK_EQ_INT(api_encode_models_v1(NULL, NULL, 0, &b), 0, "no models");
   CHECK(b.len == strlen("{\"models\":[]}") && memcmp(b.data, "{\"models\":[]}", b.len) == 0,
         "empty list");
-  api_body_free(&b);
-
-  CHECK_EQ_INT(api_encode_model_v2(&metas[1], multi, &b), 0, "model v2");
-  o = parse_body(&b, b.len);
-  CHECK(strcmp(str(get(o, "name")), "multi") == 0 &&
-            strcmp(str(at(get(o, "versions"), 0)), "1") == 0 &&
-            strcmp(str(get(o, "platform")), "grove") == 0,
-        "v2 name, versions, platform");
-  json_object *in = at(get(o, "inputs"), 0), *out = at(get(o, "outputs"), 0);
-  CHECK(strcmp(str(get(in, "name")), "input") == 0 && is_int(at(get(in, "shape"), 0), -1) &&
-            is_int(at(get(in, "shape"), 1), 3),
-        "v2 input [-1, F]");
-  CHECK(strcmp(str(get(out, "name")), "predict") == 0 && is_int(at(get(out, "shape"), 1), 3),
-        "v2 output [-1, K]");
-  json_object_put(o);
-  api_body_free(&b);
-  api_encode_model_v2(&metas[0], income, &b);
-  o = parse_body(&b, b.len);
-  out = at(get(o, "outputs"), 0);
-  CHECK(json_object_array_length(get(out, "shape")) == 1, "v2 output [-1] for one column");
-  json_object_put(o);
   api_body_free(&b);
 }
 
@@ -1185,15 +760,6 @@ static void test_float_text(void) {
   CHECK(bad == 0, "JSON float output writes exactly what printf's %.9g does, on every float class");
 }
 
-static grove_forest_t *load(const char *rel) {
-  grove_forest_t *f = NULL;
-  grove_error_t err;
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", GROVE_SOURCE_ROOT, rel);
-  if (grove_forest_load_file(path, &f, &err) != GROVE_OK) printf("# %s: %s\n", path, err.msg);
-  return f;
-}
-
 int main(void) {
   grove_error_t err;
   if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) !=
@@ -1214,10 +780,7 @@ int main(void) {
   test_v1_errors();
   test_v1_against_json_c();
   test_v1_hostile_shapes();
-  test_v2_json();
-  test_v2_binary();
   test_encode_v1();
-  test_encode_v2();
   test_metadata();
   test_end_to_end();
   test_float_text();

@@ -167,7 +167,7 @@ static void test_rows(void) {
         "rows: values, nil is NaN");
   CHECK(d.req.margin == 1 && d.req.labels == 0 && d.req.binary_output == 0,
         "rows: margin and labels options");
-  CHECK(d.req.id == NULL && d.req.output_name == NULL, "rows: no v2 fields");
+  CHECK(d.req.id == NULL && d.req.noutputs == 0, "rows: no v2 fields");
   api_request_free(&d.req);
   msgpack_sbuffer_destroy(&p.sb);
 

@@ -8,6 +8,7 @@
 (() => {
   const CHUNK_ROWS = 1000;      // rows per predict request when scoring a CSV
   const PREVIEW_ROWS = 10;      // rows shown in the batch table
+  const FAILURES_SHOWN = 5;     // rows that failed, listed with their reason
   const MISSING = new Set(['', 'NA', 'NaN', 'nan']);
 
   const $ = (id) => document.getElementById(id);
@@ -424,6 +425,7 @@
     $('batch-summary').textContent = '';
     $('batch-table-wrap').hidden = true;
     $('batch-table').textContent = '';
+    $('batch-failures').hidden = true;
   }
 
   function batchError(message) {
@@ -475,39 +477,45 @@
     progress.value = 0;
     const predictions = [];
     const labels = [];
+    const errors = [];   // per row: '' or what is wrong with it (the server's words)
     const t0 = performance.now();
     let requests = 0;
+    // Each chunk asks for per-row errors: the good rows are scored, a bad one gets null and
+    // its reason, so one bad row no longer sinks its 1000 neighbours.
     for (let start = 0; start < records.length; start += CHUNK_ROWS) {
       const chunk = records.slice(start, start + CHUNK_ROWS);
       let r;
       try {
-        r = await postPredict(meta.name, JSON.stringify({ records: chunk }));
+        r = await postPredict(meta.name, JSON.stringify({ records: chunk, errors: 'per_row' }));
       } catch (err) {
         return batchError(`Rows ${start + 1}–${start + chunk.length}: network error: ${err.message}`);
       }
       requests++;
       if (!r.res.ok || !r.data || !Array.isArray(r.data.predictions)) {
-        const msg = errorText(r).replace(/^record (\d+)/, (_, k) => `record ${k} (CSV data row ${start + Number(k) + 1})`);
-        return batchError(`Rows ${start + 1}–${start + chunk.length} refused (HTTP ${r.res.status}): ${msg}`);
+        return batchError(`Rows ${start + 1}–${start + chunk.length} refused (HTTP ${r.res.status}): ${errorText(r)}`);
       }
       predictions.push(...r.data.predictions);
       if (Array.isArray(r.data.labels)) labels.push(...r.data.labels);
+      const errs = Array.isArray(r.data.errors) ? r.data.errors : [];
+      chunk.forEach((_, k) => errors.push(errs[k] ? String(errs[k]).replace(/^record \d+(, |: )/, '') : ''));
       progress.value = predictions.length;
     }
     const ms = performance.now() - t0;
     progress.hidden = true;
+    const failed = errors.filter((e) => e !== '').length;
 
-    // Output: the original columns, then the prediction(s) and the label.
+    // Output: the original columns, then the prediction(s), the label and the error.
     const classes = classNames(meta);
-    const width = Array.isArray(predictions[0]) ? predictions[0].length : 1;
+    const width = Array.isArray(predictions.find((p) => p !== null)) ? predictions.find((p) => p !== null).length : 1;
     const predCols = width === 1 ? ['prediction']
       : Array.from({ length: width }, (_, k) => `prediction_${classes && classes[k] !== undefined ? classes[k] : k}`);
     const hasLabels = labels.length === predictions.length;
-    const outHeader = header.concat(predCols, hasLabels ? ['label'] : []);
-    const predCells = (k) => (width === 1 ? [predictions[k]] : predictions[k]).map((v) => (v === null ? '' : String(v)));
+    const outHeader = header.concat(predCols, hasLabels ? ['label'] : [], ['error']);
+    const predCells = (k) => (predictions[k] === null ? Array(width).fill('')
+      : (width === 1 ? [predictions[k]] : predictions[k]).map((v) => (v === null ? '' : String(v))));
     const labelCell = (k) => (Array.isArray(labels[k]) ? labels[k].join(';') : labels[k] ?? '');
     const lines = [outHeader.map(csvField).join(',')];
-    rows.forEach((r, k) => lines.push(r.concat(predCells(k), hasLabels ? [labelCell(k)] : []).map(csvField).join(',')));
+    rows.forEach((r, k) => lines.push(r.concat(predCells(k), hasLabels ? [labelCell(k)] : [], [errors[k]]).map(csvField).join(',')));
     const blob = new Blob([lines.join('\n') + '\n'], { type: 'text/csv' });
     state.downloadUrl = URL.createObjectURL(blob);
     const link = $('csv-download');
@@ -519,16 +527,26 @@
     const notes = [];
     if (extra.length) notes.push(`not sent: ${extra.join(', ')}`);
     if (absent.length) notes.push(`no column (sent as missing): ${absent.join(', ')}`);
-    $('batch-summary').textContent = `${rows.length} row${rows.length === 1 ? '' : 's'} scored in ${requests} request${requests === 1 ? '' : 's'}, `
+    $('batch-summary').textContent = `${rows.length - failed} of ${rows.length} row${rows.length === 1 ? '' : 's'} scored`
+      + (failed ? `, ${failed} failed (their reason is in the download's error column)` : '')
+      + ` in ${requests} request${requests === 1 ? '' : 's'}, `
       + `${fmtMs(ms)} (${Math.round(rows.length / (ms / 1000)).toLocaleString('en-US')} rows/s).`
       + (notes.length ? ` Columns ${notes.join('; ')}.` : '')
       + (rows.length > PREVIEW_ROWS ? ` First ${PREVIEW_ROWS} rows:` : '');
+    const list = $('batch-failures');
+    list.textContent = '';
+    errors.map((e, k) => [k, e]).filter(([, e]) => e).slice(0, FAILURES_SHOWN).forEach(([k, e]) => {
+      list.append(el('li', { text: `CSV data row ${k + 1}: ${e}` }));
+    });
+    if (failed > FAILURES_SHOWN) list.append(el('li', { class: 'muted', text: `… and ${failed - FAILURES_SHOWN} more` }));
+    list.hidden = failed === 0;
 
     // Preview table.
     const table = $('batch-table');
     const thead = el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, el('span', { class: 'sr-only', text: 'Row' })),
       ...predCols.map((h) => el('th', { scope: 'col', class: 'num', text: h })),
       ...(hasLabels ? [el('th', { scope: 'col', text: 'label' })] : []),
+      el('th', { scope: 'col', text: 'error' }),
       ...header.map((h) => el('th', { scope: 'col', text: h }))));
     const tbody = el('tbody');
     rows.slice(0, PREVIEW_ROWS).forEach((r, k) => {
@@ -541,6 +559,7 @@
       tbody.append(el('tr', {}, el('td', {}, load),
         ...predCells(k).map((v) => el('td', { class: 'num pred', text: v })),
         ...(hasLabels ? [el('td', { class: 'pred', text: String(labelCell(k)) })] : []),
+        el('td', { class: errors[k] ? 'row-error' : '', text: errors[k] }),
         ...r.map((v) => (v.trim() === '' ? el('td', { class: 'missing', text: 'missing' }) : el('td', { text: v })))));
     });
     table.append(thead, tbody);

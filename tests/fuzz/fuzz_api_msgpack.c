@@ -285,7 +285,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (req.rows == NULL || req.nrows == 0 || req.nrows > limits.max_rows ||
       req.num_features != info.num_features)
     fuzz_contract_violated("msgpack API", "inconsistent request", "");
-  if (req.id != NULL || req.output_name != NULL || (req.margin != 0 && req.margin != 1) ||
+  if (req.id != NULL || req.noutputs != 0 || (req.margin != 0 && req.margin != 1) ||
       (req.labels != 0 && req.labels != 1) || (req.binary_output != 0 && req.binary_output != 1))
     fuzz_contract_violated("msgpack API", "request fields not initialised", "");
 
