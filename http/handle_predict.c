@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "content_coding.h"
 #include "log.h"
 #include "request.h"
 #include "respond.h"
@@ -37,6 +38,7 @@ struct pending {
   api_format_t in_fmt, out_fmt;
   char form_type[160]; /* a form's Content-Type (its boundary), kept for pool threads */
   int v2;              /* answer in the Open Inference Protocol */
+  int compressed;      /* Content-Encoding gzip or deflate: inflated before decoding */
   metrics_route_t route;
   double t0;
   size_t json_len; /* OIP: Inference-Header-Content-Length (API_OIP_NO_HEADER: none) */
@@ -265,7 +267,21 @@ static void decoded(pending_t *p) {
 
 static void decode_work(uv_work_t *w) {
   pending_t *p = w->data;
-  p->decode_rc = decode_body(p, p->body_copy, p->body_len);
+  if (!p->compressed) {
+    p->decode_rc = decode_body(p, p->body_copy, p->body_len);
+    return;
+  }
+  char *body;
+  size_t len;
+  int status = content_coding_inflate(p->body_copy, p->body_len, p->io->s->max_body, &body, &len,
+                                      p->err.message, sizeof p->err.message);
+  if (status != 0) {
+    p->err.status = status;
+    p->decode_rc = -1;
+    return;
+  }
+  p->decode_rc = decode_body(p, body, len);
+  free(body);
 }
 
 static void decode_after(uv_work_t *w, int status) {
@@ -279,7 +295,7 @@ static void start_decoding(pending_t *p) {
   h2o_iovec_t body = p->req->entity;
   const char *bytes = body.base ? body.base : "";
   size_t len = body.base ? body.len : 0;
-  if (len <= INLINE_DECODE_MAX) {
+  if (len <= INLINE_DECODE_MAX && !p->compressed) { /* inflating may cost far more than LEN */
     p->decode_rc = decode_body(p, bytes, len);
     decoded(p);
     return;
@@ -347,6 +363,14 @@ static int body_type_supported(h2o_req_t *req) {
   return end > 5 && h2o_lcstris(v + end - 5, 5, "+json", 5);
 }
 
+/* The request's Content-Encoding. */
+static content_coding_t content_coding_of_request(h2o_req_t *req) {
+  const char *v;
+  size_t n;
+  return request_header(req, H2O_TOKEN_CONTENT_ENCODING, &v, &n) ? content_coding_of(v, n)
+                                                                 : CONTENT_IDENTITY;
+}
+
 /* OIP's Inference-Header-Content-Length into *LEN (API_OIP_NO_HEADER when absent); -1 when
  * it is not a size within the body. */
 static int header_length(h2o_req_t *req, size_t *len) {
@@ -356,7 +380,8 @@ static int header_length(h2o_req_t *req, size_t *len) {
   if (h < 0) return 0;
   h2o_iovec_t v = req->headers.entries[h].value;
   size_t n = h2o_strtosize(v.base, v.len), body = req->entity.base ? req->entity.len : 0;
-  if (n == SIZE_MAX || n > body) return -1;
+  /* A compressed body's header length counts inflated bytes: the codec checks it then. */
+  if (n == SIZE_MAX || (n > body && content_coding_of_request(req) == CONTENT_IDENTITY)) return -1;
   *len = n;
   return 0;
 }
@@ -366,9 +391,12 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
   metrics_route_t route = v2 ? METRICS_ROUTE_INFER : METRICS_ROUTE_PREDICT;
   api_format_t out_fmt = v2 ? API_JSON : request_format(req, H2O_TOKEN_ACCEPT);
   if (close_if_abusive(io, req, route, t0)) return;
+  const content_coding_t coding = content_coding_of_request(req);
   const char *refused =
       !body_type_supported(req)
           ? "unsupported Content-Type: send application/json, application/msgpack or a form"
+      : coding == CONTENT_UNSUPPORTED
+          ? "unsupported Content-Encoding: send the body as it is, or gzip or deflate it"
           : NULL;
   size_t json_len = API_OIP_NO_HEADER;
   int bad_header = v2 && refused == NULL && header_length(req, &json_len) != 0;
@@ -401,6 +429,7 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
                    .t0 = t0,
                    .json_len = json_len,
                    .in_flight = 1,
+                   .compressed = coding == CONTENT_COMPRESSED,
                    .in_fmt = API_JSON};
   if (!v2) body_format(p, req);
   p->job.deadline = t0 + io->s->cfg->deadline_ms * 1e-3; /* from arrival, decoding included */

@@ -4,12 +4,13 @@
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc libc6-dev meson ninja-build pkg-config libjson-c-dev libcsv-dev
-      libh2o-dev libuv1-dev libmsgpack-dev libssl-dev)
+      libh2o-dev libuv1-dev libmsgpack-dev libssl-dev zlib1g-dev)
 if [ "$what" = test ]; then
   # Reference predictions and model training use Debian's XGBoost / scikit-learn.
   pkgs+=(python3 python3-xgboost python3-sklearn python3-pandas python3-numpy)
-  # The daemon's integration tests: msgpack clients, h2c (nghttp2's h2load), TLS certs.
-  pkgs+=(python3-msgpack nghttp2-client openssl)
+  # The daemon's integration tests: msgpack clients, h2c (nghttp2's h2load), TLS certs,
+  # HTTP/2 framing for the attack tests (python3-h2).
+  pkgs+=(python3-msgpack nghttp2-client openssl python3-h2)
   # Browser tests of ui/: Debian's Chromium driven by playwright-core from npm.
   pkgs+=(chromium)
   command -v node >/dev/null || pkgs+=(nodejs npm)

@@ -40,6 +40,15 @@ static inline grove_forest_t *load(const char *rel) {
   return f;
 }
 
+/* The bundled income model and its schema into *F and *S; 0, or -1 after printing a failed
+ * TAP plan (the test cannot go on). */
+static inline int load_income(grove_forest_t **f, grove_schema_t **s) {
+  grove_error_t err;
+  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", f, s, &err) == GROVE_OK) return 0;
+  printf("not ok 1 - income model loads: %s\n1..1\n", err.msg);
+  return -1;
+}
+
 /* B's first LEN bytes parsed as one strict JSON value, or NULL. */
 static inline json_object *parse_body(const api_body_t *b, size_t len) {
   json_tokener *tok = json_tokener_new();

@@ -8,6 +8,7 @@
 #include <msgpack.h>
 #include <stdlib.h>
 
+#include "api_check.h"
 #include "buf.h"
 #include "codecs.h"
 #include "grove_engine.h"
@@ -132,11 +133,11 @@ static void pack_income_row(pack_t *p, int row) {
   }
 }
 
-static int same_float(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
+static int same_bits_or_nan(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
 
 static int rows_equal(const float *got, const float *want, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (!same_float(got[i], want[i])) {
+    if (!same_bits_or_nan(got[i], want[i])) {
       printf("# value %zu: %.9g != %.9g\n", i, (double)got[i], (double)want[i]);
       return 0;
     }
@@ -1046,7 +1047,7 @@ static void test_encode(void) {
            r.predictions->via.array.size == 4;
   for (uint32_t i = 0; ok && i < 4; i++) {
     const msgpack_object *v = &r.predictions->via.array.ptr[i];
-    ok = v->type == MSGPACK_OBJECT_FLOAT32 && same_float((float)v->via.f64, out[i]);
+    ok = v->type == MSGPACK_OBJECT_FLOAT32 && same_bits_or_nan((float)v->via.f64, out[i]);
   }
   CHECK(ok, "encode: predictions are float32 values");
   ok = r.labels && r.labels->type == MSGPACK_OBJECT_ARRAY && r.labels->via.array.size == 4 &&
@@ -1251,12 +1252,7 @@ static grove_forest_t *load_fixture(const char *name, const char *from, const ch
 }
 
 int main(void) {
-  grove_error_t err;
-  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) !=
-      GROVE_OK) {
-    printf("not ok 1 - income model loads: %s\n1..1\n", err.msg);
-    return 1;
-  }
+  if (load_income(&income, &income_schema) != 0) return 1;
   multi = load_fixture("multi_softprob.json", NULL, NULL);
   softmax = load_fixture("multi_softprob.json", "multi:softprob", "multi:softmax");
   categorical = load_fixture("categorical.json", NULL, NULL);

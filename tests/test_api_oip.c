@@ -867,12 +867,7 @@ static void test_metadata(void) {
 }
 
 int main(void) {
-  grove_error_t err;
-  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) !=
-      GROVE_OK) {
-    printf("not ok 1 - income model loads: %s\n1..1\n", err.msg);
-    return 1;
-  }
+  if (load_income(&income, &income_schema) != 0) return 1;
   multi = load("tests/fixtures/multi_softprob.json");
   named = load("tests/fixtures/binary_logistic.json");
   if (multi == NULL || named == NULL) {

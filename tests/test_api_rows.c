@@ -286,12 +286,7 @@ static void test_json_answer(void) {
 }
 
 int main(void) {
-  grove_error_t err;
-  if (grove_model_load(GROVE_SOURCE_ROOT "/models/income", &income, &income_schema, &err) !=
-      GROVE_OK) {
-    printf("not ok 1 - income model loads: %s\n1..1\n", err.msg);
-    return 1;
-  }
+  if (load_income(&income, &income_schema) != 0) return 1;
   test_json_records();
   test_json_rows();
   test_unknown_categories();

@@ -22,32 +22,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #include "fuzz_common.h"
 #include "tiny_model.h"
-static char *label_names[] = {"no", "yes"};
-static char *missing_tokens[] = {"?"};
-static grove_schema_feature_t schema_features[3] = {
-    {.name = "x", .type = GROVE_FEATURE_NUMERIC},
-    {.name = "colour",
-     .type = GROVE_FEATURE_CATEGORICAL,
-     .categories = colour_names,
-     .num_categories = 4},
-    {.name = "z", .type = GROVE_FEATURE_NUMERIC},
-};
-static const grove_schema_t schema = {.labels = label_names,
-                                      .num_labels = 2,
-                                      .features = schema_features,
-                                      .num_features = 3,
-                                      .missing = missing_tokens,
-                                      .num_missing = 1};
-
 static grove_forest_t *forest;
 
 static void check_answers(const api_request_t *req) {
   float out[1] = {(float)req->rows[0]};
   api_body_t body;
-  if (api_encode_v1("fuzz", forest, &schema, req, out, API_HTML, &body) != 0 || body.data == NULL)
+  if (api_encode_v1("fuzz", forest, &tiny_schema, req, out, API_HTML, &body) != 0 ||
+      body.data == NULL)
     fuzz_contract_violated("form", "no HTML answer", "");
   api_body_free(&body);
-  if (api_encode_v1("fuzz", forest, &schema, req, out, API_JSON, &body) != 0)
+  if (api_encode_v1("fuzz", forest, &tiny_schema, req, out, API_JSON, &body) != 0)
     fuzz_contract_violated("form", "no JSON answer", "");
   json_object *o = json_tokener_parse(body.data);
   if (o == NULL) fuzz_contract_violated("form", "the JSON answer does not parse", body.data);
@@ -59,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (forest == NULL) forest = fuzz_load_or_die(named_model);
   if (size < 1) return 0;
   const int multipart = data[0] & 1;
-  const grove_schema_t *s = data[0] & 2 ? NULL : &schema;
+  const grove_schema_t *s = data[0] & 2 ? NULL : &tiny_schema;
   size_t len = size - 1;
   char *body = malloc(len ? len : 1); /* exact size: ASan sees reads past the end */
   if (body == NULL) abort();

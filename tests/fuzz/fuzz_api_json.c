@@ -30,18 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #include "fuzz_common.h"
 #include "tiny_model.h"
-static char *label_names[] = {"no", "yes"};
-static grove_schema_feature_t schema_features[3] = {
-    {.name = "x", .type = GROVE_FEATURE_NUMERIC},
-    {.name = "colour",
-     .type = GROVE_FEATURE_CATEGORICAL,
-     .categories = colour_names,
-     .num_categories = 4},
-    {.name = "z", .type = GROVE_FEATURE_NUMERIC},
-};
-static const grove_schema_t schema = {
-    .labels = label_names, .num_labels = 2, .features = schema_features, .num_features = 3};
-
 static grove_forest_t *named_forest, *unnamed_forest;
 
 /* LEN bytes at S must be one strict, valid-UTF-8 JSON object. */
@@ -157,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned mode = (data[0] >> 1) & 3;
   unsigned k = data[0] >> 3;
   const grove_forest_t *forest = mode >= 2 ? unnamed_forest : named_forest;
-  const grove_schema_t *s = mode == 0 ? &schema : NULL;
+  const grove_schema_t *s = mode == 0 ? &tiny_schema : NULL;
   /* An exact-size copy without the set-up byte, so that ASan sees reads past the end. */
   size_t len = size - 1;
   char *body = malloc(len ? len : 1);

@@ -17,16 +17,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #include "fuzz_common.h"
 #include "tiny_model.h"
-static grove_schema_feature_t schema_features[3] = {
-    {.name = "x", .type = GROVE_FEATURE_NUMERIC},
-    {.name = "colour",
-     .type = GROVE_FEATURE_CATEGORICAL,
-     .categories = colour_names,
-     .num_categories = 4},
-    {.name = "z", .type = GROVE_FEATURE_NUMERIC},
-};
-static const grove_schema_t schema = {.features = schema_features, .num_features = 3};
-
 static grove_forest_t *named_forest, *unnamed_forest;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -39,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned mode = (data[0] >> 1) & 3;
   csv_rows_opts_t opts = {
       .forest = mode >= 2 ? unnamed_forest : named_forest,
-      .schema = mode == 0 ? &schema : NULL,
+      .schema = mode == 0 ? &tiny_schema : NULL,
       .ignore_extra = data[0] & 1,
   };
   /* fmemopen refuses a zero-size buffer on some libcs: an empty CSV reads /dev/null. */

@@ -2,6 +2,8 @@
 #ifndef GROVE_FUZZ_TINY_MODEL_H
 #define GROVE_FUZZ_TINY_MODEL_H
 
+#include "grove_engine.h"
+
 /* One tree: x < 0.5 ? (colour in {1, 3} ? 0.3 : -0.2) : 0.7, over features x, colour, z. */
 #define TINY_MODEL(FEATURE_NAMES, FEATURE_TYPES)                                                 \
   "{\"learner\":{" FEATURE_NAMES FEATURE_TYPES                                                   \
@@ -20,5 +22,22 @@ static const char named_model[] = TINY_MODEL("\"feature_names\":[\"x\",\"colour\
 static const char unnamed_model[] = TINY_MODEL("", "");
 
 static char *colour_names[] = {"red", "green", "blue", "cyan"};
+static char *tiny_label_names[] = {"no", "yes"};
+static char *tiny_missing_tokens[] = {"?"};
+static grove_schema_feature_t tiny_schema_features[3] = {
+    {.name = "x", .type = GROVE_FEATURE_NUMERIC},
+    {.name = "colour",
+     .type = GROVE_FEATURE_CATEGORICAL,
+     .categories = colour_names,
+     .num_categories = 4},
+    {.name = "z", .type = GROVE_FEATURE_NUMERIC},
+};
+/* The tiny model's schema: category strings, labels, and "?" as a missing-value token. */
+static const grove_schema_t tiny_schema = {.labels = tiny_label_names,
+                                           .num_labels = 2,
+                                           .features = tiny_schema_features,
+                                           .num_features = 3,
+                                           .missing = tiny_missing_tokens,
+                                           .num_missing = 1};
 
 #endif /* GROVE_FUZZ_TINY_MODEL_H */

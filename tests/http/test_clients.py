@@ -10,17 +10,15 @@ set_data_from_numpy; mlserver/codecs/pandas.py encode_request), and each answer 
 way the client reads it (tritonclient's InferResult: the JSON header, then each binary output
 in order). Prints TAP.
 """
-import argparse
+import gzip
 import html
 import http.client
 import json
 import os
-import shutil
-import signal
 import struct
 import sys
-import time
 import urllib.parse
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_http as th  # noqa: E402  (the Daemon helper, TAP counters, the context)
@@ -173,6 +171,28 @@ def test_tritonclient(ctx, d):
         pp = [o for o in r.get("outputs", []) if o.get("name") == "predict_proba"]
         th.check(st == 200 and st2 == 200 and pp and pp[0]["data"][1] == r2.get("predictions", [None])[0],
                  "%s binary input scores as the same row in FP32" % dtype, "%s %s" % (st, body[:300]))
+
+    # request_compression_algorithm="gzip" / "deflate": the body compressed whole, the header
+    # length still the JSON's uncompressed size.
+    hdr = dumps({"inputs": [{"name": "input", "shape": [n, 14], "datatype": "FP32",
+                             "parameters": {"binary_data_size": len(raw)}}],
+                 "outputs": [{"name": "predict_proba", "parameters": {"binary_data": False}}]}).encode()
+    for coding, pack in (("gzip", gzip.compress), ("deflate", zlib.compress)):
+        st, h, body = post_exact(d, "/v2/models/income/infer", pack(hdr + raw),
+                                 {"Inference-Header-Content-Length": str(len(hdr)), "Content-Encoding": coding})
+        r = th.parse_json(body)
+        pp = [o for o in r.get("outputs", []) if o.get("name") == "predict_proba"]
+        th.check(st == 200 and pp and th.close_to(column(pp[0]["data"], pp[0]["shape"], 1), want),
+                 "a %s-compressed binary request (Content-Encoding: %s) is scored" % (coding, coding),
+                 "%s %s" % (st, body[:300]))
+    st, _, body = post_exact(d, "/v2/models/income/infer", gzip.compress(hdr + raw)[:-9],
+                             {"Inference-Header-Content-Length": str(len(hdr)), "Content-Encoding": "gzip"})
+    th.check(st == 400 and "not a whole gzip" in th.parse_json(body).get("error", ""),
+             "a cut gzip stream: 400 saying so", "%s %s" % (st, body[:300]))
+    st, _, body = post_exact(d, "/v2/models/income/infer", hdr + raw,
+                             {"Inference-Header-Content-Length": str(len(hdr)), "Content-Encoding": "br"})
+    th.check(st == 415 and "Content-Encoding" in th.parse_json(body).get("error", ""),
+             "Content-Encoding: br: 415 naming what is read", "%s %s" % (st, body[:300]))
 
     # Triton's classification extension is refused, not silently ignored.
     req = dumps({"inputs": [{"name": "input", "shape": [n, 14], "datatype": "FP32", "data": flat}],
@@ -341,13 +361,7 @@ def test_error_shapes(ctx, d):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--grove", required=True)
-    ap.add_argument("--source-root", required=True)
-    a = ap.parse_args()
-    ctx = th.make_ctx(a.grove, a.source_root, "grove-clients-")
-    started = time.monotonic()
-    th.note("grove %s (%s build)" % (ctx.grove, "ASan" if ctx.asan else "release"))
+    ctx, started = th.start("grove-clients-")
     try:
         d = th.Daemon(ctx, "clients", ["--threads", "1", "--workers", "1",
                                        "--models", os.path.join(ctx.root, "models")])
@@ -357,28 +371,10 @@ def main():
                     ("form", lambda: test_form(ctx, d)),
                     ("versions", lambda: test_versions(ctx, d)),
                     ("error shapes", lambda: test_error_shapes(ctx, d))]
-        for name, fn in sections:
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - a crashing section is a failure, not an abort
-                import traceback
-                th.check(False, "section %s runs to the end" % name, traceback.format_exc())
-            th.note("section %s: %.2fs" % (name, time.monotonic() - t0))
-        for dd in th.Daemon.all:
-            dd.signal(signal.SIGTERM)
-        for dd in th.Daemon.all:
-            dd.check_exit(0)
+        th.run_sections(sections)
+        th.stop_daemons()
     finally:
-        for dd in th.Daemon.all:
-            dd.kill()
-        th.note("total %.1fs" % (time.monotonic() - started))
-        if th.failed == 0:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-        else:
-            th.note("daemon logs kept in %s" % ctx.tmp)
-        print("1..%d" % th.count)
-        sys.stdout.flush()
+        th.finish(ctx, started)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import http.client
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import socket
@@ -1199,6 +1198,53 @@ def test_shutdown(ctx):
     return d
 
 
+def start(prefix):
+    """The suite's context from its command line (--grove, --source-root) and the time it
+    started; the build it tests is noted."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grove", required=True)
+    ap.add_argument("--source-root", required=True)
+    a = ap.parse_args()
+    ctx = make_ctx(a.grove, a.source_root, prefix)
+    note("grove %s (%s build)" % (ctx.grove, "ASan" if ctx.asan else "release"))
+    return ctx, time.monotonic()
+
+
+def run_sections(sections):
+    """Runs each (name, fn) in turn: a section that raises is one failed check, not the end of
+    the run; its time is noted."""
+    for name, fn in sections:
+        t0 = time.monotonic()
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - a crashing section is a failure, not an abort
+            import traceback
+            check(False, "section %s runs to the end" % name, traceback.format_exc())
+        note("section %s: %.2fs" % (name, time.monotonic() - t0))
+
+
+def stop_daemons():
+    """SIGTERM to every daemon at once (each takes ~1 s: HTTP/2 graceful shutdown), then checks
+    each exits 0 with no sanitizer report."""
+    for dd in Daemon.all:
+        dd.signal(signal.SIGTERM)
+    for dd in Daemon.all:
+        dd.check_exit(0)
+
+
+def finish(ctx, started):
+    """Kills what is left, keeps the daemons' logs when something failed, prints the plan."""
+    for dd in Daemon.all:
+        dd.kill()
+    note("total %.1fs" % (time.monotonic() - started))
+    if failed == 0:
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
+    else:
+        note("daemon logs kept in %s" % ctx.tmp)
+    print("1..%d" % count)
+    sys.stdout.flush()
+
+
 def make_ctx(grove, source_root, prefix):
     """The test context: the binary (ASan or not), the source tree, a temp directory, a clean
     environment with the sanitizer options, the income model's data. Shared with the other
@@ -1226,13 +1272,7 @@ def make_ctx(grove, source_root, prefix):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--grove", required=True)
-    ap.add_argument("--source-root", required=True)
-    a = ap.parse_args()
-    ctx = make_ctx(a.grove, a.source_root, "grove-http-")
-    started = time.monotonic()
-    note("grove %s (%s build)" % (ctx.grove, "ASan" if ctx.asan else "release"))
+    ctx, started = start("grove-http-")
     try:
         test_cli(ctx)
         main_d = Daemon(ctx, "main", ["--threads", "2", "--workers", "2", "--models", os.path.join(ctx.root, "models")])
@@ -1261,28 +1301,10 @@ def main():
             ("tls", lambda: test_tls(ctx)),
             ("shutdown", lambda: test_shutdown(ctx)),
         ]
-        for name, fn in sections:
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Exception as e:  # noqa: BLE001 - a crashing section is a failure, not an abort
-                import traceback
-                check(False, "section %s runs to the end" % name, traceback.format_exc())
-            note("section %s: %.2fs" % (name, time.monotonic() - t0))
-        for dd in Daemon.all:  # stop them all at once: each takes ~1 s (HTTP/2 graceful shutdown)
-            dd.signal(signal.SIGTERM)
-        for dd in Daemon.all:
-            dd.check_exit(0)
+        run_sections(sections)
+        stop_daemons()
     finally:
-        for dd in Daemon.all:
-            dd.kill()
-        note("total %.1fs" % (time.monotonic() - started))
-        if failed == 0:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-        else:
-            note("daemon logs kept in %s" % ctx.tmp)
-        print("1..%d" % count)
-        sys.stdout.flush()
+        finish(ctx, started)
 
 
 if __name__ == "__main__":
