@@ -26,6 +26,8 @@ static const char *reason_of(int status) {
       return "Unsupported Media Type";
     case 422:
       return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
     case 500:
       return "Internal Server Error";
     case 503:

@@ -57,6 +57,9 @@ static void begin_shutdown(io_thread_t *io) {
     io->listener_open = 0;
   }
   h2o_context_request_shutdown(&io->ctx);
+  /* Admin reloads waiting on this loop are answered now (503): a reload may take long or
+   * never return, and the new version would not outlive the process anyway. */
+  registry_cancel_waiters(io->s->reg, io);
 }
 
 /* Workers handed back scored jobs, or the main thread asks this loop to stop. */
@@ -94,6 +97,9 @@ static void close_handle(uv_handle_t *h, void *arg) {
 static void *io_main(void *arg) {
   io_thread_t *io = arg;
   uv_run(&io->loop, UV_RUN_DEFAULT);
+  /* No reload thread may wake this loop once it is gone (begin_shutdown() has already taken
+   * back every waiter; a loop stopped another way has not). */
+  registry_cancel_waiters(io->s->reg, io);
   /* Connections still open after the grace period belong to h2o, which has no way to
    * drop them: leave them to the process exit rather than free what h2o still uses. */
   if (connections_open(io)) return NULL;
@@ -170,35 +176,76 @@ static int io_thread_init(server_t *s, io_thread_t *io, uint32_t index, char *er
 
 /* ---- signals (main thread) ---- */
 
+/* How long shutdown waits for a reload under way once the I/O threads are done; past that
+ * (or past the grace period) the reload is abandoned, its thread left to finish or not. */
+#define RELOAD_WAIT_S 1.0
+
 typedef struct {
   server_t *s;
   uv_signal_t term, intr, hup;
+  double term_at; /* batcher_now() of the SIGTERM/SIGINT; 0 before */
 } signals_t;
 
-static void log_reload_failure(const char *name, const char *error) {
-  log_event("warn", "model reload failed; the previous version keeps serving",
-            "model=%s error=\"%s\"", name, error);
+/* Every finished reload, whoever asked for it (a reload thread calls this). */
+static void log_reload(const char *name, const registry_reload_result_t *res) {
+  if (res->status == REGISTRY_OK)
+    log_event("info", "model reloaded", "model=%s reload=%llu seconds=%.3f", name,
+              (unsigned long long)res->reload, res->seconds);
+  else
+    log_event("warn", "model reload failed; the previous version keeps serving",
+              "model=%s reload=%llu error=\"%s\"", name, (unsigned long long)res->reload,
+              res->error);
+}
+
+/* A SIGHUP's reload of every model is complete (a reload thread calls this). */
+static void log_sweep(void *arg, const registry_sweep_result_t *res) {
+  (void)arg;
+  log_event(res->failed ? "warn" : "info", "reload finished", "failed=%zu models=%zu signals=%llu",
+            res->failed, res->models, (unsigned long long)res->requests);
+}
+
+/*
+ * SIGHUP asks the registry's reload threads for a reload of every model and returns at once:
+ * the signal loop never loads a model, so a stuck load cannot hold SIGTERM up. SIGHUPs that
+ * come while one such request still waits join it (one "reload finished" line counts them).
+ */
+static void on_hup(signals_t *sig) {
+  int rc = registry_reload_all_async(sig->s->reg, log_sweep, NULL);
+  if (rc == 1) log_event("info", "SIGHUP: reloading every model", NULL);
+  if (rc < 0) log_event("warn", "SIGHUP: cannot reload the models (out of memory)", NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
   signals_t *sig = h->data;
   server_t *s = sig->s;
   if (signum == SIGHUP) {
-    log_event("info", "SIGHUP: reloading every model", NULL);
-    int failed = registry_reload_all(s->reg, log_reload_failure);
-    log_event(failed ? "warn" : "info", "reload finished", "failed=%d", failed);
+    if (sig->term_at == 0) on_hup(sig);
     return;
   }
   log_event("info", "shutting down: finishing requests in flight", "signal=%s grace_s=%u",
             signum == SIGTERM ? "TERM" : "INT", s->cfg->shutdown_grace_s);
+  sig->term_at = batcher_now();
   atomic_store(&s->ready, 0);
   for (uint32_t i = 0; i < s->nthreads; i++) {
     atomic_store(&s->threads[i].stop_requested, 1);
     uv_async_send(&s->threads[i].wake);
   }
+  /* Closing TERM and INT restores their default action: a second one stops at once. A SIGHUP
+   * from now on is ignored rather than fatal. */
   uv_close((uv_handle_t *)&sig->term, NULL);
   uv_close((uv_handle_t *)&sig->intr, NULL);
   uv_close((uv_handle_t *)&sig->hup, NULL);
+  signal(SIGHUP, SIG_IGN);
+}
+
+/* Once the I/O threads are done: give a reload under way a moment, never past the grace. */
+static void stop_reloads(server_t *s, double term_at) {
+  double left = term_at + s->cfg->shutdown_grace_s - batcher_now();
+  double wait = left < RELOAD_WAIT_S ? left : RELOAD_WAIT_S;
+  unsigned running = registry_stop_reloads(s->reg, wait > 0 ? wait : 0);
+  if (running > 0)
+    log_event("warn", "exiting with a model reload still running; it is abandoned",
+              "reloads_running=%u", running);
 }
 
 /* Runs the main loop (signals) until SIGTERM/SIGINT, then waits for the I/O threads. */
@@ -212,6 +259,7 @@ static void run_until_stopped(server_t *s) {
   uv_signal_start(&sig.term, on_signal, SIGTERM);
   uv_signal_start(&sig.intr, on_signal, SIGINT);
   uv_signal_start(&sig.hup, on_signal, SIGHUP);
+  registry_set_reload_log(s->reg, log_reload);
 
   for (uint32_t i = 0; i < s->nthreads; i++)
     pthread_create(&s->threads[i].tid, NULL, io_main, &s->threads[i]);
@@ -220,6 +268,7 @@ static void run_until_stopped(server_t *s) {
             s->cfg->port);
   uv_run(main_loop, UV_RUN_DEFAULT);
   for (uint32_t i = 0; i < s->nthreads; i++) pthread_join(s->threads[i].tid, NULL);
+  stop_reloads(s, sig.term_at);
   uv_loop_close(main_loop);
 }
 

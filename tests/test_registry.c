@@ -2,9 +2,12 @@
  * The model registry: add / get / list / unref and their references, duplicate names,
  * failed loads and their messages, registry_add_dir's choice and order of subdirectories,
  * reloads that swap versions (while old references stay valid), fail (the old version
- * keeps serving, a failure is counted) or name no model, registry_reload_all, and reloads
- * racing with readers. Every model directory lives in a mkdtemp directory under /tmp that
- * is removed at the end.
+ * keeps serving, a failure is counted) or name no model; a FIFO in place of a model file
+ * (refused at once); the asynchronous side: reload_all sweeps and their tally, the reload
+ * log, coalescing (many asks cost at most two loads, each waiter answered once, by a load
+ * that started after it asked), cancelling waiters, stopping, registry_free with a load
+ * under way; and reloads racing with readers. Every model directory lives in a mkdtemp
+ * directory under /tmp that is removed at the end.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -440,14 +443,77 @@ static void test_reload(void) {
   registry_free(r);
 }
 
-/* What the log callback of registry_reload_all saw. */
-static int log_calls;
-static char log_name[256], log_error[512];
+/* ---- asynchronous reloads: waiters, coalescing, sweeps, stopping ---- */
 
-static void log_failure(const char *name, const char *error) {
-  log_calls++;
-  snprintf(log_name, sizeof log_name, "%s", name);
-  snprintf(log_error, sizeof log_error, "%s", error);
+/* A waiter that records what it got. */
+typedef struct {
+  registry_waiter_t w; /* first */
+  atomic_int done, cancelled;
+  registry_reload_result_t res;
+} test_waiter_t;
+
+static void tw_done(registry_waiter_t *w, const registry_reload_result_t *res) {
+  test_waiter_t *t = (test_waiter_t *)w;
+  t->res = *res;
+  atomic_fetch_add(&t->done, 1);
+}
+
+static void tw_cancelled(registry_waiter_t *w) {
+  atomic_fetch_add(&((test_waiter_t *)w)->cancelled, 1);
+}
+
+static void tw_init(test_waiter_t *t, const void *owner) {
+  memset(t, 0, sizeof *t);
+  t->w.done = tw_done;
+  t->w.cancelled = tw_cancelled;
+  t->w.owner = owner;
+}
+
+/* Waits (up to 20 s) until every waiter of TW[N] got done() or cancelled(); 1 when they did. */
+static int tw_wait(test_waiter_t *tw, size_t n) {
+  for (int tries = 0; tries < 20000; tries++) {
+    size_t finished = 0;
+    for (size_t i = 0; i < n; i++)
+      finished += atomic_load(&tw[i].done) + atomic_load(&tw[i].cancelled) > 0;
+    if (finished == n) return 1;
+    usleep(1000);
+  }
+  return 0;
+}
+
+/* What a sweep's callback got. */
+typedef struct {
+  atomic_int calls;
+  registry_sweep_result_t res;
+} sweep_seen_t;
+
+static void on_sweep(void *arg, const registry_sweep_result_t *res) {
+  sweep_seen_t *s = arg;
+  s->res = *res;
+  atomic_fetch_add(&s->calls, 1);
+}
+
+/* registry_reload_all_async() and its wait: the sweep's tally (models == 0 on a timeout). */
+static registry_sweep_result_t reload_all(registry_t *r) {
+  sweep_seen_t seen = {0};
+  registry_sweep_result_t none = {0, 0, 0};
+  if (registry_reload_all_async(r, on_sweep, &seen) != 1) return none;
+  for (int tries = 0; tries < 20000 && atomic_load(&seen.calls) == 0; tries++) usleep(1000);
+  return atomic_load(&seen.calls) == 1 ? seen.res : none;
+}
+
+/* What the reload log got. */
+static atomic_int log_ok, log_failed;
+static char log_last_error[512];
+
+static void on_reload_log(const char *name, const registry_reload_result_t *res) {
+  (void)name;
+  if (res->status == REGISTRY_OK) {
+    atomic_fetch_add(&log_ok, 1);
+  } else {
+    snprintf(log_last_error, sizeof log_last_error, "%s", res->error);
+    atomic_fetch_add(&log_failed, 1);
+  }
 }
 
 static void test_reload_all(void) {
@@ -459,10 +525,14 @@ static void test_reload_all(void) {
   make_dir(at("all/c"));
   copy_file(MULTI_JSON, at("all/c/model.json"));
   registry_t *r = registry_new();
+  registry_set_reload_log(r, on_reload_log);
+  atomic_store(&log_ok, 0);
+  atomic_store(&log_failed, 0);
   CHECK_EQ_INT(registry_add_dir(r, at("all"), err, sizeof err), 3, "reload_all: three models");
-  log_calls = 0;
-  CHECK_EQ_INT(registry_reload_all(r, log_failure), 0, "reload_all: no failures");
-  CHECK_EQ_INT(log_calls, 0, "reload_all: nothing logged");
+  registry_sweep_result_t res = reload_all(r);
+  CHECK(res.models == 3 && res.failed == 0 && res.requests == 1,
+        "reload_all: the sweep reports 3 models, no failure, 1 request");
+  CHECK_EQ_INT(atomic_load(&log_ok), 3, "reload_all: the log hears of each reload");
   uint64_t failures;
   CHECK(reloads_of(r, "a", &failures) == 1 && reloads_of(r, "b", &failures) == 1 &&
             reloads_of(r, "c", &failures) == 1,
@@ -470,11 +540,11 @@ static void test_reload_all(void) {
 
   registry_model_t *b_before = get(r, "b");
   write_file(at("all/b/model.json"), garbage, sizeof garbage - 1);
-  CHECK_EQ_INT(registry_reload_all(r, log_failure), 1, "reload_all: returns the failure count");
-  CHECK_EQ_INT(log_calls, 1, "reload_all: the failure logged once");
-  CHECK(strcmp(log_name, "b") == 0, "reload_all: log gets the model's name");
-  CHECK_CONTAINS(log_error, at("all/b/model.json"),
-                 "reload_all: log gets the error naming the file");
+  res = reload_all(r);
+  CHECK(res.models == 3 && res.failed == 1, "reload_all: the sweep counts the failure");
+  CHECK_EQ_INT(atomic_load(&log_failed), 1, "reload_all: the failure logged once");
+  CHECK_CONTAINS(log_last_error, at("all/b/model.json"),
+                 "reload_all: the log gets the error naming the file");
   registry_model_t *b_after = get(r, "b");
   CHECK(b_after == b_before && predicts_like(b_after->forest, &income_ref),
         "reload_all: b's old version serves");
@@ -486,12 +556,156 @@ static void test_reload_all(void) {
   registry_model_unref(b_before);
   registry_model_unref(b_after);
   write_file(at("all/a/model.json"), garbage, sizeof garbage - 1);
-  CHECK_EQ_INT(registry_reload_all(r, NULL), 2, "reload_all without a log: two failures");
+  CHECK_EQ_INT(reload_all(r).failed, 2, "reload_all: two failures");
   registry_free(r);
 
   registry_t *empty = registry_new();
-  CHECK_EQ_INT(registry_reload_all(empty, log_failure), 0, "reload_all of an empty registry: 0");
+  res = reload_all(empty);
+  CHECK(res.requests == 1 && res.models == 0, "reload_all of an empty registry: answered at once");
   registry_free(empty);
+}
+
+/* A FIFO in place of the model file is refused at once (an open() would wait for a writer). */
+static void test_fifo(void) {
+  char err[512] = "", p[1024];
+  copy_income("fifo");
+  registry_t *r = registry_new();
+  CHECK_EQ_INT(registry_add(r, "income", at("fifo"), err, sizeof err), REGISTRY_OK, "fifo: add");
+  snprintf(p, sizeof p, "%s/model.json", at("fifo"));
+  unlink(p);
+  if (mkfifo(p, 0600) != 0) {
+    printf("Bail out! mkfifo %s\n", p);
+    exit(1);
+  }
+  err[0] = '\0';
+  CHECK_EQ_INT(registry_reload(r, "income", 6, err, sizeof err), REGISTRY_EFAILED,
+               "fifo: the reload fails (rather than waiting for a writer)");
+  CHECK_CONTAINS(err, "FIFO", "fifo: the message says it is a FIFO");
+  CHECK_CONTAINS(err, p, "fifo: and names the file");
+  registry_model_t *m = get(r, "income");
+  CHECK(m && predicts_like(m->forest, &income_ref), "fifo: the old version keeps serving");
+  registry_model_unref(m);
+  err[0] = '\0';
+  CHECK_EQ_INT(registry_add(r, "again", at("fifo"), err, sizeof err), REGISTRY_EFAILED,
+               "fifo: registry_add fails too");
+  CHECK_CONTAINS(err, "not a regular file", "fifo: add says why");
+  registry_free(r);
+}
+
+/* Many asks while one load runs: at most one more load, every waiter answered once. */
+static void test_coalescing(void) {
+  enum { N = 40 };
+  char err[512] = "";
+  copy_income("coalesce");
+  registry_t *r = registry_new();
+  CHECK_EQ_INT(registry_add(r, "income", at("coalesce"), err, sizeof err), REGISTRY_OK,
+               "coalesce: add");
+  static test_waiter_t tw[N];
+  int asked = 0;
+  for (int i = 0; i < N; i++) {
+    tw_init(&tw[i], r);
+    asked += registry_reload_async(r, "income", 6, &tw[i].w, err, sizeof err) == REGISTRY_OK;
+  }
+  CHECK_EQ_INT(asked, N, "coalesce: 40 asks accepted");
+  CHECK(tw_wait(tw, N), "coalesce: every waiter answered");
+  int once = 1, ok = 1, coalesced = 0;
+  uint64_t max_reload = 0;
+  for (int i = 0; i < N; i++) {
+    once &= atomic_load(&tw[i].done) == 1 && atomic_load(&tw[i].cancelled) == 0;
+    ok &= tw[i].res.status == REGISTRY_OK;
+    coalesced += tw[i].res.coalesced;
+    if (tw[i].res.reload > max_reload) max_reload = tw[i].res.reload;
+  }
+  uint64_t failures, loads = reloads_of(r, "income", &failures);
+  printf("# 40 asks: %llu loads, %d answers marked coalesced\n", (unsigned long long)loads,
+         coalesced);
+  CHECK(once && ok, "coalesce: each waiter got exactly one done(), REGISTRY_OK");
+  CHECK(loads >= 1 && loads <= 2 && failures == 0, "coalesce: 40 asks cost at most 2 loads");
+  CHECK_EQ_INT(max_reload, loads, "coalesce: the answers name the loads that answered them");
+  CHECK(coalesced >= N - 2, "coalesce: all but the asks that started a load say coalesced");
+  CHECK(tw[0].res.reload == 1 && !tw[0].res.coalesced, "coalesce: the first ask started load 1");
+  CHECK(tw[N - 1].res.reload == loads, "coalesce: the last ask is answered by the last load");
+
+  /* Many reload_alls while loads run: joined into few sweeps. */
+  sweep_seen_t seen[N];
+  int started = 0, joined = 0;
+  memset(seen, 0, sizeof seen);
+  for (int i = 0; i < N; i++) {
+    int rc = registry_reload_all_async(r, on_sweep, &seen[i]);
+    started += rc == 1;
+    joined += rc == 0;
+  }
+  usleep(50000);
+  for (int tries = 0; tries < 20000; tries++) {
+    int calls = 0;
+    for (int i = 0; i < N; i++) calls += atomic_load(&seen[i].calls);
+    if (calls == started) break;
+    usleep(1000);
+  }
+  uint64_t requests = 0;
+  int calls = 0;
+  for (int i = 0; i < N; i++) {
+    calls += atomic_load(&seen[i].calls);
+    if (atomic_load(&seen[i].calls)) requests += seen[i].res.requests;
+  }
+  uint64_t after = reloads_of(r, "income", &failures);
+  printf("# 40 reload_alls: %d started, %d joined, %llu more loads\n", started, joined,
+         (unsigned long long)(after - loads));
+  CHECK(started >= 1 && started <= 2 && started + joined == N,
+        "reload_all storm: 1 or 2 sweeps started, the rest joined");
+  CHECK(calls == started && requests == N,
+        "reload_all storm: each started sweep reported once, "
+        "their requests add up to 40");
+  CHECK(after - loads <= 2, "reload_all storm: at most 2 more loads");
+  registry_free(r);
+}
+
+/* registry_cancel_waiters, registry_stop_reloads and registry_free while loads run. */
+static void test_cancel_stop(void) {
+  char err[512] = "";
+  copy_income("cancel");
+  registry_t *r = registry_new();
+  CHECK_EQ_INT(registry_add(r, "income", at("cancel"), err, sizeof err), REGISTRY_OK,
+               "cancel: add");
+  int owner_a, owner_b;
+  test_waiter_t a, b;
+  tw_init(&a, &owner_a);
+  tw_init(&b, &owner_b);
+  registry_reload_async(r, "income", 6, &a.w, err, sizeof err);
+  registry_reload_async(r, "income", 6, &b.w, err, sizeof err);
+  registry_cancel_waiters(r, &owner_b);
+  CHECK(atomic_load(&b.cancelled) == 1 && atomic_load(&b.done) == 0,
+        "cancel: cancelled() called at once for the owner's waiter");
+  CHECK(tw_wait(&a, 1) && atomic_load(&a.done) == 1 && a.res.status == REGISTRY_OK,
+        "cancel: the other owner's waiter is still answered");
+  usleep(300000); /* the pending load, if any, is over */
+  CHECK(atomic_load(&b.done) == 0, "cancel: a cancelled waiter never gets done()");
+
+  CHECK_EQ_INT(registry_stop_reloads(r, 5), 0, "stop: nothing running, 0");
+  CHECK_EQ_INT(registry_reload_async(r, "income", 6, NULL, err, sizeof err), REGISTRY_ESTOPPED,
+               "stop: later asks get REGISTRY_ESTOPPED");
+  CHECK_CONTAINS(err, "shutting down", "stop: saying why");
+  CHECK_EQ_INT(registry_reload_all_async(r, on_sweep, NULL), -1, "stop: reload_all refused");
+  registry_model_t *m = get(r, "income");
+  CHECK(m != NULL, "stop: models still served");
+  registry_model_unref(m);
+  registry_free(r);
+
+  /* registry_free with a load under way and one pending: waiters cancelled, the worker
+   * frees the registry when it is done (LeakSanitizer sees whether it does). */
+  r = registry_new();
+  registry_add(r, "income", at("cancel"), err, sizeof err);
+  tw_init(&a, &owner_a);
+  tw_init(&b, &owner_b);
+  registry_reload_async(r, "income", 6, &a.w, err, sizeof err);
+  registry_reload_async(r, "income", 6, &b.w, err, sizeof err);
+  registry_free(r);
+  CHECK(atomic_load(&a.cancelled) + atomic_load(&a.done) == 1 &&
+            atomic_load(&b.cancelled) + atomic_load(&b.done) == 1,
+        "free: every waiter cancelled (or answered just before), once");
+  usleep(500000);
+  CHECK(atomic_load(&a.done) + atomic_load(&a.cancelled) == 1 && atomic_load(&b.done) == 0,
+        "free: nothing answered after registry_free");
 }
 
 /* ---- reloads racing with readers ---- */
@@ -519,6 +733,9 @@ static void *reader(void *arg) {
       registry_list_free(all, n);
     }
     registry_model_unref(m);
+    /* A breath after each: reload threads run niced, and readers spinning on every core
+     * would slow the loads this test waits for some twenty times. */
+    usleep(500);
   } while (!atomic_load(rd->stop));
   return NULL;
 }
@@ -542,7 +759,10 @@ static void test_race(void) {
   int failed = 0, all_failed = 0;
   for (int i = 0; i < RELOADS; i++)
     failed += registry_reload(r, "income", 6, err, sizeof err) != REGISTRY_OK;
-  for (int i = 0; i < RELOAD_ALLS; i++) all_failed += registry_reload_all(r, log_failure);
+  for (int i = 0; i < RELOAD_ALLS; i++) {
+    registry_sweep_result_t res = reload_all(r);
+    all_failed += res.models != 2 || res.failed != 0;
+  }
   atomic_store(&stop, 1);
   long gets = 0, nulls = 0, wrong = 0, lists = 0;
   for (int i = 0; i < READERS; i++) {
@@ -613,7 +833,8 @@ static void test_many_models(void) {
   CHECK(n == N && strcmp(all[0]->name, "m000") == 0 && strcmp(all[N - 1]->name, "m299") == 0,
         "in load order");
   registry_list_free(all, n);
-  CHECK_EQ_INT(registry_reload_all(r, log_failure), 0, "reload_all of 300: no failures");
+  registry_sweep_result_t res = reload_all(r);
+  CHECK(res.models == N && res.failed == 0, "reload_all of 300: no failures");
   int reloaded = 0;
   uint64_t failures;
   for (int i = 0; i < N; i++) {
@@ -636,6 +857,9 @@ int main(void) {
   test_add_dir();
   test_reload();
   test_reload_all();
+  test_fifo();
+  test_coalescing();
+  test_cancel_stop();
   test_race();
   test_long_name();
   test_many_models();
