@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "input.h"
 
 #define UNSET           UINT32_MAX
 /* Node indices are uint32 and a split's right child is left + 1. */
@@ -14,6 +15,7 @@
 struct grove_builder {
   uint32_t num_features;
   uint32_t num_groups;
+  int leaf64;
 
   grove_node_t *nodes;
   size_t num_nodes, cap_nodes;
@@ -28,6 +30,16 @@ struct grove_builder {
   uint64_t num_leaves;
   uint64_t num_cat_splits;
   uint64_t num_zero_missing;
+
+  /* Leaf64 builders: each node's double threshold (NaN but at numeric splits), linear
+   * leaves and their terms, and which features linear leaves read. */
+  double *t64;
+  size_t cap_t64;
+  grove_linear_t *linear;
+  size_t num_linear, cap_linear;
+  grove_linear_term_t *terms;
+  size_t num_terms, cap_terms;
+  uint8_t *linear_inputs;
 
   /* Per-tree scratch, grown to the largest tree. */
   uint32_t *queue, *new_index, *depth;
@@ -48,11 +60,16 @@ static int grow(void **ptr, size_t *cap, size_t need, size_t size) {
 
 #define GROW(b, field, cap, need) grow((void **)&(b)->field, &(b)->cap, (need), sizeof *(b)->field)
 
-grove_builder_t *grove__builder_new(uint32_t num_features, uint32_t num_groups) {
+grove_builder_t *grove__builder_new(uint32_t num_features, uint32_t num_groups, int leaf64) {
   grove_builder_t *b = calloc(1, sizeof *b);
   if (b == NULL) return NULL;
   b->num_features = num_features;
   b->num_groups = num_groups;
+  b->leaf64 = leaf64;
+  if (leaf64 && (b->linear_inputs = calloc(num_features ? num_features : 1, 1)) == NULL) {
+    free(b);
+    return NULL;
+  }
   return b;
 }
 
@@ -66,6 +83,10 @@ void grove__builder_free(grove_builder_t *b) {
   free(b->queue);
   free(b->new_index);
   free(b->depth);
+  free(b->t64);
+  free(b->linear);
+  free(b->terms);
+  free(b->linear_inputs);
   free(b);
 }
 
@@ -117,6 +138,50 @@ static grove_err_t add_category_set(grove_builder_t *b, const grove_tree_src_t *
   b->sets[b->num_sets] = (grove_cat_set_t){.offset = (uint32_t)b->num_words, .nwords = nwords};
   *set = (uint32_t)b->num_sets++;
   b->num_words += nwords;
+  return GROVE_OK;
+}
+
+/*
+ * Leaf I of a leaf64 tree as NODE (at index AT): its double, tagged (forest.h), and for a
+ * linear leaf its model appended to the builder's, named by the node's `left`.
+ */
+static grove_err_t add_leaf64(grove_builder_t *b, const grove_tree_src_t *t, uint32_t i,
+                              grove_node_t *node, uint32_t at, grove_error_t *err) {
+  const double v = t->value64[i];
+  if (!grove__leaf64_encodable(v))
+    return grove__error_set(err, GROVE_EUNSUPPORTED,
+                            "tree %zu node %u: leaf value %g (grove's double leaves are finite "
+                            "and below 2^1021)",
+                            b->num_trees, i, v);
+  const uint64_t u = grove__leaf64_encode(v);
+  memcpy(node, &u, sizeof u);
+  node->left = at;
+  node->flags = 0;
+  if (t->linear == NULL || !t->linear[i]) return GROVE_OK;
+  const uint32_t begin = t->linear_begin[i], count = t->linear_count[i];
+  if ((size_t)begin > t->num_linear_terms || (size_t)count > t->num_linear_terms - begin)
+    return grove__error_set(err, GROVE_EPARSE, "tree %zu node %u: linear terms out of range",
+                            b->num_trees, i);
+  if (b->num_linear >= UINT32_MAX || b->num_terms + count > UINT32_MAX)
+    return grove__error_set(err, GROVE_EUNSUPPORTED, "too many linear leaves");
+  if (GROW(b, linear, cap_linear, b->num_linear + 1) ||
+      GROW(b, terms, cap_terms, b->num_terms + count))
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  for (uint32_t k = 0; k < count; k++) {
+    const int32_t feat = t->linear_features[begin + k];
+    if (feat < 0 || (uint32_t)feat >= b->num_features)
+      return grove__error_set(err, GROVE_EPARSE,
+                              "tree %zu node %u: linear feature %d out of range [0, %u)",
+                              b->num_trees, i, feat, b->num_features);
+    b->terms[b->num_terms + k] =
+        (grove_linear_term_t){.coeff = t->linear_coeffs[begin + k], .feature = (uint32_t)feat};
+    b->linear_inputs[feat] = 1;
+  }
+  b->linear[b->num_linear] = (grove_linear_t){
+      .constant = t->linear_const[i], .first = (uint32_t)b->num_terms, .count = count};
+  node->left = (uint32_t)b->num_linear++;
+  node->flags = GROVE_LEAF_LINEAR;
+  b->num_terms += count;
   return GROVE_OK;
 }
 
@@ -184,8 +249,12 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
     b->depth[qlen++] = b->depth[h] + 1;
   }
 
+  if (b->leaf64 && (t->value64 == NULL || t->threshold64 == NULL))
+    return grove__error_set(err, GROVE_EINVAL,
+                            "tree %zu: a leaf64 tree needs value64 and threshold64", b->num_trees);
   if (GROW(b, nodes, cap_nodes, b->num_nodes + qlen) || GROW(b, roots, cap_trees, b->num_trees + 1))
     goto nomem;
+  if (b->leaf64 && GROW(b, t64, cap_t64, b->num_nodes + qlen)) goto nomem;
   /* groups shares roots' capacity. */
   {
     uint32_t *g = realloc(b->groups, b->cap_trees * sizeof *g);
@@ -195,11 +264,17 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
   for (uint32_t h = 0; h < qlen; h++) {
     uint32_t i = b->queue[h];
     grove_node_t *node = &b->nodes[base + h];
+    if (b->leaf64) b->t64[base + h] = NAN;
     if (is_leaf(t, i)) {
+      b->num_leaves++;
+      if (b->leaf64) {
+        grove_err_t rc = add_leaf64(b, t, i, node, base + h, err);
+        if (rc != GROVE_OK) return rc;
+        continue;
+      }
       /* DART: XGBoost multiplies each tree's float output by its float weight. */
       float leaf = t->weight == 1.0f ? t->value[i] : t->value[i] * t->weight;
       *node = (grove_node_t){.value = leaf, .feature = -1, .left = base + h, .flags = 0};
-      b->num_leaves++;
       continue;
     }
     uint32_t flags = t->default_left[i] ? GROVE_NODE_DEFAULT_LEFT : 0;
@@ -226,6 +301,12 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
       flags |= GROVE_NODE_ZERO_MISSING;
       b->num_zero_missing++;
     }
+    if (b->leaf64 && !(flags & GROVE_NODE_CATEGORICAL)) {
+      if (isnan(t->threshold64[i]))
+        return grove__error_set(err, GROVE_EPARSE, "tree %zu node %u: split threshold is NaN",
+                                b->num_trees, i);
+      b->t64[base + h] = t->threshold64[i];
+    }
     *node = (grove_node_t){
         .value = value, .feature = t->feature[i], .left = b->new_index[t->left[i]], .flags = flags};
   }
@@ -246,7 +327,9 @@ int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
 #define GROW_NODES(field) (cap = a->cap, grow((void **)&a->field, &cap, nodes, sizeof *a->field))
     if (GROW_NODES(left) || GROW_NODES(right) || GROW_NODES(feature) || GROW_NODES(value) ||
         GROW_NODES(default_left) || GROW_NODES(categorical) || GROW_NODES(zero_missing) ||
-        GROW_NODES(cat_begin) || GROW_NODES(cat_count))
+        GROW_NODES(cat_begin) || GROW_NODES(cat_count) || GROW_NODES(value64) ||
+        GROW_NODES(threshold64) || GROW_NODES(linear_const) || GROW_NODES(linear) ||
+        GROW_NODES(linear_begin) || GROW_NODES(linear_count))
       return -1;
 #undef GROW_NODES
     a->cap = cap;
@@ -258,7 +341,30 @@ int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
   memset(a->zero_missing, 0, nodes);
   memset(a->cat_begin, 0, nodes * sizeof *a->cat_begin);
   memset(a->cat_count, 0, nodes * sizeof *a->cat_count);
+  memset(a->value64, 0, nodes * sizeof *a->value64);
+  memset(a->threshold64, 0, nodes * sizeof *a->threshold64);
+  memset(a->linear_const, 0, nodes * sizeof *a->linear_const);
+  memset(a->linear, 0, nodes);
+  memset(a->linear_begin, 0, nodes * sizeof *a->linear_begin);
+  memset(a->linear_count, 0, nodes * sizeof *a->linear_count);
   a->num_cat_values = 0;
+  a->num_linear_terms = 0;
+  return 0;
+}
+
+int grove__tree_arrays_push_term(grove_tree_arrays_t *a, int32_t feature, double coeff) {
+  if (a->num_linear_terms >= a->cap_linear_terms) {
+    size_t cap = a->cap_linear_terms;
+    if (grow((void **)&a->linear_features, &cap, a->num_linear_terms + 1,
+             sizeof *a->linear_features))
+      return -1;
+    cap = a->cap_linear_terms;
+    if (grow((void **)&a->linear_coeffs, &cap, a->num_linear_terms + 1, sizeof *a->linear_coeffs))
+      return -1;
+    a->cap_linear_terms = cap;
+  }
+  a->linear_features[a->num_linear_terms] = feature;
+  a->linear_coeffs[a->num_linear_terms++] = coeff;
   return 0;
 }
 
@@ -279,6 +385,14 @@ void grove__tree_arrays_free(grove_tree_arrays_t *a) {
   free(a->cat_begin);
   free(a->cat_count);
   free(a->cat_values);
+  free(a->value64);
+  free(a->threshold64);
+  free(a->linear_const);
+  free(a->linear);
+  free(a->linear_begin);
+  free(a->linear_count);
+  free(a->linear_features);
+  free(a->linear_coeffs);
   memset(a, 0, sizeof *a);
 }
 
@@ -292,8 +406,9 @@ static void top_positions(const grove_forest_t *f, uint32_t root, uint32_t level
   at[0] = root;
   for (uint32_t p = 0; p < splits; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
-    at[grove__top_child(p, 0)] = n->feature < 0 ? at[p] : n->left;
-    at[grove__top_child(p, 1)] = n->feature < 0 ? at[p] : n->left + 1;
+    const int split = grove__node_is_split(f->leaf64, n);
+    at[grove__top_child(p, 0)] = split ? n->left : at[p];
+    at[grove__top_child(p, 1)] = split ? n->left + 1 : at[p];
   }
 }
 
@@ -305,7 +420,7 @@ void grove__top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) 
   top_positions(f, root, GROVE_TOP_LEVELS, at);
   for (uint32_t p = 0; p < SPLITS; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
-    if (n->feature < 0) { /* NaN threshold, flags 0: every x, NaN too, goes right */
+    if (!grove__node_is_split(f->leaf64, n)) { /* NaN threshold, flags 0: all go right */
       top->value[p] = NAN;
       continue;
     }
@@ -334,7 +449,7 @@ int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top)
   for (uint32_t p = 0; p < SPLITS; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
     const uint32_t slot = p < LAST_LEVEL ? p : GROVE_TOP6_HALF + p % GROVE_TOP6_HALF;
-    if (n->feature < 0) { /* NaN threshold, flags 0: every x, NaN too, goes right */
+    if (!grove__node_is_split(f->leaf64, n)) { /* NaN threshold, flags 0: all go right */
       top->value[slot] = NAN;
       continue;
     }
@@ -355,9 +470,11 @@ int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top)
                       high << GROVE_TOP6_META_CATS_SHIFT;
     any |= n->flags & GROVE_NODE_LOW_FLAGS;
   }
-  uint32_t leaves = GROVE_TOP6_LEAF_EXITS;
+  /* Exits hold float leaf values when every one is a leaf; a leaf64 leaf's double does not
+   * fit an exit, so theirs always hold node indexes. */
+  uint32_t leaves = f->leaf64 ? 0 : GROVE_TOP6_LEAF_EXITS;
   for (uint32_t p = SPLITS; p < 2 * GROVE_TOP6_SLOTS - 1; p++)
-    if (f->nodes[at[p]].feature >= 0) leaves = 0;
+    if (grove__node_is_split(f->leaf64, &f->nodes[at[p]])) leaves = 0;
   for (uint32_t p = SPLITS; p < 2 * GROVE_TOP6_SLOTS - 1; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
     if (leaves)
@@ -373,8 +490,9 @@ int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out) {
   const uint64_t num_nodes = f->info.num_nodes;
   for (uint64_t i = 0; i < num_nodes; i++) {
     const grove_node_t *n = &f->nodes[i];
-    if (n->feature < 0) {
-      out[i] = (grove_node8_t){.value = n->value,
+    if (!grove__node_is_split(f->leaf64, n)) {
+      /* A leaf64 leaf's double does not fit beside the mark: walks read it from the node. */
+      out[i] = (grove_node8_t){.value = f->leaf64 ? 0.0f : n->value,
                                .packed = GROVE_NODE8_LEAF << GROVE_NODE8_FEATURE_SHIFT};
       continue;
     }
@@ -400,12 +518,90 @@ static size_t reserve(size_t *cursor, size_t size) {
   return at;
 }
 
+static int compare_doubles(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/*
+ * Leaf64 forests: each feature's numeric split thresholds, sorted and without repeats, in
+ * *VALUES (feature j's at [(*offsets)[j], (*offsets)[j + 1])), and each numeric split's
+ * index among them in its flags (GROVE_NODE_T64_SHIFT). The caller frees both arrays.
+ */
+static grove_err_t build_thresholds(grove_builder_t *b, double **values, uint32_t **offsets,
+                                    size_t *count, grove_error_t *err) {
+  const uint32_t nf = b->num_features;
+  size_t n = 0;
+  *values = NULL;
+  *offsets = calloc((size_t)nf + 1, sizeof **offsets);
+  if (*offsets == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  uint32_t *off = *offsets;
+  for (size_t i = 0; i < b->num_nodes; i++)
+    if (!isnan(b->t64[i])) off[b->nodes[i].feature + 1]++, n++;
+  *values = malloc((n ? n : 1) * sizeof **values);
+  uint32_t *fill = calloc(nf ? nf : 1, sizeof *fill);
+  if (*values == NULL || fill == NULL) {
+    free(fill);
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  }
+  for (uint32_t j = 0; j < nf; j++) off[j + 1] += off[j];
+  for (size_t i = 0; i < b->num_nodes; i++)
+    if (!isnan(b->t64[i])) {
+      const uint32_t j = (uint32_t)b->nodes[i].feature;
+      (*values)[off[j] + fill[j]++] = b->t64[i];
+    }
+  /* Sort each feature's thresholds and drop repeats, packing the features together. */
+  size_t kept = 0;
+  for (uint32_t j = 0; j < nf; j++) {
+    double *v = *values + off[j];
+    const size_t m = off[j + 1] - off[j];
+    qsort(v, m, sizeof *v, compare_doubles);
+    off[j] = (uint32_t)kept;
+    for (size_t k = 0; k < m; k++)
+      if (k == 0 || v[k] != v[k - 1]) (*values)[kept++] = v[k];
+  }
+  off[nf] = (uint32_t)kept;
+  free(fill);
+  if (kept > GROVE_NODE_T64_MAX)
+    return grove__error_set(err, GROVE_EUNSUPPORTED, "%zu distinct thresholds (grove's limit: %u)",
+                            kept, GROVE_NODE_T64_MAX);
+  for (size_t i = 0; i < b->num_nodes; i++) {
+    if (isnan(b->t64[i])) continue;
+    const uint32_t j = (uint32_t)b->nodes[i].feature;
+    const double *lo = *values + off[j], *hi = *values + off[j + 1];
+    while (hi - lo > 1) { /* the one equal to t64[i] is in [lo, hi) */
+      const double *mid = lo + (hi - lo) / 2;
+      if (*mid <= b->t64[i])
+        lo = mid;
+      else
+        hi = mid;
+    }
+    b->nodes[i].flags |= (uint32_t)(lo - *values) << GROVE_NODE_T64_SHIFT;
+  }
+  *count = kept;
+  return GROVE_OK;
+}
+
 grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
                                   grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   /* A model with no trees is valid: XGBoost predicts its base score. */
   if (meta->num_features != b->num_features || meta->num_groups != b->num_groups)
     return grove__error_set(err, GROVE_EINVAL, "builder and model disagree on shape");
+  if (b->leaf64 && b->num_features >= GROVE_LEAF64_FEATURES)
+    return grove__error_set(err, GROVE_EUNSUPPORTED, "%u features (grove's limit: %u)",
+                            b->num_features, GROVE_LEAF64_FEATURES - 1);
+  double *thresholds = NULL;
+  uint32_t *threshold_offsets = NULL;
+  size_t num_thresholds = 0;
+  if (b->leaf64) {
+    grove_err_t rc = build_thresholds(b, &thresholds, &threshold_offsets, &num_thresholds, err);
+    if (rc != GROVE_OK) {
+      free(thresholds);
+      free(threshold_offsets);
+      return rc;
+    }
+  }
 
   /* Strings are copied after the arrays; count them first. */
   const char *source_model = meta->source_model ? meta->source_model : "";
@@ -437,13 +633,51 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   const size_t off_nodes8 = reserve(&with_nodes8, b->num_nodes * sizeof(grove_node8_t));
   const int nodes8 = b->num_nodes > 0 && align_up(with_nodes8) <= 2 * node_bytes;
   if (nodes8) cursor = with_nodes8;
+  /* Leaf64 forests' own arrays come last, so they leave the tables' budget as it was. */
+  const uint64_t near_slots = b->leaf64 ? grove__near_slots(num_thresholds) : 0;
+  const size_t off_t64 = reserve(&cursor, num_thresholds * sizeof(double));
+  const size_t off_t64_offsets =
+      reserve(&cursor, b->leaf64 ? ((size_t)b->num_features + 1) * sizeof(uint32_t) : 0);
+  const size_t off_near = reserve(&cursor, near_slots * sizeof(uint64_t));
+  const size_t off_linear = reserve(&cursor, b->num_linear * sizeof(grove_linear_t));
+  const size_t off_terms = reserve(&cursor, b->num_terms * sizeof(grove_linear_term_t));
+  const size_t off_linear_inputs = reserve(&cursor, b->num_linear ? b->num_features : 0);
   size_t size = align_up(cursor);
 
   char *block = aligned_alloc(GROVE_FOREST_ALIGN, size);
-  if (block == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory (%zu bytes)", size);
+  if (block == NULL) {
+    free(thresholds);
+    free(threshold_offsets);
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory (%zu bytes)", size);
+  }
   memset(block, 0, size);
   struct grove_forest *f = (struct grove_forest *)block;
   f->block_size = size;
+  f->leaf64 = b->leaf64;
+  f->average_over = meta->average_over;
+  if (b->leaf64) {
+    if (num_thresholds) memcpy(block + off_t64, thresholds, num_thresholds * sizeof(double));
+    memcpy(block + off_t64_offsets, threshold_offsets,
+           ((size_t)b->num_features + 1) * sizeof(uint32_t));
+    f->thresholds64 = (const double *)(block + off_t64);
+    f->threshold_offsets = (const uint32_t *)(block + off_t64_offsets);
+    grove__near_fill((uint64_t *)(block + off_near), near_slots, f->thresholds64,
+                     f->threshold_offsets, b->num_features);
+    f->near_floats = (const uint64_t *)(block + off_near);
+    f->near_mask = near_slots - 1;
+  }
+  free(thresholds);
+  free(threshold_offsets);
+  if (b->num_linear) {
+    memcpy(block + off_linear, b->linear, b->num_linear * sizeof(grove_linear_t));
+    if (b->num_terms)
+      memcpy(block + off_terms, b->terms, b->num_terms * sizeof(grove_linear_term_t));
+    memcpy(block + off_linear_inputs, b->linear_inputs, b->num_features);
+    f->linear = (const grove_linear_t *)(block + off_linear);
+    f->linear_terms = (const grove_linear_term_t *)(block + off_terms);
+    f->linear_inputs = (const uint8_t *)(block + off_linear_inputs);
+    f->num_linear_leaves = b->num_linear;
+  }
 
   if (b->num_trees) { /* with no trees the arrays were never allocated */
     memcpy(block + off_nodes, b->nodes, b->num_nodes * sizeof(grove_node_t));

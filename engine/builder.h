@@ -7,7 +7,7 @@
 #ifndef GROVE_BUILDER_H
 #define GROVE_BUILDER_H
 
-#include "forest.h"
+#include "kernels/forest.h"
 
 typedef struct grove_builder grove_builder_t;
 
@@ -29,6 +29,16 @@ typedef struct {
   int cat_truncate;            /* categorical values in (-1, 0) are category 0 (LightGBM) */
   uint32_t group;              /* output group (class) the tree adds to */
   float weight;                /* DART tree weight; leaves become value * weight */
+  /* Leaf64 builders (LightGBM) only: */
+  const double *value64;        /* each leaf's double value (`value` is then unused at leaves) */
+  const double *threshold64;    /* each numeric split's double threshold (`value` its float cut) */
+  const uint8_t *linear;        /* NULL, or nonzero at leaves that are linear models: */
+  const double *linear_const;   /*   their constant, */
+  const uint32_t *linear_begin; /*   their terms linear_features / linear_coeffs */
+  const uint32_t *linear_count; /*   [begin .. begin + count) */
+  const int32_t *linear_features;
+  const double *linear_coeffs;
+  size_t num_linear_terms;
 } grove_tree_src_t;
 
 /*
@@ -43,6 +53,13 @@ typedef struct {
   uint32_t *cat_begin, *cat_count;
   int32_t *cat_values;
   size_t num_cat_values, cap_cat_values;
+  /* Leaf64 loaders' (reset zeroes them too; the linear terms are emptied). */
+  double *value64, *threshold64, *linear_const;
+  uint8_t *linear;
+  uint32_t *linear_begin, *linear_count;
+  int32_t *linear_features;
+  double *linear_coeffs;
+  size_t num_linear_terms, cap_linear_terms;
 } grove_tree_arrays_t;
 
 /* Makes room for a tree of NODES nodes: their feature, value, flags and category spans
@@ -51,6 +68,9 @@ int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes);
 
 /* Appends category C to the tree's category values; -1 when out of memory. */
 int grove__tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c);
+
+/* Appends one linear term (feature, coefficient) to the tree's; -1 when out of memory. */
+int grove__tree_arrays_push_term(grove_tree_arrays_t *a, int32_t feature, double coeff);
 
 void grove__tree_arrays_free(grove_tree_arrays_t *a);
 
@@ -69,10 +89,15 @@ typedef struct {
   const float *base_margins;        /* num_groups values */
   const char *const *feature_names; /* num_features names, or NULL */
   const uint8_t *feature_types;     /* num_features grove_feature_type_t, or NULL */
+  uint32_t average_over;            /* forest.h's average_over (LightGBM's rf), or 0 */
 } grove_model_meta_t;
 
-/* Returns NULL when out of memory. */
-grove_builder_t *grove__builder_new(uint32_t num_features, uint32_t num_groups);
+/*
+ * Returns NULL when out of memory. LEAF64 1 makes a leaf64 forest (forest.h: LightGBM's
+ * double leaves and sums, double thresholds for the exact walk, linear leaves): every tree
+ * then gives value64 and threshold64.
+ */
+grove_builder_t *grove__builder_new(uint32_t num_features, uint32_t num_groups, int leaf64);
 
 /* Validates TREE and appends it; on failure the message names the tree and node. */
 grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *tree,

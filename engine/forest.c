@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "forest.h"
+#include "kernels/forest.h"
 
 void grove_forest_free(grove_forest_t *f) { free(f); }
 
@@ -33,7 +33,9 @@ uint32_t grove_forest_category_bound(const grove_forest_t *f, uint32_t i) {
   uint32_t bound = 0;
   for (uint64_t n = 0; n < f->info.num_nodes; n++) {
     const grove_node_t *node = &f->nodes[n];
-    if (node->feature != (int32_t)i || !(node->flags & GROVE_NODE_CATEGORICAL)) continue;
+    if (!grove__node_is_split(f->leaf64, node) || node->feature != (int32_t)i ||
+        !(node->flags & GROVE_NODE_CATEGORICAL))
+      continue;
     const grove_cat_set_t *s = &f->cat_sets[node->flags >> GROVE_NODE_CAT_SHIFT];
     for (uint32_t w = s->nwords; w-- > 0;) {
       const uint32_t word = f->cat_words[s->offset + w];

@@ -68,6 +68,10 @@ typedef enum {
   GROVE_TRANSFORM_ARGMAX,    /* multi:softmax: the class index */
   GROVE_TRANSFORM_ISOLATION, /* grove:isolation_score: -2^-margin, IsolationForest's score_samples
                               */
+  GROVE_TRANSFORM_EXPECTILE, /* reg:expectileerror (XGBoost 3.3+): output 0 is margin 0, output
+                                j the previous one + 1e-6 + softplus(margin j) */
+  GROVE_TRANSFORM_SORT,      /* reg:quantileerror from XGBoost 3.4 on: each row's outputs sorted
+                                ascending, so quantiles never cross */
 } grove_transform_t;
 
 /** What kind of task a model solves; tells a caller how to label its outputs. */
@@ -158,10 +162,67 @@ typedef struct {
 /**
  * Evaluates NROWS rows of num_features floats each (row-major, NaN = missing) and
  * writes NROWS * grove_forest_output_width(forest, opts->margin) floats to OUT.
- * OPTS may be NULL (transformed outputs, one thread).
+ * OPTS may be NULL (transformed outputs, one thread). Each float is the value the
+ * training library is given: exact for XGBoost and scikit-learn (which cast their inputs
+ * to float32) and for LightGBM given float32 data; a LightGBM model given doubles (decimal
+ * text, float64) needs grove_forest_input_value() or grove_forest_predict_f64().
+ * Margins are summed as the training library sums them (float32 for XGBoost and
+ * scikit-learn, double for LightGBM) and rounded to float once.
  */
 grove_err_t grove_forest_predict(const grove_forest_t *forest, const float *rows, size_t nrows,
                                  float *out, const grove_predict_opts_t *opts, grove_error_t *err);
+
+/**
+ * The float32 the kernels must see for value X of feature FEATURE (below num_features)
+ * when X arrives as a double (decimal text, JSON numbers, float64 tensors), so that the
+ * model decides it as its training library decides X:
+ *  - XGBoost and scikit-learn models: (float)X, their own cast; *EXACT is 1.
+ *  - LightGBM models: NaN stays NaN; |X| <= 1e-35 becomes 0 (LightGBM's kZeroThreshold);
+ *    a categorical feature's X is truncated toward 0 first (LightGBM's int cast); a
+ *    numeric feature's X becomes a float on the same side of every threshold of that
+ *    feature as X (X itself when it is a float32; usually (float)X, found without a
+ *    search). *EXACT is 0 when no float32 does that (X lies between two of the feature's
+ *    thresholds that round to the same float32), or when a linear leaf computes with X
+ *    and X is not a float32: the float returned is then (float)X, and only
+ *    grove_forest_predict_f64() on the row's doubles gives LightGBM's answer.
+ * EXACT may be NULL. Thread-safe; no allocation.
+ */
+float grove_forest_input_value(const grove_forest_t *forest, uint32_t feature, double x,
+                               int *exact);
+
+/**
+ * grove_forest_predict() for rows of doubles (row-major, NaN = missing): each value goes
+ * through grove_forest_input_value(), and rows that no float32 row decides as the
+ * training library does (see *EXACT there) are walked in double instead: for LightGBM
+ * models with the double thresholds and LightGBM's own rules, which also scores linear
+ * trees on the row's doubles. Outputs are what the library computes, rounded to float32.
+ */
+grove_err_t grove_forest_predict_f64(const grove_forest_t *forest, const double *rows, size_t nrows,
+                                     float *out, const grove_predict_opts_t *opts,
+                                     grove_error_t *err);
+
+/**
+ * grove_forest_predict(margin=1) without the rounding to float: NROWS * num_groups margins
+ * as the training library sums them, written as doubles (LightGBM's double sums as they
+ * are; XGBoost's and scikit-learn's float32 sums widened). With grove_forest_transform64()
+ * a caller can score many requests' rows in one batch and still give each request the
+ * outputs the library gives: grove_forest_transform() of float margins rounds a LightGBM
+ * margin before its transform (a few float32 steps off on sigmoid and softmax outputs).
+ */
+grove_err_t grove_forest_predict_margins64(const grove_forest_t *forest, const float *rows,
+                                           size_t nrows, double *margins,
+                                           const grove_predict_opts_t *opts, grove_error_t *err);
+
+/** grove_forest_transform() for margins from grove_forest_predict_margins64(): NROWS rows of
+ * num_groups doubles, NROWS * num_outputs floats written to OUT. */
+void grove_forest_transform64(const grove_forest_t *forest, const double *margins, size_t nrows,
+                              float *out);
+
+/**
+ * Name of the kernel that scores FOREST: grove_engine_kernel(), except for forests only
+ * the exact double walk scores (LightGBM linear trees): "scalar-exact".
+ */
+const char *grove_forest_kernel(const grove_forest_t *forest);
 
 /**
  * Fills ROWS (NROWS x num_features) with synthetic rows for benchmarks and tests: each
@@ -234,6 +295,44 @@ grove_err_t grove_schema_check(const grove_schema_t *schema, const grove_forest_
 /** Code of category string VALUE of feature I, or -1 when unknown. */
 int32_t grove_schema_category_code(const grove_schema_t *schema, uint32_t i, const char *value,
                                    size_t len);
+
+/**
+ * 1 when feature I is categorical and every one of its category strings is a number (the
+ * saved categories of a numeric column, e.g. pandas_categorical [[1, 2, 3]]): a number
+ * given for it could then be either a label or a code.
+ */
+int grove_schema_category_labels_numeric(const grove_schema_t *schema, uint32_t i);
+
+/** How category text is read: --categories of `grove predict`. */
+typedef enum {
+  GROVE_CATEGORIES_AUTO = 0, /* a label if it is one, else a number is a code (see below) */
+  GROVE_CATEGORIES_LABELS,   /* always a label */
+  GROVE_CATEGORIES_CODES,    /* always a number, the code itself */
+} grove_categories_t;
+
+/** What grove_schema_category_read() read. */
+typedef enum {
+  GROVE_CATEGORY_UNKNOWN = 0, /* neither a label of the feature nor (where allowed) a number */
+  GROVE_CATEGORY_LABEL,       /* a label: *code is its code */
+  GROVE_CATEGORY_CODE,        /* a number: *code is that number, as given */
+  GROVE_CATEGORY_AMBIGUOUS,   /* AUTO only: a label, and also a number that is the code of
+                                 another label (*code: the label's code) */
+} grove_category_kind_t;
+
+/**
+ * Reads TEXT (LEN bytes) given for categorical feature I as MODE says, writing the
+ * category code it names to *CODE. A label is matched by its text, or for numeric
+ * labels by value ("1" is the label "1.0"). A number is taken as a code whatever its
+ * value, as LightGBM and XGBoost take numbers: codes outside the labels (and negative or
+ * fractional ones) reach the model, which sends them to the side of "not in the set"; pass
+ * *CODE through grove_forest_input_value() like any other value. In AUTO mode text that
+ * is a label is that label unless it is also a number that is an integer code below
+ * num_categories naming a different label: then AMBIGUOUS, for the caller to refuse
+ * naming its option (labels or codes). SCHEMA may be NULL (no labels: numbers only).
+ */
+grove_category_kind_t grove_schema_category_read(const grove_schema_t *schema, uint32_t i,
+                                                 const char *text, size_t len,
+                                                 grove_categories_t mode, double *code);
 
 /** 1 when VALUE (LEN bytes) is one of the schema's missing-value tokens, the whole schema's
  * or feature I's ("missing"); NULL SCHEMA: 0. */

@@ -525,13 +525,10 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
   } else if ((rc = parse_base_score(ld, bs, groups, base)) != GROVE_OK) {
     goto done;
   }
-  for (uint32_t g = 0; g < groups; g++) {
-    float m;
-    if (grove__objective_base_margin(obj, base[g], &m) != 0) {
-      rc = fail(ld, "base_score %g is outside the domain of objective %s", base[g], obj_str);
-      goto done;
-    }
-    base[g] = m;
+  const uint32_t bad = grove__objective_base_margins(obj, base, groups);
+  if (bad != 0) {
+    rc = fail(ld, "base_score %g is outside the domain of objective %s", base[bad - 1], obj_str);
+    goto done;
   }
 
   rc = load_features(ld, learner, (uint32_t)num_feature, &names, &types);
@@ -567,7 +564,7 @@ static grove_err_t load_model(loader_t *ld, json_object *root, grove_forest_t **
     goto done;
   }
 
-  b = grove__builder_new((uint32_t)num_feature, groups);
+  b = grove__builder_new((uint32_t)num_feature, groups, 0);
   if (b == NULL) {
     rc = grove__error_set(ld->err, GROVE_ENOMEM, "out of memory");
     goto done;

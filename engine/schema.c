@@ -6,7 +6,7 @@
 
 #include "error.h"
 #include "file.h"
-#include "forest.h"
+#include "kernels/forest.h"
 
 #define MAX_SCHEMA_DEPTH 16
 
@@ -216,6 +216,66 @@ int32_t grove_schema_category_code(const grove_schema_t *s, uint32_t i, const ch
     if (strlen(f->categories[c]) == len && memcmp(f->categories[c], value, len) == 0)
       return (int32_t)c;
   return -1;
+}
+
+/* Whether S[0..LEN) is a whole number as strtod reads it (no NaN: missing is the caller's). */
+static int parse_double(const char *s, size_t len, double *out) {
+  char buf[64];
+  if (len == 0 || len >= sizeof buf) return 0;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  char *end;
+  *out = strtod(buf, &end);
+  return end == buf + len && !isnan(*out);
+}
+
+int grove_schema_category_labels_numeric(const grove_schema_t *s, uint32_t i) {
+  if (s == NULL || i >= s->num_features) return 0;
+  const grove_schema_feature_t *f = &s->features[i];
+  if (f->type != GROVE_FEATURE_CATEGORICAL || f->num_categories == 0) return 0;
+  for (uint32_t c = 0; c < f->num_categories; c++) {
+    double v;
+    if (!parse_double(f->categories[c], strlen(f->categories[c]), &v)) return 0;
+  }
+  return 1;
+}
+
+/* The label TEXT is, by its text or (NUMBER non-NULL, numeric labels) by value; -1: none. */
+static int32_t label_code(const grove_schema_t *s, uint32_t i, const char *text, size_t len,
+                          const double *number) {
+  int32_t code = grove_schema_category_code(s, i, text, len);
+  if (code >= 0 || number == NULL || !grove_schema_category_labels_numeric(s, i)) return code;
+  const grove_schema_feature_t *f = &s->features[i];
+  for (uint32_t c = 0; c < f->num_categories; c++) {
+    double v;
+    if (parse_double(f->categories[c], strlen(f->categories[c]), &v) && v == *number)
+      return (int32_t)c;
+  }
+  return -1;
+}
+
+grove_category_kind_t grove_schema_category_read(const grove_schema_t *s, uint32_t i,
+                                                 const char *text, size_t len,
+                                                 grove_categories_t mode, double *code) {
+  double number = 0.0;
+  const int is_number = parse_double(text, len, &number);
+  const int has_labels =
+      s != NULL && i < s->num_features && s->features[i].type == GROVE_FEATURE_CATEGORICAL;
+  const int32_t label = has_labels && mode != GROVE_CATEGORIES_CODES
+                            ? label_code(s, i, text, len, is_number ? &number : NULL)
+                            : -1;
+  if (mode == GROVE_CATEGORIES_LABELS || (mode == GROVE_CATEGORIES_AUTO && label >= 0)) {
+    if (label < 0) return GROVE_CATEGORY_UNKNOWN;
+    *code = label;
+    /* Auto: a number that is also another label's code could mean either. */
+    if (mode == GROVE_CATEGORIES_AUTO && is_number && number == floor(number) && number >= 0 &&
+        number < s->features[i].num_categories && number != label)
+      return GROVE_CATEGORY_AMBIGUOUS;
+    return GROVE_CATEGORY_LABEL;
+  }
+  if (!is_number) return GROVE_CATEGORY_UNKNOWN;
+  *code = number;
+  return GROVE_CATEGORY_CODE;
 }
 
 /* Whether VALUE is one of the N strings of LIST. */

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "forest.h"
+#include "kernels/forest.h"
 
 /* splitmix64: small, fast, and good enough to spread rows over the thresholds. */
 static uint64_t next_random(uint64_t *state) {
@@ -28,12 +28,12 @@ void grove_forest_synthesize_rows(const grove_forest_t *f, size_t nrows, uint64_
     goto done;
   }
   for (uint64_t i = 0; i < nn; i++)
-    if (f->nodes[i].feature >= 0) count[f->nodes[i].feature]++;
+    if (grove__node_is_split(f->leaf64, &f->nodes[i])) count[f->nodes[i].feature]++;
   for (uint32_t j = 0; j < nf; j++) start[j + 1] = start[j] + count[j];
   for (uint32_t j = 0; j < nf; j++) count[j] = 0;
   for (uint64_t i = 0; i < nn; i++) {
     int32_t j = f->nodes[i].feature;
-    if (j >= 0) index[start[j] + count[j]++] = (uint32_t)i;
+    if (grove__node_is_split(f->leaf64, &f->nodes[i])) index[start[j] + count[j]++] = (uint32_t)i;
   }
   for (size_t r = 0; r < nrows; r++) {
     for (uint32_t j = 0; j < nf; j++) {

@@ -47,12 +47,13 @@ static uint32_t rnd(void) { /* xorshift64* */
 static uint32_t rnd_below(uint32_t n) { return rnd() % n; }
 
 /*
- * Runs FN over ROWS in calls of BATCH rows, margins starting at the base margins. The
- * kernel's scratch (grove__kernel_scratch_bytes()) starts as all-ones bytes, NaN as floats:
- * a kernel must not read scratch it has not written.
+ * Runs FN over ROWS in calls of BATCH rows, margins starting at the base margins: floats,
+ * or doubles for leaf64 forests (LightGBM's, summed in double), MARGINS having room for
+ * doubles either way. The kernel's scratch (grove__kernel_scratch_bytes()) starts as
+ * all-ones bytes, NaN as floats: a kernel must not read scratch it has not written.
  */
 static void run_kernel(grove_kernel_fn fn, const grove_forest_t *f, const float *rows, size_t nrows,
-                       size_t batch, float *margins) {
+                       size_t batch, void *margins) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
   const size_t scratch_bytes = grove__kernel_scratch_bytes(fn, f);
   void *scratch = NULL;
@@ -61,22 +62,41 @@ static void run_kernel(grove_kernel_fn fn, const grove_forest_t *f, const float 
     if (scratch == NULL) abort();
     memset(scratch, 0xff, scratch_bytes);
   }
-  for (size_t r = 0; r < nrows; r++) memcpy(margins + r * ng, f->base_margins, ng * sizeof(float));
+  double *m64 = margins;
+  float *m32 = margins;
+  for (size_t r = 0; r < nrows; r++)
+    for (uint32_t g = 0; g < ng; g++) {
+      if (f->leaf64)
+        m64[r * ng + g] = f->base_margins[g];
+      else
+        m32[r * ng + g] = f->base_margins[g];
+    }
   for (size_t r = 0; r < nrows; r += batch) {
     size_t n = nrows - r < batch ? nrows - r : batch;
-    fn(f, rows + r * nf, n, margins + r * ng, scratch);
+    grove_margins_t m;
+    if (f->leaf64)
+      m.f64 = m64 + r * ng;
+    else
+      m.f32 = m32 + r * ng;
+    fn(f, rows + r * nf, n, m, scratch);
   }
   free(scratch);
 }
 
-/* 1 when the margins differ anywhere, printing the first difference. */
-static int margins_differ(const float *a, const float *b, size_t n, const char *what,
-                          size_t batch) {
-  if (memcmp(a, b, n * sizeof(float)) == 0) return 0;
+/* 1 when F's N margins (float, or double for leaf64 forests) differ anywhere, bit for bit,
+ * printing the first difference. */
+static int margins_differ(const grove_forest_t *f, const void *a, const void *b, size_t n,
+                          const char *what, size_t batch) {
+  const size_t size = f->leaf64 ? sizeof(double) : sizeof(float);
+  if (memcmp(a, b, n * size) == 0) return 0;
   for (size_t i = 0; i < n; i++) {
-    if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
-      printf("# %s, batch %zu: margin %zu is %a, the reference says %a\n", what, batch, i, a[i],
-             b[i]);
+    if (memcmp((const char *)a + i * size, (const char *)b + i * size, size) != 0) {
+      if (f->leaf64)
+        printf("# %s, batch %zu: margin %zu is %a, the reference says %a\n", what, batch, i,
+               ((const double *)a)[i], ((const double *)b)[i]);
+      else
+        printf("# %s, batch %zu: margin %zu is %a, the reference says %a\n", what, batch, i,
+               ((const float *)a)[i], ((const float *)b)[i]);
       break;
     }
   }
@@ -143,7 +163,7 @@ static float *make_rows(const grove_forest_t *f, size_t nrows, uint64_t seed) {
 
 /* Every kernel the CPU runs on F against REF (the scalar kernel's margins), all batches. */
 static void check_kernels(const grove_forest_t *f, const char *name, const float *rows,
-                          size_t nrows, const float *ref, float *got) {
+                          size_t nrows, const void *ref, void *got) {
   const uint32_t ng = f->info.num_groups;
   const grove_isa_t cpu = grove__cpu_detect();
   char what[200];
@@ -158,7 +178,7 @@ static void check_kernels(const grove_forest_t *f, const char *name, const float
     int bad = 0;
     for (size_t batch = 1; batch <= MAX_BATCH && !bad; batch++) {
       run_kernel(kc->fn, f, rows, nrows, batch, got);
-      bad = margins_differ(got, ref, nrows * ng, what, batch);
+      bad = margins_differ(f, got, ref, nrows * ng, what, batch);
     }
     CHECK(!bad, what);
   }
@@ -170,7 +190,7 @@ static void check_kernels(const grove_forest_t *f, const char *name, const float
  * tables built here for every tree (stumps and shallow trees too) and with none.
  */
 static void check_tops_both_ways(const grove_forest_t *f, const char *name, const float *rows,
-                                 size_t nrows, const float *ref, float *got) {
+                                 size_t nrows, const void *ref, void *got) {
   const uint32_t nt = f->info.num_trees;
   grove_top_t *tops = aligned_alloc(GROVE_FOREST_ALIGN, (nt ? nt : 1) * sizeof *tops);
   grove_top6_t *tops6 = aligned_alloc(GROVE_FOREST_ALIGN, (nt ? nt : 1) * sizeof *tops6);
@@ -208,7 +228,7 @@ static void check_tops_both_ways(const grove_forest_t *f, const char *name, cons
  * check each forest the other way too, building the copy here when it fits its shape.
  */
 static void check_nodes8_other_way(const grove_forest_t *f, const char *name, const float *rows,
-                                   size_t nrows, const float *ref, float *got) {
+                                   size_t nrows, const void *ref, void *got) {
   grove_forest_t with;
   memcpy(&with, f, sizeof with); /* a shallow copy: only the copy's pointer changes */
   grove_node8_t *nodes8 = NULL;
@@ -234,25 +254,32 @@ static void check_nodes8_other_way(const grove_forest_t *f, const char *name, co
 static void check_forest(const grove_forest_t *f, const char *name, size_t nrows) {
   const uint32_t ng = f->info.num_groups;
   float *rows = make_rows(f, nrows, 42);
-  float *ref = malloc(nrows * ng * sizeof *ref), *got = malloc(nrows * ng * sizeof *got);
-  if (ref == NULL || got == NULL) abort();
+  double *ref = malloc(nrows * ng * sizeof *ref), *got = malloc(nrows * ng * sizeof *got);
+  float *ref32 = malloc(nrows * ng * sizeof *ref32), *got32 = malloc(nrows * ng * sizeof *got32);
+  if (ref == NULL || got == NULL || ref32 == NULL || got32 == NULL) abort();
   run_kernel(grove__predict_scalar, f, rows, nrows, nrows, ref);
-  printf("# %s: top tables %s (%d levels)\n", name, f->tops ? "built" : "not built (memory budget)",
-         f->tops ? f->top_levels : 0);
+  printf("# %s: top tables %s (%d levels), %s sums\n", name,
+         f->tops ? "built" : "not built (memory budget)", f->tops ? f->top_levels : 0,
+         f->leaf64 ? "double" : "float");
   check_kernels(f, name, rows, nrows, ref, got);
   check_tops_both_ways(f, name, rows, nrows, ref, got);
   check_nodes8_other_way(f, name, rows, nrows, ref, got);
   char what[160];
-  /* Through the public API too: the kernel grove_engine_kernel() names, and threads. */
+  /* Through the public API too: the kernel grove_engine_kernel() names, and threads; the
+   * margins it returns are the reference's rounded to float. */
+  for (size_t i = 0; i < nrows * ng; i++)
+    ref32[i] = f->leaf64 ? (float)ref[i] : ((const float *)ref)[i];
   grove_predict_opts_t opts = {.margin = 1, .threads = 2};
   grove_error_t err;
-  int rc = grove_forest_predict(f, rows, nrows, got, &opts, &err);
+  int rc = grove_forest_predict(f, rows, nrows, got32, &opts, &err);
   snprintf(what, sizeof what, "%s: grove_forest_predict (%s) matches scalar", name,
-           grove_engine_kernel());
-  CHECK(rc == GROVE_OK && !margins_differ(got, ref, nrows * ng, what, nrows), what);
+           grove_forest_kernel(f));
+  CHECK(rc == GROVE_OK && memcmp(got32, ref32, nrows * ng * sizeof *got32) == 0, what);
   free(rows);
   free(ref);
   free(got);
+  free(ref32);
+  free(got32);
 }
 
 static void check_file(const char *rel, size_t nrows) {
@@ -484,7 +511,8 @@ static int lgb_grow(tree_t *t, int *leaves, int depth, uint32_t nf, const int *i
 /*
  * A random LightGBM text model: every decision type (missing None / Zero / NaN, both
  * default directions, categorical bitsets that often hold category 0), thresholds from
- * lgb_thresholds or random, NCLASS trees per iteration. Same SEED, same model.
+ * lgb_thresholds or random, leaf values no float holds, NCLASS trees per iteration. Same
+ * SEED, same model.
  */
 static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass,
                                    size_t *len) {
@@ -534,9 +562,13 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
       for (int s = 0; s < t.n; s++) put(&b, "%s%d", s ? " " : "", t.right[s]);
       put(&b, "\n");
     }
+    /* Leaf values with all 53 bits in use (a float would round them), so double sums and
+     * float sums of them differ, and a kernel adding in the wrong precision shows. */
     put(&b, "leaf_value=");
     for (int l = 0; l < leaves; l++)
-      put(&b, "%s%.17g", l ? " " : "", (double)t.value[MAX_NODES / 2 + l]);
+      put(&b, "%s%.17g", l ? " " : "",
+          (double)t.value[MAX_NODES / 2 + l] * (1.0 + 0x1p-40 * (double)(rnd() % 4096)) +
+              0x1p-50 * (double)rnd());
     put(&b, "\n");
     if (ncat > 0) {
       /* One or two words per set: category 0 often in, codes 31/32 across the word edge. */
@@ -586,7 +618,8 @@ static void test_random_lightgbm(void) {
     free(text);
     char name[64];
     snprintf(name, sizeof name, "random LightGBM model %llu", (unsigned long long)cases[i].seed);
-    CHECK(f != NULL && f->num_zero_missing > 0 && f->info.num_categorical_splits > 0, name);
+    CHECK(f != NULL && f->num_zero_missing > 0 && f->info.num_categorical_splits > 0 && f->leaf64,
+          name);
     if (f == NULL) continue;
     printf("# %s: %u trees, depth %u, %llu categorical, %llu zero-missing splits\n", name,
            f->info.num_trees, f->info.max_depth, (unsigned long long)f->info.num_categorical_splits,
@@ -603,11 +636,12 @@ static void test_detects_mismatch(void) {
   CHECK(good != NULL && bad != NULL, "perturbed random model loads");
   if (good && bad) {
     const size_t n = 70;
-    float *rows = make_rows(good, n, 3), ref[70], got[70];
+    float *rows = make_rows(good, n, 3);
+    double ref[70], got[70];
     run_kernel(grove__predict_scalar, good, rows, n, n, ref);
     run_kernel(grove__predict_scalar, bad, rows, n, 17, got);
     printf("# expecting a reported difference:\n");
-    CHECK(margins_differ(got, ref, n, "perturbed", 17),
+    CHECK(margins_differ(good, got, ref, n, "perturbed", 17),
           "the comparison catches one tree's leaves off by 0.25");
     free(rows);
   }
@@ -686,7 +720,7 @@ static grove_forest_t *complete_tree(int depth, uint32_t nf) {
                              .base_margins = &base};
   grove_error_t err;
   grove_forest_t *f = NULL;
-  grove_builder_t *b = grove__builder_new(nf, 1);
+  grove_builder_t *b = grove__builder_new(nf, 1, 0);
   if (b == NULL || grove__builder_add_tree(b, &src, &err) != GROVE_OK ||
       grove__builder_finish(b, &meta, &f, &err) != GROVE_OK)
     printf("# complete tree of depth %d: %s\n", depth, err.msg);
@@ -723,7 +757,7 @@ static void test_wide_rows(void) {
   grove_predict_opts_t opts = {.margin = 1, .threads = 2};
   grove_error_t err;
   CHECK(grove_forest_predict(f, rows, 1100, got, &opts, &err) == GROVE_OK &&
-            !margins_differ(got, ref, 1100, "300 features, 2 threads", 1100),
+            !margins_differ(f, got, ref, 1100, "300 features, 2 threads", 1100),
         "300 features, 2 threads of heap scratch: matches scalar");
   free(rows);
   free(ref);

@@ -795,6 +795,115 @@ def format_v3_quantile(o):
         f.write("\n")
 
 
+def merge_targets(o, name, boosters, Xe, objective, objective_json, base_score, version):
+    """Writes case NAME: BOOSTERS (1.7 regression models) merged into one multi-target
+    model of OBJECTIVE as XGBoost VERSION writes it, target k's trees being booster k's.
+    Returns each booster's (output, margin) columns on Xe, for the caller's expectations."""
+    rng = np.random.default_rng(7)
+    mj = emit(o, name, boosters[0], Xe, objective, rng)
+    cols = [predict_both(b, Xe, b.feature_names, b.feature_types, margin=True) for b in boosters]
+    gb0 = mj["learner"]["gradient_booster"]["model"]
+    trees, info = [], []
+    for k, b in enumerate(boosters):
+        bt = json.loads(b.save_raw("json"))["learner"]["gradient_booster"]["model"]
+        trees += bt["trees"]
+        info += [k] * len(bt["tree_info"])
+    for i, t in enumerate(trees):
+        t["id"] = i
+    gb0["trees"], gb0["tree_info"] = trees, info
+    gb0["gbtree_model_param"]["num_trees"] = str(len(trees))
+    lmp = mj["learner"]["learner_model_param"]
+    lmp["num_target"] = str(len(boosters))
+    lmp["base_score"] = base_score
+    mj["learner"]["objective"] = objective_json
+    mj["version"] = version
+    dd = os.path.join(o, name)
+    with open(os.path.join(dd, "model.json"), "w") as f:
+        json.dump(mj, f)
+    os.remove(os.path.join(dd, "model.ubj"))  # that one is booster 0 alone
+    with open(os.path.join(dd, "meta.json")) as f:
+        meta = json.load(f)
+    meta.update(pred_cols=len(boosters), margin_cols=len(boosters), num_trees=len(trees), base_score=base_score,
+                notes="hand-merged XGBoost %s-style multi-target model" % ".".join(map(str, version)))
+    with open(os.path.join(dd, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return np.column_stack(cols).astype(F32)
+
+
+@case
+def format_v34_quantile_sorted(o):
+    """reg:quantileerror as XGBoost 3.4 writes it: from 3.4.0 (#12386,
+    src/objective/quantile_obj.cu) QuantileRegression::PredTransform sorts each row's
+    quantile outputs ascending (insertion sort), so they never cross; the margins stay as
+    the trees give them. Two 1.7 models whose outputs cross on many rows, merged; expected
+    outputs = each row's margins sorted."""
+    name = "format_v34_quantile_sorted"
+    rng = np.random.default_rng(41)
+    X = make_x(rng, 1500, 6)
+    y = reglabel(rng, signal(X))
+    d = xgb.DMatrix(X, y, feature_names=NAMES6, nthread=NTHREAD)
+    b0 = train({"objective": "reg:squarederror", "max_depth": 4, "base_score": 0.5}, d, 12)
+    b1 = train({"objective": "reg:squarederror", "max_depth": 2, "base_score": 0.5, "eta": 0.5}, d, 5)
+    Xe = eval_input(rng, b0, make_x(rng, 500, 6))
+    marg = merge_targets(o, name, [b0, b1], Xe, "reg:quantileerror",
+                         {"name": "reg:quantileerror", "quantile_loss_param": {"quantile_alpha": "[0.3, 0.7]"}},
+                         "[5E-1,5E-1]", [3, 4, 0])
+    crossed = int(np.sum(marg[:, 0] > marg[:, 1]))
+    assert crossed > 20, "the two quantiles must cross on some rows (%d)" % crossed
+    dd = os.path.join(o, name)
+    write_csv_matrix(os.path.join(dd, "expected_margin.csv"), marg)
+    write_csv_matrix(os.path.join(dd, "expected.csv"), np.sort(marg, axis=1))
+
+
+def softplus32(x):
+    """XGBoost's common::SoftPlus (src/common/math.h) in float32: x + log1p(exp(-x)) for
+    x > 0, else log1p(exp(x))."""
+    x = F32(x)
+    return np.where(x > 0, x + np.log1p(np.exp(-x)), np.log1p(np.exp(x))).astype(F32)
+
+
+def softplus_inv32(x):
+    """common::SoftPlusInv: x = max(x, kRtEps); x + log(-expm1(-x)), in float32."""
+    x = np.maximum(F32(x), F32(1e-6))
+    return F32(x + np.log(-np.expm1(-x)))
+
+
+@case
+def format_v34_expectile(o):
+    """reg:expectileerror with three alphas, as XGBoost 3.3/3.4 write it (read in the
+    v3.4.0 and v3.4.1 tags: src/objective/regression_obj.cu, ExpectileRegression; the same
+    code moved to src/objective/expectile_obj.cc on master, 3.5.0-dev):
+      PredTransform: out[0] = m[0]; out[j] = out[j-1] + kRtEps + SoftPlus(m[j]) (float32,
+        kRtEps = 1e-6f): each output builds on the previous one, so they never cross;
+      ProbToMargin: base_score [s0, s1, s2] (output space) becomes the margins
+        [s0, SoftPlusInv(s1 - s0 - kRtEps), SoftPlusInv(s2 - s1 - kRtEps)].
+    1.7 cannot train it: three 1.7 regression models, each trained with base_score equal to
+    the margin its target gets from the chosen base_score vector, are merged; the margins
+    are theirs (XGBoost's own sums) and the outputs follow PredTransform in float32."""
+    name = "format_v34_expectile"
+    rng = np.random.default_rng(43)
+    X = make_x(rng, 1500, 6)
+    y = reglabel(rng, signal(X))
+    d = xgb.DMatrix(X, y, feature_names=NAMES6, nthread=NTHREAD)
+    s = np.array([-0.25, 0.5, 2.0], dtype=F32)
+    m = [F32(s[0])] + [softplus_inv32(s[j] - s[j - 1] - F32(1e-6)) for j in (1, 2)]
+    boosters = [train({"objective": "reg:squarederror", "max_depth": 3 + k, "base_score": float(m[k]),
+                       "eta": 0.1 * (k + 1)}, d, 6 + 2 * k) for k in range(3)]
+    Xe = eval_input(rng, boosters[0], make_x(rng, 500, 6))
+    marg = merge_targets(o, name, boosters, Xe, "reg:expectileerror",
+                         {"name": "reg:expectileerror", "expectile_loss_param": {"expectile_alpha": "[0.1,0.5,0.9]"}},
+                         "[%s]" % ",".join(repr(float(v)) for v in s), [3, 4, 0])
+    out = marg.copy()
+    pred = marg[:, 0].copy()
+    for j in (1, 2):
+        pred = (pred + (F32(1e-6) + softplus32(marg[:, j]))).astype(F32)
+        out[:, j] = pred
+    dd = os.path.join(o, name)
+    write_csv_matrix(os.path.join(dd, "expected_margin.csv"), marg)
+    write_csv_matrix(os.path.join(dd, "expected.csv"), out)
+
+
 @case
 def no_trees(o):
     """Zero boosting rounds: output is just the (transformed) base_score."""

@@ -1,0 +1,89 @@
+/*
+ * The kernel table: the scalar kernel, upgraded once at start-up to the best ISA the CPU
+ * and the OS allow (dav1d's *_init shape), and each ISA's choice between its two kernels
+ * for a batch. Forests with linear trees go to the scalar kernel whatever the ISA: their
+ * leaves are evaluated by the exact walk (bench/RESULTS.md measures that path).
+ */
+#include <pthread.h>
+
+#include "cpu.h"
+#include "kernels.h"
+
+/*
+ * Batches smaller than this go to the kernel that walks one row through many trees at
+ * once; larger ones to the kernel that walks many rows through one tree (bench/RESULTS.md,
+ * "Engine kernels"). Both are exact, so the choice never changes a result.
+ */
+#define AVX2_ROWS_MIN         32
+#define AVX512_ROWS_MIN       32
+/* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once,
+ * and against a trees kernel walking the 6-level tables it wins from fewer rows still
+ * (income's figures by batch size are in bench/RESULTS.md). */
+#define AVX512_TOPS_ROWS_MIN  12
+#define AVX512_TOPS6_ROWS_MIN 7
+
+static grove_kernel_t kernel_in_use;
+static const char *kernel_note;
+static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
+
+static grove_kernel_fn choose_scalar(const grove_forest_t *f, size_t nrows) {
+  (void)f;
+  (void)nrows;
+  return grove__predict_scalar;
+}
+
+#ifdef GROVE_HAVE_X86_KERNELS
+static grove_kernel_fn choose_avx2(const grove_forest_t *f, size_t nrows) {
+  if (!grove__simd_fits(f) || f->num_linear_leaves) return grove__predict_scalar;
+  return nrows < AVX2_ROWS_MIN ? grove__predict_avx2_trees : grove__predict_avx2_rows;
+}
+
+static grove_kernel_fn choose_avx512(const grove_forest_t *f, size_t nrows) {
+  if (!grove__simd_fits(f) || f->num_linear_leaves) return grove__predict_scalar;
+  const size_t rows_min = grove__avx512_trees_walk_tops6(f) ? AVX512_TOPS6_ROWS_MIN
+                          : f->tops                         ? AVX512_TOPS_ROWS_MIN
+                                                            : AVX512_ROWS_MIN;
+  return nrows < rows_min ? grove__predict_avx512_trees : grove__predict_avx512_rows;
+}
+#endif
+
+size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t *f) {
+#ifdef GROVE_HAVE_X86_KERNELS
+  if (kernel == grove__predict_avx512_rows) return grove__avx512_rows_scratch_bytes(f);
+#else
+  (void)kernel;
+  (void)f;
+#endif
+  return 0;
+}
+
+/* The scalar kernel, then upgrades with an early return per ISA (dav1d's *_init shape). */
+static void kernel_init(void) {
+  kernel_in_use =
+      (grove_kernel_t){.name = "scalar-blocked", .isa = "scalar", .choose = choose_scalar};
+  const grove_isa_t isa = grove__cpu_isa(&kernel_note);
+#ifdef GROVE_HAVE_X86_KERNELS
+  if (isa < GROVE_ISA_AVX2) return;
+  kernel_in_use =
+      (grove_kernel_t){.name = "avx2-trees/avx2-rows", .isa = "avx2", .choose = choose_avx2};
+  if (isa < GROVE_ISA_AVX512) return;
+  kernel_in_use = (grove_kernel_t){
+      .name = "avx512-trees/avx512-rows", .isa = "avx512", .choose = choose_avx512};
+#else
+  (void)isa;
+#endif
+}
+
+const grove_kernel_t *grove__kernel_get(void) {
+  pthread_once(&kernel_once, kernel_init);
+  return &kernel_in_use;
+}
+
+const char *grove__kernel_note(void) {
+  grove__kernel_get();
+  return kernel_note;
+}
+
+const char *grove__kernel_name(const grove_forest_t *f) {
+  return f->num_linear_leaves ? GROVE_KERNEL_EXACT_NAME : grove__kernel_get()->name;
+}

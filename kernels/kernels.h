@@ -1,0 +1,208 @@
+/* Internal: the traversal kernels, the split decision they all make, and the one in use. */
+#ifndef GROVE_KERNELS_H
+#define GROVE_KERNELS_H
+
+#include <math.h>
+
+#include "forest.h"
+
+/*
+ * The split truth table: where a row's value X (float32) goes at a split with threshold
+ * t (the node's value) and the node's flags. The first row that matches decides. Every
+ * kernel decides exactly this, scalar and SIMD alike, and every kernel's decision code
+ * says "see the split truth table in kernels.h".
+ *
+ *   X                                          split                goes
+ *   ----------------------------------------   ------------------   ---------------------------
+ *   1 NaN                                      any                  right unless DEFAULT_LEFT
+ *   2 |X| <= GROVE_ZERO_BAND (1e-35f, +-0 in)  ZERO_MISSING         right unless DEFAULT_LEFT
+ *   3 X < 0 (-inf in; -0 is not), except       CATEGORICAL          left: in no set
+ *     -1 < X < 0 at a CAT_TRUNC split
+ *   4 X >= GROVE_MAX_CATEGORY (2^24, +inf in)  CATEGORICAL          left: in no set
+ *   5 any other X: category c = (uint32_t)X,   CATEGORICAL          right iff bit c of the set
+ *     truncated toward 0, so -0 is 0 and                            (c >= 32 * nwords: left)
+ *     (-1, 0) at a CAT_TRUNC split is 0
+ *   6 any other X                              numeric              right iff !(X < t)
+ *
+ *  - Rows 1-2 are "missing" and come first at every split, categorical ones included
+ *    (LightGBM's split of NaN from the rest is a categorical split with an empty set,
+ *    and it may carry ZERO_MISSING).
+ *  - Row 6's !(X < t) is also true for NaN, so a kernel may compare first and let rows
+ *    1-2 override the lanes they match. t is never NaN at a real split (the builder
+ *    refuses NaN thresholds).
+ *  - Rows 3-5 are XGBoost's rule (negative codes and codes past 2^24 are in no set, the
+ *    others truncate). LightGBM casts to int before the lookup: GROVE_NODE_CAT_TRUNC, so
+ *    (-1, 0) is category 0 there.
+ *  - Numeric X = -0 against t = 0: -0 < 0 is false, so right, as +0 goes.
+ *  - The top tables (forest.h) hold "threshold NaN, flags 0" below a leaf: rows 1 and 6
+ *    then send every X right, so every lane takes the same number of steps.
+ */
+
+/* Whether X counts as missing at a split with FLAGS (rows 1-2 of the split truth table). */
+static inline int grove__is_missing(uint32_t flags, float x) {
+  return isnan(x) || ((flags & GROVE_NODE_ZERO_MISSING) && fabsf(x) <= GROVE_ZERO_BAND);
+}
+
+/* Whether a missing value goes right at a split with FLAGS (rows 1-2). */
+static inline uint32_t grove__missing_goes_right(uint32_t flags) {
+  return !(flags & GROVE_NODE_DEFAULT_LEFT);
+}
+
+/* Whether category value X (not missing) goes right at a categorical split with FLAGS:
+ * rows 3-5 of the split truth table. */
+static inline int grove__category_goes_right(const grove_forest_t *f, uint32_t flags, float x) {
+  if (!(x >= 0.0f || ((flags & GROVE_NODE_CAT_TRUNC) && x > -1.0f)) || x >= GROVE_MAX_CATEGORY)
+    return 0;
+  uint32_t c = (uint32_t)x;
+  const grove_cat_set_t *s = &f->cat_sets[flags >> GROVE_NODE_CAT_SHIFT];
+  if (c / 32 >= s->nwords) return 0;
+  return (f->cat_words[s->offset + c / 32] >> (c % 32)) & 1u;
+}
+
+/* The child of split N that value X leads to: see the split truth table above. */
+static inline uint32_t grove__node_next(const grove_forest_t *f, const grove_node_t *n, float x) {
+  if (grove__is_missing(n->flags, x)) return n->left + grove__missing_goes_right(n->flags);
+  if (n->flags & GROVE_NODE_CATEGORICAL)
+    return n->left + (uint32_t)grove__category_goes_right(f, n->flags, x);
+  return n->left + !(x < n->value);
+}
+
+/*
+ * A kernel's margins, NROWS x num_groups, row-major: float, or double for leaf64 forests
+ * (forest.h), whose leaves LightGBM sums in double.
+ */
+typedef union {
+  float *f32;
+  double *f64;
+} grove_margins_t;
+
+/*
+ * A kernel adds every tree's leaf value to MARGINS, which the caller has filled with the
+ * base margins. Trees are added in model order, in float for float forests (so sums match
+ * XGBoost's bit for bit) and in double for leaf64 ones (LightGBM's sums). ROWS is NROWS x
+ * num_features. SCRATCH is the caller's: at least grove__kernel_scratch_bytes(kernel,
+ * forest) bytes, aligned to GROVE_KERNEL_SCRATCH_ALIGN, or NULL when that is 0. Kernels
+ * never allocate.
+ */
+typedef void (*grove_kernel_fn)(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                grove_margins_t margins, void *scratch);
+
+#define GROVE_KERNEL_SCRATCH_ALIGN 64
+
+/* The scratch KERNEL needs for one call on FOREST (a multiple of GROVE_KERNEL_SCRATCH_ALIGN;
+ * 0 for every kernel but the avx512 rows kernel). */
+size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t *forest);
+
+typedef struct {
+  const char *name; /* e.g. "scalar-blocked" */
+  const char *isa;  /* e.g. "scalar" */
+  /* The kernel for a batch of NROWS rows of FOREST: every choice gives the same bits. */
+  grove_kernel_fn (*choose)(const grove_forest_t *forest, size_t nrows);
+} grove_kernel_t;
+
+/* The kernels in use, chosen once (thread-safe). */
+const grove_kernel_t *grove__kernel_get(void);
+
+/* Why the ISA differs from what GROVE_ISA asked for (a static sentence), or NULL. */
+const char *grove__kernel_note(void);
+
+/* The name of the kernel FOREST is scored with: the table's, or for forests that only the
+ * exact walk scores (linear trees) GROVE_KERNEL_EXACT_NAME. */
+const char *grove__kernel_name(const grove_forest_t *forest);
+#define GROVE_KERNEL_EXACT_NAME "scalar-exact"
+
+/* The scalar reference kernel: every other kernel is tested against it. On forests with
+ * linear trees it runs the exact walk on each row (every ISA's choice then). */
+void grove__predict_scalar(const grove_forest_t *forest, const float *rows, size_t nrows,
+                           grove_margins_t margins, void *scratch);
+
+/*
+ * The exact walk (predict_exact.c): LightGBM's own decisions and sums on rows of doubles,
+ * for forests with thresholds64 (LightGBM's). Each value is first zeroed as LightGBM
+ * zeroes |x| <= kZeroThreshold, numeric splits compare it with their double threshold
+ * (x <= t goes left), categorical ones cast it to an int, leaves are added in double,
+ * linear leaves evaluated on the row's doubles. Adds to MARGINS (NROWS x num_groups, double).
+ */
+void grove__predict_exact(const grove_forest_t *forest, const double *rows, size_t nrows,
+                          double *margins);
+
+/* The same on float rows, each value widened to double: the scalar kernel's linear path. */
+void grove__predict_exact_f32(const grove_forest_t *forest, const float *rows, size_t nrows,
+                              double *margins);
+
+/*
+ * The SIMD kernels (predict_avx2.c, predict_avx512.c; x86-64 builds only, and only to be
+ * called when grove__cpu_isa() allows their ISA). "trees" walks one row through 4 vectors
+ * of 8/16 trees at once, "rows" walks vectors of 8/16 rows through one tree (or a few);
+ * both are exact. They index nodes and row values with 32-bit offsets: see
+ * grove__simd_fits(). Which one takes a batch is predict.c's choice.
+ */
+void grove__predict_avx2_trees(const grove_forest_t *forest, const float *rows, size_t nrows,
+                               grove_margins_t margins, void *scratch);
+void grove__predict_avx2_rows(const grove_forest_t *forest, const float *rows, size_t nrows,
+                              grove_margins_t margins, void *scratch);
+void grove__predict_avx512_trees(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                 grove_margins_t margins, void *scratch);
+void grove__predict_avx512_rows(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                grove_margins_t margins, void *scratch);
+
+/* The avx512 rows kernel copies each block of 1 << GROVE_AVX512_BLOCK_SHIFT rows into its
+ * scratch feature-major: one float per feature (at least one) per row of the block. */
+#define GROVE_AVX512_BLOCK_SHIFT 6
+static inline size_t grove__avx512_rows_scratch_bytes(const grove_forest_t *f) {
+  const size_t nf = f->info.num_features ? f->info.num_features : 1;
+  return (nf << GROVE_AVX512_BLOCK_SHIFT) * sizeof(float);
+}
+_Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNEL_SCRATCH_ALIGN ==
+                   0,
+               "a feature's rows keep the next feature's aligned");
+
+/*
+ * Whether the avx512 trees kernel walks the 6-level tables rather than the nodes: for
+ * forests with categorical splits, where the tables' in-register sets save the nodes'
+ * category gathers; numeric forests walk their nodes faster (figures in
+ * bench/RESULTS.md, "Figures moved out of engine comments").
+ */
+static inline int grove__avx512_trees_walk_tops6(const grove_forest_t *f) {
+  return f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS &&
+         f->info.num_categorical_splits > 0;
+}
+
+/*
+ * Whether the SIMD kernels' 32-bit gather offsets fit: int32 indexes times 4 bytes into
+ * the forest block (nodes, category sets and words) and into a block of 64 rows. Their
+ * features are then below GROVE_LEAF64_FEATURES, which the leaf64 walks' split test (a
+ * node's feature word, unsigned, below it) needs.
+ */
+static inline int grove__simd_fits(const grove_forest_t *f) {
+  return f->block_size < (1u << 31) && f->info.num_features < GROVE_LEAF64_FEATURES;
+}
+
+/*
+ * Adds the leaf values LEAF[0..N) of trees T..T+N-1 to one row's margins M, in tree
+ * order (what keeps every kernel's sums bit-identical to the scalar kernel's).
+ */
+static inline void grove__add_leaves(const grove_forest_t *f, float *m, const float *leaf,
+                                     uint32_t t, uint32_t n) {
+  if (f->info.num_groups == 1) {
+    float acc = m[0];
+    for (uint32_t k = 0; k < n; k++) acc += leaf[k];
+    m[0] = acc;
+  } else {
+    for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
+  }
+}
+
+/* The same in double for leaf64 forests (LEAF already decoded). */
+static inline void grove__add_leaves64(const grove_forest_t *f, double *m, const double *leaf,
+                                       uint32_t t, uint32_t n) {
+  if (f->info.num_groups == 1) {
+    double acc = m[0];
+    for (uint32_t k = 0; k < n; k++) acc += leaf[k];
+    m[0] = acc;
+  } else {
+    for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
+  }
+}
+
+#endif /* GROVE_KERNELS_H */
