@@ -27,6 +27,8 @@ static void request_start(api_request_t *req, const grove_schema_t *schema) {
 void api_request_free(api_request_t *req) {
   if (req == NULL) return;
   free(req->rows);
+  free(req->rows64);
+  free(req->inexact);
   free(req->id);
   for (size_t r = 0; req->row_errors != NULL && r < req->nrows; r++) free(req->row_errors[r]);
   free(req->row_errors);

@@ -49,6 +49,12 @@ typedef struct {
   int unknown_missing;
   char **row_errors; /* nrows messages, NULL for good rows; NULL when no row failed */
   size_t nbad;       /* rows that failed */
+  /* A model that takes doubles (grove_forest_takes_doubles: LightGBM): every value as it
+   * came (NaN = missing), and the rows no float row decides as the library does, to be
+   * scored with grove_forest_predict_f64(). NULL for other models. */
+  double *rows64;
+  uint8_t *inexact; /* nrows flags */
+  size_t ninexact;
   /* OIP v2 only */
   char *id; /* the request's "id", echoed in the response (malloc'd or NULL) */
   api_output_t outputs[API_OUT_KINDS]; /* noutputs of them; none asked: predict and predict_proba */

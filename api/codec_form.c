@@ -42,7 +42,7 @@ static int put_field(form_t *f, const char *name, size_t nlen, const char *value
                      api__feature_list(f->forest, f->schema, some, sizeof some));
   if (f->given[j]++) return api__fail(f->err, 400, "form field \"%.*s\" is given twice", q, name);
   if (vlen == 0) return 0; /* missing */
-  api_loc_t loc = {NULL, 0, (uint32_t)j};
+  api_loc_t loc = {NULL, 0, (uint32_t)j, f->req};
   return api__put_text(value, vlen, f->forest, f->schema, f->req->unknown_missing, &loc,
                        &f->req->rows[j], f->err);
 }

@@ -211,7 +211,7 @@ static json_object *model_json(const api_model_meta_t *meta, const grove_forest_
   add_classes(o, &info, schema, failed);
   add(o, "memory_bytes", json_object_new_int64((int64_t)info.memory_bytes), failed);
   add(o, "isa", new_string(grove_engine_isa()), failed);
-  add(o, "kernel", new_string(grove_engine_kernel()), failed);
+  add(o, "kernel", new_string(grove_forest_kernel(forest)), failed);
   if (parts & MODEL_SERVED) {
     add(o, "loaded_at", json_object_new_double(meta->loaded_at), failed);
     add(o, "load_seconds", json_object_new_double(meta->load_seconds), failed);

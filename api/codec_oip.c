@@ -358,15 +358,15 @@ static void read_inputs(const char *body, size_t json_len, const v2_header_t *h,
 /* ------------------------------------------------------------------------- */
 /* Inputs to rows                                                             */
 
-/* Where values go: the rows, the model and the schema for names and categories. */
+/* Where values go: the request (rows, options), the model and the schema for names and
+ * categories. */
 typedef struct {
   const grove_forest_t *forest;
   const grove_schema_t *schema;
   uint32_t nf;
-  float *rows;
+  api_request_t *req;
   api_error_t *err;
-  int json_elements;   /* the input's BYTES elements are JSON texts (MLServer's "pd_json") */
-  int unknown_missing; /* parameters.unknown_categories: "missing" */
+  int json_elements; /* the input's BYTES elements are JSON texts (MLServer's "pd_json") */
 } fill_t;
 
 /* The element of datatype DT at P (binary, little-endian) as a double; NaN for a NaN. */
@@ -420,7 +420,7 @@ static int put_number(fill_t *f, double d, const api_loc_t *loc, float *dst) {
  * pandas codec writes a column of mixed values so: "\"Private\"", "42", "null"). */
 static int put_string(fill_t *f, const char *s, size_t len, const api_loc_t *loc, float *dst) {
   if (!f->json_elements)
-    return api__put_text(s, len, f->forest, f->schema, f->unknown_missing, loc, dst, f->err);
+    return api__put_text(s, len, f->forest, f->schema, f->req->unknown_missing, loc, dst, f->err);
   jp_t j;
   jp_init(&j, s, len);
   jp_kind_t k = jp_next(&j);
@@ -441,8 +441,8 @@ static int put_string(fill_t *f, const char *s, size_t len, const api_loc_t *loc
   size_t text_len;
   const char *text = api__json_text(&j, small, sizeof small, &heap, &text_len);
   int rc = text == NULL ? api__fail(f->err, 500, "out of memory")
-                        : api__put_text(text, text_len, f->forest, f->schema, f->unknown_missing,
-                                        loc, dst, f->err);
+                        : api__put_text(text, text_len, f->forest, f->schema,
+                                        f->req->unknown_missing, loc, dst, f->err);
   free(heap);
   return rc;
 }
@@ -524,8 +524,8 @@ static int fill_json(fill_t *f, const v2_dtype_t *dt, const char *body, size_t l
     } else if (k <= JP_DONE) {
       return api__fail(f->err, 400, "malformed \"data\"");
     } else {
-      api_loc_t loc = {"row", e / per_row, first + (uint32_t)(e % per_row)};
-      if (put_json(f, dt, &j, &loc, &f->rows[loc.index * f->nf + loc.feature]) != 0) return -1;
+      api_loc_t loc = {"row", e / per_row, first + (uint32_t)(e % per_row), f->req};
+      if (put_json(f, dt, &j, &loc, &f->req->rows[loc.index * f->nf + loc.feature]) != 0) return -1;
       if (k == JP_OBJECT) jp_skip(&j, NULL, NULL);
       e++;
     }
@@ -538,8 +538,8 @@ static int fill_binary(fill_t *f, const v2_dtype_t *dt, const unsigned char *p, 
                        size_t n, uint32_t first, uint32_t per_row) {
   const unsigned char *end = p + size;
   for (size_t e = 0; e < n; e++) {
-    api_loc_t loc = {"row", e / per_row, first + (uint32_t)(e % per_row)};
-    float *dst = &f->rows[loc.index * f->nf + loc.feature];
+    api_loc_t loc = {"row", e / per_row, first + (uint32_t)(e % per_row), f->req};
+    float *dst = &f->req->rows[loc.index * f->nf + loc.feature];
     if (dt->kind != DT_BYTES) {
       if (put_number(f, binary_number(dt, p), &loc, dst) != 0) return -1;
       p += dt->size;
@@ -641,7 +641,7 @@ static int place_binary(v2_input_t *ins, size_t n, int binary_header, size_t bin
 }
 
 /* Input IN's elements (N of them) from its JSON data or binary bytes into columns FIRST.. of
- * f->rows, PER_ROW of them per row. */
+ * f->req->rows, PER_ROW of them per row. */
 static int fill_input(fill_t *f, const v2_input_t *in, size_t i, const v2_dtype_t *dt, size_t n,
                       uint32_t first, uint32_t per_row, const char *body, size_t json_len,
                       const unsigned char *bin) {
@@ -688,7 +688,6 @@ static int decode_tensor(fill_t *f, const v2_input_t *in, const char *body, size
                      (unsigned long long)rows, nf, (unsigned long long)(rows * nf),
                      in->data_leaves);
   if (api__alloc_rows((size_t)rows, f->forest, limits, req, f->err) != 0) return -1;
-  f->rows = req->rows;
   return fill_input(f, in, 0, dt, (size_t)(rows * nf), 0, nf, body, json_len, bin);
 }
 
@@ -741,7 +740,6 @@ static int decode_columns(fill_t *f, const v2_input_t *ins, size_t n, const char
   }
   if (rc == 0 && rows > SIZE_MAX / (nf ? nf : 1)) rc = api__fail(f->err, 413, "too many rows");
   if (rc == 0) rc = api__alloc_rows((size_t)rows, f->forest, limits, req, f->err);
-  f->rows = req->rows;
   for (size_t i = 0; rc == 0 && i < n; i++)
     rc = fill_input(f, &ins[i], i, dts[i], (size_t)rows, (uint32_t)feature_of[i], 1, body, json_len,
                     bin);
@@ -783,7 +781,6 @@ static int decode_raw(fill_t *f, const char *body, size_t len, const api_limits_
         "float32 values (%zu bytes each); the body has %zu bytes",
         f->nf, row_bytes, len);
   if (api__alloc_rows(len / row_bytes, f->forest, limits, req, f->err) != 0) return -1;
-  f->rows = req->rows;
   static const v2_dtype_t fp32 = {"FP32", DT_FLOAT, 4};
   return fill_binary(f, &fp32, (const unsigned char *)body, len, len / 4, 0, f->nf);
 }
@@ -793,7 +790,7 @@ int api__oip_decode_infer(const char *body, size_t len, size_t json_len,
                           const api_limits_t *limits, api_request_t *req, api_error_t *err) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
-  fill_t f = {forest, schema, info.num_features, NULL, err, 0, 0};
+  fill_t f = {forest, schema, info.num_features, req, err, 0};
   if (json_len == 0) return decode_raw(&f, body, len, limits, req);
   const int binary_header = json_len != API_OIP_NO_HEADER;
   const size_t jlen = binary_header ? json_len : len;
@@ -804,7 +801,6 @@ int api__oip_decode_infer(const char *body, size_t len, size_t json_len,
   v2_header_t h = {0};
   if (read_header(body, jlen, &h, req, err) != 0) return -1;
   set_outputs(&h, req);
-  f.unknown_missing = req->unknown_missing;
   if (h.inputs_kind != JP_ARRAY)
     return api__fail(err, 400,
                      "expected \"inputs\": one tensor [{\"name\", \"shape\": [rows, %u], "

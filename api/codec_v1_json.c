@@ -80,7 +80,7 @@ static int decode_row(const v1_ctx_t *c, jp_t *j, size_t r, api_request_t *req) 
   api_error_t first = {0};
   size_t m = 0;
   for (jp_kind_t k = jp_next(j); k != JP_ARRAY_END && k > JP_DONE; k = jp_next(j), m++) {
-    api_loc_t loc = {"row", r, (uint32_t)m};
+    api_loc_t loc = {"row", r, (uint32_t)m, req};
     if (m >= nf || first.status != 0)
       jp_skip(j, NULL, NULL);
     else if (put_value(c, j, &loc, &req->rows[r * nf + m]) != 0)
@@ -129,7 +129,7 @@ static int decode_record(const v1_ctx_t *c, jp_t *j, size_t r, api_request_t *re
       continue;
     }
     next = (uint32_t)f + 1;
-    api_loc_t loc = {"record", r, (uint32_t)f};
+    api_loc_t loc = {"record", r, (uint32_t)f, req};
     failed = put_value(c, j, &loc, &req->rows[r * c->nf + (uint32_t)f]) != 0;
   }
   return failed ? -1 : 0;

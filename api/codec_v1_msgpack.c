@@ -372,7 +372,7 @@ static int32_t lookup_feature(decoder_t *d, const uint8_t *key, size_t len) {
  * record I, through the checks the JSON half uses. */
 static int decode_value(decoder_t *d, mp_reader_t *r, const char *what, size_t i, uint32_t j,
                         float *dst) {
-  api_loc_t loc = {.what = what, .index = i, .feature = j};
+  api_loc_t loc = {.what = what, .index = i, .feature = j, .req = d->req};
   int categorical = api__feature_is_categorical(d->forest, d->schema, j);
   char where[API_QUOTE_MAX + 64], name[API_QUOTE_MAX + 16];
   mp_kind_t kind = mp_peek(r);
@@ -473,16 +473,25 @@ fail:
   return -1;
 }
 
-/* Grows req->rows to hold at least NEED rows, doubling, never past LIMIT rows. */
+/* Grows req->rows (and for a model that takes doubles rows64 and inexact) to hold at least
+ * NEED rows, doubling, never past LIMIT rows. */
 static int grow_rows(decoder_t *d, size_t *cap, size_t need, size_t limit) {
   if (need <= *cap) return 0;
   size_t n = *cap ? *cap : 16;
   while (n < need) n *= 2;
   if (n > limit) n = limit;
-  if (n > SIZE_MAX / sizeof(float) / d->nf) return api__fail(d->err, 500, "out of memory");
-  float *p = realloc(d->req->rows, n * d->nf * sizeof *p);
+  api_request_t *req = d->req;
+  if (n > SIZE_MAX / sizeof(double) / d->nf) return api__fail(d->err, 500, "out of memory");
+  float *p = realloc(req->rows, n * d->nf * sizeof *p);
+  if (p != NULL) req->rows = p;
+  if (p != NULL && grove_forest_takes_doubles(d->forest)) {
+    double *p64 = realloc(req->rows64, n * d->nf * sizeof *p64);
+    if (p64 != NULL) req->rows64 = p64;
+    uint8_t *flags = p64 != NULL ? realloc(req->inexact, n) : NULL;
+    if (flags != NULL) req->inexact = flags;
+    p = flags != NULL ? p : NULL;
+  }
   if (p == NULL) return api__fail(d->err, 500, "out of memory for %zu rows", n);
-  d->req->rows = p;
   *cap = n;
   return 0;
 }
@@ -542,6 +551,8 @@ static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
     if (grow_rows(d, &cap, i + 1, n) != 0) return -1;
     float *row = req->rows + i * d->nf;
     for (uint32_t j = 0; j < d->nf; j++) row[j] = NAN;
+    for (uint32_t j = 0; req->rows64 != NULL && j < d->nf; j++) req->rows64[i * d->nf + j] = NAN;
+    if (req->inexact != NULL) req->inexact[i] = 0;
     if ((rc = mp_read_container(r, 1, &count)) != MP_OK) {
       fail_read(d, r, rc, record_where(where, sizeof where, i), "a map of feature: value");
       if (rc == MP_WRONG_TYPE && row_failed(d, r, i, record_at, 1) == 0) continue;

@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Category codes are floats in a row: above 2^24 they stop being exact. */
-#define MAX_CATEGORY_CODE 16777216.0
-
 /* ------------------------------------------------------------------------- */
 /* Errors                                                                     */
 
@@ -96,7 +93,31 @@ int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits
   req->rows = rows;
   req->nrows = nrows;
   req->num_features = info.num_features;
+  if (!grove_forest_takes_doubles(forest)) return 0;
+  free(req->rows64);
+  free(req->inexact);
+  req->rows64 =
+      nrows <= SIZE_MAX / sizeof(double) / nf ? malloc(nrows * nf * sizeof(double)) : NULL;
+  req->inexact = calloc(nrows, 1);
+  req->ninexact = 0;
+  if (req->rows64 == NULL || req->inexact == NULL)
+    return api__fail(err, 500, "out of memory for %zu rows", nrows);
+  for (size_t i = 0; i < nrows * nf; i++) req->rows64[i] = NAN;
   return 0;
+}
+
+/* Stores X for the feature at LOC at *DST as the model takes it, and X itself in the
+ * request's doubles when the model takes doubles (see api__put_number). */
+static void store(const grove_forest_t *forest, const api_loc_t *loc, double x, float *dst) {
+  int exact;
+  *dst = grove_forest_input_value(forest, loc->feature, x, &exact);
+  api_request_t *req = loc->req;
+  if (req == NULL || req->rows64 == NULL || loc->index >= req->nrows) return;
+  req->rows64[loc->index * req->num_features + loc->feature] = x;
+  if (!exact && !req->inexact[loc->index]) {
+    req->inexact[loc->index] = 1;
+    req->ninexact++;
+  }
 }
 
 static int fail_at(api_error_t *err, const grove_forest_t *forest, const grove_schema_t *schema,
@@ -118,23 +139,16 @@ int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t
                     const api_loc_t *loc, float *dst, api_error_t *err) {
   if (isnan(d))
     return fail_at(err, forest, schema, loc, "NaN is not a value (use null for a missing value)");
-  float f = (float)d;
-  if (isinf(f)) return fail_at(err, forest, schema, loc, "value out of float32 range");
-  *dst = f;
+  if (isinf((float)d)) return fail_at(err, forest, schema, loc, "value out of float32 range");
+  store(forest, loc, d, dst);
   return 0;
 }
 
 int api__put_category_code(double code, const grove_forest_t *forest, const grove_schema_t *schema,
                            const api_loc_t *loc, float *dst, api_error_t *err) {
-  if (!(code >= 0 && code < MAX_CATEGORY_CODE) || code != floor(code))
-    return fail_at(err, forest, schema, loc,
-                   "a category code must be an integer from 0 to 16777215");
-  if (schema != NULL && loc->feature < schema->num_features &&
-      schema->features[loc->feature].type == GROVE_FEATURE_CATEGORICAL &&
-      code >= schema->features[loc->feature].num_categories)
-    return fail_at(err, forest, schema, loc, "category code %.0f out of range (%u categories)",
-                   code, schema->features[loc->feature].num_categories);
-  *dst = (float)code;
+  if (isnan(code) || isinf((float)code))
+    return fail_at(err, forest, schema, loc, "a category code must be a finite number");
+  store(forest, loc, code, dst);
   return 0;
 }
 
@@ -157,9 +171,10 @@ int api__put_category_string(const char *s, size_t len, const grove_forest_t *fo
   if (schema == NULL || j >= schema->num_features)
     return fail_at(err, forest, schema, loc,
                    "category strings need a schema.json with categories; send the integer code");
-  int32_t code = grove_schema_category_code(schema, j, s, len);
-  if (code >= 0) {
-    *dst = (float)code;
+  double code;
+  if (grove_schema_category_read(schema, j, s, len, GROVE_CATEGORIES_LABELS, &code) ==
+      GROVE_CATEGORY_LABEL) { /* a string is a label, matched by its text or numeric value */
+    store(forest, loc, code, dst);
     return 0;
   }
   if (unknown_missing) return 0; /* *dst stays missing */
@@ -221,7 +236,14 @@ int api__row_failed(api_request_t *req, size_t r, const api_error_t *err) {
     if ((req->row_errors[r] = strdup(err->message)) == NULL) return -1;
     req->nbad++;
   }
-  for (uint32_t j = 0; j < req->num_features; j++) req->rows[r * req->num_features + j] = NAN;
+  for (uint32_t j = 0; j < req->num_features; j++) {
+    req->rows[r * req->num_features + j] = NAN;
+    if (req->rows64 != NULL) req->rows64[r * req->num_features + j] = NAN;
+  }
+  if (req->inexact != NULL && req->inexact[r]) {
+    req->inexact[r] = 0;
+    req->ninexact--;
+  }
   return 0;
 }
 

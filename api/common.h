@@ -30,6 +30,8 @@ typedef struct {
   const char *what; /* "row", "record"; NULL: the request's one record (a form) */
   size_t index;     /* 0-based */
   uint32_t feature;
+  api_request_t *req; /* the request the value goes to: its doubles and inexact rows, for a
+                         model that takes doubles (NULL: the float alone) */
 } api_loc_t;
 
 /* The features' names, as many as fit in BUF (then "..."), for "unknown feature" messages. */
@@ -50,17 +52,21 @@ int api__feature_is_categorical(const grove_forest_t *forest, const grove_schema
                                 uint32_t j);
 
 /* Checks the row count against LIMITS (0 rows: 400, too many: 413), then allocates
- * req->rows (NROWS x num_features, all NaN) and sets nrows / num_features. */
+ * req->rows (NROWS x num_features, all NaN) and sets nrows / num_features; for a model that
+ * takes doubles also req->rows64 (all NaN) and req->inexact (all 0). */
 int api__alloc_rows(size_t nrows, const grove_forest_t *forest, const api_limits_t *limits,
                     api_request_t *req, api_error_t *err);
 
-/* Stores number D at *DST as float32 (the one rounding numpy does); NaN and values beyond
- * float32's range are refused with a message naming LOC. */
+/* Stores number D at *DST as the model takes it: (float)D, the one rounding numpy does, or
+ * for LightGBM the float its splits decide as LightGBM decides D (grove_forest_input_value;
+ * D itself is kept in loc->req->rows64, and a row no float decides is marked inexact). NaN
+ * and values beyond float32's range are refused with a message naming LOC. */
 int api__put_number(double d, const grove_forest_t *forest, const grove_schema_t *schema,
                     const api_loc_t *loc, float *dst, api_error_t *err);
 
-/* Stores integer category code CODE of the categorical feature at LOC (0 <= code < 2^24, and
- * below the schema's category count when there is a schema). */
+/* Stores category code CODE of the categorical feature at LOC as the training libraries
+ * take a number there: any finite value, codes past the known categories included (the
+ * trees send those to the side of "not in the set"; LightGBM truncates toward 0 first). */
 int api__put_category_code(double code, const grove_forest_t *forest, const grove_schema_t *schema,
                            const api_loc_t *loc, float *dst, api_error_t *err);
 

@@ -191,6 +191,14 @@ float grove_forest_input_value(const grove_forest_t *forest, uint32_t feature, d
                                int *exact);
 
 /**
+ * 1 when FOREST decides some double inputs as its library does only through
+ * grove_forest_input_value() and, for the rows it calls inexact,
+ * grove_forest_predict_f64() (LightGBM models); 0 when (float)x is all the library uses
+ * (XGBoost, scikit-learn). A caller keeps the doubles of a request only for the former.
+ */
+int grove_forest_takes_doubles(const grove_forest_t *forest);
+
+/**
  * grove_forest_predict() for rows of doubles (row-major, NaN = missing): each value goes
  * through grove_forest_input_value(), and rows that no float32 row decides as the
  * training library does (see *EXACT there) are walked in double instead: for LightGBM

@@ -136,3 +136,7 @@ float grove_forest_input_value(const grove_forest_t *f, uint32_t feature, double
   if (exact != NULL) *exact = ok;
   return out;
 }
+
+int grove_forest_takes_doubles(const grove_forest_t *f) {
+  return f->thresholds64 != NULL || f->num_linear_leaves > 0;
+}

@@ -302,14 +302,17 @@ void grove_forest_transform64(const grove_forest_t *f, const double *margins, si
                                    out + r * width);
     return;
   }
-  /* Float sums widened: narrowing them back is exact; then XGBoost's float transforms. */
-  float m32[CHUNK_MARGINS];
+  /* Float sums widened: narrowing them back is exact; then XGBoost's float transforms. A
+   * row wider than the stack buffer is narrowed on the heap (NaN if even that fails). */
+  float stack[CHUNK_MARGINS];
+  float *m32 = ng <= CHUNK_MARGINS ? stack : malloc(ng * sizeof *m32);
   for (size_t r = 0; r < nrows; r++) {
-    if (ng > CHUNK_MARGINS) { /* wider than the buffer: no room to narrow the row */
+    if (m32 == NULL) {
       for (uint32_t g = 0; g < width; g++) out[r * width + g] = NAN;
       continue;
     }
     for (uint32_t g = 0; g < ng; g++) m32[g] = (float)margins[r * ng + g];
     grove__transform_apply(f->info.transform, m32, 1, ng, out + r * width);
   }
+  if (m32 != stack) free(m32);
 }

@@ -33,9 +33,9 @@ struct batch_run {
 typedef struct {
   batcher_t *b;
   pthread_t tid;
-  float *rows;    /* gathered rows of a multi-chunk batch */
-  float *margins; /* the batch's margins */
-  size_t cap_rows_floats, cap_margin_floats;
+  float *rows;     /* gathered rows of a multi-chunk batch */
+  double *margins; /* the batch's margins, as the training library sums them */
+  size_t cap_rows_floats, cap_margins;
 } worker_t;
 
 struct batcher {
@@ -58,9 +58,10 @@ double batcher_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int reserve(float **buf, size_t *cap, size_t need) {
+/* Grows *BUF (elements of SIZE bytes, *CAP of them) to hold NEED. */
+static int reserve(void **buf, size_t *cap, size_t need, size_t size) {
   if (need <= *cap) return 0;
-  float *p = realloc(*buf, need * sizeof *p);
+  void *p = need <= SIZE_MAX / size ? realloc(*buf, need * size) : NULL;
   if (p == NULL) return -1;
   *buf = p;
   *cap = need;
@@ -141,13 +142,27 @@ static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, double now
 static const float *gather_rows(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks,
                                 uint32_t nf) {
   if (nchunks == 1) return live->job->rows + live->offset * nf;
-  if (reserve(&w->rows, &w->cap_rows_floats, n * nf) != 0) return NULL;
+  if (reserve((void **)&w->rows, &w->cap_rows_floats, n * nf, sizeof(float)) != 0) return NULL;
   size_t at = 0;
   for (batch_chunk_t *c = live; c != NULL; c = c->next) {
     memcpy(w->rows + at * nf, c->job->rows + c->offset * nf, c->nrows * nf * sizeof(float));
     at += c->nrows;
   }
   return w->rows;
+}
+
+/* The rows of chunk C that no float row decides as the model's library does (LightGBM
+ * inputs between two thresholds that share a float, linear leaves): scored again from their
+ * doubles. 0, or -1 when the engine fails. */
+static int rescore_inexact(const grove_forest_t *f, batch_job_t *job, const batch_chunk_t *c,
+                           uint32_t nf) {
+  const uint32_t width = grove_forest_output_width(f, job->margin);
+  grove_predict_opts_t opts = {.margin = job->margin, .threads = 1};
+  for (size_t r = c->offset; r < c->offset + c->nrows; r++)
+    if (job->inexact[r] && grove_forest_predict_f64(f, job->rows64 + r * nf, 1,
+                                                    job->out + r * width, &opts, NULL) != GROVE_OK)
+      return -1;
+  return 0;
 }
 
 static void run_batch(worker_t *w, batch_chunk_t *batch) {
@@ -166,11 +181,14 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
     return;
   }
   const float *rows = gather_rows(w, live, n, nchunks, info.num_features);
-  int ok = rows != NULL && reserve(&w->margins, &w->cap_margin_floats, n * ng) == 0;
+  int ok =
+      rows != NULL && reserve((void **)&w->margins, &w->cap_margins, n * ng, sizeof(double)) == 0;
   double t0 = batcher_now();
   if (ok) {
+    /* Margins as doubles: LightGBM's outputs are its double sums transformed, then rounded
+     * once (XGBoost's float sums are widened and narrowed back exactly). */
     grove_predict_opts_t opts = {.margin = 1, .threads = 1};
-    ok = grove_forest_predict(f, rows, n, w->margins, &opts, NULL) == GROVE_OK;
+    ok = grove_forest_predict_margins64(f, rows, n, w->margins, &opts, NULL) == GROVE_OK;
   }
   double engine = batcher_now() - t0;
   if (b->metrics && ok) metrics_batch_done(b->metrics, n, jobs ? jobs : 1, engine);
@@ -179,17 +197,18 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
     next = c->next; /* c belongs to its job: read before finishing it */
     batch_job_t *job = c->job;
-    if (ok) {
-      const float *m = w->margins + at * ng;
+    int scored = ok;
+    if (scored) {
+      const double *m = w->margins + at * ng;
       if (job->margin) {
-        memcpy(job->out + c->offset * ng, m, c->nrows * ng * sizeof(float));
+        for (size_t i = 0; i < c->nrows * ng; i++) job->out[c->offset * ng + i] = (float)m[i];
       } else {
-        grove_forest_transform(f, m, c->nrows, job->out + c->offset * info.num_outputs);
+        grove_forest_transform64(f, m, c->nrows, job->out + c->offset * info.num_outputs);
       }
-    } else {
-      atomic_store_explicit(&job->skipped, 1,
-                            memory_order_relaxed); /* out of memory: an error answer */
+      if (job->inexact != NULL) scored = rescore_inexact(f, job, c, info.num_features) == 0;
     }
+    if (!scored) /* out of memory: an error answer */
+      atomic_store_explicit(&job->skipped, 1, memory_order_relaxed);
     at += c->nrows;
     chunk_finished(job);
   }

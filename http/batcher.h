@@ -29,6 +29,10 @@ struct batch_job {
   const grove_forest_t *forest;
   const float *rows; /* nrows x num_features */
   size_t nrows;
+  /* For a model that takes doubles: the rows as given and which of them no float row
+   * decides as the library does (scored again with grove_forest_predict_f64); NULL: none. */
+  const double *rows64;
+  const uint8_t *inexact;
   int margin;      /* raw margins instead of transformed outputs */
   float *out;      /* nrows x grove_forest_output_width(forest, margin) */
   double deadline; /* monotonic seconds; chunks not started by then are skipped (0: none) */

@@ -236,6 +236,8 @@ static void submit(pending_t *p) {
   p->job = (batch_job_t){.forest = p->model->forest,
                          .rows = p->areq.rows,
                          .nrows = p->areq.nrows,
+                         .rows64 = p->areq.ninexact > 0 ? p->areq.rows64 : NULL,
+                         .inexact = p->areq.ninexact > 0 ? p->areq.inexact : NULL,
                          .margin = p->areq.margin,
                          .done = on_job_done,
                          .deadline = p->job.deadline};

@@ -492,24 +492,32 @@ def test_metadata(ctx, d):
     check(st == 404 and "nope" in r.get("error", ""), "GET /v1/models/nope is 404 naming it", r)
 
 
+ctx_root = [None]  # the source tree, for helpers that read fixtures
+
+
 def test_lightgbm(ctx):
     """LightGBM model directories (model.txt) served next to each other, schema from the trailer."""
     import gzip
     fx = os.path.join(ctx.root, "tests", "lightgbm", "fixtures")
+    ctx_root[0] = ctx.root
     models = os.path.join(ctx.tmp, "lgb-models")
-    for name, fixture in [("adult-lgb", "adult_binary_cat"), ("multi-lgb", "multiclass4_missing")]:
+    exact = ["big_sum_1500", "linear_tree_binary", "linear_tree_regression", "zero_band",
+             "numeric_category_labels", "rf_binary_raw", "legacy_no_version"]
+    for name, fixture in [("adult-lgb", "adult_binary_cat"), ("multi-lgb", "multiclass4_missing")] + \
+            [(x, x) for x in exact]:
         os.makedirs(os.path.join(models, name), exist_ok=True)
         with gzip.open(os.path.join(fx, fixture + ".model.txt.gz"), "rb") as src, \
                 open(os.path.join(models, name, "model.txt"), "wb") as dst:
             dst.write(src.read())
     # One model as its directory, one as its file: dir/model.txt is named after dir too.
     d = Daemon(ctx, "lightgbm", ["--threads", "1", "--workers", "1", os.path.join(models, "adult-lgb"),
-                                 os.path.join(models, "multi-lgb", "model.txt")])
+                                 os.path.join(models, "multi-lgb", "model.txt")] +
+               [os.path.join(models, x) for x in exact])
     if not d.wait_ready():
         check(False, "daemon serving LightGBM models starts", d.stderr())
         return
     st, _, r = jget(d, "/v1/models")
-    check(st == 200 and [m.get("name") for m in r.get("models", [])] == ["adult-lgb", "multi-lgb"],
+    check(st == 200 and [m.get("name") for m in r.get("models", [])][:2] == ["adult-lgb", "multi-lgb"],
           "models served from a directory and from dir/model.txt are both named after the directory",
           json.dumps(r)[:300])
 
@@ -551,7 +559,43 @@ def test_lightgbm(ctx):
           all(abs(a - b) <= 1e-5 for p, w in zip(preds, want) for a, b in zip(p, w)),
           "multi-class LightGBM with missing values (null) over HTTP: 40 rows x 4 classes within 1e-5",
           json.dumps(r)[:400])
+    test_lightgbm_doubles(d, rows_of, exact)
     d.check_exit(0)
+
+
+def test_lightgbm_doubles(d, rows_of, fixtures):
+    """LightGBM decides decimal text in double (#15 items 2, 3, 5, 6, 8): JSON numbers, sent as
+    the fixtures' own decimal text, must give LightGBM 4.6's outputs rounded once to float32,
+    on inputs that probe the models' thresholds (big_sum_1500), the zero band, linear leaves
+    and numeric category labels (a number is a code); rf's raw score is the sum over trees."""
+    for name in fixtures:
+        header, rows, want = rows_of(name, 300)
+        st, _, r = jpost(d, "/v1/models/%s/predict" % name, {"rows": rows, "labels": False}, timeout=60)
+        got = r.get("predictions", [])
+        bad = [(i, g, w[0]) for i, (g, w) in enumerate(zip(got, want)) if f32(g) != f32(w[0])]
+        check(st == 200 and len(got) == len(want) and not bad,
+              "%s over HTTP: %d rows as JSON numbers = LightGBM's outputs as float32" % (name, len(want)),
+              "%s %d differ: %s" % (st, len(bad), bad[:5]))
+        # The same values as OIP FP64 (float64 is a double too).
+        flat = [v for row in rows for v in row]
+        st, _, r = jpost(d, "/v2/models/%s/infer" % name,
+                         {"inputs": [{"name": "x", "shape": [len(rows), len(header)], "datatype": "FP64",
+                                      "data": flat}], "outputs": [{"name": "output__0"}]}, timeout=60)
+        out = v2_output(r, "output__0")
+        vals = out.get("data", [])[1::2] if out.get("shape", [0, 0])[-1] == 2 and len(out.get("shape", [])) == 2 \
+            else out.get("data", [])
+        check(st == 200 and len(vals) == len(want) and all(f32(g) == f32(w[0]) for g, w in zip(vals, want)),
+              "%s over OIP FP64: the same outputs" % name, json.dumps(r)[:300])
+    st, _, r = jget(d, "/v1/models/linear_tree_binary")
+    check(st == 200 and r.get("kernel") == "scalar-exact",
+          "a linear-tree model says it is scored by the exact walk (kernel scalar-exact)", r.get("kernel"))
+    header, rows, _ = rows_of("rf_binary_raw", 300)
+    with open(os.path.join(ctx_root[0], "tests", "lightgbm", "fixtures", "rf_binary_raw.raw.csv")) as f:
+        raw = [float(line.split(",")[0]) for line in f]
+    st, _, r = jpost(d, "/v1/models/rf_binary_raw/predict", {"rows": rows, "margin": True})
+    got = r.get("predictions", [])
+    check(st == 200 and len(got) == len(raw) and all(f32(g) == f32(w) for g, w in zip(got, raw)),
+          "rf: \"margin\": true is LightGBM's raw score, the sum over trees", json.dumps(r)[:300])
 
 
 def expect_error(d, what, status, words, method="POST", path="/v1/models/income/predict", body=None, headers=None):
