@@ -110,7 +110,7 @@ def run(ctx, grove, attack):
             "rss_after_mb": round(rss_after, 1), "client_requests": len(client.lat),
             "client_p50_ms": round(pct(client.lat, 0.5), 2), "client_p99_ms": round(pct(client.lat, 0.99), 2),
             "client_worst_ms": round(max(client.lat) * 1e3 if client.lat else float("nan"), 1),
-            "attack_rows_scored": m1.get("grove_rows_predicted_total", 0) - m0.get("grove_rows_predicted_total", 0)
+            "attack_rows_scored": th.metric_sum(m1, "grove_rows_predicted_total") - th.metric_sum(m0, "grove_rows_predicted_total")
             - (total1 - total0),
             "resets_counted": m1.get("grove_requests_reset_total", 0) - m0.get("grove_requests_reset_total", 0),
             **seen}

@@ -109,17 +109,17 @@ static void chunk_finished(batch_job_t *job) {
 /*
  * Drops the chunks of BATCH whose job gave up or ran out of time (finishing them as
  * skipped) and returns the others as a list; *ROWS and *NCHUNKS count them, *JOBS the jobs
- * that start with this batch.
+ * that start with this batch (their queue wait is counted for SLOT's model).
  */
-static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, double now, size_t *rows,
-                                  size_t *nchunks, size_t *jobs) {
+static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, metrics_slot_t *slot,
+                                  double now, size_t *rows, size_t *nchunks, size_t *jobs) {
   batch_chunk_t *live = NULL, **tail = &live;
   *rows = *nchunks = *jobs = 0;
   for (batch_chunk_t *c = batch, *next; c != NULL; c = next) {
     next = c->next;
     batch_job_t *job = c->job;
     if (atomic_exchange_explicit(&job->run->started, 1, memory_order_relaxed) == 0) {
-      if (b->metrics) metrics_queue_wait(b->metrics, now - job->run->enqueued_at);
+      if (b->metrics) metrics_queue_wait(b->metrics, slot, now - job->run->enqueued_at);
       (*jobs)++;
     }
     if (atomic_load_explicit(&job->cancelled, memory_order_relaxed) ||
@@ -172,7 +172,9 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   grove_forest_get_info(f, &info);
   const uint32_t ng = info.num_groups;
   size_t n, nchunks, jobs;
-  batch_chunk_t *live = live_chunks(b, batch, batcher_now(), &n, &nchunks, &jobs);
+  /* take_batch merges chunks of one forest only, so a batch is one model's. */
+  metrics_slot_t *slot = batch->job->metrics_slot;
+  batch_chunk_t *live = live_chunks(b, batch, slot, batcher_now(), &n, &nchunks, &jobs);
   if (n == 0) { /* nothing to score, but zero-row jobs still finish */
     for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
       next = c->next;
@@ -191,7 +193,7 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
     ok = grove_forest_predict_margins64(f, rows, n, w->margins, &opts, NULL) == GROVE_OK;
   }
   double engine = batcher_now() - t0;
-  if (b->metrics && ok) metrics_batch_done(b->metrics, n, jobs ? jobs : 1, engine);
+  if (b->metrics && ok) metrics_batch_done(b->metrics, slot, n, jobs ? jobs : 1, engine);
 
   size_t at = 0;
   for (batch_chunk_t *c = live, *next; c != NULL; c = next) {

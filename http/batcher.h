@@ -33,8 +33,9 @@ struct batch_job {
    * decides as the library does (scored again with grove_forest_predict_f64); NULL: none. */
   const double *rows64;
   const uint8_t *inexact;
-  int margin;      /* raw margins instead of transformed outputs */
-  float *out;      /* nrows x grove_forest_output_width(forest, margin) */
+  metrics_slot_t *metrics_slot; /* the model the rows are for, for its batch metrics (NULL: none) */
+  int margin;                   /* raw margins instead of transformed outputs */
+  float *out;                   /* nrows x grove_forest_output_width(forest, margin) */
   double deadline; /* monotonic seconds; chunks not started by then are skipped (0: none) */
   batch_done_fn done;
   atomic_int cancelled; /* set by the submitter to give up: what has not started is skipped */

@@ -40,6 +40,7 @@ struct pending {
   int v2;              /* answer in the Open Inference Protocol */
   int compressed;      /* Content-Encoding gzip or deflate: inflated before decoding */
   metrics_route_t route;
+  metrics_slot_t *metrics_slot; /* its model's, for the batcher's per-model metrics */
   double t0;
   size_t json_len; /* OIP: Inference-Header-Content-Length (API_OIP_NO_HEADER: none) */
   char *body_copy; /* a large body, copied for the thread pool */
@@ -238,6 +239,7 @@ static void submit(pending_t *p) {
                          .nrows = p->areq.nrows,
                          .rows64 = p->areq.ninexact > 0 ? p->areq.rows64 : NULL,
                          .inexact = p->areq.ninexact > 0 ? p->areq.inexact : NULL,
+                         .metrics_slot = p->metrics_slot,
                          .margin = p->areq.margin,
                          .done = on_job_done,
                          .deadline = p->job.deadline};
@@ -415,6 +417,9 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
     respond_error(io, req, route, t0, 404, out_fmt, msg);
     return;
   }
+  /* Only a served model's name gets a slot (a label value): a 404 above made none. */
+  metrics_slot_t *slot = metrics_model_slot(io->s->metrics, model->name);
+  route = metrics_route_of_model(route, slot);
   pending_t *p = calloc(1, sizeof *p);
   if (p == NULL) {
     registry_model_unref(model);
@@ -428,6 +433,7 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
                    .out_fmt = out_fmt,
                    .v2 = v2,
                    .route = route,
+                   .metrics_slot = slot,
                    .t0 = t0,
                    .json_len = json_len,
                    .in_flight = 1,

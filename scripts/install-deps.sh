@@ -9,8 +9,8 @@ if [ "$what" = test ]; then
   # Reference predictions and model training use Debian's XGBoost / scikit-learn.
   pkgs+=(python3 python3-xgboost python3-sklearn python3-pandas python3-numpy)
   # The daemon's integration tests: msgpack clients, h2c (nghttp2's h2load), TLS certs,
-  # HTTP/2 framing for the attack tests (python3-h2).
-  pkgs+=(python3-msgpack nghttp2-client openssl python3-h2)
+  # HTTP/2 framing for the attack tests (python3-h2), promtool for /metrics (prometheus).
+  pkgs+=(python3-msgpack nghttp2-client openssl python3-h2 prometheus)
   # Browser tests of ui/: Debian's Chromium driven by playwright-core from npm.
   pkgs+=(chromium)
   command -v node >/dev/null || pkgs+=(nodejs npm)
@@ -25,6 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The prometheus package is here for promtool: its server is not left running.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ "$what" = test ]; then

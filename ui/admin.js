@@ -81,13 +81,23 @@
     return out;
   }
 
-  /* Cumulative histogram buckets [{le, count}] sorted by le, for samples matching FILTER. */
+  /* Cumulative histogram buckets [{le, count}] sorted by le, for samples matching FILTER,
+     summed over the series that match (every model's, say): the sum of cumulative buckets is
+     the cumulative histogram of the union. */
   function buckets(samples, name, filter) {
-    const b = samples.filter((s) => s.name === name + '_bucket' && (!filter || filter(s.labels)))
-      .map((s) => ({ le: parseValue(s.labels.le), count: s.value }));
+    const byLe = new Map();
+    for (const s of samples) {
+      if (s.name !== name + '_bucket' || (filter && !filter(s.labels))) continue;
+      const le = parseValue(s.labels.le);
+      byLe.set(le, (byLe.get(le) || 0) + s.value);
+    }
+    const b = [...byLe].map(([le, count]) => ({ le, count }));
     b.sort((x, y) => x.le - y.le);
     return b;
   }
+
+  /* The sum of NAME's samples whose labels match FILTER (all of them without one). */
+  const total = (samples, name, filter) => samples.reduce((a, s) => a + (s.name === name && (!filter || filter(s.labels)) ? s.value : 0), 0);
 
   /* histogram_quantile as Prometheus computes it: linear interpolation inside the bucket. */
   function quantile(q, cum) {
@@ -111,17 +121,26 @@
 
   const bucketDelta = (cur, old) => cur.map((b, k) => ({ le: b.le, count: b.count - (old && old[k] && old[k].le === b.le ? old[k].count : 0) }));
 
+  /* What one scrape says, summed over models where the series carry a model label; the
+     per-model counts go in `models` for the breakdown under the totals. */
   function snapshot(samples) {
     const one = (name) => { const s = samples.find((x) => x.name === name); return s ? s.value : 0; };
     const requests = samples.filter((s) => s.name === 'grove_requests_total')
-      .map((s) => ({ route: s.labels.route || '', code: s.labels.code || '', value: s.value }));
+      .map((s) => ({ route: s.labels.route || '', model: s.labels.model || '', code: s.labels.code || '', value: s.value }));
+    const scoringRoute = (r) => r.route === 'predict' || r.route === 'infer';
+    const models = {};
+    for (const s of samples) {
+      if (s.name === 'grove_rows_predicted_total' && s.labels.model) models[s.labels.model] = { requests: 0, rows: s.value };
+    }
+    for (const r of requests) if (scoringRoute(r) && models[r.model]) models[r.model].requests += r.value;
     return {
       wall: Date.now() / 1000,
-      uptime: one('grove_uptime_seconds'),
+      start: one('process_start_time_seconds'),
       version: (samples.find((s) => s.name === 'grove_build_info') || { labels: {} }).labels.version,
       requests,
-      scoring: requests.filter((r) => r.route === 'predict' || r.route === 'infer').reduce((a, r) => a + r.value, 0),
-      rows: one('grove_rows_predicted_total'),
+      scoring: requests.filter(scoringRoute).reduce((a, r) => a + r.value, 0),
+      rows: total(samples, 'grove_rows_predicted_total'),
+      models,
       latency: buckets(samples, 'grove_request_duration_seconds', (l) => l.route === 'predict'),
       batchRows: buckets(samples, 'grove_batch_rows'),
       inflight: one('grove_inflight_requests'),
@@ -242,15 +261,15 @@
   let prev = null;
 
   function snapshotAgo(cur, seconds) {
-    for (let k = history.length - 1; k >= 0; k--) if (cur.uptime - history[k].uptime >= seconds) return history[k];
+    for (let k = history.length - 1; k >= 0; k--) if (cur.wall - history[k].wall >= seconds) return history[k];
     return history.length ? history[0] : null;
   }
 
   function update(cur) {
-    const reset = prev && cur.uptime < prev.uptime; // the daemon restarted: counters start again
+    // Another process start time (or counters going back) is a restarted daemon: counters start again.
+    const reset = prev && (cur.start !== prev.start || cur.scoring < prev.scoring);
     if (reset) { history.length = 0; prev = null; }
-    let dt = prev ? cur.uptime - prev.uptime : 0;
-    if (prev && !(dt > 0.05)) dt = cur.wall - prev.wall;
+    const dt = prev ? cur.wall - prev.wall : 0;
     const rate = (a, b) => (prev && dt > 0 ? Math.max(0, a - b) / dt : null);
 
     const rps = rate(cur.scoring, prev && prev.scoring);
@@ -300,7 +319,7 @@
     $('stat-inflight').textContent = String(cur.inflight);
     $('stat-queued').textContent = String(cur.queued);
     $('stat-errors').textContent = fmtRate(errRate);
-    $('stat-uptime').textContent = fmtDuration(cur.uptime);
+    $('stat-uptime').textContent = cur.start > 0 ? fmtDuration(Math.max(0, cur.wall - cur.start)) : '–';
 
     // Charts.
     charts.throughput.setData([series.t, series.rps, series.rowsps]);
@@ -316,10 +335,16 @@
     // Totals table.
     const tbody = $('totals-body');
     tbody.textContent = '';
-    for (const r of [...cur.requests].sort((a, b) => a.route.localeCompare(b.route) || a.code.localeCompare(b.code))) {
-      tbody.append(el('tr', {}, el('td', { text: r.route }), el('td', { text: r.code }), el('td', { class: 'num', text: r.value.toLocaleString('en-US') })));
+    const routeText = (r) => (r.model ? `${r.route} · ${r.model}` : r.route);
+    for (const r of [...cur.requests].sort((a, b) => a.route.localeCompare(b.route) || a.model.localeCompare(b.model) || a.code.localeCompare(b.code))) {
+      tbody.append(el('tr', {}, el('td', { text: routeText(r) }), el('td', { text: r.code }), el('td', { class: 'num', text: r.value.toLocaleString('en-US') })));
     }
-    $('totals-note').textContent = `Rows predicted: ${cur.rows.toLocaleString('en-US')}. This page itself scrapes /metrics once a second.`;
+    // Per model: rows so far, and requests/s and rows/s since the last scrape.
+    const perModel = Object.keys(cur.models).sort().map((name) => {
+      const m = cur.models[name], p = prev && prev.models[name];
+      return `${name} ${m.rows.toLocaleString('en-US')} (${fmtRate(rate(m.requests, p ? p.requests : 0))} req/s, ${fmtRate(rate(m.rows, p ? p.rows : 0))} rows/s)`;
+    });
+    $('totals-note').textContent = `Rows predicted: ${cur.rows.toLocaleString('en-US')}${perModel.length ? ` — ${perModel.join(', ')}` : ''}. This page itself scrapes /metrics once a second.`;
     prev = cur;
   }
 
@@ -500,6 +525,6 @@
     scrape();
   }
 
-  window.groveAdmin = { parseProm, quantile, buckets, series, charts };
+  window.groveAdmin = { parseProm, quantile, buckets, snapshot, series, charts, history };
   document.addEventListener('DOMContentLoaded', start);
 })();

@@ -11,6 +11,7 @@ import http.client
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -222,6 +223,26 @@ def metric_values(text):
 def metrics(d):
     st, _, body = d.request("GET", "/metrics")
     return metric_values(body.decode()) if st == 200 else {}
+
+
+def series_labels(key):
+    """'name{a="x",b="y"}' (a metric_values key) -> ('name', {'a': 'x', 'b': 'y'})."""
+    name, _, rest = key.partition("{")
+    labels = {}
+    for k, v in re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', rest):
+        labels[k] = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+    return name, labels
+
+
+def metric_sum(m, name, **labels):
+    """The sum of NAME's series in M (metric_values) whose labels include LABELS, e.g. every
+    model's grove_requests_total{route="predict",code="200"}; 0 when there is none."""
+    total = 0
+    for key, v in m.items():
+        n, ls = series_labels(key)
+        if n == name and all(ls.get(k) == want for k, want in labels.items()):
+            total += v
+    return total
 
 
 # ---------------------------------------------------------------- data
@@ -732,22 +753,24 @@ def test_concurrency(ctx, d):
     check(not errors, "every concurrent request is 200", errors[:10])
     check(not mismatches, "every concurrent answer equals its own row's sequential answer", mismatches[:10])
     after = metrics(d)
-    drows = after.get("grove_rows_predicted_total", 0) - before.get("grove_rows_predicted_total", 0)
-    dbatch = after.get("grove_batches_total", 0) - before.get("grove_batches_total", 0)
+    drows = metric_sum(after, "grove_rows_predicted_total") - metric_sum(before, "grove_rows_predicted_total")
+    dbatch = metric_sum(after, "grove_batches_total") - metric_sum(before, "grove_batches_total")
     check(drows >= 2 * 640 and 1 <= dbatch <= drows, "grove_rows_predicted_total and grove_batches_total moved",
           "rows +%s batches +%s" % (drows, dbatch))
-    check(after.get("grove_batch_rows_count") == after.get("grove_batches_total")
-          and after.get("grove_batch_rows_sum") == after.get("grove_rows_predicted_total")
-          and after.get('grove_batch_rows_bucket{le="+Inf"}') == after.get("grove_batch_rows_count"),
-          "grove_batch_rows histogram: _count == batches, _sum == rows, +Inf == _count",
+    inc = {"model": "income"}
+    check(metric_sum(after, "grove_batch_rows_count", **inc) == metric_sum(after, "grove_batches_total", **inc)
+          and metric_sum(after, "grove_batch_rows_sum", **inc) == metric_sum(after, "grove_rows_predicted_total", **inc)
+          and metric_sum(after, "grove_batch_rows_bucket", le="+Inf", **inc)
+          == metric_sum(after, "grove_batch_rows_count", **inc),
+          "income's grove_batch_rows histogram: _count == batches, _sum == rows, +Inf == _count",
           {k: v for k, v in after.items() if k.startswith("grove_batch") or k.startswith("grove_rows")})
-    buckets = [v for k, v in after.items() if k.startswith("grove_batch_rows_bucket")]
+    buckets = [v for k, v in after.items() if k.startswith('grove_batch_rows_bucket{model="income",')]
     check(buckets == sorted(buckets) and len(buckets) >= 10, "grove_batch_rows buckets are cumulative", buckets)
-    req200 = after.get('grove_requests_total{route="predict",code="200"}', 0)
-    inf200 = after.get('grove_requests_total{route="infer",code="200"}', 0)
+    req200 = metric_sum(after, "grove_requests_total", route="predict", model="income", code="200")
+    inf200 = metric_sum(after, "grove_requests_total", route="infer", model="income", code="200")
     check(req200 >= 640 and inf200 >= 200 and after.get("grove_inflight_requests") == 0
           and after.get("grove_queued_rows") == 0,
-          "grove_requests_total counts routes; nothing left in flight or queued",
+          "grove_requests_total counts routes (model income); nothing left in flight or queued",
           "predict %s infer %s inflight %s" % (req200, inf200, after.get("grove_inflight_requests")))
 
 
@@ -920,7 +943,7 @@ def test_backpressure(ctx):
     check(all(len(r[2].get("predictions", [])) == 1000 for r in ok), "the accepted requests get all 1000 predictions")
     m = metrics(d)
     check(m.get('grove_rejected_total{reason="queue_full"}', 0) == len(rej)
-          and m.get('grove_requests_total{route="predict",code="503"}', 0) == len(rej),
+          and metric_sum(m, "grove_requests_total", route="predict", code="503") == len(rej),
           "grove_rejected_total{reason=\"queue_full\"} counts the 503s", m.get('grove_rejected_total{reason="queue_full"}'))
     return d
 
@@ -964,7 +987,7 @@ def test_deadline(ctx):
     end = time.monotonic() + 5 * ctx.slow
     while (m := metrics(d)).get("grove_inflight_requests") != 0 and time.monotonic() < end:
         time.sleep(0.05)
-    n504 = m.get('grove_requests_total{route="predict",code="504"}', 0)
+    n504 = metric_sum(m, "grove_requests_total", route="predict", code="504")
     nrej = m.get('grove_rejected_total{reason="deadline"}', 0)
     check(n504 == 1 and m.get("grove_inflight_requests") == 0, "the 504 is counted in grove_requests_total",
           (n504, m.get("grove_inflight_requests")))
@@ -985,7 +1008,7 @@ def test_deadline(ctx):
     c.close()
     m = metrics(d2)
     check(m.get('grove_rejected_total{reason="deadline"}', 0) >= 1
-          and m.get('grove_requests_total{route="predict",code="504"}', 0) == 1
+          and metric_sum(m, "grove_requests_total", route="predict", code="504") == 1
           and m.get("grove_inflight_requests") == 0,
           "busy worker: grove_rejected_total{reason=\"deadline\"} and the 504 counted",
           {k: v for k, v in m.items() if "504" in k or "rejected" in k or "inflight" in k})
@@ -1083,8 +1106,8 @@ def test_h2load(ctx, d):
     check(p.returncode == 0 and "2000 succeeded" in p.stdout and "Application protocol: h2c" in p.stdout,
           "h2load: 2000 h2c requests succeed", p.stdout[-1500:] + p.stderr[-500:])
     m = metrics(d)
-    check(m.get('grove_requests_total{route="predict",code="200"}', 0) >= 2000, "the h2c requests are counted",
-          m.get('grove_requests_total{route="predict",code="200"}'))
+    h2c = metric_sum(m, "grove_requests_total", route="predict", code="200")
+    check(h2c >= 2000, "the h2c requests are counted", h2c)
 
 
 def test_tls(ctx):
