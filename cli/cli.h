@@ -70,5 +70,6 @@ int cli_info(int argc, char **argv);
 int cli_schema(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_health(int argc, char **argv);
 
 #endif /* GROVE_CLI_H */

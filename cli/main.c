@@ -10,12 +10,13 @@ static const struct {
   int (*run)(int argc, char **argv);
 } commands[] = {
     {"predict", cli_predict}, {"info", cli_info},   {"schema", cli_schema},
-    {"bench", cli_bench},     {"serve", cli_serve},
+    {"bench", cli_bench},     {"serve", cli_serve}, {"health", cli_health},
 };
 
 int main(int argc, char **argv) {
   /* A GROVE_ISA the engine could not honour is worth a line on stderr for the CLI too. */
-  if (argc >= 2 && strcmp(argv[1], "serve") != 0 && grove_engine_isa_note() != NULL)
+  if (argc >= 2 && strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "health") != 0 &&
+      grove_engine_isa_note() != NULL)
     fprintf(stderr, "grove: %s\n", grove_engine_isa_note());
   if (argc < 2) {
     fputs(cli_usage, stderr);

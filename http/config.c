@@ -45,10 +45,14 @@ typedef struct {
 
 static const option_t options[] = {
     {"models", "GROVE_MODELS", NULL, STR(models_dir), "models", 0, 0, "DIR",
-     "Serve every subdirectory of DIR holding model.json, model.ubj or model.txt (LightGBM) as a\n"
+     "Serve every subdirectory of DIR holding model.json, model.ubj or model.txt (LightGBM) as a "
      "model named after it."},
     {"default-model", "GROVE_DEFAULT_MODEL", NULL, STR(default_model), NULL, 0, 0, "NAME",
      "Model answering POST /predict; unset: \"income\" if loaded, else the first model."},
+    {"model-name", "GROVE_MODEL_NAME", NULL, STR(model_name), NULL, 0, 0, "NAME",
+     "Serve the one model (the one MODEL path, or the only model under --models) as NAME "
+     "instead of its directory's name, as KServe calls it (/v2/models/NAME/infer); refused "
+     "when there is more than one model."},
     {"host", "GROVE_HOST", NULL, STR(host), "0.0.0.0", 0, 0, "ADDR", "Address to listen on."},
     {"port", "GROVE_PORT", "PORT", U32(port), "8080", 1, 65535, "N", "TCP port to listen on."},
     {"threads", "GROVE_THREADS", NULL, U32(io_threads), DEFAULT_CORES, 1, MAX_THREADS, "N",

@@ -16,6 +16,8 @@ typedef struct {
                           model; default "models" */
   char *default_model; /* --default-model NAME / GROVE_DEFAULT_MODEL: model for POST /predict;
                           default "income" if loaded, else the first */
+  char *model_name;    /* --model-name NAME / GROVE_MODEL_NAME: the name of the one served model
+                          (KServe's InferenceService name); default NULL: named after its path */
   char *host;          /* --host / GROVE_HOST, default "0.0.0.0" */
   uint32_t port;       /* --port / GROVE_PORT, else PORT (Heroku), else 8080 */
   uint32_t io_threads; /* --threads / GROVE_THREADS: I/O loop threads; default: half the cores (at

@@ -14,6 +14,11 @@ if [ "$what" = test ]; then
   # Browser tests of ui/: Debian's Chromium driven by playwright-core from npm.
   pkgs+=(chromium)
   command -v node >/dev/null || pkgs+=(nodejs npm)
+  # tests/container: the image built and run with podman (runc; debootstrap makes the
+  # debian:12 base when no registry can be pulled from), manifests rendered by kubectl
+  # kustomize (any kubectl will do; Debian's is kubernetes-client) and read with PyYAML.
+  pkgs+=(podman buildah runc debootstrap python3-yaml)
+  command -v kubectl >/dev/null || pkgs+=(kubernetes-client)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,10 +37,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$what" = test ]; then
-  # playwright-core, pinned by tests/browser/package-lock.json (no browser download).
-  # Without it the browser tests skip, except in CI (CI=true), where that is a failure.
-  if ! npm ci --prefix "$(dirname "$0")/../tests/browser" --no-audit --no-fund --loglevel=error; then
-    [ "${CI:-}" = true ] && exit 1
-    echo "grove: npm ci failed: the browser tests will be skipped"
-  fi
+  # playwright-core, pinned by tests/browser/package-lock.json (no browser download), and
+  # kubernetes-models, ajv and yaml for tests/container (tests/container/package-lock.json).
+  # Without them those tests skip, except in CI (CI=true), where that is a failure.
+  for dir in tests/browser tests/container; do
+    if ! npm ci --prefix "$(dirname "$0")/../$dir" --no-audit --no-fund --loglevel=error; then
+      [ "${CI:-}" = true ] && exit 1
+      echo "grove: npm ci in $dir failed: its tests will be skipped"
+    fi
+  done
 fi

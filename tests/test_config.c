@@ -39,6 +39,7 @@ static void test_defaults(void) {
   if (cores > 256) cores = 256;
   CHECK(cfg.models_dir && strcmp(cfg.models_dir, "models") == 0, "models default");
   CHECK(cfg.default_model == NULL, "no default model");
+  CHECK(cfg.model_name == NULL, "no model name: models are named after their paths");
   CHECK(cfg.host && strcmp(cfg.host, "0.0.0.0") == 0, "host default");
   CHECK_EQ_INT(cfg.port, 8080, "port default");
   long io = cores / 2 ? cores / 2 : 1;
@@ -83,6 +84,8 @@ static void test_env_and_flags(void) {
                              "/srv/models",
                              "GROVE_UI",
                              "",
+                             "GROVE_MODEL_NAME",
+                             "income-isvc",
                              NULL};
   CHECK_EQ_INT(parse(env, NULL, &cfg, err, sizeof err), 0, "environment only");
   CHECK(strcmp(cfg.host, "127.0.0.1") == 0, "env host");
@@ -94,6 +97,7 @@ static void test_env_and_flags(void) {
   CHECK(strcmp(cfg.admin_token, "s3cret") == 0, "env admin token");
   CHECK(strcmp(cfg.models_dir, "/srv/models") == 0, "env models dir");
   CHECK(strcmp(cfg.ui_dir, "ui") == 0, "empty variable counts as unset");
+  CHECK(cfg.model_name && strcmp(cfg.model_name, "income-isvc") == 0, "env model name");
   config_free(&cfg);
 
   const char *const args[] = {
@@ -108,6 +112,21 @@ static void test_env_and_flags(void) {
   CHECK_EQ_INT(cfg.workers, 4, "the last repeated flag wins");
   CHECK(strcmp(cfg.default_model, "iris") == 0, "--default-model");
   CHECK(strcmp(cfg.admin_token, "s3cret") == 0, "env kept where no flag");
+  CHECK(strcmp(cfg.model_name, "income-isvc") == 0, "env model name kept where no flag");
+  config_free(&cfg);
+
+  /* KServe's runtime passes --model-name={{.Name}}: the flag wins over the variable. */
+  const char *const name_flag[] = {"--model-name={{.Name}}", "/mnt/models", NULL};
+  CHECK_EQ_INT(parse(env, name_flag, &cfg, err, sizeof err), 0, "--model-name=VALUE");
+  CHECK(cfg.model_name && strcmp(cfg.model_name, "{{.Name}}") == 0,
+        "--model-name wins over GROVE_MODEL_NAME (stored as given; serve checks it)");
+  CHECK(cfg.num_model_paths == 1 && strcmp(cfg.model_paths[0], "/mnt/models") == 0,
+        "the model path beside it");
+  config_free(&cfg);
+  CHECK(cfg.model_name == NULL, "config_free frees the model name");
+  const char *const empty_name[] = {"--model-name=", NULL};
+  CHECK_EQ_INT(parse(NULL, empty_name, &cfg, err, sizeof err), -1, "empty --model-name");
+  CHECK_CONTAINS(err, "--model-name: empty value", "empty model name refused, naming the flag");
   config_free(&cfg);
 
   const char *const bad_env[] = {"GROVE_PORT", "nope", NULL};
@@ -321,6 +340,8 @@ static void test_help(void) {
                                          "GROVE_TLS_CERT",
                                          "--access-log",
                                          "GROVE_SHUTDOWN_GRACE",
+                                         "--model-name NAME",
+                                         "GROVE_MODEL_NAME",
                                          "--help"};
   for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
     CHECK_CONTAINS(text, expected[i], expected[i]);

@@ -7,10 +7,16 @@ written to a temporary directory.
 import argparse
 import json
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 count = 0
 failed = 0
@@ -153,8 +159,161 @@ def main():
     check(rc == 0 and [r["batch"] for r in recs] == [1, 64] and all(r["rows_per_s"] > 0 for r in recs)
           and all(r["trees"] == 300 for r in recs), "bench prints one JSON line per batch size", out + err)
 
+    test_serve_model_name_and_health(g, a.source_root, tmp)
+    test_serve_help_matches_readme(g, a.source_root)
+
     print("1..%d" % count)
     return 1 if failed else 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None):
+    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError as e:
+        return 0, str(e).encode()
+
+
+def start_serve(grove, args, env=None):
+    """`grove serve ARGS` on a free loopback port; (process, port) once it is ready, or
+    (process, None) when it never got ready within 20 s."""
+    port = free_port()
+    p = subprocess.Popen([grove, "serve", "--host", "127.0.0.1", "--port", str(port)] + args,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, **(env or {})))
+    deadline = time.time() + 20
+    while time.time() < deadline and p.poll() is None:
+        if http("GET", "http://127.0.0.1:%d/v2/health/ready" % port)[0] == 200:
+            return p, port
+        time.sleep(0.05)
+    return p, None
+
+
+def stop_serve(p):
+    """SIGTERM; the exit code (None if it had to be killed)."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        return None
+
+
+def oip_probabilities(ans):
+    """A binary classifier's positive-class probabilities in an OIP v2 answer: an FP32 output
+    of shape [n], or column 1 of a [n, 2] one (predict_proba, beside an INT64 class output)."""
+    for o in ans.get("outputs") or []:
+        shape = o.get("shape") or []
+        if o.get("datatype") in ("FP32", "FP64") and len(shape) == 1:
+            return o.get("data", [])
+        if o.get("datatype") in ("FP32", "FP64") and len(shape) == 2 and shape[1] == 2:
+            return o.get("data", [])[1::2]
+    return []
+
+
+def test_serve_model_name_and_health(g, root, tmp):
+    """--model-name / GROVE_MODEL_NAME over a directory holding the model file directly (as
+    KServe mounts it at /mnt/models), its refusals, and `grove health` against that server,
+    a closed port and a silent one."""
+    mnt = os.path.join(tmp, "mnt", "models")
+    os.makedirs(mnt)
+    shutil.copy(os.path.join(root, "tests", "fixtures", "binary_logistic.json"), os.path.join(mnt, "model.json"))
+    rows = [[0.5, -1.25, 3.0, 0.125], [-2.0, 0.75, 0.0, 1.5], [1.0, 1.0, 1.0, 1.0]]
+    csv_path = os.path.join(tmp, "rows.csv")
+    with open(csv_path, "w") as f:
+        f.write("alpha,beta,gamma,delta\n" + "".join(",".join(map(repr, r)) + "\n" for r in rows))
+    rc, out, err = run(g, ["predict", mnt, "--input", csv_path])
+    want = [float(x) for x in out.split()] if rc == 0 else []
+
+    p, port = start_serve(g, [mnt], env={"GROVE_MODEL_NAME": "my-isvc"})
+    base = "http://127.0.0.1:%d" % port if port else None
+    status, body = http("GET", base + "/v2/models/my-isvc") if base else (0, b"")
+    check(port is not None and status == 200 and json.loads(body).get("name") == "my-isvc",
+          "GROVE_MODEL_NAME names the model of a directory that holds model.json directly", body[:300])
+    infer = {"inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP32", "data": [v for r in rows for v in r]}]}
+    status, body = http("POST", base + "/v2/models/my-isvc/infer", json.dumps(infer).encode()) if base else (0, b"")
+    got = oip_probabilities(json.loads(body)) if status == 200 else []
+    check(len(want) == 3 and len(got) == 3 and all(abs(x - y) <= 1e-9 for x, y in zip(got, want)),
+          "POST /v2/models/NAME/infer scores as grove predict does", "%s %s / %s" % (status, body[:200], want))
+    status, _ = http("GET", base + "/v2/models/models") if base else (0, b"")
+    check(status == 404, "the directory's own name is not served beside NAME", status)
+
+    # grove health: 0 against the ready server (by --port, PORT, GROVE_PORT over PORT), 1
+    # for another status, a closed port and a server that never answers; 2 for bad usage.
+    hp = str(port or 1)
+    rc, out, err = run(g, ["health", "--port", hp])
+    check(rc == 0 and "/v2/health/ready: 200" in out, "health --port N exits 0 against a ready server", out + err)
+    env_run = lambda extra, args=(): subprocess.run([g, "health"] + list(args), capture_output=True, text=True,
+                                                    timeout=30, env=dict(os.environ, **extra))
+    r1 = env_run({"PORT": hp, "GROVE_PORT": ""})
+    r2 = env_run({"PORT": "1", "GROVE_PORT": hp}, ["--path", "/v2/models/my-isvc/ready"])
+    check(r1.returncode == 0 and r2.returncode == 0, "health takes the port from PORT, and GROVE_PORT over PORT",
+          r1.stderr + r2.stderr)
+    rc, out, err = run(g, ["health", "--port", hp, "--path", "/v2/models/nope/ready"])
+    check(rc == 1 and "answered 404" in err, "health exits 1 when the answer is not 200", err)
+    closed = free_port()
+    rc, out, err = run(g, ["health", "--port", str(closed), "--host", "127.0.0.1"])
+    check(rc == 1 and "refused" in err.lower(), "health exits 1 on a closed port", err)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    t0 = time.time()
+    rc, out, err = run(g, ["health", "--port", str(silent.getsockname()[1]), "--timeout-ms", "300"])
+    took = time.time() - t0
+    silent.close()
+    check(rc == 1 and "no answer within 300 ms" in err and took < 3, "health gives up on a silent server after --timeout-ms (%.2f s)" % took, err)
+    bad = [run(g, ["health", "--host", "example.com"]), run(g, ["health", "--port", "0"]), run(g, ["health", "extra"])]
+    check([b[0] for b in bad] == [2, 2, 2], "health: a host name, port 0, a stray argument are usage errors (2)",
+          [b[2] for b in bad])
+    code = stop_serve(p)
+    check(code == 0, "serve exits 0 on SIGTERM", p.stderr.read()[-500:] if code != 0 else "")
+
+    # --models DIR holding one model, renamed by the flag; refusals, each naming the problem.
+    one = os.path.join(tmp, "one")
+    os.makedirs(os.path.join(one, "a"))
+    shutil.copy(os.path.join(mnt, "model.json"), os.path.join(one, "a", "model.json"))
+    p, port = start_serve(g, ["--models", one, "--model-name", "renamed"])
+    status, body = http("GET", "http://127.0.0.1:%d/v1/models" % port) if port else (0, b"")
+    names = [m.get("name") for m in json.loads(body).get("models", [])] if status == 200 else body
+    check(names == ["renamed"], "--model-name renames the only model under --models", names)
+    stop_serve(p)
+    income = os.path.join(root, "models", "income")
+    cases = [
+        (["serve", "--model-name", "x", income, mnt], "names one model, but 2 MODEL paths were given"),
+        (["serve", "--model-name", "x", "--models", os.path.join(root, "models")], "holds 2"),
+        (["serve", "--model-name", "a/b", mnt], "a model name is 1 to 200 letters"),
+    ]
+    for args, msg in cases:
+        rc, out, err = run(g, args)
+        check(rc == 2 and msg in err, "serve %s is refused: %s" % (" ".join(args[1:3]), msg), "rc=%d %s" % (rc, err))
+
+
+def test_serve_help_matches_readme(g, root):
+    """README's Configuration block lists the flags and variables `grove serve --help` does,
+    in the same order (both come from http/config.c's table)."""
+    rc, out, err = run(g, ["serve", "--help"])
+    opt = re.compile(r"^  (--[a-z-]+(?: [A-Z]+)?)\s+((?:[A-Z_]+)(?:, [A-Z_]+)*)\s+default:", re.M)
+    help_rows = opt.findall(out)
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    block = readme.split("### Configuration", 1)[-1].split("```", 2)[1] if "### Configuration" in readme else ""
+    readme_rows = opt.findall(block)
+    check(rc == 0 and len(help_rows) >= 19 and help_rows == readme_rows,
+          "README's Configuration block matches grove serve --help (%d options)" % len(help_rows),
+          "help only: %s\nREADME only: %s" % ([r for r in help_rows if r not in readme_rows],
+                                             [r for r in readme_rows if r not in help_rows]))
+    check(("--model-name NAME", "GROVE_MODEL_NAME") in help_rows, "--model-name NAME / GROVE_MODEL_NAME is an option")
 
 
 if __name__ == "__main__":
