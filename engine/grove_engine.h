@@ -114,7 +114,7 @@ typedef struct {
 
 /**
  * Loads the model file at PATH, or a model directory's model file when PATH is a directory
- * (the first of model.json, model.ubj, model.txt it holds). The format is sniffed from the
+ * (the first of model.json, model.ubj, model.txt, model.bst it holds). The format is sniffed from the
  * bytes, not the name: XGBoost JSON or UBJSON (Booster.save_model(), XGBoost 1.x-3.x), a
  * LightGBM text model (LightGBM 2.x-4.x), or a scikit-learn model converted to XGBoost JSON
  * by models/convert_sklearn.py. A directory's schema.json is not read: see
@@ -354,7 +354,7 @@ void grove_schema_free(grove_schema_t *schema);
 
 /**
  * Loads PATH as a model, as grove_forest_load_file() does: a model file, or a directory
- * holding a model file (model.json, model.ubj or model.txt) and optionally schema.json,
+ * holding a model file (model.json, model.ubj, model.txt or model.bst) and optionally schema.json,
  * which is then checked against the model. Without schema.json, a LightGBM model's
  * pandas_categorical trailer supplies the schema when it has a usable one. *schema is NULL
  * when there is none. The caller owns both results.
@@ -362,7 +362,8 @@ void grove_schema_free(grove_schema_t *schema);
 grove_err_t grove_model_load(const char *path, grove_forest_t **forest, grove_schema_t **schema,
                              grove_error_t *err);
 
-/** 1 when PATH is a directory holding a model file (model.json, model.ubj or model.txt). */
+/** 1 when PATH is a directory holding a model file (model.json, model.ubj, model.txt or
+ * model.bst). */
 int grove_model_dir_has_model(const char *path);
 
 /**

@@ -16,10 +16,12 @@
 
 /*
  * A model directory's model file: the first of these that exists. model.ubj is XGBoost
- * 2.x's default, model.txt LightGBM's. Their extensions are also the ones a model's
- * served name drops (grove_model_name_from_path).
+ * 2.x's default, model.txt LightGBM's; model.bst is what KServe's xgboost and lightgbm
+ * runtimes look for (LightGBM text, or XGBoost JSON/UBJSON or legacy binary, told apart by
+ * their bytes). Their extensions are also the ones a model's served name drops
+ * (grove_model_name_from_path).
  */
-static const char *const model_files[] = {"model.json", "model.ubj", "model.txt"};
+static const char *const model_files[] = {"model.json", "model.ubj", "model.txt", "model.bst"};
 #define NUM_MODEL_FILES (sizeof model_files / sizeof model_files[0])
 
 /* The optional schema beside a directory's model file. */
@@ -43,12 +45,26 @@ static int is_ubjson(const char *data, size_t len) {
   return len >= 2 && data[0] == '{' && data[1] != '\0' && strchr("UiIlL$#", data[1]) != NULL;
 }
 
+/* XGBoost's legacy binary format (Booster.save_model("x.bst") before 2.0, and what
+ * KServe's xgboost runtime still reads): the "binf" magic of 1.x, or, older, a raw
+ * LearnerModelParam struct, whose zero bytes no JSON text has. */
+static int is_xgboost_binary(const char *data, size_t len) {
+  return (len >= 4 && memcmp(data, "binf", 4) == 0) ||
+         memchr(data, '\0', len < 64 ? len : 64) != NULL;
+}
+
 grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *name,
                                      grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   if (name == NULL) name = "<buffer>";
   if (is_lightgbm_text(data, len)) return grove__lightgbm_load(data, len, name, out, err);
   if (is_ubjson(data, len)) return grove__xgboost_load_ubjson(data, len, name, out, err);
+  if (is_xgboost_binary(data, len))
+    return grove__error_set(err, GROVE_EUNSUPPORTED,
+                            "%s: XGBoost's legacy binary model format is not read (it has no "
+                            "exact text of its thresholds): load it in XGBoost and re-save it "
+                            "with Booster.save_model(\"model.json\") or (\"model.ubj\")",
+                            name);
   return grove__xgboost_load_json(data, len, name, out, err);
 }
 
@@ -78,7 +94,7 @@ static grove_err_t model_file_path(const char *path, char *buf, size_t size, con
   const int found = find_model_file(path, buf, size);
   if (found < 0) return grove__error_set(err, GROVE_EINVAL, "%s: path too long", path);
   if (found == 0) {
-    /* "model.json, model.ubj or model.txt", from the one list. */
+    /* "model.json, model.ubj, model.txt or model.bst", from the one list. */
     char names[128] = "";
     for (size_t i = 0; i < NUM_MODEL_FILES; i++) {
       const char *sep = i == 0 ? "" : i + 1 < NUM_MODEL_FILES ? ", " : " or ";

@@ -932,7 +932,7 @@ static void test_model_dirs(void) {
   grove_error_t err = {{0}};
   CHECK_EQ_INT(grove_model_load(dir, &f, &schema, &err), GROVE_EIO, "empty model dir: EIO");
   CHECK(names_input(err.msg, dir), "empty model dir: message starts with the directory");
-  CHECK_CONTAINS(err.msg, "model.json, model.ubj or model.txt",
+  CHECK_CONTAINS(err.msg, "model.json, model.ubj, model.txt or model.bst",
                  "empty model dir: message says which files are missing");
   CHECK(!grove_model_dir_has_model(dir), "empty dir: grove_model_dir_has_model says no");
 
@@ -1020,6 +1020,31 @@ static void test_model_dir_has_model(void) {
   }
   grove_forest_free(f);
   grove_schema_free(schema);
+  unlink(path);
+
+  /* model.bst, as KServe's runtimes store models: LightGBM text loads by its bytes; XGBoost's
+   * legacy binary format is refused saying how to re-save it. */
+  snprintf(path, sizeof path, "%s/model.bst", dir);
+  write_whole_file(path, lightgbm_with_trailer, strlen(lightgbm_with_trailer));
+  f = NULL;
+  schema = NULL;
+  rc = grove_model_load(dir, &f, &schema, &err);
+  CHECK(rc == GROVE_OK && schema != NULL && schema->num_features == 2,
+        "dir with model.bst (LightGBM text): loads, with its trailer's schema");
+  grove_forest_free(f);
+  grove_schema_free(schema);
+  static const char binf[] = "binf\x00\x00\x00?\x03\x00\x00\x00";
+  write_whole_file(path, binf, sizeof binf - 1);
+  f = NULL;
+  CHECK(grove_model_load(dir, &f, &schema, &err) == GROVE_EUNSUPPORTED && f == NULL &&
+            strstr(err.msg, "legacy binary model format") != NULL &&
+            strstr(err.msg, "save_model(\"model.json\")") != NULL,
+        "model.bst in XGBoost's legacy binary format (binf): refused, saying how to re-save it");
+  static const char old_binary[] = "\x00\x00\x00?\x0e\x00\x00\x00\x01\x00\x00\x00";
+  CHECK(grove_forest_load_buffer(old_binary, sizeof old_binary - 1, "old.bst", &f, &err) ==
+                GROVE_EUNSUPPORTED &&
+            strstr(err.msg, "old.bst: XGBoost's legacy binary") == err.msg,
+        "the older binary format without magic (zero bytes up front): refused the same way");
   unlink(path);
   rmdir(dir);
 }

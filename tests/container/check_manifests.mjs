@@ -163,11 +163,11 @@ function checkKserve(dir, schemaFile) {
   check(JSON.stringify(sr.spec.protocolVersions) === '["v2"]',
         "the runtime claims the Open Inference Protocol v2 only", JSON.stringify(sr.spec.protocolVersions));
   const formats = sr.spec.supportedModelFormats || [];
-  // What grove reads as KServe users store it: XGBoost JSON/UBJSON, converted scikit-learn.
-  // LightGBM is stored as model.bst, which grove does not look for yet; nothing is
-  // auto-selected, since KServe's own xgboost runtime also reads legacy binary .bst files.
-  check(formats.length > 0 && formats.every((f) => ["xgboost", "sklearn"].includes(f.name)),
-        "the runtime claims only xgboost and (converted) sklearn", JSON.stringify(formats));
+  // What grove reads as KServe users store it: XGBoost JSON/UBJSON, LightGBM text (model.bst
+  // included), converted scikit-learn; nothing is auto-selected, since KServe's own xgboost
+  // runtime also reads legacy binary .bst files, which grove refuses.
+  check(formats.length > 0 && formats.every((f) => ["xgboost", "lightgbm", "sklearn"].includes(f.name)),
+        "the runtime claims only xgboost, lightgbm and (converted) sklearn", JSON.stringify(formats));
   check(formats.every((f) => f.autoSelect === false), "no format is auto-selected", JSON.stringify(formats));
   const m = isvc.spec.predictor.model;
   check(m.runtime === sr.metadata.name && m.protocolVersion === "v2" &&
