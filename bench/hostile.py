@@ -6,7 +6,8 @@ For each binary given (e.g. the one before a hardening change and the one after)
 (keep-alive, one request at a time) and, while it runs, one attack:
   json:  POST a 3 MB body of a million empty records (--max-request-rows 100000: refused);
   reset: an HTTP/2 connection sending predictions each followed by RST_STREAM in the same
-         write, 5 s (python3-h2).
+         write, 5 s (python3-h2);
+  empty: an HTTP/2 stream's headers, then empty DATA frames as fast as they go, 5 s.
 Prints one JSON line per binary and attack: the daemon's peak RSS during the attack (MB,
 VmHWM reset just before it), the single-row client's p50 / p99 / worst latency (ms) while
 the attack lasts, and what the attack itself saw. CPU model name printed first.
@@ -16,10 +17,7 @@ Usage: /usr/bin/python3 bench/hostile.py --source-root . BUILD_A/grove [BUILD_B/
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -82,6 +80,28 @@ def attack_reset(d, seconds=5.0):
     return {"sent": sent, "closed_by_server": closed}
 
 
+def attack_empty_data(d, seconds=5.0):
+    """CVE-2019-9518's shape: one stream's headers, then empty DATA frames as fast as the
+    socket takes them (raw frames: 9-byte header, length 0, no END_STREAM)."""
+    s, c = hr.h2_connection(d)
+    sid = c.get_next_available_stream_id()
+    c.send_headers(sid, [(":method", "POST"), (":path", "/v1/models/income/predict"), (":scheme", "http"),
+                         (":authority", "127.0.0.1"), ("content-type", "application/json")])
+    s.sendall(c.data_to_send())
+    frame = (0).to_bytes(3, "big") + b"\x00\x00" + sid.to_bytes(4, "big")  # DATA, no flags
+    burst = frame * 4096
+    frames, closed, end = 0, False, time.monotonic() + seconds
+    s.settimeout(1.0)
+    try:
+        while time.monotonic() < end:
+            s.sendall(burst)
+            frames += 4096
+    except OSError:
+        closed = True
+    s.close()
+    return {"empty_frames_sent": frames, "closed_by_server": closed}
+
+
 def run(ctx, grove, attack):
     ctx.grove = os.path.abspath(grove)
     d = th.Daemon(ctx, "bench-" + attack, ["--threads", "1", "--workers", "1", "--max-request-rows", "100000",
@@ -98,7 +118,7 @@ def run(ctx, grove, attack):
     m0, total0 = th.metrics(d), client.total
     hr.reset_peak(d.proc.pid)
     t0 = time.monotonic()
-    seen = attack_json(d) if attack == "json" else attack_reset(d)
+    seen = {"json": attack_json, "reset": attack_reset, "empty": attack_empty_data}[attack](d)
     took = time.monotonic() - t0
     peak = hr.proc_kb(d.proc.pid, "VmHWM") / 1024
     m1, total1 = th.metrics(d), client.total
@@ -119,7 +139,7 @@ def run(ctx, grove, attack):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--source-root", default=".")
-    ap.add_argument("--attacks", default="json,reset")
+    ap.add_argument("--attacks", default="json,reset,empty")
     ap.add_argument("binaries", nargs="+")
     a = ap.parse_args()
     ctx = th.make_ctx(a.binaries[0], a.source_root, "grove-bench-hostile-")
