@@ -5,6 +5,24 @@
 #include <string.h>
 
 #include "cli.h"
+#include "csv_rows.h"
+
+static const char bench_usage[] =
+    "usage: grove bench MODEL [options]\n"
+    "\n"
+    "Engine-only throughput (no HTTP): scores rows in batches for at least --min-time per\n"
+    "batch size and prints one JSON line per batch size (rows/s, ns per row, the kernel).\n"
+    "\n"
+    "options:\n"
+    "  --rows N           rows to score per pass (default 65536; with --input: the file's)\n"
+    "  --batch B[,B...]   batch sizes (default 1,16,256,4096,65536)\n"
+    "  --threads T        engine threads per batch (default 1)\n"
+    "  --seed S           seed of the synthetic rows (default 42)\n"
+    "  --min-time MS      milliseconds per batch size at least (default 500)\n"
+    "  --input CSV        score CSV's rows (read as `grove predict` reads them), cycled or\n"
+    "                     cut to --rows, instead of synthetic rows that probe every split\n"
+    "  -h, --help         this help\n"
+    "\n" CLI_MODEL_HELP;
 
 typedef struct {
   size_t nrows;
@@ -59,7 +77,7 @@ static int parse_options(int argc, char **argv, bench_opts_t *o) {
                                           {NULL, 0, NULL, 0}};
   *o = (bench_opts_t){
       .nrows = 65536, .batches = "1,16,256,4096,65536", .threads = 1, .seed = 42, .min_time = 0.5};
-  return cli_parse_options(argc, argv, options, "", on_option, o);
+  return cli_parse_options("bench", bench_usage, argc, argv, options, "", on_option, o);
 }
 
 /*
@@ -68,32 +86,36 @@ static int parse_options(int argc, char **argv, bench_opts_t *o) {
  * Returns 0 with *ROWS (o->nrows of them, malloc'd), or an exit code.
  */
 static int bench_rows(bench_opts_t *o, const cli_model_t *m, uint32_t nf, float **rows) {
-  float *file_rows = NULL;
-  size_t file_nrows = 0;
+  csv_rows_t file = {0};
   if (o->input != NULL) {
-    int rc = cli_read_csv("bench", o->input, m, 0, &file_rows, &file_nrows);
+    const cli_csv_opts_t csv = {.categories = GROVE_CATEGORIES_AUTO, .unknown_categories = -1};
+    int rc = cli_read_csv("bench", o->input, m, &csv, &file);
     if (rc != 0) return rc;
-    if (file_nrows == 0) {
+    if (file.nrows == 0) {
       fprintf(stderr, "grove bench: %s: no data rows\n",
               strcmp(o->input, "-") == 0 ? "<stdin>" : o->input);
-      free(file_rows);
+      csv_rows_free(&file);
       return CLI_EXIT_INPUT;
     }
-    if (!o->rows_given) o->nrows = file_nrows;
+    if (!o->rows_given) o->nrows = file.nrows;
   }
   *rows = malloc(o->nrows * nf * sizeof **rows);
   if (*rows == NULL) {
-    free(file_rows);
+    csv_rows_free(&file);
     fprintf(stderr, "grove bench: out of memory\n");
     return CLI_EXIT_MODEL;
   }
-  if (file_rows == NULL) {
+  if (file.values == NULL) {
     grove_forest_synthesize_rows(m->forest, o->nrows, o->seed, *rows);
     return 0;
   }
+  /* The kernels' float rows: each double as the model takes it (the few rows only the
+   * double walk decides exactly are scored in float here: bench measures the kernels). */
   for (size_t r = 0; r < o->nrows; r++)
-    memcpy(*rows + r * nf, file_rows + (r % file_nrows) * nf, nf * sizeof **rows);
-  free(file_rows);
+    for (uint32_t j = 0; j < nf; j++)
+      (*rows)[r * nf + j] =
+          grove_forest_input_value(m->forest, j, file.values[(r % file.nrows) * nf + j], NULL);
+  csv_rows_free(&file);
   return 0;
 }
 
@@ -120,7 +142,7 @@ static void bench_batch(const bench_opts_t *o, const grove_forest_t *forest, con
       "\"kernel\":\"%s\",\"rows\":%zu,\"seconds\":%.6f,\"rows_per_s\":%.1f,\"ns_per_row\":%.2f,"
       "\"us_per_call\":%.3f,\"source\":\"%s\"}\n",
       info.objective, info.num_trees, info.num_features, batch, o->threads, grove_engine_isa(),
-      grove_engine_kernel(), done_rows, elapsed, (double)done_rows / elapsed,
+      grove_forest_kernel(forest), done_rows, elapsed, (double)done_rows / elapsed,
       elapsed * 1e9 / (double)done_rows, elapsed * 1e6 / (double)calls,
       o->input != NULL ? "csv" : "synthetic");
   fflush(stdout);

@@ -14,8 +14,15 @@
 /* Exit codes: 0 ok, 1 model or system failure, 2 bad usage or bad input. */
 enum { CLI_EXIT_MODEL = 1, CLI_EXIT_INPUT = 2 };
 
-/* The global usage text (`grove --help`). */
+/* The global usage text (`grove --help`); each subcommand has its own (`grove CMD --help`). */
 extern const char cli_usage[];
+
+/* What every usage text says MODEL is. */
+#define CLI_MODEL_HELP                                                                       \
+  "MODEL is a model file (XGBoost JSON or UBJSON, a LightGBM model.txt, or a scikit-learn\n" \
+  "model converted by models/convert_sklearn.py), or a directory holding model.json,\n"      \
+  "model.ubj, model.txt or model.bst and an optional schema.json (category strings,\n"      \
+  "labels, missing-value tokens).\n"
 
 /* A MODEL argument, loaded. */
 typedef struct {
@@ -32,29 +39,43 @@ int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int
                    cli_model_t *m);
 void cli_model_close(cli_model_t *m);
 
-/* For the commands that print a JSON document about MODEL alone (info, schema): the
- * prologue, then ENCODE's body on stdout. Returns the exit code. */
+/* For the commands that print a JSON document about MODEL alone (info, schema): --help
+ * (USAGE), the prologue, then ENCODE's body on stdout. Returns the exit code. */
 typedef int (*cli_encode_fn)(const grove_forest_t *forest, const grove_schema_t *schema,
                              api_body_t *body);
-int cli_print_model(const char *cmd, int argc, char **argv, cli_encode_fn encode);
+int cli_print_model(const char *cmd, const char *usage, int argc, char **argv,
+                    cli_encode_fn encode);
+
+/* How a command reads CSV (csv_rows_opts_t without the model). */
+typedef struct {
+  int ignore_extra;
+  grove_categories_t categories;
+  int unknown_categories; /* -1: the schema's "unknown_categories"; 0 refuse; 1 missing */
+  int per_row_errors;
+} cli_csv_opts_t;
 
 /*
  * Reads CSV rows for M from PATH ("-": stdin) as `grove predict` does (header row, columns
- * by name or position). Returns 0 with *ROWS (malloc'd) and *NROWS, or an exit code after
+ * by name or position). Returns 0 with *ROWS (csv_rows_free), or an exit code after
  * printing "grove CMD: FILE: why" to stderr.
  */
-int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ignore_extra,
-                 float **rows, size_t *nrows);
+struct csv_rows;
+int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m,
+                 const cli_csv_opts_t *opts, struct csv_rows *rows);
+
+/* Parses --categories' value; -1 (said why on stderr) when it is none of auto|labels|codes. */
+int cli_parse_categories(const char *s, grove_categories_t *out);
 
 /*
- * Runs getopt_long over ARGV with OPTIONS (a {NULL} entry ends them; "help"/'h' is added
+ * Runs getopt_long over ARGV with OPTIONS (a {NULL} entry ends them; --help/-h is added
  * here), handing every other option to ON_OPTION(C, OPTARG, CTX), which returns 0 or an exit
- * code. Returns 0, 1 after --help (usage on stdout), or an exit code (usage on stderr for an
- * unknown option).
+ * code. Returns 0; 1 after --help (USAGE on stdout); or an exit code after a bad option
+ * (the reason on stderr, pointing at --help).
  */
 struct option;
 typedef int (*cli_option_fn)(int c, const char *arg, void *ctx);
-int cli_parse_options(int argc, char **argv, const struct option *options, const char *shortopts,
+int cli_parse_options(const char *cmd, const char *usage, int argc, char **argv,
+                      const struct option *options, const char *shortopts,
                       cli_option_fn on_option, void *ctx);
 
 /* Parses option OPT's value S as a whole number from 1 to MAX into *OUT; -1 (with the

@@ -13,26 +13,16 @@ const char cli_usage[] =
     "usage: grove <command> [options]\n"
     "\n"
     "commands:\n"
-    "  predict MODEL --input FILE|- [--output FILE|-] [--margin] [--threads N]\n"
-    "                [--ignore-extra] [--stats]\n"
-    "      Score CSV rows (header row; columns by feature name, or by position when the\n"
-    "      model has no names). Empty, nan, NaN, NA = missing. One output line per row.\n"
-    "  info MODEL\n"
-    "      Print the model's summary as one JSON object.\n"
-    "  schema MODEL\n"
-    "      Print a schema.json for MODEL: its own schema.json, else one from a LightGBM\n"
-    "      model's pandas_categorical trailer, else from its feature names and types.\n"
-    "  bench MODEL [--rows N] [--batch B[,B...]] [--threads T] [--seed S] [--input CSV]\n"
-    "      Engine-only throughput on synthetic rows (or CSV's rows, cycled to --rows\n"
-    "      when given), one JSON line per batch size.\n"
-    "  serve [MODEL ...] [--models DIR] [--port N] [options]\n"
-    "      Serve models over HTTP (JSON, msgpack, Open Inference Protocol v2, /metrics);\n"
-    "      `grove serve --help` lists every option and its environment variable.\n"
-    "  version\n"
+    "  predict MODEL --input FILE|-   score CSV rows, one output line per row\n"
+    "  info MODEL                     the model's summary as one JSON object\n"
+    "  schema MODEL                   a schema.json for MODEL\n"
+    "  bench MODEL                    engine-only throughput, one JSON line per batch size\n"
+    "  serve [MODEL ...]              serve models over HTTP\n"
+    "  health                         probe a running grove's readiness (exit 0 when ready)\n"
+    "  version                        print the version (also --version, -V)\n"
     "\n"
-    "MODEL is a model file (XGBoost JSON or UBJSON, a LightGBM model.txt, or a scikit-learn\n"
-    "model converted by models/convert_sklearn.py), or a directory holding model.json,\n"
-    "model.ubj or model.txt and an optional schema.json (category strings, labels).\n";
+    "`grove COMMAND --help` describes a command and its options.\n"
+    "\n" CLI_MODEL_HELP;
 
 int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int first,
                    cli_model_t *m) {
@@ -57,10 +47,13 @@ void cli_model_close(cli_model_t *m) {
   m->forest = NULL;
 }
 
-int cli_print_model(const char *cmd, int argc, char **argv, cli_encode_fn encode) {
+int cli_print_model(const char *cmd, const char *usage, int argc, char **argv,
+                    cli_encode_fn encode) {
+  static const struct option none[] = {{NULL, 0, NULL, 0}};
+  int rc = cli_parse_options(cmd, usage, argc, argv, none, "", NULL, NULL);
+  if (rc != 0) return rc == 1 ? 0 : rc;
   cli_model_t m;
-  int rc = cli_model_open(cmd, "MODEL", argc, argv, 1, &m);
-  if (rc != 0) return rc;
+  if ((rc = cli_model_open(cmd, "MODEL", argc, argv, optind, &m)) != 0) return rc;
   api_body_t body;
   if (encode(m.forest, m.schema, &body) == 0) {
     fwrite(body.data, 1, body.len, stdout);
@@ -74,10 +67,9 @@ int cli_print_model(const char *cmd, int argc, char **argv, cli_encode_fn encode
   return rc;
 }
 
-int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ignore_extra,
-                 float **rows, size_t *nrows) {
-  *rows = NULL;
-  *nrows = 0;
+int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m,
+                 const cli_csv_opts_t *opts, csv_rows_t *rows) {
+  *rows = (csv_rows_t){0};
   int is_stdin = strcmp(path, "-") == 0;
   FILE *in = is_stdin ? stdin : fopen(path, "rb");
   if (in == NULL) {
@@ -85,29 +77,60 @@ int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m, int ig
     return CLI_EXIT_INPUT;
   }
   grove_error_t err;
-  csv_rows_opts_t opts = {.forest = m->forest, .schema = m->schema, .ignore_extra = ignore_extra};
-  grove_err_t ec = csv_rows_read(in, &opts, rows, nrows, &err);
+  csv_rows_opts_t ropts = {
+      .forest = m->forest,
+      .schema = m->schema,
+      .ignore_extra = opts->ignore_extra,
+      .categories = opts->categories,
+      .unknown_missing = opts->unknown_categories >= 0 ? opts->unknown_categories
+                         : m->schema != NULL        ? m->schema->unknown_missing
+                                                    : 0,
+      .per_row_errors = opts->per_row_errors,
+  };
+  grove_err_t ec = csv_rows_read(in, &ropts, rows, &err);
   if (!is_stdin) fclose(in);
   if (ec == GROVE_OK) return 0;
   fprintf(stderr, "grove %s: %s: %s\n", cmd, is_stdin ? "<stdin>" : path, err.msg);
   return ec == GROVE_EINPUT ? CLI_EXIT_INPUT : CLI_EXIT_MODEL;
 }
 
-int cli_parse_options(int argc, char **argv, const struct option *options, const char *shortopts,
+int cli_parse_categories(const char *s, grove_categories_t *out) {
+  static const char *const names[] = {"auto", "labels", "codes"};
+  static const grove_categories_t modes[] = {GROVE_CATEGORIES_AUTO, GROVE_CATEGORIES_LABELS,
+                                             GROVE_CATEGORIES_CODES};
+  for (size_t i = 0; i < 3; i++)
+    if (strcmp(s, names[i]) == 0) return *out = modes[i], 0;
+  fprintf(stderr, "grove: --categories expects auto, labels or codes, got \"%s\"\n", s);
+  return -1;
+}
+
+int cli_parse_options(const char *cmd, const char *usage, int argc, char **argv,
+                      const struct option *options, const char *shortopts,
                       cli_option_fn on_option, void *ctx) {
   struct option all[32];
+  char shorts[64];
   size_t n = 0;
   while (options[n].name != NULL && n < sizeof all / sizeof all[0] - 2) all[n] = options[n], n++;
   all[n++] = (struct option){"help", no_argument, NULL, 'h'};
   all[n] = (struct option){NULL, 0, NULL, 0};
+  /* ':' first: a missing value is told apart from an unknown option; 'h' is --help. */
+  snprintf(shorts, sizeof shorts, ":h%s", shortopts);
+  opterr = 0; /* the messages below name the command */
+  optind = 1;
   int c, rc = 0;
-  while (rc == 0 && (c = getopt_long(argc, argv, shortopts, all, NULL)) != -1) {
+  while (rc == 0 && (c = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
     if (c == 'h') {
-      fputs(cli_usage, stdout);
+      fputs(usage, stdout);
       return 1;
     }
     if (c == '?' || c == ':') {
-      fputs(cli_usage, stderr);
+      /* A long option is named as written; a short one by its letter (it may be in a
+       * cluster such as -mx). */
+      const char *written = argv[optind - 1];
+      char letter[3] = {'-', (char)optopt, '\0'};
+      const char *opt = strncmp(written, "--", 2) == 0 || optopt == 0 ? written : letter;
+      fprintf(stderr, "grove %s: %s \"%s\" (grove %s --help lists the options)\n", cmd,
+              c == ':' ? "missing value for option" : "unknown option", opt, cmd);
       return CLI_EXIT_INPUT;
     }
     rc = on_option(c, optarg, ctx);

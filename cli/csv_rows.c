@@ -1,4 +1,4 @@
-/* CSV parsing is libcsv's; this file maps columns to features and fields to floats. */
+/* CSV parsing is libcsv's; this file maps columns to features and fields to values. */
 #include "csv_rows.h"
 
 #include <csv.h>
@@ -16,8 +16,10 @@ typedef struct {
   char **header; /* header names, ncols of them */
   uint32_t ncols, cap_cols;
   int32_t *col_feature; /* feature of each column, or -1 when ignored */
-  float *rows;
-  size_t nrows, cap_rows;
+  csv_rows_t *out;
+  size_t cap_rows;
+  int row_bad;       /* the current record has an error (per-row mode: ROW_MSG) */
+  char row_msg[256];
   grove_err_t rc;
   grove_error_t *err;
 } reader_t;
@@ -33,15 +35,35 @@ static void reader_fail(reader_t *r, grove_err_t code, const char *fmt, ...) {
   va_end(ap);
 }
 
-static int is_missing(const char *s, size_t len) {
-  return len == 0 || (len == 3 && (memcmp(s, "nan", 3) == 0 || memcmp(s, "NaN", 3) == 0)) ||
-         (len == 2 && memcmp(s, "NA", 2) == 0);
+/* A bad data row: the whole read fails, or in per-row mode only this row does. The
+ * message starts with the line number either way. */
+static void row_fail(reader_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void row_fail(reader_t *r, const char *fmt, ...) {
+  if (r->row_bad) return; /* keep the row's first error */
+  r->row_bad = 1;
+  char *msg = r->opts->per_row_errors ? r->row_msg : r->err->msg;
+  size_t size = r->opts->per_row_errors ? sizeof r->row_msg : sizeof r->err->msg;
+  if (!r->opts->per_row_errors) {
+    if (r->rc != GROVE_OK) return;
+    r->rc = GROVE_EINPUT;
+  }
+  int n = snprintf(msg, size, "line %zu", r->record + 1);
+  va_list ap;
+  va_start(ap, fmt);
+  if (n > 0 && (size_t)n < size) vsnprintf(msg + n, size - (size_t)n, fmt, ap);
+  va_end(ap);
 }
 
-/* Parses a numeric field the way numpy does (strtod, then rounded once to float32). */
-static int parse_number(const char *s, float *out) {
+static int is_missing(const reader_t *r, uint32_t feature, const char *s, size_t len) {
+  return len == 0 || (len == 3 && (memcmp(s, "nan", 3) == 0 || memcmp(s, "NaN", 3) == 0)) ||
+         (len == 2 && memcmp(s, "NA", 2) == 0) ||
+         grove_schema_is_missing(r->opts->schema, feature, s, len);
+}
+
+/* Parses a numeric field as numpy and LightGBM do: strtod, the double kept as it is. */
+static int parse_number(const char *s, double *out) {
   char *end;
-  *out = (float)strtod(s, &end); /* the caller drops *OUT when this fails */
+  *out = strtod(s, &end); /* the caller drops *OUT when this fails */
   return end == s || *end != '\0' ? -1 : 0;
 }
 
@@ -108,50 +130,74 @@ static void on_header_end(reader_t *r) {
   free(seen);
 }
 
-/* The row being filled: the slot after the last complete one. */
-static float *current_row(reader_t *r) {
+/* The row being filled: the slot after the last complete one (all missing at its start). */
+static double *current_row(reader_t *r) {
+  csv_rows_t *o = r->out;
+  const size_t nf = r->num_features ? r->num_features : 1;
   if (r->col == 0) {
-    if (r->nrows == r->cap_rows) {
+    if (o->nrows == r->cap_rows) {
       size_t cap = r->cap_rows ? r->cap_rows * 2 : 1024;
-      float *p = realloc(r->rows, cap * r->num_features * sizeof *p);
+      if (cap > SIZE_MAX / sizeof(double) / nf) return NULL;
+      double *p = realloc(o->values, cap * nf * sizeof *p);
       if (p == NULL) return NULL;
-      r->rows = p;
+      o->values = p;
+      if (r->opts->per_row_errors) {
+        char **e = realloc(o->errors, cap * sizeof *e);
+        if (e == NULL) return NULL;
+        o->errors = e;
+      }
       r->cap_rows = cap;
     }
-    float *row = r->rows + r->nrows * r->num_features;
+    double *row = o->values + o->nrows * nf;
     for (uint32_t j = 0; j < r->num_features; j++) row[j] = NAN;
   }
-  return r->rows + r->nrows * r->num_features;
+  return o->values + o->nrows * nf;
+}
+
+/* Category text for categorical feature J (the schema has its labels). */
+static void read_category(reader_t *r, uint32_t c, uint32_t j, const char *s, size_t len,
+                          double *dst) {
+  const grove_schema_t *schema = r->opts->schema;
+  const int shown = (int)(len > 64 ? 64 : len);
+  double code;
+  switch (grove_schema_category_read(schema, j, s, len, r->opts->categories, &code)) {
+    case GROVE_CATEGORY_LABEL:
+    case GROVE_CATEGORY_CODE:
+      *dst = code; /* codes outside the labels reach the model, as in LightGBM and XGBoost */
+      return;
+    case GROVE_CATEGORY_AMBIGUOUS:
+      return row_fail(r,
+                      ", column %u (\"%s\"): \"%.*s\" is both a label (code %.0f) and the code "
+                      "of another label; say which with --categories labels or --categories codes",
+                      c + 1, column_name(r, c), shown, s, code);
+    case GROVE_CATEGORY_UNKNOWN:
+      break;
+  }
+  if (r->opts->categories == GROVE_CATEGORIES_CODES)
+    return row_fail(r, ", column %u (\"%s\"): not a category code: \"%.*s\" (--categories codes)",
+                    c + 1, column_name(r, c), shown, s);
+  if (r->opts->unknown_missing) return; /* stays missing */
+  row_fail(r,
+           ", column %u (\"%s\"): unknown category \"%.*s\" (not one of the schema's %u labels%s)",
+           c + 1, column_name(r, c), shown, s, schema->features[j].num_categories,
+           r->opts->categories == GROVE_CATEGORIES_LABELS ? "" : ", nor a number");
 }
 
 static void on_data_field(reader_t *r, const char *s, size_t len) {
-  float *row = current_row(r);
+  double *row = current_row(r);
   if (row == NULL) return reader_fail(r, GROVE_ENOMEM, "out of memory");
   uint32_t c = r->col;
   if (c >= r->ncols) return; /* counted and reported at the end of the record */
   int32_t j = r->col_feature[c];
-  if (j < 0 || is_missing(s, len)) return;
+  if (j < 0 || is_missing(r, (uint32_t)j, s, len)) return;
   const grove_schema_t *schema = r->opts->schema;
-  if (schema != NULL && schema->features[j].type == GROVE_FEATURE_CATEGORICAL) {
-    int32_t code = grove_schema_category_code(schema, (uint32_t)j, s, len);
-    float v;
-    /* Not one of the strings: an integer code in range is accepted, as in the HTTP API. */
-    if (code < 0 && parse_number(s, &v) == 0 && v >= 0.0f &&
-        v < (float)schema->features[j].num_categories && v == floorf(v))
-      code = (int32_t)v;
-    if (code < 0)
-      return reader_fail(
-          r, GROVE_EINPUT,
-          "line %zu, column %u (\"%s\"): unknown category \"%.*s\" (neither one of the schema's %u "
-          "categories nor a code below that)",
-          r->record + 1, c + 1, column_name(r, c), (int)(len > 64 ? 64 : len), s,
-          schema->features[j].num_categories);
-    row[j] = (float)code;
-    return;
+  if (schema != NULL && schema->features[j].type == GROVE_FEATURE_CATEGORICAL)
+    return read_category(r, c, (uint32_t)j, s, len, &row[j]);
+  if (parse_number(s, &row[j]) != 0) {
+    row[j] = NAN;
+    row_fail(r, ", column %u (\"%s\"): not a number: \"%.*s\"", c + 1, column_name(r, c),
+             (int)(len > 64 ? 64 : len), s);
   }
-  if (parse_number(s, &row[j]) != 0)
-    reader_fail(r, GROVE_EINPUT, "line %zu, column %u (\"%s\"): not a number: \"%.*s\"",
-                r->record + 1, c + 1, column_name(r, c), (int)(len > 64 ? 64 : len), s);
 }
 
 static void on_field(void *s, size_t len, void *data) {
@@ -159,42 +205,68 @@ static void on_field(void *s, size_t len, void *data) {
   if (r->rc != GROVE_OK) return;
   const char *text = s ? s : "";
   if (s == NULL) len = 0;
-  if (strlen(text) != len) { /* an embedded NUL byte */
-    reader_fail(r, GROVE_EINPUT, "line %zu, column %u: NUL byte in field", r->record + 1,
-                r->col + 1);
-    return;
-  }
-  if (r->record == 0)
-    on_header_field(r, text);
-  else
+  if (r->record == 0) {
+    if (strlen(text) != len)
+      reader_fail(r, GROVE_EINPUT, "line 1, column %u: NUL byte in field", r->col + 1);
+    else
+      on_header_field(r, text);
+  } else if (strlen(text) != len) { /* an embedded NUL byte */
+    if (current_row(r) == NULL) return reader_fail(r, GROVE_ENOMEM, "out of memory");
+    row_fail(r, ", column %u: NUL byte in field", r->col + 1);
+  } else {
     on_data_field(r, text, len);
+  }
   r->col++;
+}
+
+/* Ends a data record: a complete row, or in per-row mode a bad one kept with its message. */
+static void end_data_record(reader_t *r) {
+  if (r->col == 0 && current_row(r) == NULL) return reader_fail(r, GROVE_ENOMEM, "out of memory");
+  if (r->col != r->ncols)
+    row_fail(r, ": %u fields, the header has %u", r->col, r->ncols);
+  if (r->rc != GROVE_OK) return;
+  csv_rows_t *o = r->out;
+  if (r->opts->per_row_errors) {
+    o->errors[o->nrows] = NULL;
+    if (r->row_bad) {
+      double *row = o->values + o->nrows * (r->num_features ? r->num_features : 1);
+      for (uint32_t j = 0; j < r->num_features; j++) row[j] = NAN; /* nothing half-read */
+      if ((o->errors[o->nrows] = strdup(r->row_msg)) == NULL)
+        return reader_fail(r, GROVE_ENOMEM, "out of memory");
+      o->num_errors++;
+    }
+  }
+  o->nrows++;
 }
 
 static void on_record(int term, void *data) {
   (void)term;
   reader_t *r = data;
   if (r->rc == GROVE_OK) {
-    if (r->record == 0) {
+    if (r->record == 0)
       on_header_end(r);
-    } else if (r->col != r->ncols) {
-      reader_fail(r, GROVE_EINPUT, "line %zu: %u fields, the header has %u", r->record + 1, r->col,
-                  r->ncols);
-    } else {
-      r->nrows++;
-    }
+    else
+      end_data_record(r);
   }
   r->record++;
   r->col = 0;
+  r->row_bad = 0;
 }
 
-grove_err_t csv_rows_read(FILE *fp, const csv_rows_opts_t *opts, float **rows, size_t *nrows,
+void csv_rows_free(csv_rows_t *rows) {
+  if (rows == NULL) return;
+  for (size_t i = 0; rows->errors != NULL && i < rows->nrows; i++) free(rows->errors[i]);
+  free(rows->errors);
+  free(rows->values);
+  *rows = (csv_rows_t){0};
+}
+
+grove_err_t csv_rows_read(FILE *fp, const csv_rows_opts_t *opts, csv_rows_t *out,
                           grove_error_t *err) {
-  *rows = NULL;
-  *nrows = 0;
+  *out = (csv_rows_t){0};
   grove_forest_info_t info;
   grove_forest_get_info(opts->forest, &info);
-  reader_t r = {.opts = opts, .num_features = info.num_features, .err = err};
+  reader_t r = {.opts = opts, .num_features = info.num_features, .out = out, .err = err};
   struct csv_parser p;
   if (csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
     snprintf(err->msg, sizeof err->msg, "out of memory");
@@ -216,11 +288,6 @@ grove_err_t csv_rows_read(FILE *fp, const csv_rows_opts_t *opts, float **rows, s
   for (uint32_t c = 0; c < r.ncols; c++) free(r.header[c]);
   free(r.header);
   free(r.col_feature);
-  if (r.rc != GROVE_OK) {
-    free(r.rows);
-    return r.rc;
-  }
-  *rows = r.rows;
-  *nrows = r.nrows;
-  return GROVE_OK;
+  if (r.rc != GROVE_OK) csv_rows_free(out);
+  return r.rc;
 }

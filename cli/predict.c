@@ -7,20 +7,153 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "csv_rows.h"
 
-/* Formats all predictions into one buffer so that nothing is written on failure. */
-static char *format_predictions(const float *out, size_t nrows, uint32_t width, size_t *len) {
-  size_t cap = nrows * width * 18 + 1, used = 0;
-  char *buf = malloc(cap);
+static const char predict_usage[] =
+    "usage: grove predict MODEL --input FILE|- [options]\n"
+    "\n"
+    "Scores the rows of a CSV file (a header row, then one row per line; columns by feature\n"
+    "name, or by position when the model has no names) and writes one line per row: its\n"
+    "predictions, comma-separated (the class probabilities, or the value for regression).\n"
+    "Empty, nan, NaN, NA and the schema's \"missing\" tokens are missing values. Numbers are\n"
+    "read as doubles and decided as the training library decides them.\n"
+    "\n"
+    "options:\n"
+    "  -i, --input FILE|-      the CSV to score (- reads stdin)\n"
+    "  -o, --output FILE|-     where the predictions go (default: stdout)\n"
+    "  --margin                raw scores (what the library calls the margin or raw score)\n"
+    "                          instead of transformed predictions\n"
+    "  --categories MODE       how categorical columns are read: auto (default: text that is\n"
+    "                          one of the schema's labels is that label, a number that is not\n"
+    "                          is a code; a number that is both is an error naming this\n"
+    "                          option), labels (always a label), codes (always a number)\n"
+    "  --unknown-categories refuse|missing\n"
+    "                          an unknown category label is an error (refuse) or a missing\n"
+    "                          value; default: the schema's \"unknown_categories\", else refuse\n"
+    "  --errors stop|per-row   stop (default): the first bad row stops the run (exit 2, nothing\n"
+    "                          written); per-row: every row is written, a bad row as empty\n"
+    "                          predictions, and every line gets a last column with the row's\n"
+    "                          error (empty for good rows); exit 0\n"
+    "  --ignore-extra          skip columns that are not features (else they are an error)\n"
+    "  -t, --threads N         engine threads (default: the online cores)\n"
+    "  --stats                 one JSON line of timings on stderr\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "Exit codes: 0 done, 1 model or system failure, 2 bad usage or bad input.\n"
+    "\n" CLI_MODEL_HELP;
+
+typedef struct {
+  const char *input, *output;
+  int margin, stats;
+  cli_csv_opts_t csv;
+  uint32_t threads;
+} predict_opts_t;
+
+/* Option values without a short letter. */
+enum { OPT_MARGIN = 0x100, OPT_STATS, OPT_IGNORE_EXTRA, OPT_CATEGORIES, OPT_UNKNOWN, OPT_ERRORS };
+
+/* VALUE among the two words of an option that has two settings: 0 or 1; -1 said why. */
+static int parse_choice(const char *opt, const char *value, const char *no, const char *yes,
+                        const char *yes_alias) {
+  if (strcmp(value, no) == 0) return 0;
+  if (strcmp(value, yes) == 0 || strcmp(value, yes_alias) == 0) return 1;
+  fprintf(stderr, "grove predict: %s expects %s or %s, got \"%s\"\n", opt, no, yes, value);
+  return -1;
+}
+
+static int on_option(int c, const char *arg, void *ctx) {
+  predict_opts_t *o = ctx;
+  unsigned long v;
+  int choice = 0;
+  switch (c) {
+    case 'i':
+      o->input = arg;
+      break;
+    case 'o':
+      o->output = arg;
+      break;
+    case OPT_MARGIN:
+      o->margin = 1;
+      break;
+    case OPT_STATS:
+      o->stats = 1;
+      break;
+    case OPT_IGNORE_EXTRA:
+      o->csv.ignore_extra = 1;
+      break;
+    case OPT_CATEGORIES:
+      return cli_parse_categories(arg, &o->csv.categories) == 0 ? 0 : CLI_EXIT_INPUT;
+    case OPT_UNKNOWN:
+      choice = parse_choice("--unknown-categories", arg, "refuse", "missing", "missing");
+      o->csv.unknown_categories = choice;
+      break;
+    case OPT_ERRORS:
+      choice = parse_choice("--errors", arg, "stop", "per-row", "per_row");
+      o->csv.per_row_errors = choice;
+      break;
+    case 't':
+      if (cli_parse_count("--threads", arg, 256, &v) != 0) return CLI_EXIT_INPUT;
+      o->threads = (uint32_t)v;
+      break;
+  }
+  return choice < 0 ? CLI_EXIT_INPUT : 0;
+}
+
+/* Parses the options into O; 0, 1 after --help, or an exit code. */
+static int parse_options(int argc, char **argv, predict_opts_t *o) {
+  static const struct option options[] = {
+      {"input", required_argument, NULL, 'i'},
+      {"output", required_argument, NULL, 'o'},
+      {"margin", no_argument, NULL, OPT_MARGIN},
+      {"threads", required_argument, NULL, 't'},
+      {"stats", no_argument, NULL, OPT_STATS},
+      {"ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA},
+      {"categories", required_argument, NULL, OPT_CATEGORIES},
+      {"unknown-categories", required_argument, NULL, OPT_UNKNOWN},
+      {"errors", required_argument, NULL, OPT_ERRORS},
+      {NULL, 0, NULL, 0}};
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  *o = (predict_opts_t){.output = "-",
+                        .threads = n > 0 ? (uint32_t)n : 1,
+                        .csv = {.categories = GROVE_CATEGORIES_AUTO, .unknown_categories = -1}};
+  return cli_parse_options("predict", predict_usage, argc, argv, options, "i:o:t:", on_option,
+                           o);
+}
+
+/* Appends MSG to BUF as one CSV field (quoted, quotes doubled); returns the bytes written. */
+static size_t put_csv_field(char *buf, const char *msg) {
+  size_t used = 0;
+  buf[used++] = '"';
+  for (const char *p = msg; *p; p++) {
+    if (*p == '"') buf[used++] = '"';
+    buf[used++] = *p == '\n' || *p == '\r' ? ' ' : *p;
+  }
+  buf[used++] = '"';
+  return used;
+}
+
+/* Formats all predictions into one buffer so that nothing is written on failure. With
+ * per-row errors (ERRORS not NULL) each line ends with the row's error column. */
+static char *format_predictions(const float *out, size_t nrows, uint32_t width,
+                                const csv_rows_t *rows, size_t *len) {
+  size_t cap = nrows * ((size_t)width * 18 + 2) + 1;
+  for (size_t r = 0; rows->errors != NULL && r < nrows; r++)
+    if (rows->errors[r] != NULL) cap += 2 * strlen(rows->errors[r]) + 2;
+  char *buf = malloc(cap), *p = buf;
   if (buf == NULL) return NULL;
   for (size_t r = 0; r < nrows; r++) {
+    const char *bad = rows->errors != NULL ? rows->errors[r] : NULL;
     for (uint32_t k = 0; k < width; k++) {
-      int n = snprintf(buf + used, cap - used, "%s%.9g", k ? "," : "", (double)out[r * width + k]);
-      used += (size_t)n;
+      if (k) *p++ = ',';
+      if (bad == NULL) p += snprintf(p, (size_t)(buf + cap - p), "%.9g", (double)out[r * width + k]);
     }
-    buf[used++] = '\n';
+    if (rows->errors != NULL) {
+      *p++ = ',';
+      if (bad != NULL) p += put_csv_field(p, bad);
+    }
+    *p++ = '\n';
   }
-  *len = used;
+  *len = (size_t)(p - buf);
   return buf;
 }
 
@@ -40,102 +173,68 @@ static int write_output(const char *path, const char *text, size_t len) {
   return 0;
 }
 
-typedef struct {
-  const char *input, *output;
-  int margin, stats, ignore_extra;
-  uint32_t threads;
-} predict_opts_t;
-
-static int on_option(int c, const char *arg, void *ctx) {
-  predict_opts_t *o = ctx;
-  unsigned long v;
-  switch (c) {
-    case 'i':
-      o->input = arg;
-      break;
-    case 'o':
-      o->output = arg;
-      break;
-    case 'm':
-      o->margin = 1;
-      break;
-    case 's':
-      o->stats = 1;
-      break;
-    case 'x':
-      o->ignore_extra = 1;
-      break;
-    case 't':
-      if (cli_parse_count("--threads", arg, 256, &v) != 0) return CLI_EXIT_INPUT;
-      o->threads = (uint32_t)v;
-      break;
-  }
-  return 0;
-}
-
-/* Parses the options into O; 0, 1 after --help, or an exit code. */
-static int parse_options(int argc, char **argv, predict_opts_t *o) {
-  static const struct option options[] = {{"input", required_argument, NULL, 'i'},
-                                          {"output", required_argument, NULL, 'o'},
-                                          {"margin", no_argument, NULL, 'm'},
-                                          {"threads", required_argument, NULL, 't'},
-                                          {"stats", no_argument, NULL, 's'},
-                                          {"ignore-extra", no_argument, NULL, 'x'},
-                                          {NULL, 0, NULL, 0}};
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  *o = (predict_opts_t){.output = "-", .threads = n > 0 ? (uint32_t)n : 1};
-  return cli_parse_options(argc, argv, options, "i:o:t:", on_option, o);
+/* With per-row errors: how many rows were not scored, and the first reason, on stderr. */
+static void report_bad_rows(const csv_rows_t *rows) {
+  if (rows->num_errors == 0) return;
+  const char *first = NULL;
+  for (size_t r = 0; first == NULL && r < rows->nrows; r++) first = rows->errors[r];
+  fprintf(stderr, "grove predict: %zu of %zu rows not scored (first: %s)\n", rows->num_errors,
+          rows->nrows, first);
 }
 
 int cli_predict(int argc, char **argv) {
   predict_opts_t o;
   int rc = parse_options(argc, argv, &o);
   if (rc != 0) return rc == 1 ? 0 : rc;
-  static const char expected[] = "MODEL and --input FILE|-";
+  static const char expected[] = "MODEL and --input FILE|- (grove predict --help)";
   if (o.input == NULL) {
     fprintf(stderr, "grove predict: expected %s\n", expected);
     return CLI_EXIT_INPUT;
   }
   cli_model_t m;
   if ((rc = cli_model_open("predict", expected, argc, argv, optind, &m)) != 0) return rc;
-  float *rows = NULL, *out = NULL;
+  csv_rows_t rows = {0};
+  float *out = NULL;
   char *text = NULL;
-  size_t nrows = 0, len = 0;
+  size_t len = 0;
   double t0 = cli_now(), t1 = 0, t2 = 0;
   uint32_t width = grove_forest_output_width(m.forest, o.margin);
-  if ((rc = cli_read_csv("predict", o.input, &m, o.ignore_extra, &rows, &nrows)) != 0) goto done;
+  if ((rc = cli_read_csv("predict", o.input, &m, &o.csv, &rows)) != 0) goto done;
   t1 = cli_now();
   rc = CLI_EXIT_MODEL;
-  if ((out = malloc((nrows ? nrows : 1) * width * sizeof *out)) == NULL) {
-    fprintf(stderr, "grove predict: out of memory for %zu rows\n", nrows);
+  if ((out = malloc((rows.nrows ? rows.nrows : 1) * width * sizeof *out)) == NULL) {
+    fprintf(stderr, "grove predict: out of memory for %zu rows\n", rows.nrows);
     goto done;
   }
   grove_error_t err;
   grove_predict_opts_t popts = {.margin = o.margin, .threads = o.threads};
-  if (grove_forest_predict(m.forest, rows, nrows, out, &popts, &err) != GROVE_OK) {
+  /* The doubles as read: LightGBM models decide them as LightGBM does (bad rows are all
+   * missing here and are not written). */
+  if (grove_forest_predict_f64(m.forest, rows.values, rows.nrows, out, &popts, &err) !=
+      GROVE_OK) {
     fprintf(stderr, "grove predict: %s\n", err.msg);
     goto done;
   }
   t2 = cli_now();
-  if ((text = format_predictions(out, nrows, width, &len)) == NULL) {
+  if ((text = format_predictions(out, rows.nrows, width, &rows, &len)) == NULL) {
     fprintf(stderr, "grove predict: out of memory\n");
     goto done;
   }
   if ((rc = write_output(o.output, text, len)) != 0) goto done;
+  report_bad_rows(&rows);
   if (o.stats) {
     grove_forest_info_t info;
     grove_forest_get_info(m.forest, &info);
     fprintf(stderr,
-            "{\"rows\":%zu,\"features\":%u,\"trees\":%u,\"isa\":\"%s\",\"kernel\":\"%s\","
-            "\"threads\":%u,"
-            "\"parse_s\":%.6f,\"predict_s\":%.6f}\n",
-            nrows, info.num_features, info.num_trees, grove_engine_isa(), grove_engine_kernel(),
-            o.threads, t1 - t0, t2 - t1);
+            "{\"rows\":%zu,\"bad_rows\":%zu,\"features\":%u,\"trees\":%u,\"isa\":\"%s\","
+            "\"kernel\":\"%s\",\"threads\":%u,\"parse_s\":%.6f,\"predict_s\":%.6f}\n",
+            rows.nrows, rows.num_errors, info.num_features, info.num_trees, grove_engine_isa(),
+            grove_forest_kernel(m.forest), o.threads, t1 - t0, t2 - t1);
   }
 done:
   free(text);
   free(out);
-  free(rows);
+  csv_rows_free(&rows);
   cli_model_close(&m);
   return rc;
 }

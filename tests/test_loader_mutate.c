@@ -366,32 +366,35 @@ static void fuzz_csv(const csv_case_t *c, uint64_t seed, size_t iters) {
     size_t n = 1 + random_below(3);
     for (size_t k = 0; k < n; k++) mutate(&b, csv_bytes, sizeof csv_bytes - 1);
     save_input(&b);
-    csv_rows_opts_t opts = {
-        .forest = forest, .schema = c->schema, .ignore_extra = (int)random_below(2)};
+    csv_rows_opts_t opts = {.forest = forest,
+                            .schema = c->schema,
+                            .ignore_extra = (int)random_below(2),
+                            .categories = (grove_categories_t)random_below(3),
+                            .per_row_errors = (int)random_below(2)};
     /* fmemopen refuses an empty buffer on some libcs: read /dev/null for that. */
     FILE *fp = b.len ? fmemopen(b.data, b.len, "r") : fopen("/dev/null", "r");
     if (fp == NULL) {
       bad++;
       continue;
     }
-    float *rows = NULL;
-    size_t nrows = 0;
+    csv_rows_t rows;
     memset(&err, 0, sizeof err);
-    grove_err_t rc = csv_rows_read(fp, &opts, &rows, &nrows, &err);
+    grove_err_t rc = csv_rows_read(fp, &opts, &rows, &err);
     fclose(fp);
     if (rc == GROVE_OK) {
       parsed++;
-      float *out = malloc((nrows ? nrows : 1) * info.num_outputs * sizeof *out);
-      if (nrows > 0 &&
-          (rows == NULL || grove_forest_predict(forest, rows, nrows, out, NULL, &err) != GROVE_OK))
+      float *out = malloc((rows.nrows ? rows.nrows : 1) * info.num_outputs * sizeof *out);
+      if (rows.nrows > 0 &&
+          (rows.values == NULL ||
+           grove_forest_predict_f64(forest, rows.values, rows.nrows, out, NULL, &err) != GROVE_OK))
         bad++;
       free(out);
-      free(rows);
+      csv_rows_free(&rows);
     } else {
       refused++;
-      if (rows != NULL || err.msg[0] == '\0' || (rc != GROVE_EINPUT && rc != GROVE_EIO)) {
+      if (rows.values != NULL || err.msg[0] == '\0' || (rc != GROVE_EINPUT && rc != GROVE_EIO)) {
         if (bad++ < 3) printf("# bad refusal %s: \"%s\"\n", grove_err_name(rc), err.msg);
-        free(rows);
+        csv_rows_free(&rows);
       }
     }
   }

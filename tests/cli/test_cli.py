@@ -159,11 +159,114 @@ def main():
     check(rc == 0 and [r["batch"] for r in recs] == [1, 64] and all(r["rows_per_s"] > 0 for r in recs)
           and all(r["trees"] == 300 for r in recs), "bench prints one JSON line per batch size", out + err)
 
+    test_conventions(g)
+    test_predict_rows(g, income, tmp)
+    test_adult_cli_matches_api(g, income, tmp)
     test_serve_model_name_and_health(g, a.source_root, tmp)
     test_serve_help_matches_readme(g, a.source_root)
 
     print("1..%d" % count)
     return 1 if failed else 0
+
+
+COMMANDS = ["predict", "info", "schema", "bench", "serve", "health"]
+
+
+def test_conventions(g):
+    """Every subcommand has its own help (exit 0, stdout), --version/-V work, and bad
+    usage is plain text on stderr with exit 2 and nothing on stdout."""
+    rc, usage, err = run(g, ["--help"])
+    check(rc == 0 and all("\n  %s " % c in usage for c in COMMANDS + ["version"]),
+          "grove --help lists every command, health and version included", usage)
+    for c in COMMANDS:
+        for flag in ("--help", "-h"):
+            rc, out, err = run(g, [c, flag])
+            check(rc == 0 and out.startswith("usage: grove %s" % c) and err == "",
+                  "grove %s %s: its own usage on stdout, exit 0" % (c, flag), "rc=%d %s %s" % (rc, out[:200], err))
+        rc, out2, _ = run(g, ["help", c])
+        check(rc == 0 and out2 == out, "grove help %s is grove %s --help" % (c, c), out2[:200])
+    versions = [run(g, [v]) for v in ("--version", "-V", "version")]
+    check(all(v[0] == 0 and re.match(r"grove \d+\.\d+\.\d+ ", v[1]) for v in versions) and
+          len({v[1] for v in versions}) == 1, "grove --version, -V and version print the version", versions)
+    rc, out, err = run(g, [])
+    check(rc == 2 and out == "" and err.startswith("usage: grove"), "grove alone: usage on stderr, exit 2", err)
+    for args, needle in ((["predict", "-x"], 'unknown option "-x"'),
+                         (["info", "--frob"], 'unknown option "--frob"'),
+                         (["bench", "--rows"], 'missing value for option "--rows"'),
+                         (["predict", "m", "--input", "f", "--categories", "both"], "auto, labels or codes"),
+                         (["predict", "m", "--input", "f", "--errors", "some"], "stop or per-row")):
+        rc, out, err = run(g, args)
+        check(rc == 2 and out == "" and needle in err, "grove %s: exit 2, says %s" % (" ".join(args), needle),
+              "rc=%d out=%r err=%r" % (rc, out[:100], err))
+
+
+def predict_lines(g, args, stdin=None):
+    rc, out, err = run(g, ["predict"] + args, stdin=stdin)
+    return rc, out.splitlines(), err
+
+
+def test_predict_rows(g, income, tmp):
+    """--errors per-row, --unknown-categories and --categories on the income model."""
+    header = open(os.path.join(income, "sample.csv")).readline().strip()
+    good = "39,State-gov,77516,Bachelors,13,Never-married,Adm-clerical,Not-in-family,White,Male,2174,0,40,United-States"
+    rows = [good, good.replace("State-gov", "Martian"), "41,Private", good.replace("77516", "abc"),
+            good.replace("State-gov", " ?")]
+    text = header + "\n" + "\n".join(rows) + "\n"
+    rc, lines, err = predict_lines(g, [income, "--input", "-", "--errors", "per-row"], stdin=text)
+    check(rc == 0 and len(lines) == 5, "--errors per-row: one line per row, exit 0", "rc=%d %s" % (rc, err))
+    cells = [l.split(",", 1) for l in lines]
+    rc1, one, _ = predict_lines(g, [income, "--input", "-"], stdin=header + "\n" + good + "\n")
+    rc2, missing, _ = predict_lines(g, [income, "--input", "-"], stdin=header + "\n" + good.replace("State-gov", "") + "\n")
+    if len(cells) == 5 and rc1 == 0 and rc2 == 0:
+        check(cells[0] == [one[0], ""] and cells[4] == [missing[0], ""],
+              "per-row: good rows score as alone, with an empty error column; the schema's '?' is missing", lines)
+        check(cells[1][0] == "" and "line 3, column 2" in cells[1][1] and "Martian" in cells[1][1],
+              "per-row: an unknown category: empty prediction and the reason", lines[1])
+        check(cells[2][0] == "" and "line 4: 2 fields, the header has 14" in cells[2][1],
+              "per-row: a short line: empty prediction and the reason", lines[2])
+        check(cells[3][0] == "" and 'not a number: ""abc""' in cells[3][1],
+              "per-row: not a number, the reason quoted as a CSV field", lines[3])
+    check("3 of 5 rows not scored" in err, "per-row: stderr counts the rows not scored", err)
+    rc, lines, err = predict_lines(g, [income, "--input", "-", "--unknown-categories", "missing"],
+                                   stdin=header + "\n" + rows[1] + "\n")
+    check(rc == 0 and lines == missing, "--unknown-categories missing: an unknown label scores as missing", err)
+    sparse = "39,State-gov,77516,,13,,,,,,2174,0,40,"
+    rc, by_label, err = predict_lines(g, [income, "--input", "-"], stdin=header + "\n" + sparse + "\n")
+    rc2, lines, err2 = predict_lines(g, [income, "--input", "-", "--categories", "codes"],
+                                     stdin=header + "\n" + sparse.replace("State-gov", "6") + "\n")
+    check(rc == 0 and rc2 == 0 and lines == by_label, "--categories codes: 6 is State-gov's code", err + err2)
+    rc, lines, err = predict_lines(g, [income, "--input", "-", "--categories", "codes"], stdin=header + "\n" + good + "\n")
+    check(rc == 2 and "not a category code" in err and "--categories codes" in err,
+          "--categories codes refuses a label, naming the option", err)
+
+
+def test_adult_cli_matches_api(g, income, tmp):
+    """The tutorial's whole adult.csv (32,561 rows, ' ?' for missing, an income column):
+    grove predict scores every row, and the same rows sent to the API as JSON records give
+    the same predictions."""
+    data = os.path.join(os.path.dirname(income), "adult.csv.gz")
+    import csv
+    import gzip
+    with gzip.open(data, "rt") as f:
+        text = f.read()
+    rc, lines, err = predict_lines(g, [income, "--input", "-", "--ignore-extra"], stdin=text)
+    check(rc == 0 and len(lines) == 32561, "grove predict scores all of adult.csv (%d rows)" % len(lines), err[:300])
+    recs = []
+    for r in csv.DictReader(text.splitlines()):
+        r.pop("income", None)
+        recs.append({k: (float(v) if k in ("age", "fnlwgt", "educational-num", "capital-gain", "capital-loss",
+                                           "hours-per-week") else v.strip()) for k, v in r.items()})
+    p, port = start_serve(g, [income])
+    try:
+        status, body = http("POST", "http://127.0.0.1:%d/v1/models/income/predict" % port,
+                            json.dumps({"records": recs}).encode()) if port else (0, b"")
+    finally:
+        stop_serve(p)
+    api = json.loads(body).get("predictions", []) if status == 200 else []
+    diff = max((abs(float(a) - b) for a, b in zip(lines, api)), default=1.0)
+    check(status == 200 and len(api) == len(lines) and diff == 0.0,
+          "adult.csv through grove predict equals the API's predictions for the same records (max |diff| %g)" % diff,
+          "status %s %s" % (status, body[:200]))
 
 
 def free_port():

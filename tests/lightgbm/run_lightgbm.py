@@ -230,7 +230,9 @@ def test_fixtures(args):
                       "(%d rows)" % (name, isa, what, len(got)),
                       "%d rows differ, first %s: grove %s reference %s" % (
                           bad, at, got[at] if at is not None else "", expect[what][at] if at is not None else ""))
-        check_cli_doubles(args, name, path, meta, header, rows, want, rows32, expect["outputs"])
+        check_cli_doubles(args, name, path, meta, header, rows, want)
+        if name == "numeric_category_labels":
+            check_category_modes(args, name, read_fixture(name)[0], meta, header, rows, want)
         r = grove(args, "info", path)
         info = json.loads(r.stdout) if r.returncode == 0 else {}
         check(info.get("format") == "lightgbm-text" and info.get("objective") == meta["objective"]
@@ -240,32 +242,45 @@ def test_fixtures(args):
               (name, meta["objective"], len(header)), r.stdout[:300] + r.stderr)
 
 
-def check_cli_doubles(args, name, path, meta, header, rows, want, rows32, out32):
-    """grove predict on the fixture's own decimal text against LightGBM's outputs. LightGBM
-    reads those decimals as doubles; grove decides them as LightGBM does once the CSV reader
-    maps each value through grove_forest_input_value() (the engine's side, checked on these
-    same fixtures by tests/test_predict.c through grove_forest_predict_f64()). Until the
-    reader does that (cli/csv_rows.c), rows whose doubles round to float32 across a threshold
-    differ: this check then says so as a SKIP, and fails only if grove is wrong even for the
-    float32 values it read."""
+def check_cli_doubles(args, name, path, meta, header, rows, want):
+    """grove predict on the fixture's own decimal text against LightGBM's outputs: LightGBM
+    reads those decimals as doubles, and so does grove's CSV reader, which hands them to
+    grove_forest_predict_f64() (rows that would round to float32 across a threshold included)."""
     got, err = grove_predict(args, path, header, rows)
     if got is None:
         check(False, "%s: grove predict on the fixture's decimal inputs" % name, err)
         return
+    # grove's outputs are float32: a value counts as LightGBM's when it is within the meta's
+    # tolerance or is LightGBM's double rounded to float32 (big_sum_1500's 1e-9 is below
+    # float32's resolution at its magnitudes).
     tol_abs, tol_rel = meta["tol_abs"], meta["tol_rel"]
-    bad, big, at = worst(got, want, tol_abs, tol_rel)
-    label = "%s: grove predict on the fixture's decimal inputs is LightGBM's within tol_abs %g + tol_rel %g " \
-            "(max |diff| %.3g)" % (name, tol_abs, tol_rel, big)
-    if bad == 0:
-        check(len(got) == len(want), label)
-        return
-    as_float32, _ = f32_differences(got, out32)
-    if as_float32 == 0:
-        print("ok %d - %s # SKIP the CSV reader rounds values to float32 first (%d values differ from "
-              "LightGBM's; every one equals LightGBM's answer for the float32 values)" % (count + 1, label, bad))
-        globals()["count"] += 1
-        return
-    check(False, label, "%d values out, first at row %s" % (bad, at))
+    bad, big, at = 0, 0.0, None
+    for i, (g, w) in enumerate(zip(got, want)):
+        for a, b in zip(g, w):
+            if not (abs(a - b) <= tol_abs + tol_rel * abs(b) or f32(a) == f32(b)):
+                bad += 1
+                at = i if at is None else at
+                big = max(big, abs(a - b))
+    check(bad == 0 and len(got) == len(want) and all(len(g) == len(w) for g, w in zip(got, want)),
+          "%s: grove predict on the fixture's decimal inputs is LightGBM's within tol_abs %g + tol_rel %g, "
+          "or LightGBM's double rounded to float32" % (name, tol_abs, tol_rel),
+          "%d values out (largest |diff| %.3g), first at row %s" % (bad, big, at))
+
+
+def check_category_modes(args, name, text, meta, header, rows, want):
+    """The model with its numeric pandas_categorical labels: the inputs are codes, so
+    `--categories codes` must give LightGBM's outputs; `auto` must refuse a value that is
+    both a label and another label's code, naming the option (never a silent choice)."""
+    path = write_model(args, name + "_labels", text)
+    got, err = grove_predict(args, path, header, rows, flags=["--categories", "codes"])
+    bad, big, at = worst(got or [], want, meta["tol_abs"], meta["tol_rel"])
+    check(got is not None and bad == 0 and len(got) == len(want),
+          "%s with its numeric labels, --categories codes: LightGBM's outputs (max |diff| %.3g)" % (name, big),
+          err or "%d values out, first at row %s" % (bad, at))
+    got, err = grove_predict(args, path, header, rows)
+    check(got is None and "--categories labels or --categories codes" in (err or ""),
+          "%s with its numeric labels, --categories auto: an ambiguous value is refused naming the option"
+          % name, err or "accepted")
 
 
 # ------------------------------------------------------------------ 2. variants
