@@ -10,6 +10,29 @@
 
 #include "common.h"
 
+size_t api_utf8_len(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t len;
+  unsigned min;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, min = 0x10000;
+  else
+    return 0;
+  if (n < len) return 0;
+  unsigned cp = c & (0x7F >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
 int api_buf_reserve(api_buf_t *b, size_t more) {
   if (b->failed) return -1;
   if (more <= b->cap - b->len) return 0;
@@ -86,7 +109,7 @@ void api_buf_json_string(api_buf_t *b, const char *str, size_t n) {
         api_buf_put(b, esc, 6);
       i++;
     } else {
-      size_t l = api__utf8_len(s + i, n - i);
+      size_t l = api_utf8_len(s + i, n - i);
       if (l == 0) {
         api_buf_put(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
         i++;

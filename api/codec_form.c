@@ -31,7 +31,7 @@ static int put_field(form_t *f, const char *name, size_t nlen, const char *value
   for (size_t i = 0; i < nlen + vlen; i++) {
     const char *p = i < nlen ? name + i : value + i - nlen;
     size_t left = i < nlen ? nlen - i : vlen - (i - nlen);
-    size_t l = api__utf8_len((const unsigned char *)p, left);
+    size_t l = api_utf8_len((const unsigned char *)p, left);
     if (l == 0 || (unsigned char)*p < 0x20)
       return api__fail(f->err, 400, "form field %s is not UTF-8 text", i < nlen ? "name" : "value");
     i += l - 1;

@@ -320,27 +320,3 @@ int32_t api__answer_label(const api_answer_t *a, size_t r, uint32_t col) {
 const char *api__answer_row_error(const api_answer_t *a, size_t r) {
   return a->req->row_errors != NULL ? a->req->row_errors[r] : NULL;
 }
-
-/* Length of the valid UTF-8 sequence at S (N bytes left), or 0 when it is not one. */
-size_t api__utf8_len(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  size_t len;
-  unsigned min;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    len = 2, min = 0x80;
-  else if (c >= 0xE0 && c <= 0xEF)
-    len = 3, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4)
-    len = 4, min = 0x10000;
-  else
-    return 0;
-  if (n < len) return 0;
-  unsigned cp = c & (0x7F >> len);
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}

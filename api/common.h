@@ -127,9 +127,6 @@ int32_t api__class_index(const grove_forest_t *forest, const api_request_t *req,
 /* 1 when the response carries labels: a classifier and req->labels. */
 int api__wants_labels(const grove_forest_t *forest, const api_request_t *req);
 
-/* Length of the valid UTF-8 sequence at S (N bytes left), or 0 when it is not one. */
-size_t api__utf8_len(const unsigned char *s, size_t n);
-
 /* What an encoder answers: a decoded request, the outputs the engine gave it, and what the
  * encoders need to know of the model, looked up once (api__answer_init). */
 typedef struct {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "common.h"
 
 /* What may come next. */
@@ -89,7 +90,7 @@ static jp_kind_t read_string(jp_t *j, jp_kind_t kind) {
       q++;
       continue;
     }
-    size_t n = api__utf8_len((const unsigned char *)q, (size_t)(j->end - q));
+    size_t n = api_utf8_len((const unsigned char *)q, (size_t)(j->end - q));
     if (n == 0) return fail(j, "a string that is not UTF-8 at byte %zu", (size_t)(q - j->start));
     q += n;
   }

@@ -397,79 +397,100 @@ void grove__tree_arrays_free(grove_tree_arrays_t *a) {
 }
 
 /*
- * The node at each heap position of a tree's top LEVELS levels and of the level below them
- * (2^(LEVELS+1) - 1 positions, position p's children at 2p+1 and 2p+2): under a leaf, every
- * position is that leaf.
+ * What a table layout (grove_top_t, grove_top6_t) stores at split position P of TABLES: the
+ * split node N there, or NULL where a leaf stands (the layout then says "always right":
+ * NaN threshold, flags 0). ORs the node's bits into *ANY, the summary; returns 0 when the
+ * layout cannot hold N.
  */
-static void top_positions(const grove_forest_t *f, uint32_t root, uint32_t levels, uint32_t *at) {
+typedef int top_put_fn(void *tables, const grove_forest_t *f, uint32_t p, const grove_node_t *n,
+                       uint32_t *any);
+
+/*
+ * What both layouts share: TABLES (SIZE bytes) zeroed, AT the node at each heap position of
+ * a tree's top LEVELS levels and of the level below them (2^(LEVELS+1) - 1 positions,
+ * position p's children at 2p+1 and 2p+2; under a leaf, every position is that leaf), PUT
+ * given each split position's node, *ANY their summary. Returns 0 as soon as PUT does.
+ */
+static int top_walk(const grove_forest_t *f, uint32_t root, uint32_t levels, top_put_fn *put,
+                    void *tables, size_t size, uint32_t *at, uint32_t *any) {
   const uint32_t splits = (1u << levels) - 1;
+  memset(tables, 0, size);
+  *any = 0;
   at[0] = root;
   for (uint32_t p = 0; p < splits; p++) {
     const grove_node_t *n = &f->nodes[at[p]];
     const int split = grove__node_is_split(f->leaf64, n);
     at[grove__top_child(p, 0)] = split ? n->left : at[p];
     at[grove__top_child(p, 1)] = split ? n->left + 1 : at[p];
+    if (!put(tables, f, p, split ? n : NULL, any)) return 0;
   }
+  return 1;
+}
+
+/* Takes every node: a set with categories past 63 only adds GROVE_TOP_WIDE_SETS to the
+ * summary (forest.h). */
+static int top_put(void *tables, const grove_forest_t *f, uint32_t p, const grove_node_t *n,
+                   uint32_t *any) {
+  grove_top_t *top = tables;
+  if (n == NULL) {
+    top->value[p] = NAN;
+    return 1;
+  }
+  top->value[p] = n->value;
+  top->feature[p] = n->feature;
+  top->flags[p] = n->flags;
+  *any |= n->flags & ((1u << GROVE_NODE_CAT_SHIFT) - 1);
+  if (n->flags & GROVE_NODE_CATEGORICAL) {
+    const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
+    for (uint32_t w = 0; w < 2 && w < set->nwords; w++)
+      top->cat_words[w][p] = f->cat_words[set->offset + w];
+    if (set->nwords > 2) *any |= GROVE_TOP_WIDE_SETS;
+  }
+  return 1;
 }
 
 void grove__top_build(const grove_forest_t *f, uint32_t root, grove_top_t *top) {
   enum { SPLITS = GROVE_TOP_SLOTS - 1 };
-  uint32_t at[2 * GROVE_TOP_SLOTS - 1];
-  uint32_t any = 0;
-  memset(top, 0, sizeof *top);
-  top_positions(f, root, GROVE_TOP_LEVELS, at);
-  for (uint32_t p = 0; p < SPLITS; p++) {
-    const grove_node_t *n = &f->nodes[at[p]];
-    if (!grove__node_is_split(f->leaf64, n)) { /* NaN threshold, flags 0: all go right */
-      top->value[p] = NAN;
-      continue;
-    }
-    top->value[p] = n->value;
-    top->feature[p] = n->feature;
-    top->flags[p] = n->flags;
-    any |= n->flags & ((1u << GROVE_NODE_CAT_SHIFT) - 1);
-    if (n->flags & GROVE_NODE_CATEGORICAL) {
-      const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
-      for (uint32_t w = 0; w < 2 && w < set->nwords; w++)
-        top->cat_words[w][p] = f->cat_words[set->offset + w];
-      if (set->nwords > 2) any |= GROVE_TOP_WIDE_SETS;
-    }
-  }
+  uint32_t at[2 * GROVE_TOP_SLOTS - 1], any;
+  top_walk(f, root, GROVE_TOP_LEVELS, top_put, top, sizeof *top, at, &any); /* takes every node */
   top->flags[SPLITS] = any;
   for (uint32_t p = SPLITS; p < 2 * GROVE_TOP_SLOTS - 1; p++)
     top->exit[p % GROVE_TOP_SLOTS] = at[p];
 }
 
-int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) {
-  enum { SPLITS = GROVE_TOP6_SLOTS - 1, LAST_LEVEL = GROVE_TOP6_HALF - 1 };
-  uint32_t at[2 * GROVE_TOP6_SLOTS - 1];
-  uint32_t any = 0;
-  memset(top, 0, sizeof *top);
-  top_positions(f, root, GROVE_TOP6_LEVELS, at);
-  for (uint32_t p = 0; p < SPLITS; p++) {
-    const grove_node_t *n = &f->nodes[at[p]];
-    const uint32_t slot = p < LAST_LEVEL ? p : GROVE_TOP6_HALF + p % GROVE_TOP6_HALF;
-    if (!grove__node_is_split(f->leaf64, n)) { /* NaN threshold, flags 0: all go right */
-      top->value[slot] = NAN;
-      continue;
-    }
-    if ((uint32_t)n->feature > GROVE_TOP6_META_FEATURE_MASK) return 0;
-    float value = n->value;
-    uint32_t high = 0;
-    if (n->flags & GROVE_NODE_CATEGORICAL) {
-      const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
-      if (set->nwords > 2) return 0;
-      const uint32_t w0 = set->nwords > 0 ? f->cat_words[set->offset] : 0;
-      high = set->nwords > 1 ? f->cat_words[set->offset + 1] : 0;
-      if (high >> (32 - GROVE_TOP6_META_CATS_SHIFT)) return 0; /* a category past 47 */
-      memcpy(&value, &w0, sizeof value);
-    }
-    top->value[slot] = value;
-    top->meta[slot] = (uint32_t)n->feature |
-                      (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_TOP6_META_FLAGS_SHIFT |
-                      high << GROVE_TOP6_META_CATS_SHIFT;
-    any |= n->flags & GROVE_NODE_LOW_FLAGS;
+/* Refuses features past 255 and sets with categories past 47 (grove_top6_t's meta). */
+static int top6_put(void *tables, const grove_forest_t *f, uint32_t p, const grove_node_t *n,
+                    uint32_t *any) {
+  enum { LAST_LEVEL = GROVE_TOP6_HALF - 1 };
+  grove_top6_t *top = tables;
+  const uint32_t slot = p < LAST_LEVEL ? p : GROVE_TOP6_HALF + p % GROVE_TOP6_HALF;
+  if (n == NULL) {
+    top->value[slot] = NAN;
+    return 1;
   }
+  if ((uint32_t)n->feature > GROVE_TOP6_META_FEATURE_MASK) return 0;
+  float value = n->value;
+  uint32_t high = 0;
+  if (n->flags & GROVE_NODE_CATEGORICAL) {
+    const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
+    if (set->nwords > 2) return 0;
+    const uint32_t w0 = set->nwords > 0 ? f->cat_words[set->offset] : 0;
+    high = set->nwords > 1 ? f->cat_words[set->offset + 1] : 0;
+    if (high >> (32 - GROVE_TOP6_META_CATS_SHIFT)) return 0; /* a category past 47 */
+    memcpy(&value, &w0, sizeof value);
+  }
+  top->value[slot] = value;
+  top->meta[slot] = (uint32_t)n->feature |
+                    (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_TOP6_META_FLAGS_SHIFT |
+                    high << GROVE_TOP6_META_CATS_SHIFT;
+  *any |= n->flags & GROVE_NODE_LOW_FLAGS;
+  return 1;
+}
+
+int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top) {
+  enum { SPLITS = GROVE_TOP6_SLOTS - 1 };
+  uint32_t at[2 * GROVE_TOP6_SLOTS - 1], any;
+  if (!top_walk(f, root, GROVE_TOP6_LEVELS, top6_put, top, sizeof *top, at, &any)) return 0;
   /* Exits hold float leaf values when every one is a leaf; a leaf64 leaf's double does not
    * fit an exit, so theirs always hold node indexes. */
   uint32_t leaves = f->leaf64 ? 0 : GROVE_TOP6_LEAF_EXITS;

@@ -104,6 +104,49 @@ uint32_t grove__objective_base_margins(const grove_objective_t *obj, float *base
 
 static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* The transforms that work on a whole row of K outputs: M to O, which may be M (each
+ * reads M[j] before it writes O[j], and writes nothing past O[j] until then). */
+typedef void row_transform_fn(const float *m, float *o, uint32_t k);
+
+/* Subtract the row maximum first, as XGBoost does, so exp cannot overflow. */
+static void softmax_row(const float *m, float *o, uint32_t k) {
+  float wmax = m[0];
+  for (uint32_t j = 1; j < k; j++) wmax = fmaxf(wmax, m[j]);
+  double sum = 0.0; /* XGBoost sums in double, then divides in float */
+  for (uint32_t j = 0; j < k; j++) {
+    o[j] = expf(m[j] - wmax);
+    sum += o[j];
+  }
+  for (uint32_t j = 0; j < k; j++) o[j] /= (float)sum;
+}
+
+/* ExpectileRegression::PredTransform: each output builds on the previous one. */
+static void expectile_row(const float *m, float *o, uint32_t k) {
+  float pred = m[0];
+  o[0] = pred;
+  for (uint32_t j = 1; j < k; j++) {
+    pred += XGB_RT_EPS + softplus(m[j]);
+    o[j] = pred;
+  }
+}
+
+/* QuantileRegression::PredTransform's insertion sort, ascending: M[i] inserted into the
+ * sorted O[0..i). */
+static void sort_row(const float *m, float *o, uint32_t k) {
+  for (uint32_t i = 0; i < k; i++) {
+    const float v = m[i];
+    uint32_t pos = i;
+    for (; pos > 0 && o[pos - 1] > v; pos--) o[pos] = o[pos - 1];
+    o[pos] = v;
+  }
+}
+
+/* ROW on each of NROWS rows of K outputs, IN to OUT. */
+static void transform_rows(row_transform_fn *row, const float *in, size_t nrows, uint32_t k,
+                           float *out) {
+  for (size_t r = 0; r < nrows; r++) row(in + r * k, out + r * k, k);
+}
+
 void grove__transform_apply(grove_transform_t transform, const float *in, size_t nrows, uint32_t k,
                             float *out) {
   size_t n = nrows * k;
@@ -125,45 +168,13 @@ void grove__transform_apply(grove_transform_t transform, const float *in, size_t
       for (size_t i = 0; i < n; i++) out[i] = -exp2f(-in[i]);
       return;
     case GROVE_TRANSFORM_SOFTMAX:
-      /* Subtract the row maximum first, as XGBoost does, so exp cannot overflow. */
-      for (size_t r = 0; r < nrows; r++) {
-        const float *m = in + r * k;
-        float *o = out + r * k;
-        float wmax = m[0];
-        for (uint32_t j = 1; j < k; j++) wmax = fmaxf(wmax, m[j]);
-        double sum = 0.0; /* XGBoost sums in double, then divides in float */
-        for (uint32_t j = 0; j < k; j++) {
-          o[j] = expf(m[j] - wmax);
-          sum += o[j];
-        }
-        for (uint32_t j = 0; j < k; j++) o[j] /= (float)sum;
-      }
+      transform_rows(softmax_row, in, nrows, k, out);
       return;
     case GROVE_TRANSFORM_EXPECTILE:
-      /* ExpectileRegression::PredTransform: each output builds on the previous one. */
-      for (size_t r = 0; r < nrows; r++) {
-        const float *m = in + r * k;
-        float *o = out + r * k;
-        float pred = m[0];
-        o[0] = pred;
-        for (uint32_t j = 1; j < k; j++) {
-          pred += XGB_RT_EPS + softplus(m[j]);
-          o[j] = pred;
-        }
-      }
+      transform_rows(expectile_row, in, nrows, k, out);
       return;
     case GROVE_TRANSFORM_SORT:
-      /* QuantileRegression::PredTransform's insertion sort, ascending, row by row. */
-      if (out != in) memmove(out, in, n * sizeof *out);
-      for (size_t r = 0; r < nrows; r++) {
-        float *o = out + r * k;
-        for (uint32_t i = 1; i < k; i++) {
-          const float v = o[i];
-          uint32_t pos = i;
-          for (; pos > 0 && o[pos - 1] > v; pos--) o[pos] = o[pos - 1];
-          o[pos] = v;
-        }
-      }
+      transform_rows(sort_row, in, nrows, k, out);
       return;
     case GROVE_TRANSFORM_ARGMAX:
       /* The first of equal maxima wins; written in place row by row (out[r] <= in[r*k]). */

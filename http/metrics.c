@@ -360,28 +360,6 @@ double metrics_request_quantile(metrics_t *m, metrics_route_t route, double q) {
 
 /* ---- rendering ---- */
 
-/* Length of the valid UTF-8 sequence at S (N bytes left, N > 0), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned c = s[0], min;
-  size_t len;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    len = 2, min = 0x80;
-  else if (c >= 0xE0 && c <= 0xEF)
-    len = 3, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4)
-    len = 4, min = 0x10000;
-  else
-    return 0;
-  if (n < len) return 0;
-  unsigned cp = c & (0x7Fu >> len);
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : len;
-}
-
 /* A label value as the text format wants it: backslash, double quote and line feed
  * escaped, and U+FFFD for bytes that are not UTF-8 (a scraper refuses the whole page for
  * one). Model names come from directory names, so any byte can show up here. */
@@ -389,7 +367,7 @@ static void buf_label_value(api_buf_t *b, const char *str) {
   const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
   size_t n = strlen((const char *)s);
   for (size_t i = 0; i < n;) {
-    size_t l = utf8_len(s + i, n - i);
+    size_t l = api_utf8_len(s + i, n - i);
     if (s[i] == '\\' || s[i] == '"')
       api_buf_put(b, s[i] == '\\' ? "\\\\" : "\\\"", 2);
     else if (s[i] == '\n')
