@@ -27,9 +27,8 @@ static const char bench_usage[] =
 typedef struct {
   size_t nrows;
   int rows_given;
-  const char *input; /* CSV whose rows replace the synthesized ones */
+  cli_rows_opts_t rows; /* --input: CSV whose rows replace the synthesized ones */
   const char *batches;
-  uint32_t threads;
   uint64_t seed;
   double min_time;
 } bench_opts_t;
@@ -38,10 +37,8 @@ static int on_option(int c, const char *arg, void *ctx) {
   bench_opts_t *o = ctx;
   unsigned long v = 0;
   int bad = 0;
+  if (cli_rows_option(c, arg, &o->rows, &bad)) return bad;
   switch (c) {
-    case 'i':
-      o->input = arg;
-      break;
     case 'b':
       o->batches = arg;
       break;
@@ -49,10 +46,6 @@ static int on_option(int c, const char *arg, void *ctx) {
       bad = cli_parse_count("--rows", arg, 1ul << 26, &v);
       o->nrows = v;
       o->rows_given = 1;
-      break;
-    case 't':
-      bad = cli_parse_count("--threads", arg, 256, &v);
-      o->threads = (uint32_t)v;
       break;
     case 's':
       bad = cli_parse_count("--seed", arg, ~0ul, &v);
@@ -76,7 +69,7 @@ static int parse_options(int argc, char **argv, bench_opts_t *o) {
                                           {"input", required_argument, NULL, 'i'},
                                           {NULL, 0, NULL, 0}};
   *o = (bench_opts_t){
-      .nrows = 65536, .batches = "1,16,256,4096,65536", .threads = 1, .seed = 42, .min_time = 0.5};
+      .nrows = 65536, .batches = "1,16,256,4096,65536", .rows.threads = 1, .seed = 42, .min_time = 0.5};
   return cli_parse_options("bench", bench_usage, argc, argv, options, "", on_option, o);
 }
 
@@ -87,13 +80,13 @@ static int parse_options(int argc, char **argv, bench_opts_t *o) {
  */
 static int bench_rows(bench_opts_t *o, const cli_model_t *m, uint32_t nf, float **rows) {
   csv_rows_t file = {0};
-  if (o->input != NULL) {
+  if (o->rows.input != NULL) {
     const cli_csv_opts_t csv = {.categories = GROVE_CATEGORIES_AUTO, .unknown_categories = -1};
-    int rc = cli_read_csv("bench", o->input, m, &csv, &file);
+    int rc = cli_read_csv("bench", o->rows.input, m, &csv, &file);
     if (rc != 0) return rc;
     if (file.nrows == 0) {
       fprintf(stderr, "grove bench: %s: no data rows\n",
-              strcmp(o->input, "-") == 0 ? "<stdin>" : o->input);
+              strcmp(o->rows.input, "-") == 0 ? "<stdin>" : o->rows.input);
       csv_rows_free(&file);
       return CLI_EXIT_INPUT;
     }
@@ -124,7 +117,7 @@ static void bench_batch(const bench_opts_t *o, const grove_forest_t *forest, con
                         float *out, size_t batch) {
   grove_forest_info_t info;
   grove_forest_get_info(forest, &info);
-  grove_predict_opts_t popts = {.margin = 0, .threads = o->threads};
+  grove_predict_opts_t popts = {.margin = 0, .threads = o->rows.threads};
   if (batch > o->nrows) batch = o->nrows;
   size_t done_rows = 0, calls = 0;
   double start = cli_now(), elapsed;
@@ -141,10 +134,10 @@ static void bench_batch(const bench_opts_t *o, const grove_forest_t *forest, con
       "{\"model\":\"%s\",\"trees\":%u,\"features\":%u,\"batch\":%zu,\"threads\":%u,\"isa\":\"%s\","
       "\"kernel\":\"%s\",\"rows\":%zu,\"seconds\":%.6f,\"rows_per_s\":%.1f,\"ns_per_row\":%.2f,"
       "\"us_per_call\":%.3f,\"source\":\"%s\"}\n",
-      info.objective, info.num_trees, info.num_features, batch, o->threads, grove_engine_isa(),
+      info.objective, info.num_trees, info.num_features, batch, o->rows.threads, grove_engine_isa(),
       grove_forest_kernel(forest), done_rows, elapsed, (double)done_rows / elapsed,
       elapsed * 1e9 / (double)done_rows, elapsed * 1e6 / (double)calls,
-      o->input != NULL ? "csv" : "synthetic");
+      o->rows.input != NULL ? "csv" : "synthetic");
   fflush(stdout);
 }
 

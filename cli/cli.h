@@ -40,10 +40,11 @@ int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int
 void cli_model_close(cli_model_t *m);
 
 /* For the commands that print a JSON document about MODEL alone (info, schema): --help
- * (USAGE), the prologue, then ENCODE's body on stdout. Returns the exit code. */
+ * (a usage made of ABOUT, what the command prints), the prologue, then ENCODE's body on
+ * stdout. Returns the exit code. */
 typedef int (*cli_encode_fn)(const grove_forest_t *forest, const grove_schema_t *schema,
                              api_body_t *body);
-int cli_print_model(const char *cmd, const char *usage, int argc, char **argv,
+int cli_print_model(const char *cmd, const char *about, int argc, char **argv,
                     cli_encode_fn encode);
 
 /* How a command reads CSV (csv_rows_opts_t without the model). */
@@ -62,6 +63,16 @@ typedef struct {
 struct csv_rows;
 int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m,
                  const cli_csv_opts_t *opts, struct csv_rows *rows);
+
+/* The options predict and bench share: --input FILE|- and --threads N. */
+typedef struct {
+  const char *input; /* NULL: not given */
+  uint32_t threads;
+} cli_rows_opts_t;
+
+/* Takes option C when it is one of cli_rows_opts_t's ('i', 't'): returns 1 with *RC the
+ * exit code (0, or 2 after saying why), else 0. */
+int cli_rows_option(int c, const char *arg, cli_rows_opts_t *o, int *rc);
 
 /* Parses --categories' value; -1 (said why on stderr) when it is none of auto|labels|codes. */
 int cli_parse_categories(const char *s, grove_categories_t *out);

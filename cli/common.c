@@ -47,9 +47,11 @@ void cli_model_close(cli_model_t *m) {
   m->forest = NULL;
 }
 
-int cli_print_model(const char *cmd, const char *usage, int argc, char **argv,
+int cli_print_model(const char *cmd, const char *about, int argc, char **argv,
                     cli_encode_fn encode) {
   static const struct option none[] = {{NULL, 0, NULL, 0}};
+  char usage[2048];
+  snprintf(usage, sizeof usage, "usage: grove %s MODEL\n\n%s\n%s", cmd, about, CLI_MODEL_HELP);
   int rc = cli_parse_options(cmd, usage, argc, argv, none, "", NULL, NULL);
   if (rc != 0) return rc == 1 ? 0 : rc;
   cli_model_t m;
@@ -92,6 +94,18 @@ int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m,
   if (ec == GROVE_OK) return 0;
   fprintf(stderr, "grove %s: %s: %s\n", cmd, is_stdin ? "<stdin>" : path, err.msg);
   return ec == GROVE_EINPUT ? CLI_EXIT_INPUT : CLI_EXIT_MODEL;
+}
+
+int cli_rows_option(int c, const char *arg, cli_rows_opts_t *o, int *rc) {
+  unsigned long v;
+  *rc = 0;
+  if (c == 'i')
+    o->input = arg;
+  else if (c == 't' && cli_parse_count("--threads", arg, 256, &v) == 0)
+    o->threads = (uint32_t)v;
+  else if (c == 't')
+    *rc = CLI_EXIT_INPUT;
+  return c == 'i' || c == 't';
 }
 
 int cli_parse_categories(const char *s, grove_categories_t *out) {

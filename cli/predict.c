@@ -43,10 +43,10 @@ static const char predict_usage[] =
     "\n" CLI_MODEL_HELP;
 
 typedef struct {
-  const char *input, *output;
+  cli_rows_opts_t rows;
+  const char *output;
   int margin, stats;
   cli_csv_opts_t csv;
-  uint32_t threads;
 } predict_opts_t;
 
 /* Option values without a short letter. */
@@ -63,12 +63,9 @@ static int parse_choice(const char *opt, const char *value, const char *no, cons
 
 static int on_option(int c, const char *arg, void *ctx) {
   predict_opts_t *o = ctx;
-  unsigned long v;
   int choice = 0;
+  if (cli_rows_option(c, arg, &o->rows, &choice)) return choice;
   switch (c) {
-    case 'i':
-      o->input = arg;
-      break;
     case 'o':
       o->output = arg;
       break;
@@ -91,10 +88,6 @@ static int on_option(int c, const char *arg, void *ctx) {
       choice = parse_choice("--errors", arg, "stop", "per-row", "per_row");
       o->csv.per_row_errors = choice;
       break;
-    case 't':
-      if (cli_parse_count("--threads", arg, 256, &v) != 0) return CLI_EXIT_INPUT;
-      o->threads = (uint32_t)v;
-      break;
   }
   return choice < 0 ? CLI_EXIT_INPUT : 0;
 }
@@ -114,7 +107,7 @@ static int parse_options(int argc, char **argv, predict_opts_t *o) {
       {NULL, 0, NULL, 0}};
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   *o = (predict_opts_t){.output = "-",
-                        .threads = n > 0 ? (uint32_t)n : 1,
+                        .rows.threads = n > 0 ? (uint32_t)n : 1,
                         .csv = {.categories = GROVE_CATEGORIES_AUTO, .unknown_categories = -1}};
   return cli_parse_options("predict", predict_usage, argc, argv, options, "i:o:t:", on_option,
                            o);
@@ -187,7 +180,7 @@ int cli_predict(int argc, char **argv) {
   int rc = parse_options(argc, argv, &o);
   if (rc != 0) return rc == 1 ? 0 : rc;
   static const char expected[] = "MODEL and --input FILE|- (grove predict --help)";
-  if (o.input == NULL) {
+  if (o.rows.input == NULL) {
     fprintf(stderr, "grove predict: expected %s\n", expected);
     return CLI_EXIT_INPUT;
   }
@@ -199,7 +192,7 @@ int cli_predict(int argc, char **argv) {
   size_t len = 0;
   double t0 = cli_now(), t1 = 0, t2 = 0;
   uint32_t width = grove_forest_output_width(m.forest, o.margin);
-  if ((rc = cli_read_csv("predict", o.input, &m, &o.csv, &rows)) != 0) goto done;
+  if ((rc = cli_read_csv("predict", o.rows.input, &m, &o.csv, &rows)) != 0) goto done;
   t1 = cli_now();
   rc = CLI_EXIT_MODEL;
   if ((out = malloc((rows.nrows ? rows.nrows : 1) * width * sizeof *out)) == NULL) {
@@ -207,7 +200,7 @@ int cli_predict(int argc, char **argv) {
     goto done;
   }
   grove_error_t err;
-  grove_predict_opts_t popts = {.margin = o.margin, .threads = o.threads};
+  grove_predict_opts_t popts = {.margin = o.margin, .threads = o.rows.threads};
   /* The doubles as read: LightGBM models decide them as LightGBM does (bad rows are all
    * missing here and are not written). */
   if (grove_forest_predict_f64(m.forest, rows.values, rows.nrows, out, &popts, &err) !=
@@ -229,7 +222,7 @@ int cli_predict(int argc, char **argv) {
             "{\"rows\":%zu,\"bad_rows\":%zu,\"features\":%u,\"trees\":%u,\"isa\":\"%s\","
             "\"kernel\":\"%s\",\"threads\":%u,\"parse_s\":%.6f,\"predict_s\":%.6f}\n",
             rows.nrows, rows.num_errors, info.num_features, info.num_trees, grove_engine_isa(),
-            grove_forest_kernel(m.forest), o.threads, t1 - t0, t2 - t1);
+            grove_forest_kernel(m.forest), o.rows.threads, t1 - t0, t2 - t1);
   }
 done:
   free(text);

@@ -180,29 +180,23 @@ static inline int grove__simd_fits(const grove_forest_t *f) {
 
 /*
  * Adds the leaf values LEAF[0..N) of trees T..T+N-1 to one row's margins M, in tree
- * order (what keeps every kernel's sums bit-identical to the scalar kernel's).
+ * order (what keeps every kernel's sums bit-identical to the scalar kernel's), in float
+ * (grove__add_leaves) or, for leaf64 forests, in double (grove__add_leaves64, with
+ * LEAF already decoded). One body, two element types.
  */
-static inline void grove__add_leaves(const grove_forest_t *f, float *m, const float *leaf,
-                                     uint32_t t, uint32_t n) {
-  if (f->info.num_groups == 1) {
-    float acc = m[0];
-    for (uint32_t k = 0; k < n; k++) acc += leaf[k];
-    m[0] = acc;
-  } else {
-    for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
+#define GROVE__DEFINE_ADD_LEAVES(name, T)                                                    \
+  static inline void name(const grove_forest_t *f, T *m, const T *leaf, uint32_t t,         \
+                          uint32_t n) {                                                      \
+    if (f->info.num_groups == 1) {                                                           \
+      T acc = m[0];                                                                          \
+      for (uint32_t k = 0; k < n; k++) acc += leaf[k];                                       \
+      m[0] = acc;                                                                            \
+    } else {                                                                                 \
+      for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];                  \
+    }                                                                                        \
   }
-}
-
-/* The same in double for leaf64 forests (LEAF already decoded). */
-static inline void grove__add_leaves64(const grove_forest_t *f, double *m, const double *leaf,
-                                       uint32_t t, uint32_t n) {
-  if (f->info.num_groups == 1) {
-    double acc = m[0];
-    for (uint32_t k = 0; k < n; k++) acc += leaf[k];
-    m[0] = acc;
-  } else {
-    for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];
-  }
-}
+GROVE__DEFINE_ADD_LEAVES(grove__add_leaves, float)
+GROVE__DEFINE_ADD_LEAVES(grove__add_leaves64, double)
+#undef GROVE__DEFINE_ADD_LEAVES
 
 #endif /* GROVE_KERNELS_H */
