@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--grove", required=True)
     ap.add_argument("--source-root", required=True)
     a = ap.parse_args()
-    g = a.grove
+    g = os.path.abspath(a.grove)  # some checks run it from another directory
     income = os.path.join(a.source_root, "models", "income")
     sample = os.path.join(income, "sample.csv")
     tmp = tempfile.mkdtemp(prefix="grove-cli-")
