@@ -185,14 +185,21 @@ def http(method, url, body=None):
         return 0, str(e).encode()
 
 
-def start_serve(grove, args, env=None):
-    """`grove serve ARGS` on a free loopback port; (process, port) once it is ready, or
-    (process, None) when it never got ready within 20 s."""
+def clean_env(extra=None):
+    """The environment without GROVE_* and PORT (so that only defaults decide), plus EXTRA."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROVE_") and k != "PORT"}
+    return dict(env, **(extra or {}))
+
+
+def start_serve(grove, args, env=None, cwd=None, clean=False, wait_s=20):
+    """`grove serve ARGS` on a free loopback port (from CWD; with CLEAN, no GROVE_* or PORT
+    but ENV's); (process, port) once it is ready, or (process, None) when it never got
+    ready within WAIT_S seconds."""
     port = free_port()
     p = subprocess.Popen([grove, "serve", "--host", "127.0.0.1", "--port", str(port)] + args,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, **(env or {})))
-    deadline = time.time() + 20
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                         env=clean_env(env) if clean else dict(os.environ, **(env or {})))
+    deadline = time.time() + wait_s
     while time.time() < deadline and p.poll() is None:
         if http("GET", "http://127.0.0.1:%d/v2/health/ready" % port)[0] == 200:
             return p, port
@@ -318,9 +325,8 @@ def logged_error(out):
 
 def run_in(grove, args, cwd, env=None):
     """`grove ARGS` from CWD with no GROVE_* or PORT variable but ENV's."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GROVE_") and k != "PORT"}
     p = subprocess.run([grove] + args, capture_output=True, text=True, timeout=120, cwd=cwd,
-                       env=dict(clean, **(env or {})))
+                       env=clean_env(env))
     return p.returncode, p.stdout, p.stderr
 
 

@@ -5,7 +5,7 @@ an unrelated working directory with no flags or variables naming its files: it m
 the installed UI and the bundled models by itself (the datadir meson compiled in).
 
 Prints TAP. Nothing here is skipped: a step that cannot run (no meson, a failed build, a
-server that never gets ready) is a failed check, and the checks after it fail too.
+server that never gets ready) is a failed check, and the run then exits non-zero.
 """
 import argparse
 import csv
@@ -13,14 +13,12 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from test_cli import clean_env, http, start_serve, stop_serve  # noqa: E402  (the same helpers)
 
 count = 0
 failed = 0
@@ -47,56 +45,17 @@ def step(args, cwd=None, timeout=900):
         return False, "%s: %s" % (" ".join(args), e)
 
 
-def clean_env(extra=None):
-    """The environment without GROVE_* and PORT: the installed defaults alone decide."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROVE_") and k != "PORT"}
-    env.update(extra or {})
-    return env
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(method, url, body=None, ctype="application/json"):
-    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": ctype})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except OSError as e:
-        return 0, str(e).encode()
-
-
 def serve(grove, cwd, env=None):
-    """The installed `grove serve` on a free loopback port from CWD; (process, base URL or
-    None when it never got ready within 30 s)."""
-    port = free_port()
-    p = subprocess.Popen([grove, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=cwd,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(env))
-    base = "http://127.0.0.1:%d" % port
-    deadline = time.time() + 30
-    while time.time() < deadline and p.poll() is None:
-        if http("GET", base + "/v2/health/ready")[0] == 200:
-            return p, base
-        time.sleep(0.05)
-    return p, None
+    """The installed `grove serve` on a free loopback port from CWD, with no GROVE_* or PORT
+    but ENV's; (process, base URL or None when it never got ready within 30 s)."""
+    p, port = start_serve(grove, [], env, cwd=cwd, clean=True, wait_s=30)
+    return p, "http://127.0.0.1:%d" % port if port else None
 
 
 def stop(p):
     """SIGTERM; (exit code or None, stdout, stderr)."""
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        out, err = p.communicate(timeout=30)
-        return p.returncode, out, err
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        return None, out, err
+    code = stop_serve(p)
+    return code, p.stdout.read(), p.stderr.read()
 
 
 def build_and_install(root, work):
