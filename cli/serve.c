@@ -1,5 +1,13 @@
-/* `grove serve`: load the models, then run the daemon (http/) until SIGTERM. */
+/*
+ * `grove serve`: load the models, then run the daemon (http/) until SIGTERM.
+ *
+ * Start-up failures follow one rule: what config_parse() refuses is a usage error (plain
+ * text on stderr, exit 2); everything after the flags parse (directories, models, the
+ * default model, the port, TLS) is logged like the rest of the run, one logfmt line with
+ * level=error on stdout, and exits 1.
+ */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,91 +23,111 @@
 /* Only main's side reads the environment; the config module gets this lookup. */
 static const char *env_lookup(const char *name) { return getenv(name); }
 
-/*
- * The one model --model-name renames: the only MODEL path, else the only subdirectory of
- * --models holding a model. Writes its path to PATH; returns -1 (said why) when there are
- * none or several.
- */
-static int single_model_path(const config_t *cfg, char *path, size_t size) {
-  if (cfg->num_model_paths > 0) {
-    if (cfg->num_model_paths == 1) return snprintf(path, size, "%s", cfg->model_paths[0]), 0;
-    fprintf(stderr,
-            "grove serve: --model-name (GROVE_MODEL_NAME) names one model, but %zu MODEL "
-            "paths were given\n",
-            cfg->num_model_paths);
-    return -1;
-  }
-  DIR *d = opendir(cfg->models_dir);
-  if (d == NULL) {
-    fprintf(stderr, "grove serve: %s: cannot read the models directory\n", cfg->models_dir);
-    return -1;
-  }
-  size_t found = 0;
+/* Logs a start-up failure: MSG, with ERR as its error value. Returns the exit code. */
+static int serve_fail(const char *msg, const char *err) {
+  char q[1024];
+  log_event("error", msg, "error=\"%s\"", log_quote(err, q, sizeof q));
+  return CLI_EXIT_MODEL;
+}
+
+/* The models under --models are served without MODEL paths, and beside them only when
+ * --models (or GROVE_MODELS) was given: a default directory never adds models unasked. */
+static int serve_uses_models_dir(const config_t *cfg) {
+  return cfg->num_model_paths == 0 || cfg->models_dir_given;
+}
+
+/* The subdirectories of DIR that hold a model (as registry_add_dir() takes them); the
+ * first one's path goes to PATH when PATH is not NULL. -1 when DIR cannot be read. */
+static long serve_count_dir_models(const char *dir, char *path, size_t size) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return -1;
+  long found = 0;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     char p[4096];
     if (de->d_name[0] == '.' ||
-        (size_t)snprintf(p, sizeof p, "%s/%s", cfg->models_dir, de->d_name) >= sizeof p ||
+        (size_t)snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= sizeof p ||
         !grove_model_dir_has_model(p))
       continue;
-    if (found++ == 0) snprintf(path, size, "%s", p);
+    if (found++ == 0 && path != NULL) snprintf(path, size, "%s", p);
   }
   closedir(d);
-  if (found == 1) return 0;
-  fprintf(stderr,
-          "grove serve: --model-name (GROVE_MODEL_NAME) names one model, but --models %s "
-          "holds %zu; give the one model's directory as the MODEL argument\n",
-          cfg->models_dir, found);
-  return -1;
+  return found;
 }
 
-/* A served name is a path segment of /v1/models/NAME and /v2/models/NAME/infer. */
-static int valid_model_name(const char *name) {
-  size_t n = strlen(name);
-  if (n == 0 || n > 200 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return 0;
-  return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
-/* Registers the models CFG names: its MODEL paths, else every model under --models; with
- * --model-name, the one model under that name. Returns 0 or the exit code (said why). */
-static int load_models(const config_t *cfg, registry_t *reg) {
-  char err[512], path[4096];
-  if (cfg->model_name != NULL) {
-    if (!valid_model_name(cfg->model_name)) {
-      fprintf(stderr,
-              "grove serve: --model-name \"%s\": a model name is 1 to 200 letters, "
-              "digits, '.', '_' or '-'\n",
-              cfg->model_name);
-      return CLI_EXIT_INPUT;
-    }
-    if (single_model_path(cfg, path, sizeof path) != 0) return CLI_EXIT_INPUT;
-    if (registry_add(reg, cfg->model_name, path, err, sizeof err) == REGISTRY_OK) return 0;
-    fprintf(stderr, "grove serve: %s\n", err);
-    return CLI_EXIT_MODEL;
+/*
+ * The one model --model-name renames: the only MODEL path or the only model under --models
+ * (of those served). Writes its path to PATH; returns 0, or the exit code (logged why)
+ * when there are none or several.
+ */
+static int serve_single_model(const config_t *cfg, char *path, size_t size) {
+  size_t paths = cfg->num_model_paths;
+  long in_dir = 0;
+  if (serve_uses_models_dir(cfg) &&
+      (in_dir = serve_count_dir_models(cfg->models_dir, paths ? NULL : path, size)) < 0) {
+    char err[4200];
+    snprintf(err, sizeof err, "%s: cannot read the models directory: %s", cfg->models_dir,
+             strerror(errno));
+    return serve_fail("no model to serve", err);
   }
-  if (cfg->num_model_paths == 0) {
-    if (registry_add_dir(reg, cfg->models_dir, err, sizeof err) >= 0) return 0;
-    fprintf(stderr, "grove serve: %s\n", err);
-    return CLI_EXIT_MODEL;
+  if (paths + (size_t)in_dir == 1) {
+    if (paths == 1) snprintf(path, size, "%s", cfg->model_paths[0]);
+    return 0;
+  }
+  char err[4200];
+  if (!serve_uses_models_dir(cfg))
+    snprintf(err, sizeof err, "--model-name names one model, but %zu MODEL paths were given",
+             paths);
+  else if (paths == 0)
+    snprintf(err, sizeof err,
+             "--model-name names one model, but --models %s holds %ld; give the one model's "
+             "directory as the MODEL argument",
+             cfg->models_dir, in_dir);
+  else
+    snprintf(err, sizeof err,
+             "--model-name names one model, but there are %zu MODEL path(s) and %ld model(s) "
+             "under --models %s",
+             paths, in_dir, cfg->models_dir);
+  return serve_fail("cannot name the model (--model-name, GROVE_MODEL_NAME)", err);
+}
+
+/* Registers the models CFG names: its MODEL paths, and every model under --models when
+ * that is served (two of the same name are refused); with --model-name, the one model
+ * under that name. Returns 0 or the exit code (logged why). */
+static int serve_load_models(const config_t *cfg, registry_t *reg) {
+  char err[4200], path[4096];
+  if (cfg->model_name != NULL) {
+    int rc = serve_single_model(cfg, path, sizeof path);
+    if (rc == 0 && registry_add(reg, cfg->model_name, path, err, sizeof err) != REGISTRY_OK)
+      rc = serve_fail("cannot load a model", err);
+    return rc;
   }
   for (size_t i = 0; i < cfg->num_model_paths; i++) {
     char name[256];
     grove_model_name_from_path(cfg->model_paths[i], name, sizeof name);
-    if (registry_add(reg, name, cfg->model_paths[i], err, sizeof err) != REGISTRY_OK) {
-      fprintf(stderr, "grove serve: %s\n", err);
-      return CLI_EXIT_MODEL;
-    }
+    if (registry_add(reg, name, cfg->model_paths[i], err, sizeof err) != REGISTRY_OK)
+      return serve_fail("cannot load a model", err);
   }
+  if (!serve_uses_models_dir(cfg)) return 0;
+  if (!cfg->models_dir_given && serve_count_dir_models(cfg->models_dir, NULL, 0) < 0) {
+    snprintf(err, sizeof err,
+             "no MODEL paths, and neither ./models nor %s/models can be read: give MODEL paths "
+             "or --models DIR (GROVE_MODELS), or install grove (meson install)",
+             cfg->datadir);
+    return serve_fail("no model to serve", err);
+  }
+  if (registry_add_dir(reg, cfg->models_dir, err, sizeof err) < 0)
+    return serve_fail("cannot load a model", err);
   return 0;
 }
 
 /*
  * The model behind POST /predict: --default-model, else "income", else the first; written
- * to NAME. Also writes the banner's model list to NAMES. Returns -1 (said why) when there
- * is none to serve or --default-model names none of them.
+ * to NAME. Also writes the banner's model list to NAMES. Returns 0, or the exit code
+ * (logged why) when there is none to serve or --default-model names none of them.
  */
-static int pick_default(const config_t *cfg, registry_t *reg, char *name, size_t size, char *names,
-                        size_t nsize) {
+static int serve_pick_default(const config_t *cfg, registry_t *reg, char *name, size_t size,
+                              char *names, size_t nsize) {
   size_t n, used = 0;
   registry_model_t **models = registry_list(reg, &n);
   const char *want = cfg->default_model ? cfg->default_model : "income", *found = NULL;
@@ -112,19 +140,65 @@ static int pick_default(const config_t *cfg, registry_t *reg, char *name, size_t
                      models[i]->name, info.num_trees, info.num_features);
     if (w > 0 && (size_t)w < nsize - used) used += (size_t)w;
   }
-  if (n == 0)
-    fprintf(
-        stderr,
-        "grove serve: no models to serve (give MODEL paths, or --models DIR with subdirectories "
-        "holding model.json, model.ubj or model.txt)\n");
-  else if (found == NULL && cfg->default_model != NULL)
-    fprintf(stderr, "grove serve: --default-model \"%s\" is not among the loaded models\n",
-            cfg->default_model);
-  else
+  char err[512];
+  int rc = 0;
+  if (n == 0) {
+    snprintf(err, sizeof err,
+             "--models %s holds no subdirectory with model.json, model.ubj, model.txt or "
+             "model.bst; give MODEL paths or another --models DIR",
+             cfg->models_dir);
+    rc = serve_fail("no model to serve", err);
+  } else if (found == NULL && cfg->default_model != NULL) {
+    snprintf(err, sizeof err, "--default-model \"%s\" is not among the loaded models: %s",
+             cfg->default_model, names);
+    rc = serve_fail("no default model", err);
+  } else {
     snprintf(name, size, "%s", found ? found : models[0]->name);
-  int ok = n > 0 && (found != NULL || cfg->default_model == NULL);
+  }
   registry_list_free(models, n);
-  return ok ? 0 : -1;
+  return rc;
+}
+
+/* The start-up line: what runs, which models, and the directories they and the UI came
+ * from. */
+static void serve_log_start(const config_t *cfg, const char *names, const char *default_name) {
+  char mq[4200] = "none", uq[4200];
+  if (serve_uses_models_dir(cfg)) {
+    char q[4096];
+    snprintf(mq, sizeof mq, "\"%s\"", log_quote(cfg->models_dir, q, sizeof q));
+  }
+  if (grove_engine_isa_note() != NULL) log_event("warn", grove_engine_isa_note(), NULL);
+  log_event("info", "grove starting",
+            "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u "
+            "max_delay_us=%u models=\"%s\" default_model=%s models_dir=%s ui_dir=\"%s\" "
+            "url=%s://%s:%u",
+            GROVE_VERSION, grove_engine_isa(), grove_engine_kernel(), cfg->io_threads, cfg->workers,
+            cfg->max_batch_rows, cfg->max_delay_us, names, default_name, mq,
+            log_quote(cfg->ui_dir, uq, sizeof uq), cfg->tls_cert ? "https" : "http", cfg->host,
+            cfg->port);
+}
+
+/* Everything after the flags parse; returns the exit code. */
+static int serve_run(config_t *cfg) {
+  registry_t *reg = registry_new();
+  metrics_t *metrics = metrics_new();
+  char err[4200], default_name[256], names[2048];
+  int exit_code = 0;
+  if (reg == NULL || metrics == NULL)
+    exit_code = serve_fail("cannot start", "out of memory");
+  else if (config_resolve_dirs(cfg, err, sizeof err) != 0)
+    exit_code = serve_fail("cannot start", err);
+  if (exit_code == 0) exit_code = serve_load_models(cfg, reg);
+  if (exit_code == 0)
+    exit_code =
+        serve_pick_default(cfg, reg, default_name, sizeof default_name, names, sizeof names);
+  if (exit_code == 0) {
+    serve_log_start(cfg, names, default_name);
+    exit_code = server_run(cfg, reg, metrics, default_name);
+  }
+  registry_free(reg);
+  metrics_free(metrics);
+  return exit_code;
 }
 
 int cli_serve(int argc, char **argv) {
@@ -136,26 +210,7 @@ int cli_serve(int argc, char **argv) {
     fprintf(stderr, "grove serve: %s\n", err);
     return CLI_EXIT_INPUT;
   }
-  registry_t *reg = registry_new();
-  metrics_t *metrics = metrics_new();
-  char default_name[256], names[2048];
-  int exit_code = reg != NULL && metrics != NULL ? load_models(&cfg, reg) : CLI_EXIT_MODEL;
-  if (exit_code == 0 &&
-      pick_default(&cfg, reg, default_name, sizeof default_name, names, sizeof names) != 0)
-    exit_code = CLI_EXIT_MODEL;
-  if (exit_code == 0) {
-    if (grove_engine_isa_note() != NULL) log_event("warn", grove_engine_isa_note(), NULL);
-    log_event("info", "grove starting",
-              "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u "
-              "max_delay_us=%u models=\"%s\" "
-              "default_model=%s url=%s://%s:%u",
-              GROVE_VERSION, grove_engine_isa(), grove_engine_kernel(), cfg.io_threads, cfg.workers,
-              cfg.max_batch_rows, cfg.max_delay_us, names, default_name,
-              cfg.tls_cert ? "https" : "http", cfg.host, cfg.port);
-    exit_code = server_run(&cfg, reg, metrics, default_name);
-  }
-  registry_free(reg);
-  metrics_free(metrics);
+  int exit_code = serve_run(&cfg);
   config_free(&cfg);
   return exit_code;
 }

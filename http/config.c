@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include "version.h" /* GROVE_DATADIR */
 
 typedef enum {
   OPT_STRING, /* char * (malloc'd copy) */
@@ -45,8 +48,9 @@ typedef struct {
 
 static const option_t options[] = {
     {"models", "GROVE_MODELS", NULL, STR(models_dir), "models", 0, 0, "DIR",
-     "Serve every subdirectory of DIR holding model.json, model.ubj or model.txt (LightGBM) as a "
-     "model named after it."},
+     "Serve every subdirectory of DIR holding model.json, model.ubj, model.txt or model.bst as "
+     "a model named after it; beside MODEL paths only when set. Unset, without ./models: "
+     "--datadir's models/."},
     {"default-model", "GROVE_DEFAULT_MODEL", NULL, STR(default_model), NULL, 0, 0, "NAME",
      "Model answering POST /predict; unset: \"income\" if loaded, else the first model."},
     {"model-name", "GROVE_MODEL_NAME", NULL, STR(model_name), NULL, 0, 0, "NAME",
@@ -72,7 +76,10 @@ static const option_t options[] = {
     {"deadline-ms", "GROVE_DEADLINE_MS", NULL, U32(deadline_ms), "10000", 1, 3600000, "MS",
      "Time a request may wait for its batch; then 504."},
     {"ui", "GROVE_UI", NULL, STR(ui_dir), "ui", 0, 0, "DIR",
-     "Directory of the web UI's static files."},
+     "Directory of the web UI's static files. Unset, without ./ui: --datadir's ui/."},
+    {"datadir", "GROVE_DATADIR", NULL, STR(datadir), GROVE_DATADIR, 0, 0, "DIR",
+     "Where the installed ui/ and models/ are (the defaults of --ui and --models fall back "
+     "there)."},
     {"access-log", "GROVE_ACCESS_LOG", NULL, BOOL(access_log), "0", 0, 1, NULL,
      "Log one line per request to stdout."},
     {"tls-cert", "GROVE_TLS_CERT", NULL, STR(tls_cert), NULL, 0, 0, "FILE",
@@ -293,6 +300,13 @@ static int collect_flags(int argc, char **argv, const char *flag_text[NUM_OPTION
   return 0;
 }
 
+/* Records that O was set by its flag or variable, for the options whose default means more
+ * than its value: --models (served beside MODEL paths only when given) and --ui. */
+static void mark_given(config_t *cfg, const option_t *o) {
+  if (o->offset == offsetof(config_t, models_dir)) cfg->models_dir_given = 1;
+  if (o->offset == offsetof(config_t, ui_dir)) cfg->ui_dir_given = 1;
+}
+
 /* Pass 2: each option takes its value from the flag, else the environment, else the
  * default: one value per option, so precedence is plain to read here. */
 static int apply_values(const char *const flag_text[NUM_OPTIONS], config_getenv_fn getenv_fn,
@@ -319,6 +333,7 @@ static int apply_values(const char *const flag_text[NUM_OPTIONS], config_getenv_
       memcpy((char *)cfg + o->offset, &n, sizeof n);
     }
     if (text != NULL && apply(cfg, o, text, source, err, errlen) != 0) return -1;
+    if (text != NULL && text != o->def) mark_given(cfg, o); /* a flag's or a variable's */
   }
   return 0;
 }
@@ -346,13 +361,15 @@ static int collect_paths(int argc, char **argv, int first, config_t *cfg, char *
   return 0;
 }
 
-static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, config_t *cfg, char *err,
-                     size_t errlen) {
-  set_err(err, errlen, "%s", "");
-  const char *flag_text[NUM_OPTIONS] = {0};
-  int rc = collect_flags(argc, argv, flag_text, err, errlen);
-  if (rc != 0) return rc;
-  if (apply_values(flag_text, getenv_fn, cfg, err, errlen) != 0) return -1;
+/* A served name is a path segment of /v1/models/NAME and /v2/models/NAME/infer. */
+static int valid_model_name(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > 200 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return 0;
+  return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* What no single option's bounds can say: the TLS pair, the model name's characters. */
+static int check_values(const config_t *cfg, char *err, size_t errlen) {
   if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
     set_err(err, errlen,
             "--tls-cert (GROVE_TLS_CERT) and --tls-key (GROVE_TLS_KEY) must be given together; "
@@ -360,6 +377,25 @@ static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, config_t
             cfg->tls_cert != NULL ? "the certificate" : "the key");
     return -1;
   }
+  if (cfg->model_name != NULL && !valid_model_name(cfg->model_name)) {
+    set_err(err, errlen,
+            "--model-name (GROVE_MODEL_NAME) \"%s\": a model name is 1 to 200 letters, digits, "
+            "'.', '_' or '-'",
+            cfg->model_name);
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_all(int argc, char **argv, config_getenv_fn getenv_fn, config_t *cfg, char *err,
+                     size_t errlen) {
+  set_err(err, errlen, "%s", "");
+  const char *flag_text[NUM_OPTIONS] = {0};
+  int rc = collect_flags(argc, argv, flag_text, err, errlen);
+  if (rc != 0) return rc;
+  if (apply_values(flag_text, getenv_fn, cfg, err, errlen) != 0 ||
+      check_values(cfg, err, errlen) != 0)
+    return -1;
   return collect_paths(argc, argv, optind, cfg, err, errlen);
 }
 
@@ -371,6 +407,47 @@ int config_parse(int argc, char **argv, config_getenv_fn getenv_fn, config_t *cf
   int rc = parse_all(argc, argv, getenv_fn, cfg, err, errlen);
   if (rc != 0) config_free(cfg);
   return rc;
+}
+
+/* ---- directories ---- */
+
+/* Whether DIR can be listed; errno says why not. */
+static int readable_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return 0;
+  closedir(d);
+  return 1;
+}
+
+/* *DIR, left at its default NAME, becomes DATADIR/NAME when ./NAME cannot be listed and that
+ * can. Returns 0, or -1 out of memory. */
+static int fall_back(char **dir, int given, const char *datadir, const char *name) {
+  if (given || datadir == NULL || readable_dir(*dir)) return 0;
+  size_t n = strlen(datadir) + 1 + strlen(name) + 1;
+  char *alt = malloc(n);
+  if (alt == NULL) return -1;
+  snprintf(alt, n, "%s/%s", datadir, name);
+  if (!readable_dir(alt)) {
+    free(alt);
+    return 0;
+  }
+  free(*dir);
+  *dir = alt;
+  return 0;
+}
+
+int config_resolve_dirs(config_t *cfg, char *err, size_t errlen) {
+  if (cfg->models_dir_given && !readable_dir(cfg->models_dir)) {
+    set_err(err, errlen, "--models (GROVE_MODELS) %s: not a readable directory: %s",
+            cfg->models_dir, strerror(errno));
+    return -1;
+  }
+  if (fall_back(&cfg->models_dir, cfg->models_dir_given, cfg->datadir, "models") != 0 ||
+      fall_back(&cfg->ui_dir, cfg->ui_dir_given, cfg->datadir, "ui") != 0) {
+    set_err(err, errlen, "out of memory");
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- help ---- */
@@ -401,47 +478,64 @@ static void print_wrapped(FILE *fp, const char *text) {
   fputc('\n', fp);
 }
 
+/* The help row's default column holds 19 characters; a longer default (a path) is given
+ * in the text instead. */
+#define HELP_DEFAULT_WIDTH 19
+
+/* O's row: flag, variable and default, within 80 columns. */
+static void print_option_row(FILE *fp, const option_t *o) {
+  char flag[64], env[64];
+  if (o->metavar != NULL)
+    snprintf(flag, sizeof flag, "--%s %s", o->flag, o->metavar);
+  else
+    snprintf(flag, sizeof flag, "--%s", o->flag);
+  if (o->alt_env != NULL)
+    snprintf(env, sizeof env, "%s, %s", o->env, o->alt_env);
+  else
+    snprintf(env, sizeof env, "%s", o->env);
+  const char *def = o->def != NULL && strlen(o->def) > HELP_DEFAULT_WIDTH ? "below"
+                    : o->def != NULL                                      ? o->def
+                    : o->type != OPT_UINT                                 ? "none"
+                    : o->offset == offsetof(config_t, io_threads)         ? "cores/2"
+                                                                          : "cores-threads";
+  fprintf(fp, "  %-24s %-24s default: %s\n", flag, env, def);
+}
+
+/* O's text: its help, then its range, values or long default. */
+static void print_option_text(FILE *fp, const option_t *o) {
+  char text[1024], lo[32], hi[32];
+  if (o->type == OPT_UINT || o->type == OPT_SIZE) {
+    format_bound(lo, sizeof lo, o->type, o->min);
+    format_bound(hi, sizeof hi, o->type, o->max);
+    snprintf(text, sizeof text, "%s Range: %s to %s.", o->help, lo, hi);
+  } else if (o->type == OPT_BOOL) {
+    snprintf(text, sizeof text, "%s Values: 0/1/true/false (the flag alone: 1, or --%s=0).",
+             o->help, o->flag);
+  } else if (o->def != NULL && strlen(o->def) > HELP_DEFAULT_WIDTH) {
+    snprintf(text, sizeof text, "%s Default: %s", o->help, o->def);
+  } else {
+    snprintf(text, sizeof text, "%s", o->help);
+  }
+  print_wrapped(fp, text);
+}
+
 void config_print_help(FILE *fp) {
   fprintf(fp,
           "usage: grove serve [options] [MODEL...]\n"
           "\n"
-          "Serves each MODEL (a model file, or a directory holding model.json, model.ubj or\n"
-          "model.txt and an optional schema.json) and every model under --models DIR. Each\n"
-          "option can also be set by its environment variable; a flag wins over the\n"
+          "Serves each MODEL (a model file, or a directory holding model.json, model.ubj,\n"
+          "model.txt or model.bst and an optional schema.json); without MODEL, every model\n"
+          "under --models DIR (with MODEL, those too when --models or GROVE_MODELS is set).\n"
+          "Each option can also be set by its environment variable; a flag wins over the\n"
           "variable, the variable over the default. An empty variable counts as unset.\n"
+          "\n"
+          "Exit status: 0 after SIGTERM, 1 when serving fails (logged like the rest of the\n"
+          "run: models that do not load, a port in use, TLS files), 2 for bad options.\n"
           "\n"
           "options:\n");
   for (size_t i = 0; i < NUM_OPTIONS; i++) {
-    const option_t *o = &options[i];
-    char flag[64], env[64], def[48], lo[32], hi[32];
-    if (o->metavar != NULL)
-      snprintf(flag, sizeof flag, "--%s %s", o->flag, o->metavar);
-    else
-      snprintf(flag, sizeof flag, "--%s", o->flag);
-    if (o->alt_env != NULL)
-      snprintf(env, sizeof env, "%s, %s", o->env, o->alt_env);
-    else
-      snprintf(env, sizeof env, "%s", o->env);
-    if (o->def != NULL)
-      snprintf(def, sizeof def, "%s", o->def);
-    else
-      snprintf(def, sizeof def, "%s",
-               o->type != OPT_UINT                           ? "none"
-               : o->offset == offsetof(config_t, io_threads) ? "cores/2"
-                                                             : "cores-threads");
-    fprintf(fp, "  %-24s %-24s default: %s\n", flag, env, def);
-    char text[512];
-    if (o->type == OPT_UINT || o->type == OPT_SIZE) {
-      format_bound(lo, sizeof lo, o->type, o->min);
-      format_bound(hi, sizeof hi, o->type, o->max);
-      snprintf(text, sizeof text, "%s Range: %s to %s.", o->help, lo, hi);
-    } else if (o->type == OPT_BOOL) {
-      snprintf(text, sizeof text, "%s Values: 0/1/true/false (the flag alone: 1, or --%s=0).",
-               o->help, o->flag);
-    } else {
-      snprintf(text, sizeof text, "%s", o->help);
-    }
-    print_wrapped(fp, text);
+    print_option_row(fp, &options[i]);
+    print_option_text(fp, &options[i]);
   }
   fprintf(fp, "  --help\n");
   print_wrapped(fp, "Print this help.");

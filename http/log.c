@@ -31,3 +31,27 @@ void log_event(const char *level, const char *msg, const char *fmt, ...) {
   ssize_t ignored = write(STDOUT_FILENO, line, (size_t)n);
   (void)ignored;
 }
+
+const char *log_quote(const char *text, char *buf, size_t size) {
+  size_t n = 0;
+  if (size == 0) return buf;
+  for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+    char esc[5];
+    int len;
+    if (*p == '"' || *p == '\\')
+      len = snprintf(esc, sizeof esc, "\\%c", *p);
+    else if (*p == '\n')
+      len = snprintf(esc, sizeof esc, "\\n");
+    else if (*p == '\t')
+      len = snprintf(esc, sizeof esc, "\\t");
+    else if (*p < 0x20 || *p == 0x7f)
+      len = snprintf(esc, sizeof esc, "\\x%02x", *p);
+    else
+      len = snprintf(esc, sizeof esc, "%c", *p);
+    if (n + (size_t)len >= size) break; /* whole escapes only: never a dangling backslash */
+    memcpy(buf + n, esc, (size_t)len);
+    n += (size_t)len;
+  }
+  buf[n] = '\0';
+  return buf;
+}

@@ -188,13 +188,14 @@ typedef struct {
 
 /* Every finished reload, whoever asked for it (a reload thread calls this). */
 static void log_reload(const char *name, const registry_reload_result_t *res) {
+  char q[1024];
   if (res->status == REGISTRY_OK)
     log_event("info", "model reloaded", "model=%s reload=%llu seconds=%.3f", name,
               (unsigned long long)res->reload, res->seconds);
   else
     log_event("warn", "model reload failed; the previous version keeps serving",
               "model=%s reload=%llu error=\"%s\"", name, (unsigned long long)res->reload,
-              res->error);
+              log_quote(res->error, q, sizeof q));
 }
 
 /* A SIGHUP's reload of every model is complete (a reload thread calls this). */
@@ -344,12 +345,12 @@ int server_run(const config_t *cfg, registry_t *reg, metrics_t *metrics,
   s->max_body = cfg->max_body;
   atomic_init(&s->ready, 0);
   configure_h2o(s);
-  char err[512];
+  char err[512], q[1024];
   int rc = start(s, err, sizeof err);
   if (rc == 0)
     run_until_stopped(s);
   else
-    log_event("error", "cannot start", "error=\"%s\"", err);
+    log_event("error", "cannot start", "error=\"%s\"", log_quote(err, q, sizeof q));
   if (rc == 0) log_event("info", "stopped", NULL);
   batcher_free(s->batcher);
   for (uint32_t i = 0; i < s->nthreads; i++) pthread_mutex_destroy(&s->threads[i].done_lock);

@@ -267,10 +267,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   }
   if (f != NULL)
     send_file(req, t0, f);
-  else if (t->missing && path.len == 1)
+  else if (t->missing) /* every UI path, so that a bookmark or /admin says it too */
     send_text(req, t0, 404,
-              "grove: the web UI is missing (the --ui directory cannot be read; see the server's "
-              "log). The API is up: GET /v1/models, POST /v1/models/{name}/predict.\n");
+              "grove: the web UI is missing: its directory cannot be read (the server's log "
+              "names it). Start grove with --ui DIR or GROVE_UI=DIR naming grove's ui "
+              "directory. The API works: GET /v1/models, POST /v1/models/{name}/predict.\n");
   else
     send_text(req, t0, 404, "not found\n");
   return 0;
@@ -292,18 +293,22 @@ void ui_files_register(h2o_pathconf_t *root, const char *dir) {
   t->files = NULL;
   t->count = t->cap = t->bytes = 0;
   t->missing = t->full = 0;
+  char q[1024];
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* DIR itself may be a link */
   if (dfd < 0) {
+    const char *why = strerror(errno);
     t->missing = 1;
-    log_event("warn", "the UI directory cannot be read: no web UI; / says so",
-              "dir=\"%s\" error=\"%s\"", dir, strerror(errno));
+    log_event("warn", "the UI directory cannot be read: no web UI, the API works",
+              "dir=\"%s\" error=\"%s\" fix=\"set --ui DIR or GROVE_UI to grove's ui directory\"",
+              log_quote(dir, q, sizeof q), why);
     return;
   }
   add_dir(t, dfd, "", 0);
   if (t->count > 1) qsort(t->files, t->count, sizeof *t->files, compare_files);
   if (t->full)
     log_event("warn", "the UI directory is too large: only part of it is served",
-              "dir=\"%s\" files=%zu bytes=%zu", dir, t->count, t->bytes);
+              "dir=\"%s\" files=%zu bytes=%zu", log_quote(dir, q, sizeof q), t->count, t->bytes);
   if (lookup(t, "/index.html", 11) == NULL)
-    log_event("warn", "the UI directory has no index.html: / answers 404", "dir=\"%s\"", dir);
+    log_event("warn", "the UI directory has no index.html: / answers 404", "dir=\"%s\"",
+              log_quote(dir, q, sizeof q));
 }

@@ -11,7 +11,8 @@
 
 /* Reads DIR's files and serves them under ROOT's path (index.html for "/" and for a path
  * ending in '/'). A DIR that cannot be read is logged as a warning; "/" then answers a
- * short page saying the UI is missing. Freed with the h2o configuration. */
+ * short page saying the UI is missing, and so does every other UI path. Freed with the h2o
+ * configuration. */
 void ui_files_register(h2o_pathconf_t *root, const char *dir);
 
 #endif /* GROVE_HTTP_UI_FILES_H */

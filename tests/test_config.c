@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* By path: a build tree configured before the rename to version.h still holds a
@@ -116,10 +117,10 @@ static void test_env_and_flags(void) {
   config_free(&cfg);
 
   /* KServe's runtime passes --model-name={{.Name}}: the flag wins over the variable. */
-  const char *const name_flag[] = {"--model-name={{.Name}}", "/mnt/models", NULL};
+  const char *const name_flag[] = {"--model-name=my-isvc", "/mnt/models", NULL};
   CHECK_EQ_INT(parse(env, name_flag, &cfg, err, sizeof err), 0, "--model-name=VALUE");
-  CHECK(cfg.model_name && strcmp(cfg.model_name, "{{.Name}}") == 0,
-        "--model-name wins over GROVE_MODEL_NAME (stored as given; serve checks it)");
+  CHECK(cfg.model_name && strcmp(cfg.model_name, "my-isvc") == 0,
+        "--model-name wins over GROVE_MODEL_NAME");
   CHECK(cfg.num_model_paths == 1 && strcmp(cfg.model_paths[0], "/mnt/models") == 0,
         "the model path beside it");
   config_free(&cfg);
@@ -342,6 +343,11 @@ static void test_help(void) {
                                          "GROVE_SHUTDOWN_GRACE",
                                          "--model-name NAME",
                                          "GROVE_MODEL_NAME",
+                                         "model.txt or model.bst and an optional schema.json",
+                                         "--datadir DIR",
+                                         "GROVE_DATADIR",
+                                         "default: below",
+                                         "Exit status: 0",
                                          "--help"};
   for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
     CHECK_CONTAINS(text, expected[i], expected[i]);
@@ -416,6 +422,73 @@ static void test_twice(void) {
   config_free(&a);
 }
 
+static void test_model_name(void) {
+  config_t cfg;
+  char err[256];
+  const char *const ok[] = {"--model-name", "my-isvc_1.2", NULL};
+  CHECK_EQ_INT(parse(NULL, ok, &cfg, err, sizeof err), 0, "a model name of letters, digits, . _ -");
+  config_free(&cfg);
+  const char *const bad[] = {"--model-name", "a/b", NULL};
+  CHECK_EQ_INT(parse(NULL, bad, &cfg, err, sizeof err), -1, "a '/' in --model-name is refused");
+  CHECK_CONTAINS(err, "a model name is 1 to 200 letters", "the message says what a name is");
+  const char *const dots[] = {"GROVE_MODEL_NAME", "..", NULL};
+  CHECK_EQ_INT(parse(dots, NULL, &cfg, err, sizeof err), -1, "GROVE_MODEL_NAME=.. is refused");
+  CHECK_CONTAINS(err, "GROVE_MODEL_NAME", "the message names the variable");
+  const char *const unexpanded[] = {"--model-name={{.Name}}", "/mnt/models", NULL};
+  CHECK_EQ_INT(parse(NULL, unexpanded, &cfg, err, sizeof err), -1,
+               "an unexpanded {{.Name}} template is refused");
+}
+
+/* Writes an empty directory at PATH (made by the caller's mkdtemp). */
+static void make_dir(const char *base, const char *name) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", base, name);
+  CHECK(mkdir(p, 0755) == 0, p);
+}
+
+static void test_resolve_dirs(void) {
+  char tmpl[] = "/tmp/grove-config-XXXXXX", cwd[512], data[600], err[256];
+  config_t cfg;
+  const char *base = mkdtemp(tmpl);
+  if (base == NULL || getcwd(cwd, sizeof cwd) == NULL || chdir(base) != 0) {
+    CHECK(0, "a temporary working directory");
+    return;
+  }
+  make_dir(base, "share");
+  make_dir(base, "share/models");
+  make_dir(base, "share/ui");
+  snprintf(data, sizeof data, "%s/share", base);
+  const char *const env[] = {"GROVE_DATADIR", data, NULL};
+  CHECK_EQ_INT(parse(env, NULL, &cfg, err, sizeof err), 0, "GROVE_DATADIR");
+  CHECK(!cfg.models_dir_given && !cfg.ui_dir_given, "defaults are not given");
+  CHECK_EQ_INT(config_resolve_dirs(&cfg, err, sizeof err), 0, "resolve without ./models, ./ui");
+  CHECK(strcmp(cfg.models_dir, "share/models") != 0 && strstr(cfg.models_dir, "/share/models") &&
+            strstr(cfg.ui_dir, "/share/ui"),
+        "no ./models nor ./ui: the datadir's");
+  config_free(&cfg);
+  make_dir(base, "models");
+  CHECK_EQ_INT(parse(env, NULL, &cfg, err, sizeof err), 0, "again, with ./models");
+  CHECK_EQ_INT(config_resolve_dirs(&cfg, err, sizeof err), 0, "resolve");
+  CHECK(strcmp(cfg.models_dir, "models") == 0 && strstr(cfg.ui_dir, "/share/ui"),
+        "./models wins over the datadir's; ui still falls back");
+  config_free(&cfg);
+  const char *const given[] = {"--ui", "elsewhere", "--models", "share", NULL};
+  CHECK_EQ_INT(parse(env, given, &cfg, err, sizeof err), 0, "--ui and --models given");
+  CHECK(cfg.models_dir_given && cfg.ui_dir_given, "flags are given");
+  CHECK_EQ_INT(config_resolve_dirs(&cfg, err, sizeof err), 0, "an explicit readable --models");
+  CHECK(strcmp(cfg.ui_dir, "elsewhere") == 0, "a given --ui is never replaced, even if missing");
+  config_free(&cfg);
+  const char *const missing_env[] = {"GROVE_MODELS", "nope", NULL};
+  CHECK_EQ_INT(parse(missing_env, NULL, &cfg, err, sizeof err), 0, "GROVE_MODELS=nope parses");
+  CHECK(cfg.models_dir_given, "a variable is given too");
+  CHECK_EQ_INT(config_resolve_dirs(&cfg, err, sizeof err), -1, "an explicit missing --models");
+  CHECK_CONTAINS(err, "nope: not a readable directory", "the message names it");
+  config_free(&cfg);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+  CHECK(chdir(cwd) == 0 && system(cmd) == 0, "clean up");
+}
+
 int main(void) {
   test_defaults();
   test_env_and_flags();
@@ -426,5 +499,7 @@ int main(void) {
   test_tls_pair();
   test_positional();
   test_twice();
+  test_model_name();
+  test_resolve_dirs();
   return test_done();
 }

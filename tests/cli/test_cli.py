@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--grove", required=True)
     ap.add_argument("--source-root", required=True)
     a = ap.parse_args()
-    g = a.grove
+    g = os.path.abspath(a.grove)  # some checks run it from another directory
     income = os.path.join(a.source_root, "models", "income")
     sample = os.path.join(income, "sample.csv")
     tmp = tempfile.mkdtemp(prefix="grove-cli-")
@@ -163,6 +163,8 @@ def main():
     test_predict_rows(g, income, tmp)
     test_adult_cli_matches_api(g, income, tmp)
     test_serve_model_name_and_health(g, a.source_root, tmp)
+    test_serve_startup_errors(g, a.source_root, tmp)
+    test_serve_models_and_ui_dirs(g, a.source_root, tmp)
     test_serve_help_matches_readme(g, a.source_root)
 
     print("1..%d" % count)
@@ -286,14 +288,21 @@ def http(method, url, body=None):
         return 0, str(e).encode()
 
 
-def start_serve(grove, args, env=None):
-    """`grove serve ARGS` on a free loopback port; (process, port) once it is ready, or
-    (process, None) when it never got ready within 20 s."""
+def clean_env(extra=None):
+    """The environment without GROVE_* and PORT (so that only defaults decide), plus EXTRA."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROVE_") and k != "PORT"}
+    return dict(env, **(extra or {}))
+
+
+def start_serve(grove, args, env=None, cwd=None, clean=False, wait_s=20):
+    """`grove serve ARGS` on a free loopback port (from CWD; with CLEAN, no GROVE_* or PORT
+    but ENV's); (process, port) once it is ready, or (process, None) when it never got
+    ready within WAIT_S seconds."""
     port = free_port()
     p = subprocess.Popen([grove, "serve", "--host", "127.0.0.1", "--port", str(port)] + args,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, **(env or {})))
-    deadline = time.time() + 20
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                         env=clean_env(env) if clean else dict(os.environ, **(env or {})))
+    deadline = time.time() + wait_s
     while time.time() < deadline and p.poll() is None:
         if http("GET", "http://127.0.0.1:%d/v2/health/ready" % port)[0] == 200:
             return p, port
@@ -392,14 +401,108 @@ def test_serve_model_name_and_health(g, root, tmp):
     check(names == ["renamed"], "--model-name renames the only model under --models", names)
     stop_serve(p)
     income = os.path.join(root, "models", "income")
+    # Too many models for one name is found after the flags parse: logged, exit 1. A name
+    # that cannot be one is a bad flag value: stderr, exit 2.
     cases = [
         (["serve", "--model-name", "x", income, mnt], "names one model, but 2 MODEL paths were given"),
         (["serve", "--model-name", "x", "--models", os.path.join(root, "models")], "holds 2"),
-        (["serve", "--model-name", "a/b", mnt], "a model name is 1 to 200 letters"),
+        (["serve", "--model-name", "x", "--models", one, income], "1 MODEL path(s) and 1 model(s) under --models"),
     ]
     for args, msg in cases:
         rc, out, err = run(g, args)
-        check(rc == 2 and msg in err, "serve %s is refused: %s" % (" ".join(args[1:3]), msg), "rc=%d %s" % (rc, err))
+        check(rc == 1 and msg in out and logged_error(out) and err == "",
+              "serve %s is refused in the log (exit 1): %s" % (" ".join(args[1:3]), msg), "rc=%d %s%s" % (rc, out, err))
+    rc, out, err = run(g, ["serve", "--model-name", "a/b", mnt])
+    check(rc == 2 and "a model name is 1 to 200 letters" in err and out == "",
+          "serve --model-name a/b is a usage error (stderr, exit 2)", "rc=%d %s%s" % (rc, out, err))
+
+
+LOGFMT_ERROR = re.compile(r'^ts=\S+ level=error msg="[^"]+" error="(?:[^"\\]|\\.)*"$')
+
+
+def logged_error(out):
+    """Whether OUT (serve's stdout) ends with one logfmt line with level=error."""
+    lines = out.strip().splitlines()
+    return bool(lines) and LOGFMT_ERROR.match(lines[-1]) is not None
+
+
+def run_in(grove, args, cwd, env=None):
+    """`grove ARGS` from CWD with no GROVE_* or PORT variable but ENV's."""
+    p = subprocess.run([grove] + args, capture_output=True, text=True, timeout=120, cwd=cwd,
+                       env=clean_env(env))
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_serve_startup_errors(g, root, tmp):
+    """One rule: a flag or value config parsing refuses is plain text on stderr, exit 2;
+    everything after it (models, directories, the port, TLS files) is a logfmt
+    level=error line on stdout like the rest of the log, exit 1."""
+    income = os.path.join(root, "models", "income")
+    work = os.path.join(tmp, "startup")
+    os.makedirs(work)
+    for args, what in [(["--port", "0"], "--port 0"), (["--frobnicate"], "an unknown flag"),
+                       (["--tls-cert", "c.pem"], "--tls-cert without --tls-key")]:
+        rc, out, err = run_in(g, ["serve"] + args, work)
+        check(rc == 2 and err.startswith("grove serve: ") and out == "",
+              "%s is a usage error: stderr, exit 2" % what, "rc=%d out=%s err=%s" % (rc, out, err))
+    port = str(free_port())
+    base = ["serve", "--host", "127.0.0.1", "--port", port]
+    cases = [
+        ([], {"GROVE_DATADIR": os.path.join(tmp, "no-datadir")}, "no model to serve",
+         "no MODEL paths, and neither ./models nor"),
+        (["--models", os.path.join(tmp, "nope")], {}, "cannot start", "nope: not a readable directory"),
+        ([income], {"GROVE_MODELS": os.path.join(tmp, "nope")}, "cannot start", "--models (GROVE_MODELS)"),
+        ([os.path.join(tmp, "missing.json")], {}, "cannot load a model", "missing.json"),
+        (["--default-model", "zz", income], {}, "no default model", '--default-model \\"zz\\"'),
+        (["--models", os.path.join(root, "models"), income], {}, "cannot load a model",
+         'a model named \\"income\\" is already loaded'),
+        (["--tls-cert", os.path.join(tmp, "c.pem"), "--tls-key", os.path.join(tmp, "k.pem"), income], {},
+         "cannot start", "TLS: cannot use"),
+    ]
+    for args, env, msg, detail in cases:
+        rc, out, err = run_in(g, base + args, work, env)
+        check(rc == 1 and logged_error(out) and 'msg="%s"' % msg in out and detail in out and err == "",
+              "serve %s: logged at level=error on stdout (%s), exit 1" % (" ".join(args)[-40:] or "(nothing)", msg),
+              "rc=%d out=%s err=%s" % (rc, out[-600:], err))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    rc, out, err = run_in(g, ["serve", "--host", "127.0.0.1", "--port", str(busy.getsockname()[1]), income], work)
+    busy.close()
+    check(rc == 1 and logged_error(out) and "Address already in use" in out and err == "",
+          "a port in use is logged at level=error on stdout, exit 1", "rc=%d out=%s err=%s" % (rc, out[-600:], err))
+
+
+def test_serve_models_and_ui_dirs(g, root, tmp):
+    """An explicit --models beside MODEL paths serves both; a default one does not; a
+    missing --ui is a warning naming the flag, and every UI path says the UI is missing."""
+    more = os.path.join(tmp, "more")
+    os.makedirs(os.path.join(more, "bl"))
+    shutil.copy(os.path.join(root, "tests", "fixtures", "binary_logistic.json"), os.path.join(more, "bl", "model.json"))
+    income = os.path.join(root, "models", "income")
+    names = {}
+    for label, args, env in [("flag", ["--models", more, income], None), ("variable", [income], {"GROVE_MODELS": more}),
+                             ("default", [income], None)]:
+        p, port = start_serve(g, args + ["--ui", os.path.join(tmp, "no-ui")], env)
+        status, body = http("GET", "http://127.0.0.1:%d/v1/models" % port) if port else (0, b"")
+        names[label] = sorted(m.get("name") for m in json.loads(body).get("models", [])) if status == 200 else body
+        if label == "flag":
+            status1, page = http("GET", "http://127.0.0.1:%d/" % port) if port else (0, b"")
+            status2, page2 = http("GET", "http://127.0.0.1:%d/admin.html" % port) if port else (0, b"")
+        stop_serve(p)
+        log = p.stdout.read()
+        if label == "flag":
+            warn = [l for l in log.splitlines() if "level=warn" in l and "UI directory" in l]
+            start = [l for l in log.splitlines() if 'msg="grove starting"' in l]
+    check(names["flag"] == ["bl", "income"] and names["variable"] == ["bl", "income"],
+          "MODEL paths and an explicit --models (flag or GROVE_MODELS) are both served", names)
+    check(names["default"] == ["income"], "the default --models adds nothing beside MODEL paths", names)
+    check(len(start) == 1 and 'models_dir="%s"' % more in start[0] and "ui_dir=" in start[0],
+          "the start-up line names the models and UI directories", start)
+    check(len(warn) == 1 and "no-ui" in warn[0] and "--ui" in warn[0] and "GROVE_UI" in warn[0],
+          "a missing --ui directory is a start-up warning naming it, --ui and GROVE_UI", warn)
+    check(status1 == 404 and status2 == 404 and b"web UI is missing" in page and b"--ui" in page and page == page2,
+          "GET / and other UI paths say the UI is missing and how to set it", "%s %s / %s" % (status1, page[:200], status2))
 
 
 def test_serve_help_matches_readme(g, root):

@@ -326,8 +326,9 @@ def test_cli(ctx):
               "rc=%d stderr=%s" % (p.returncode, p.stderr))
     p = subprocess.run([ctx.grove, "serve", "--models", os.path.join(ctx.tmp, "no-such-dir"), "--port",
                         str(free_port())], capture_output=True, text=True, timeout=30, env=ctx.env)
-    check(p.returncode != 0 and "no-such-dir" in p.stderr, "serve with a missing models dir exits non-zero naming it",
-          "rc=%d %s" % (p.returncode, p.stderr))
+    check(p.returncode == 1 and "level=error" in p.stdout and "no-such-dir" in p.stdout and p.stderr == "",
+          "serve with a missing models dir exits 1, logging the error naming it (#14: logfmt on stdout)",
+          "rc=%d %s%s" % (p.returncode, p.stdout, p.stderr))
 
 
 def test_banner(ctx, d):
