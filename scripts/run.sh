@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
 scripts/build.sh build -Dbuildtype=release
-exec build/grove serve --models models "$@"
+# Without MODEL paths grove serves ./models, the bundled ones (MODEL paths replace them).
+exec build/grove serve "$@"
