@@ -11,6 +11,8 @@ if [ "$what" = test ]; then
   # The daemon's integration tests: msgpack clients, h2c (nghttp2's h2load), TLS certs,
   # HTTP/2 framing for the attack tests (python3-h2), promtool for /metrics (prometheus).
   pkgs+=(python3-msgpack nghttp2-client openssl python3-h2 prometheus)
+  # tests/install renders the installed man page with `man -l`.
+  pkgs+=(man-db)
   # Browser tests of ui/: Debian's Chromium driven by playwright-core from npm.
   pkgs+=(chromium)
   command -v node >/dev/null || pkgs+=(nodejs npm)
