@@ -28,6 +28,9 @@ typedef struct {
   const grove_forest_t *f;
   const double *row; /* the row's values, zeroed for forests with thresholds64 */
   double *phi;       /* the tree's group: num_features contributions, then the bias */
+  const double *inv; /* inv[n] = 1 / n, n <= max_depth + 2 */
+  double *scratch;   /* path_leaf's: 5 x (max_depth + 1) */
+  int32_t *features; /*   and max_depth + 1 */
 } shap_t;
 
 /* The child of split N that value X leads to, as predictions decide it. */
@@ -39,27 +42,37 @@ static inline double leaf_value(const grove_forest_t *f, const grove_node_t *n) 
   return f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
 }
 
+/*
+ * In path-dependent TreeSHAP a path element's one fraction is 1 (the row goes that way) or 0,
+ * which the code below relies on: no division by it, and the unwound sums of the elements
+ * the row does not follow are one shared sum. INV[n] is 1 / n: multiplications replace the
+ * divisions by path lengths.
+ */
+
 /* Adds feature FEATURE to the path P of D features (Algorithm 2's EXTEND). */
-static void path_extend(path_t *p, uint32_t d, double zero, double one, int32_t feature) {
+static void path_extend(path_t *p, uint32_t d, double zero, double one, int32_t feature,
+                        const double *inv) {
   p[d] = (path_t){.zero = zero, .one = one, .weight = d == 0 ? 1.0 : 0.0, .feature = feature};
+  const double s = inv[d + 1];
   for (uint32_t i = d; i-- > 0;) {
-    p[i + 1].weight += one * p[i].weight * (i + 1) / (d + 1);
-    p[i].weight = zero * p[i].weight * (d - i) / (d + 1);
+    p[i + 1].weight += one * p[i].weight * (double)(i + 1) * s;
+    p[i].weight = zero * p[i].weight * (double)(d - i) * s;
   }
 }
 
 /* Removes element K from the path P of D + 1 elements (UNWIND). */
-static void path_unwind(path_t *p, uint32_t d, uint32_t k) {
-  const double one = p[k].one, zero = p[k].zero;
-  double next = p[d].weight;
-  for (uint32_t i = d; i-- > 0;) {
-    if (one != 0) {
+static void path_unwind(path_t *p, uint32_t d, uint32_t k, const double *inv) {
+  const double zero = p[k].zero;
+  if (p[k].one != 0) {
+    double next = p[d].weight;
+    for (uint32_t i = d; i-- > 0;) {
       const double w = p[i].weight;
-      p[i].weight = next * (d + 1) / ((i + 1) * one);
-      next = w - p[i].weight * zero * (d - i) / (d + 1);
-    } else {
-      p[i].weight = p[i].weight * (d + 1) / (zero * (d - i));
+      p[i].weight = next * (double)(d + 1) * inv[i + 1];
+      next = w - p[i].weight * zero * (double)(d - i) * inv[d + 1];
     }
+  } else {
+    const double r = (double)(d + 1) / zero;
+    for (uint32_t i = d; i-- > 0;) p[i].weight = p[i].weight * r * inv[d - i];
   }
   for (uint32_t i = k; i < d; i++) {
     p[i].feature = p[i + 1].feature;
@@ -68,20 +81,41 @@ static void path_unwind(path_t *p, uint32_t d, uint32_t k) {
   }
 }
 
-/* The total weight of the path P of D + 1 elements had element K been unwound. */
-static double path_unwound_sum(const path_t *p, uint32_t d, uint32_t k) {
-  const double one = p[k].one, zero = p[k].zero;
-  double next = p[d].weight, total = 0;
+/*
+ * A leaf of value V at the end of the path P of D + 1 elements: adds each element's share
+ * (its unwound sum x (one - zero) x V) to its feature. An element the row does not follow
+ * has unwound sum COLD / zero, so its share is -COLD x V whatever its zero fraction.
+ */
+static void path_leaf(const shap_t *s, const path_t *p, uint32_t d, double v, const double *inv) {
+  double cold = 0, *a = s->scratch, *b = a + d, *zero = b + d, *next = zero + d, *total = next + d;
+  int32_t *feature = s->features;
+  for (uint32_t i = 0; i < d; i++) {
+    a[i] = (double)(d + 1) * inv[i + 1];
+    b[i] = (double)(d - i) * inv[d + 1];
+    cold += p[i].weight * (double)(d + 1) * inv[d - i];
+  }
+  uint32_t m = 0; /* the elements the row follows, unwound side by side below */
+  for (uint32_t k = 1; k <= d; k++) {
+    if (p[k].one == 0) {
+      if (p[k].zero != 0) s->phi[p[k].feature] -= cold * v;
+      continue;
+    }
+    zero[m] = p[k].zero;
+    feature[m] = p[k].feature;
+    next[m] = p[d].weight;
+    total[m++] = 0;
+  }
+  /* Each element's unwinding is a chain of dependent multiplies; m of them at once keep the
+   * multipliers busy (and vectorize). */
   for (uint32_t i = d; i-- > 0;) {
-    if (one != 0) {
-      const double w = next * (d + 1) / ((i + 1) * one);
-      total += w;
-      next = p[i].weight - w * zero * (d - i) / (d + 1);
-    } else if (zero != 0) {
-      total += p[i].weight * (d + 1) / (zero * (d - i));
+    const double ai = a[i], bi = b[i], wi = p[i].weight;
+    for (uint32_t k = 0; k < m; k++) {
+      const double w = next[k] * ai;
+      total[k] += w;
+      next[k] = wi - w * zero[k] * bi;
     }
   }
-  return total;
+  for (uint32_t k = 0; k < m; k++) s->phi[feature[k]] += total[k] * (1 - zero[k]) * v;
 }
 
 /* RECURSE of Algorithm 2 at NODE: PARENT holds the path above (D elements before this
@@ -91,12 +125,10 @@ static void shap_recurse(const shap_t *s, uint32_t node, path_t *parent, uint32_
   const grove_forest_t *f = s->f;
   path_t *p = parent + d + 1;
   memcpy(p, parent, (d + 1) * sizeof *p);
-  path_extend(p, d, zero, one, feature);
+  path_extend(p, d, zero, one, feature, s->inv);
   const grove_node_t *n = &f->nodes[node];
   if (!grove__node_is_split(f->leaf64, n)) {
-    const double v = leaf_value(f, n);
-    for (uint32_t i = 1; i <= d; i++)
-      s->phi[p[i].feature] += path_unwound_sum(p, d, i) * (p[i].one - p[i].zero) * v;
+    path_leaf(s, p, d, leaf_value(f, n), s->inv);
     return;
   }
   const uint32_t hot = child_of(f, n, s->row[n->feature]);
@@ -108,7 +140,7 @@ static void shap_recurse(const shap_t *s, uint32_t node, path_t *parent, uint32_
     if (p[k].feature != n->feature) continue;
     in_zero = p[k].zero;
     in_one = p[k].one;
-    path_unwind(p, d, k);
+    path_unwind(p, d, k, s->inv);
     d--;
     break;
   }
@@ -154,26 +186,37 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
   grove_err_t rc = grove_forest_explainable(f, err);
   if (rc != GROVE_OK) return rc;
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
-  double *x = malloc((nf ? nf : 1) * sizeof *x);
+  const size_t ninv = (size_t)f->info.max_depth + 3, nd = (size_t)f->info.max_depth + 1;
+  double *x = malloc((nf + ninv + 5 * nd) * sizeof *x), *inv = x + nf;
   path_t *paths = malloc(path_elements(f) * sizeof *paths);
-  if (x == NULL || paths == NULL) {
+  int32_t *features = malloc(nd * sizeof *features);
+  if (x == NULL || paths == NULL || features == NULL) {
+    free(features);
     free(x);
     free(paths);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   }
+  inv[0] = 0;
+  for (size_t i = 1; i < ninv; i++) inv[i] = 1.0 / (double)i;
   memset(out, 0, nrows * grove_forest_contribs_width(f) * sizeof *out);
   for (size_t r = 0; r < nrows; r++) {
     row_load(f, rows, f64, r, x);
     double *phi = out + r * grove_forest_contribs_width(f);
     for (uint32_t g = 0; g < ng; g++) phi[g * (nf + 1) + nf] = f->base_margins[g];
     for (uint32_t t = 0; t < f->info.num_trees; t++) {
-      const shap_t s = {.f = f, .row = x, .phi = phi + f->tree_groups[t] * (nf + 1)};
+      const shap_t s = {.f = f,
+                        .row = x,
+                        .phi = phi + f->tree_groups[t] * (nf + 1),
+                        .inv = inv,
+                        .scratch = inv + ninv,
+                        .features = features};
       s.phi[nf] += f->tree_expected[t];
       shap_recurse(&s, f->roots[t], paths, 0, 1, 1, -1);
     }
   }
   free(x);
   free(paths);
+  free(features);
   return GROVE_OK;
 }
 
