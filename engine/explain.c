@@ -49,15 +49,17 @@ static inline double leaf_value(const grove_forest_t *f, const grove_node_t *n) 
  * divisions by path lengths.
  */
 
-/* Adds feature FEATURE to the path P of D features (Algorithm 2's EXTEND). */
+/* Adds feature FEATURE to the path P of D features (Algorithm 2's EXTEND). Each new weight
+ * is computed from the old ones alone (w'[j] = (zero w[j] (d - j) + one w[j-1] j) / (d + 1),
+ * the algorithm's two updates of w[j] in one), so no weight waits for the one before it. */
 static void path_extend(path_t *p, uint32_t d, double zero, double one, int32_t feature,
                         const double *inv) {
   p[d] = (path_t){.zero = zero, .one = one, .weight = d == 0 ? 1.0 : 0.0, .feature = feature};
-  const double s = inv[d + 1];
-  for (uint32_t i = d; i-- > 0;) {
-    p[i + 1].weight += one * p[i].weight * (double)(i + 1) * s;
-    p[i].weight = zero * p[i].weight * (double)(d - i) * s;
-  }
+  if (d == 0) return;
+  const double s = inv[d + 1], zs = zero * s, os = one * s;
+  for (uint32_t j = d; j > 0; j--)
+    p[j].weight = zs * p[j].weight * (double)(d - j) + os * p[j - 1].weight * (double)j;
+  p[0].weight = zs * p[0].weight * (double)d;
 }
 
 /* Removes element K from the path P of D + 1 elements (UNWIND). */
