@@ -171,7 +171,8 @@ static char *format_predictions(const double *out, size_t nrows, uint32_t width,
     const char *bad = rows->errors != NULL ? rows->errors[r] : NULL;
     for (uint32_t k = 0; k < width; k++) {
       if (k) *p++ = ',';
-      if (bad == NULL) p += snprintf(p, (size_t)(buf + cap - p), "%.*g", digits, out[r * width + k]);
+      if (bad == NULL)
+        p += snprintf(p, (size_t)(buf + cap - p), "%.*g", digits, out[r * width + k]);
     }
     if (rows->errors != NULL) {
       *p++ = ',';
@@ -210,10 +211,11 @@ static void report_bad_rows(const csv_rows_t *rows) {
 
 /*
  * Scores ROWS as O asks into *VALS (NROWS x *WIDTH doubles, caller-freed) and the significant
- * digits each value is printed with into *DIGITS (all of a leaf index's); 0, or an exit code after saying why.
+ * digits each value is printed with into *DIGITS (all of a leaf index's); 0, or an exit code after
+ * saying why.
  */
-static int score_rows(const predict_opts_t *o, const grove_forest_t *forest,
-                      const csv_rows_t *rows, double **vals, uint32_t *width, int *digits) {
+static int score_rows(const predict_opts_t *o, const grove_forest_t *forest, const csv_rows_t *rows,
+                      double **vals, uint32_t *width, int *digits) {
   grove_error_t err;
   const size_t n = rows->nrows ? rows->nrows : 1;
   const uint32_t nt = grove_forest_output_width(forest, o->margin);

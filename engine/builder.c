@@ -202,7 +202,8 @@ static grove_err_t add_leaf64(grove_builder_t *b, const grove_tree_src_t *t, uin
  */
 static int keep_explain_data(grove_builder_t *b, const grove_tree_src_t *t, uint32_t base,
                              uint32_t qlen) {
-  if (GROW(b, ids, cap_ids, (size_t)base + qlen) || GROW(b, covers, cap_covers, (size_t)base + qlen))
+  if (GROW(b, ids, cap_ids, (size_t)base + qlen) ||
+      GROW(b, covers, cap_covers, (size_t)base + qlen))
     return -1;
   if (t->cover != NULL) b->num_covered++;
   const uint32_t first_leaf = b->leaf64 ? (t->num_nodes - 1) / 2 : 0;

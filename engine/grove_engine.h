@@ -303,8 +303,8 @@ grove_err_t grove_forest_leaves(const grove_forest_t *forest, const float *rows,
                                 uint32_t *out, grove_error_t *err);
 
 /** The same for rows of doubles, decided as grove_forest_predict_f64() decides them. */
-grove_err_t grove_forest_leaves_f64(const grove_forest_t *forest, const double *rows,
-                                    size_t nrows, uint32_t *out, grove_error_t *err);
+grove_err_t grove_forest_leaves_f64(const grove_forest_t *forest, const double *rows, size_t nrows,
+                                    uint32_t *out, grove_error_t *err);
 
 /* ------------------------------------------------------------------------- */
 /* Schemas (schema.json beside a directory's model file)                      */

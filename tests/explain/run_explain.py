@@ -322,16 +322,14 @@ def test_refusals(args):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--grove", required=True)
-    ap.add_argument("--workdir", required=True)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for option in ("--grove", "--workdir"):
+        ap.add_argument(option, required=True)
     args = ap.parse_args()
     args.grove = os.path.abspath(args.grove)
     os.makedirs(args.workdir, exist_ok=True)
-    test_xgboost(args)
-    test_lightgbm(args)
-    test_sklearn(args)
-    test_refusals(args)
+    for part in (test_xgboost, test_lightgbm, test_sklearn, test_refusals):
+        part(args)  # test_refusals reads a model test_xgboost wrote
     print("1..%d" % count)
     return 1 if failed else 0
 
