@@ -17,20 +17,22 @@
 #include "kernels/kernels.h"
 
 /* One feature on the path from the root: the fraction of cover that reaches the node with
- * the feature unknown (zero), whether the row itself goes there (one), and the weight of
- * the subsets of the path's features of each size (weight, Algorithm 2's w). */
+ * the feature unknown (zero), and whether the row itself goes there (one: 1 or 0). */
 typedef struct {
-  double zero, one, weight;
+  double zero, one;
   int32_t feature;
 } path_t;
 
 typedef struct {
   const grove_forest_t *f;
-  const double *row; /* the row's values, zeroed for forests with thresholds64 */
-  double *phi;       /* the tree's group: num_features contributions, then the bias */
-  const double *inv; /* inv[n] = 1 / n, n <= max_depth + 2 */
-  double *scratch;   /* path_leaf's: 5 x (max_depth + 1) */
-  int32_t *features; /*   and max_depth + 1 */
+  const double *row;    /* the row's values, zeroed for forests with thresholds64 */
+  double *phi;          /* the tree's group: num_features contributions, then the bias */
+  uint32_t m;           /* quadrature points: see path_leaf() */
+  const double *t, *w;  /* Gauss-Legendre nodes in (0, 1) and weights */
+  const double *w_cold; /*   w / (1 - t) */
+  path_t *paths;        /* per tree level, `width` elements: the path down to it */
+  double *prods;        /* per tree level, m products: see path_leaf() */
+  uint32_t width;
 } shap_t;
 
 /* The child of split N that value X leads to, as predictions decide it. */
@@ -43,111 +45,100 @@ static inline double leaf_value(const grove_forest_t *f, const grove_node_t *n) 
 }
 
 /*
- * In path-dependent TreeSHAP a path element's one fraction is 1 (the row goes that way) or 0,
- * which the code below relies on: no division by it, and the unwound sums of the elements
- * the row does not follow are one shared sum. INV[n] is 1 / n: multiplications replace the
- * divisions by path lengths.
+ * A leaf of value V at the end of the path P of D distinct features. TreeSHAP's share of
+ * element e (Algorithm 2's unwound sum times (one - zero) times V) is
+ *   V (one_e - zero_e) sum over subsets S of the others of |S|! (D-1-|S|)! / D!
+ *                      prod_{j in S} one_j prod_{j not in S} zero_j
+ * and since |S|! (D-1-|S|)! / D! is the integral over [0, 1] of t^|S| (1-t)^(D-1-|S|), that
+ * sum is the integral of prod_{j != e} (zero_j + (one_j - zero_j) t), a polynomial of degree
+ * D - 1: Gauss-Legendre with m >= D / 2 points integrates it exactly. A holds the product
+ * over all D elements at each point, kept along the path; element e's factor is divided out.
+ * One fractions are 0 or 1: an element the row does not follow has the factor
+ * zero_e (1 - t), so its share is -V times one sum that all such elements share.
  */
-
-/* Adds feature FEATURE to the path P of D features (Algorithm 2's EXTEND). Each new weight
- * is computed from the old ones alone (w'[j] = (zero w[j] (d - j) + one w[j-1] j) / (d + 1),
- * the algorithm's two updates of w[j] in one), so no weight waits for the one before it. */
-static void path_extend(path_t *p, uint32_t d, double zero, double one, int32_t feature,
-                        const double *inv) {
-  p[d] = (path_t){.zero = zero, .one = one, .weight = d == 0 ? 1.0 : 0.0, .feature = feature};
-  if (d == 0) return;
-  const double s = inv[d + 1], zs = zero * s, os = one * s;
-  for (uint32_t j = d; j > 0; j--)
-    p[j].weight = zs * p[j].weight * (double)(d - j) + os * p[j - 1].weight * (double)j;
-  p[0].weight = zs * p[0].weight * (double)d;
-}
-
-/* Removes element K from the path P of D + 1 elements (UNWIND). */
-static void path_unwind(path_t *p, uint32_t d, uint32_t k, const double *inv) {
-  const double zero = p[k].zero;
-  if (p[k].one != 0) {
-    double next = p[d].weight;
-    for (uint32_t i = d; i-- > 0;) {
-      const double w = p[i].weight;
-      p[i].weight = next * (double)(d + 1) * inv[i + 1];
-      next = w - p[i].weight * zero * (double)(d - i) * inv[d + 1];
-    }
-  } else {
-    const double r = (double)(d + 1) / zero;
-    for (uint32_t i = d; i-- > 0;) p[i].weight = p[i].weight * r * inv[d - i];
-  }
-  for (uint32_t i = k; i < d; i++) {
-    p[i].feature = p[i + 1].feature;
-    p[i].zero = p[i + 1].zero;
-    p[i].one = p[i + 1].one;
-  }
-}
-
-/*
- * A leaf of value V at the end of the path P of D + 1 elements: adds each element's share
- * (its unwound sum x (one - zero) x V) to its feature. An element the row does not follow
- * has unwound sum COLD / zero, so its share is -COLD x V whatever its zero fraction.
- */
-static void path_leaf(const shap_t *s, const path_t *p, uint32_t d, double v, const double *inv) {
-  double cold = 0, *a = s->scratch, *b = a + d, *zero = b + d, *next = zero + d, *total = next + d;
-  int32_t *feature = s->features;
-  for (uint32_t i = 0; i < d; i++) {
-    a[i] = (double)(d + 1) * inv[i + 1];
-    b[i] = (double)(d - i) * inv[d + 1];
-    cold += p[i].weight * (double)(d + 1) * inv[d - i];
-  }
-  uint32_t m = 0; /* the elements the row follows, unwound side by side below */
-  for (uint32_t k = 1; k <= d; k++) {
-    if (p[k].one == 0) {
-      if (p[k].zero != 0) s->phi[p[k].feature] -= cold * v;
+static void path_leaf(const shap_t *s, const path_t *p, uint32_t d, const double *a, double v) {
+  double cold = 0;
+  for (uint32_t q = 0; q < s->m; q++) cold += s->w_cold[q] * a[q];
+  for (uint32_t e = 0; e < d; e++) {
+    if (p[e].one == 0) {
+      s->phi[p[e].feature] -= v * cold;
       continue;
     }
-    zero[m] = p[k].zero;
-    feature[m] = p[k].feature;
-    next[m] = p[d].weight;
-    total[m++] = 0;
+    const double z = p[e].zero;
+    double sum = 0;
+    for (uint32_t q = 0; q < s->m; q++) sum += s->w[q] * a[q] / (z + (1 - z) * s->t[q]);
+    s->phi[p[e].feature] += v * (1 - z) * sum;
   }
-  /* Each element's unwinding is a chain of dependent multiplies; m of them at once keep the
-   * multipliers busy (and vectorize). */
-  for (uint32_t i = d; i-- > 0;) {
-    const double ai = a[i], bi = b[i], wi = p[i].weight;
-    for (uint32_t k = 0; k < m; k++) {
-      const double w = next[k] * ai;
-      total[k] += w;
-      next[k] = wi - w * zero[k] * bi;
-    }
-  }
-  for (uint32_t k = 0; k < m; k++) s->phi[feature[k]] += total[k] * (1 - zero[k]) * v;
 }
 
-/* RECURSE of Algorithm 2 at NODE: PARENT holds the path above (D elements before this
- * node's own), and each call's copy goes right after it. */
-static void shap_recurse(const shap_t *s, uint32_t node, path_t *parent, uint32_t d, double zero,
-                         double one, int32_t feature) {
+static void shap_recurse(const shap_t *s, uint32_t node, uint32_t level, uint32_t d);
+
+/* Goes down to child NODE of the node at LEVEL (path of D elements) adding its split's
+ * feature with fractions ZERO and ONE (Algorithm 2's EXTEND). */
+static void shap_child(const shap_t *s, uint32_t node, uint32_t level, uint32_t d, double zero,
+                       double one, int32_t feature) {
+  const path_t *p = s->paths + (size_t)level * s->width;
+  path_t *c = s->paths + (size_t)(level + 1) * s->width;
+  memcpy(c, p, d * sizeof *c);
+  c[d] = (path_t){.zero = zero, .one = one, .feature = feature};
+  const double *a = s->prods + (size_t)level * s->m;
+  double *ca = s->prods + (size_t)(level + 1) * s->m;
+  for (uint32_t q = 0; q < s->m; q++) ca[q] = a[q] * (zero + (one - zero) * s->t[q]);
+  shap_recurse(s, node, level + 1, d + 1);
+}
+
+/* RECURSE of Algorithm 2 at NODE, the path down to it at LEVEL (D elements). */
+static void shap_recurse(const shap_t *s, uint32_t node, uint32_t level, uint32_t d) {
   const grove_forest_t *f = s->f;
-  path_t *p = parent + d + 1;
-  memcpy(p, parent, (d + 1) * sizeof *p);
-  path_extend(p, d, zero, one, feature, s->inv);
   const grove_node_t *n = &f->nodes[node];
+  path_t *p = s->paths + (size_t)level * s->width;
+  double *a = s->prods + (size_t)level * s->m;
   if (!grove__node_is_split(f->leaf64, n)) {
-    path_leaf(s, p, d, leaf_value(f, n), s->inv);
+    path_leaf(s, p, d, a, leaf_value(f, n));
     return;
   }
   const uint32_t hot = child_of(f, n, s->row[n->feature]);
   const uint32_t cold = hot == n->left ? n->left + 1 : n->left;
   const double cover = f->covers[node];
   double in_zero = 1, in_one = 1;
-  /* A feature already on the path: its earlier split is undone, its fractions carried on. */
-  for (uint32_t k = 1; k <= d; k++) {
+  /* A feature already on the path: its earlier split is undone (UNWIND), its fractions
+   * carried on, and the products taken again without it. */
+  for (uint32_t k = 0; k < d; k++) {
     if (p[k].feature != n->feature) continue;
     in_zero = p[k].zero;
     in_one = p[k].one;
-    path_unwind(p, d, k, s->inv);
+    memmove(p + k, p + k + 1, (d - k - 1) * sizeof *p);
     d--;
+    for (uint32_t q = 0; q < s->m; q++) {
+      a[q] = 1;
+      for (uint32_t j = 0; j < d; j++) a[q] *= p[j].zero + (p[j].one - p[j].zero) * s->t[q];
+    }
     break;
   }
-  shap_recurse(s, hot, p, d + 1, f->covers[hot] / cover * in_zero, in_one, n->feature);
-  shap_recurse(s, cold, p, d + 1, f->covers[cold] / cover * in_zero, 0, n->feature);
+  shap_child(s, hot, level, d, f->covers[hot] / cover * in_zero, in_one, n->feature);
+  shap_child(s, cold, level, d, f->covers[cold] / cover * in_zero, 0, n->feature);
+}
+
+/* The M Gauss-Legendre nodes T and weights W on [0, 1] (Newton's method on P_M). */
+static void gauss_legendre(uint32_t m, double *t, double *w) {
+  const double pi = acos(-1.0);
+  for (uint32_t i = 0; i < m; i++) {
+    double x = cos(pi * ((double)i + 0.75) / ((double)m + 0.5)), dp = 1;
+    for (int it = 0; it < 100; it++) {
+      double p0 = 1, p1 = x; /* P_{k-1}(x), P_k(x) */
+      for (uint32_t k = 2; k <= m; k++) {
+        const double p2 = ((2.0 * k - 1) * x * p1 - (k - 1.0) * p0) / k;
+        p0 = p1;
+        p1 = p2;
+      }
+      dp = m == 1 ? 1 : m * (x * p1 - p0) / (x * x - 1);
+      const double dx = p1 / dp;
+      x -= dx;
+      if (fabs(dx) <= 1e-16) break;
+    }
+    t[i] = (1 - x) / 2;
+    w[i] = 1 / ((1 - x * x) * dp * dp);
+  }
 }
 
 grove_err_t grove_forest_explainable(const grove_forest_t *f, grove_error_t *err) {
@@ -177,48 +168,48 @@ static void row_load(const grove_forest_t *f, const void *rows, int f64, size_t 
   }
 }
 
-/* Path elements one tree needs: a copy per level, each one longer than the one above. */
-static size_t path_elements(const grove_forest_t *f) {
-  const size_t d = (size_t)f->info.max_depth + 2;
-  return (d + 1) * (d + 2) / 2;
-}
-
 static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int f64, size_t nrows,
                                  double *out, grove_error_t *err) {
   grove_err_t rc = grove_forest_explainable(f, err);
   if (rc != GROVE_OK) return rc;
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
-  const size_t ninv = (size_t)f->info.max_depth + 3, nd = (size_t)f->info.max_depth + 1;
-  double *x = malloc((nf + ninv + 5 * nd) * sizeof *x), *inv = x + nf;
-  path_t *paths = malloc(path_elements(f) * sizeof *paths);
-  int32_t *features = malloc(nd * sizeof *features);
-  if (x == NULL || paths == NULL || features == NULL) {
-    free(features);
+  const uint32_t levels = f->info.max_depth + 1, width = f->info.max_depth + 1;
+  const uint32_t m = (f->info.max_depth + 1) / 2 ? (f->info.max_depth + 1) / 2 : 1;
+  double *x = malloc((nf + 3 * (size_t)m + (size_t)levels * m) * sizeof *x);
+  path_t *paths = malloc((size_t)levels * width * sizeof *paths);
+  if (x == NULL || paths == NULL) {
     free(x);
     free(paths);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   }
-  inv[0] = 0;
-  for (size_t i = 1; i < ninv; i++) inv[i] = 1.0 / (double)i;
+  double *t = x + nf, *w = t + m, *w_cold = w + m, *prods = w_cold + m;
+  gauss_legendre(m, t, w);
+  for (uint32_t q = 0; q < m; q++) {
+    w_cold[q] = w[q] / (1 - t[q]);
+    prods[q] = 1;
+  }
   memset(out, 0, nrows * grove_forest_contribs_width(f) * sizeof *out);
   for (size_t r = 0; r < nrows; r++) {
     row_load(f, rows, f64, r, x);
     double *phi = out + r * grove_forest_contribs_width(f);
     for (uint32_t g = 0; g < ng; g++) phi[g * (nf + 1) + nf] = f->base_margins[g];
-    for (uint32_t t = 0; t < f->info.num_trees; t++) {
+    for (uint32_t tr = 0; tr < f->info.num_trees; tr++) {
       const shap_t s = {.f = f,
                         .row = x,
-                        .phi = phi + f->tree_groups[t] * (nf + 1),
-                        .inv = inv,
-                        .scratch = inv + ninv,
-                        .features = features};
-      s.phi[nf] += f->tree_expected[t];
-      shap_recurse(&s, f->roots[t], paths, 0, 1, 1, -1);
+                        .phi = phi + f->tree_groups[tr] * (nf + 1),
+                        .m = m,
+                        .t = t,
+                        .w = w,
+                        .w_cold = w_cold,
+                        .paths = paths,
+                        .prods = prods,
+                        .width = width};
+      s.phi[nf] += f->tree_expected[tr];
+      shap_recurse(&s, f->roots[tr], 0, 0);
     }
   }
   free(x);
   free(paths);
-  free(features);
   return GROVE_OK;
 }
 
