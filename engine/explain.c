@@ -16,23 +16,26 @@
 #include "error.h"
 #include "kernels/kernels.h"
 
-/* One feature on the path from the root: the fraction of cover that reaches the node with
- * the feature unknown (zero), and whether the row itself goes there (one: 1 or 0). */
+/* The feature's element on the path from the root to the current node: the fraction of
+ * cover that reaches the node with the feature unknown (zero), whether the row itself goes
+ * there (one: 1 or 0), and in which tree of the run it was last set (stamp). */
 typedef struct {
   double zero, one;
-  int32_t feature;
-} path_t;
+  uint64_t stamp;
+  uint32_t on;
+} active_t;
 
 typedef struct {
   const grove_forest_t *f;
   const double *row;    /* the row's values, zeroed for forests with thresholds64 */
   double *phi;          /* the tree's group: num_features contributions, then the bias */
-  uint32_t m;           /* quadrature points: see path_leaf() */
+  uint32_t m;           /* quadrature points: see shap_node() */
   const double *t, *w;  /* Gauss-Legendre nodes in (0, 1) and weights */
   const double *w_cold; /*   w / (1 - t) */
-  path_t *paths;        /* per tree level, `width` elements: the path down to it */
-  double *prods;        /* per tree level, m products: see path_leaf() */
-  uint32_t width;
+  active_t *active;     /* per feature */
+  double *excluded;     /* per feature, m sums: see shap_node() */
+  double *scratch;      /* per tree level, 5 m */
+  uint64_t stamp;       /* this tree's */
 } shap_t;
 
 /* The child of split N that value X leads to, as predictions decide it. */
@@ -44,79 +47,85 @@ static inline double leaf_value(const grove_forest_t *f, const grove_node_t *n) 
   return f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
 }
 
+/* Feature J's excluded sums, zero at its first use in this tree. */
+static double *excluded_of(const shap_t *s, uint32_t j) {
+  double *x = s->excluded + (size_t)j * s->m;
+  if (s->active[j].stamp != s->stamp) {
+    memset(x, 0, s->m * sizeof *x);
+    s->active[j] = (active_t){.stamp = s->stamp};
+  }
+  return x;
+}
+
 /*
- * A leaf of value V at the end of the path P of D distinct features. TreeSHAP's share of
- * element e (Algorithm 2's unwound sum times (one - zero) times V) is
+ * TreeSHAP (Algorithm 2's result, computed another way) below NODE at LEVEL, reached with
+ * the products A: writes to TOTAL, for each quadrature point q, the sum over the leaves
+ * below of leaf value x A_q(leaf).
+ *
+ * A leaf's share for the element e of its path of D distinct features is
  *   V (one_e - zero_e) sum over subsets S of the others of |S|! (D-1-|S|)! / D!
- *                      prod_{j in S} one_j prod_{j not in S} zero_j
+ *                      prod_{j in S} one_j prod_{j not in S} zero_j,
  * and since |S|! (D-1-|S|)! / D! is the integral over [0, 1] of t^|S| (1-t)^(D-1-|S|), that
  * sum is the integral of prod_{j != e} (zero_j + (one_j - zero_j) t), a polynomial of degree
- * D - 1: Gauss-Legendre with m >= D / 2 points integrates it exactly. A holds the product
- * over all D elements at each point, kept along the path; element e's factor is divided out.
- * One fractions are 0 or 1: an element the row does not follow has the factor
- * zero_e (1 - t), so its share is -V times one sum that all such elements share.
+ * D - 1: Gauss-Legendre with m >= depth / 2 points integrates it exactly. A_q(leaf) is the
+ * product over all of the path's factors at point t_q, so the share is
+ *   (one_e - zero_e) sum_q w_q V A_q(leaf) / f_e(t_q),
+ * linear in V A_q: an element's shares over all the leaves it reaches add up at the node
+ * that puts it on the path, from the sums its subtree returns, less the leaves where a
+ * split on the same feature further down replaced it (their sums, per feature, are
+ * s->excluded). Work per row: O(nodes x m), no per-leaf walk of the path.
  */
-static void path_leaf(const shap_t *s, const path_t *p, uint32_t d, const double *a, double v) {
-  double cold = 0;
-  for (uint32_t q = 0; q < s->m; q++) cold += s->w_cold[q] * a[q];
-  for (uint32_t e = 0; e < d; e++) {
-    if (p[e].one == 0) {
-      s->phi[p[e].feature] -= v * cold;
-      continue;
-    }
-    const double z = p[e].zero;
-    double sum = 0;
-    for (uint32_t q = 0; q < s->m; q++) sum += s->w[q] * a[q] / (z + (1 - z) * s->t[q]);
-    s->phi[p[e].feature] += v * (1 - z) * sum;
-  }
-}
-
-static void shap_recurse(const shap_t *s, uint32_t node, uint32_t level, uint32_t d);
-
-/* Goes down to child NODE of the node at LEVEL (path of D elements) adding its split's
- * feature with fractions ZERO and ONE (Algorithm 2's EXTEND). */
-static void shap_child(const shap_t *s, uint32_t node, uint32_t level, uint32_t d, double zero,
-                       double one, int32_t feature) {
-  const path_t *p = s->paths + (size_t)level * s->width;
-  path_t *c = s->paths + (size_t)(level + 1) * s->width;
-  memcpy(c, p, d * sizeof *c);
-  c[d] = (path_t){.zero = zero, .one = one, .feature = feature};
-  const double *a = s->prods + (size_t)level * s->m;
-  double *ca = s->prods + (size_t)(level + 1) * s->m;
-  for (uint32_t q = 0; q < s->m; q++) ca[q] = a[q] * (zero + (one - zero) * s->t[q]);
-  shap_recurse(s, node, level + 1, d + 1);
-}
-
-/* RECURSE of Algorithm 2 at NODE, the path down to it at LEVEL (D elements). */
-static void shap_recurse(const shap_t *s, uint32_t node, uint32_t level, uint32_t d) {
+static void shap_node(const shap_t *s, uint32_t node, uint32_t level, const double *a,
+                      double *total) {
   const grove_forest_t *f = s->f;
   const grove_node_t *n = &f->nodes[node];
-  path_t *p = s->paths + (size_t)level * s->width;
-  double *a = s->prods + (size_t)level * s->m;
+  const uint32_t m = s->m;
   if (!grove__node_is_split(f->leaf64, n)) {
-    path_leaf(s, p, d, a, leaf_value(f, n));
+    const double v = leaf_value(f, n);
+    for (uint32_t q = 0; q < m; q++) total[q] = v * a[q];
     return;
   }
-  const uint32_t hot = child_of(f, n, s->row[n->feature]);
-  const uint32_t cold = hot == n->left ? n->left + 1 : n->left;
-  const double cover = f->covers[node];
+  double *base = s->scratch + (size_t)level * 5 * m, *ac = base + m, *tc = ac + m, *x0 = tc + m;
+  double *xc = x0 + m;
+  const uint32_t j = (uint32_t)n->feature;
+  double *x = excluded_of(s, j);
+  const active_t prev = s->active[j];
   double in_zero = 1, in_one = 1;
-  /* A feature already on the path: its earlier split is undone (UNWIND), its fractions
-   * carried on, and the products taken again without it. */
-  for (uint32_t k = 0; k < d; k++) {
-    if (p[k].feature != n->feature) continue;
-    in_zero = p[k].zero;
-    in_one = p[k].one;
-    memmove(p + k, p + k + 1, (d - k - 1) * sizeof *p);
-    d--;
-    for (uint32_t q = 0; q < s->m; q++) {
-      a[q] = 1;
-      for (uint32_t j = 0; j < d; j++) a[q] *= p[j].zero + (p[j].one - p[j].zero) * s->t[q];
-    }
-    break;
+  for (uint32_t q = 0; q < m; q++) {
+    base[q] = a[q];
+    x0[q] = x[q];
+    total[q] = 0;
   }
-  shap_child(s, hot, level, d, f->covers[hot] / cover * in_zero, in_one, n->feature);
-  shap_child(s, cold, level, d, f->covers[cold] / cover * in_zero, 0, n->feature);
+  if (prev.on) { /* the feature is on the path already: its factor is taken out (UNWIND) */
+    in_zero = prev.zero;
+    in_one = prev.one;
+    for (uint32_t q = 0; q < m; q++) base[q] /= prev.zero + (prev.one - prev.zero) * s->t[q];
+  }
+  const uint32_t hot = child_of(f, n, s->row[j]);
+  for (int side = 0; side < 2; side++) {
+    const uint32_t child = side == 0 ? hot : (hot == n->left ? n->left + 1 : n->left);
+    const double zero = f->covers[child] / f->covers[node] * in_zero;
+    const double one = side == 0 ? in_one : 0;
+    if (zero == 0 && one == 0) continue; /* its factor is 0: nothing below has a share */
+    for (uint32_t q = 0; q < m; q++) {
+      ac[q] = base[q] * (zero + (one - zero) * s->t[q]);
+      xc[q] = x[q];
+    }
+    s->active[j] = (active_t){.zero = zero, .one = one, .stamp = s->stamp, .on = 1};
+    shap_node(s, child, level + 1, ac, tc);
+    /* An element the row does not follow has the factor zero (1 - t): its share needs no
+     * division, -sum_q w_q S_q / (1 - t_q). */
+    double share = 0;
+    for (uint32_t q = 0; q < m; q++) {
+      const double sq = tc[q] - (x[q] - xc[q]);
+      share += one == 0 ? s->w_cold[q] * sq : s->w[q] * sq / (zero + (one - zero) * s->t[q]);
+      total[q] += tc[q];
+    }
+    s->phi[j] += one == 0 ? -share : (one - zero) * share;
+  }
+  s->active[j] = prev;
+  /* For a split on J further up, every leaf below here has J's element replaced. */
+  for (uint32_t q = 0; q < m; q++) x[q] = x0[q] + total[q];
 }
 
 /* The M Gauss-Legendre nodes T and weights W on [0, 1] (Newton's method on P_M). */
@@ -173,22 +182,25 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
   grove_err_t rc = grove_forest_explainable(f, err);
   if (rc != GROVE_OK) return rc;
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
-  const uint32_t levels = f->info.max_depth + 1, width = f->info.max_depth + 1;
+  const size_t levels = (size_t)f->info.max_depth + 1;
   const uint32_t m = (f->info.max_depth + 1) / 2 ? (f->info.max_depth + 1) / 2 : 1;
-  double *x = malloc((nf + 3 * (size_t)m + (size_t)levels * m) * sizeof *x);
-  path_t *paths = malloc((size_t)levels * width * sizeof *paths);
-  if (x == NULL || paths == NULL) {
+  double *x = malloc((nf + 5 * (size_t)m + (size_t)nf * m + levels * 5 * m) * sizeof *x);
+  active_t *active = calloc(nf ? nf : 1, sizeof *active);
+  if (x == NULL || active == NULL) {
     free(x);
-    free(paths);
+    free(active);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   }
-  double *t = x + nf, *w = t + m, *w_cold = w + m, *prods = w_cold + m;
+  double *t = x + nf, *w = t + m, *w_cold = w + m, *one = w_cold + m, *sums = one + m;
+  double *excluded = sums + m;
+  double *scratch = excluded + (size_t)nf * m;
   gauss_legendre(m, t, w);
   for (uint32_t q = 0; q < m; q++) {
     w_cold[q] = w[q] / (1 - t[q]);
-    prods[q] = 1;
+    one[q] = 1;
   }
   memset(out, 0, nrows * grove_forest_contribs_width(f) * sizeof *out);
+  uint64_t stamp = 0;
   for (size_t r = 0; r < nrows; r++) {
     row_load(f, rows, f64, r, x);
     double *phi = out + r * grove_forest_contribs_width(f);
@@ -201,15 +213,16 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
                         .t = t,
                         .w = w,
                         .w_cold = w_cold,
-                        .paths = paths,
-                        .prods = prods,
-                        .width = width};
+                        .active = active,
+                        .excluded = excluded,
+                        .scratch = scratch,
+                        .stamp = ++stamp};
       s.phi[nf] += f->tree_expected[tr];
-      shap_recurse(&s, f->roots[tr], 0, 0);
+      shap_node(&s, f->roots[tr], 0, one, sums);
     }
   }
   free(x);
-  free(paths);
+  free(active);
   return GROVE_OK;
 }
 
