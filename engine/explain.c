@@ -2,7 +2,11 @@
  * Explanations: per-row feature contributions by exact path-dependent TreeSHAP (Lundberg et
  * al., "Consistent individualized feature attribution for tree ensembles", Algorithm 2; what
  * XGBoost's pred_contribs and LightGBM's predict_contrib compute), and the leaf each row
- * reaches in every tree, numbered as the model file numbers it.
+ * reaches in every tree, numbered as the model file numbers it. The values are Algorithm
+ * 2's, computed in O(nodes x depth / 2) per tree and row rather than O(leaves x depth^2):
+ * the subset weights as an integral that Gauss-Legendre quadrature takes exactly, and each
+ * feature's shares summed over a subtree at once (shap_node(); the idea of Yu et al.'s
+ * "Linear TreeSHAP", worked out here for the quadrature form).
  *
  * The row's path through a tree (its "hot" children) is decided exactly as predictions
  * decide it: the float split truth table (kernels.h) on float32 values, or for LightGBM's
@@ -200,23 +204,17 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
     one[q] = 1;
   }
   memset(out, 0, nrows * grove_forest_contribs_width(f) * sizeof *out);
-  uint64_t stamp = 0;
+  shap_t s = {.f = f, .row = x, .m = m, .t = t, .w = w, .w_cold = w_cold};
+  s.active = active;
+  s.excluded = excluded;
+  s.scratch = scratch;
   for (size_t r = 0; r < nrows; r++) {
     row_load(f, rows, f64, r, x);
     double *phi = out + r * grove_forest_contribs_width(f);
     for (uint32_t g = 0; g < ng; g++) phi[g * (nf + 1) + nf] = f->base_margins[g];
     for (uint32_t tr = 0; tr < f->info.num_trees; tr++) {
-      const shap_t s = {.f = f,
-                        .row = x,
-                        .phi = phi + f->tree_groups[tr] * (nf + 1),
-                        .m = m,
-                        .t = t,
-                        .w = w,
-                        .w_cold = w_cold,
-                        .active = active,
-                        .excluded = excluded,
-                        .scratch = scratch,
-                        .stamp = ++stamp};
+      s.phi = phi + f->tree_groups[tr] * (nf + 1);
+      s.stamp++; /* every feature's excluded sums start again at zero */
       s.phi[nf] += f->tree_expected[tr];
       shap_node(&s, f->roots[tr], 0, one, sums);
     }
