@@ -5,7 +5,7 @@
  * reaches in every tree, numbered as the model file numbers it. The values are Algorithm
  * 2's, computed in O(nodes x depth / 2) per tree and row rather than O(leaves x depth^2):
  * the subset weights as an integral that Gauss-Legendre quadrature takes exactly, and each
- * feature's shares summed over a subtree at once (shap_node(); the idea of Yu et al.'s
+ * feature's shares summed over a subtree at once (shap_node_body(); the idea of Yu et al.'s
  * "Linear TreeSHAP", worked out here for the quadrature form).
  *
  * The row's path through a tree (its "hot" children) is decided exactly as predictions
@@ -33,11 +33,11 @@ typedef struct {
   const grove_forest_t *f;
   const double *row;    /* the row's values, zeroed for forests with thresholds64 */
   double *phi;          /* the tree's group: num_features contributions, then the bias */
-  uint32_t m;           /* quadrature points: see shap_node() */
+  uint32_t m;           /* quadrature points: see shap_node_body() */
   const double *t, *w;  /* Gauss-Legendre nodes in (0, 1) and weights */
   const double *w_cold; /*   w / (1 - t) */
   active_t *active;     /* per feature */
-  double *excluded;     /* per feature, m sums: see shap_node() */
+  double *excluded;     /* per feature, m sums: see shap_node_body() */
   double *scratch;      /* per tree level, 5 m */
   uint64_t stamp;       /* this tree's */
 } shap_t;
@@ -79,11 +79,17 @@ static double *excluded_of(const shap_t *s, uint32_t j) {
  * split on the same feature further down replaced it (their sums, per feature, are
  * s->excluded). Work per row: O(nodes x m), no per-leaf walk of the path.
  */
-static void shap_node(const shap_t *s, uint32_t node, uint32_t level, const double *a,
-                      double *total) {
+typedef void (*shap_node_fn)(const shap_t *s, uint32_t node, uint32_t level, const double *a,
+                             double *total);
+
+/* SELF is the function this body is inlined into, M its number of points: a constant in the
+ * specializations below, so their loops over the points unroll. */
+static inline __attribute__((always_inline)) void shap_node_body(const shap_t *s, uint32_t node,
+                                                                 uint32_t level, const double *a,
+                                                                 double *total, const uint32_t m,
+                                                                 shap_node_fn self) {
   const grove_forest_t *f = s->f;
   const grove_node_t *n = &f->nodes[node];
-  const uint32_t m = s->m;
   if (!grove__node_is_split(f->leaf64, n)) {
     const double v = leaf_value(f, n);
     for (uint32_t q = 0; q < m; q++) total[q] = v * a[q];
@@ -115,8 +121,14 @@ static void shap_node(const shap_t *s, uint32_t node, uint32_t level, const doub
       ac[q] = base[q] * (zero + (one - zero) * s->t[q]);
       xc[q] = x[q];
     }
-    s->active[j] = (active_t){.zero = zero, .one = one, .stamp = s->stamp, .on = 1};
-    shap_node(s, child, level + 1, ac, tc);
+    const grove_node_t *cn = &f->nodes[child];
+    if (grove__node_is_split(f->leaf64, cn)) {
+      s->active[j] = (active_t){.zero = zero, .one = one, .stamp = s->stamp, .on = 1};
+      self(s, child, level + 1, ac, tc);
+    } else { /* a leaf child, without the call */
+      const double v = leaf_value(f, cn);
+      for (uint32_t q = 0; q < m; q++) tc[q] = v * ac[q];
+    }
     /* An element the row does not follow has the factor zero (1 - t): its share needs no
      * division, -sum_q w_q S_q / (1 - t_q). */
     double share = 0;
@@ -131,6 +143,23 @@ static void shap_node(const shap_t *s, uint32_t node, uint32_t level, const doub
   /* For a split on J further up, every leaf below here has J's element replaced. */
   for (uint32_t q = 0; q < m; q++) x[q] = x0[q] + total[q];
 }
+
+static void shap_node_any(const shap_t *s, uint32_t node, uint32_t level, const double *a,
+                          double *total) {
+  shap_node_body(s, node, level, a, total, s->m, shap_node_any);
+}
+
+/* Depths up to 8 (1-4 points), the common ones. */
+#define SHAP_NODE_POINTS(M)                                                                  \
+  static void shap_node_##M(const shap_t *s, uint32_t node, uint32_t level, const double *a, \
+                            double *total) {                                                 \
+    shap_node_body(s, node, level, a, total, M, shap_node_##M);                              \
+  }
+SHAP_NODE_POINTS(1)
+SHAP_NODE_POINTS(2)
+SHAP_NODE_POINTS(3)
+SHAP_NODE_POINTS(4)
+#undef SHAP_NODE_POINTS
 
 /* The M Gauss-Legendre nodes T and weights W on [0, 1] (Newton's method on P_M). */
 static void gauss_legendre(uint32_t m, double *t, double *w) {
@@ -208,6 +237,9 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
   s.active = active;
   s.excluded = excluded;
   s.scratch = scratch;
+  static const shap_node_fn by_points[] = {shap_node_any, shap_node_1, shap_node_2, shap_node_3,
+                                           shap_node_4};
+  const shap_node_fn node_fn = m <= 4 ? by_points[m] : shap_node_any;
   for (size_t r = 0; r < nrows; r++) {
     row_load(f, rows, f64, r, x);
     double *phi = out + r * grove_forest_contribs_width(f);
@@ -216,7 +248,7 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
       s.phi = phi + f->tree_groups[tr] * (nf + 1);
       s.stamp++; /* every feature's excluded sums start again at zero */
       s.phi[nf] += f->tree_expected[tr];
-      shap_node(&s, f->roots[tr], 0, one, sums);
+      node_fn(&s, f->roots[tr], 0, one, sums);
     }
   }
   free(x);
