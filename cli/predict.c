@@ -35,6 +35,12 @@ static const char predict_usage[] =
     "                          predictions, and every line gets a last column with the row's\n"
     "                          error (empty for good rows); exit 0\n"
     "  --ignore-extra          skip columns that are not features (else they are an error)\n"
+    "  --contribs              per-row feature contributions instead (TreeSHAP, as XGBoost's\n"
+    "                          pred_contribs and LightGBM's predict_contrib): per output\n"
+    "                          group, one value per feature and then the bias, summing to\n"
+    "                          the margin; needs node covers in the model, no linear trees\n"
+    "  --leaves                the leaf each row reaches in each tree instead, numbered as\n"
+    "                          XGBoost's pred_leaf and LightGBM's predict_leaf_index\n"
     "  -t, --threads N         engine threads (default: the online cores)\n"
     "  --stats                 one JSON line of timings on stderr\n"
     "  -h, --help              this help\n"
@@ -46,11 +52,21 @@ typedef struct {
   cli_rows_opts_t rows;
   const char *output;
   int margin, stats;
+  int explain; /* 0, or OPT_CONTRIBS / OPT_LEAVES */
   cli_csv_opts_t csv;
 } predict_opts_t;
 
 /* Option values without a short letter. */
-enum { OPT_MARGIN = 0x100, OPT_STATS, OPT_IGNORE_EXTRA, OPT_CATEGORIES, OPT_UNKNOWN, OPT_ERRORS };
+enum {
+  OPT_MARGIN = 0x100,
+  OPT_STATS,
+  OPT_IGNORE_EXTRA,
+  OPT_CATEGORIES,
+  OPT_UNKNOWN,
+  OPT_ERRORS,
+  OPT_CONTRIBS,
+  OPT_LEAVES
+};
 
 /* VALUE among the two words of an option that has two settings: 0 or 1; -1 said why. */
 static int parse_choice(const char *opt, const char *value, const char *no, const char *yes,
@@ -74,6 +90,14 @@ static int on_option(int c, const char *arg, void *ctx) {
       break;
     case OPT_STATS:
       o->stats = 1;
+      break;
+    case OPT_CONTRIBS:
+    case OPT_LEAVES:
+      if (o->explain != 0 && o->explain != c) {
+        fprintf(stderr, "grove predict: --contribs and --leaves exclude each other\n");
+        return CLI_EXIT_INPUT;
+      }
+      o->explain = c;
       break;
     case OPT_IGNORE_EXTRA:
       o->csv.ignore_extra = 1;
@@ -104,6 +128,8 @@ static int parse_options(int argc, char **argv, predict_opts_t *o) {
       {"categories", required_argument, NULL, OPT_CATEGORIES},
       {"unknown-categories", required_argument, NULL, OPT_UNKNOWN},
       {"errors", required_argument, NULL, OPT_ERRORS},
+      {"contribs", no_argument, NULL, OPT_CONTRIBS},
+      {"leaves", no_argument, NULL, OPT_LEAVES},
       {NULL, 0, NULL, 0}};
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   *o = (predict_opts_t){.output = "-",
@@ -127,9 +153,9 @@ static size_t put_csv_field(char *buf, const char *msg) {
 
 /* Formats all predictions into one buffer so that nothing is written on failure. With
  * per-row errors (ERRORS not NULL) each line ends with the row's error column. */
-static char *format_predictions(const float *out, size_t nrows, uint32_t width,
+static char *format_predictions(const double *out, size_t nrows, uint32_t width, int digits,
                                 const csv_rows_t *rows, size_t *len) {
-  size_t cap = nrows * ((size_t)width * 18 + 2) + 1;
+  size_t cap = nrows * ((size_t)width * 26 + 2) + 1;
   for (size_t r = 0; rows->errors != NULL && r < nrows; r++)
     if (rows->errors[r] != NULL) cap += 2 * strlen(rows->errors[r]) + 2;
   char *buf = malloc(cap), *p = buf;
@@ -138,7 +164,8 @@ static char *format_predictions(const float *out, size_t nrows, uint32_t width,
     const char *bad = rows->errors != NULL ? rows->errors[r] : NULL;
     for (uint32_t k = 0; k < width; k++) {
       if (k) *p++ = ',';
-      if (bad == NULL) p += snprintf(p, (size_t)(buf + cap - p), "%.9g", (double)out[r * width + k]);
+      if (bad == NULL)
+        p += snprintf(p, (size_t)(buf + cap - p), "%.*g", digits, out[r * width + k]);
     }
     if (rows->errors != NULL) {
       *p++ = ',';
@@ -175,6 +202,43 @@ static void report_bad_rows(const csv_rows_t *rows) {
           rows->nrows, first);
 }
 
+/*
+ * Scores ROWS as O asks into *VALS (NROWS x *WIDTH doubles, caller-freed) and the significant
+ * digits each value is printed with into *DIGITS (all of a leaf index's); 0, or an exit code after
+ * saying why.
+ */
+static int score_rows(const predict_opts_t *o, const grove_forest_t *forest, const csv_rows_t *rows,
+                      double **vals, uint32_t *width, int *digits) {
+  grove_error_t err;
+  const size_t n = rows->nrows ? rows->nrows : 1;
+  const uint32_t nt = grove_forest_output_width(forest, o->margin);
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  *width = o->explain == OPT_CONTRIBS ? grove_forest_contribs_width(forest)
+           : o->explain == OPT_LEAVES ? info.num_trees
+                                      : nt;
+  *digits = o->explain == OPT_CONTRIBS ? 17 : o->explain == OPT_LEAVES ? 10 : 9;
+  double *v = *vals = malloc(n * (*width ? *width : 1) * sizeof *v);
+  void *tmp = malloc(n * (*width ? *width : 1) * sizeof(float));
+  grove_err_t rc = GROVE_ENOMEM;
+  snprintf(err.msg, sizeof err.msg, "out of memory for %zu rows", rows->nrows);
+  /* The doubles as read: LightGBM models decide them as LightGBM does (bad rows are all
+   * missing here and are not written). */
+  grove_predict_opts_t popts = {.margin = o->margin, .threads = o->rows.threads};
+  if (v != NULL && tmp != NULL && o->explain == OPT_CONTRIBS)
+    rc = grove_forest_contribs_f64(forest, rows->values, rows->nrows, v, &err);
+  else if (v != NULL && tmp != NULL && o->explain == OPT_LEAVES)
+    rc = grove_forest_leaves_f64(forest, rows->values, rows->nrows, tmp, &err);
+  else if (v != NULL && tmp != NULL)
+    rc = grove_forest_predict_f64(forest, rows->values, rows->nrows, tmp, &popts, &err);
+  for (size_t i = 0; rc == GROVE_OK && o->explain != OPT_CONTRIBS && i < rows->nrows * *width; i++)
+    v[i] = o->explain == OPT_LEAVES ? (double)((uint32_t *)tmp)[i] : (double)((float *)tmp)[i];
+  free(tmp);
+  if (rc == GROVE_OK) return 0;
+  fprintf(stderr, "grove predict: %s\n", err.msg);
+  return CLI_EXIT_MODEL;
+}
+
 int cli_predict(int argc, char **argv) {
   predict_opts_t o;
   int rc = parse_options(argc, argv, &o);
@@ -187,29 +251,24 @@ int cli_predict(int argc, char **argv) {
   cli_model_t m;
   if ((rc = cli_model_open("predict", expected, argc, argv, optind, &m)) != 0) return rc;
   csv_rows_t rows = {0};
-  float *out = NULL;
+  double *out = NULL;
   char *text = NULL;
+  int digits = 9;
   size_t len = 0;
   double t0 = cli_now(), t1 = 0, t2 = 0;
-  uint32_t width = grove_forest_output_width(m.forest, o.margin);
+  uint32_t width = 0;
+  grove_error_t err;
+  if (o.explain == OPT_CONTRIBS && grove_forest_explainable(m.forest, &err) != GROVE_OK) {
+    fprintf(stderr, "grove predict: --contribs: %s\n", err.msg);
+    rc = CLI_EXIT_MODEL;
+    goto done;
+  }
   if ((rc = cli_read_csv("predict", o.rows.input, &m, &o.csv, &rows)) != 0) goto done;
   t1 = cli_now();
+  if ((rc = score_rows(&o, m.forest, &rows, &out, &width, &digits)) != 0) goto done;
   rc = CLI_EXIT_MODEL;
-  if ((out = malloc((rows.nrows ? rows.nrows : 1) * width * sizeof *out)) == NULL) {
-    fprintf(stderr, "grove predict: out of memory for %zu rows\n", rows.nrows);
-    goto done;
-  }
-  grove_error_t err;
-  grove_predict_opts_t popts = {.margin = o.margin, .threads = o.rows.threads};
-  /* The doubles as read: LightGBM models decide them as LightGBM does (bad rows are all
-   * missing here and are not written). */
-  if (grove_forest_predict_f64(m.forest, rows.values, rows.nrows, out, &popts, &err) !=
-      GROVE_OK) {
-    fprintf(stderr, "grove predict: %s\n", err.msg);
-    goto done;
-  }
   t2 = cli_now();
-  if ((text = format_predictions(out, rows.nrows, width, &rows, &len)) == NULL) {
+  if ((text = format_predictions(out, rows.nrows, width, digits, &rows, &len)) == NULL) {
     fprintf(stderr, "grove predict: out of memory\n");
     goto done;
   }

@@ -41,6 +41,14 @@ struct grove_builder {
   size_t num_terms, cap_terms;
   uint8_t *linear_inputs;
 
+  /* Explanations: each node's id in the loader's numbering and its cover (NaN when its tree
+   * gave none), in the block's order. */
+  uint32_t *ids;
+  size_t cap_ids;
+  double *covers;
+  size_t cap_covers;
+  size_t num_covered; /* trees that gave covers: all of them, or the forest has none */
+
   /* Per-tree scratch, grown to the largest tree. */
   uint32_t *queue, *new_index, *depth;
   size_t cap_scratch;
@@ -87,6 +95,8 @@ void grove__builder_free(grove_builder_t *b) {
   free(b->linear);
   free(b->terms);
   free(b->linear_inputs);
+  free(b->ids);
+  free(b->covers);
   free(b);
 }
 
@@ -183,6 +193,34 @@ static grove_err_t add_leaf64(grove_builder_t *b, const grove_tree_src_t *t, uin
   node->flags = GROVE_LEAF_LINEAR;
   b->num_terms += count;
   return GROVE_OK;
+}
+
+/*
+ * Keeps the ids and covers of the QLEN nodes just queued (the tree's, from BASE on) for
+ * explanations. Leaf64 trees are LightGBM's, numbered splits first (0..L-2) then leaves
+ * (L-1..2L-2), and LightGBM numbers its leaves from 0: a leaf's id is its leaf index.
+ */
+static int keep_explain_data(grove_builder_t *b, const grove_tree_src_t *t, uint32_t base,
+                             uint32_t qlen) {
+  if (GROW(b, ids, cap_ids, (size_t)base + qlen) ||
+      GROW(b, covers, cap_covers, (size_t)base + qlen))
+    return -1;
+  if (t->cover != NULL) b->num_covered++;
+  const uint32_t first_leaf = b->leaf64 ? (t->num_nodes - 1) / 2 : 0;
+  for (uint32_t h = 0; h < qlen; h++) {
+    const uint32_t i = b->queue[h];
+    b->ids[base + h] = is_leaf(t, i) ? i - first_leaf : i;
+    b->covers[base + h] = t->cover != NULL ? t->cover[i] : NAN;
+  }
+  return 0;
+}
+
+void grove__builder_set_covers(grove_builder_t *b, const double *cover) {
+  if (b->num_trees == 0) return;
+  const uint32_t base = b->roots[b->num_trees - 1];
+  for (uint32_t h = 0; h < (uint32_t)b->num_nodes - base; h++)
+    b->covers[base + h] = cover[b->queue[h]];
+  b->num_covered++;
 }
 
 grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *t,
@@ -310,6 +348,7 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
     *node = (grove_node_t){
         .value = value, .feature = t->feature[i], .left = b->new_index[t->left[i]], .flags = flags};
   }
+  if (keep_explain_data(b, t, base, qlen) != 0) goto nomem;
   b->roots[b->num_trees] = base;
   b->groups[b->num_trees] = t->group;
   b->num_trees++;
@@ -329,7 +368,7 @@ int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
         GROW_NODES(default_left) || GROW_NODES(categorical) || GROW_NODES(zero_missing) ||
         GROW_NODES(cat_begin) || GROW_NODES(cat_count) || GROW_NODES(value64) ||
         GROW_NODES(threshold64) || GROW_NODES(linear_const) || GROW_NODES(linear) ||
-        GROW_NODES(linear_begin) || GROW_NODES(linear_count))
+        GROW_NODES(linear_begin) || GROW_NODES(linear_count) || GROW_NODES(cover))
       return -1;
 #undef GROW_NODES
     a->cap = cap;
@@ -347,6 +386,7 @@ int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
   memset(a->linear, 0, nodes);
   memset(a->linear_begin, 0, nodes * sizeof *a->linear_begin);
   memset(a->linear_count, 0, nodes * sizeof *a->linear_count);
+  memset(a->cover, 0, nodes * sizeof *a->cover);
   a->num_cat_values = 0;
   a->num_linear_terms = 0;
   return 0;
@@ -375,6 +415,7 @@ int grove__tree_arrays_push_category(grove_tree_arrays_t *a, int32_t c) {
 }
 
 void grove__tree_arrays_free(grove_tree_arrays_t *a) {
+  free(a->cover);
   free(a->left);
   free(a->right);
   free(a->feature);
@@ -526,6 +567,50 @@ int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out) {
                   (n->flags & GROVE_NODE_LOW_FLAGS) << GROVE_NODE8_FLAGS_SHIFT};
   }
   return 1;
+}
+
+/* Each tree's expected value: its leaves' mean weighted by cover, children before parents
+ * (XGBoost's node mean values; LightGBM's ExpectedValue); MEAN is scratch, one per node. */
+static void fill_tree_expected(const grove_forest_t *f, double *mean, double *expected) {
+  const uint32_t nt = f->info.num_trees;
+  for (uint32_t t = 0; t < nt; t++) {
+    const uint32_t end = t + 1 < nt ? f->roots[t + 1] : (uint32_t)f->info.num_nodes;
+    for (uint32_t i = end; i-- > f->roots[t];) {
+      const grove_node_t *n = &f->nodes[i];
+      if (!grove__node_is_split(f->leaf64, n)) {
+        mean[i] = f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
+        continue;
+      }
+      const double *c = f->covers;
+      mean[i] = (mean[n->left] * c[n->left] + mean[n->left + 1] * c[n->left + 1]) / c[i];
+    }
+    expected[t] = mean[f->roots[t]];
+  }
+}
+
+/* Gives F its explanation arrays (forest.h), in an allocation of their own; -1: no memory. */
+static int attach_explain_arrays(const grove_builder_t *b, grove_forest_t *f) {
+  const size_t nn = b->num_nodes, nt = b->num_trees;
+  const int covers = b->num_covered == nt;
+  double *d = malloc(((covers ? nn + nt : 0) + nn / 2 + 1) * sizeof *d);
+  double *mean = covers ? malloc((nn ? nn : 1) * sizeof *mean) : NULL;
+  if (d == NULL || (covers && mean == NULL)) {
+    free(d);
+    free(mean);
+    return -1;
+  }
+  uint32_t *ids = (uint32_t *)(d + (covers ? nn + nt : 0));
+  if (nn) memcpy(ids, b->ids, nn * sizeof *ids);
+  f->explain_alloc = d;
+  f->node_ids = ids;
+  if (covers) {
+    if (nn) memcpy(d, b->covers, nn * sizeof *d);
+    f->covers = d;
+    f->tree_expected = d + nn;
+    fill_tree_expected(f, mean, d + nn);
+  }
+  free(mean);
+  return 0;
 }
 
 static size_t align_up(size_t n) {
@@ -767,6 +852,10 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   f->num_zero_missing = b->num_zero_missing;
   if (nodes8 && grove__nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
     f->nodes8 = (const grove_node8_t *)(block + off_nodes8);
+  if (attach_explain_arrays(b, f) != 0) {
+    free(block);
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  }
   info->memory_bytes = size;
   info->base_margin = meta->base_margins[0];
   info->has_feature_names = meta->feature_names != NULL;

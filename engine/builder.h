@@ -27,6 +27,8 @@ typedef struct {
   const uint8_t *zero_missing; /* NULL, or nonzero at splits where |x| <= 1e-35 is missing
                                   too (LightGBM's missing type Zero) */
   int cat_truncate;            /* categorical values in (-1, 0) are category 0 (LightGBM) */
+  const double *cover;         /* NULL, or each node's cover (sum_hessian, data count): kept
+                                  for explanations only */
   uint32_t group;              /* output group (class) the tree adds to */
   float weight;                /* DART tree weight; leaves become value * weight */
   /* Leaf64 builders (LightGBM) only: */
@@ -60,6 +62,7 @@ typedef struct {
   int32_t *linear_features;
   double *linear_coeffs;
   size_t num_linear_terms, cap_linear_terms;
+  double *cover; /* each node's cover, for grove_tree_src_t's */
 } grove_tree_arrays_t;
 
 /* Makes room for a tree of NODES nodes: their feature, value, flags and category spans
@@ -106,6 +109,10 @@ grove_err_t grove__builder_add_tree(grove_builder_t *b, const grove_tree_src_t *
 /* Lays out every added tree and META in one block; *out gets the only reference. */
 grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *meta,
                                   grove_forest_t **out, grove_error_t *err);
+
+/* COVER (the loader's numbering, as the tree's arrays) are the covers of the tree added last,
+ * for loaders that read them after the tree (it was added without). */
+void grove__builder_set_covers(grove_builder_t *b, const double *cover);
 
 void grove__builder_free(grove_builder_t *b);
 

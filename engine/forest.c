@@ -4,7 +4,10 @@
 
 #include "kernels/forest.h"
 
-void grove_forest_free(grove_forest_t *f) { free(f); }
+void grove_forest_free(grove_forest_t *f) {
+  if (f != NULL) free(f->explain_alloc);
+  free(f);
+}
 
 void grove_forest_get_info(const grove_forest_t *f, grove_forest_info_t *info) { *info = f->info; }
 

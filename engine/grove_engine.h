@@ -266,6 +266,47 @@ const char *grove_engine_kernel(void);
 const char *grove_engine_isa_note(void);
 
 /* ------------------------------------------------------------------------- */
+/* Explanations                                                               */
+
+/**
+ * GROVE_OK when FOREST's predictions can be explained with grove_forest_contribs(); else
+ * GROVE_EUNSUPPORTED with the reason in ERR: linear trees (their contributions are not
+ * defined; LightGBM refuses them too), or no node covers in the model file (XGBoost's
+ * sum_hessian, LightGBM's internal_count / leaf_count), which TreeSHAP weighs paths with.
+ */
+grove_err_t grove_forest_explainable(const grove_forest_t *forest, grove_error_t *err);
+
+/** Doubles one row's contributions take: num_groups x (num_features + 1). */
+uint32_t grove_forest_contribs_width(const grove_forest_t *forest);
+
+/**
+ * Per-row feature contributions (exact path-dependent TreeSHAP, as XGBoost's
+ * pred_contribs and LightGBM's predict_contrib compute them), in margin space: for each row
+ * and output group, num_features values and then the bias (the trees' expected values plus
+ * the base margin), together summing to the row's margin. Writes NROWS *
+ * grove_forest_contribs_width() doubles to OUT, row-major, group by group. LightGBM random
+ * forests are not averaged, as LightGBM's are not. Rows as in grove_forest_predict().
+ */
+grove_err_t grove_forest_contribs(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                  double *out, grove_error_t *err);
+
+/** The same for rows of doubles, decided as grove_forest_predict_f64() decides them. */
+grove_err_t grove_forest_contribs_f64(const grove_forest_t *forest, const double *rows,
+                                      size_t nrows, double *out, grove_error_t *err);
+
+/**
+ * The leaf each row reaches in each tree: NROWS x num_trees indexes, numbered as the
+ * model's library numbers them (XGBoost's pred_leaf: the leaf's node id; LightGBM's
+ * predict_leaf_index: the leaf's index in its tree). Any model, linear trees included.
+ */
+grove_err_t grove_forest_leaves(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                uint32_t *out, grove_error_t *err);
+
+/** The same for rows of doubles, decided as grove_forest_predict_f64() decides them. */
+grove_err_t grove_forest_leaves_f64(const grove_forest_t *forest, const double *rows, size_t nrows,
+                                    uint32_t *out, grove_error_t *err);
+
+/* ------------------------------------------------------------------------- */
 /* Schemas (schema.json beside a directory's model file)                      */
 
 typedef struct {

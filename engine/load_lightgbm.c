@@ -332,7 +332,7 @@ static grove_err_t parse_header(reader_t *r, header_t *h) {
 typedef struct {
   const char *num_leaves, *num_cat, *split_feature, *threshold, *decision_type, *left_child,
       *right_child, *leaf_value, *cat_boundaries, *cat_threshold, *is_linear, *leaf_const,
-      *num_features, *leaf_features, *leaf_coeff;
+      *num_features, *leaf_features, *leaf_coeff, *internal_count, *leaf_count;
 } tree_text_t;
 
 /* A tree's arrays for the builder (its numbering: splits 0..L-2, then leaves L-1..2L-2),
@@ -401,6 +401,8 @@ static void read_tree_text(reader_t *r, tree_text_t *tt) {
     FIELD(num_features);
     FIELD(leaf_features);
     FIELD(leaf_coeff);
+    FIELD(internal_count);
+    FIELD(leaf_count);
 #undef FIELD
   }
 }
@@ -653,6 +655,31 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   return rc;
 }
 
+/*
+ * The data counts of the tree just added (A still holds it), LightGBM's covers for
+ * predict_contrib: internal_count per split, leaf_count per leaf. A tree without them adds
+ * none, and the model then cannot be explained; a one-leaf tree needs none.
+ */
+static grove_err_t load_counts(reader_t *r, grove_builder_t *b, const tree_text_t *tt,
+                               tree_arrays_t *a) {
+  int64_t leaves;
+  if (parse_int(r, "num_leaves", tt->num_leaves, 1, MAX_LEAVES, &leaves) != GROVE_OK)
+    return GROVE_EPARSE;
+  const size_t splits = (size_t)leaves - 1;
+  double *cover = a->t.cover;
+  if (splits == 0) {
+    cover[0] = 1.0;
+  } else {
+    if (tt->internal_count == NULL || tt->leaf_count == NULL) return GROVE_OK;
+    grove_err_t rc = parse_numbers(r, "internal_count", tt->internal_count, splits, cover);
+    if (rc == GROVE_OK)
+      rc = parse_numbers(r, "leaf_count", tt->leaf_count, (size_t)leaves, cover + splits);
+    if (rc != GROVE_OK) return rc;
+  }
+  grove__builder_set_covers(b, cover);
+  return GROVE_OK;
+}
+
 /* Reads the tree whose "Tree=" line LINE is, numbered TI. */
 static grove_err_t read_tree(reader_t *r, grove_builder_t *b, size_t ti, char *line,
                              tree_ctx_t *ctx, tree_arrays_t *arrays) {
@@ -665,6 +692,7 @@ static grove_err_t read_tree(reader_t *r, grove_builder_t *b, size_t ti, char *l
   read_tree_text(r, &tt);
   ctx->group = (uint32_t)(ti % (size_t)r->groups);
   grove_err_t rc = load_tree(r, b, ti, &tt, ctx, arrays);
+  if (rc == GROVE_OK) rc = load_counts(r, b, &tt, arrays);
   if (rc == GROVE_OK) r->where[0] = '\0';
   return rc;
 }

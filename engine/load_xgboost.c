@@ -192,6 +192,23 @@ static grove_err_t float_array(loader_t *ld, json_object *tree, size_t t, const 
 
 /* ---- trees ---- */
 
+/* sum_hessian, each node's cover, into the loader's cover array when the tree has it (the
+ * explanations need it; predictions do not, so *HAS is 0 without it). */
+static grove_err_t load_covers(loader_t *ld, json_object *tree, size_t t, size_t n, int *has) {
+  *has = optional(tree, "sum_hessian") != NULL;
+  if (!*has) return GROVE_OK;
+  char where[64];
+  json_object *arr = tree_array(ld, tree, t, "sum_hessian", n, where, sizeof where);
+  if (arr == NULL) return GROVE_EPARSE;
+  for (size_t i = 0; i < n; i++) {
+    float v;
+    if (json_to_float(json_object_array_get_idx(arr, i), &v) != 0)
+      return fail(ld, "%s.sum_hessian[%zu]: expected a number", where, i);
+    ld->arrays.cover[i] = v;
+  }
+  return GROVE_OK;
+}
+
 /*
  * Categorical splits: categories_nodes lists the split nodes, and node k's set is
  * categories[categories_segments[k] .. + categories_sizes[k]].
@@ -304,8 +321,9 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
       return fail(ld, "%s.default_left[%zu]: expected 0 or 1", where, i);
     a->default_left[i] = (uint8_t)v;
   }
-  int has_categorical;
+  int has_categorical, has_cover;
   rc = load_categories(ld, tree, t, n, &has_categorical);
+  if (rc == GROVE_OK) rc = load_covers(ld, tree, t, n, &has_cover);
   if (rc != GROVE_OK) return rc;
 
   grove_tree_src_t src = {
@@ -320,6 +338,7 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
       .cat_count = a->cat_count,
       .cat_values = a->cat_values,
       .num_cat_values = has_categorical ? a->num_cat_values : 0,
+      .cover = has_cover ? a->cover : NULL,
       .group = group,
       .weight = weight,
   };

@@ -302,6 +302,15 @@ struct grove_forest {
   const grove_linear_term_t *linear_terms; /* their terms */
   uint64_t num_linear_leaves;              /* nonzero: the forest has linear trees */
   const uint8_t *linear_inputs;            /* per feature: 1 when a linear leaf reads its value */
+
+  /* Explanations (engine/explain.c), in a separate allocation the forest owns (explain_alloc),
+   * so the prediction block and its memory budget stay as they are: */
+  const uint32_t *node_ids;    /* per node: its number in the model file (XGBoost's node id,
+                                  LightGBM's split index, or leaf index at a leaf) */
+  const double *covers;        /* per node: cover (XGBoost's sum_hessian, LightGBM's counts), or
+                                  NULL when some tree has none */
+  const double *tree_expected; /* per tree: its leaves' mean weighted by cover (with covers) */
+  void *explain_alloc;
 };
 
 /* Cache-line alignment of the block and of each array inside it. */

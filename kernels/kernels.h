@@ -67,6 +67,27 @@ static inline uint32_t grove__node_next(const grove_forest_t *f, const grove_nod
   return n->left + !(x < n->value);
 }
 
+/* The exact walk's decisions (predict_exact.c): LightGBM's kZeroThreshold, the float 1e-35f,
+ * compared in double; a value this close to 0 is 0. */
+static inline double grove__exact_zeroed(double x) {
+  return fabs(x) <= (double)GROVE_ZERO_BAND ? 0.0 : x;
+}
+
+/* The category value grove__category_goes_right() decides for X as LightGBM's int cast does. */
+static inline float grove__exact_category(double x) {
+  if (!(x > -2147483648.0 && x < 2147483648.0)) return -1.0f; /* INT_MIN: in no set */
+  return (float)trunc(x); /* (-1, 0) truncates to -0: category 0, as the cast gives 0 */
+}
+
+/* The child of split N (of a forest with thresholds64) that the zeroed double X leads to. */
+static inline uint32_t grove__exact_next(const grove_forest_t *f, const grove_node_t *n, double x) {
+  if (isnan(x) || ((n->flags & GROVE_NODE_ZERO_MISSING) && x == 0.0))
+    return n->left + grove__missing_goes_right(n->flags);
+  if (n->flags & GROVE_NODE_CATEGORICAL)
+    return n->left + (uint32_t)grove__category_goes_right(f, n->flags, grove__exact_category(x));
+  return n->left + !(x <= f->thresholds64[n->flags >> GROVE_NODE_T64_SHIFT]);
+}
+
 /*
  * A kernel's margins, NROWS x num_groups, row-major: float, or double for leaf64 forests
  * (forest.h), whose leaves LightGBM sums in double.

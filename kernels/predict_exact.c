@@ -20,26 +20,9 @@
  */
 #include "kernels.h"
 
-/* LightGBM's kZeroThreshold: the float 1e-35f, compared in double. */
-static inline double zeroed(double x) { return fabs(x) <= (double)GROVE_ZERO_BAND ? 0.0 : x; }
-
-/* The category value grove__category_goes_right() decides for X as LightGBM's int cast does. */
-static inline float category_of(double x) {
-  if (!(x > -2147483648.0 && x < 2147483648.0)) return -1.0f; /* INT_MIN: in no set */
-  return (float)trunc(x); /* (-1, 0) truncates to -0: category 0, as the cast gives 0 */
-}
-
 /* Row value J of a float (F64 0) or double (F64 1) row, zeroed. */
 static inline double value_at(const void *row, uint32_t j, const int f64) {
-  return zeroed(f64 ? ((const double *)row)[j] : (double)((const float *)row)[j]);
-}
-
-static inline uint32_t exact_next(const grove_forest_t *f, const grove_node_t *n, double x) {
-  if (isnan(x) || ((n->flags & GROVE_NODE_ZERO_MISSING) && x == 0.0))
-    return n->left + grove__missing_goes_right(n->flags);
-  if (n->flags & GROVE_NODE_CATEGORICAL)
-    return n->left + (uint32_t)grove__category_goes_right(f, n->flags, category_of(x));
-  return n->left + !(x <= f->thresholds64[n->flags >> GROVE_NODE_T64_SHIFT]);
+  return grove__exact_zeroed(f64 ? ((const double *)row)[j] : (double)((const float *)row)[j]);
 }
 
 static inline double linear_value(const grove_forest_t *f, const grove_node_t *leaf,
@@ -65,7 +48,7 @@ static inline void exact_rows(const grove_forest_t *f, const void *rows, size_t 
     for (uint32_t t = 0; t < nt; t++) {
       const grove_node_t *n = &f->nodes[f->roots[t]];
       while (grove__node_is_split(1, n))
-        n = &f->nodes[exact_next(f, n, value_at(row, (uint32_t)n->feature, f64))];
+        n = &f->nodes[grove__exact_next(f, n, value_at(row, (uint32_t)n->feature, f64))];
       m[f->tree_groups[t]] +=
           (n->flags & GROVE_LEAF_LINEAR) ? linear_value(f, n, row, f64) : grove__node_leaf64(n);
     }

@@ -1,0 +1,295 @@
+/*
+ * Explanations: per-row feature contributions by exact path-dependent TreeSHAP (Lundberg et
+ * al., "Consistent individualized feature attribution for tree ensembles", Algorithm 2; what
+ * XGBoost's pred_contribs and LightGBM's predict_contrib compute), and the leaf each row
+ * reaches in every tree, numbered as the model file numbers it. The values are Algorithm
+ * 2's, computed in O(nodes x depth / 2) per tree and row rather than O(leaves x depth^2):
+ * the subset weights as an integral that Gauss-Legendre quadrature takes exactly, and each
+ * feature's shares summed over a subtree at once (shap_node_body(); the idea of Yu et al.'s
+ * "Linear TreeSHAP", worked out here for the quadrature form).
+ *
+ * The row's path through a tree (its "hot" children) is decided exactly as predictions
+ * decide it: the float split truth table (kernels.h) on float32 values, or for LightGBM's
+ * forests the exact walk's double decisions, which agree with it on float rows and give
+ * LightGBM's own answer on double rows. Sums are in double.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kernels/kernels.h"
+
+/* The feature's element on the path from the root to the current node: the fraction of
+ * cover that reaches the node with the feature unknown (zero), whether the row itself goes
+ * there (one: 1 or 0), and in which tree of the run it was last set (stamp). */
+typedef struct {
+  double zero, one;
+  uint64_t stamp;
+  uint32_t on;
+} active_t;
+
+typedef struct {
+  const grove_forest_t *f;
+  const double *row;    /* the row's values, zeroed for forests with thresholds64 */
+  double *phi;          /* the tree's group: num_features contributions, then the bias */
+  uint32_t m;           /* quadrature points: see shap_node_body() */
+  const double *t, *w;  /* Gauss-Legendre nodes in (0, 1) and weights */
+  const double *w_cold; /*   w / (1 - t) */
+  active_t *active;     /* per feature */
+  double *excluded;     /* per feature, m sums: see shap_node_body() */
+  double *scratch;      /* per tree level, 5 m */
+  uint64_t stamp;       /* this tree's */
+} shap_t;
+
+/* The child of split N that value X leads to, as predictions decide it. */
+static inline uint32_t child_of(const grove_forest_t *f, const grove_node_t *n, double x) {
+  return f->thresholds64 != NULL ? grove__exact_next(f, n, x) : grove__node_next(f, n, (float)x);
+}
+
+static inline double leaf_value(const grove_forest_t *f, const grove_node_t *n) {
+  return f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
+}
+
+/* Feature J's excluded sums, zero at its first use in this tree. */
+static double *excluded_of(const shap_t *s, uint32_t j) {
+  double *x = s->excluded + (size_t)j * s->m;
+  if (s->active[j].stamp != s->stamp) {
+    memset(x, 0, s->m * sizeof *x);
+    s->active[j] = (active_t){.stamp = s->stamp};
+  }
+  return x;
+}
+
+/*
+ * TreeSHAP (Algorithm 2's result, computed another way) below NODE at LEVEL, reached with
+ * the products A: writes to TOTAL, for each quadrature point q, the sum over the leaves
+ * below of leaf value x A_q(leaf).
+ *
+ * A leaf's share for the element e of its path of D distinct features is
+ *   V (one_e - zero_e) sum over subsets S of the others of |S|! (D-1-|S|)! / D!
+ *                      prod_{j in S} one_j prod_{j not in S} zero_j,
+ * and since |S|! (D-1-|S|)! / D! is the integral over [0, 1] of t^|S| (1-t)^(D-1-|S|), that
+ * sum is the integral of prod_{j != e} (zero_j + (one_j - zero_j) t), a polynomial of degree
+ * D - 1: Gauss-Legendre with m >= depth / 2 points integrates it exactly. A_q(leaf) is the
+ * product over all of the path's factors at point t_q, so the share is
+ *   (one_e - zero_e) sum_q w_q V A_q(leaf) / f_e(t_q),
+ * linear in V A_q: an element's shares over all the leaves it reaches add up at the node
+ * that puts it on the path, from the sums its subtree returns, less the leaves where a
+ * split on the same feature further down replaced it (their sums, per feature, are
+ * s->excluded). Work per row: O(nodes x m), no per-leaf walk of the path.
+ */
+typedef void (*shap_node_fn)(const shap_t *s, uint32_t node, uint32_t level, const double *a,
+                             double *total);
+
+/* SELF is the function this body is inlined into, M its number of points: a constant in the
+ * specializations below, so their loops over the points unroll. */
+static inline __attribute__((always_inline)) void shap_node_body(const shap_t *s, uint32_t node,
+                                                                 uint32_t level, const double *a,
+                                                                 double *total, const uint32_t m,
+                                                                 shap_node_fn self) {
+  const grove_forest_t *f = s->f;
+  const grove_node_t *n = &f->nodes[node];
+  if (!grove__node_is_split(f->leaf64, n)) {
+    const double v = leaf_value(f, n);
+    for (uint32_t q = 0; q < m; q++) total[q] = v * a[q];
+    return;
+  }
+  double *base = s->scratch + (size_t)level * 5 * m, *ac = base + m, *tc = ac + m, *x0 = tc + m;
+  double *xc = x0 + m;
+  const uint32_t j = (uint32_t)n->feature;
+  double *x = excluded_of(s, j);
+  const active_t prev = s->active[j];
+  double in_zero = 1, in_one = 1;
+  for (uint32_t q = 0; q < m; q++) {
+    base[q] = a[q];
+    x0[q] = x[q];
+    total[q] = 0;
+  }
+  if (prev.on) { /* the feature is on the path already: its factor is taken out (UNWIND) */
+    in_zero = prev.zero;
+    in_one = prev.one;
+    for (uint32_t q = 0; q < m; q++) base[q] /= prev.zero + (prev.one - prev.zero) * s->t[q];
+  }
+  const uint32_t hot = child_of(f, n, s->row[j]);
+  for (int side = 0; side < 2; side++) {
+    const uint32_t child = side == 0 ? hot : (hot == n->left ? n->left + 1 : n->left);
+    const double zero = f->covers[child] / f->covers[node] * in_zero;
+    const double one = side == 0 ? in_one : 0;
+    if (zero == 0 && one == 0) continue; /* its factor is 0: nothing below has a share */
+    for (uint32_t q = 0; q < m; q++) {
+      ac[q] = base[q] * (zero + (one - zero) * s->t[q]);
+      xc[q] = x[q];
+    }
+    const grove_node_t *cn = &f->nodes[child];
+    if (grove__node_is_split(f->leaf64, cn)) {
+      s->active[j] = (active_t){.zero = zero, .one = one, .stamp = s->stamp, .on = 1};
+      self(s, child, level + 1, ac, tc);
+    } else { /* a leaf child, without the call */
+      const double v = leaf_value(f, cn);
+      for (uint32_t q = 0; q < m; q++) tc[q] = v * ac[q];
+    }
+    /* An element the row does not follow has the factor zero (1 - t): its share needs no
+     * division, -sum_q w_q S_q / (1 - t_q). */
+    double share = 0;
+    for (uint32_t q = 0; q < m; q++) {
+      const double sq = tc[q] - (x[q] - xc[q]);
+      share += one == 0 ? s->w_cold[q] * sq : s->w[q] * sq / (zero + (one - zero) * s->t[q]);
+      total[q] += tc[q];
+    }
+    s->phi[j] += one == 0 ? -share : (one - zero) * share;
+  }
+  s->active[j] = prev;
+  /* For a split on J further up, every leaf below here has J's element replaced. */
+  for (uint32_t q = 0; q < m; q++) x[q] = x0[q] + total[q];
+}
+
+static void shap_node_any(const shap_t *s, uint32_t node, uint32_t level, const double *a,
+                          double *total) {
+  shap_node_body(s, node, level, a, total, s->m, shap_node_any);
+}
+
+/* Depths up to 8 (1-4 points), the common ones. */
+#define SHAP_NODE_POINTS(M)                                                                  \
+  static void shap_node_##M(const shap_t *s, uint32_t node, uint32_t level, const double *a, \
+                            double *total) {                                                 \
+    shap_node_body(s, node, level, a, total, M, shap_node_##M);                              \
+  }
+SHAP_NODE_POINTS(1)
+SHAP_NODE_POINTS(2)
+SHAP_NODE_POINTS(3)
+SHAP_NODE_POINTS(4)
+#undef SHAP_NODE_POINTS
+
+/* The M Gauss-Legendre nodes T and weights W on [0, 1] (Newton's method on P_M). */
+static void gauss_legendre(uint32_t m, double *t, double *w) {
+  const double pi = acos(-1.0);
+  for (uint32_t i = 0; i < m; i++) {
+    double x = cos(pi * ((double)i + 0.75) / ((double)m + 0.5)), dp = 1;
+    for (int it = 0; it < 100; it++) {
+      double p0 = 1, p1 = x; /* P_{k-1}(x), P_k(x) */
+      for (uint32_t k = 2; k <= m; k++) {
+        const double p2 = ((2.0 * k - 1) * x * p1 - (k - 1.0) * p0) / k;
+        p0 = p1;
+        p1 = p2;
+      }
+      dp = m == 1 ? 1 : m * (x * p1 - p0) / (x * x - 1);
+      const double dx = p1 / dp;
+      x -= dx;
+      if (fabs(dx) <= 1e-16) break;
+    }
+    t[i] = (1 - x) / 2;
+    w[i] = 1 / ((1 - x * x) * dp * dp);
+  }
+}
+
+grove_err_t grove_forest_explainable(const grove_forest_t *f, grove_error_t *err) {
+  if (f->num_linear_leaves)
+    return grove__error_set(err, GROVE_EUNSUPPORTED,
+                            "the model has linear trees: TreeSHAP contributions are not defined "
+                            "for them (LightGBM refuses them too)");
+  if (f->covers == NULL)
+    return grove__error_set(err, GROVE_EUNSUPPORTED,
+                            "the model has no node covers (XGBoost's sum_hessian, LightGBM's "
+                            "internal_count and leaf_count), which contributions need; "
+                            "predictions still work");
+  return GROVE_OK;
+}
+
+uint32_t grove_forest_contribs_width(const grove_forest_t *f) {
+  return f->info.num_groups * (f->info.num_features + 1);
+}
+
+/* Row R of ROWS (float, or double with F64) into X as the decisions read it. */
+static void row_load(const grove_forest_t *f, const void *rows, int f64, size_t r, double *x) {
+  const uint32_t nf = f->info.num_features;
+  for (uint32_t j = 0; j < nf; j++) {
+    const double v = f64 ? ((const double *)rows)[r * nf + j] : ((const float *)rows)[r * nf + j];
+    /* XGBoost's and scikit-learn's models see float32 values; LightGBM's zeroes tiny ones. */
+    x[j] = f->thresholds64 != NULL ? grove__exact_zeroed(v) : (double)(float)v;
+  }
+}
+
+static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int f64, size_t nrows,
+                                 double *out, grove_error_t *err) {
+  grove_err_t rc = grove_forest_explainable(f, err);
+  if (rc != GROVE_OK) return rc;
+  const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
+  const size_t levels = (size_t)f->info.max_depth + 1;
+  const uint32_t m = (f->info.max_depth + 1) / 2 ? (f->info.max_depth + 1) / 2 : 1;
+  double *x = malloc((nf + 5 * (size_t)m + (size_t)nf * m + levels * 5 * m) * sizeof *x);
+  active_t *active = calloc(nf ? nf : 1, sizeof *active);
+  if (x == NULL || active == NULL) {
+    free(x);
+    free(active);
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  }
+  double *t = x + nf, *w = t + m, *w_cold = w + m, *one = w_cold + m, *sums = one + m;
+  double *excluded = sums + m;
+  double *scratch = excluded + (size_t)nf * m;
+  gauss_legendre(m, t, w);
+  for (uint32_t q = 0; q < m; q++) {
+    w_cold[q] = w[q] / (1 - t[q]);
+    one[q] = 1;
+  }
+  memset(out, 0, nrows * grove_forest_contribs_width(f) * sizeof *out);
+  shap_t s = {.f = f, .row = x, .m = m, .t = t, .w = w, .w_cold = w_cold};
+  s.active = active;
+  s.excluded = excluded;
+  s.scratch = scratch;
+  static const shap_node_fn by_points[] = {shap_node_any, shap_node_1, shap_node_2, shap_node_3,
+                                           shap_node_4};
+  const shap_node_fn node_fn = m <= 4 ? by_points[m] : shap_node_any;
+  for (size_t r = 0; r < nrows; r++) {
+    row_load(f, rows, f64, r, x);
+    double *phi = out + r * grove_forest_contribs_width(f);
+    for (uint32_t g = 0; g < ng; g++) phi[g * (nf + 1) + nf] = f->base_margins[g];
+    for (uint32_t tr = 0; tr < f->info.num_trees; tr++) {
+      s.phi = phi + f->tree_groups[tr] * (nf + 1);
+      s.stamp++; /* every feature's excluded sums start again at zero */
+      s.phi[nf] += f->tree_expected[tr];
+      node_fn(&s, f->roots[tr], 0, one, sums);
+    }
+  }
+  free(x);
+  free(active);
+  return GROVE_OK;
+}
+
+grove_err_t grove_forest_contribs(const grove_forest_t *f, const float *rows, size_t nrows,
+                                  double *out, grove_error_t *err) {
+  return contribs_rows(f, rows, 0, nrows, out, err);
+}
+
+grove_err_t grove_forest_contribs_f64(const grove_forest_t *f, const double *rows, size_t nrows,
+                                      double *out, grove_error_t *err) {
+  return contribs_rows(f, rows, 1, nrows, out, err);
+}
+
+static grove_err_t leaves_rows(const grove_forest_t *f, const void *rows, int f64, size_t nrows,
+                               uint32_t *out, grove_error_t *err) {
+  const uint32_t nf = f->info.num_features, nt = f->info.num_trees;
+  double *x = malloc((nf ? nf : 1) * sizeof *x);
+  if (x == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  for (size_t r = 0; r < nrows; r++) {
+    row_load(f, rows, f64, r, x);
+    for (uint32_t t = 0; t < nt; t++) {
+      uint32_t i = f->roots[t];
+      while (grove__node_is_split(f->leaf64, &f->nodes[i]))
+        i = child_of(f, &f->nodes[i], x[f->nodes[i].feature]);
+      out[r * nt + t] = f->node_ids[i];
+    }
+  }
+  free(x);
+  return GROVE_OK;
+}
+
+grove_err_t grove_forest_leaves(const grove_forest_t *f, const float *rows, size_t nrows,
+                                uint32_t *out, grove_error_t *err) {
+  return leaves_rows(f, rows, 0, nrows, out, err);
+}
+
+grove_err_t grove_forest_leaves_f64(const grove_forest_t *f, const double *rows, size_t nrows,
+                                    uint32_t *out, grove_error_t *err) {
+  return leaves_rows(f, rows, 1, nrows, out, err);
+}
