@@ -392,6 +392,34 @@ int grove__tree_arrays_reset(grove_tree_arrays_t *a, size_t nodes) {
   return 0;
 }
 
+grove_tree_src_t grove__tree_src_of(const grove_tree_arrays_t *a, size_t nodes) {
+  return (grove_tree_src_t){
+      .num_nodes = (uint32_t)nodes,
+      .left = a->left,
+      .right = a->right,
+      .feature = a->feature,
+      .value = a->value,
+      .default_left = a->default_left,
+      .categorical = a->categorical,
+      .cat_begin = a->cat_begin,
+      .cat_count = a->cat_count,
+      .cat_values = a->cat_values,
+      .num_cat_values = a->num_cat_values,
+      .zero_missing = a->zero_missing,
+      .cover = a->cover,
+      .weight = 1.0f,
+      .value64 = a->value64,
+      .threshold64 = a->threshold64,
+      .linear = a->linear,
+      .linear_const = a->linear_const,
+      .linear_begin = a->linear_begin,
+      .linear_count = a->linear_count,
+      .linear_features = a->linear_features,
+      .linear_coeffs = a->linear_coeffs,
+      .num_linear_terms = a->num_linear_terms,
+  };
+}
+
 int grove__tree_arrays_push_term(grove_tree_arrays_t *a, int32_t feature, double coeff) {
   if (a->num_linear_terms >= a->cap_linear_terms) {
     size_t cap = a->cap_linear_terms;

@@ -77,6 +77,14 @@ int grove__tree_arrays_push_term(grove_tree_arrays_t *a, int32_t feature, double
 
 void grove__tree_arrays_free(grove_tree_arrays_t *a);
 
+/*
+ * The tree A's first NODES nodes hold, as grove__builder_add_tree() takes it: every array
+ * and count of A, group 0, weight 1, no cat_truncate. The loader then sets what its format
+ * says (group, weight, cat_truncate) and clears what its tree lacks (a NULL categorical,
+ * linear or cover: A's arrays are always allocated).
+ */
+grove_tree_src_t grove__tree_src_of(const grove_tree_arrays_t *a, size_t nodes);
+
 /* What the loader knows of the model as a whole. */
 typedef struct {
   const char *format;

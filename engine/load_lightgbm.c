@@ -624,32 +624,12 @@ static grove_err_t load_tree(reader_t *r, grove_builder_t *b, size_t ti, const t
   if (splits > 0 && (rc = load_splits(r, tt, ctx, splits, leaves, num_cat, a)) != GROVE_OK)
     return rc;
 
-  grove_tree_src_t src = {
-      .num_nodes = (uint32_t)nodes,
-      .left = a->t.left,
-      .right = a->t.right,
-      .feature = a->t.feature,
-      .value = a->t.value,
-      .default_left = a->t.default_left,
-      .categorical = a->t.categorical,
-      .cat_begin = a->t.cat_begin,
-      .cat_count = a->t.cat_count,
-      .cat_values = a->t.cat_values,
-      .num_cat_values = a->t.num_cat_values,
-      .zero_missing = a->t.zero_missing,
-      .cat_truncate = 1,
-      .group = ctx->group,
-      .weight = 1.0f,
-      .value64 = a->t.value64,
-      .threshold64 = a->t.threshold64,
-      .linear = linear ? a->t.linear : NULL,
-      .linear_const = a->t.linear_const,
-      .linear_begin = a->t.linear_begin,
-      .linear_count = a->t.linear_count,
-      .linear_features = a->t.linear_features,
-      .linear_coeffs = a->t.linear_coeffs,
-      .num_linear_terms = a->t.num_linear_terms,
-  };
+  grove_tree_src_t src = grove__tree_src_of(&a->t, (size_t)nodes);
+  src.cat_truncate = 1;
+  src.group = ctx->group;
+  src.cover = NULL; /* the counts come after the tree (load_counts) */
+  if (!linear) src.linear = NULL;
+
   rc = grove__builder_add_tree(b, &src, r->err);
   if (rc != GROVE_OK) grove__error_prefix(r->err, "LightGBM numbering (splits first, then leaves)");
   return rc;

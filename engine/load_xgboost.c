@@ -326,22 +326,12 @@ static grove_err_t load_tree(loader_t *ld, grove_builder_t *b, json_object *tree
   if (rc == GROVE_OK) rc = load_covers(ld, tree, t, n, &has_cover);
   if (rc != GROVE_OK) return rc;
 
-  grove_tree_src_t src = {
-      .num_nodes = (uint32_t)n,
-      .left = a->left,
-      .right = a->right,
-      .feature = a->feature,
-      .value = a->value,
-      .default_left = a->default_left,
-      .categorical = has_categorical ? a->categorical : NULL,
-      .cat_begin = a->cat_begin,
-      .cat_count = a->cat_count,
-      .cat_values = a->cat_values,
-      .num_cat_values = has_categorical ? a->num_cat_values : 0,
-      .cover = has_cover ? a->cover : NULL,
-      .group = group,
-      .weight = weight,
-  };
+  grove_tree_src_t src = grove__tree_src_of(a, n);
+  if (!has_categorical) src.categorical = NULL, src.num_cat_values = 0;
+  if (!has_cover) src.cover = NULL;
+  src.group = group;
+  src.weight = weight;
+
   return grove__builder_add_tree(b, &src, ld->err);
 }
 
