@@ -230,7 +230,8 @@ grove_err_t grove_forest_predict(const grove_forest_t *f, const float *rows, siz
 }
 
 /* Rows of doubles through grove_forest_input_value(), a chunk at a time (float forests). */
-#define F64_CHUNK_ROWS 4096
+#define F64_CHUNK_ROWS   4096
+#define F64_STACK_FLOATS 1024
 
 grove_err_t grove_forest_predict_f64(const grove_forest_t *f, const double *rows, size_t nrows,
                                      float *out, const grove_predict_opts_t *opts,
@@ -245,7 +246,10 @@ grove_err_t grove_forest_predict_f64(const grove_forest_t *f, const double *rows
   if (f->num_linear_leaves)
     return run_slices(f, NULL, rows, nrows, NULL, out, NULL, margin, threads, err);
   const size_t chunk = nrows < F64_CHUNK_ROWS ? nrows : F64_CHUNK_ROWS;
-  float *buf = malloc((chunk * nf > 0 ? chunk * nf : 1) * sizeof *buf);
+  /* Small batches (a single row above all) convert on the stack: a malloc per call is a
+   * measurable share of a one-row request. */
+  float small[F64_STACK_FLOATS];
+  float *buf = chunk * nf <= F64_STACK_FLOATS ? small : malloc(chunk * nf * sizeof *buf);
   if (buf == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory for %zu rows", chunk);
   for (size_t r0 = 0; r0 < nrows && rc == GROVE_OK; r0 += chunk) {
     const size_t n = nrows - r0 < chunk ? nrows - r0 : chunk;
@@ -271,7 +275,7 @@ grove_err_t grove_forest_predict_f64(const grove_forest_t *f, const double *rows
                         margin, 1, err);
     }
   }
-  free(buf);
+  if (buf != small) free(buf);
   return rc;
 }
 
