@@ -81,15 +81,16 @@ static int is_near(const grove_forest_t *f, uint32_t feature, float v) {
 
 /* Feature J's thresholds below V: the index of the first that is not, V's cell. */
 static uint32_t cell(const grove_forest_t *f, uint32_t j, double v) {
-  uint32_t lo = f->threshold_offsets[j], hi = f->threshold_offsets[j + 1];
-  while (lo < hi) {
-    const uint32_t mid = lo + (hi - lo) / 2;
-    if (f->thresholds64[mid] < v)
-      lo = mid + 1;
-    else
-      hi = mid;
+  /* Branchless halving: the probes of values next to thresholds go either way at random,
+   * which a branchy search pays for in mispredictions. */
+  const double *t = f->thresholds64 + f->threshold_offsets[j];
+  uint32_t n = f->threshold_offsets[j + 1] - f->threshold_offsets[j], base = 0;
+  while (n > 1) {
+    const uint32_t half = n / 2;
+    base = t[base + half - 1] < v ? base + half : base;
+    n -= half;
   }
-  return lo;
+  return f->threshold_offsets[j] + base + (n == 1 && t[base] < v);
 }
 
 /* Whether float C is in cell K of feature J (see cell()), outside the zero band: above the
