@@ -10,17 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_common.h"
 #include "grove_engine.h"
 
 #define ROWS 65536
-
-static double cpu_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Scores batches of BATCH rows for LIMIT seconds of CPU time; returns ns per row. */
 static double time_batches(const grove_forest_t *f, const float *rows, size_t batch, double limit,
@@ -31,16 +25,16 @@ static double time_batches(const grove_forest_t *f, const float *rows, size_t ba
   grove_error_t err;
   for (size_t r = 0; r + batch <= ROWS && r < 4096; r += batch) /* warm the caches */
     grove_forest_predict(f, rows + r * info.num_features, batch, out, &opts, &err);
-  const double t0 = cpu_seconds();
+  const double t0 = bench_cpu_seconds();
   double t = t0;
   *done = 0;
   while (t - t0 < limit) {
     for (size_t r = 0; r + batch <= ROWS && t - t0 < limit; r += batch) {
       grove_forest_predict(f, rows + r * info.num_features, batch, out, &opts, &err);
       *done += batch;
-      if (*done % 4096 < batch) t = cpu_seconds();
+      if (*done % 4096 < batch) t = bench_cpu_seconds();
     }
-    t = cpu_seconds();
+    t = bench_cpu_seconds();
   }
   return (t - t0) * 1e9 / (double)*done;
 }
@@ -50,14 +44,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: cpu_time MODEL B[,B...] [SECONDS]\n");
     return 2;
   }
-  grove_forest_t *f;
-  grove_error_t err;
-  if (grove_forest_load_file(argv[1], &f, &err) != GROVE_OK) {
-    fprintf(stderr, "cpu_time: %s\n", err.msg);
-    return 1;
-  }
   grove_forest_info_t info;
-  grove_forest_get_info(f, &info);
+  grove_forest_t *f = bench_load("cpu_time", argv[1], &info);
+  if (f == NULL) return 1;
   const double limit = argc > 3 ? atof(argv[3]) : 0.3;
   float *rows = malloc((size_t)ROWS * info.num_features * sizeof *rows);
   float *out = malloc((size_t)ROWS * info.num_groups * sizeof *out);

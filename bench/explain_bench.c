@@ -8,22 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_common.h"
 #include "grove_engine.h"
-
-/* Thread CPU time: the machine is shared, and other work's time slices are not ours. */
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint32_t num_features(const grove_forest_t *forest) {
-  grove_forest_info_t info;
-  grove_forest_get_info(forest, &info);
-  return info.num_features;
-}
 
 static float *read_rows(const char *path, size_t n) {
   FILE *f = fopen(path, "rb");
@@ -49,18 +36,17 @@ static int dump(const char *path, const grove_forest_t *forest, const float *row
   return ok ? 0 : -1;
 }
 
-static void time_batch(const grove_forest_t *forest, const float *rows, size_t nrows, size_t batch,
-                       double min_s, double *out) {
-  const uint32_t nf = num_features(forest);
+static void time_batch(const grove_forest_t *forest, uint32_t nf, const float *rows, size_t nrows,
+                       size_t batch, double min_s, double *out) {
   grove_error_t err;
   size_t calls = 0, at = 0;
-  double t0 = now_s(), el = 0;
+  double t0 = bench_cpu_seconds(), el = 0;
   while (el < min_s) {
     if (at + batch > nrows) at = 0;
     grove_forest_contribs(forest, rows + at * nf, batch, out, &err);
     at += batch;
     calls++;
-    el = now_s() - t0;
+    el = bench_cpu_seconds() - t0;
   }
   printf("{\"batch\":%zu,\"rows_per_s\":%.1f,\"us_per_call\":%.3f}\n", batch,
          (double)(calls * batch) / el, el * 1e6 / (double)calls);
@@ -71,14 +57,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: explain_bench MODEL ROWS.f32 NROWS BATCH,... MIN_MS [OUT.f64]\n");
     return 2;
   }
-  grove_forest_t *forest;
-  grove_error_t err;
-  if (grove_forest_load_file(argv[1], &forest, &err) != GROVE_OK) {
-    fprintf(stderr, "explain_bench: %s\n", err.msg);
-    return 1;
-  }
+  grove_forest_info_t info;
+  grove_forest_t *forest = bench_load("explain_bench", argv[1], &info);
+  if (forest == NULL) return 1;
   const size_t nrows = strtoul(argv[3], NULL, 10);
-  const uint32_t nf = num_features(forest);
+  const uint32_t nf = info.num_features;
   float *rows = read_rows(argv[2], nrows * nf);
   if (rows == NULL || (argc > 6 && dump(argv[6], forest, rows, nrows) != 0)) {
     fprintf(stderr, "explain_bench: cannot read %s or write contributions\n", argv[2]);
@@ -89,7 +72,7 @@ int main(int argc, char **argv) {
     const size_t batch = strtoul(b, NULL, 10);
     double *out = malloc(batch * grove_forest_contribs_width(forest) * sizeof *out);
     if (out == NULL || batch == 0 || batch > nrows) return 1;
-    time_batch(forest, rows, nrows, batch, min_s, out);
+    time_batch(forest, nf, rows, nrows, batch, min_s, out);
     free(out);
   }
   free(rows);

@@ -12,18 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_common.h"
 #include "grove_engine.h"
 
 #define ROWS       65536
 #define MAX_ROUNDS 64
-
-static double cpu_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Reads CSV's rows of NF numbers, cycled to ROWS rows, into *D; -1 when it has none. */
 static int read_rows(const char *path, uint32_t nf, double **d) {
@@ -62,7 +56,7 @@ static double time_batches(const grove_forest_t *f, const float *rows32, const d
   grove_predict_opts_t opts = {.margin = 1, .threads = 1};
   grove_error_t err;
   size_t done = 0;
-  const double t0 = cpu_seconds();
+  const double t0 = bench_cpu_seconds();
   double t = t0;
   while (t - t0 < limit) {
     for (size_t r = 0; r + batch <= ROWS && t - t0 < limit; r += batch) {
@@ -71,9 +65,9 @@ static double time_batches(const grove_forest_t *f, const float *rows32, const d
       else
         grove_forest_predict_f64(f, rows64 + r * nf, batch, out, &opts, &err);
       done += batch;
-      if (done % 4096 < batch) t = cpu_seconds();
+      if (done % 4096 < batch) t = bench_cpu_seconds();
     }
-    t = cpu_seconds();
+    t = bench_cpu_seconds();
   }
   return (t - t0) * 1e9 / (double)done;
 }
@@ -93,14 +87,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: f64_cost MODEL CSV B[,B...] [SECONDS] [ROUNDS]\n");
     return 2;
   }
-  grove_forest_t *f;
-  grove_error_t err;
-  if (grove_forest_load_file(argv[1], &f, &err) != GROVE_OK) {
-    fprintf(stderr, "f64_cost: %s\n", err.msg);
-    return 1;
-  }
   grove_forest_info_t info;
-  grove_forest_get_info(f, &info);
+  grove_forest_t *f = bench_load("f64_cost", argv[1], &info);
+  if (f == NULL) return 1;
   const uint32_t nf = info.num_features;
   const double limit = argc > 4 ? atof(argv[4]) : 0.3;
   int rounds = argc > 5 ? atoi(argv[5]) : 11;
