@@ -361,20 +361,12 @@ def test_error_shapes(ctx, d):
 
 
 def main():
-    ctx, started = th.start("grove-clients-")
-    try:
-        d = th.Daemon(ctx, "clients", ["--threads", "1", "--workers", "1",
-                                       "--models", os.path.join(ctx.root, "models")])
-        th.check(d.wait_ready(), "daemon starts", d.stderr())
-        sections = [("tritonclient", lambda: test_tritonclient(ctx, d)),
-                    ("mlserver", lambda: test_mlserver(ctx, d)),
-                    ("form", lambda: test_form(ctx, d)),
-                    ("versions", lambda: test_versions(ctx, d)),
-                    ("error shapes", lambda: test_error_shapes(ctx, d))]
-        th.run_sections(sections)
-        th.stop_daemons()
-    finally:
-        th.finish(ctx, started)
+    th.run_suite("grove-clients-", "clients", ["--threads", "1", "--workers", "1"], lambda ctx, d: [
+        ("tritonclient", lambda: test_tritonclient(ctx, d)),
+        ("mlserver", lambda: test_mlserver(ctx, d)),
+        ("form", lambda: test_form(ctx, d)),
+        ("versions", lambda: test_versions(ctx, d)),
+        ("error shapes", lambda: test_error_shapes(ctx, d))])
 
 
 if __name__ == "__main__":

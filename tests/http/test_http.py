@@ -1300,6 +1300,20 @@ def stop_daemons():
         dd.check_exit(0)
 
 
+def run_suite(prefix, name, args, make_sections):
+    """A suite's main: its context, daemon NAME on the bundled models with ARGS, the sections
+    MAKE_SECTIONS(ctx, daemon) lists, run in turn, then every daemon stopped and the plan
+    printed."""
+    ctx, started = start(prefix)
+    try:
+        d = Daemon(ctx, name, list(args) + ["--models", os.path.join(ctx.root, "models")])
+        check(d.wait_ready(), "daemon %s (%s) starts" % (name, " ".join(args)), d.stderr())
+        run_sections(make_sections(ctx, d))
+        stop_daemons()
+    finally:
+        finish(ctx, started)
+
+
 def finish(ctx, started):
     """Kills what is left, keeps the daemons' logs when something failed, prints the plan."""
     for dd in Daemon.all:

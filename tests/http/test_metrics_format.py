@@ -276,19 +276,11 @@ def test_process(ctx, d):
 
 
 def main():
-    ctx, started = th.start("grove-metrics-")
-    try:
-        d = th.Daemon(ctx, "metrics", ["--threads", "2", "--workers", "2",
-                                       "--models", os.path.join(ctx.root, "models")])
-        th.check(d.wait_ready(), "daemon starts", d.stderr())
-        sections = [("counts by model", lambda: test_counts(ctx, d)),
-                    ("unknown models", lambda: test_unknown(ctx, d)),
-                    ("text format", lambda: test_format(ctx, d)),
-                    ("process", lambda: test_process(ctx, d))]
-        th.run_sections(sections)
-        th.stop_daemons()
-    finally:
-        th.finish(ctx, started)
+    th.run_suite("grove-metrics-", "metrics", ["--threads", "2", "--workers", "2"], lambda ctx, d: [
+        ("counts by model", lambda: test_counts(ctx, d)),
+        ("unknown models", lambda: test_unknown(ctx, d)),
+        ("text format", lambda: test_format(ctx, d)),
+        ("process", lambda: test_process(ctx, d))])
 
 
 if __name__ == "__main__":
