@@ -42,6 +42,9 @@ import urllib.request
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from test_cli import oip_probabilities  # noqa: E402  (the OIP answer read as test_cli reads it)
+
 CI = os.environ.get("CI") == "true"
 BASE_IMAGE = "docker.io/library/debian:12"
 # podman on these machines: runc, explicit ulimits (the defaults exceed what the VM allows).
@@ -527,18 +530,6 @@ def oip_rows(n, seed=7):
     rnd = random.Random(seed)
     return [[round(rnd.uniform(-2, 2), 3), round(rnd.uniform(-2, 2), 3), float(rnd.randrange(0, 5)),
              round(rnd.uniform(-2, 2), 3)] for _ in range(n)]
-
-
-def oip_probabilities(ans):
-    """A binary classifier's positive-class probabilities in an OIP v2 answer: an FP32 output
-    of shape [n], or column 1 of a [n, 2] one (predict_proba, beside an INT64 class output)."""
-    for o in ans.get("outputs") or []:
-        shape = o.get("shape") or []
-        if o.get("datatype") in ("FP32", "FP64") and len(shape) == 1:
-            return o.get("data", [])
-        if o.get("datatype") in ("FP32", "FP64") and len(shape) == 2 and shape[1] == 2:
-            return o.get("data", [])[1::2]
-    return []
 
 
 def run_like_kserve(t, pm, root, tmp, summary):

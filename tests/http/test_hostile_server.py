@@ -7,7 +7,6 @@ lower-case tokens and their rate limit, a NUL in a model name, and the UI direct
 symbolic links, dotfiles, FIFOs and %00 paths (HTTP/1.1, and HTTP/2 with python3-h2 when it
 is installed). Reuses test_http.py's Daemon and helpers; see tests/http/README.md.
 """
-import argparse
 import fcntl
 import http.client
 import json
@@ -16,40 +15,15 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_http as th  # noqa: E402
-from test_http import Ctx, Daemon, check, jget, jpost, metrics, note, skip  # noqa: E402
+from test_http import Daemon, check, jget, jpost, metrics, note, skip  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers
-
-def make_ctx(grove, root):
-    """Like test_http's: the binary (ASan or not), a temp directory, a clean environment."""
-    ctx = Ctx()
-    ctx.grove = os.path.abspath(grove)
-    ctx.root = os.path.abspath(root)
-    ctx.tmp = tempfile.mkdtemp(prefix="grove-hostile-")
-    with open(ctx.grove, "rb") as f:
-        image = f.read()
-    ctx.asan = b"libasan.so" in image or b"__asan_init" in image
-    ctx.slow = 4 if ctx.asan else 1
-    th.ctx_slow[0] = ctx.slow
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROVE_") and k != "PORT"}
-    supp = os.path.join(ctx.tmp, "lsan.supp")
-    with open(supp, "w") as f:
-        f.write("leak:h2o_mem_alloc_recycle\n")
-    asan = env.get("ASAN_OPTIONS", "")
-    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "allocator_may_return_null=1"
-    lsan = env.get("LSAN_OPTIONS", "")
-    env["LSAN_OPTIONS"] = (lsan + ":" if lsan else "") + "suppressions=" + supp
-    ctx.env = env
-    th.load_data(ctx)
-    return ctx
-
 
 def model_dir(ctx, name):
     """A fresh models directory holding a copy of models/income; returns (dir, income dir)."""
@@ -567,55 +541,24 @@ def test_static(ctx):
 
 # ---------------------------------------------------------------- main
 
+def sections(ctx, main_d):
+    """The sections, all of them or the comma-separated GROVE_HOSTILE_ONLY (for debugging)."""
+    every = [
+        ("fifo", lambda: test_fifo(ctx)),
+        ("lease", lambda: test_lease(ctx)),
+        ("slow reload", lambda: test_slow_reload(ctx)),
+        ("sighup storm", lambda: test_sighup_storm(ctx)),
+        ("admin without token", lambda: test_admin_no_token(ctx, main_d)),
+        ("admin token", lambda: test_admin_token(ctx)),
+        ("nul names", lambda: test_nul_names(ctx, main_d)),
+        ("static", lambda: test_static(ctx)),
+    ]
+    only = os.environ.get("GROVE_HOSTILE_ONLY")
+    return [s for s in every if not only or s[0] in only.split(",")]
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--grove", required=True)
-    ap.add_argument("--source-root", required=True)
-    a = ap.parse_args()
-    ctx = make_ctx(a.grove, a.source_root)
-    started = time.monotonic()
-    note("grove %s (%s build)" % (ctx.grove, "ASan" if ctx.asan else "release"))
-    try:
-        main_d = Daemon(ctx, "main", ["--threads", "2", "--workers", "1", "--models", os.path.join(ctx.root, "models")])
-        if not main_d.wait_ready():
-            check(False, "the main daemon starts", main_d.stderr())
-            return
-        sections = [
-            ("fifo", lambda: test_fifo(ctx)),
-            ("lease", lambda: test_lease(ctx)),
-            ("slow reload", lambda: test_slow_reload(ctx)),
-            ("sighup storm", lambda: test_sighup_storm(ctx)),
-            ("admin without token", lambda: test_admin_no_token(ctx, main_d)),
-            ("admin token", lambda: test_admin_token(ctx)),
-            ("nul names", lambda: test_nul_names(ctx, main_d)),
-            ("static", lambda: test_static(ctx)),
-        ]
-        only = os.environ.get("GROVE_HOSTILE_ONLY")  # a comma-separated subset, for debugging
-        for name, fn in sections:
-            if only and name not in only.split(","):
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - a crashing section is a failure, not an abort
-                import traceback
-                check(False, "section %s runs to the end" % name, traceback.format_exc())
-            note("section %s: %.2fs" % (name, time.monotonic() - t0))
-        for dd in Daemon.all:
-            if dd.rc is None:
-                dd.signal(signal.SIGTERM)
-        for dd in Daemon.all:
-            dd.check_exit(0)
-    finally:
-        for dd in Daemon.all:
-            dd.kill()
-        note("total %.1fs" % (time.monotonic() - started))
-        if th.failed == 0:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
-        else:
-            note("daemon logs kept in %s" % ctx.tmp)
-        print("1..%d" % th.count)
-        sys.stdout.flush()
+    th.run_suite("grove-hostile-server-", "main", ["--threads", "2", "--workers", "1"], sections)
 
 
 if __name__ == "__main__":
