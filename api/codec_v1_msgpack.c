@@ -421,6 +421,15 @@ static int row_failed(decoder_t *d, mp_reader_t *r, size_t i, const uint8_t *at,
   return 0;
 }
 
+/* The array header of "rows" or "records" (WHAT), EXPECTED as the message says, its count
+ * checked against the request's limits before anything is allocated for it. */
+static int read_row_count(decoder_t *d, mp_reader_t *r, api_request_t *req, const char *what,
+                          const char *expected, uint32_t *n) {
+  int rc = mp_read_container(r, 0, n);
+  if (rc != MP_OK) return fail_read(d, r, rc, what, expected);
+  return check_row_count(d, *n, req);
+}
+
 /*
  * "rows": [[value x num_features], ...] in the model's feature order. A valid row takes at
  * least 1 + num_features bytes, so the rows are allocated (4 bytes per value: at most 4x
@@ -428,10 +437,9 @@ static int row_failed(decoder_t *d, mp_reader_t *r, size_t i, const uint8_t *at,
  * until the broken one is found and named.
  */
 static int decode_rows(decoder_t *d, mp_reader_t *r, api_request_t *req) {
-  uint32_t n;
-  int rc = mp_read_container(r, 0, &n);
-  if (rc != MP_OK) return fail_read(d, r, rc, "\"rows\"", "an array of arrays");
-  if (check_row_count(d, n, req) != 0) return -1;
+  uint32_t n = 0;
+  int rc;
+  if (read_row_count(d, r, req, "\"rows\"", "an array of arrays", &n) != 0) return -1;
   const int fits = n <= mp_left(r) / ((size_t)d->nf + 1);
   float *scratch = NULL;
   if (fits) {
@@ -536,10 +544,9 @@ static int decode_record(decoder_t *d, mp_reader_t *r, size_t i, uint32_t count,
  * one byte, so the rows grow as records arrive rather than being sized by the claimed count.
  */
 static int decode_records(decoder_t *d, mp_reader_t *r, api_request_t *req) {
-  uint32_t n;
-  int rc = mp_read_container(r, 0, &n);
-  if (rc != MP_OK) return fail_read(d, r, rc, "\"records\"", "an array of maps");
-  if (check_row_count(d, n, req) != 0) return -1;
+  uint32_t n = 0;
+  int rc;
+  if (read_row_count(d, r, req, "\"records\"", "an array of maps", &n) != 0) return -1;
   d->seen = calloc(d->nf, sizeof *d->seen);
   if (d->seen == NULL) return api__fail(d->err, 500, "out of memory");
   size_t cap = 0;

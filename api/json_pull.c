@@ -388,23 +388,13 @@ void jp_number(const jp_t *j, jp_number_t *n) {
 }
 
 const char *jp_kind_name(jp_kind_t k) {
-  switch (k) {
-    case JP_OBJECT:
-      return "an object";
-    case JP_ARRAY:
-      return "an array";
-    case JP_STRING:
-      return "a string";
-    case JP_NUMBER:
-      return "a number";
-    case JP_TRUE:
-    case JP_FALSE:
-      return "a boolean";
-    case JP_NULL:
-      return "null";
-    default:
-      return "nothing";
-  }
+  static const char *const names[] = {
+      [JP_OBJECT] = "an object", [JP_ARRAY] = "an array", [JP_STRING] = "a string",
+      [JP_NUMBER] = "a number",  [JP_TRUE] = "a boolean", [JP_FALSE] = "a boolean",
+      [JP_NULL] = "null",
+  };
+  const char *name = (unsigned)k < sizeof names / sizeof names[0] ? names[k] : NULL;
+  return name != NULL ? name : "nothing";
 }
 
 /* ---- what the decoders share ---- */

@@ -37,7 +37,6 @@ static int on_option(int c, const char *arg, void *ctx) {
   bench_opts_t *o = ctx;
   unsigned long v = 0;
   int bad = 0;
-  if (cli_rows_option(c, arg, &o->rows, &bad)) return bad;
   switch (c) {
     case 'b':
       o->batches = arg;
@@ -63,14 +62,13 @@ static int on_option(int c, const char *arg, void *ctx) {
 static int parse_options(int argc, char **argv, bench_opts_t *o) {
   static const struct option options[] = {{"rows", required_argument, NULL, 'r'},
                                           {"batch", required_argument, NULL, 'b'},
-                                          {"threads", required_argument, NULL, 't'},
                                           {"seed", required_argument, NULL, 's'},
                                           {"min-time", required_argument, NULL, 'T'},
-                                          {"input", required_argument, NULL, 'i'},
                                           {NULL, 0, NULL, 0}};
   *o = (bench_opts_t){
       .nrows = 65536, .batches = "1,16,256,4096,65536", .rows.threads = 1, .seed = 42, .min_time = 0.5};
-  return cli_parse_options("bench", bench_usage, argc, argv, options, "", on_option, o);
+  return cli_parse_options("bench", bench_usage, argc, argv, options, "", &o->rows, on_option,
+                           o);
 }
 
 /*

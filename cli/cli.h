@@ -70,24 +70,21 @@ typedef struct {
   uint32_t threads;
 } cli_rows_opts_t;
 
-/* Takes option C when it is one of cli_rows_opts_t's ('i', 't'): returns 1 with *RC the
- * exit code (0, or 2 after saying why), else 0. */
-int cli_rows_option(int c, const char *arg, cli_rows_opts_t *o, int *rc);
-
 /* Parses --categories' value; -1 (said why on stderr) when it is none of auto|labels|codes. */
 int cli_parse_categories(const char *s, grove_categories_t *out);
 
 /*
  * Runs getopt_long over ARGV with OPTIONS (a {NULL} entry ends them; --help/-h is added
- * here), handing every other option to ON_OPTION(C, OPTARG, CTX), which returns 0 or an exit
- * code. Returns 0; 1 after --help (USAGE on stdout); or an exit code after a bad option
- * (the reason on stderr, pointing at --help).
+ * here, and with ROWS not NULL --input/-i and --threads/-t, read into ROWS), handing every
+ * other option to ON_OPTION(C, OPTARG, CTX), which returns 0 or an exit code. Returns 0; 1
+ * after --help (USAGE on stdout); or an exit code after a bad option (the reason on stderr,
+ * pointing at --help).
  */
 struct option;
 typedef int (*cli_option_fn)(int c, const char *arg, void *ctx);
 int cli_parse_options(const char *cmd, const char *usage, int argc, char **argv,
                       const struct option *options, const char *shortopts,
-                      cli_option_fn on_option, void *ctx);
+                      cli_rows_opts_t *rows, cli_option_fn on_option, void *ctx);
 
 /* Parses option OPT's value S as a whole number from 1 to MAX into *OUT; -1 (with the
  * message on stderr) otherwise. */

@@ -52,7 +52,7 @@ int cli_print_model(const char *cmd, const char *about, int argc, char **argv,
   static const struct option none[] = {{NULL, 0, NULL, 0}};
   char usage[2048];
   snprintf(usage, sizeof usage, "usage: grove %s MODEL\n\n%s\n%s", cmd, about, CLI_MODEL_HELP);
-  int rc = cli_parse_options(cmd, usage, argc, argv, none, "", NULL, NULL);
+  int rc = cli_parse_options(cmd, usage, argc, argv, none, "", NULL, NULL, NULL);
   if (rc != 0) return rc == 1 ? 0 : rc;
   cli_model_t m;
   if ((rc = cli_model_open(cmd, "MODEL", argc, argv, optind, &m)) != 0) return rc;
@@ -96,7 +96,9 @@ int cli_read_csv(const char *cmd, const char *path, const cli_model_t *m,
   return ec == GROVE_EINPUT ? CLI_EXIT_INPUT : CLI_EXIT_MODEL;
 }
 
-int cli_rows_option(int c, const char *arg, cli_rows_opts_t *o, int *rc) {
+/* Takes option C when it is one of cli_rows_opts_t's ('i', 't'): returns 1 with *RC the
+ * exit code (0, or 2 after saying why), else 0. */
+static int rows_option(int c, const char *arg, cli_rows_opts_t *o, int *rc) {
   unsigned long v;
   *rc = 0;
   if (c == 'i')
@@ -120,15 +122,19 @@ int cli_parse_categories(const char *s, grove_categories_t *out) {
 
 int cli_parse_options(const char *cmd, const char *usage, int argc, char **argv,
                       const struct option *options, const char *shortopts,
-                      cli_option_fn on_option, void *ctx) {
+                      cli_rows_opts_t *rows, cli_option_fn on_option, void *ctx) {
   struct option all[32];
   char shorts[64];
   size_t n = 0;
-  while (options[n].name != NULL && n < sizeof all / sizeof all[0] - 2) all[n] = options[n], n++;
+  while (options[n].name != NULL && n < sizeof all / sizeof all[0] - 4) all[n] = options[n], n++;
   all[n++] = (struct option){"help", no_argument, NULL, 'h'};
+  if (rows != NULL) {
+    all[n++] = (struct option){"input", required_argument, NULL, 'i'};
+    all[n++] = (struct option){"threads", required_argument, NULL, 't'};
+  }
   all[n] = (struct option){NULL, 0, NULL, 0};
   /* ':' first: a missing value is told apart from an unknown option; 'h' is --help. */
-  snprintf(shorts, sizeof shorts, ":h%s", shortopts);
+  snprintf(shorts, sizeof shorts, ":h%s%s", rows != NULL ? "i:t:" : "", shortopts);
   opterr = 0; /* the messages below name the command */
   optind = 1;
   int c, rc = 0;
@@ -147,7 +153,7 @@ int cli_parse_options(const char *cmd, const char *usage, int argc, char **argv,
               c == ':' ? "missing value for option" : "unknown option", opt, cmd);
       return CLI_EXIT_INPUT;
     }
-    rc = on_option(c, optarg, ctx);
+    if (rows == NULL || !rows_option(c, optarg, rows, &rc)) rc = on_option(c, optarg, ctx);
   }
   return rc;
 }

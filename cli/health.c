@@ -180,7 +180,8 @@ int cli_health(int argc, char **argv) {
   health_opts_t o;
   int rc = health_defaults(&o);
   if (rc == 0)
-    rc = cli_parse_options("health", health_usage, argc, argv, options, "", on_health_option, &o);
+    rc = cli_parse_options("health", health_usage, argc, argv, options, "", NULL, on_health_option,
+                           &o);
   if (rc != 0) return rc;
   if (optind < argc) {
     fprintf(stderr, "grove health: unexpected argument \"%s\"\n\n%s", argv[optind], health_usage);

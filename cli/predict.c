@@ -80,7 +80,6 @@ static int parse_choice(const char *opt, const char *value, const char *no, cons
 static int on_option(int c, const char *arg, void *ctx) {
   predict_opts_t *o = ctx;
   int choice = 0;
-  if (cli_rows_option(c, arg, &o->rows, &choice)) return choice;
   switch (c) {
     case 'o':
       o->output = arg;
@@ -119,10 +118,8 @@ static int on_option(int c, const char *arg, void *ctx) {
 /* Parses the options into O; 0, 1 after --help, or an exit code. */
 static int parse_options(int argc, char **argv, predict_opts_t *o) {
   static const struct option options[] = {
-      {"input", required_argument, NULL, 'i'},
       {"output", required_argument, NULL, 'o'},
       {"margin", no_argument, NULL, OPT_MARGIN},
-      {"threads", required_argument, NULL, 't'},
       {"stats", no_argument, NULL, OPT_STATS},
       {"ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA},
       {"categories", required_argument, NULL, OPT_CATEGORIES},
@@ -135,8 +132,8 @@ static int parse_options(int argc, char **argv, predict_opts_t *o) {
   *o = (predict_opts_t){.output = "-",
                         .rows.threads = n > 0 ? (uint32_t)n : 1,
                         .csv = {.categories = GROVE_CATEGORIES_AUTO, .unknown_categories = -1}};
-  return cli_parse_options("predict", predict_usage, argc, argv, options, "i:o:t:", on_option,
-                           o);
+  return cli_parse_options("predict", predict_usage, argc, argv, options, "o:", &o->rows,
+                           on_option, o);
 }
 
 /* Appends MSG to BUF as one CSV field (quoted, quotes doubled); returns the bytes written. */

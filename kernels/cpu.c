@@ -37,14 +37,9 @@ grove_isa_t grove__cpu_detect(void) { return GROVE_ISA_SCALAR; }
 #endif
 
 const char *grove__isa_name(grove_isa_t isa) {
-  switch (isa) {
-    case GROVE_ISA_AVX2:
-      return "avx2";
-    case GROVE_ISA_AVX512:
-      return "avx512";
-    default:
-      return "scalar";
-  }
+  static const char *const names[] = {
+      [GROVE_ISA_SCALAR] = "scalar", [GROVE_ISA_AVX2] = "avx2", [GROVE_ISA_AVX512] = "avx512"};
+  return (unsigned)isa < sizeof names / sizeof names[0] ? names[isa] : "scalar";
 }
 
 grove_isa_t grove__cpu_isa(const char **note) {

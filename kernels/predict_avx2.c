@@ -211,13 +211,16 @@ static inline void trees8(const grove_forest_t *f, const float *rows, size_t nro
   }
 }
 
+/* Runs WALK (trees8 or rows8) with the forest's sums: doubles for leaf64 forests, each
+ * case its own specialization of the walk. */
+#define WALK_WITH_SUMS(walk, f, rows, nrows, margins)                   \
+  ((f)->leaf64 ? walk(f, rows, nrows, NULL, (margins).f64, 1)           \
+               : walk(f, rows, nrows, (margins).f32, NULL, 0))
+
 void grove__predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t nrows,
                                grove_margins_t margins, void *scratch) {
   (void)scratch; /* needs none */
-  if (f->leaf64)
-    trees8(f, rows, nrows, NULL, margins.f64, 1);
-  else
-    trees8(f, rows, nrows, margins.f32, NULL, 0);
+  WALK_WITH_SUMS(trees8, f, rows, nrows, margins);
 }
 
 /* The rows kernel's body: float sums into M32, or (LEAF64) double sums into M64. A block's
@@ -297,8 +300,5 @@ static inline void rows8(const grove_forest_t *f, const float *rows, size_t nrow
 void grove__predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t nrows,
                               grove_margins_t margins, void *scratch) {
   (void)scratch; /* needs none */
-  if (f->leaf64)
-    rows8(f, rows, nrows, NULL, margins.f64, 1);
-  else
-    rows8(f, rows, nrows, margins.f32, NULL, 0);
+  WALK_WITH_SUMS(rows8, f, rows, nrows, margins);
 }
