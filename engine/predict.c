@@ -247,13 +247,17 @@ grove_err_t grove_forest_predict_f64(const grove_forest_t *f, const double *rows
     return run_slices(f, NULL, rows, nrows, NULL, out, NULL, margin, threads, err);
   const size_t chunk = nrows < F64_CHUNK_ROWS ? nrows : F64_CHUNK_ROWS;
   /* Small batches (a single row above all) convert on the stack: a malloc per call is a
-   * measurable share of a one-row request. */
+   * measurable share of a one-row request. INEXACT marks the rows the float kernels cannot
+   * decide, found while converting. */
   float small[F64_STACK_FLOATS];
-  float *buf = chunk * nf <= F64_STACK_FLOATS ? small : malloc(chunk * nf * sizeof *buf);
+  uint8_t small_inexact[F64_STACK_FLOATS];
+  const int on_stack = chunk * nf <= F64_STACK_FLOATS && chunk <= F64_STACK_FLOATS;
+  float *buf = on_stack ? small : malloc(chunk * nf * sizeof *buf + chunk);
   if (buf == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory for %zu rows", chunk);
+  uint8_t *inexact = on_stack ? small_inexact : (uint8_t *)(buf + chunk * nf);
   for (size_t r0 = 0; r0 < nrows && rc == GROVE_OK; r0 += chunk) {
     const size_t n = nrows - r0 < chunk ? nrows - r0 : chunk;
-    size_t inexact = 0;
+    size_t num_inexact = 0;
     for (size_t r = 0; r < n; r++) {
       int row_exact = 1;
       for (uint32_t j = 0; j < nf; j++) {
@@ -261,21 +265,17 @@ grove_err_t grove_forest_predict_f64(const grove_forest_t *f, const double *rows
         buf[r * nf + j] = grove_forest_input_value(f, j, rows[(r0 + r) * nf + j], &ok);
         row_exact &= ok;
       }
-      inexact += !row_exact;
+      inexact[r] = !row_exact;
+      num_inexact += !row_exact;
     }
     rc = grove_forest_predict(f, buf, n, out + r0 * width, opts, err);
-    if (rc != GROVE_OK || inexact == 0) continue;
     /* The rows no float row decides as LightGBM does: walked again in double. */
-    for (size_t r = 0; r < n && rc == GROVE_OK; r++) {
-      int row_exact = 1;
-      for (uint32_t j = 0; j < nf && row_exact; j++)
-        grove_forest_input_value(f, j, rows[(r0 + r) * nf + j], &row_exact);
-      if (!row_exact)
+    for (size_t r = 0; r < n && num_inexact > 0 && rc == GROVE_OK; r++)
+      if (inexact[r])
         rc = run_slices(f, NULL, rows + (r0 + r) * nf, 1, NULL, out + (r0 + r) * width, NULL,
                         margin, 1, err);
-    }
   }
-  if (buf != small) free(buf);
+  if (!on_stack) free(buf);
   return rc;
 }
 
