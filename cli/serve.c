@@ -6,7 +6,6 @@
  * default model, the port, TLS) is logged like the rest of the run, one logfmt line with
  * level=error on stdout, and exits 1.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,23 +35,14 @@ static int serve_uses_models_dir(const config_t *cfg) {
   return cfg->num_model_paths == 0 || cfg->models_dir_given;
 }
 
-/* The subdirectories of DIR that hold a model (as registry_add_dir() takes them); the
- * first one's path goes to PATH when PATH is not NULL. -1 when DIR cannot be read. */
+/* How many models registry_add_dir() would serve from DIR; the first one's path goes to
+ * PATH when PATH is not NULL. -1 (errno set) when DIR cannot be read. */
 static long serve_count_dir_models(const char *dir, char *path, size_t size) {
-  DIR *d = opendir(dir);
-  if (d == NULL) return -1;
-  long found = 0;
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    char p[4096];
-    if (de->d_name[0] == '.' ||
-        (size_t)snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= sizeof p ||
-        !grove_model_dir_has_model(p))
-      continue;
-    if (found++ == 0 && path != NULL) snprintf(path, size, "%s", p);
-  }
-  closedir(d);
-  return found;
+  char **names;
+  const long n = registry_dir_models(dir, &names);
+  if (n > 0 && path != NULL) snprintf(path, size, "%s/%s", dir, names[0]);
+  registry_dir_models_free(names, n > 0 ? n : 0);
+  return n;
 }
 
 /*

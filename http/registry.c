@@ -194,14 +194,10 @@ static int compare_names(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen) {
+long registry_dir_models(const char *dir, char ***names) {
+  *names = NULL;
   DIR *d = opendir(dir);
-  if (d == NULL) {
-    snprintf(err, errlen, "%s: cannot read the models directory", dir);
-    return -1;
-  }
-  /* Sorted, so that start-up order (and the default model) does not depend on readdir. */
-  char **names = NULL;
+  if (d == NULL) return -1;
   size_t n = 0, cap = 0;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
@@ -212,25 +208,40 @@ int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen) {
     if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode) || !grove_model_dir_has_model(p)) continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 16;
-      char **nn = realloc(names, cap * sizeof *nn);
+      char **nn = realloc(*names, cap * sizeof *nn);
       if (nn == NULL) break;
-      names = nn;
+      *names = nn;
     }
-    if ((names[n] = strdup(de->d_name)) != NULL) n++;
+    if (((*names)[n] = strdup(de->d_name)) != NULL) n++;
   }
   closedir(d);
-  if (n > 1) qsort(names, n, sizeof *names, compare_names);
+  /* Sorted, so that start-up order (and the default model) does not depend on readdir. */
+  if (n > 1) qsort(*names, n, sizeof **names, compare_names);
+  return (long)n;
+}
+
+void registry_dir_models_free(char **names, long n) {
+  for (long i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+int registry_add_dir(registry_t *r, const char *dir, char *err, size_t errlen) {
+  char **names;
+  const long n = registry_dir_models(dir, &names);
+  if (n < 0) {
+    snprintf(err, errlen, "%s: cannot read the models directory", dir);
+    return -1;
+  }
   int added = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (long i = 0; i < n; i++) {
     char p[4096];
     int fits = (size_t)snprintf(p, sizeof p, "%s/%s", dir, names[i]) < sizeof p;
     if (added >= 0 && fits && registry_add(r, names[i], p, err, errlen) == REGISTRY_OK)
       added++;
     else
       added = -1;
-    free(names[i]);
   }
-  free(names);
+  registry_dir_models_free(names, n);
   return added;
 }
 

@@ -96,6 +96,14 @@ registry_status_t registry_add(registry_t *r, const char *name, const char *path
                                size_t errlen);
 
 /*
+ * The names of DIR's subdirectories that hold a model (grove_model_dir_has_model), sorted,
+ * into *NAMES (free with registry_dir_models_free); returns their number, or -1 (errno set)
+ * when DIR cannot be read.
+ */
+long registry_dir_models(const char *dir, char ***names);
+void registry_dir_models_free(char **names, long n);
+
+/*
  * Adds every subdirectory of DIR that holds a model file (grove_model_dir_has_model), named
  * after the subdirectory, in name order. Returns the number added, or -1 with ERR filled
  * when one fails to load (those before it stay added; the caller gives up on start-up) or
