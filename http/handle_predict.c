@@ -375,9 +375,10 @@ static content_coding_t content_coding_of_request(h2o_req_t *req) {
                                                                  : CONTENT_IDENTITY;
 }
 
-/* OIP's Inference-Header-Content-Length into *LEN (API_OIP_NO_HEADER when absent); -1 when
+/* OIP's Inference-Header-Content-Length into *LEN (API_OIP_NO_HEADER when absent) for a body
+ * sent with CODING; -1 when
  * it is not a size within the body. */
-static int header_length(h2o_req_t *req, size_t *len) {
+static int header_length(h2o_req_t *req, content_coding_t coding, size_t *len) {
   ssize_t h =
       h2o_find_header_by_str(&req->headers, H2O_STRLIT("inference-header-content-length"), -1);
   *len = API_OIP_NO_HEADER;
@@ -385,7 +386,7 @@ static int header_length(h2o_req_t *req, size_t *len) {
   h2o_iovec_t v = req->headers.entries[h].value;
   size_t n = h2o_strtosize(v.base, v.len), body = req->entity.base ? req->entity.len : 0;
   /* A compressed body's header length counts inflated bytes: the codec checks it then. */
-  if (n == SIZE_MAX || (n > body && content_coding_of_request(req) == CONTENT_IDENTITY)) return -1;
+  if (n == SIZE_MAX || (n > body && coding == CONTENT_IDENTITY)) return -1;
   *len = n;
   return 0;
 }
@@ -403,7 +404,7 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
           ? "unsupported Content-Encoding: send the body as it is, or gzip or deflate it"
           : NULL;
   size_t json_len = API_OIP_NO_HEADER;
-  int bad_header = v2 && refused == NULL && header_length(req, &json_len) != 0;
+  int bad_header = v2 && refused == NULL && header_length(req, coding, &json_len) != 0;
   if (bad_header) refused = "Inference-Header-Content-Length is not a size within the body";
   if (refused != NULL) {
     respond_error(io, req, route, t0, bad_header ? 400 : 415, out_fmt, refused);
