@@ -376,8 +376,7 @@ static content_coding_t content_coding_of_request(h2o_req_t *req) {
 }
 
 /* OIP's Inference-Header-Content-Length into *LEN (API_OIP_NO_HEADER when absent) for a body
- * sent with CODING; -1 when
- * it is not a size within the body. */
+ * sent with CODING; -1 when it is not a size within the body. */
 static int header_length(h2o_req_t *req, content_coding_t coding, size_t *len) {
   ssize_t h =
       h2o_find_header_by_str(&req->headers, H2O_STRLIT("inference-header-content-length"), -1);
