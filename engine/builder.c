@@ -616,15 +616,43 @@ static void fill_tree_expected(const grove_forest_t *f, double *mean, double *ex
   }
 }
 
+/*
+ * The walk's static facts about each split (GROVE_SHAP_*, forest.h): whether a split above it
+ * tests the same feature, and whether one below it on each side does. PARENT is scratch, one
+ * per node. Nodes are breadth-first, so a node's parent comes before it.
+ */
+static void fill_shap_flags(const grove_forest_t *f, uint32_t *parent, uint8_t *flags) {
+  const size_t nn = f->info.num_nodes;
+  for (size_t i = 0; i < nn; i++) {
+    flags[i] = 0;
+    parent[i] = UINT32_MAX;
+  }
+  for (size_t i = 0; i < nn; i++) {
+    const grove_node_t *n = &f->nodes[i];
+    if (!grove__node_is_split(f->leaf64, n)) continue;
+    parent[n->left] = parent[n->left + 1] = (uint32_t)i;
+    /* The nearest split above on the same feature; the ones above that one saw it already. */
+    for (uint32_t c = (uint32_t)i, a = parent[i]; a != UINT32_MAX; c = a, a = parent[a])
+      if (f->nodes[a].feature == n->feature) {
+        flags[i] |= GROVE_SHAP_REPEAT;
+        flags[a] |= c == f->nodes[a].left ? GROVE_SHAP_DEEPER_LEFT : GROVE_SHAP_DEEPER_RIGHT;
+        break;
+      }
+  }
+}
+
 /* Gives F its explanation arrays (forest.h), in an allocation of their own; -1: no memory. */
 static int attach_explain_arrays(const grove_builder_t *b, grove_forest_t *f) {
   const size_t nn = b->num_nodes, nt = b->num_trees;
   const int covers = b->num_covered == nt;
-  double *d = malloc(((covers ? nn + nt : 0) + nn / 2 + 1) * sizeof *d);
+  /* [cover ratios: nn][tree expected: nt] with covers, then [ids: nn uint32][flags: nn] */
+  double *d = malloc(((covers ? nn + nt : 0) + nn / 2 + 1 + nn / 8 + 1) * sizeof *d);
   double *mean = covers ? malloc((nn ? nn : 1) * sizeof *mean) : NULL;
-  if (d == NULL || (covers && mean == NULL)) {
+  uint32_t *parent = covers ? malloc((nn ? nn : 1) * sizeof *parent) : NULL;
+  if (d == NULL || (covers && (mean == NULL || parent == NULL))) {
     free(d);
     free(mean);
+    free(parent);
     return -1;
   }
   uint32_t *ids = (uint32_t *)(d + (covers ? nn + nt : 0));
@@ -632,12 +660,27 @@ static int attach_explain_arrays(const grove_builder_t *b, grove_forest_t *f) {
   f->explain_alloc = d;
   f->node_ids = ids;
   if (covers) {
-    if (nn) memcpy(d, b->covers, nn * sizeof *d);
-    f->covers = d;
+    double *ratio = d;
+    if (nn) memcpy(ratio, b->covers, nn * sizeof *ratio);
+    f->covers = ratio; /* covers until the expected values are taken from them */
     f->tree_expected = d + nn;
     fill_tree_expected(f, mean, d + nn);
+    /* Each node's cover over its parent's, children before parents (breadth-first). */
+    for (size_t i = nn; i-- > 0;) {
+      const grove_node_t *n = &f->nodes[i];
+      if (!grove__node_is_split(f->leaf64, n)) continue;
+      ratio[n->left] = ratio[i] > 0 ? ratio[n->left] / ratio[i] : 0;
+      ratio[n->left + 1] = ratio[i] > 0 ? ratio[n->left + 1] / ratio[i] : 0;
+    }
+    for (uint32_t t = 0; t < nt; t++) ratio[f->roots[t]] = 1;
+    f->covers = NULL;
+    f->cover_ratios = ratio;
+    uint8_t *flags = (uint8_t *)(ids + nn);
+    fill_shap_flags(f, parent, flags);
+    f->shap_flags = flags;
   }
   free(mean);
+  free(parent);
   return 0;
 }
 

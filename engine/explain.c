@@ -12,13 +12,21 @@
  * decide it: the float split truth table (kernels.h) on float32 values, or for LightGBM's
  * forests the exact walk's double decisions, which agree with it on float rows and give
  * LightGBM's own answer on double rows. Sums are in double.
+ *
+ * This file's walk is the scalar one, and the oracle. On x86-64 CPUs with AVX2, forests of
+ * depth <= 16 take the vector walk of explain_lanes.h instead: the same values for a block
+ * of rows at once, in float for forests whose libraries compute in float (XGBoost's,
+ * scikit-learn's) and in double for LightGBM's.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "kernels/kernels.h"
+#include "explain.h"
+
+/* Batches up to this many rows take the avx2 walk on avx512 CPUs too: its narrower vectors
+ * waste fewer lanes (bench/RESULTS.md, "Explanations"). */
+#define SHAP_AVX2_MAX_ROWS 8
 
 /* The feature's element on the path from the root to the current node: the fraction of
  * cover that reaches the node with the feature unknown (zero), whether the row itself goes
@@ -42,14 +50,6 @@ typedef struct {
   uint64_t stamp;       /* this tree's */
 } shap_t;
 
-/* The child of split N that value X leads to, as predictions decide it. */
-static inline uint32_t child_of(const grove_forest_t *f, const grove_node_t *n, double x) {
-  return f->thresholds64 != NULL ? grove__exact_next(f, n, x) : grove__node_next(f, n, (float)x);
-}
-
-static inline double leaf_value(const grove_forest_t *f, const grove_node_t *n) {
-  return f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
-}
 
 /* Feature J's excluded sums, zero at its first use in this tree. */
 static double *excluded_of(const shap_t *s, uint32_t j) {
@@ -91,7 +91,7 @@ static inline __attribute__((always_inline)) void shap_node_body(const shap_t *s
   const grove_forest_t *f = s->f;
   const grove_node_t *n = &f->nodes[node];
   if (!grove__node_is_split(f->leaf64, n)) {
-    const double v = leaf_value(f, n);
+    const double v = grove__shap_leaf(f, n);
     for (uint32_t q = 0; q < m; q++) total[q] = v * a[q];
     return;
   }
@@ -111,10 +111,10 @@ static inline __attribute__((always_inline)) void shap_node_body(const shap_t *s
     in_one = prev.one;
     for (uint32_t q = 0; q < m; q++) base[q] /= prev.zero + (prev.one - prev.zero) * s->t[q];
   }
-  const uint32_t hot = child_of(f, n, s->row[j]);
+  const uint32_t hot = grove__shap_child(f, n, s->row[j]);
   for (int side = 0; side < 2; side++) {
     const uint32_t child = side == 0 ? hot : (hot == n->left ? n->left + 1 : n->left);
-    const double zero = f->covers[child] / f->covers[node] * in_zero;
+    const double zero = f->cover_ratios[child] * in_zero;
     const double one = side == 0 ? in_one : 0;
     if (zero == 0 && one == 0) continue; /* its factor is 0: nothing below has a share */
     for (uint32_t q = 0; q < m; q++) {
@@ -126,7 +126,7 @@ static inline __attribute__((always_inline)) void shap_node_body(const shap_t *s
       s->active[j] = (active_t){.zero = zero, .one = one, .stamp = s->stamp, .on = 1};
       self(s, child, level + 1, ac, tc);
     } else { /* a leaf child, without the call */
-      const double v = leaf_value(f, cn);
+      const double v = grove__shap_leaf(f, cn);
       for (uint32_t q = 0; q < m; q++) tc[q] = v * ac[q];
     }
     /* An element the row does not follow has the factor zero (1 - t): its share needs no
@@ -188,7 +188,7 @@ grove_err_t grove_forest_explainable(const grove_forest_t *f, grove_error_t *err
     return grove__error_set(err, GROVE_EUNSUPPORTED,
                             "the model has linear trees: TreeSHAP contributions are not defined "
                             "for them (LightGBM refuses them too)");
-  if (f->covers == NULL)
+  if (f->cover_ratios == NULL)
     return grove__error_set(err, GROVE_EUNSUPPORTED,
                             "the model has no node covers (XGBoost's sum_hessian, LightGBM's "
                             "internal_count and leaf_count), which contributions need; "
@@ -205,9 +205,28 @@ static void row_load(const grove_forest_t *f, const void *rows, int f64, size_t 
   const uint32_t nf = f->info.num_features;
   for (uint32_t j = 0; j < nf; j++) {
     const double v = f64 ? ((const double *)rows)[r * nf + j] : ((const float *)rows)[r * nf + j];
-    /* XGBoost's and scikit-learn's models see float32 values; LightGBM's zeroes tiny ones. */
-    x[j] = f->thresholds64 != NULL ? grove__exact_zeroed(v) : (double)(float)v;
+    x[j] = grove__shap_value(f, v);
   }
+}
+
+/* The vector walk for NROWS rows of a forest needing M points, or NULL for explain.c's own. */
+static grove_shap_rows_fn shap_rows_fn(const grove_forest_t *f, uint32_t m, size_t nrows) {
+#ifdef GROVE_HAVE_X86_KERNELS
+  if (m > 8) return NULL;
+  /* The ISA the kernels were given, once, at start-up; floats where the library's are. */
+  const char *isa = grove__kernel_get()->isa;
+  const int floats = f->thresholds64 == NULL && !f->leaf64;
+  if (strcmp(isa, "avx512") == 0 && nrows > SHAP_AVX2_MAX_ROWS)
+    return floats ? grove__shap_rows_avx512_f32 : grove__shap_rows_avx512_f64;
+  if (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0)
+    return floats ? grove__shap_rows_avx2_f32 : grove__shap_rows_avx2_f64;
+  return NULL;
+#else
+  (void)f;
+  (void)m;
+  (void)nrows;
+  return NULL;
+#endif
 }
 
 static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int f64, size_t nrows,
@@ -217,6 +236,12 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
   const size_t levels = (size_t)f->info.max_depth + 1;
   const uint32_t m = (f->info.max_depth + 1) / 2 ? (f->info.max_depth + 1) / 2 : 1;
+  const grove_shap_rows_fn lanes = shap_rows_fn(f, m, nrows);
+  if (lanes != NULL) {
+    double t[8], w[8];
+    gauss_legendre(m, t, w);
+    return lanes(f, rows, f64, nrows, out, m, t, w, err);
+  }
   double *x = malloc((nf + 5 * (size_t)m + (size_t)nf * m + levels * 5 * m) * sizeof *x);
   active_t *active = calloc(nf ? nf : 1, sizeof *active);
   if (x == NULL || active == NULL) {
@@ -276,7 +301,7 @@ static grove_err_t leaves_rows(const grove_forest_t *f, const void *rows, int f6
     for (uint32_t t = 0; t < nt; t++) {
       uint32_t i = f->roots[t];
       while (grove__node_is_split(f->leaf64, &f->nodes[i]))
-        i = child_of(f, &f->nodes[i], x[f->nodes[i].feature]);
+        i = grove__shap_child(f, &f->nodes[i], x[f->nodes[i].feature]);
       out[r * nt + t] = f->node_ids[i];
     }
   }

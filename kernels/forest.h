@@ -307,11 +307,18 @@ struct grove_forest {
    * so the prediction block and its memory budget stay as they are: */
   const uint32_t *node_ids;    /* per node: its number in the model file (XGBoost's node id,
                                   LightGBM's split index, or leaf index at a leaf) */
-  const double *covers;        /* per node: cover (XGBoost's sum_hessian, LightGBM's counts), or
-                                  NULL when some tree has none */
+  const double *covers;        /* the builder's only, while it derives the two below */
+  const double *cover_ratios;  /* per node: its cover (XGBoost's sum_hessian, LightGBM's counts)
+                                  over its parent's, 1 at a root; NULL when some tree has none */
+  const uint8_t *shap_flags;   /* per node: GROVE_SHAP_* (with cover_ratios) */
   const double *tree_expected; /* per tree: its leaves' mean weighted by cover (with covers) */
   void *explain_alloc;
 };
+
+/* A split's static facts for the TreeSHAP walk (engine/explain.c). */
+#define GROVE_SHAP_REPEAT       0x1u /* a split above it tests the same feature */
+#define GROVE_SHAP_DEEPER_LEFT  0x2u /* a split below its left child tests the same feature */
+#define GROVE_SHAP_DEEPER_RIGHT 0x4u /*   ... below its right child */
 
 /* Cache-line alignment of the block and of each array inside it. */
 #define GROVE_FOREST_ALIGN 64

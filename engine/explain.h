@@ -1,0 +1,43 @@
+/* Internal: what engine/explain.c shares with its per-ISA walks (explain_lanes.h). */
+#ifndef GROVE_EXPLAIN_H
+#define GROVE_EXPLAIN_H
+
+#include "error.h"
+#include "kernels/kernels.h"
+
+/* The child of split N that value X leads to, as predictions decide it. */
+static inline uint32_t grove__shap_child(const grove_forest_t *f, const grove_node_t *n, double x) {
+  return f->thresholds64 != NULL ? grove__exact_next(f, n, x) : grove__node_next(f, n, (float)x);
+}
+
+static inline double grove__shap_leaf(const grove_forest_t *f, const grove_node_t *n) {
+  return f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
+}
+
+/* Value V of a row as the decisions read it: XGBoost's and scikit-learn's models see float32
+ * values; LightGBM's zeroes tiny ones. */
+static inline double grove__shap_value(const grove_forest_t *f, double v) {
+  return f->thresholds64 != NULL ? grove__exact_zeroed(v) : (double)(float)v;
+}
+
+/*
+ * The contributions of rows [0, NROWS) of ROWS (float, or double with F64) to OUT, as
+ * grove_forest_contribs() writes them, with M quadrature points at T and weights W (M <= 8,
+ * so depth <= 16), several rows at a time in the lanes of the ISA's vectors. GROVE_OK, or
+ * GROVE_ENOMEM with ERR set.
+ */
+typedef grove_err_t (*grove_shap_rows_fn)(const grove_forest_t *f, const void *rows, int f64,
+                                          size_t nrows, double *out, uint32_t m, const double *t,
+                                          const double *w, grove_error_t *err);
+#ifdef GROVE_HAVE_X86_KERNELS
+#define GROVE_SHAP_ROWS_FN(name)                                                               \
+  grove_err_t name(const grove_forest_t *f, const void *rows, int f64, size_t nrows, double *out, \
+                   uint32_t m, const double *t, const double *w, grove_error_t *err)
+GROVE_SHAP_ROWS_FN(grove__shap_rows_avx2_f64);
+GROVE_SHAP_ROWS_FN(grove__shap_rows_avx2_f32);
+GROVE_SHAP_ROWS_FN(grove__shap_rows_avx512_f64);
+GROVE_SHAP_ROWS_FN(grove__shap_rows_avx512_f32);
+#undef GROVE_SHAP_ROWS_FN
+#endif
+
+#endif /* GROVE_EXPLAIN_H */
