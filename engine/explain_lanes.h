@@ -66,16 +66,23 @@ static inline vec_t lanes_right(const grove_forest_t *f, const grove_node_t *n, 
   if ((flags & GROVE_NODE_ZERO_MISSING) && f->thresholds64 != NULL) miss |= x == 0;
   if ((flags & GROVE_NODE_ZERO_MISSING) && f->thresholds64 == NULL)
     miss |= (x <= band) & (x >= -band);
-  if (flags & GROVE_NODE_CATEGORICAL) { /* rows 3-5, lane by lane but without branches */
+  if (flags & GROVE_NODE_CATEGORICAL) { /* rows 3-5 */
     const grove_cat_set_t *set = &f->cat_sets[flags >> GROVE_NODE_CAT_SHIFT];
     const uint32_t *words = f->cat_words + set->offset, nwords = set->nwords;
-    const int trunc = (flags & GROVE_NODE_CAT_TRUNC) != 0;
-    for (int k = 0; k < SHAP_LANES; k++) {
-      const SHAP_REAL v = f->thresholds64 != NULL ? grove__exact_category(x[k]) : x[k];
-      const int ok = (v >= 0 || (trunc && v > -1)) && v < (SHAP_REAL)GROVE_MAX_CATEGORY;
-      const uint32_t c = (uint32_t)(ok ? v : 0), w = c / 32 < nwords ? c / 32 : 0;
-      right[k] = -(SHAP_MASK)(ok & (c / 32 < nwords) & (nwords ? words[w] >> (c % 32) : 0));
+    vec_t v = x;
+    if (f->thresholds64 != NULL) /* LightGBM's int cast */
+      for (int k = 0; k < SHAP_LANES; k++) v[k] = grove__exact_category(x[k]);
+    mask_t ok = (v >= 0) & (v < (SHAP_REAL)GROVE_MAX_CATEGORY);
+    if (flags & GROVE_NODE_CAT_TRUNC) ok |= (v > -1) & (v < 0);
+    const mask_t c = __builtin_convertvector(lanes_select(ok, v, zero), mask_t); /* truncates */
+    const mask_t in_words = c / 32 < (SHAP_MASK)nwords, w = c / 32 & in_words;
+    mask_t word;
+    if (nwords <= 1) {
+      word = (mask_t){0} + (SHAP_MASK)(nwords ? words[0] : 0);
+    } else {
+      for (int k = 0; k < SHAP_LANES; k++) word[k] = (SHAP_MASK)words[w[k]];
     }
+    right = ok & in_words & -((word >> (c % 32)) & 1);
   } else if (f->thresholds64 != NULL) {
     right = ~(x <= (SHAP_REAL)f->thresholds64[flags >> GROVE_NODE_T64_SHIFT]);
   } else {
