@@ -1,5 +1,6 @@
 /* The format-neutral builder: validation and the flat layout (see builder.h). */
 #include "builder.h"
+#include "explain.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -923,7 +924,8 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   f->num_zero_missing = b->num_zero_missing;
   if (nodes8 && grove__nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
     f->nodes8 = (const grove_node8_t *)(block + off_nodes8);
-  if (attach_explain_arrays(b, f) != 0) {
+  if (attach_explain_arrays(b, f) != 0 || grove__shap_blocks_build(f) != 0) {
+    free(f->explain_alloc);
     free(block);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   }

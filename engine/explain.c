@@ -27,6 +27,8 @@
 /* Batches up to this many rows take the avx2 walk on avx512 CPUs too: its narrower vectors
  * waste fewer lanes (bench/RESULTS.md, "Explanations"). */
 #define SHAP_AVX2_MAX_ROWS 8
+/* Batches up to this many rows take the trees-in-lanes walk where it applies. */
+#define SHAP_TREES_MAX_ROWS 4
 
 /* The feature's element on the path from the root to the current node: the fraction of
  * cover that reaches the node with the feature unknown (zero), whether the row itself goes
@@ -183,6 +185,151 @@ static void gauss_legendre(uint32_t m, double *t, double *w) {
   }
 }
 
+/* The depth of the subtree at NODE (0 for a leaf). */
+static uint32_t subtree_depth(const grove_forest_t *f, uint32_t node) {
+  const grove_node_t *n = &f->nodes[node];
+  if (!grove__node_is_split(f->leaf64, n)) return 0;
+  const uint32_t l = subtree_depth(f, n->left), r = subtree_depth(f, n->left + 1);
+  return 1 + (l > r ? l : r);
+}
+
+/* Lays the subtree at NODE out at position POS (LEVEL) of lane LANE of block B; PATH holds
+ * the features of the splits above (-1: a pad). */
+static void shap_block_fill(const grove_forest_t *f, grove_shap_block_t *b, uint32_t node,
+                            uint32_t pos, uint32_t level, uint32_t lane, int32_t *path) {
+  const grove_node_t *n = &f->nodes[node];
+  const uint32_t positions = (1u << b->depth) - 1;
+  if (level == b->depth) {
+    ((float *)b->leaf)[(pos - positions) * GROVE_SHAP_TREE_LANES + lane] = n->value;
+    return;
+  }
+  const size_t at = (size_t)pos * GROVE_SHAP_TREE_LANES + lane;
+  if (!grove__node_is_split(f->leaf64, n)) { /* a pad: the leaf goes on, left */
+    path[level] = -1;
+    shap_block_fill(f, b, node, 2 * pos + 1, level + 1, lane, path);
+    return;
+  }
+  ((int16_t *)b->feature)[at] = (int16_t)n->feature;
+  float threshold = n->value;
+  if (n->flags & GROVE_NODE_CATEGORICAL) {
+    /* A set within categories 0-31 keeps its word itself, the others their words' index. */
+    const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
+    const uint32_t word = set->nwords == 1 ? f->cat_words[set->offset] : set->offset;
+    memcpy(&threshold, &word, sizeof threshold);
+    ((uint8_t *)b->nwords)[at] = (uint8_t)set->nwords;
+  }
+  ((float *)b->threshold)[at] = threshold;
+  ((uint8_t *)b->flags)[at] = (uint8_t)(n->flags & GROVE_NODE_LOW_FLAGS);
+  for (uint32_t up = level; up-- > 0;)
+    if (path[up] == n->feature) {
+      ((uint8_t *)b->repeats)[at] = (uint8_t)up;
+      break;
+    }
+  ((float *)b->zero_left)[at] = (float)f->cover_ratios[n->left];
+  ((float *)b->zero_right)[at] = (float)f->cover_ratios[n->left + 1];
+  path[level] = n->feature;
+  shap_block_fill(f, b, n->left, 2 * pos + 1, level + 1, lane, path);
+  shap_block_fill(f, b, n->left + 1, 2 * pos + 2, level + 1, lane, path);
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Bytes of a block of depth D's arrays, as grove__shap_blocks_build() lays them out. */
+static size_t shap_block_bytes(uint32_t d) {
+  const size_t splits = ((size_t)1 << d) - 1, n = splits * GROVE_SHAP_TREE_LANES;
+  return align64(n * sizeof(int16_t)) + 3 * align64(n * sizeof(float)) + 3 * align64(n) +
+         align64((splits + 1) * GROVE_SHAP_TREE_LANES * sizeof(float));
+}
+
+int grove__shap_blocks_build(grove_forest_t *f) {
+  const uint32_t nt = f->info.num_trees, nf = f->info.num_features;
+  f->shap_blocks = NULL;
+  f->num_shap_blocks = 0;
+#ifdef GROVE_HAVE_X86_KERNELS
+  if (f->cover_ratios == NULL || f->thresholds64 != NULL || f->leaf64 || nt == 0 ||
+      f->info.max_depth > 8 || nf >= INT16_MAX)
+    return 0;
+  const uint32_t nb = (nt + GROVE_SHAP_TREE_LANES - 1) / GROVE_SHAP_TREE_LANES;
+  uint8_t *depth = calloc(nb, 1);
+  if (depth == NULL) return -1;
+  size_t bytes = align64(nb * sizeof(grove_shap_block_t));
+  for (uint32_t t = 0; t < nt; t++) {
+    const uint32_t d = subtree_depth(f, f->roots[t]);
+    if (d > depth[t / GROVE_SHAP_TREE_LANES]) depth[t / GROVE_SHAP_TREE_LANES] = (uint8_t)d;
+  }
+  for (uint32_t k = 0; k < nb; k++) {
+    if (depth[k] == 0) depth[k] = 1;
+    bytes += shap_block_bytes(depth[k]);
+  }
+  /* The tables and the walks' other arrays within the flat block's size (#16). */
+  const size_t others = f->info.num_nodes * (sizeof *f->cover_ratios + sizeof *f->shap_flags);
+  for (uint64_t n = 0; n < f->info.num_nodes; n++) {
+    const grove_node_t *node = &f->nodes[n];
+    if (grove__node_is_split(f->leaf64, node) && (node->flags & GROVE_NODE_CATEGORICAL) &&
+        f->cat_sets[node->flags >> GROVE_NODE_CAT_SHIFT].nwords > UINT8_MAX) {
+      free(depth);
+      return 0;
+    }
+  }
+  if (bytes + others > f->block_size) {
+    free(depth);
+    return 0;
+  }
+  uint8_t *mem = aligned_alloc(64, bytes);
+  if (mem == NULL) {
+    free(depth);
+    return -1;
+  }
+  grove_shap_block_t *blocks = (grove_shap_block_t *)mem;
+  uint8_t *at = mem + align64(nb * sizeof *blocks);
+  for (uint32_t k = 0; k < nb; k++) {
+    grove_shap_block_t *b = &blocks[k];
+    const size_t lanes = GROVE_SHAP_TREE_LANES, splits = ((size_t)1 << depth[k]) - 1;
+    const size_t n = splits * lanes;
+    b->depth = depth[k];
+    int16_t *feature = (int16_t *)at;
+    at += align64(n * sizeof(int16_t));
+    float *threshold = (float *)at, *zl = threshold + align64(n * 4) / 4;
+    float *zr = zl + align64(n * 4) / 4;
+    at += 3 * align64(n * 4);
+    uint8_t *flags = at, *nwords = at + align64(n), *repeats = nwords + align64(n);
+    at += 3 * align64(n);
+    float *leaf = (float *)at;
+    at += align64((splits + 1) * lanes * sizeof(float));
+    for (size_t i = 0; i < n; i++) { /* every position a pad until a tree says otherwise */
+      feature[i] = (int16_t)nf;
+      threshold[i] = 0;
+      zl[i] = 1;
+      zr[i] = 0;
+      flags[i] = GROVE_SHAP_PAD;
+      nwords[i] = 0;
+      repeats[i] = GROVE_SHAP_NO_REPEAT;
+    }
+    memset(leaf, 0, (splits + 1) * lanes * sizeof(float));
+    b->feature = feature;
+    b->threshold = threshold;
+    b->zero_left = zl;
+    b->zero_right = zr;
+    b->flags = flags;
+    b->nwords = nwords;
+    b->repeats = repeats;
+    b->leaf = leaf;
+    for (uint32_t l = 0; l < lanes; l++) {
+      const uint32_t t = k * GROVE_SHAP_TREE_LANES + l;
+      const uint32_t g = t < nt ? f->tree_groups[t] : 0;
+      b->group_base[l] = (int32_t)(((size_t)g * (nf + 1)) * lanes + l);
+      int32_t path[8];
+      if (t < nt) shap_block_fill(f, b, f->roots[t], 0, 0, l, path);
+    }
+  }
+  free(depth);
+  f->shap_alloc = mem;
+  f->shap_blocks = blocks;
+  f->num_shap_blocks = nb;
+#endif
+  return 0;
+}
+
 grove_err_t grove_forest_explainable(const grove_forest_t *f, grove_error_t *err) {
   if (f->num_linear_leaves)
     return grove__error_set(err, GROVE_EUNSUPPORTED,
@@ -210,15 +357,24 @@ static void row_load(const grove_forest_t *f, const void *rows, int f64, size_t 
 }
 
 /* The vector walk for NROWS rows of a forest needing M points, or NULL for explain.c's own. */
+/*
+ * The walk for NROWS rows of a forest needing M points, or NULL for this file's own: trees in
+ * the lanes for small batches on avx512 CPUs (when the forest has the tables), rows in the
+ * lanes otherwise. GROVE_EXPLAIN_WALK=trees|rows|scalar asks for one (the tests check each
+ * against the libraries); a walk that does not apply is not taken.
+ */
 static grove_shap_rows_fn shap_rows_fn(const grove_forest_t *f, uint32_t m, size_t nrows) {
 #ifdef GROVE_HAVE_X86_KERNELS
-  if (m > 8) return NULL;
+  const char *want = getenv("GROVE_EXPLAIN_WALK");
+  if (m > 8 || (want != NULL && strcmp(want, "scalar") == 0)) return NULL;
   /* The ISA the kernels were given, once, at start-up; floats where the library's are. */
   const char *isa = grove__kernel_get()->isa;
-  const int floats = f->thresholds64 == NULL && !f->leaf64;
-  if (strcmp(isa, "avx512") == 0 && nrows > SHAP_AVX2_MAX_ROWS)
+  const int avx512 = strcmp(isa, "avx512") == 0, floats = f->thresholds64 == NULL && !f->leaf64;
+  const int trees = want != NULL ? strcmp(want, "trees") == 0 : nrows <= SHAP_TREES_MAX_ROWS;
+  if (avx512 && trees && f->shap_blocks != NULL && m <= 4) return grove__shap_trees_avx512;
+  if (avx512 && nrows > SHAP_AVX2_MAX_ROWS)
     return floats ? grove__shap_rows_avx512_f32 : grove__shap_rows_avx512_f64;
-  if (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0)
+  if (avx512 || strcmp(isa, "avx2") == 0)
     return floats ? grove__shap_rows_avx2_f32 : grove__shap_rows_avx2_f64;
   return NULL;
 #else

@@ -5,7 +5,10 @@
 #include "kernels/forest.h"
 
 void grove_forest_free(grove_forest_t *f) {
-  if (f != NULL) free(f->explain_alloc);
+  if (f != NULL) {
+    free(f->explain_alloc);
+    free(f->shap_alloc);
+  }
   free(f);
 }
 

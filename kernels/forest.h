@@ -255,7 +255,33 @@ _Static_assert(GROVE_TOP6_META_FEATURE_MASK < 1u << GROVE_TOP6_META_FLAGS_SHIFT 
 #define GROVE_NODE8_LEAF          0xfffu
 #define GROVE_NODE8_LEFT_MASK     0xffffu /* packed bits 0-15: left - index */
 #define GROVE_NODE8_FEATURE_SHIFT 16      /* bits 16-27: the feature, or GROVE_NODE8_LEAF */
-#define GROVE_NODE8_FLAGS_SHIFT   28      /* bits 28-31: the GROVE_NODE_LOW_FLAGS */
+#define GROVE_NODE8_FLAGS_SHIFT   28      /*
+ * The TreeSHAP walk with trees in the lanes (engine/explain_trees_avx512.c): a block of
+ * GROVE_SHAP_TREE_LANES consecutive trees, each laid out as the complete tree of the block's
+ * depth D in heap order (position p's children at 2p+1 and 2p+2), lane by lane. A leaf
+ * above the last level becomes a pad split (GROVE_SHAP_PAD) whose left child carries it on
+ * with factor 1 and whose right subtree has factor 0, so every lane takes the same steps.
+ * Positions 0 .. 2^D - 2 are splits; leaf[i] is position 2^D - 1 + i.
+ */
+#define GROVE_SHAP_TREE_LANES 16
+#define GROVE_SHAP_PAD        0x80u /* in flags: no split, every row goes left */
+#define GROVE_SHAP_NO_REPEAT  0xffu
+typedef struct {
+  uint32_t depth;
+  int32_t group_base[GROVE_SHAP_TREE_LANES]; /* (tree's group x (features + 1)) x lanes + lane */
+  const int16_t *feature;  /* [position][lane]: split feature; pads: num_features */
+  const float *threshold;  /* numeric: the threshold; categorical: its words' index (its one
+                              word when nwords is 1), as bits */
+  const uint8_t *flags;    /* GROVE_NODE_LOW_FLAGS bits, GROVE_SHAP_PAD */
+  const uint8_t *nwords;   /* categorical: words of the set */
+  const uint8_t *repeats;  /* the level of the nearest split above on the same feature, or
+                              GROVE_SHAP_NO_REPEAT */
+  const float *zero_left;  /* cover ratios of the children (pads: 1 and 0) */
+  const float *zero_right;
+  const float *leaf;       /* [leaf][lane] */
+} grove_shap_block_t;
+
+/* bits 28-31: the GROVE_NODE_LOW_FLAGS */
 typedef struct {
   float value;
   uint32_t packed;
@@ -311,6 +337,9 @@ struct grove_forest {
   const double *cover_ratios;  /* per node: its cover (XGBoost's sum_hessian, LightGBM's counts)
                                   over its parent's, 1 at a root; NULL when some tree has none */
   const uint8_t *shap_flags;   /* per node: GROVE_SHAP_* (with cover_ratios) */
+  const grove_shap_block_t *shap_blocks; /* trees in lanes, or NULL: see above */
+  uint32_t num_shap_blocks;
+  void *shap_alloc;
   const double *tree_expected; /* per tree: its leaves' mean weighted by cover (with covers) */
   void *explain_alloc;
 };
@@ -319,6 +348,7 @@ struct grove_forest {
 #define GROVE_SHAP_REPEAT       0x1u /* a split above it tests the same feature */
 #define GROVE_SHAP_DEEPER_LEFT  0x2u /* a split below its left child tests the same feature */
 #define GROVE_SHAP_DEEPER_RIGHT 0x4u /*   ... below its right child */
+
 
 /* Cache-line alignment of the block and of each array inside it. */
 #define GROVE_FOREST_ALIGN 64

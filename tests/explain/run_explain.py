@@ -54,26 +54,29 @@ def check(ok, name, detail=None):
     sys.stdout.flush()
 
 
-# The contributions' walks differ by ISA (explain.c's own, the scalar oracle, and
-# explain_lanes.h's vectors of rows: doubles or floats): each is held to the library's values.
-# An ISA the CPU lacks falls back to the best it has, which is then checked twice.
-ISAS = (None, "avx2", "scalar")
+# The contributions' walks differ by ISA and batch (explain.c's own, the scalar oracle;
+# explain_lanes.h's rows in vector lanes, in double or float; explain_trees_avx512.c's trees
+# in lanes, for small batches): each is held to the library's values. A walk that does not
+# apply (an ISA the CPU lacks, a forest without the trees' tables) falls back to one that
+# does, which is then checked twice.
+WALKS = (None, "GROVE_EXPLAIN_WALK=trees", "GROVE_ISA=avx2", "GROVE_ISA=scalar")
 
 
-def isa_label(isa):
-    return " [GROVE_ISA=%s]" % isa if isa else ""
+def walk_label(walk):
+    return " [%s]" % walk if walk else ""
 
 
-def grove(args, *argv, isa=None):
+def grove(args, *argv, walk=None):
     env = dict(os.environ)
-    if isa:
-        env["GROVE_ISA"] = isa
+    if walk:
+        name, value = walk.split("=")
+        env[name] = value
     return subprocess.run([args.grove] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=TIMEOUT, env=env)
 
 
-def grove_values(args, model, csv, flag, isa=None):
-    r = grove(args, "predict", model, "--input", csv, flag, isa=isa)
+def grove_values(args, model, csv, flag, walk=None):
+    r = grove(args, "predict", model, "--input", csv, flag, walk=walk)
     if r.returncode != 0:
         return None, r.stderr.strip()
     return [[float(v) for v in line.split(",") if v] for line in r.stdout.splitlines()], None
@@ -156,12 +159,12 @@ def test_xgboost(args):
         want = read_matrix(os.path.join(d, "contribs.csv"))
         want_leaves = read_matrix(os.path.join(d, "leaves.csv"))
         margins = read_matrix(os.path.join(d, "margins.csv"))
-        for isa in ISAS[1:]:
-            got, err = grove_values(args, os.path.join(d, "model.json"), csv, "--contribs", isa)
+        for walk in WALKS[1:]:
+            got, err = grove_values(args, os.path.join(d, "model.json"), csv, "--contribs", walk)
             bad, big = worst_contrib(got or [], want, 1e-5)
             check(got is not None and bad == 0,
                   "%s: contributions agree with XGBoost's pred_contribs (max diff %.3g of the "
-                  "row's scale)%s" % (name, big, isa_label(isa)), err or "%d values off" % bad)
+                  "row's scale)%s" % (name, big, walk_label(walk)), err or "%d values off" % bad)
         for model in ("model.json", "model.ubj"):
             got, err = grove_values(args, os.path.join(d, model), csv, "--contribs")
             if got is None:
@@ -201,9 +204,9 @@ def test_lightgbm(args):
         with open(os.path.join(LGB_FIXTURES, name + ".meta")) as f:
             meta = json.load(f)
         tol_abs, tol_rel = meta.get("tol_abs", 1e-5), meta.get("tol_rel", 1e-5)
-        for isa in ISAS if name in LGB_CONTRIBS else ():
+        for walk in WALKS if name in LGB_CONTRIBS else ():
             want = read_matrix(os.path.join(LGB_FIXTURES, name + ".contrib.csv.gz"))
-            got, err = grove_values(args, model, csv, "--contribs", isa)
+            got, err = grove_values(args, model, csv, "--contribs", walk)
             bad, big = len(want), math.inf
             if got is not None and len(got) == len(want):
                 diffs = [(abs(a - b), tol_abs + tol_rel * abs(b))
@@ -213,7 +216,7 @@ def test_lightgbm(args):
                 big = max(d for d, _ in diffs)
             check(bad == 0, "%s: contributions agree with LightGBM 4.6's predict_contrib "
                   "(max |diff| %.3g, tolerance %g + %g relative)%s"
-                  % (name, big, tol_abs, tol_rel, isa_label(isa)), err or "%d values off" % bad)
+                  % (name, big, tol_abs, tol_rel, walk_label(walk)), err or "%d values off" % bad)
         want = read_matrix(os.path.join(LGB_FIXTURES, name + ".leaves.csv.gz"))
         got, err = grove_values(args, model, csv, "--leaves")
         bad = leaves_differ(got or [], want)
@@ -303,12 +306,12 @@ def test_sklearn(args):
         with open(model) as f:
             mj = json.load(f)
         want = [brute_force_contribs(mj, [float(v) for v in row]) for row in rows[:40]]
-        for isa in ISAS:
-            got, err = grove_values(args, model, csv, "--contribs", isa)
+        for walk in WALKS:
+            got, err = grove_values(args, model, csv, "--contribs", walk)
             bad, big = worst_contrib((got or [])[:40], want, 1e-5)
             check(got is not None and bad == 0,
                   "scikit-learn %s, converted: contributions are the Shapley values computed by "
-                  "definition (max diff %.3g of the row's scale)%s" % (name, big, isa_label(isa)),
+                  "definition (max diff %.3g of the row's scale)%s" % (name, big, walk_label(walk)),
                   err or "%d values off" % bad)
 
 
