@@ -717,8 +717,8 @@ static int decode_top_value(decoder_t *d, mp_reader_t *r, int bit, api_request_t
     case KEY_LABELS:
     case KEY_EXPLAIN:
     case KEY_LEAVES: {
-      const char *key = bit == KEY_MARGIN   ? "margin"
-                        : bit == KEY_LABELS ? "labels"
+      const char *key = bit == KEY_MARGIN    ? "margin"
+                        : bit == KEY_LABELS  ? "labels"
                         : bit == KEY_EXPLAIN ? "explain"
                                              : "leaves";
       char quoted[16];
@@ -921,7 +921,8 @@ int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
     return -1; /* beyond msgpack's 32-bit bin and array sizes */
   const size_t contribs = a->req->contribs ? (size_t)a->num_groups * (a->num_features + 1) : 0,
                leaves = a->req->leaf_ids ? a->num_trees : 0;
-  if ((contribs > 0 && n > UINT32_MAX / 4 / contribs) || (leaves > 0 && n > UINT32_MAX / 4 / leaves))
+  if ((contribs > 0 && n > UINT32_MAX / 4 / contribs) ||
+      (leaves > 0 && n > UINT32_MAX / 4 / leaves))
     return -1;
   const size_t floats = n * width;
   const int as_bin = a->req->binary_output || floats >= BIN_OUTPUT_MIN_FLOATS;
@@ -935,9 +936,9 @@ int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 
-  int rc = msgpack_pack_map(&pk, 2 + (a->labels != 0) + (a->req->per_row_errors != 0) +
-                                     (a->req->contribs != NULL ? 2 : 0) +
-                                     (a->req->leaf_ids != NULL));
+  int rc =
+      msgpack_pack_map(&pk, 2 + (a->labels != 0) + (a->req->per_row_errors != 0) +
+                                (a->req->contribs != NULL ? 2 : 0) + (a->req->leaf_ids != NULL));
   rc |= pack_cstr(&pk, "model");
   rc |= pack_cstr(&pk, a->model_name);
   rc |= pack_cstr(&pk, "predictions");
