@@ -914,24 +914,33 @@ static int pack_explanations(msgpack_packer *pk, const api_answer_t *a) {
   return rc;
 }
 
+/* About the bytes A's explanations take (names included); SIZE_MAX when a tensor of them
+ * would pass msgpack's 32-bit bin size. */
+static size_t explained_bytes(const api_answer_t *a) {
+  const size_t n = a->req->nrows;
+  const size_t contribs = a->req->contribs ? (size_t)a->num_groups * (a->num_features + 1) : 0,
+               leaves = a->req->leaf_ids ? a->num_trees : 0;
+  if ((contribs > 0 && n > UINT32_MAX / 4 / contribs) ||
+      (leaves > 0 && n > UINT32_MAX / 4 / leaves))
+    return SIZE_MAX;
+  return n * (contribs + leaves) * 4 + (contribs ? a->num_features * 24 : 0);
+}
+
 int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
   const size_t n = a->req->nrows;
   const uint32_t width = a->width;
   if (width == 0 || n > UINT32_MAX / 4 / width)
     return -1; /* beyond msgpack's 32-bit bin and array sizes */
-  const size_t contribs = a->req->contribs ? (size_t)a->num_groups * (a->num_features + 1) : 0,
-               leaves = a->req->leaf_ids ? a->num_trees : 0;
-  if ((contribs > 0 && n > UINT32_MAX / 4 / contribs) ||
-      (leaves > 0 && n > UINT32_MAX / 4 / leaves))
-    return -1;
+  const size_t explained = explained_bytes(a);
+  if (explained == SIZE_MAX) return -1;
   const size_t floats = n * width;
   const int as_bin = a->req->binary_output || floats >= BIN_OUTPUT_MIN_FLOATS;
 
   /* Reserve about what the body takes (5 bytes a float, labels of up to 16 bytes). */
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
-  const size_t reserve = 64 + strlen(a->model_name) + floats * 5 + (a->labels ? floats * 16 : 0) +
-                         n * (contribs + leaves) * 4 + (contribs ? a->num_features * 24 : 0);
+  const size_t reserve =
+      64 + strlen(a->model_name) + floats * 5 + (a->labels ? floats * 16 : 0) + explained;
   if ((sb.data = malloc(reserve)) != NULL) sb.alloc = reserve;
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
