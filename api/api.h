@@ -118,8 +118,8 @@ api_format_t api_format_from_header(const char *value, size_t len);
  * row refuses the request; "per_row": each bad row gets its message in req->row_errors and
  * the others are scored) and "unknown_categories" ("refuse", the default, or "missing";
  * the schema's "unknown_categories" sets the model's default), "explain" and "leaves" (bool:
- * see api_request_t; a form's "explain" field, "1", "true" or "on", too). A string the schema lists as
- * a missing-value token ("missing") is missing. JSON's NaN/Infinity are refused.
+ * see api_request_t; a form's "explain" field, "1", "true" or "on", too). A string the schema
+ * lists as a missing-value token ("missing") is missing. JSON's NaN/Infinity are refused.
  * Returns 0, or -1 with ERR filled (status 400 or 413/422 as fits).
  */
 int api_decode_v1(const char *body, size_t len, api_format_t fmt, const grove_forest_t *forest,
