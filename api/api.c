@@ -98,10 +98,11 @@ static int explain_prepare(const grove_forest_t *forest, const api_limits_t *lim
                      "explaining %zu rows takes %zu values each; at most %zu values in one "
                      "request: send fewer rows",
                      n, per_row, max);
-  if (width > 0 && (req->contribs = malloc(n * width * sizeof(double))) == NULL)
+  /* Zeroed: an encoder never reads bytes nobody wrote, whatever happens to the batch. */
+  if (width > 0 && (req->contribs = calloc(n * width, sizeof(double))) == NULL)
     return api__fail(err, 500, "out of memory for the contributions of %zu rows", n);
   /* (A model without trees still answers its rows' empty lists of leaves.) */
-  if (req->leaves && (req->leaf_ids = malloc((n * trees + 1) * sizeof(uint32_t))) == NULL)
+  if (req->leaves && (req->leaf_ids = calloc(n * trees + 1, sizeof(uint32_t))) == NULL)
     return api__fail(err, 500, "out of memory for the leaves of %zu rows", n);
   return 0;
 }
