@@ -762,7 +762,7 @@ static int tjob_explained(const tjob_t *t, const double *want_c, const uint32_t 
  * request is split finer than a prediction.
  */
 static void test_explain(void) {
-  enum { NEXPLAIN = 8, NPLAIN = 4, CAP = 320 };
+  enum { NEXPLAIN = 8, NPLAIN = 4, CAP = 10 * BATCHER_EXPLAIN_COST }; /* explain batches: 10 rows */
   metrics_t *m = metrics_new();
   batcher_t *b = batcher_new(1, CAP, 0, BIG_QUEUE, 0, m);
   CHECK(b != NULL && gate_hold(b), "explain: the one worker is held");
