@@ -26,6 +26,8 @@ typedef enum {
   API_OUT_PREDICT = 0, /* "predict": class labels (MLServer's predict; regression: the values) */
   API_OUT_PROBA,       /* "predict_proba": probabilities, or values (MLServer's predict_proba) */
   API_OUT_OUTPUT0,     /* "output__0": the same as predict_proba (Triton's FIL backend) */
+  API_OUT_CONTRIBS,    /* "contributions": FP32 TreeSHAP values (req->explain) */
+  API_OUT_LEAVES,      /* "leaves": INT32 leaf indexes (req->leaves) */
   API_OUT_KINDS
 } api_output_kind_t;
 
@@ -55,6 +57,18 @@ typedef struct {
   double *rows64;
   uint8_t *inexact; /* nrows flags */
   size_t ninexact;
+  /*
+   * Explanations: "explain": true (OIP: the "contributions" output) asks for each row's
+   * TreeSHAP contributions, "leaves": true (OIP: "leaves") for the leaf each row reaches in
+   * each tree. Once a request asking for either is decoded, api.c checks that the model can
+   * answer (422 otherwise) and that the outputs fit the limits (413), and allocates them:
+   * CONTRIBS, nrows x grove_forest_contribs_width() doubles, and LEAF_IDS, nrows x
+   * num_trees; the server's engine call fills them and the encoders read them.
+   */
+  int explain;
+  int leaves;
+  double *contribs;
+  uint32_t *leaf_ids;
   /* OIP v2 only */
   char *id; /* the request's "id", echoed in the response (malloc'd or NULL) */
   api_output_t outputs[API_OUT_KINDS]; /* noutputs of them; none asked: predict and predict_proba */
@@ -78,6 +92,9 @@ typedef struct {
 /* Limits a request must respect (from the server's configuration). */
 typedef struct {
   size_t max_rows; /* rows in one request */
+  /* Contributions plus leaf indexes one request may ask for (0: no limit): they cost
+   * nrows x num_groups x (num_features + 1) doubles, more than the rows themselves. */
+  size_t max_explain_values;
 } api_limits_t;
 
 /* Frees what a decoder put in REQ (safe on a zeroed or half-filled request). */
@@ -100,8 +117,9 @@ api_format_t api_format_from_header(const char *value, size_t len);
  * plus options "margin" (bool), "labels" (bool), "errors" ("request", the default: one bad
  * row refuses the request; "per_row": each bad row gets its message in req->row_errors and
  * the others are scored) and "unknown_categories" ("refuse", the default, or "missing";
- * the schema's "unknown_categories" sets the model's default). A string the schema lists as
- * a missing-value token ("missing") is missing. JSON's NaN/Infinity are refused.
+ * the schema's "unknown_categories" sets the model's default), "explain" and "leaves" (bool:
+ * see api_request_t; a form's "explain" field, "1", "true" or "on", too). A string the schema
+ * lists as a missing-value token ("missing") is missing. JSON's NaN/Infinity are refused.
  * Returns 0, or -1 with ERR filled (status 400 or 413/422 as fits).
  */
 int api_decode_v1(const char *body, size_t len, api_format_t fmt, const grove_forest_t *forest,
@@ -145,9 +163,13 @@ int api_decode_v2_infer(const char *body, size_t len, size_t json_len, const gro
  * Labels (classifiers, unless req->labels is 0): the schema's label strings, else class
  * indices. With per-row errors, a bad row's prediction and label are null and "errors" holds
  * one entry per row: null, or what is wrong with it. msgpack: the same map; with many rows
- * predictions may be a float32 bin with "shape" (NaN for a bad row). API_HTML: a small page
- * with the prediction, for a browser that posted a form. OUT holds nrows x
- * grove_forest_output_width(forest, req->margin) floats.
+ * predictions may be a float32 bin with "shape" (NaN for a bad row). With req->contribs:
+ * "contributions", per row num_features + 1 numbers (the last the bias), or one such array
+ * per group for multi-group models, and "feature_names"; with req->leaf_ids: "leaves", per
+ * row num_trees integers; a bad row's null (msgpack: tensors {"shape": [n, (groups,) F + 1],
+ * "data": float32 bin} and {"shape": [n, trees], "data": int32 bin}, NaN / -1 for a bad row).
+ * API_HTML: a small page with the prediction (and a table of contributions), for a browser
+ * that posted a form. OUT holds nrows x grove_forest_output_width(forest, req->margin) floats.
  */
 int api_encode_v1(const char *model_name, const grove_forest_t *forest,
                   const grove_schema_t *schema, const api_request_t *req, const float *out,
@@ -159,7 +181,9 @@ int api_encode_v1(const char *model_name, const grove_forest_t *forest,
  * class labels (BYTES, the schema's label strings; else INT64 class indices) for
  * classifiers and the values for other models; "predict_proba" and "output__0" the
  * probabilities or values (FP32, [n] or [n, K]; a binary classifier's as [n, 2], [P(0),
- * P(1)] like scikit-learn's predict_proba; margins when asked, as they are). Outputs asked for as
+ * P(1)] like scikit-learn's predict_proba; margins when asked, as they are); "contributions"
+ * (FP32 [n, F + 1], [n, groups, F + 1] for multi-group models) and "leaves" (INT32 [n, trees])
+ * from req->contribs / req->leaf_ids, only when asked for. Outputs asked for as
  * binary follow the JSON header as Triton's binary data, body->inference_header_len set.
  */
 int api_encode_v2_infer(const char *model_name, const grove_forest_t *forest,
@@ -207,7 +231,8 @@ int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *co
 /* GET /v2/models/{name}: {"name", "versions": ["1"], "platform": "grove_<format>" (xgboost,
  * lightgbm, sklearn), "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, F]}],
  * "outputs": [predict, predict_proba, output__0 as api_encode_v2_infer answers them, shape
- * [-1] or [-1, K]], "parameters": {"inputs", "outputs"}: what they mean, in words}. */
+ * [-1] or [-1, K]; contributions (models that can be explained) and leaves], "parameters":
+ * {"inputs", "outputs"}: what they mean, in words}. */
 int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *forest,
                         const grove_schema_t *schema, api_body_t *body);
 

@@ -59,6 +59,8 @@ def read_infer_result(headers, body):
             vals = list(struct.unpack("<%df" % (size // 4), raw))
         elif dt == "INT64":
             vals = list(struct.unpack("<%dq" % (size // 8), raw))
+        elif dt == "INT32":
+            vals = list(struct.unpack("<%di" % (size // 4), raw))
         elif dt == "BYTES":
             vals, p = [], 0
             while p < len(raw):
@@ -202,6 +204,44 @@ def test_tritonclient(ctx, d):
              "outputs[].parameters.classification: 400 saying it is not supported", "%s %s" % (st, body[:300]))
 
 
+def test_tritonclient_explain(ctx, d):
+    """Explanations as tritonclient asks for them (#16): InferRequestedOutput("contributions")
+    (binary_data=True, its default) and InferRequestedOutput("leaves", binary_data=False) with
+    a binary input; the bytes read back as InferResult.as_numpy would, against the v1 JSON
+    answer for the same rows (FP32: the same doubles rounded once)."""
+    rows, _, _ = complete_rows(ctx)
+    n = len(rows)
+    flat = [v for r in rows for v in r]
+    raw = struct.pack("<%df" % len(flat), *flat)
+    st, _, v1 = th.jpost(d, "/v1/models/income/predict", {"rows": rows, "explain": True, "leaves": True})
+    hdr = dumps({"inputs": [{"name": "input", "shape": [n, 14], "datatype": "FP32",
+                             "parameters": {"binary_data_size": len(raw)}}],
+                 "outputs": [{"name": "contributions", "parameters": {"binary_data": True}},
+                             {"name": "leaves", "parameters": {"binary_data": False}}]}).encode()
+    st2, h, body = post_exact(d, "/v2/models/income/infer", hdr + raw,
+                              {"Inference-Header-Content-Length": str(len(hdr))})
+    ok = st == 200 and st2 == 200 and "inference-header-content-length" in h
+    header, outs, whole = read_infer_result(h, body) if ok else ({}, {}, False)
+    c = outs.get("contributions", (None, [], []))
+    lv = outs.get("leaves", (None, [], []))
+    want = [th.f32(x) for row in v1.get("contributions", []) for x in row]
+    th.check(ok and whole and c[0] == "FP32" and c[1] == [n, 15] and c[2] == want,
+             "tritonclient contributions (binary): FP32 [n, 15], the v1 answer's values as float32",
+             "%s %s" % (st2, str(header)[:400]))
+    th.check(lv[0] == "INT32" and lv[1] == [n, len(v1.get("leaves", [[]])[0])] and
+             lv[2] == [x for row in v1.get("leaves", []) for x in row],
+             "tritonclient leaves (binary_data false): INT32 JSON data, the v1 answer's", str(lv)[:300])
+    # binary_data_output: true makes both binary, leaves as little-endian int32
+    hdr = dumps({"inputs": [{"name": "input", "shape": [n, 14], "datatype": "FP32", "data": flat}],
+                 "outputs": [{"name": "leaves"}, {"name": "predict"}],
+                 "parameters": {"binary_data_output": True}}).encode()
+    st, h, body = post_exact(d, "/v2/models/income/infer", hdr, {})
+    header, outs, whole = read_infer_result(h, body) if st == 200 else ({}, {}, False)
+    th.check(st == 200 and whole and outs.get("leaves", (0, 0, []))[2] == lv[2] and
+             list(outs) == ["leaves", "predict"],
+             "binary_data_output: true: leaves as binary INT32, in the order asked", "%s %s" % (st, str(header)[:300]))
+
+
 # ---------------------------------------------------------------- MLServer / KServe
 
 def pandas_request(records, names, types):
@@ -310,6 +350,24 @@ def test_form(ctx, d):
     st, h, r = post_exact(d, "/predict", bad, {"Content-Type": "application/x-www-form-urlencoded"})
     th.check(st == 400 and "Astronaut" in th.parse_json(r).get("error", ""), "and JSON for other clients",
              "%s %s" % (st, r[:300]))
+    # The form's explain checkbox ("on"), urlencoded and multipart: the JSON answer gains the
+    # contributions the JSON request asking for them gets.
+    st, _, want_x = th.jpost(d, "/predict", {"records": [record], "explain": True})
+    for ctype, payload in (("application/x-www-form-urlencoded",
+                            urllib.parse.urlencode(TUTORIAL + [("explain", "on")]).encode()),
+                           ("multipart/form-data; boundary=" + boundary,
+                            parts + b"--%s\r\nContent-Disposition: form-data; name=\"explain\"\r\n\r\non\r\n--%s--\r\n"
+                            % (boundary.encode(), boundary.encode()))):
+        st, h, r = post_exact(d, "/predict", payload, {"Content-Type": ctype, "Accept": "application/json"})
+        got = th.parse_json(r)
+        th.check(st == 200 and got == want_x and len(got.get("contributions", [[]])[0]) == 15,
+                 "%s form with explain=on: the JSON request's contributions and feature_names" % ctype.split(";")[0],
+                 "%s %s" % (st, r[:300]))
+    st, h, r = post_exact(d, "/predict", urllib.parse.urlencode(TUTORIAL + [("explain", "on")]).encode(),
+                          {"Content-Type": "application/x-www-form-urlencoded", "Accept": BROWSER_ACCEPT})
+    page = r.decode(errors="replace")
+    th.check(st == 200 and '<table id="contributions">' in page and "<th>bias</th>" in page,
+             "a browser without JavaScript gets the contributions as a table on the page", page[:600])
     # curl -d with a JSON body still sends Content-Type: application/x-www-form-urlencoded.
     st, _, r = post_exact(d, "/predict", json.dumps({"records": [record]}).encode(),
                           {"Content-Type": "application/x-www-form-urlencoded"})
@@ -329,7 +387,7 @@ def test_versions(ctx, d):
              "GET /v2/models/income/versions/1 is the advertised version's metadata", meta1)
     th.check(meta.get("platform") == "grove_xgboost", "platform is <project>_<format>", meta)
     names = [o.get("name") for o in meta.get("outputs", [])]
-    th.check(names == ["predict", "predict_proba", "output__0"]
+    th.check(names == ["predict", "predict_proba", "output__0", "contributions", "leaves"]
              and all(isinstance(v, str) for v in (meta.get("parameters") or {"x": 0}).values())
              and "predict_proba" in meta.get("parameters", {}).get("outputs", ""),
              "metadata lists the outputs and says what each holds", meta)
@@ -363,6 +421,7 @@ def test_error_shapes(ctx, d):
 def main():
     th.run_suite("grove-clients-", "clients", ["--threads", "1", "--workers", "1"], lambda ctx, d: [
         ("tritonclient", lambda: test_tritonclient(ctx, d)),
+        ("tritonclient explain", lambda: test_tritonclient_explain(ctx, d)),
         ("mlserver", lambda: test_mlserver(ctx, d)),
         ("form", lambda: test_form(ctx, d)),
         ("versions", lambda: test_versions(ctx, d)),

@@ -582,7 +582,48 @@ def test_lightgbm(ctx):
           "multi-class LightGBM with missing values (null) over HTTP: 40 rows x 4 classes within 1e-5",
           json.dumps(r)[:400])
     test_lightgbm_doubles(d, rows_of, exact)
+    test_lightgbm_explain(d, rows_of)
     d.check_exit(0)
+
+
+def test_lightgbm_explain(d, rows_of):
+    """Explanations of LightGBM models over HTTP (#16): JSON numbers are doubles, explained as
+    LightGBM decides them: contributions equal LightGBM 4.6's predict_contrib within each
+    fixture's tolerance, leaves its predict_leaf_index exactly; linear trees are refused (422)
+    but give their leaves."""
+    import gzip
+    fx = os.path.join(ctx_root[0], "tests", "lightgbm", "fixtures")
+
+    def matrix(name, kind, n):
+        with gzip.open(os.path.join(fx, "%s.%s.csv.gz" % (name, kind)), "rt") as f:
+            return [[float(v) for v in line.strip().split(",")] for line in f][:n]
+
+    for model, fixture, n in (("adult-lgb", "adult_binary_cat", 60), ("multi-lgb", "multiclass4_missing", 40),
+                              ("big_sum_1500", "big_sum_1500", 20), ("zero_band", "zero_band", 300),
+                              ("rf_binary_raw", "rf_binary_raw", 100)):
+        with open(os.path.join(fx, fixture + ".meta")) as f:
+            meta = json.load(f)
+        tol_abs, tol_rel = meta.get("tol_abs", 1e-5), meta.get("tol_rel", 1e-5)
+        header, rows, _ = rows_of(fixture, n)
+        st, _, r = jpost(d, "/v1/models/%s/predict" % model, {"rows": rows, "explain": True, "leaves": True},
+                         timeout=120)
+        got = [[v for g in flat_groups(c) for v in g] for c in r.get("contributions", [])]
+        want = matrix(fixture, "contrib", n)
+        bad = [(i, a, b) for i, (g, w) in enumerate(zip(got, want)) for a, b in zip(g, w)
+               if not abs(a - b) <= tol_abs + tol_rel * abs(b)]
+        check(st == 200 and len(got) == len(want) and all(len(g) == len(w) for g, w in zip(got, want)) and not bad,
+              "%s over HTTP: contributions equal LightGBM's predict_contrib (%d rows, %g + %g relative)"
+              % (model, n, tol_abs, tol_rel), "%s %s %s" % (st, bad[:3], json.dumps(r)[:300]))
+        wl = [[int(v) for v in row] for row in matrix(fixture, "leaves", n)]
+        check(r.get("leaves") == wl, "%s over HTTP: leaves equal LightGBM's predict_leaf_index" % model,
+              str(r.get("leaves"))[:200])
+    header, rows, _ = rows_of("linear_tree_binary", 50)
+    st, _, r = jpost(d, "/v1/models/linear_tree_binary/predict", {"rows": rows, "explain": True})
+    check(st == 422 and "linear trees" in r.get("error", ""),
+          "a linear-tree model: explain is 422 with the engine's reason", "%s %s" % (st, r))
+    st, _, r = jpost(d, "/v1/models/linear_tree_binary/predict", {"rows": rows, "leaves": True})
+    check(st == 200 and r.get("leaves") == [[int(v) for v in row] for row in matrix("linear_tree_binary", "leaves", 50)],
+          "a linear-tree model: its leaves equal LightGBM's, doubles decided as LightGBM does", str(r)[:300])
 
 
 def test_lightgbm_doubles(d, rows_of, fixtures):
@@ -618,6 +659,240 @@ def test_lightgbm_doubles(d, rows_of, fixtures):
     got = r.get("predictions", [])
     check(st == 200 and len(got) == len(raw) and all(f32(g) == f32(w) for g, w in zip(got, raw)),
           "rf: \"margin\": true is LightGBM's raw score, the sum over trees", json.dumps(r)[:300])
+
+
+# ---------------------------------------------------------------- explanations (#16)
+
+def contrib_close(got, want):
+    """run_explain.py's tolerance: each value within 1e-5 x max(1, the row's sum |want|)."""
+    scale = max(1.0, sum(abs(v) for v in want))
+    return len(got) == len(want) and all(abs(a - b) <= 1e-5 * scale for a, b in zip(got, want))
+
+
+def flat_groups(c):
+    """One row's contributions as a list of groups (a single-output row is one group)."""
+    return c if c and isinstance(c[0], list) else [c]
+
+
+def xgb_reference(model_path, rows):
+    """XGBoost's own pred_contribs ([n, groups, F + 1]), pred_leaf and margins on ROWS."""
+    import numpy as np
+    import xgboost as xgb
+    booster = xgb.Booster(model_file=model_path)
+    x = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float32)
+    types = booster.feature_types
+    dm = xgb.DMatrix(x, feature_names=booster.feature_names, feature_types=types, missing=np.nan,
+                     enable_categorical=bool(types and "c" in types))
+    contribs = booster.predict(dm, pred_contribs=True)
+    contribs = contribs.reshape(len(rows), -1, x.shape[1] + 1)
+    leaves = booster.predict(dm, pred_leaf=True).reshape(len(rows), -1)
+    margins = booster.predict(dm, output_margin=True).reshape(len(rows), -1)
+    return contribs.tolist(), leaves.astype(int).tolist(), margins.tolist()
+
+
+def explain_models(ctx):
+    """A directory of models to explain: income, the 3-class fixture, and binary_logistic
+    without its covers (sum_hessian), which predicts but cannot be explained."""
+    root = os.path.join(ctx.tmp, "explain-models")
+    for name in ("multi", "no-covers"):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+    shutil.copytree(os.path.join(ctx.root, "models", "income"), os.path.join(root, "income"))
+    shutil.copy(os.path.join(ctx.root, "tests", "fixtures", "multi_softprob.json"),
+                os.path.join(root, "multi", "model.json"))
+    with open(os.path.join(ctx.root, "tests", "fixtures", "binary_logistic.json")) as f:
+        m = json.load(f)
+    for tree in m["learner"]["gradient_booster"]["model"]["trees"]:
+        del tree["sum_hessian"]
+    with open(os.path.join(root, "no-covers", "model.json"), "w") as f:
+        json.dump(m, f)
+    return root
+
+
+def test_explain(ctx):
+    """v1 JSON / msgpack / form and OIP explanations against XGBoost's pred_contribs and
+    pred_leaf, the refusals, explained requests micro-batched, and their metrics."""
+    root = explain_models(ctx)
+    d = Daemon(ctx, "explain", ["--threads", "2", "--workers", "1", "--max-delay-us", "20000", "--models", root])
+    if not d.wait_ready():
+        check(False, "daemon serving models to explain starts", d.stderr())
+        return
+    before = metrics(d)
+    rows = ctx.rows
+    want_c, want_l, want_m = xgb_reference(os.path.join(root, "income", "model.json"), rows)
+    st, _, r = jpost(d, "/v1/models/income/predict", {"records": ctx.records, "explain": True, "leaves": True})
+    got = r.get("contributions", [])
+    check(st == 200 and len(got) == len(rows) and
+          all(contrib_close(g, w[0]) for g, w in zip(got, want_c)),
+          "v1 JSON explain: income's contributions equal XGBoost's pred_contribs (20 rows, 1e-5 x sum)",
+          "%s %s" % (st, json.dumps(r)[:600]))
+    check(all(abs(sum(g) - m[0]) <= 1e-5 * max(1, sum(abs(v) for v in g)) for g, m in zip(got, want_m)),
+          "v1 JSON explain: each row's contributions sum to its margin", got[:2])
+    check(r.get("feature_names") == ctx.fnames and all(len(g) == len(ctx.fnames) + 1 for g in got),
+          "v1 JSON explain: feature_names, the model's in order, one fewer than each row's values (bias)",
+          r.get("feature_names"))
+    check(r.get("leaves") == want_l, "v1 JSON leaves equal XGBoost's pred_leaf", str(r.get("leaves"))[:300])
+    check(close_to(r.get("predictions", []), ctx.expected) and len(r.get("labels", [])) == len(rows),
+          "v1 JSON explain: predictions and labels as without it", r.get("predictions"))
+    # The UI's contract: one record, margin predictions
+    st, _, r1 = jpost(d, "/v1/models/income/predict", {"records": ctx.records[:1], "explain": True, "margin": True})
+    c1 = (r1.get("contributions") or [[]])[0]
+    check(st == 200 and set(r1) >= {"model", "predictions", "labels", "contributions", "feature_names"} and
+          abs(sum(c1) - r1["predictions"][0]) <= 1e-5 * max(1, sum(abs(v) for v in c1)),
+          "one record, explain + margin: the contributions sum to the margin predicted", r1)
+
+    # per-row errors: a bad row's contributions and leaves are null, the others unchanged
+    recs = [ctx.records[0], dict(ctx.records[1], age="old"), ctx.records[2]]
+    st, _, r = jpost(d, "/v1/models/income/predict",
+                     {"records": recs, "explain": True, "leaves": True, "errors": "per_row"})
+    c, lv = r.get("contributions", [None] * 3), r.get("leaves", [None] * 3)
+    check(st == 200 and c[1] is None and lv[1] is None and r.get("predictions", [0, 0])[1] is None and
+          contrib_close(c[0] or [], want_c[0][0]) and contrib_close(c[2] or [], want_c[2][0]) and
+          lv[0] == want_l[0] and lv[2] == want_l[2] and (r.get("errors") or [None, None])[1],
+          "explain + errors=per_row: the bad row gets null, the others their contributions and leaves",
+          json.dumps(r)[:500])
+
+    # multi-class: [rows][groups][F + 1], each group summing to its margin
+    mrows = [[0.5, -1.0, 2.0], [None, 3.0, 0.25], [1.5, 0.0, None]]
+    mc, ml, mm = xgb_reference(os.path.join(root, "multi", "model.json"), mrows)
+    st, _, r = jpost(d, "/v1/models/multi/predict", {"rows": mrows, "explain": True, "leaves": True})
+    got = r.get("contributions", [])
+    check(st == 200 and len(got) == 3 and all(len(g) == 3 and all(len(x) == 4 for x in g) for g in got) and
+          all(contrib_close(x, y) for g, w in zip(got, mc) for x, y in zip(g, w)),
+          "multi-class explain: rows x 3 classes x (3 features + bias), equal to XGBoost's", json.dumps(r)[:400])
+    check(all(abs(sum(x) - m) <= 1e-5 * max(1, sum(map(abs, x))) for g, ms in zip(got, mm) for x, m in zip(g, ms)),
+          "multi-class explain: each class's contributions sum to its margin", got[:1])
+    check(r.get("leaves") == ml, "multi-class leaves equal XGBoost's pred_leaf", r.get("leaves"))
+
+    # msgpack: float32 tensor [n, F + 1] and int32 leaves, feature names beside them
+    st, h, body = d.request("POST", "/v1/models/income/predict",
+                            msgpack.packb({"rows": rows, "explain": True, "leaves": True}),
+                            {"Content-Type": "application/msgpack", "Accept": "application/msgpack"})
+    m = msgpack.unpackb(body, raw=False) if st == 200 else {}
+    ct, lt = m.get("contributions", {}), m.get("leaves", {})
+    nf1 = len(ctx.fnames) + 1
+    vals = struct.unpack("<%df" % (len(ct.get("data", b"")) // 4), ct.get("data", b""))
+    lvals = struct.unpack("<%di" % (len(lt.get("data", b"")) // 4), lt.get("data", b""))
+    check(st == 200 and ct.get("shape") == [len(rows), nf1] and len(vals) == len(rows) * nf1 and
+          all(contrib_close(vals[i * nf1:(i + 1) * nf1], want_c[i][0]) for i in range(len(rows))),
+          "msgpack explain: contributions a float32 bin [n, F + 1] equal to XGBoost's", "%s %s" % (st, str(m)[:300]))
+    ntrees = len(want_l[0])
+    check(lt.get("shape") == [len(rows), ntrees] and [list(lvals[i * ntrees:(i + 1) * ntrees])
+                                                      for i in range(len(rows))] == want_l,
+          "msgpack leaves: an int32 bin [n, trees] equal to pred_leaf", lt.get("shape"))
+    check(m.get("feature_names") == ctx.fnames, "msgpack explain: feature_names", m.get("feature_names"))
+
+    # a form posted by the browser: explain=on
+    st, _, body = d.request("POST", "/v1/models/income/predict", "age=39&education=Bachelors&explain=on",
+                            {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+    r = parse_json(body)
+    check(st == 200 and len((r.get("contributions") or [[]])[0]) == nf1 and r.get("feature_names") == ctx.fnames,
+          "form with explain=on: contributions and feature_names in the JSON answer", r)
+
+    # OIP: contributions FP32 and leaves INT32, JSON and binary
+    complete = [rows[i] for i in ctx.complete]
+    cc = [want_c[i][0] for i in ctx.complete]
+    req = {"inputs": [{"name": "input", "shape": [len(complete), len(ctx.fnames)], "datatype": "FP32",
+                       "data": [v for r in complete for v in r]}],
+           "outputs": [{"name": "contributions"}, {"name": "leaves"}, {"name": "predict_proba"}]}
+    st, _, r = jpost(d, "/v2/models/income/infer", req)
+    co, lo = v2_output(r, "contributions"), v2_output(r, "leaves")
+    data = co.get("data", [])
+    check(st == 200 and co.get("datatype") == "FP32" and co.get("shape") == [len(complete), nf1] and
+          all(contrib_close(data[i * nf1:(i + 1) * nf1], cc[i]) for i in range(len(complete))),
+          "OIP JSON: contributions FP32 [n, F + 1] equal to XGBoost's", json.dumps(r)[:400])
+    check(lo.get("datatype") == "INT32" and lo.get("shape") == [len(complete), ntrees] and
+          lo.get("data") == [x for i in ctx.complete for x in want_l[i]],
+          "OIP JSON: leaves INT32 [n, trees] equal to pred_leaf", json.dumps(lo)[:300])
+    req["outputs"] = [{"name": "contributions", "parameters": {"binary_data": True}}, {"name": "leaves"}]
+    req["parameters"] = {"binary_data_output": True}
+    st, h, body = d.request("POST", "/v2/models/income/infer", json.dumps(req))
+    hl = int(h.get("inference-header-content-length", "0"))
+    head = parse_json(body[:hl])
+    co, lo = v2_output(head, "contributions"), v2_output(head, "leaves")
+    cs = co.get("parameters", {}).get("binary_data_size", 0)
+    bvals = struct.unpack("<%df" % (cs // 4), body[hl:hl + cs])
+    blv = struct.unpack("<%di" % ((len(body) - hl - cs) // 4), body[hl + cs:])
+    check(st == 200 and cs == len(complete) * nf1 * 4 and
+          all(contrib_close(bvals[i * nf1:(i + 1) * nf1], cc[i]) for i in range(len(complete))) and
+          list(blv) == [x for i in ctx.complete for x in want_l[i]],
+          "OIP binary_data: contributions float32 and leaves int32 after the JSON header, equal to XGBoost's",
+          "%s %s" % (st, head))
+    st, _, r = jpost(d, "/v2/models/multi/infer",
+                     {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [0.5, -1.0, 2.0]}],
+                      "outputs": [{"name": "contributions"}]})
+    co = v2_output(r, "contributions")
+    check(st == 200 and co.get("shape") == [1, 3, 4] and
+          all(contrib_close(co.get("data", [])[g * 4:(g + 1) * 4], mc[0][g]) for g in range(3)),
+          "OIP multi-class contributions: FP32 [n, 3, F + 1]", json.dumps(r)[:300])
+    st, _, meta = jget(d, "/v2/models/multi")
+    check(v2_output(meta, "contributions").get("shape") == [-1, 3, 4] and
+          v2_output(meta, "leaves").get("datatype") == "INT32",
+          "OIP metadata lists contributions [-1, 3, 4] and leaves", meta.get("outputs"))
+    st, _, r = jpost(d, "/v2/models/income/infer", {"inputs": req["inputs"]})
+    check(st == 200 and [o.get("name") for o in r.get("outputs", [])] == ["predict", "predict_proba"],
+          "OIP: no outputs asked for still answers predict and predict_proba only", r.get("outputs"))
+
+    # a model without covers: 422 with the engine's reason; it still predicts and gives leaves
+    for path, body in (("/v1/models/no-covers/predict", {"rows": [[1, 2, 3, 4]], "explain": True}),
+                       ("/v2/models/no-covers/infer",
+                        {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+                         "outputs": [{"name": "contributions"}]})):
+        st, h, r = jpost(d, path, body)
+        check(st == 422 and "no node covers" in r.get("error", "") and
+              h.get("content-type", "").startswith("application/json"),
+              "%s: explaining a model without covers is 422 {\"error\"} naming why" % path, "%s %s" % (st, r))
+    st, _, r = jpost(d, "/v1/models/no-covers/predict", {"rows": [[1, 2, 3, 4]], "leaves": True})
+    check(st == 200 and len(r.get("predictions", [])) == 1 and len((r.get("leaves") or [[]])[0]) == 3,
+          "the model without covers still predicts and gives leaves", r)
+    test_explain_batched(ctx, d, before)
+    d.check_exit(0)
+
+
+def test_explain_batched(ctx, d, before):
+    """Concurrent explained requests (micro-batched together) answer as single ones; metrics move."""
+    rows = synth_rows(ctx, 48, seed=5)
+    single = []
+    for r in rows:
+        st, _, resp = jpost(d, "/v1/models/income/predict", {"rows": [r], "explain": True, "leaves": True})
+        single.append((resp.get("contributions") or [None])[0] if st == 200 else None)
+    mid = metrics(d)
+    got = [None] * len(rows)
+    errors = []
+
+    def worker(t):
+        conn = d.conn(timeout=60)
+        try:
+            for i in range(t, len(rows), 12):
+                st, _, resp = jpost(d, "/v1/models/income/predict", {"rows": [rows[i]], "explain": True,
+                                                                     "leaves": True}, conn=conn, timeout=60)
+                if st != 200:
+                    errors.append((i, st, resp))
+                got[i] = (resp.get("contributions") or [None])[0]
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    check(not errors and None not in single and got == single,
+          "12 concurrent clients x 4 explained rows: each answer equals its row's single answer", errors[:3])
+    after = metrics(d)
+    inc = {"model": "income"}
+    reqs = metric_sum(after, "grove_explain_requests_total", **inc) - metric_sum(mid, "grove_explain_requests_total", **inc)
+    batches = metric_sum(after, "grove_explain_engine_seconds_count", **inc) -         metric_sum(mid, "grove_explain_engine_seconds_count", **inc)
+    note("48 concurrent explained requests: %d explain batches" % batches)
+    check(reqs == len(rows) and 1 <= batches < len(rows),
+          "concurrent explained requests are merged: fewer explain batches than requests",
+          "requests +%s batches +%s" % (reqs, batches))
+    total = metric_sum(after, "grove_explain_requests_total", **inc) - metric_sum(before, "grove_explain_requests_total", **inc)
+    erows = metric_sum(after, "grove_explain_rows_total", **inc) - metric_sum(before, "grove_explain_rows_total", **inc)
+    # before the 96 above: 7 explained income requests (JSON x3, msgpack, form, OIP x2)
+    check(total == 48 * 2 + 7 and erows >= 48 * 2 + 20 and
+          metric_sum(after, "grove_explain_engine_seconds_sum", **inc) > 0,
+          "grove_explain_requests_total, grove_explain_rows_total and grove_explain_engine_seconds move",
+          "requests +%s rows +%s" % (total, erows))
 
 
 def expect_error(d, what, status, words, method="POST", path="/v1/models/income/predict", body=None, headers=None):
@@ -1370,6 +1645,7 @@ def main():
             ("msgpack", lambda: test_msgpack(ctx, main_d)),
             ("v2", lambda: test_v2(ctx, main_d)),
             ("metadata", lambda: test_metadata(ctx, main_d)),
+            ("explain", lambda: test_explain(ctx)),
             ("lightgbm", lambda: test_lightgbm(ctx)),
             ("errors", lambda: test_errors(ctx, main_d, small)),
             ("concurrency", lambda: test_concurrency(ctx, main_d)),

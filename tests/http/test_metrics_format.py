@@ -118,6 +118,45 @@ def test_counts(ctx, d):
              "nothing left in flight or queued")
 
 
+def test_explain_counts(ctx, d):
+    """Explained requests (#16) are counted apart: requests, rows and their engine time, by
+    model; they still count as predictions too; a plain prediction moves none of them."""
+    before = th.metric_values(scrape(d))
+    sent = {}
+    bad = []
+    c = d.conn()
+    for model in MODELS:
+        rows = model_rows(ctx, model)[:4]
+        nf = len(rows[0])
+        asks = [("/v1/models/%s/predict" % model, {"rows": rows, "explain": True}, len(rows)),
+                ("/v1/models/%s/predict" % model, {"rows": rows[:1], "leaves": True}, 1),
+                ("/v2/models/%s/infer" % model,
+                 {"inputs": [{"name": "input", "shape": [2, nf], "datatype": "FP32", "data": rows[:2]}],
+                  "outputs": [{"name": "contributions"}, {"name": "leaves"}]}, 2),
+                ("/v1/models/%s/predict" % model, {"rows": rows}, 0)]
+        for path, body, n in asks:
+            st, _, r = th.jpost(d, path, body, conn=c)
+            if st != 200:
+                bad.append((path, st, r))
+        sent[model] = (3, 4 + 1 + 2, 4 + 1 + 2 + 4)
+    c.close()
+    th.check(not bad, "explained requests to both models are answered 200", bad)
+    after = th.metric_values(scrape(d))
+
+    def delta(name, **labels):
+        return th.metric_sum(after, name, **labels) - th.metric_sum(before, name, **labels)
+
+    for model, (requests, rows, predicted) in sent.items():
+        got = (delta("grove_explain_requests_total", model=model), delta("grove_explain_rows_total", model=model),
+               delta("grove_rows_predicted_total", model=model))
+        th.check(got == (requests, rows, predicted),
+                 "%s: grove_explain_requests_total +%d, grove_explain_rows_total +%d, and every row predicted"
+                 % (model, requests, rows), got)
+        batches = delta("grove_explain_engine_seconds_count", model=model)
+        th.check(1 <= batches <= requests and delta("grove_explain_engine_seconds_sum", model=model) > 0,
+                 "%s: grove_explain_engine_seconds counts the explained batches (%d) and their time" % (model, batches))
+
+
 def test_unknown(ctx, d):
     """404s for models that do not exist: counted, without a model label, adding no series."""
     def not_found(names):
@@ -206,6 +245,8 @@ def test_format(ctx, d):
               "grove_rows_predicted_total": "counter", "grove_batches_total": "counter",
               "grove_batch_rows": "histogram", "grove_batch_requests": "histogram",
               "grove_queue_wait_seconds": "histogram", "grove_engine_seconds": "histogram",
+              "grove_explain_requests_total": "counter", "grove_explain_rows_total": "counter",
+              "grove_explain_engine_seconds": "histogram",
               "process_start_time_seconds": "gauge", "process_cpu_seconds_total": "counter",
               "process_resident_memory_bytes": "gauge", "process_virtual_memory_bytes": "gauge",
               "process_open_fds": "gauge", "process_max_fds": "gauge", "grove_build_info": "gauge"}
@@ -278,6 +319,7 @@ def test_process(ctx, d):
 def main():
     th.run_suite("grove-metrics-", "metrics", ["--threads", "2", "--workers", "2"], lambda ctx, d: [
         ("counts by model", lambda: test_counts(ctx, d)),
+        ("explain counts", lambda: test_explain_counts(ctx, d)),
         ("unknown models", lambda: test_unknown(ctx, d)),
         ("text format", lambda: test_format(ctx, d)),
         ("process", lambda: test_process(ctx, d))])
