@@ -13,7 +13,7 @@
 
   const $ = (id) => document.getElementById(id);
   const EXPLAIN_TOP = 8;        // features drawn one by one in the explanation; the rest are summed
-  const state = { models: [], meta: null, features: [], lastCurl: '', downloadUrl: null, batch: null, batchFile: null };
+  const state = { models: [], meta: null, features: [], lastCurl: '', downloadUrl: null, batch: null, batchFile: null, batchGen: 0 };
 
   /* ---------------------------------------------------------------- helpers */
 
@@ -634,7 +634,9 @@
     return /[",\r\n]|^\s|\s$/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
 
+  /* Also abandons a scoring under way (a new file, the checkbox, another model): it stops at its next await. */
   function resetBatch() {
+    state.batchGen++;
     if (state.downloadUrl) URL.revokeObjectURL(state.downloadUrl);
     state.downloadUrl = null;
     state.batch = null;
@@ -658,13 +660,15 @@
     resetBatch();
     if (!state.meta) return;
     state.batchFile = file;
+    const gen = state.batchGen;
     const meta = state.meta;
     let rows;
     try {
       rows = parseCsv(await file.text());
     } catch (err) {
-      return batchError(`${file.name}: ${err.message}`);
+      return gen === state.batchGen ? batchError(`${file.name}: ${err.message}`) : undefined;
     }
+    if (gen !== state.batchGen) return;
     if (rows.length < 1) return batchError(`${file.name}: the file is empty.`);
     const header = rows.shift().map((h) => h.trim());
     const bad = rows.findIndex((r) => r.length !== header.length);
@@ -719,8 +723,9 @@
           if (r.res.ok) { explain = false; contribNote = why; }
         }
       } catch (err) {
-        return batchError(`Rows ${start + 1}–${start + chunk.length}: network error: ${err.message}`);
+        return gen === state.batchGen ? batchError(`Rows ${start + 1}–${start + chunk.length}: network error: ${err.message}`) : undefined;
       }
+      if (gen !== state.batchGen) return; // a newer scoring took over
       requests++;
       if (!r.res.ok || !r.data || !Array.isArray(r.data.predictions)) {
         return batchError(`Rows ${start + 1}–${start + chunk.length} refused (HTTP ${r.res.status}): ${errorText(r)}`);
