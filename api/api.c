@@ -30,6 +30,8 @@ void api_request_free(api_request_t *req) {
   free(req->rows64);
   free(req->inexact);
   free(req->id);
+  free(req->contribs);
+  free(req->leaf_ids);
   for (size_t r = 0; req->row_errors != NULL && r < req->nrows; r++) free(req->row_errors[r]);
   free(req->row_errors);
   request_reset(req);
@@ -75,9 +77,39 @@ api_format_t api_format_from_header(const char *value, size_t len) {
   return API_JSON;
 }
 
-/* Runs DECODE's result through the common rule: a failed decoder leaves nothing behind. */
-static int decoded(int rc, api_request_t *req) {
-  if (rc == 0) return 0;
+/* Explanations asked for: the model must be able to give them (422 with the engine's
+ * reason: the request is well formed, this model cannot answer it) and they must fit the
+ * limits (413), checked before anything is allocated for them. */
+static int explain_prepare(const grove_forest_t *forest, const api_limits_t *limits,
+                           api_request_t *req, api_error_t *err) {
+  if (!req->explain && !req->leaves) return 0;
+  grove_error_t gerr = {{0}};
+  if (req->explain && grove_forest_explainable(forest, &gerr) != GROVE_OK)
+    return api__fail(err, 422, "this model cannot be explained: %s", gerr.msg);
+  grove_forest_info_t info;
+  grove_forest_get_info(forest, &info);
+  const size_t width = req->explain ? grove_forest_contribs_width(forest) : 0;
+  const size_t trees = req->leaves ? info.num_trees : 0, n = req->nrows;
+  const size_t per_row = width + trees; /* both below 2^32 each: no overflow */
+  const size_t max = limits != NULL && limits->max_explain_values > 0 ? limits->max_explain_values
+                                                                      : SIZE_MAX / sizeof(double);
+  if (per_row > 0 && n > max / per_row)
+    return api__fail(err, 413,
+                     "explaining %zu rows takes %zu values each; at most %zu values in one "
+                     "request: send fewer rows",
+                     n, per_row, max);
+  if (width > 0 && (req->contribs = malloc(n * width * sizeof(double))) == NULL)
+    return api__fail(err, 500, "out of memory for the contributions of %zu rows", n);
+  if (trees > 0 && (req->leaf_ids = malloc(n * trees * sizeof(uint32_t))) == NULL)
+    return api__fail(err, 500, "out of memory for the leaves of %zu rows", n);
+  return 0;
+}
+
+/* Runs DECODE's result through the common rule: a failed decoder leaves nothing behind;
+ * explanations asked for are checked and allocated. */
+static int decoded(int rc, const grove_forest_t *forest, const api_limits_t *limits,
+                   api_request_t *req, api_error_t *err) {
+  if (rc == 0 && explain_prepare(forest, limits, req, err) == 0) return 0;
   api_request_free(req);
   return -1;
 }
@@ -89,7 +121,7 @@ int api_decode_v1(const char *body, size_t len, api_format_t fmt, const grove_fo
   return decoded(fmt == API_MSGPACK
                      ? api__msgpack_decode_v1(body, len, forest, schema, limits, req, err)
                      : api__json_decode_v1(body, len, forest, schema, limits, req, err),
-                 req);
+                 forest, limits, req, err);
 }
 
 int api_decode_form(const char *body, size_t len, const char *content_type, size_t content_type_len,
@@ -99,14 +131,15 @@ int api_decode_form(const char *body, size_t len, const char *content_type, size
   int multipart = api_format_from_header(content_type, content_type_len) == API_MULTIPART;
   return decoded(api__form_decode(body, len, content_type, content_type_len, multipart, forest,
                                   schema, limits, req, err),
-                 req);
+                 forest, limits, req, err);
 }
 
 int api_decode_v2_infer(const char *body, size_t len, size_t json_len, const grove_forest_t *forest,
                         const grove_schema_t *schema, const api_limits_t *limits,
                         api_request_t *req, api_error_t *err) {
   request_start(req, schema);
-  return decoded(api__oip_decode_infer(body, len, json_len, forest, schema, limits, req, err), req);
+  return decoded(api__oip_decode_infer(body, len, json_len, forest, schema, limits, req, err),
+                 forest, limits, req, err);
 }
 
 int api_encode_v1(const char *model_name, const grove_forest_t *forest,

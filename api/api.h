@@ -26,6 +26,8 @@ typedef enum {
   API_OUT_PREDICT = 0, /* "predict": class labels (MLServer's predict; regression: the values) */
   API_OUT_PROBA,       /* "predict_proba": probabilities, or values (MLServer's predict_proba) */
   API_OUT_OUTPUT0,     /* "output__0": the same as predict_proba (Triton's FIL backend) */
+  API_OUT_CONTRIBS,    /* "contributions": FP32 TreeSHAP values (req->explain) */
+  API_OUT_LEAVES,      /* "leaves": INT32 leaf indexes (req->leaves) */
   API_OUT_KINDS
 } api_output_kind_t;
 
@@ -55,6 +57,18 @@ typedef struct {
   double *rows64;
   uint8_t *inexact; /* nrows flags */
   size_t ninexact;
+  /*
+   * Explanations: "explain": true (OIP: the "contributions" output) asks for each row's
+   * TreeSHAP contributions, "leaves": true (OIP: "leaves") for the leaf each row reaches in
+   * each tree. Once a request asking for either is decoded, api.c checks that the model can
+   * answer (422 otherwise) and that the outputs fit the limits (413), and allocates them:
+   * CONTRIBS, nrows x grove_forest_contribs_width() doubles, and LEAF_IDS, nrows x
+   * num_trees; the server's engine call fills them and the encoders read them.
+   */
+  int explain;
+  int leaves;
+  double *contribs;
+  uint32_t *leaf_ids;
   /* OIP v2 only */
   char *id; /* the request's "id", echoed in the response (malloc'd or NULL) */
   api_output_t outputs[API_OUT_KINDS]; /* noutputs of them; none asked: predict and predict_proba */
@@ -78,6 +92,9 @@ typedef struct {
 /* Limits a request must respect (from the server's configuration). */
 typedef struct {
   size_t max_rows; /* rows in one request */
+  /* Contributions plus leaf indexes one request may ask for (0: no limit): they cost
+   * nrows x num_groups x (num_features + 1) doubles, more than the rows themselves. */
+  size_t max_explain_values;
 } api_limits_t;
 
 /* Frees what a decoder put in REQ (safe on a zeroed or half-filled request). */

@@ -222,6 +222,19 @@ void api_buf_json_float(api_buf_t *b, float v) {
     b->failed = 1;
 }
 
+void api_buf_json_double(api_buf_t *b, double v) {
+  if (!isfinite(v)) return api_buf_put(b, "null", 4);
+  if (api_buf_reserve(b, 32) != 0) return;
+  /* 15 digits when they read back as V (most values: shorter text), else 17 (always do). */
+  char *o = b->data + b->len;
+  int n = snprintf(o, 32, "%.15g", v);
+  if (n > 0 && n < 32 && strtod(o, NULL) != v) n = snprintf(o, 32, "%.17g", v);
+  if (n > 0 && n < 32)
+    b->len += (size_t)n;
+  else
+    b->failed = 1;
+}
+
 int api_buf_finish(api_buf_t *b, const char *content_type, api_body_t *body) {
   if (api_buf_reserve(b, 1) == 0) b->data[b->len] = '\0';
   if (b->failed) {

@@ -29,6 +29,8 @@ void api_buf_json_string(api_buf_t *b, const char *s, size_t len);
 /* A float32 as a JSON number with 9 significant digits (round-trips); NaN is null and
  * infinities are written as 1e999 / -1e999, which JSON parsers read back as infinities. */
 void api_buf_json_float(api_buf_t *b, float v);
+/* A double as a JSON number that reads back as the same double; not finite: null. */
+void api_buf_json_double(api_buf_t *b, double v);
 /* Moves the buffer into BODY (NUL-terminated, not counted in len); frees it on failure. */
 int api_buf_finish(api_buf_t *b, const char *content_type, api_body_t *body);
 

@@ -24,6 +24,19 @@ typedef struct {
   api_error_t *err;
 } form_t;
 
+/* The "explain" field (a checkbox: "on" when ticked; "1" or "true" from a script) asks for
+ * contributions, as "explain": true does in JSON. A feature of that name wins over it. */
+static int put_explain(form_t *f, const char *value, size_t vlen) {
+  static const char *const yes[] = {"1", "true", "on"}, *const no[] = {"", "0", "false", "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (i < 3 && strlen(yes[i]) == vlen && strncasecmp(yes[i], value, vlen) == 0)
+      return f->req->explain = 1, 0;
+    if (strlen(no[i]) == vlen && strncasecmp(no[i], value, vlen) == 0)
+      return f->req->explain = 0, 0;
+  }
+  return api__fail(f->err, 400, "form field \"explain\" must be 1, true or on (or 0, false, off)");
+}
+
 /* Field NAME = VALUE (decoded bytes) into the record: an empty value is missing. */
 static int put_field(form_t *f, const char *name, size_t nlen, const char *value, size_t vlen) {
   char some[120];
@@ -37,6 +50,7 @@ static int put_field(form_t *f, const char *name, size_t nlen, const char *value
     i += l - 1;
   }
   int32_t j = api__feature_lookup(f->forest, f->schema, name, nlen);
+  if (j < 0 && nlen == 7 && memcmp(name, "explain", 7) == 0) return put_explain(f, value, vlen);
   if (j < 0)
     return api__fail(f->err, 400, "unknown form field \"%.*s\" (features: %s)", q, name,
                      api__feature_list(f->forest, f->schema, some, sizeof some));
@@ -232,6 +246,23 @@ static int page_finish(api_buf_t *b, api_body_t *body) {
   return api_buf_finish(b, CONTENT_TYPE_HTML, body);
 }
 
+/* Row R's contributions as a table: a row per feature and the bias, a column per group. */
+static void put_contribs_table(api_buf_t *b, const api_answer_t *a, size_t r) {
+  const uint32_t per = a->num_features + 1;
+  const double *c = a->req->contribs + r * a->num_groups * per;
+  api_buf_puts(b, "<table id=\"contributions\"><caption>Contributions to the margin</caption>\n");
+  for (uint32_t j = 0; j < per; j++) {
+    char buf[16];
+    const char *name = j < a->num_features ? api__feature_name(a->forest, a->schema, j, buf) : "bias";
+    api_buf_puts(b, "<tr><th>");
+    put_html(b, name, strlen(name));
+    api_buf_puts(b, "</th>");
+    for (uint32_t g = 0; g < a->num_groups; g++) api_buf_printf(b, "<td>%.6g</td>", c[g * per + j]);
+    api_buf_puts(b, "</tr>\n");
+  }
+  api_buf_puts(b, "</table>\n");
+}
+
 int api__html_encode_v1(const api_answer_t *a, api_body_t *body) {
   api_buf_t b = {0};
   page_start(&b, a->model_name[0] ? a->model_name : "prediction");
@@ -251,6 +282,7 @@ int api__html_encode_v1(const api_answer_t *a, api_body_t *body) {
     for (uint32_t k = 0; k < a->width; k++)
       api_buf_printf(&b, "%s%.6g", k ? ", " : "", (double)a->out[r * a->width + k]);
     api_buf_puts(&b, "</span></p>\n");
+    if (a->req->contribs != NULL) put_contribs_table(&b, a, r);
   }
   return page_finish(&b, body);
 }

@@ -288,12 +288,14 @@ static const char *oip_platform(const char *format) {
   return "grove_trees";
 }
 
-static json_object *tensor_meta(const char *name, const char *datatype, int64_t columns,
-                                int *failed) {
+/* A tensor of shape [-1], [-1, COLUMNS] or, with GROUPS > 1, [-1, GROUPS, COLUMNS]. */
+static json_object *tensor_meta(const char *name, const char *datatype, int64_t groups,
+                                int64_t columns, int *failed) {
   json_object *t = json_object_new_object(), *shape = json_object_new_array();
   add(t, "name", json_object_new_string(name), failed);
   add(t, "datatype", json_object_new_string(datatype), failed);
   push(shape, json_object_new_int64(-1), failed);
+  if (groups > 1) push(shape, json_object_new_int64(groups), failed);
   if (columns != 0) push(shape, json_object_new_int64(columns), failed);
   add(t, "shape", shape, failed);
   return t;
@@ -311,15 +313,20 @@ int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *fore
   add(root, "platform", json_object_new_string(oip_platform(info.format)), &failed);
 
   json_object *inputs = json_object_new_array();
-  push(inputs, tensor_meta("input", "FP32", info.num_features, &failed), &failed);
+  push(inputs, tensor_meta("input", "FP32", 1, info.num_features, &failed), &failed);
   add(root, "inputs", inputs, &failed);
 
   json_object *outputs = json_object_new_array();
+  /* Contributions are listed only for a model that can give them. */
+  grove_error_t gerr;
+  const int explainable = grove_forest_explainable(forest, &gerr) == GROVE_OK;
   for (int kind = 0; kind < API_OUT_KINDS; kind++) {
+    if (kind == API_OUT_CONTRIBS && !explainable) continue;
     api_oip_output_meta_t o;
     api__oip_output_meta(forest, schema, kind, &o);
-    push(outputs, tensor_meta(o.name, o.datatype, o.columns == 1 ? 0 : o.columns, &failed),
-         &failed);
+    /* Explanations keep their columns even when there is one: [-1, 1]. */
+    int64_t columns = o.columns == 1 && kind < API_OUT_CONTRIBS ? 0 : o.columns;
+    push(outputs, tensor_meta(o.name, o.datatype, o.groups, columns, &failed), &failed);
   }
   add(root, "outputs", outputs, &failed);
 
@@ -337,7 +344,11 @@ int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *fore
           "predict: class labels for classifiers, else the values (MLServer's predict); "
           "predict_proba: probabilities, [P(0), P(1)] for binary classifiers as scikit-learn "
           "gives them, or the values (MLServer's predict_proba); output__0: the same as "
-          "predict_proba (Triton's tree backend); parameters.margin=true: raw scores"),
+          "predict_proba (Triton's tree backend); parameters.margin=true: raw scores; "
+          "contributions (asked for by name): each row's TreeSHAP values in margin space, one "
+          "per feature and then the bias, per class for multi-class models; leaves (asked for "
+          "by name): the leaf each row reaches in each tree, as the model's library numbers "
+          "them"),
       &failed);
   add(root, "parameters", params, &failed);
   return finish_tree(root, failed, body);

@@ -43,9 +43,10 @@ static const v2_dtype_t v2_dtypes[] = {
 };
 #define DTYPE_LIST "FP16, BF16, FP32, FP64, INT8..INT64, UINT8..UINT64, BOOL or BYTES"
 
-static const char *const output_names[API_OUT_KINDS] = {[API_OUT_PREDICT] = "predict",
-                                                        [API_OUT_PROBA] = "predict_proba",
-                                                        [API_OUT_OUTPUT0] = "output__0"};
+static const char *const output_names[API_OUT_KINDS] = {
+    [API_OUT_PREDICT] = "predict",        [API_OUT_PROBA] = "predict_proba",
+    [API_OUT_OUTPUT0] = "output__0",      [API_OUT_CONTRIBS] = "contributions",
+    [API_OUT_LEAVES] = "leaves"};
 
 static const v2_dtype_t *find_dtype(const char *name) {
   for (size_t i = 0; i < sizeof v2_dtypes / sizeof v2_dtypes[0]; i++)
@@ -225,7 +226,8 @@ static void read_outputs(jp_t *j, v2_header_t *h) {
     if (kind < 0) {
       note(h, 400,
            "outputs[%zu]: unknown output \"%.*s\" (this model answers \"predict\" (labels), "
-           "\"predict_proba\" and \"output__0\" (probabilities or values))",
+           "\"predict_proba\" and \"output__0\" (probabilities or values), \"contributions\" "
+           "and \"leaves\")",
            i, API_QUOTE_MAX, c.name);
       continue;
     }
@@ -764,10 +766,14 @@ static int by_feature(const fill_t *f, const v2_input_t *ins, size_t n) {
 static void set_outputs(const v2_header_t *h, api_request_t *req) {
   req->binary_output = h->binary_output;
   req->noutputs = h->noutputs;
-  for (uint32_t o = 0; o < h->noutputs; o++)
+  for (uint32_t o = 0; o < h->noutputs; o++) {
     req->outputs[o] = (api_output_t){
         (uint8_t)h->outputs[o].kind,
         (uint8_t)(h->outputs[o].binary >= 0 ? h->outputs[o].binary : h->binary_output)};
+    /* Explanations are computed only when an output asks for them. */
+    req->explain |= h->outputs[o].kind == API_OUT_CONTRIBS;
+    req->leaves |= h->outputs[o].kind == API_OUT_LEAVES;
+  }
 }
 
 /* A raw binary request: the whole body is one FP32 tensor [rows, F]. */
@@ -845,9 +851,11 @@ static uint32_t answer_outputs(const api_answer_t *a, api_output_t *outs) {
 
 /* What an output holds per row. */
 typedef struct {
-  int labels;    /* class labels (else numbers) */
-  int pairs;     /* a binary classifier's [P(class 0), P(class 1)] from its one probability */
-  uint32_t cols; /* elements per row */
+  int labels;      /* class labels (else numbers) */
+  int pairs;       /* a binary classifier's [P(class 0), P(class 1)] from its one probability */
+  uint32_t cols;   /* elements per row */
+  uint32_t groups; /* >1: a row is [groups, cols / groups] (multi-class contributions) */
+  int kind;        /* api_output_kind_t: contributions and leaves are read from the request */
   const char *datatype;
 } output_form_t;
 
@@ -856,15 +864,21 @@ typedef struct {
  * classifier's probabilities come as scikit-learn's predict_proba gives them (and so
  * MLServer and Triton's tree backend): two columns, unless margins were asked for. */
 static output_form_t output_form(const api_answer_t *a, int kind) {
+  /* Contributions as FP32, as the v1 msgpack answer gives them: [n, F + 1], or
+   * [n, groups, F + 1] for multi-class models; leaves as INT32 [n, trees]. */
+  if (kind == API_OUT_CONTRIBS)
+    return (output_form_t){0, 0, a->num_groups * (a->num_features + 1), a->num_groups, kind,
+                           "FP32"};
+  if (kind == API_OUT_LEAVES) return (output_form_t){0, 0, a->num_trees, 1, kind, "INT32"};
   if (kind == API_OUT_PREDICT && a->labels) {
     int strings = a->schema != NULL && a->schema->num_labels > 0;
-    return (output_form_t){1, 0, a->label_columns, strings ? "BYTES" : "INT64"};
+    return (output_form_t){1, 0, a->label_columns, 1, kind, strings ? "BYTES" : "INT64"};
   }
   grove_forest_info_t info;
   grove_forest_get_info(a->forest, &info);
   if (kind != API_OUT_PREDICT && info.task == GROVE_TASK_BINARY && a->width == 1 && !a->req->margin)
-    return (output_form_t){0, 1, 2, "FP32"};
-  return (output_form_t){0, 0, a->width, "FP32"};
+    return (output_form_t){0, 1, 2, 1, kind, "FP32"};
+  return (output_form_t){0, 0, a->width, 1, kind, "FP32"};
 }
 
 void api__oip_output_meta(const grove_forest_t *forest, const grove_schema_t *schema, int kind,
@@ -875,11 +889,13 @@ void api__oip_output_meta(const grove_forest_t *forest, const grove_schema_t *sc
   output_form_t form = output_form(&a, kind);
   out->name = output_names[kind];
   out->datatype = form.datatype;
-  out->columns = form.cols;
+  out->columns = form.groups > 1 ? form.cols / form.groups : form.cols;
+  out->groups = form.groups;
 }
 
-/* Number E of an output of form F (not labels). */
+/* Number E of an output of form F (not labels; leaves are read with leaf_at). */
 static float number_at(const api_answer_t *a, const output_form_t *f, size_t e) {
+  if (f->kind == API_OUT_CONTRIBS) return (float)a->req->contribs[e];
   if (!f->pairs) return a->out[e];
   float p = a->out[e / 2];
   return e % 2 ? p : 1.0f - p;
@@ -899,6 +915,7 @@ static void put_le32(unsigned char *p, uint32_t v) {
 /* Element E of an output of form F: its JSON text into B. */
 static void put_json_element(api_buf_t *b, const api_answer_t *a, const output_form_t *f,
                              size_t e) {
+  if (f->kind == API_OUT_LEAVES) return api_buf_printf(b, "%u", a->req->leaf_ids[e]);
   if (!f->labels) return api_buf_json_float(b, number_at(a, f, e));
   int32_t k;
   const char *s = label_text(a, f, e, &k);
@@ -911,6 +928,10 @@ static void put_json_element(api_buf_t *b, const api_answer_t *a, const output_f
 static void put_binary_element(api_buf_t *b, const api_answer_t *a, const output_form_t *f,
                                size_t e) {
   unsigned char word[8];
+  if (f->kind == API_OUT_LEAVES) { /* INT32: leaf indexes are far below 2^31 */
+    put_le32(word, a->req->leaf_ids[e]);
+    return api_buf_put(b, word, 4);
+  }
   if (!f->labels) {
     float v = number_at(a, f, e);
     uint32_t bits;
@@ -944,12 +965,16 @@ static size_t binary_size(const api_answer_t *a, const output_form_t *f, size_t 
 
 int api__oip_encode_infer(const api_answer_t *a, api_body_t *body) {
   const api_request_t *req = a->req;
-  if (req->nrows > SIZE_MAX / 64 / (a->width + 2)) return -1;
   api_output_t outs[API_OUT_KINDS];
   output_form_t forms[API_OUT_KINDS];
   const uint32_t nouts = answer_outputs(a, outs);
+  /* Elements per row over every output: a classifier's few, plus any explanations (their
+   * size bounded by limits.max_explain_values when decoded). */
+  size_t per_row = 0;
+  for (uint32_t o = 0; o < nouts; o++) per_row += output_form(a, outs[o].kind).cols + 2;
+  if (req->nrows > SIZE_MAX / 64 / per_row) return -1;
   api_buf_t b = {0};
-  api_buf_reserve(&b, 256 + req->nrows * (a->width + 2) * 16 * nouts);
+  api_buf_reserve(&b, 256 + req->nrows * per_row * 16);
   api_buf_puts(&b, "{\"model_name\":");
   api_buf_json_string(&b, a->model_name, strlen(a->model_name));
   api_buf_puts(&b, ",\"model_version\":\"" API_OIP_MODEL_VERSION "\"");
@@ -965,8 +990,10 @@ int api__oip_encode_infer(const api_answer_t *a, api_body_t *body) {
     const size_t count = req->nrows * f->cols;
     api_buf_printf(&b, "%s{\"name\":\"%s\",\"datatype\":\"%s\"", o ? "," : "",
                    output_names[outs[o].kind], f->datatype);
-    if (f->cols == 1)
+    if (f->cols == 1 && f->kind != API_OUT_CONTRIBS && f->kind != API_OUT_LEAVES)
       api_buf_printf(&b, ",\"shape\":[%zu]", req->nrows);
+    else if (f->groups > 1)
+      api_buf_printf(&b, ",\"shape\":[%zu,%u,%u]", req->nrows, f->groups, f->cols / f->groups);
     else
       api_buf_printf(&b, ",\"shape\":[%zu,%u]", req->nrows, f->cols);
     if (outs[o].binary) {

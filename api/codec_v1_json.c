@@ -147,8 +147,7 @@ static int scan_member(jp_t *j, const char *key, size_t klen, v1_scan_t *s, api_
                        api_error_t *err) {
   const int rows = klen == 4 && memcmp(key, "rows", 4) == 0,
             records = klen == 7 && memcmp(key, "records", 7) == 0;
-  const int margin = klen == 6 && memcmp(key, "margin", 6) == 0,
-            labels = klen == 6 && memcmp(key, "labels", 6) == 0;
+  int *flag = api__v1_flag(req, key, klen); /* "margin", "labels", "explain", "leaves" */
   jp_kind_t k = jp_next(j);
   size_t at = j->offset, count = 0;
   char word[16] = "";
@@ -157,16 +156,16 @@ static int scan_member(jp_t *j, const char *key, size_t klen, v1_scan_t *s, api_
   for (size_t o = 0; o < API_V1_CHOICES; o++)
     if (api__v1_choices[o].key_len == klen && memcmp(api__v1_choices[o].key, key, klen) == 0)
       return api__v1_choice(&api__v1_choices[o], k == JP_STRING ? word : NULL, req, err);
-  if (!rows && !records && !margin && !labels)
+  if (!rows && !records && flag == NULL)
     return api__fail(err, 400, "unknown key \"%.*s\": " API_V1_KEYS_HELP,
                      (int)(klen > API_QUOTE_MAX ? API_QUOTE_MAX : klen), key);
   if ((rows && s->rows_at) || (records && s->records_at))
     return api__fail(err, 400, "\"%s\" appears twice", rows ? "rows" : "records");
-  if (margin || labels) {
+  if (flag != NULL) {
     if (k != JP_TRUE && k != JP_FALSE)
-      return api__fail(err, 400, "\"%s\" must be true or false, got %s",
-                       margin ? "margin" : "labels", jp_kind_name(k));
-    *(margin ? &req->margin : &req->labels) = k == JP_TRUE;
+      return api__fail(err, 400, "\"%.*s\" must be true or false, got %s", (int)klen, key,
+                       jp_kind_name(k));
+    *flag = k == JP_TRUE;
     return 0;
   }
   *(rows ? &s->rows_at : &s->records_at) = at;
@@ -254,11 +253,68 @@ static void put_floats(api_buf_t *b, const float *row, uint32_t n) {
   api_buf_put(b, "]", 1);
 }
 
+/* Row R's contributions: num_features + 1 numbers (the last the bias), or one array of
+ * them per group for a multi-group model; null for a row that failed. */
+static void put_contribs(api_buf_t *b, const api_answer_t *a, size_t r) {
+  if (api__answer_row_error(a, r) != NULL) return api_buf_put(b, "null", 4);
+  const uint32_t per = a->num_features + 1;
+  const double *c = a->req->contribs + r * a->num_groups * per;
+  if (a->num_groups > 1) api_buf_put(b, "[", 1);
+  for (uint32_t g = 0; g < a->num_groups; g++) {
+    api_buf_puts(b, g ? ",[" : "[");
+    for (uint32_t k = 0; k < per; k++) {
+      if (k) api_buf_put(b, ",", 1);
+      api_buf_json_double(b, c[g * per + k]);
+    }
+    api_buf_put(b, "]", 1);
+  }
+  if (a->num_groups > 1) api_buf_put(b, "]", 1);
+}
+
+/* "contributions", "feature_names" and "leaves", as the request asked for them. */
+static void put_explanations(api_buf_t *b, const api_answer_t *a) {
+  const api_request_t *req = a->req;
+  if (req->contribs != NULL) {
+    api_buf_puts(b, ",\"contributions\":[");
+    for (size_t r = 0; r < req->nrows && !b->failed; r++) {
+      if (r) api_buf_put(b, ",", 1);
+      put_contribs(b, a, r);
+    }
+    api_buf_puts(b, "],\"feature_names\":[");
+    for (uint32_t j = 0; j < a->num_features && !b->failed; j++) {
+      char buf[16];
+      const char *name = api__feature_name(a->forest, a->schema, j, buf);
+      if (j) api_buf_put(b, ",", 1);
+      api_buf_json_string(b, name, strlen(name));
+    }
+    api_buf_put(b, "]", 1);
+  }
+  if (req->leaf_ids != NULL) {
+    api_buf_puts(b, ",\"leaves\":[");
+    for (size_t r = 0; r < req->nrows && !b->failed; r++) {
+      if (r) api_buf_put(b, ",", 1);
+      if (api__answer_row_error(a, r) != NULL) {
+        api_buf_put(b, "null", 4);
+        continue;
+      }
+      api_buf_put(b, "[", 1);
+      for (uint32_t t = 0; t < a->num_trees; t++)
+        api_buf_printf(b, t ? ",%u" : "%u", req->leaf_ids[r * a->num_trees + t]);
+      api_buf_put(b, "]", 1);
+    }
+    api_buf_put(b, "]", 1);
+  }
+}
+
 int api__json_encode_v1(const api_answer_t *a, api_body_t *body) {
   const size_t n = a->req->nrows;
   api_buf_t b = {0};
   if (n > SIZE_MAX / 32 / (a->width + 1)) return -1;
-  api_buf_reserve(&b, 64 + n * (a->width + 1) * 16);
+  /* Explanations are bounded by limits.max_explain_values when decoded: ~24 bytes each. */
+  size_t explained = (a->req->contribs ? (size_t)a->num_groups * (a->num_features + 1) : 0) +
+                     (a->req->leaf_ids ? a->num_trees : 0);
+  if (explained > 0 && n > SIZE_MAX / 32 / explained) return -1;
+  api_buf_reserve(&b, 64 + n * (a->width + 1) * 16 + (explained ? n * explained * 12 : 0));
   api_buf_puts(&b, "{\"model\":");
   api_buf_json_string(&b, a->model_name, strlen(a->model_name));
   api_buf_puts(&b, ",\"predictions\":[");
@@ -295,6 +351,7 @@ int api__json_encode_v1(const api_answer_t *a, api_body_t *body) {
     }
     api_buf_put(&b, "]", 1);
   }
+  put_explanations(&b, a);
   api_buf_put(&b, "}", 1);
   return api_buf_finish(&b, CONTENT_TYPE_JSON, body);
 }

@@ -44,7 +44,8 @@ int api__oip_encode_infer(const api_answer_t *a, api_body_t *body);
 typedef struct {
   const char *name;
   const char *datatype;
-  uint32_t columns; /* per row */
+  uint32_t columns; /* per row (per group when GROUPS > 1) */
+  uint32_t groups;  /* >1: shape [-1, groups, columns] (multi-class contributions) */
 } api_oip_output_meta_t;
 void api__oip_output_meta(const grove_forest_t *forest, const grove_schema_t *schema, int kind,
                           api_oip_output_meta_t *out);

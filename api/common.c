@@ -40,6 +40,15 @@ const char *api__feature_label(const grove_forest_t *forest, const grove_schema_
   return buf;
 }
 
+const char *api__feature_name(const grove_forest_t *forest, const grove_schema_t *schema,
+                              uint32_t j, char buf[static 16]) {
+  const char *name = grove_forest_feature_name(forest, j);
+  if (name == NULL && schema != NULL && j < schema->num_features) name = schema->features[j].name;
+  if (name != NULL) return name;
+  snprintf(buf, 16, "f%u", j);
+  return buf;
+}
+
 int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *schema,
                             const char *name, size_t len) {
   grove_forest_info_t info;
@@ -228,6 +237,20 @@ int api__v1_choice(const api_v1_choice_t *c, const char *word, api_request_t *re
   return api__fail(err, 400, "\"%s\" must be \"%s\" or \"%s\"", c->key, c->words[0], c->words[1]);
 }
 
+int *api__v1_flag(api_request_t *req, const char *key, size_t klen) {
+  static const struct {
+    const char *key;
+    size_t offset;
+  } flags[] = {{"margin", offsetof(api_request_t, margin)},
+               {"labels", offsetof(api_request_t, labels)},
+               {"explain", offsetof(api_request_t, explain)},
+               {"leaves", offsetof(api_request_t, leaves)}};
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+    if (strlen(flags[i].key) == klen && memcmp(flags[i].key, key, klen) == 0)
+      return (int *)((char *)req + flags[i].offset);
+  return NULL;
+}
+
 int api__row_failed(api_request_t *req, size_t r, const api_error_t *err) {
   if (!req->per_row_errors || err->status != 400 || r >= req->nrows) return -1;
   if (req->row_errors == NULL && (req->row_errors = calloc(req->nrows, sizeof(char *))) == NULL)
@@ -309,7 +332,10 @@ void api__answer_init(api_answer_t *a, const char *model_name, const grove_fores
                       .out = out,
                       .width = width,
                       .labels = api__wants_labels(forest, req),
-                      .label_columns = info.task == GROVE_TASK_BINARY && width > 1 ? width : 1};
+                      .label_columns = info.task == GROVE_TASK_BINARY && width > 1 ? width : 1,
+                      .num_groups = info.num_groups,
+                      .num_features = info.num_features,
+                      .num_trees = info.num_trees};
 }
 
 int32_t api__answer_label(const api_answer_t *a, size_t r, uint32_t col) {

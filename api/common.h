@@ -42,6 +42,11 @@ const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t
 const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema,
                                uint32_t j, char *buf, size_t size);
 
+/* Feature J's whole name as answers list it: the model's, else the schema's, else
+ * "f<J>" written to BUF. */
+const char *api__feature_name(const grove_forest_t *forest, const grove_schema_t *schema,
+                              uint32_t j, char buf[static 16]);
+
 /* Index of the feature called NAME (LEN bytes): the model's names, else the schema's, else
  * "f0".."f<n-1>". -1 when unknown. */
 int32_t api__feature_lookup(const grove_forest_t *forest, const grove_schema_t *schema,
@@ -99,10 +104,14 @@ extern const api_v1_choice_t api__v1_choices[2];
 int api__v1_choice(const api_v1_choice_t *c, const char *word, api_request_t *req,
                    api_error_t *err);
 
+/* The int of REQ that v1 boolean option KEY (KLEN bytes) sets: "margin", "labels",
+ * "explain" or "leaves"; NULL for any other key. */
+int *api__v1_flag(api_request_t *req, const char *key, size_t klen);
+
 /* The v1 body's keys, for "unknown key" messages. */
-#define API_V1_KEYS_HELP                                                                     \
-  "expected \"rows\" or \"records\", and optionally \"margin\", \"labels\", \"errors\" and " \
-  "\"unknown_categories\""
+#define API_V1_KEYS_HELP                                                                       \
+  "expected \"rows\" or \"records\", and optionally \"margin\", \"labels\", \"explain\", "     \
+  "\"leaves\", \"errors\" and \"unknown_categories\""
 
 /* Text S (LEN bytes) for the feature at LOC: a category string for a categorical feature,
  * else a number's text (as strtod reads it, whole; "nan" is missing). */
@@ -139,6 +148,9 @@ typedef struct {
   int labels;       /* the answer carries labels (api__wants_labels) */
   uint32_t
       label_columns; /* labels per row: one per target for multi-target binary models, else 1 */
+  /* The model's shape, for explanations: a row's contributions are num_groups x
+   * (num_features + 1) doubles (req->contribs), its leaves num_trees (req->leaf_ids). */
+  uint32_t num_groups, num_features, num_trees;
 } api_answer_t;
 
 void api__answer_init(api_answer_t *a, const char *model_name, const grove_forest_t *forest,

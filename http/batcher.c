@@ -28,7 +28,9 @@ struct batch_run {
 /* How far down the queue a worker looks for chunks of the same model. */
 #define SCAN_LIMIT     256
 /* Large requests are split no finer than this, so each piece still fills SIMD blocks. */
-#define MIN_CHUNK_ROWS 256
+#define MIN_CHUNK_ROWS         256
+/* Contributions cost BATCHER_EXPLAIN_COST predictions a row or more: split finer. */
+#define MIN_EXPLAIN_CHUNK_ROWS (MIN_CHUNK_ROWS / BATCHER_EXPLAIN_COST)
 
 typedef struct {
   batcher_t *b;
@@ -36,6 +38,11 @@ typedef struct {
   float *rows;     /* gathered rows of a multi-chunk batch */
   double *margins; /* the batch's margins, as the training library sums them */
   size_t cap_rows_floats, cap_margins;
+  /* An explained multi-chunk batch: its rows as doubles (a model that takes doubles), its
+   * contributions and leaves before they go back to their jobs. */
+  double *rows64, *contribs;
+  uint32_t *leaves;
+  size_t cap_rows64, cap_contribs, cap_leaves;
 } worker_t;
 
 struct batcher {
@@ -47,6 +54,7 @@ struct batcher {
   atomic_uint_fast64_t submissions; /* bumped by every submit: what idle workers spin on */
   int spin;                         /* idle workers spin before sleeping */
   uint32_t max_batch_rows, max_delay_us, nworkers;
+  uint32_t max_explain_rows; /* a batch of contributions: max_batch_rows / BATCHER_EXPLAIN_COST */
   uint64_t max_queue_rows;
   metrics_t *metrics;
   worker_t *workers;
@@ -68,17 +76,30 @@ static int reserve(void **buf, size_t *cap, size_t need, size_t size) {
   return 0;
 }
 
-/* Removes and returns a batch: the head chunk plus later chunks of the same forest. */
+/* What JOB asks for beyond predictions: jobs that differ here never share a batch. */
+static int job_kind(const batch_job_t *job) {
+  return (job->contribs != NULL) | (job->leaves != NULL) << 1;
+}
+
+/* Rows a batch of JOB's kind holds at most. */
+static size_t batch_limit(const batcher_t *b, const batch_job_t *job) {
+  return job->contribs != NULL ? b->max_explain_rows : b->max_batch_rows;
+}
+
+/* Removes and returns a batch: the head chunk plus later chunks of the same forest and kind. */
 static batch_chunk_t *take_batch(batcher_t *b, size_t *rows) {
   batch_chunk_t *first = b->head, *last = first;
   b->head = first->next;
   if (b->head == NULL) b->tail = NULL;
   first->next = NULL;
   size_t n = first->nrows;
+  const size_t limit = batch_limit(b, first->job);
+  const int kind = job_kind(first->job);
   batch_chunk_t *prev = NULL, *c = b->head;
-  for (int scanned = 0; c != NULL && n < b->max_batch_rows && scanned < SCAN_LIMIT; scanned++) {
+  for (int scanned = 0; c != NULL && n < limit && scanned < SCAN_LIMIT; scanned++) {
     batch_chunk_t *next = c->next;
-    if (c->job->forest == first->job->forest && n + c->nrows <= b->max_batch_rows) {
+    if (c->job->forest == first->job->forest && job_kind(c->job) == kind &&
+        n + c->nrows <= limit) {
       if (prev)
         prev->next = next;
       else
@@ -165,6 +186,72 @@ static int rescore_inexact(const grove_forest_t *f, batch_job_t *job, const batc
   return 0;
 }
 
+/* The doubles of LIVE's chunks in one array, as gather_rows does for floats; NULL when a
+ * job has none or out of memory. */
+static const double *gather_rows64(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks,
+                                   uint32_t nf) {
+  for (batch_chunk_t *c = live; c != NULL; c = c->next)
+    if (c->job->rows64 == NULL) return NULL;
+  if (nchunks == 1) return live->job->rows64 + live->offset * nf;
+  if (reserve((void **)&w->rows64, &w->cap_rows64, n * nf, sizeof(double)) != 0) return NULL;
+  size_t at = 0;
+  for (batch_chunk_t *c = live; c != NULL; c = c->next) {
+    memcpy(w->rows64 + at * nf, c->job->rows64 + c->offset * nf, c->nrows * nf * sizeof(double));
+    at += c->nrows;
+  }
+  return w->rows64;
+}
+
+/*
+ * The contributions and / or leaves LIVE's jobs asked for (take_batch gives a batch one
+ * kind), one engine call each for the whole batch, written back to each job. A model that
+ * takes doubles is explained from its doubles, as its library decides them. 0, or -1 when
+ * out of memory or the engine fails (every job of the batch then answers an error).
+ */
+static int explain_batch(worker_t *w, const grove_forest_t *f, const grove_forest_info_t *info,
+                         batch_chunk_t *live, size_t n, size_t nchunks, const float *rows) {
+  const batch_job_t *first = live->job;
+  const uint32_t nf = info->num_features, width = grove_forest_contribs_width(f);
+  const double *rows64 = NULL;
+  if (grove_forest_takes_doubles(f) && (rows64 = gather_rows64(w, live, n, nchunks, nf)) == NULL)
+    return -1;
+  /* One chunk: straight into its job's arrays; several: into the worker's, then copied. */
+  double *contribs = NULL;
+  uint32_t *leaves = NULL;
+  if (first->contribs != NULL)
+    contribs = nchunks == 1 ? first->contribs + live->offset * width
+               : reserve((void **)&w->contribs, &w->cap_contribs, n * width, sizeof(double)) == 0
+                   ? w->contribs
+                   : NULL;
+  if (first->leaves != NULL)
+    leaves = nchunks == 1 ? first->leaves + live->offset * info->num_trees
+             : reserve((void **)&w->leaves, &w->cap_leaves, n * info->num_trees,
+                       sizeof(uint32_t)) == 0
+                 ? w->leaves
+                 : NULL;
+  if ((first->contribs != NULL && contribs == NULL) || (first->leaves != NULL && leaves == NULL))
+    return -1;
+  if (contribs != NULL && (rows64 != NULL ? grove_forest_contribs_f64(f, rows64, n, contribs, NULL)
+                                          : grove_forest_contribs(f, rows, n, contribs, NULL)) !=
+                              GROVE_OK)
+    return -1;
+  if (leaves != NULL && (rows64 != NULL ? grove_forest_leaves_f64(f, rows64, n, leaves, NULL)
+                                        : grove_forest_leaves(f, rows, n, leaves, NULL)) != GROVE_OK)
+    return -1;
+  if (nchunks == 1) return 0;
+  size_t at = 0;
+  for (batch_chunk_t *c = live; c != NULL; c = c->next) {
+    if (contribs != NULL)
+      memcpy(c->job->contribs + c->offset * width, contribs + at * width,
+             c->nrows * width * sizeof(double));
+    if (leaves != NULL)
+      memcpy(c->job->leaves + c->offset * info->num_trees, leaves + at * info->num_trees,
+             c->nrows * info->num_trees * sizeof(uint32_t));
+    at += c->nrows;
+  }
+  return 0;
+}
+
 static void run_batch(worker_t *w, batch_chunk_t *batch) {
   batcher_t *b = w->b;
   const grove_forest_t *f = batch->job->forest;
@@ -194,6 +281,11 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   }
   double engine = batcher_now() - t0;
   if (b->metrics && ok) metrics_batch_done(b->metrics, slot, n, jobs ? jobs : 1, engine);
+  if (ok && job_kind(live->job) != 0) {
+    t0 = batcher_now();
+    ok = explain_batch(w, f, &info, live, n, nchunks, rows) == 0;
+    if (b->metrics && ok) metrics_explain_done(b->metrics, slot, n, jobs, batcher_now() - t0);
+  }
 
   size_t at = 0;
   for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
@@ -254,7 +346,7 @@ static void *worker_main(void *arg) {
     }
     while (b->head == NULL && !b->stopping) pthread_cond_wait(&b->wake, &b->lock);
     if (b->head == NULL) break; /* stopping and drained */
-    if (b->max_delay_us > 0 && !b->stopping && b->queued_rows < b->max_batch_rows) {
+    if (b->max_delay_us > 0 && !b->stopping && b->queued_rows < batch_limit(b, b->head->job)) {
       /* Hold the batch open until it fills or its oldest rows have waited long enough. */
       double until = b->head->job->run->enqueued_at + b->max_delay_us * 1e-6;
       if (batcher_now() < until) {
@@ -291,6 +383,8 @@ batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_d
   pthread_mutex_init(&b->lock, NULL);
   pthread_cond_init(&b->wake, NULL);
   b->max_batch_rows = max_batch_rows ? max_batch_rows : 1;
+  b->max_explain_rows = b->max_batch_rows / BATCHER_EXPLAIN_COST;
+  if (b->max_explain_rows == 0) b->max_explain_rows = 1;
   b->max_delay_us = max_delay_us;
   b->max_queue_rows = max_queue_rows;
   b->spin = spin;
@@ -307,11 +401,12 @@ batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_d
 }
 
 batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job) {
-  size_t per = b->max_batch_rows;
+  size_t per = batch_limit(b, job);
+  const size_t min_chunk = job->contribs != NULL ? MIN_EXPLAIN_CHUNK_ROWS : MIN_CHUNK_ROWS;
   /* Split a large request over the workers, but not into slivers. */
-  if (job->nrows > MIN_CHUNK_ROWS && b->nworkers > 1) {
+  if (job->nrows > min_chunk && b->nworkers > 1) {
     size_t even = (job->nrows + b->nworkers - 1) / b->nworkers;
-    if (even < MIN_CHUNK_ROWS) even = MIN_CHUNK_ROWS;
+    if (even < min_chunk) even = min_chunk;
     if (even < per) per = even;
   }
   size_t nchunks = job->nrows == 0 ? 1 : (job->nrows + per - 1) / per;
@@ -364,6 +459,9 @@ void batcher_free(batcher_t *b) {
     pthread_join(b->workers[i].tid, NULL);
     free(b->workers[i].rows);
     free(b->workers[i].margins);
+    free(b->workers[i].rows64);
+    free(b->workers[i].contribs);
+    free(b->workers[i].leaves);
   }
   /* Workers drain the queue before they stop; without any, its jobs are skipped here. */
   for (batch_chunk_t *c = b->head, *next; c != NULL; c = next) {

@@ -3,7 +3,10 @@
  * by worker threads, so that the I/O loops never evaluate trees. A batch is flushed when
  * it reaches max_batch_rows, as soon as a worker is idle (max_delay_us 0, the default),
  * or when its oldest rows have waited max_delay_us. Requests larger than a batch are
- * split into chunks that several workers score at once.
+ * split into chunks that several workers score at once. Requests asking for contributions
+ * are batched among themselves, in batches of max_batch_rows / BATCHER_EXPLAIN_COST rows at
+ * most: TreeSHAP costs that many predictions a row or more, and a smaller batch keeps a
+ * worker's turn (and the deadline checks between batches) as short as a prediction's.
  */
 #ifndef GROVE_BATCHER_H
 #define GROVE_BATCHER_H
@@ -14,6 +17,9 @@
 
 #include "grove_engine.h"
 #include "metrics.h"
+
+/* Predictions one row's contributions count as when batches are sized. */
+#define BATCHER_EXPLAIN_COST 32
 
 typedef struct batcher batcher_t;
 typedef struct batch_job batch_job_t;
@@ -33,6 +39,12 @@ struct batch_job {
    * decides as the library does (scored again with grove_forest_predict_f64); NULL: none. */
   const double *rows64;
   const uint8_t *inexact;
+  /* Explanations asked for (NULL: none): nrows x grove_forest_contribs_width() doubles of
+   * contributions, nrows x num_trees leaf indexes. A job is batched only with jobs asking
+   * for the same. A model that takes doubles is explained from ROWS64, which must then hold
+   * every row (INEXACT may still be NULL). */
+  double *contribs;
+  uint32_t *leaves;
   metrics_slot_t *metrics_slot; /* the model the rows are for, for its batch metrics (NULL: none) */
   int margin;                   /* raw margins instead of transformed outputs */
   float *out;                   /* nrows x grove_forest_output_width(forest, margin) */

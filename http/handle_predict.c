@@ -234,11 +234,15 @@ static void body_format(pending_t *p, h2o_req_t *req) {
 static void submit(pending_t *p) {
   server_t *s = p->io->s;
   uint32_t width = grove_forest_output_width(p->model->forest, p->areq.margin);
+  /* Explanations of a model that takes doubles are computed from every row's doubles. */
+  const int explain = p->areq.contribs != NULL || p->areq.leaf_ids != NULL;
   p->job = (batch_job_t){.forest = p->model->forest,
                          .rows = p->areq.rows,
                          .nrows = p->areq.nrows,
-                         .rows64 = p->areq.ninexact > 0 ? p->areq.rows64 : NULL,
+                         .rows64 = p->areq.ninexact > 0 || explain ? p->areq.rows64 : NULL,
                          .inexact = p->areq.ninexact > 0 ? p->areq.inexact : NULL,
+                         .contribs = p->areq.contribs,
+                         .leaves = p->areq.leaf_ids,
                          .metrics_slot = p->metrics_slot,
                          .margin = p->areq.margin,
                          .done = on_job_done,

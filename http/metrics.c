@@ -76,8 +76,10 @@ typedef struct {
   hist_t engine_seconds;
   hist_t batch_rows;
   hist_t batch_requests;
+  hist_t explain_seconds; /* engine time of explanations (contributions, leaves) */
   _Alignas(CACHE_LINE) _Atomic uint64_t rows_predicted;
   _Atomic uint64_t batches;
+  _Atomic uint64_t explain_requests, explain_rows;
 } batch_counts_t;
 
 struct metrics_slot {
@@ -277,6 +279,14 @@ void metrics_batch_done(metrics_t *m, metrics_slot_t *slot, size_t rows, size_t 
   hist_count_add(&c->batch_rows, rows, ROWS_BOUNDS);
   hist_count_add(&c->batch_requests, requests, REQS_BOUNDS);
   hist_time_add(&c->engine_seconds, engine_seconds);
+}
+
+void metrics_explain_done(metrics_t *m, metrics_slot_t *slot, size_t rows, size_t requests,
+                          double engine_seconds) {
+  batch_counts_t *c = slot != NULL ? &slot->batch : &m->batch;
+  atomic_fetch_add_explicit(&c->explain_requests, requests, memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->explain_rows, rows, memory_order_relaxed);
+  hist_time_add(&c->explain_seconds, engine_seconds);
 }
 
 void metrics_queue_wait(metrics_t *m, metrics_slot_t *slot, double seconds) {
@@ -603,6 +613,15 @@ static void render_batches(api_buf_t *b, metrics_t *m, render_models_t *rm) {
              offsetof(batch_counts_t, queue_wait), &time_layout);
   batch_hist(b, m, rm, "grove_engine_seconds", "Engine time per batch.",
              offsetof(batch_counts_t, engine_seconds), &time_layout);
+  batch_counter(b, m, rm, "grove_explain_requests_total",
+                "Requests that asked for contributions or leaves, by model.",
+                offsetof(batch_counts_t, explain_requests));
+  batch_counter(b, m, rm, "grove_explain_rows_total", "Rows explained by the engine, by model.",
+                offsetof(batch_counts_t, explain_rows));
+  batch_hist(b, m, rm, "grove_explain_engine_seconds",
+             "Engine time per batch spent on contributions and leaves (beyond "
+             "grove_engine_seconds' predictions).",
+             offsetof(batch_counts_t, explain_seconds), &time_layout);
 }
 
 /* In-flight and queued work, abandoned and refused requests. */

@@ -72,6 +72,11 @@ void metrics_request_done(metrics_t *m, metrics_route_t route, int status, doubl
 void metrics_batch_done(metrics_t *m, metrics_slot_t *slot, size_t rows, size_t requests,
                         double engine_seconds);
 
+/* The explanations (contributions, leaves) of an engine batch of SLOT's model: ROWS rows,
+ * REQUESTS requests starting with it, ENGINE_SECONDS beyond the predictions. */
+void metrics_explain_done(metrics_t *m, metrics_slot_t *slot, size_t rows, size_t requests,
+                          double engine_seconds);
+
 /* A request for SLOT's model (NULL: unknown) waited SECONDS in the queue before its batch
  * started. */
 void metrics_queue_wait(metrics_t *m, metrics_slot_t *slot, double seconds);
@@ -96,7 +101,9 @@ void metrics_rejected(metrics_t *m, const char *reason); /* "queue_full" | "dead
  *   grove_request_duration_seconds (histogram) {route} and {route,model} likewise;
  *   grove_rows_predicted_total{model}, grove_batches_total{model}, and the histograms
  *   grove_batch_rows{model} (1,2,4,...,65536), grove_batch_requests{model} (1..1024),
- *   grove_queue_wait_seconds{model}, grove_engine_seconds{model} (a series without model
+ *   grove_queue_wait_seconds{model}, grove_engine_seconds{model},
+ *   grove_explain_requests_total{model}, grove_explain_rows_total{model},
+ *   grove_explain_engine_seconds{model} (histogram) (a series without model
  *   counts what no served model's slot claimed: requests refused before their model was
  *   known, jobs submitted without a slot);
  *   grove_inflight_requests, grove_queued_rows, grove_requests_reset_total,

@@ -342,6 +342,9 @@ int server_run(const config_t *cfg, registry_t *reg, metrics_t *metrics,
   /* A request that can never fit in the queue is too large (413), not a reason to retry. */
   s->limits.max_rows =
       cfg->max_request_rows < cfg->max_queue_rows ? cfg->max_request_rows : cfg->max_queue_rows;
+  /* Explanations answer up to 4M values (32 MB of doubles, ~80 MB as JSON) per request:
+   * their size grows with features x classes, not with the body that asks for them. */
+  s->limits.max_explain_values = (size_t)1 << 22;
   s->max_body = cfg->max_body;
   atomic_init(&s->ready, 0);
   configure_h2o(s);

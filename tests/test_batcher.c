@@ -90,6 +90,8 @@ static void tjob_init(tjob_t *t, const grove_forest_t *f, size_t nrows, int marg
   t->job.nrows = nrows;
   t->job.rows64 = NULL; /* float rows decide every value as the library does */
   t->job.inexact = NULL;
+  t->job.contribs = NULL; /* predictions only (tjob_explain asks for more) */
+  t->job.leaves = NULL;
   t->job.metrics_slot = NULL; /* batches counted without a model */
   t->job.margin = margin;
   t->job.out = out;

@@ -217,9 +217,10 @@ static void test_concurrent(void) {
   int hists;
   CHECK_EQ_INT(check_exposition(text, &hists), 0,
                "exposition well formed, buckets cumulative, +Inf == _count");
-  CHECK_EQ_INT(hists, 1 + 2 * 2 + 4 * 3,
+  CHECK_EQ_INT(hists, 1 + 2 * 2 + 4 * 3 + 2,
                "histogram series: predict without a model, 2 routes x 2 models, 4 batch "
-               "histograms x (2 models + none)");
+               "histograms x (2 models + none), the explain histogram x 2 models (none: "
+               "nothing explained without a model)");
   free(text);
   metrics_free(m);
 }
@@ -342,9 +343,9 @@ static void test_render(void) {
   CHECK_CONTAINS(text, "grove_build_info{version=\"", "build info");
   int hists;
   CHECK_EQ_INT(check_exposition(text, &hists), 0, "exposition well formed");
-  CHECK_EQ_INT(hists, 5 + 2 * 2 + 4 * 2 + 3,
+  CHECK_EQ_INT(hists, 5 + 2 * 2 + 5 * 2 + 3,
                "histogram series: infer, models, health, metrics, other; 2 routes x 2 models; "
-               "4 batch histograms x 2 models, 3 of them with batches of no known model");
+               "5 batch histograms x 2 models, 3 of them with batches of no known model");
   free(text);
   metrics_free(m);
 }
