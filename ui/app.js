@@ -471,7 +471,8 @@
     const margin = ctx.margins[k];
     const multi = ctx.groups.length > 1;
     const classification = state.meta.task === 'binary' || state.meta.task === 'multiclass';
-    const target = classification ? className(ctx, k) : null;
+    const cls = classification ? className(ctx, k) : null;
+    const target = cls !== null && /^\d+$/.test(cls) ? `class ${cls}` : cls; // "class 2", not "2", when classes are numbers
 
     // The largest |contribution| first; past EXPLAIN_TOP the rest is one "other features" bar.
     const order = names.map((_, j) => j).filter((j) => g[j] !== 0).sort((a, b) => Math.abs(g[b]) - Math.abs(g[a]) || a - b);
@@ -526,7 +527,8 @@
         label.push(el('span', { class: 'wf-fname', text: names[st.j] }), ' = ',
           v === null ? el('span', { class: 'wf-fval missing', text: 'missing' }) : el('span', { class: 'wf-fval', text: v }));
       } else {
-        label.push(el('span', { class: 'wf-fname', text: `${rest.length} other feature${rest.length === 1 ? '' : 's'}` }));
+        label.push(el('span', { class: 'wf-fname', text: `${rest.length} other feature${rest.length === 1 ? '' : 's'}` }),
+          rest.every((j) => g[j] === 0) ? el('span', { class: 'wf-fval', text: ' (no effect)' }) : '');
       }
       ol.append(el('li', {
         class: `wf-row wf-${dir}${st.j < 0 ? ' wf-other' : ''}`, 'data-contribution': String(st.c),
@@ -548,7 +550,7 @@
       const base = link.apply(ctx.groups.map((gr) => gr[nf]))[k];
       const fromPred = ctx.preds.length === ctx.groups.length && typeof ctx.preds[k] === 'number';
       const final = fromPred ? String(ctx.preds[k]) : String(link.apply(ctx.margins)[k]);
-      const name = link.prob ? `P(${target})` : 'value';
+      const name = link.prob ? `P(${cls})` : 'value';
       out.push(el('p', { class: 'explain-probs small' },
         `Base ${name} `, el('b', { class: 'mono', id: 'explain-base-prob', text: String(Number(base.toPrecision(6))) }),
         ` \u2192 this row's ${name} `, el('b', { class: 'mono', id: 'explain-final-prob', text: final }),

@@ -432,8 +432,10 @@ async function main() {
     ok(apiContribs.length === body.length && body.every((r, k) => JSON.stringify(r.slice(cc)) === JSON.stringify(apiContribs[k].map(String))),
       "the contribution cells are the API's numbers, row by row");
     const off = body.map((r, k) => (r.length > cc && marginAll.status === 200 ? Math.abs(sum(r.slice(cc).map(Number)) - marginAll.body.predictions[k]) : Infinity));
-    ok(off.length === sampleRows.length && off.every((d) => d < 1e-6),
-      `per row, the contributions and the bias add up to the margin within 1e-6 (largest difference ${Math.max(...off).toExponential(2)})`, off);
+    // The margin is the engine's single-precision sum over 300 trees, sent with 9 digits;
+    // the contributions are doubles: they agree to float32's precision, not to 1e-6.
+    ok(off.length === sampleRows.length && off.every((d) => d < 1e-5),
+      `per row, the contributions and the bias add up to the API's margin within 1e-5 (largest difference ${Math.max(...off).toExponential(2)})`, off);
     // Untick: the same file again, without the columns (waited for, so that the next upload starts clean).
     await page.uncheck('#csv-contrib');
     await page.waitForFunction(() => !document.getElementById('csv-download').hidden && !/contribution columns/.test(document.getElementById('batch-summary').textContent), null, { timeout: 20000 });
