@@ -100,7 +100,8 @@ static int explain_prepare(const grove_forest_t *forest, const api_limits_t *lim
                      n, per_row, max);
   if (width > 0 && (req->contribs = malloc(n * width * sizeof(double))) == NULL)
     return api__fail(err, 500, "out of memory for the contributions of %zu rows", n);
-  if (trees > 0 && (req->leaf_ids = malloc(n * trees * sizeof(uint32_t))) == NULL)
+  /* (A model without trees still answers its rows' empty lists of leaves.) */
+  if (req->leaves && (req->leaf_ids = malloc((n * trees + 1) * sizeof(uint32_t))) == NULL)
     return api__fail(err, 500, "out of memory for the leaves of %zu rows", n);
   return 0;
 }

@@ -253,7 +253,8 @@ static void put_contribs_table(api_buf_t *b, const api_answer_t *a, size_t r) {
   api_buf_puts(b, "<table id=\"contributions\"><caption>Contributions to the margin</caption>\n");
   for (uint32_t j = 0; j < per; j++) {
     char buf[16];
-    const char *name = j < a->num_features ? api__feature_name(a->forest, a->schema, j, buf) : "bias";
+    const char *name =
+        j < a->num_features ? api__feature_name(a->forest, a->schema, j, buf) : "bias";
     api_buf_puts(b, "<tr><th>");
     put_html(b, name, strlen(name));
     api_buf_puts(b, "</th>");

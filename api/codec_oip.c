@@ -43,10 +43,11 @@ static const v2_dtype_t v2_dtypes[] = {
 };
 #define DTYPE_LIST "FP16, BF16, FP32, FP64, INT8..INT64, UINT8..UINT64, BOOL or BYTES"
 
-static const char *const output_names[API_OUT_KINDS] = {
-    [API_OUT_PREDICT] = "predict",        [API_OUT_PROBA] = "predict_proba",
-    [API_OUT_OUTPUT0] = "output__0",      [API_OUT_CONTRIBS] = "contributions",
-    [API_OUT_LEAVES] = "leaves"};
+static const char *const output_names[API_OUT_KINDS] = {[API_OUT_PREDICT] = "predict",
+                                                        [API_OUT_PROBA] = "predict_proba",
+                                                        [API_OUT_OUTPUT0] = "output__0",
+                                                        [API_OUT_CONTRIBS] = "contributions",
+                                                        [API_OUT_LEAVES] = "leaves"};
 
 static const v2_dtype_t *find_dtype(const char *name) {
   for (size_t i = 0; i < sizeof v2_dtypes / sizeof v2_dtypes[0]; i++)
@@ -867,8 +868,8 @@ static output_form_t output_form(const api_answer_t *a, int kind) {
   /* Contributions as FP32, as the v1 msgpack answer gives them: [n, F + 1], or
    * [n, groups, F + 1] for multi-class models; leaves as INT32 [n, trees]. */
   if (kind == API_OUT_CONTRIBS)
-    return (output_form_t){0, 0, a->num_groups * (a->num_features + 1), a->num_groups, kind,
-                           "FP32"};
+    return (output_form_t){0,    0,     a->num_groups * (a->num_features + 1), a->num_groups,
+                           kind, "FP32"};
   if (kind == API_OUT_LEAVES) return (output_form_t){0, 0, a->num_trees, 1, kind, "INT32"};
   if (kind == API_OUT_PREDICT && a->labels) {
     int strings = a->schema != NULL && a->schema->num_labels > 0;

@@ -634,7 +634,9 @@ enum {
   KEY_DATA = 8,
   KEY_MARGIN = 16,
   KEY_LABELS = 32,
-  KEY_CHOICE = 64 /* and up: api__v1_choices[bit / KEY_CHOICE - 1] */
+  KEY_EXPLAIN = 64,
+  KEY_LEAVES = 128,
+  KEY_CHOICE = 256 /* and up: api__v1_choices[bit / KEY_CHOICE - 1] */
 };
 #define KEYS_ROWS   (KEY_ROWS | KEY_RECORDS)
 #define KEYS_TENSOR (KEY_SHAPE | KEY_DATA)
@@ -643,8 +645,9 @@ static int top_key(const uint8_t *s, size_t len) {
   static const struct {
     const char *name;
     int bit;
-  } keys[] = {{"rows", KEY_ROWS}, {"records", KEY_RECORDS}, {"shape", KEY_SHAPE},
-              {"data", KEY_DATA}, {"margin", KEY_MARGIN},   {"labels", KEY_LABELS}};
+  } keys[] = {{"rows", KEY_ROWS},       {"records", KEY_RECORDS}, {"shape", KEY_SHAPE},
+              {"data", KEY_DATA},       {"margin", KEY_MARGIN},   {"labels", KEY_LABELS},
+              {"explain", KEY_EXPLAIN}, {"leaves", KEY_LEAVES}};
   for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
     if (name_equals(keys[k].name, s, len)) return keys[k].bit;
   for (int c = 0; c < API_V1_CHOICES; c++)
@@ -712,11 +715,19 @@ static int decode_top_value(decoder_t *d, mp_reader_t *r, int bit, api_request_t
       return 0;
     case KEY_MARGIN:
     case KEY_LABELS:
+    case KEY_EXPLAIN:
+    case KEY_LEAVES: {
+      const char *key = bit == KEY_MARGIN    ? "margin"
+                        : bit == KEY_LABELS  ? "labels"
+                        : bit == KEY_EXPLAIN ? "explain"
+                                             : "leaves";
+      char quoted[16];
+      snprintf(quoted, sizeof quoted, "\"%s\"", key);
       if ((rc = mp_read_bool(r, &value)) != MP_OK)
-        return fail_read(d, r, rc, bit == KEY_MARGIN ? "\"margin\"" : "\"labels\"",
-                         "true or false");
-      *(bit == KEY_MARGIN ? &req->margin : &req->labels) = value;
+        return fail_read(d, r, rc, quoted, "true or false");
+      *api__v1_flag(req, key, strlen(key)) = value;
       return 0;
+    }
     default:
       return decode_choice(d, r, bit, req);
   }
@@ -743,7 +754,8 @@ static int decode_body(decoder_t *d, mp_reader_t *r, api_request_t *req) {
       return api__fail(
           d->err, 400,
           "unknown key \"%s\": expected \"rows\", \"records\" or \"shape\" and \"data\", "
-          "and optionally \"margin\", \"labels\", \"errors\" and \"unknown_categories\"",
+          "and optionally \"margin\", \"labels\", \"explain\", \"leaves\", \"errors\" and "
+          "\"unknown_categories\"",
           clip(text, sizeof text, key, len));
     if (seen & bit)
       return api__fail(d->err, 400, "\"%s\" appears twice", clip(text, sizeof text, key, len));
@@ -843,23 +855,90 @@ static int pack_tensor(msgpack_packer *pk, const api_answer_t *a) {
   return rc;
 }
 
+/* Explanations as tensors: {"shape": [n, ...], "data": <bin of little-endian 4-byte
+ * elements>}, like predictions' float32 tensor. Contributions are float32 [n, F + 1], or
+ * [n, groups, F + 1] for multi-class models (a failed row: NaN); leaves int32 [n, trees]
+ * (a failed row: -1). Elements are packed a block at a time. */
+static int pack_explained(msgpack_packer *pk, const api_answer_t *a, int contribs) {
+  const size_t n = a->req->nrows;
+  const uint32_t per = contribs ? a->num_groups * (a->num_features + 1) : a->num_trees;
+  int rc = msgpack_pack_map(pk, 2);
+  rc |= pack_cstr(pk, "shape");
+  const int grouped = contribs && a->num_groups > 1;
+  rc |= msgpack_pack_array(pk, grouped ? 3 : 2);
+  rc |= msgpack_pack_uint64(pk, n);
+  if (grouped) rc |= msgpack_pack_uint32(pk, a->num_groups);
+  rc |= msgpack_pack_uint32(pk, grouped ? a->num_features + 1 : per);
+  rc |= pack_cstr(pk, "data");
+  rc |= msgpack_pack_bin(pk, n * per * 4);
+  uint8_t block[4 * 256];
+  size_t used = 0;
+  for (size_t r = 0; r < n && rc == 0; r++) {
+    const int bad = api__answer_row_error(a, r) != NULL;
+    for (uint32_t k = 0; k < per; k++) {
+      uint32_t bits;
+      if (contribs) {
+        float v = bad ? NAN : (float)a->req->contribs[r * per + k];
+        memcpy(&bits, &v, 4);
+      } else {
+        bits = bad ? UINT32_MAX : a->req->leaf_ids[r * per + k]; /* -1 as int32 */
+      }
+      for (int i = 0; i < 4; i++) block[used++] = (uint8_t)(bits >> (8 * i));
+      if (used == sizeof block) {
+        rc |= msgpack_pack_bin_body(pk, block, used);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) rc |= msgpack_pack_bin_body(pk, block, used);
+  return rc;
+}
+
+/* "contributions" with "feature_names", and "leaves", as the request asked for them. */
+static int pack_explanations(msgpack_packer *pk, const api_answer_t *a) {
+  int rc = 0;
+  if (a->req->contribs != NULL) {
+    rc |= pack_cstr(pk, "contributions");
+    rc |= pack_explained(pk, a, 1);
+    rc |= pack_cstr(pk, "feature_names");
+    rc |= msgpack_pack_array(pk, a->num_features);
+    for (uint32_t j = 0; j < a->num_features && rc == 0; j++) {
+      char buf[16];
+      rc |= pack_cstr(pk, api__feature_name(a->forest, a->schema, j, buf));
+    }
+  }
+  if (a->req->leaf_ids != NULL) {
+    rc |= pack_cstr(pk, "leaves");
+    rc |= pack_explained(pk, a, 0);
+  }
+  return rc;
+}
+
 int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
   const size_t n = a->req->nrows;
   const uint32_t width = a->width;
   if (width == 0 || n > UINT32_MAX / 4 / width)
     return -1; /* beyond msgpack's 32-bit bin and array sizes */
+  const size_t contribs = a->req->contribs ? (size_t)a->num_groups * (a->num_features + 1) : 0,
+               leaves = a->req->leaf_ids ? a->num_trees : 0;
+  if ((contribs > 0 && n > UINT32_MAX / 4 / contribs) ||
+      (leaves > 0 && n > UINT32_MAX / 4 / leaves))
+    return -1;
   const size_t floats = n * width;
   const int as_bin = a->req->binary_output || floats >= BIN_OUTPUT_MIN_FLOATS;
 
   /* Reserve about what the body takes (5 bytes a float, labels of up to 16 bytes). */
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
-  const size_t reserve = 64 + strlen(a->model_name) + floats * 5 + (a->labels ? floats * 16 : 0);
+  const size_t reserve = 64 + strlen(a->model_name) + floats * 5 + (a->labels ? floats * 16 : 0) +
+                         n * (contribs + leaves) * 4 + (contribs ? a->num_features * 24 : 0);
   if ((sb.data = malloc(reserve)) != NULL) sb.alloc = reserve;
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 
-  int rc = msgpack_pack_map(&pk, 2 + (a->labels != 0) + (a->req->per_row_errors != 0));
+  int rc =
+      msgpack_pack_map(&pk, 2 + (a->labels != 0) + (a->req->per_row_errors != 0) +
+                                (a->req->contribs != NULL ? 2 : 0) + (a->req->leaf_ids != NULL));
   rc |= pack_cstr(&pk, "model");
   rc |= pack_cstr(&pk, a->model_name);
   rc |= pack_cstr(&pk, "predictions");
@@ -893,6 +972,7 @@ int api__msgpack_encode_v1(const api_answer_t *a, api_body_t *body) {
       rc |= e != NULL ? pack_cstr(&pk, e) : msgpack_pack_nil(&pk);
     }
   }
+  rc |= pack_explanations(&pk, a);
   return finish_body(&sb, rc, body);
 }
 

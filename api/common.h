@@ -109,8 +109,8 @@ int api__v1_choice(const api_v1_choice_t *c, const char *word, api_request_t *re
 int *api__v1_flag(api_request_t *req, const char *key, size_t klen);
 
 /* The v1 body's keys, for "unknown key" messages. */
-#define API_V1_KEYS_HELP                                                                       \
-  "expected \"rows\" or \"records\", and optionally \"margin\", \"labels\", \"explain\", "     \
+#define API_V1_KEYS_HELP                                                                   \
+  "expected \"rows\" or \"records\", and optionally \"margin\", \"labels\", \"explain\", " \
   "\"leaves\", \"errors\" and \"unknown_categories\""
 
 /* Text S (LEN bytes) for the feature at LOC: a category string for a categorical feature,

@@ -26,7 +26,7 @@ struct batch_run {
 };
 
 /* How far down the queue a worker looks for chunks of the same model. */
-#define SCAN_LIMIT     256
+#define SCAN_LIMIT             256
 /* Large requests are split no finer than this, so each piece still fills SIMD blocks. */
 #define MIN_CHUNK_ROWS         256
 /* Contributions cost BATCHER_EXPLAIN_COST predictions a row or more: split finer. */
@@ -98,8 +98,7 @@ static batch_chunk_t *take_batch(batcher_t *b, size_t *rows) {
   batch_chunk_t *prev = NULL, *c = b->head;
   for (int scanned = 0; c != NULL && n < limit && scanned < SCAN_LIMIT; scanned++) {
     batch_chunk_t *next = c->next;
-    if (c->job->forest == first->job->forest && job_kind(c->job) == kind &&
-        n + c->nrows <= limit) {
+    if (c->job->forest == first->job->forest && job_kind(c->job) == kind && n + c->nrows <= limit) {
       if (prev)
         prev->next = next;
       else
@@ -216,27 +215,26 @@ static int explain_batch(worker_t *w, const grove_forest_t *f, const grove_fores
   if (grove_forest_takes_doubles(f) && (rows64 = gather_rows64(w, live, n, nchunks, nf)) == NULL)
     return -1;
   /* One chunk: straight into its job's arrays; several: into the worker's, then copied. */
-  double *contribs = NULL;
-  uint32_t *leaves = NULL;
-  if (first->contribs != NULL)
-    contribs = nchunks == 1 ? first->contribs + live->offset * width
-               : reserve((void **)&w->contribs, &w->cap_contribs, n * width, sizeof(double)) == 0
-                   ? w->contribs
-                   : NULL;
-  if (first->leaves != NULL)
-    leaves = nchunks == 1 ? first->leaves + live->offset * info->num_trees
-             : reserve((void **)&w->leaves, &w->cap_leaves, n * info->num_trees,
-                       sizeof(uint32_t)) == 0
-                 ? w->leaves
-                 : NULL;
-  if ((first->contribs != NULL && contribs == NULL) || (first->leaves != NULL && leaves == NULL))
+  const size_t trees = info->num_trees;
+  double *contribs = first->contribs != NULL ? first->contribs + live->offset * width : NULL;
+  uint32_t *leaves = first->leaves != NULL ? first->leaves + live->offset * trees : NULL;
+  if (nchunks > 1 && contribs != NULL) {
+    if (reserve((void **)&w->contribs, &w->cap_contribs, n * width, sizeof(double)) != 0) return -1;
+    contribs = w->contribs;
+  }
+  if (nchunks > 1 && leaves != NULL) {
+    if (reserve((void **)&w->leaves, &w->cap_leaves, n * trees + 1, sizeof(uint32_t)) != 0)
+      return -1;
+    leaves = w->leaves;
+  }
+  grove_error_t err;
+  if (contribs != NULL &&
+      (rows64 != NULL ? grove_forest_contribs_f64(f, rows64, n, contribs, &err)
+                      : grove_forest_contribs(f, rows, n, contribs, &err)) != GROVE_OK)
     return -1;
-  if (contribs != NULL && (rows64 != NULL ? grove_forest_contribs_f64(f, rows64, n, contribs, NULL)
-                                          : grove_forest_contribs(f, rows, n, contribs, NULL)) !=
-                              GROVE_OK)
-    return -1;
-  if (leaves != NULL && (rows64 != NULL ? grove_forest_leaves_f64(f, rows64, n, leaves, NULL)
-                                        : grove_forest_leaves(f, rows, n, leaves, NULL)) != GROVE_OK)
+  if (leaves != NULL &&
+      (rows64 != NULL ? grove_forest_leaves_f64(f, rows64, n, leaves, &err)
+                      : grove_forest_leaves(f, rows, n, leaves, &err)) != GROVE_OK)
     return -1;
   if (nchunks == 1) return 0;
   size_t at = 0;
@@ -245,8 +243,8 @@ static int explain_batch(worker_t *w, const grove_forest_t *f, const grove_fores
       memcpy(c->job->contribs + c->offset * width, contribs + at * width,
              c->nrows * width * sizeof(double));
     if (leaves != NULL)
-      memcpy(c->job->leaves + c->offset * info->num_trees, leaves + at * info->num_trees,
-             c->nrows * info->num_trees * sizeof(uint32_t));
+      memcpy(c->job->leaves + c->offset * trees, leaves + at * trees,
+             c->nrows * trees * sizeof(uint32_t));
     at += c->nrows;
   }
   return 0;

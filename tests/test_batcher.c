@@ -702,6 +702,136 @@ static grove_forest_t *load(const char *path) {
   return f;
 }
 
+/* ---- explanations ---- */
+
+/* T also asks for contributions (CONTRIBS) and / or leaves (LEAVES); *WANT_C and *WANT_L get
+ * what the engine gives for its rows alone (the caller frees them). */
+static void tjob_explain(tjob_t *t, int contribs, int leaves, double **want_c, uint32_t **want_l) {
+  const grove_forest_t *f = t->job.forest;
+  grove_forest_info_t info;
+  grove_forest_get_info(f, &info);
+  const size_t n = t->job.nrows ? t->job.nrows : 1, w = grove_forest_contribs_width(f);
+  grove_error_t err;
+  *want_c = NULL;
+  *want_l = NULL;
+  if (contribs) {
+    t->job.contribs = malloc(n * w * sizeof(double));
+    *want_c = malloc(n * w * sizeof(double));
+    if (t->job.contribs == NULL || *want_c == NULL ||
+        grove_forest_contribs(f, t->rows, t->job.nrows, *want_c, &err) != GROVE_OK) {
+      printf("Bail out! reference contributions\n");
+      exit(1);
+    }
+    for (size_t i = 0; i < n * w; i++) t->job.contribs[i] = -777.0;
+  }
+  if (leaves) {
+    t->job.leaves = malloc(n * info.num_trees * sizeof(uint32_t));
+    *want_l = malloc(n * info.num_trees * sizeof(uint32_t));
+    if (t->job.leaves == NULL || *want_l == NULL ||
+        grove_forest_leaves(f, t->rows, t->job.nrows, *want_l, &err) != GROVE_OK) {
+      printf("Bail out! reference leaves\n");
+      exit(1);
+    }
+    memset(t->job.leaves, 0xff, n * info.num_trees * sizeof(uint32_t));
+  }
+}
+
+/* 1 when T's explanations are WANT_C / WANT_L (NULL: not asked): the batch a job shared
+ * changes nothing of a row's values. */
+static int tjob_explained(const tjob_t *t, const double *want_c, const uint32_t *want_l) {
+  grove_forest_info_t info;
+  grove_forest_get_info(t->job.forest, &info);
+  const size_t w = grove_forest_contribs_width(t->job.forest);
+  for (size_t i = 0; want_c != NULL && i < t->job.nrows * w; i++)
+    if (t->job.contribs[i] != want_c[i]) {
+      printf("# contribution %zu: %.17g, alone %.17g\n", i, t->job.contribs[i], want_c[i]);
+      return 0;
+    }
+  for (size_t i = 0; want_l != NULL && i < t->job.nrows * info.num_trees; i++)
+    if (t->job.leaves[i] != want_l[i]) {
+      printf("# leaf %zu: %u, alone %u\n", i, t->job.leaves[i], want_l[i]);
+      return 0;
+    }
+  return 1;
+}
+
+/*
+ * Explained jobs queued together share one engine call (one explain batch) and get what
+ * each would get alone; plain predictions queued with them are batched apart; explain
+ * batches hold max_batch_rows / BATCHER_EXPLAIN_COST rows at most, so a large explained
+ * request is split finer than a prediction.
+ */
+static void test_explain(void) {
+  enum { NEXPLAIN = 8, NPLAIN = 4, CAP = 320 };
+  metrics_t *m = metrics_new();
+  batcher_t *b = batcher_new(1, CAP, 0, BIG_QUEUE, 0, m);
+  CHECK(b != NULL && gate_hold(b), "explain: the one worker is held");
+  tjob_t jobs[NEXPLAIN + NPLAIN];
+  double *want_c[NEXPLAIN + NPLAIN];
+  uint32_t *want_l[NEXPLAIN + NPLAIN];
+  int refused = 0;
+  for (int i = 0; i < NEXPLAIN + NPLAIN; i++) {
+    memset(&jobs[i], 0, sizeof jobs[i]);
+    /* income's explained jobs ask for both, multi's for contributions alone: 2 kinds */
+    const grove_forest_t *f = i < NEXPLAIN / 2 ? income : i < NEXPLAIN ? multi : income;
+    tjob_init(&jobs[i], f, 1 + (size_t)(i % 3), i % 2, 500 + (uint64_t)i);
+    if (i < NEXPLAIN)
+      tjob_explain(&jobs[i], 1, f == income, &want_c[i], &want_l[i]);
+    else
+      want_c[i] = NULL, want_l[i] = NULL;
+    refused += batcher_submit(b, &jobs[i].job) != BATCHER_OK;
+  }
+  gate_release();
+  CHECK_EQ_INT(refused, 0, "explain: every submit accepted");
+  CHECK(wait_jobs(jobs, NEXPLAIN + NPLAIN), "explain: every job finished");
+  tally_t t = tally(jobs, NEXPLAIN + NPLAIN);
+  CHECK(t.bad_calls == 0 && t.skipped == 0 && t.wrong == 0,
+        "explain: predictions of explained and plain jobs equal grove_forest_predict");
+  int wrong = 0;
+  for (int i = 0; i < NEXPLAIN; i++) wrong += !tjob_explained(&jobs[i], want_c[i], want_l[i]);
+  CHECK_EQ_INT(wrong, 0, "explain: contributions and leaves equal the engine's on each job alone");
+  CHECK_EQ_INT(metric(m, "grove_explain_requests_total"), NEXPLAIN,
+               "explain: grove_explain_requests_total counts the explained jobs");
+  double rows = 0;
+  for (int i = 0; i < NEXPLAIN; i++) rows += (double)jobs[i].job.nrows;
+  CHECK_EQ_INT(metric(m, "grove_explain_rows_total"), rows,
+               "explain: grove_explain_rows_total counts their rows");
+  CHECK_EQ_INT(metric(m, "grove_explain_engine_seconds_count"), 2,
+               "explain: the queued explained jobs share one engine call per model and kind");
+  CHECK_EQ_INT(metric(m, "grove_batches_total"), 4,
+               "explain: batches: the gate, the plain jobs, and the 2 explained");
+
+  /* A large explained job: batches of CAP / BATCHER_EXPLAIN_COST rows. */
+  tjob_t big;
+  memset(&big, 0, sizeof big);
+  double *big_c;
+  uint32_t *big_l;
+  tjob_init(&big, multi, 95, 1, 4242);
+  tjob_explain(&big, 1, 1, &big_c, &big_l);
+  double before = metric(m, "grove_explain_engine_seconds_count");
+  CHECK_EQ_INT(batcher_submit(b, &big.job), BATCHER_OK, "explain, large: submitted");
+  CHECK(wait_jobs(&big, 1) && !big.job.skipped && tjob_scored(&big), "explain, large: scored");
+  CHECK(tjob_explained(&big, big_c, big_l), "explain, large: every chunk's explanations in place");
+  CHECK_EQ_INT(metric(m, "grove_explain_engine_seconds_count") - before,
+               (95 + CAP / BATCHER_EXPLAIN_COST - 1) / (CAP / BATCHER_EXPLAIN_COST),
+               "explain, large: one batch per max_batch_rows / BATCHER_EXPLAIN_COST rows");
+  batcher_free(b);
+  for (int i = 0; i < NEXPLAIN + NPLAIN; i++) {
+    free(jobs[i].job.contribs);
+    free(jobs[i].job.leaves);
+    free(want_c[i]);
+    free(want_l[i]);
+    tjob_release(&jobs[i]);
+  }
+  free(big.job.contribs);
+  free(big.job.leaves);
+  free(big_c);
+  free(big_l);
+  tjob_release(&big);
+  tjob_release(&gate.job);
+  metrics_free(m);
+}
+
 int main(void) {
   main_thread = pthread_self();
   income = load(INCOME_PATH);
@@ -717,6 +847,7 @@ int main(void) {
   test_free_with_queue();
   test_zero_workers();
   test_zero_rows();
+  test_explain();
   grove_forest_free(income);
   grove_forest_free(multi);
   int rc = test_done();
