@@ -12,7 +12,8 @@
   const MISSING = new Set(['', 'NA', 'NaN', 'nan']);
 
   const $ = (id) => document.getElementById(id);
-  const state = { models: [], meta: null, features: [], lastCurl: '', downloadUrl: null, batch: null };
+  const EXPLAIN_TOP = 8;        // features drawn one by one in the explanation; the rest are summed
+  const state = { models: [], meta: null, features: [], lastCurl: '', downloadUrl: null, batch: null, batchFile: null, batchGen: 0 };
 
   /* ---------------------------------------------------------------- helpers */
 
@@ -76,6 +77,8 @@
     $('copy-curl').addEventListener('click', copyCurl);
     $('model-picker').addEventListener('change', (e) => selectModel(e.target.value, true));
     $('csv-file').addEventListener('change', (e) => { const f = e.target.files && e.target.files[0]; if (f) scoreCsv(f); });
+    // Ticking "add contribution columns" after a file was scored scores it again.
+    $('csv-contrib').addEventListener('change', () => { if (state.batchFile) scoreCsv(state.batchFile); });
     $('chunk-size-text').textContent = String(CHUNK_ROWS);
 
     let list;
@@ -128,6 +131,7 @@
     renderFields(state.features);
     resetResult();
     resetBatch();
+    state.batchFile = null;
     $('predict-btn').disabled = false;
   }
 
@@ -250,14 +254,25 @@
     hideServerError();
     if (!validateForm()) return;
     const name = state.meta.name;
-    const body = { records: [recordFromForm()] };
-    const bodyText = JSON.stringify(body);
+    const record = recordFromForm();
+    // The prediction comes with its explanation (per-feature contributions). A model that
+    // cannot be explained answers 4xx: ask again without "explain" and say why in a note.
+    let body = { records: [record], explain: true };
+    let bodyText = JSON.stringify(body);
     const btn = $('predict-btn');
     btn.disabled = true;
     btn.textContent = 'Predicting…';
     let r;
+    let explainError = null;
     try {
       r = await postPredict(name, bodyText);
+      if (!r.res.ok && r.res.status >= 400 && r.res.status < 500) {
+        const first = errorText(r);
+        body = { records: [record] };
+        bodyText = JSON.stringify(body);
+        r = await postPredict(name, bodyText);
+        if (r.res.ok) explainError = first; // else the record itself is refused: the error says why
+      }
     } catch (err) {
       showServerError(0, `Network error: ${err.message}`);
       return;
@@ -278,6 +293,11 @@
       return;
     }
     renderResult(r.data);
+    try {
+      renderExplanation(r.data, record, explainError);
+    } catch (err) { // the explanation is extra: whatever goes wrong there, the prediction stays
+      showExplainNote(`The explanation cannot be drawn: ${err.message}`);
+    }
   }
 
   function showLatency(r) {
@@ -302,6 +322,7 @@
   }
 
   function resetResult(message) {
+    hideExplanation();
     const box = $('result');
     box.textContent = '';
     box.append(el('p', { class: 'result-empty', id: 'result-empty', text: message || 'Fill in the features and press Predict.' }));
@@ -340,6 +361,206 @@
       box.append(el('p', { class: 'muted small', text: 'Value' }), el('p', { class: 'result-label mono', id: 'result-value', text }));
     }
   }
+
+  /* ---------------------------------------------------------------- explanation */
+
+  const sigmoid = (x, scale) => 1 / (1 + Math.exp(-scale * x));
+  function softmax(v) {
+    const top = Math.max(...v);
+    const e = v.map((x) => Math.exp(x - top));
+    const t = e.reduce((a, b) => a + b, 0);
+    return e.map((x) => x / t);
+  }
+  const argmax = (v) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+  const near = (a, b) => Number.isFinite(a) && Number.isFinite(b) && Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b));
+  /* A margin as text: 6 decimals at most, no digit grouping (the page's tests read it back). */
+  const fmtMargin = (x) => String(Number(x.toFixed(6)));
+  const fmtContrib = (x) => {
+    const a = Math.abs(x);
+    const t = a === 0 ? '0' : a >= 0.001 ? a.toLocaleString('en-US', { maximumFractionDigits: 4 }) : a.toExponential(2);
+    return (x > 0 ? '+' : x < 0 ? '\u2212' : '\u00b1') + t;
+  };
+
+  /*
+   * How the model turns margins (one per class) into its prediction. The task and objective
+   * (GET /v1/models/{name}) give the candidates; the first whose output matches the
+   * prediction is the one: a sigmoid for binary classifiers (LightGBM's "sigmoid:<s>" scale
+   * included), a softmax or one-vs-all sigmoids for multi-class ones, the identity or exp
+   * (log link) for regression. None matching (hinge, ...): the chart stays in margin space.
+   */
+  function linkFor(meta, margins, preds) {
+    const scale = Number((/sigmoid:([0-9.eE+-]+)/.exec(String(meta.objective || '')) || [])[1]) || 1;
+    const logistic = (m) => m.map((x) => sigmoid(x, scale));
+    const same = (m) => m;
+    const cands = meta.task === 'binary'
+      ? [{ space: 'log-odds', prob: true, apply: logistic }, { space: 'raw score', apply: same }]
+      : meta.task === 'multiclass'
+        ? [{ space: 'log-odds (softmax)', prob: true, apply: softmax }, { space: 'log-odds (one-vs-all)', prob: true, apply: logistic }, { space: 'raw score', apply: same }]
+        : [{ space: 'value', apply: same }, { space: 'log of the value', exp: true, apply: (m) => m.map(Math.exp) }];
+    if (!(preds.length === margins.length && preds.every((p) => typeof p === 'number'))) return cands[0]; // multi:softmax answers a class
+    return cands.find((c) => c.apply(margins).every((v, i) => near(v, preds[i]))) || { space: 'margin', unknown: true, apply: same };
+  }
+
+  function hideExplanation() {
+    const s = $('explain');
+    s.hidden = true;
+    s.textContent = '';
+  }
+
+  function showExplainNote(text) {
+    const s = $('explain');
+    s.textContent = '';
+    s.append(el('p', { class: 'explain-note muted small', id: 'explain-note', text }));
+    s.hidden = false;
+  }
+
+  /* Under the prediction: the contributions of its features, a waterfall from the base value to the row's margin. */
+  function renderExplanation(data, record, explainError) {
+    hideExplanation();
+    if (explainError !== null) return showExplainNote(`No explanation for this model: ${explainError}`);
+    const rows = data.contributions;
+    if (!Array.isArray(rows) || rows.length === 0) return showExplainNote('The server sent no contributions for this prediction.');
+    const meta = state.meta;
+    const names = Array.isArray(data.feature_names) ? data.feature_names.map(String) : state.features.map((f) => f.name);
+    const groups = Array.isArray(rows[0][0]) ? rows[0] : [rows[0]]; // multi-class: one array per class
+    if (!groups.every((g) => Array.isArray(g) && g.length === names.length + 1 && g.every((v) => typeof v === 'number'))) {
+      throw new Error(`each class's contributions should be ${names.length + 1} numbers (${names.length} features and the bias)`);
+    }
+    const margins = groups.map((g) => g.reduce((a, b) => a + b, 0));
+    const pred = data.predictions[0];
+    const preds = Array.isArray(pred) ? pred : [pred];
+    const ctx = { names, record, groups, margins, preds, link: linkFor(meta, margins, preds), classes: classNames(meta) };
+    let k = 0;
+    if (groups.length > 1) k = Array.isArray(pred) ? argmax(pred) : Number.isInteger(pred) && pred >= 0 && pred < groups.length ? pred : argmax(margins);
+    ctx.predicted = k;
+
+    const s = $('explain');
+    s.textContent = '';
+    s.append(el('h3', { id: 'explain-title', text: 'Why: feature contributions' }));
+    const box = el('div', { id: 'explain-chart-box' });
+    if (groups.length > 1) {
+      const sel = el('select', { id: 'explain-class' });
+      groups.forEach((_, c) => sel.append(el('option', { value: c, text: className(ctx, c) + (c === k ? ' (predicted)' : '') })));
+      sel.value = String(k);
+      sel.addEventListener('change', () => drawExplanation(box, ctx, Number(sel.value)));
+      s.append(el('div', { class: 'picker explain-picker' }, el('label', { for: 'explain-class', text: 'Class' }), sel));
+    }
+    s.append(box);
+    drawExplanation(box, ctx, k);
+    s.hidden = false;
+  }
+
+  function className(ctx, k) {
+    const { classes } = ctx;
+    if (ctx.groups.length === 1) return classes && classes.length === 2 ? classes[1] : '1';
+    return classes && classes[k] !== undefined ? classes[k] : String(k);
+  }
+
+  /* The row's value of a feature as the form sent it: the category string, the number, or "missing". */
+  function rowValue(record, name) {
+    const v = record[name];
+    return v === undefined || v === null || v === '' ? null : String(v);
+  }
+
+  function drawExplanation(box, ctx, k) {
+    box.textContent = '';
+    const { names, record, link } = ctx;
+    const g = ctx.groups[k];
+    const nf = names.length;
+    const bias = g[nf];
+    const margin = ctx.margins[k];
+    const multi = ctx.groups.length > 1;
+    const classification = state.meta.task === 'binary' || state.meta.task === 'multiclass';
+    const cls = classification ? className(ctx, k) : null;
+    const target = cls !== null && /^\d+$/.test(cls) ? `class ${cls}` : cls; // "class 2", not "2", when classes are numbers
+
+    // The largest |contribution| first; past EXPLAIN_TOP the rest is one "other features" bar.
+    const order = names.map((_, j) => j).filter((j) => g[j] !== 0).sort((a, b) => Math.abs(g[b]) - Math.abs(g[a]) || a - b);
+    const shown = order.length <= EXPLAIN_TOP + 1 ? order : order.slice(0, EXPLAIN_TOP);
+    const shownSet = new Set(shown);
+    const rest = names.map((_, j) => j).filter((j) => !shownSet.has(j));
+    const steps = shown.map((j) => ({ j, c: g[j] }));
+    if (rest.length) steps.push({ j: -1, c: rest.reduce((a, j) => a + g[j], 0) });
+
+    // Horizontal scale: every running total from the base to the margin.
+    let run = bias;
+    const points = [bias];
+    for (const st of steps) { st.from = run; run += st.c; st.to = run; points.push(run); }
+    points.push(margin);
+    let lo = Math.min(...points);
+    let hi = Math.max(...points);
+    if (!(hi > lo)) { lo -= 1; hi += 1; }
+    const pad = (hi - lo) * 0.04;
+    lo -= pad; hi += pad;
+    const pos = (x) => ((x - lo) / (hi - lo)) * 100;
+    const guide = () => el('span', { class: 'wf-guide', style: `left:${pos(bias).toFixed(3)}%` });
+    const track = (from, to) => {
+      let left = pos(Math.min(from, to));
+      const width = Math.max(pos(Math.max(from, to)) - left, 0.8); // a tiny contribution stays visible
+      left = Math.min(left, 100 - width);
+      return el('div', { class: 'wf-track', 'aria-hidden': 'true' }, guide(),
+        el('span', { class: 'wf-bar', style: `left:${left.toFixed(3)}%;width:${width.toFixed(3)}%` }));
+    };
+    const tickTrack = (x) => el('div', { class: 'wf-track', 'aria-hidden': 'true' }, guide(),
+      el('span', { class: 'wf-tick', style: `left:${pos(x).toFixed(3)}%` }));
+
+    const space = link.space;
+    const what = classification ? `${space} of ${target}` : link.exp ? 'log of the predicted value' : space === 'value' ? 'predicted value' : space;
+    box.append(el('p', { class: 'muted small explain-caption', id: 'explain-caption' },
+      `How each feature moves the ${what}${multi ? (k === ctx.predicted ? ', the predicted class,' : '') : ''} from the model's base value to this row's: `,
+      'the contributions add up. ', el('span', { class: 'wf-key up', text: '+ pushes up' }), ', ', el('span', { class: 'wf-key down', text: '\u2212 pushes down' }),
+      rest.length ? `; the ${rest.length} smallest are summed into "other features".` : '.'));
+
+    const ol = el('ol', {
+      class: 'waterfall', id: 'contrib-chart', 'data-base': String(bias), 'data-margin': String(margin), 'data-class': String(k),
+      'aria-label': `Contributions to the ${what}, from the base value to this row's`,
+    });
+    ol.append(el('li', { class: 'wf-row wf-base' },
+      el('div', { class: 'wf-head' }, el('span', { class: 'wf-name', text: 'Base value' }),
+        el('span', { class: 'wf-num mono', id: 'explain-base', text: fmtMargin(bias) })),
+      tickTrack(bias)));
+    for (const st of steps) {
+      const dir = st.c > 0 ? 'up' : st.c < 0 ? 'down' : 'zero';
+      const label = [];
+      if (st.j >= 0) {
+        const v = rowValue(record, names[st.j]);
+        label.push(el('span', { class: 'wf-fname', text: names[st.j] }), ' = ',
+          v === null ? el('span', { class: 'wf-fval missing', text: 'missing' }) : el('span', { class: 'wf-fval', text: v }));
+      } else {
+        label.push(el('span', { class: 'wf-fname', text: `${rest.length} other feature${rest.length === 1 ? '' : 's'}` }),
+          rest.every((j) => g[j] === 0) ? el('span', { class: 'wf-fval', text: ' (no effect)' }) : '');
+      }
+      ol.append(el('li', {
+        class: `wf-row wf-${dir}${st.j < 0 ? ' wf-other' : ''}`, 'data-contribution': String(st.c),
+        'data-feature': st.j >= 0 ? names[st.j] : null, 'data-value': st.j >= 0 ? rowValue(record, names[st.j]) ?? '' : null,
+      },
+      el('div', { class: 'wf-head' }, el('span', { class: 'wf-name' }, ...label),
+        el('span', { class: 'wf-num mono' }, fmtContrib(st.c), el('span', { class: 'sr-only', text: dir === 'up' ? ' (up)' : dir === 'down' ? ' (down)' : '' }))),
+      track(st.from, st.to)));
+    }
+    ol.append(el('li', { class: 'wf-row wf-final' },
+      el('div', { class: 'wf-head' }, el('span', { class: 'wf-name', text: classification || space !== 'value' ? `This row's ${space === 'value' ? 'value' : 'margin'}` : 'Prediction' }),
+        el('span', { class: 'wf-num mono', id: 'explain-margin', text: fmtMargin(margin) })),
+      tickTrack(margin)));
+    box.append(ol);
+
+    // Back from margin space: the base and the final probability (or value, for a log link).
+    const out = [];
+    if (link.prob || link.exp) {
+      const base = link.apply(ctx.groups.map((gr) => gr[nf]))[k];
+      const fromPred = ctx.preds.length === ctx.groups.length && typeof ctx.preds[k] === 'number';
+      const final = fromPred ? String(ctx.preds[k]) : String(link.apply(ctx.margins)[k]);
+      const name = link.prob ? `P(${cls})` : 'value';
+      out.push(el('p', { class: 'explain-probs small' },
+        `Base ${name} `, el('b', { class: 'mono', id: 'explain-base-prob', text: String(Number(base.toPrecision(6))) }),
+        ` \u2192 this row's ${name} `, el('b', { class: 'mono', id: 'explain-final-prob', text: final }),
+        fromPred ? ' (the prediction above).' : '.'));
+    } else if (link.unknown) {
+      out.push(el('p', { class: 'muted small', text: `The prediction is not a transform of the margin this page knows (objective ${state.meta.objective}): the chart stays in margin space.` }));
+    }
+    box.append(...out);
+  }
+
 
   async function copyCurl() {
     const text = state.lastCurl;
@@ -415,7 +636,9 @@
     return /[",\r\n]|^\s|\s$/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
 
+  /* Also abandons a scoring under way (a new file, the checkbox, another model): it stops at its next await. */
   function resetBatch() {
+    state.batchGen++;
     if (state.downloadUrl) URL.revokeObjectURL(state.downloadUrl);
     state.downloadUrl = null;
     state.batch = null;
@@ -438,13 +661,16 @@
   async function scoreCsv(file) {
     resetBatch();
     if (!state.meta) return;
+    state.batchFile = file;
+    const gen = state.batchGen;
     const meta = state.meta;
     let rows;
     try {
       rows = parseCsv(await file.text());
     } catch (err) {
-      return batchError(`${file.name}: ${err.message}`);
+      return gen === state.batchGen ? batchError(`${file.name}: ${err.message}`) : undefined;
     }
+    if (gen !== state.batchGen) return;
     if (rows.length < 1) return batchError(`${file.name}: the file is empty.`);
     const header = rows.shift().map((h) => h.trim());
     const bad = rows.findIndex((r) => r.length !== header.length);
@@ -478,6 +704,10 @@
     const predictions = [];
     const labels = [];
     const errors = [];   // per row: '' or what is wrong with it (the server's words)
+    const contributions = []; // per row, with "add contribution columns": the API's contributions (null: none)
+    let explain = $('csv-contrib').checked;
+    let contribNote = '';  // why the download has no contribution columns after all
+    let contribNames = null;
     const t0 = performance.now();
     let requests = 0;
     // Each chunk asks for per-row errors: the good rows are scored, a bad one gets null and
@@ -486,13 +716,30 @@
       const chunk = records.slice(start, start + CHUNK_ROWS);
       let r;
       try {
-        r = await postPredict(meta.name, JSON.stringify({ records: chunk, errors: 'per_row' }));
+        r = await postPredict(meta.name, JSON.stringify({ records: chunk, errors: 'per_row', ...(explain ? { explain: true } : {}) }));
+        if (explain && !r.res.ok && r.res.status >= 400 && r.res.status < 500) {
+          // The model cannot be explained (or not this way): score without, and say why.
+          const why = errorText(r);
+          requests++;
+          r = await postPredict(meta.name, JSON.stringify({ records: chunk, errors: 'per_row' }));
+          if (r.res.ok) { explain = false; contribNote = why; }
+        }
       } catch (err) {
-        return batchError(`Rows ${start + 1}–${start + chunk.length}: network error: ${err.message}`);
+        return gen === state.batchGen ? batchError(`Rows ${start + 1}–${start + chunk.length}: network error: ${err.message}`) : undefined;
       }
+      if (gen !== state.batchGen) return; // a newer scoring took over
       requests++;
       if (!r.res.ok || !r.data || !Array.isArray(r.data.predictions)) {
         return batchError(`Rows ${start + 1}–${start + chunk.length} refused (HTTP ${r.res.status}): ${errorText(r)}`);
+      }
+      if (explain) {
+        if (Array.isArray(r.data.contributions) && Array.isArray(r.data.feature_names)) {
+          contribNames = contribNames || r.data.feature_names.map(String);
+          chunk.forEach((_, k) => contributions.push(r.data.contributions[k] ?? null));
+        } else {
+          explain = false;
+          contribNote = 'the server sent no contributions';
+        }
       }
       predictions.push(...r.data.predictions);
       if (Array.isArray(r.data.labels)) labels.push(...r.data.labels);
@@ -510,12 +757,29 @@
     const predCols = width === 1 ? ['prediction']
       : Array.from({ length: width }, (_, k) => `prediction_${classes && classes[k] !== undefined ? classes[k] : k}`);
     const hasLabels = labels.length === predictions.length;
-    const outHeader = header.concat(predCols, hasLabels ? ['label'] : [], ['error']);
+    // Contribution columns: contrib_<feature> and contrib_bias (per class for multi-class models:
+    // contrib_<class>_<feature>); in margin space, they add up to the row's margin.
+    const withContribs = explain && contribNames !== null && contributions.length === predictions.length;
+    const firstContrib = withContribs ? contributions.find((c) => Array.isArray(c)) : undefined;
+    const contribGroups = Array.isArray(firstContrib) && Array.isArray(firstContrib[0]) ? firstContrib.length : 1;
+    const contribCols = [];
+    if (withContribs) {
+      for (let g = 0; g < contribGroups; g++) {
+        const prefix = contribGroups === 1 ? 'contrib_' : `contrib_${classes && classes[g] !== undefined ? classes[g] : g}_`;
+        for (const f of contribNames.concat(['bias'])) contribCols.push(prefix + f);
+      }
+    }
+    const contribCells = (k) => {
+      const c = contributions[k];
+      const flat = Array.isArray(c) ? (contribGroups === 1 ? c : c.flat()) : [];
+      return flat.length === contribCols.length ? flat.map(String) : Array(contribCols.length).fill('');
+    };
+    const outHeader = header.concat(predCols, hasLabels ? ['label'] : [], ['error'], contribCols);
     const predCells = (k) => (predictions[k] === null ? Array(width).fill('')
       : (width === 1 ? [predictions[k]] : predictions[k]).map((v) => (v === null ? '' : String(v))));
     const labelCell = (k) => (Array.isArray(labels[k]) ? labels[k].join(';') : labels[k] ?? '');
     const lines = [outHeader.map(csvField).join(',')];
-    rows.forEach((r, k) => lines.push(r.concat(predCells(k), hasLabels ? [labelCell(k)] : [], [errors[k]]).map(csvField).join(',')));
+    rows.forEach((r, k) => lines.push(r.concat(predCells(k), hasLabels ? [labelCell(k)] : [], [errors[k]], withContribs ? contribCells(k) : []).map(csvField).join(',')));
     const blob = new Blob([lines.join('\n') + '\n'], { type: 'text/csv' });
     state.downloadUrl = URL.createObjectURL(blob);
     const link = $('csv-download');
@@ -527,11 +791,14 @@
     const notes = [];
     if (extra.length) notes.push(`not sent: ${extra.join(', ')}`);
     if (absent.length) notes.push(`no column (sent as missing): ${absent.join(', ')}`);
+    const contribText = withContribs ? ` The download has ${contribCols.length} contribution columns (${contribGroups === 1 ? 'contrib_<feature>, contrib_bias' : 'contrib_<class>_<feature>, contrib_<class>_bias'}).`
+      : contribNote ? ` No contribution columns: ${contribNote.replace(/\.$/, '')}.` : '';
     $('batch-summary').textContent = `${rows.length - failed} of ${rows.length} row${rows.length === 1 ? '' : 's'} scored`
       + (failed ? `, ${failed} failed (their reason is in the download's error column)` : '')
       + ` in ${requests} request${requests === 1 ? '' : 's'}, `
       + `${fmtMs(ms)} (${Math.round(rows.length / (ms / 1000)).toLocaleString('en-US')} rows/s).`
       + (notes.length ? ` Columns ${notes.join('; ')}.` : '')
+      + contribText
       + (rows.length > PREVIEW_ROWS ? ` First ${PREVIEW_ROWS} rows:` : '');
     const list = $('batch-failures');
     list.textContent = '';

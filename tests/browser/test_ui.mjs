@@ -114,11 +114,70 @@ async function stopGrove(d) {
 
 process.on('exit', () => { for (const d of daemons) if (d.proc.exitCode === null) d.proc.kill('SIGKILL'); });
 
-async function apiPredict(base, records) {
-  const res = await fetch(`${base}/v1/models/income/predict`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ records }),
+async function apiPredict(base, records, extra = {}, model = 'income') {
+  const res = await fetch(`${base}/v1/models/${model}/predict`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ records, ...extra }),
   });
   return { status: res.status, body: await res.json() };
+}
+
+const sum = (a) => a.reduce((x, y) => x + y, 0);
+
+/* The explanation under the form's result, as the page draws it: the base value and margin from
+ * the chart's data attributes and text, one entry per bar (the row's value, contribution, label). */
+async function readChart(page) {
+  return page.evaluate(() => {
+    const chart = document.getElementById('contrib-chart');
+    if (!chart) return null;
+    const text = (id) => { const e = document.getElementById(id); return e ? e.textContent.trim() : null; };
+    return {
+      base: Number(chart.dataset.base), margin: Number(chart.dataset.margin), cls: Number(chart.dataset.class),
+      baseText: text('explain-base'), marginText: text('explain-margin'),
+      baseProb: text('explain-base-prob'), finalProb: text('explain-final-prob'), caption: text('explain-caption'),
+      bars: [...chart.querySelectorAll('li[data-contribution]')].map((li) => {
+        const bar = li.querySelector('.wf-bar');
+        const track = li.querySelector('.wf-track');
+        return {
+          c: Number(li.dataset.contribution), feature: li.dataset.feature ?? null, other: li.classList.contains('wf-other'),
+          up: li.classList.contains('wf-up'), down: li.classList.contains('wf-down'),
+          label: li.querySelector('.wf-name').textContent, num: li.querySelector('.wf-num').textContent,
+          barW: bar.getBoundingClientRect().width, trackW: track.getBoundingClientRect().width,
+        };
+      }),
+    };
+  });
+}
+
+/* What a chart of the contributions G (nf features + bias) must hold for RECORD: checks in TAP. */
+function checkChart(chart, g, names, record, margin, what) {
+  const nf = names.length;
+  const barSum = sum(chart.bars.map((b) => b.c));
+  ok(Math.abs(chart.base + barSum - Number(chart.marginText)) < 1e-6 && Math.abs(chart.margin - Number(chart.marginText)) < 1e-6,
+    `${what}: the bars' contributions and the base value add up to the margin shown (${chart.marginText}) within 1e-6`,
+    { base: chart.base, barSum, shown: chart.marginText });
+  ok(Math.abs(Number(chart.marginText) - margin) < 1e-5 && chart.base === g[nf] && Number(chart.baseText) === Number(g[nf].toFixed(6)),
+    `${what}: the margin is the API's ("margin": true) and the base value is the API's bias`, { shown: chart.marginText, api: margin, base: chart.base, bias: g[nf] });
+  const order = names.map((_, j) => j).filter((j) => g[j] !== 0).sort((a, b) => Math.abs(g[b]) - Math.abs(g[a]));
+  const features = chart.bars.filter((b) => !b.other);
+  const top = order.slice(0, features.length).map((j) => names[j]);
+  ok(features.length >= 1 && features.length <= 9 && JSON.stringify(features.map((b) => b.feature)) === JSON.stringify(top)
+    && features.every((b) => b.c === g[names.indexOf(b.feature)]),
+  `${what}: the ${features.length} feature bars are the largest |contributions| of the API's, largest first, with its numbers`,
+  { page: features.map((b) => [b.feature, b.c]), api: order.map((j) => [names[j], g[j]]) });
+  const other = chart.bars.filter((b) => b.other);
+  const restSum = sum(names.map((_, j) => j).filter((j) => !top.includes(names[j])).map((j) => g[j]));
+  ok(other.length === (top.length < nf ? 1 : 0) && (other.length === 0 || (Math.abs(other[0].c - restSum) < 1e-9 && other[0].label.startsWith(`${nf - top.length} other feature`))),
+    `${what}: the other ${nf - top.length} features are one bar holding their sum`, { other, restSum });
+  const valueOf = (name) => (record[name] === undefined ? 'missing' : String(record[name]));
+  ok(features.every((b) => b.label === `${b.feature} = ${valueOf(b.feature)}`),
+    `${what}: each bar is labelled with the feature's name and the row's value (categories as entered, "missing")`,
+    features.map((b) => [b.label, valueOf(b.feature)]));
+  ok(chart.bars.every((b) => (b.c > 0 ? b.up && b.num.startsWith('+') : b.c < 0 ? b.down && b.num.startsWith('\u2212') : !b.up && !b.down)),
+    `${what}: up and down are told by sign in the text, not only by colour`, chart.bars.map((b) => [b.c, b.num, b.up, b.down]));
+  // Bar lengths are to scale: width / |contribution| is the same for every bar wide enough to measure.
+  const scaled = chart.bars.filter((b) => b.barW / b.trackW > 0.03).map((b) => b.barW / Math.abs(b.c));
+  ok(scaled.length >= 1 && scaled.every((r) => Math.abs(r / scaled[0] - 1) < 0.05),
+    `${what}: the bars' lengths are proportional to the contributions`, chart.bars.map((b) => [b.c, b.barW]));
 }
 
 async function metricValue(base, name, labelText) {
@@ -236,8 +295,8 @@ async function main() {
   const shownLabel = (await page.textContent('#result-label')).trim();
   const api0 = await apiPredict(grove.base, [rec0]);
   const sentBody = predictPosts.length === before + 1 ? JSON.parse(predictPosts[before].postData()) : null;
-  ok(sentBody && JSON.stringify(sentBody) === JSON.stringify({ records: [rec0] }),
-    'Predict sends {"records": [the form\'s record]} with missing categories left out', { sent: sentBody, want: { records: [rec0] } });
+  ok(sentBody && JSON.stringify(sentBody) === JSON.stringify({ records: [rec0], explain: true }),
+    'Predict sends {"records": [the form\'s record], "explain": true} with missing categories left out', { sent: sentBody, want: { records: [rec0], explain: true } });
   ok(api0.status === 200 && shownProb === String(api0.body.predictions[0]),
     `the page shows the probability the API returns for sample row 1 (${shownProb})`, { shown: shownProb, api: api0.body });
   ok(Math.abs(Number(shownProb) - expected[0]) < 1e-6, 'and it agrees with sample_expected.csv within 1e-6', { shown: shownProb, expected: expected[0] });
@@ -255,11 +314,29 @@ async function main() {
   const copyStatus = await waitFor(async () => (await page.textContent('#copy-status')).trim(), 3000);
   ok(/Copied|Cannot copy/.test(copyStatus || ''), `"Copy as curl" answers (${copyStatus})`);
 
+  /* ---- the explanation under the result (#16) ---- */
+  const chart0 = await readChart(page);
+  const exp0 = await apiPredict(grove.base, [rec0], { explain: true });
+  const margin0 = await apiPredict(grove.base, [rec0], { margin: true });
+  ok(chart0 !== null && exp0.status === 200 && Array.isArray(exp0.body.contributions),
+    'the prediction comes with a chart of the contributions (the API explains income)', { chart: chart0, api: exp0 });
+  if (chart0 && exp0.status === 200) {
+    const names = exp0.body.feature_names;
+    const g = exp0.body.contributions[0];
+    ok(names.length === schema.features.length && g.length === names.length + 1, 'the API answers one contribution per feature and the bias', exp0.body);
+    checkChart(chart0, g, names, rec0, margin0.body.predictions[0], 'income row 1');
+    ok(chart0.finalProb === shownProb, `the chart's final probability is the prediction shown (${chart0.finalProb})`, { chart: chart0.finalProb, shown: shownProb });
+    const baseP = 1 / (1 + Math.exp(-g[names.length]));
+    ok(chart0.baseProb !== null && Math.abs(Number(chart0.baseProb) - baseP) < 1e-5,
+      `the base probability is the sigmoid of the bias (${chart0.baseProb})`, { shown: chart0.baseProb, want: baseP });
+    ok(/log-odds of >50K/.test(chart0.caption || ''), 'the caption says the contributions are log-odds of the positive class', chart0.caption);
+  }
+
   /* ---- keyboard: Enter in a field submits ---- */
   const beforeEnter = predictPosts.length;
   await page.focus('#f-0');
   await page.keyboard.press('Enter');
-  ok(await waitFor(() => predictPosts.length === beforeEnter + 1, 3000), 'Enter in a field submits the form (keyboard use)');
+  ok(await waitFor(() => predictPosts.length > beforeEnter, 3000), 'Enter in a field submits the form (keyboard use)');
   await page.waitForFunction(() => !document.getElementById('predict-btn').disabled);
 
   /* ---- validation in the page: nothing is sent ---- */
@@ -294,7 +371,7 @@ async function main() {
   const apiErr = await apiPredict(grove.base, [{ ...rec0, workclass: 'No-such-class' }]);
   ok(apiErr.status === 400 && errText.includes('HTTP 400') && errText.includes(apiErr.body.error),
     'a request the server refuses shows its {"error"} next to the form', { shown: errText, api: apiErr.body });
-  ok(!(await page.$('#result-prob')), 'and no stale probability stays on screen');
+  ok(!(await page.$('#result-prob')) && !(await page.$('#contrib-chart')), 'and no stale probability or explanation stays on screen');
   await page.unroute('**/v1/models/income/predict');
   await page.click('#predict-btn');
   await page.waitForSelector('#result-prob');
@@ -329,6 +406,41 @@ async function main() {
     ok(/20 of 20 rows scored in 1 request/.test(up.summary) && up.name === 'sample-predictions.csv', `summary and file name (${up.summary.trim()} / ${up.name})`);
     const shown = await page.$$eval('#batch-table tbody tr', (trs) => trs.map((tr) => tr.querySelector('td.pred').textContent));
     ok(shown.length === 10 && shown.every((p, k) => p === String(apiAll.body.predictions[k])), 'the first 10 rows are shown with their predictions', shown);
+  }
+
+  /* ---- batch: contribution columns (#16); ticking the box scores the last file again ---- */
+  {
+    const n = predictPosts.length;
+    await page.check('#csv-contrib');
+    await page.waitForFunction(() => /contribution columns/.test(document.getElementById('batch-summary').textContent), null, { timeout: 20000 });
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#csv-download')]);
+    const rows = parseCsv(fs.readFileSync(await dl.path(), 'utf8')).filter((r) => r.length > 1);
+    const sent = predictPosts.slice(n).map((r) => JSON.parse(r.postData()));
+    const expAll = await apiPredict(grove.base, sampleRecords, { explain: true });
+    const marginAll = await apiPredict(grove.base, sampleRecords, { margin: true });
+    ok(sent.length === 1 && sent[0].explain === true && sent[0].records.length === sampleRecords.length,
+      'ticking "add contribution columns" scores sample.csv again, asking for "explain"', sent.map((b) => Object.keys(b)));
+    const names = expAll.body.feature_names || [];
+    const head = rows[0] || [];
+    const cc = sampleHeader.length + 3;
+    ok(expAll.status === 200 && JSON.stringify(head) === JSON.stringify(sampleHeader.concat(['prediction', 'label', 'error'], names.map((f) => `contrib_${f}`), ['contrib_bias'])),
+      'the download has contrib_<feature> for every feature and contrib_bias after the error column', head);
+    const body = rows.slice(1);
+    ok(body.length === sampleRows.length && body.every((r, k) => r[sampleHeader.length] === String(apiAll.body.predictions[k])),
+      'and still the same predictions', body.map((r) => r[sampleHeader.length]));
+    const apiContribs = Array.isArray(expAll.body.contributions) ? expAll.body.contributions : [];
+    ok(apiContribs.length === body.length && body.every((r, k) => JSON.stringify(r.slice(cc)) === JSON.stringify(apiContribs[k].map(String))),
+      "the contribution cells are the API's numbers, row by row");
+    const off = body.map((r, k) => (r.length > cc && marginAll.status === 200 ? Math.abs(sum(r.slice(cc).map(Number)) - marginAll.body.predictions[k]) : Infinity));
+    // The margin is the engine's single-precision sum over 300 trees, sent with 9 digits;
+    // the contributions are doubles: they agree to float32's precision, not to 1e-6.
+    ok(off.length === sampleRows.length && off.every((d) => d < 1e-5),
+      `per row, the contributions and the bias add up to the API's margin within 1e-5 (largest difference ${Math.max(...off).toExponential(2)})`, off);
+    // Untick: the same file again, without the columns (waited for, so that the next upload starts clean).
+    await page.uncheck('#csv-contrib');
+    await page.waitForFunction(() => !document.getElementById('csv-download').hidden && !/contribution columns/.test(document.getElementById('batch-summary').textContent), null, { timeout: 20000 });
+    const plain = predictPosts.slice(n + 1).map((r) => JSON.parse(r.postData()));
+    ok(plain.length === 1 && plain[0].explain === undefined, 'unticking it scores the file again without "explain"', plain.map((b) => Object.keys(b)));
   }
 
   /* ---- "Load" puts a CSV row into the form ---- */
@@ -530,11 +642,15 @@ async function main() {
     fs.mkdirSync(path.join(modelsDir, dir));
     fs.copyFileSync(path.join(root, 'tests', 'fixtures', fixture), path.join(modelsDir, dir, 'model.json'));
   }
+  // A LightGBM model with linear trees: it predicts, but has no contributions to give (#16).
+  fs.mkdirSync(path.join(modelsDir, 'linear'));
+  fs.writeFileSync(path.join(modelsDir, 'linear', 'model.txt'),
+    zlib.gunzipSync(fs.readFileSync(path.join(root, 'tests', 'lightgbm', 'fixtures', 'linear_tree_binary.model.txt.gz'))));
   const multi = await startGrove(['--models', modelsDir]);
   await page.goto(multi.base + '/');
   await page.waitForSelector('#picker-wrap:not([hidden])');
   const options = await page.$$eval('#model-picker option', (o) => o.map((x) => x.value).sort());
-  ok(JSON.stringify(options) === JSON.stringify(['cat', 'income', 'multi']), 'with three models loaded the page shows a model picker', options);
+  ok(JSON.stringify(options) === JSON.stringify(['cat', 'income', 'linear', 'multi']), 'with four models loaded the page shows a model picker', options);
   ok((await page.$eval('#model-picker', (e) => e.value)) === 'income' && (await page.$$('#fields .field')).length === 14, 'income is picked first');
   await page.selectOption('#model-picker', 'multi');
   await page.waitForFunction(() => document.querySelectorAll('#fields .field').length === 3);
@@ -549,6 +665,28 @@ async function main() {
   const mapi = await (await fetch(`${multi.base}/v1/models/multi/predict`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ records: [{ f0: 1, f1: 2, f2: 3 }] }) })).json();
   ok(JSON.stringify(mshown) === JSON.stringify(mapi.predictions[0].map(String)) && (await page.textContent('#result-label')) === String(mapi.labels[0]),
     'a multi-class model shows one probability per class and the label, as the API does', { shown: mshown, api: mapi });
+  {
+    const mrec = { f0: 1, f1: 2, f2: 3 };
+    const chart = await waitFor(() => readChart(page), 3000);
+    const exp = await apiPredict(multi.base, [mrec], { explain: true }, 'multi');
+    const marg = await apiPredict(multi.base, [mrec], { margin: true }, 'multi');
+    const probs = mapi.predictions[0];
+    const k = probs.indexOf(Math.max(...probs));
+    const picked = await page.$eval('#explain-class', (e) => e.value).catch(() => null);
+    ok(exp.status === 200 && chart && chart.cls === k && picked === String(k) && /predicted class/.test(chart.caption),
+      `a multi-class model: the chart is for the predicted class (${k}), and says so`, { chart, picked, api: exp.body });
+    if (exp.status === 200 && chart) {
+      const names = exp.body.feature_names;
+      checkChart(chart, exp.body.contributions[0][k], names, mrec, marg.body.predictions[0][k], `multi-class, class ${k}`);
+      ok(chart.finalProb === mshown[k], `its final probability is the predicted class's probability shown (${chart.finalProb})`, { chart: chart.finalProb, shown: mshown });
+      const other = (k + 1) % probs.length;
+      await page.selectOption('#explain-class', String(other));
+      const chart2 = await readChart(page);
+      ok(chart2.cls === other && Math.abs(chart2.base + sum(chart2.bars.map((b) => b.c)) - marg.body.predictions[0][other]) < 1e-5
+        && chart2.finalProb === mshown[other] && !/predicted class/.test(chart2.caption),
+      `picking class ${other} draws its contributions, adding up to its margin`, chart2);
+    }
+  }
   await shoot('predict-multiclass', 1280, 800);
   await page.selectOption('#model-picker', 'cat');
   await page.waitForSelector('#fields [name="colour"]');
@@ -560,6 +698,28 @@ async function main() {
   await page.waitForSelector('#result-prob');
   const capi = await (await fetch(`${multi.base}/v1/models/cat/predict`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ records: [{ colour: 2, size: 1.5 }] }) })).json();
   ok((await page.textContent('#result-prob')) === String(capi.predictions[0]), 'and its prediction matches the API', capi);
+  const cchart = await waitFor(() => readChart(page), 3000);
+  ok(cchart && cchart.bars.some((b) => b.label === 'colour = 2') && cchart.finalProb === String(capi.predictions[0]),
+    'its explanation labels the category code as entered (colour = 2)', cchart && cchart.bars.map((b) => b.label));
+
+  /* ---- a model that cannot be explained: the prediction as before, and a quiet note ---- */
+  await page.selectOption('#model-picker', 'linear');
+  await page.waitForSelector('#fields [name="f5"]');
+  const lrec = { f0: -1.0821015042096975, f1: -0.4593885905368326, f2: -0.03417676397132588, f3: 0.2807268087267097, f4: 1.375418747265058, f5: 0 };
+  for (const [k, v] of Object.entries(lrec)) await page.fill(`[name="${k}"]`, String(v));
+  const nLinear = predictPosts.length;
+  await page.click('#predict-btn');
+  await page.waitForSelector('#result-prob');
+  const lexp = await apiPredict(multi.base, [lrec], { explain: true }, 'linear');
+  const lapi = await apiPredict(multi.base, [lrec], {}, 'linear');
+  const lnote = await waitFor(() => page.$eval('#explain-note', (e) => e.textContent), 3000);
+  ok(lexp.status >= 400 && lexp.status < 500 && typeof lexp.body.error === 'string',
+    `the API refuses to explain a linear-tree model (HTTP ${lexp.status}: ${lexp.body.error})`, lexp);
+  ok((await page.textContent('#result-prob')) === String(lapi.body.predictions[0]) && !(await page.$('#contrib-chart'))
+    && await page.$eval('#server-error', (e) => e.hidden),
+  'the page still shows its prediction, no chart and no error box', lapi.body);
+  ok(typeof lnote === 'string' && lnote.includes(lexp.body.error) && predictPosts.length === nLinear + 2,
+    'and a note with the reason (asked again without "explain")', { note: lnote, requests: predictPosts.length - nLinear });
   await stopGrove(multi);
   fs.rmSync(modelsDir, { recursive: true, force: true });
 
