@@ -19,8 +19,9 @@
 #include "metrics.h"
 
 /* Predictions one row's contributions count as when batches are sized: income's (300
- * trees) cost ~0.9 ms a row against a few microseconds, so a default batch (4096 rows) of
- * them would hold a worker for seconds; 64 rows take tens of milliseconds. */
+ * trees) cost some 30 microseconds a row in a batch (bench/RESULTS.md, "Explanations")
+ * against about one, so a default batch (4096 rows) of them would hold a worker for over
+ * 100 ms; 64 rows take a few milliseconds and still fill the vector walks' lanes. */
 #define BATCHER_EXPLAIN_COST 64
 
 typedef struct batcher batcher_t;
