@@ -2,7 +2,8 @@
  * Internal: the TreeSHAP walk of explain.c with a block of rows in the lanes of a vector,
  * included by each ISA's file (explain_avx2.c, explain_avx512.c) once per element type, with
  * SHAP_REAL (double, or float for forests of float leaves and thresholds), SHAP_LANES (rows
- * per vector), SHAP_ID(name) (the type's suffix on every name) and SHAP_ROWS_FN defined. The structure of a tree is the
+ * per vector), SHAP_FMA(a, b, c) (the ISA's fused a x b + c on those vectors), SHAP_ID(name)
+ * (the type's suffix on every name) and SHAP_ROWS_FN defined. The structure of a tree is the
  * same for every row and only the hot child differs, so every lane takes the same path
  * through the code: one walk of the tree serves SHAP_LANES rows.
  *
@@ -11,7 +12,7 @@
  * above a node, down, and returns D, the sum over the leaves below of leaf value x the
  * factors below the node, up. For a child c, A (.) D_c is the subtree's S_c / f_c, so a
  * split's shares are A (.) sum_c (one_c - zero_c) D_c, summed per quadrature point; the
- * weights are applied once per row at the end. A split on a feature already on the path
+ * weights are applied at each split. A split on a feature already on the path
  * (GROVE_SHAP_REPEAT, static) divides the feature's old factor out of A, merges the two
  * elements, and scales its D back by the old factor so that A (.) D stays the subtree's S for
  * every split above; the leaves below it are taken out of the shares of the split further up
@@ -39,17 +40,22 @@
 
 typedef SHAP_REAL vec_t __attribute__((vector_size(SHAP_LANES * sizeof(SHAP_REAL))));
 typedef SHAP_MASK mask_t __attribute__((vector_size(SHAP_LANES * sizeof(SHAP_MASK))));
-/* The shares of every tree are summed in double: float lanes hand theirs over every
- * SHAP_FLUSH_TREES trees. */
+/* The shares are summed in double every SHAP_FLUSH_TREES trees; until then in SHAP_REAL, one
+ * sum per tree index modulo SHAP_RESIDUES. For floats that is exactly what the trees-in-lanes
+ * walk (explain_trees_avx512.c) sums in each of its lanes, and as every operation on a lane
+ * is the same in both walks and in the same order (fused multiply-adds where both say
+ * SHAP_FMA, none elsewhere: meson.build), a row's contributions are the same bits whichever
+ * walk computes them, and whatever rows it is batched with. */
 typedef double acc_t __attribute__((vector_size(SHAP_LANES * sizeof(double))));
 
 typedef struct {
   const grove_forest_t *f;
   const vec_t *x;    /* per feature: the block's values as the decisions read them */
-  vec_t *phi;        /* per feature and point: the shares in the tree's group */
+  vec_t *phi;        /* per feature: the shares in the tree's group and residue */
   vec_t *excluded;   /* per feature and point: see above */
   vec_t *zero, *one; /* per feature: its element on the path to the current split */
-  SHAP_REAL t[SHAP_MAX_POINTS], omt[SHAP_MAX_POINTS]; /* the points, and 1 - them */
+  vec_t t[SHAP_MAX_POINTS], omt[SHAP_MAX_POINTS]; /* the points, and 1 - them */
+  vec_t w[SHAP_MAX_POINTS];                        /* their weights */
 } lanes_t;
 
 static inline vec_t lanes_select(mask_t m, vec_t a, vec_t b) {
@@ -113,7 +119,7 @@ static inline __attribute__((always_inline)) void lanes_walk_body(const lanes_t 
   if (flags & GROVE_SHAP_REPEAT) { /* merge with the feature's element further up */
     const vec_t z = s->zero[j], o = s->one[j];
     for (uint32_t q = 0; q < M; q++) {
-      const vec_t old = z * s->omt[q] + o * s->t[q];
+      const vec_t old = SHAP_FMA(z, s->omt[q], o * s->t[q]);
       /* A lane whose old factor is 0 has A = 0 here: nothing below has a share. */
       inv_old[q] = lanes_select(old != 0, (SHAP_REAL)1 / old, (vec_t){0});
       above[q] *= inv_old[q];
@@ -126,7 +132,7 @@ static inline __attribute__((always_inline)) void lanes_walk_body(const lanes_t 
   for (uint32_t c = 0; c < 2; c++) {
     const grove_node_t *cn = &f->nodes[left + c];
     for (uint32_t q = 0; q < M; q++) {
-      factor[c][q] = zero[c] * s->omt[q] + one[c] * s->t[q];
+      factor[c][q] = SHAP_FMA(zero[c], s->omt[q], one[c] * s->t[q]);
       excluded[c][q] = (vec_t){0};
     }
     if (!grove__node_is_split(f->leaf64, cn)) {
@@ -150,17 +156,19 @@ static inline __attribute__((always_inline)) void lanes_walk_body(const lanes_t 
   s->zero[j] = outer_zero;
   s->one[j] = outer_one;
   const vec_t share0 = one[0] - zero[0], share1 = one[1] - zero[1];
-  vec_t *phi = s->phi + (size_t)j * M;
+  vec_t shares = {0};
   for (uint32_t q = 0; q < M; q++) {
-    phi[q] += above[q] * (share0 * below[0][q] + share1 * below[1][q]) -
-              (share0 * excluded[0][q] + share1 * excluded[1][q]);
-    d[q] = factor[0][q] * below[0][q] + factor[1][q] * below[1][q];
+    const vec_t in = SHAP_FMA(share0, below[0][q], share1 * below[1][q]);
+    const vec_t out = SHAP_FMA(share0, excluded[0][q], share1 * excluded[1][q]);
+    shares = SHAP_FMA(s->w[q], SHAP_FMA(above[q], in, -out), shares);
+    d[q] = SHAP_FMA(factor[0][q], below[0][q], factor[1][q] * below[1][q]);
   }
+  s->phi[j] += shares;
   if (flags & GROVE_SHAP_REPEAT) {
     vec_t *x = s->excluded + (size_t)j * M;
     for (uint32_t q = 0; q < M; q++) {
       d[q] *= inv_old[q];
-      x[q] += above[q] * d[q]; /* for the split further up: S / its factor */
+      x[q] = SHAP_FMA(above[q], d[q], x[q]); /* for the split further up: S / its factor */
     }
   }
 }
@@ -185,10 +193,10 @@ grove_err_t SHAP_ROWS_FN(const grove_forest_t *f, const void *rows, int f64, siz
                              : M == 4 ? lanes_walk_4
                                       : lanes_walk_8;
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
-  const size_t nfv = nf ? nf : 1, nphi = (size_t)ng * nfv * M;
+  const size_t nfv = nf ? nf : 1, nsums = (size_t)ng * nfv, nphi = SHAP_RESIDUES * nsums;
   const size_t nvec = nfv * 3 + nfv * M + nphi;
   vec_t *block = aligned_alloc(sizeof(vec_t), nvec * sizeof(vec_t));
-  acc_t *acc = aligned_alloc(sizeof(acc_t), nphi * sizeof(acc_t));
+  acc_t *acc = aligned_alloc(sizeof(acc_t), nsums * sizeof(acc_t));
   double *bias = malloc(ng * sizeof *bias);
   if (block == NULL || acc == NULL || bias == NULL) {
     free(block);
@@ -199,17 +207,18 @@ grove_err_t SHAP_ROWS_FN(const grove_forest_t *f, const void *rows, int f64, siz
   vec_t *x = block;
   lanes_t s = {.f = f, .x = x, .zero = x + nfv, .one = x + 2 * nfv, .excluded = x + 3 * nfv};
   vec_t *phi = s.excluded + nfv * M;
-  double weight[SHAP_MAX_POINTS];
   for (uint32_t q = 0; q < M; q++) {
-    s.t[q] = (SHAP_REAL)(q < m ? t[q] : 0.5);
-    s.omt[q] = 1 - s.t[q];
-    weight[q] = q < m ? w[q] : 0;
+    const SHAP_REAL tq = (SHAP_REAL)(q < m ? t[q] : 0.5); /* a point with no weight */
+    s.t[q] = (vec_t){0} + tq;
+    s.omt[q] = (vec_t){0} + (1 - tq);
+    s.w[q] = (vec_t){0} + (SHAP_REAL)(q < m ? w[q] : 0);
   }
   for (uint32_t g = 0; g < ng; g++) bias[g] = f->base_margins[g];
   for (uint32_t tr = 0; tr < nt; tr++) bias[f->tree_groups[tr]] += f->tree_expected[tr];
   vec_t ones[SHAP_MAX_POINTS], d[SHAP_MAX_POINTS];
   for (uint32_t q = 0; q < M; q++) ones[q] = (vec_t){0} + 1;
   const size_t width = (size_t)ng * (nf + 1);
+  const uint32_t flush = SHAP_FLUSH_TREES;
   for (size_t first = 0; first < nrows; first += SHAP_LANES) {
     const size_t k = nrows - first < SHAP_LANES ? nrows - first : SHAP_LANES;
     for (uint32_t j = 0; j < nf; j++)
@@ -218,25 +227,25 @@ grove_err_t SHAP_ROWS_FN(const grove_forest_t *f, const void *rows, int f64, siz
         x[j][l] = (SHAP_REAL)grove__shap_value(
             f, f64 ? ((const double *)rows)[r] : ((const float *)rows)[r]);
       }
-    memset(acc, 0, nphi * sizeof *acc);
+    memset(acc, 0, nsums * sizeof *acc);
     for (uint32_t tr = 0; tr < nt; tr++) {
-      if (tr % SHAP_FLUSH_TREES == 0) memset(phi, 0, nphi * sizeof *phi);
+      if (tr % flush == 0) memset(phi, 0, nphi * sizeof *phi);
       if (grove__node_is_split(f->leaf64, &f->nodes[f->roots[tr]])) {
-        s.phi = phi + (size_t)f->tree_groups[tr] * nfv * M;
+        s.phi = phi + ((size_t)(tr % SHAP_RESIDUES) * ng + f->tree_groups[tr]) * nfv;
         walk(&s, f->roots[tr], ones, d);
       }
-      if (tr % SHAP_FLUSH_TREES == SHAP_FLUSH_TREES - 1 || tr == nt - 1)
-        for (size_t i = 0; i < nphi; i++) acc[i] += __builtin_convertvector(phi[i], acc_t);
+      if (tr % flush == flush - 1 || tr == nt - 1)
+        for (size_t i = 0; i < nsums; i++) {
+          acc_t v = {0};
+          for (size_t r = 0; r < SHAP_RESIDUES; r++)
+            v += __builtin_convertvector(phi[r * nsums + i], acc_t);
+          acc[i] += v;
+        }
     }
     for (size_t l = 0; l < k; l++) {
       double *o = out + (first + l) * width;
       for (uint32_t g = 0; g < ng; g++) {
-        for (uint32_t j = 0; j < nf; j++) {
-          const acc_t *p = acc + ((size_t)g * nfv + j) * M;
-          double v = 0;
-          for (uint32_t q = 0; q < m; q++) v += weight[q] * p[q][l];
-          o[g * (nf + 1) + j] = v;
-        }
+        for (uint32_t j = 0; j < nf; j++) o[g * (nf + 1) + j] = acc[(size_t)g * nfv + j][l];
         o[g * (nf + 1) + nf] = bias[g];
       }
     }

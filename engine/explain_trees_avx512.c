@@ -8,7 +8,8 @@
  * is found by the level of its split there (a table per block), and the shares go to each
  * lane's own slot of its feature with a gather and a scatter (never two lanes on one slot).
  * Float forests only (XGBoost's, scikit-learn's: their libraries compute in float); the
- * shares of every 8 blocks are summed into the row's doubles.
+ * shares of every 8 blocks are summed into the row's doubles. Every operation on a lane is
+ * explain_lanes.h's float walk's, in the same order, so both give a row the same bits.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@
 
 #define LANES      GROVE_SHAP_TREE_LANES
 #define MAX_POINTS 4
-#define FLUSH      8 /* blocks between sums into doubles */
+#define FLUSH      8 /* blocks between sums into doubles: explain_lanes.h's 128 trees */
 
 typedef struct {
   const grove_forest_t *f;
@@ -118,11 +119,10 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
     }
     for (uint32_t q = 0; q < M; q++) {
       const __m512 old = _mm512_fmadd_ps(z, s->omt[q], _mm512_mul_ps(u, s->t[q]));
-      __m512 r = _mm512_rcp14_ps(old);
-      r = _mm512_mul_ps(r, _mm512_fnmadd_ps(old, r, _mm512_set1_ps(2.0f))); /* Newton */
       /* A lane whose old factor is 0 has A = 0 here: nothing below has a share. */
       const __mmask16 nonzero = _mm512_cmp_ps_mask(old, _mm512_setzero_ps(), _CMP_NEQ_OQ);
-      inv_old[q] = _mm512_mask_mov_ps(one, repeat, _mm512_maskz_mov_ps(nonzero, r));
+      const __m512 r = _mm512_maskz_div_ps(nonzero, one, old);
+      inv_old[q] = _mm512_mask_mov_ps(one, repeat, r);
       above[q] = _mm512_mul_ps(above[q], inv_old[q]);
     }
   }
@@ -131,6 +131,13 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
     for (uint32_t q = 0; q < M; q++) {
       factor[c][q] = _mm512_fmadd_ps(zero_c[c], s->omt[q], _mm512_mul_ps(one_c[c], s->t[q]));
       excluded[c][q] = _mm512_setzero_ps();
+    }
+  /* A pad passes its left side on exactly: factors 1 and 0 (1 - t + t need not be 1). */
+  const __mmask16 pad = flag_mask(flags, GROVE_SHAP_PAD);
+  if (pad)
+    for (uint32_t q = 0; q < M; q++) {
+      factor[0][q] = _mm512_mask_mov_ps(factor[0][q], pad, one);
+      factor[1][q] = _mm512_mask_mov_ps(factor[1][q], pad, _mm512_setzero_ps());
     }
   if (level + 1 == b->depth) { /* both children are leaves */
     const float *leaf = b->leaf + (size_t)(2 * pos + 1 - s->splits) * LANES;
@@ -156,6 +163,7 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
   const __m512 share1 = _mm512_sub_ps(one_c[1], zero_c[1]);
   __m512 shares = _mm512_setzero_ps();
   for (uint32_t q = 0; q < M; q++) {
+    /* The same operations in the same order as explain_lanes.h's walk: see there. */
     const __m512 in = _mm512_fmadd_ps(share0, below[0][q], _mm512_mul_ps(share1, below[1][q]));
     const __m512 out =
         _mm512_fmadd_ps(share0, excluded[0][q], _mm512_mul_ps(share1, excluded[1][q]));
@@ -169,11 +177,10 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
     for (uint32_t q = 0; q < M; q++) {
       d[q] = _mm512_mul_ps(d[q], inv_old[q]);
       /* for the split further up: S / its factor */
-      const __m512 e = _mm512_mul_ps(above[q], d[q]);
       for (uint32_t up = 0; up < level; up++)
         if (at_level[up]) {
           __m512 *sum = &s->excluded[up * M + q];
-          *sum = _mm512_mask_add_ps(*sum, at_level[up], *sum, e);
+          *sum = _mm512_mask3_fmadd_ps(above[q], d[q], *sum, at_level[up]);
         }
     }
 }
@@ -204,10 +211,10 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
   s.edge_one = edge_one;
   s.excluded = excluded;
   for (uint32_t q = 0; q < M; q++) {
-    const double tq = q < m ? t[q] : 0.5; /* a point with no weight */
-    s.t[q] = _mm512_set1_ps((float)tq);
-    s.omt[q] = _mm512_set1_ps((float)(1 - tq));
-    s.w[q] = _mm512_set1_ps(q < m ? (float)w[q] : 0.0f);
+    const float tq = (float)(q < m ? t[q] : 0.5); /* a point with no weight */
+    s.t[q] = _mm512_set1_ps(tq);
+    s.omt[q] = _mm512_set1_ps(1 - tq);
+    s.w[q] = _mm512_set1_ps((float)(q < m ? w[q] : 0));
   }
   s.lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   __m512 ones[MAX_POINTS], d[MAX_POINTS];
