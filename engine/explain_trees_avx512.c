@@ -25,6 +25,8 @@ typedef struct {
   const grove_forest_t *f;
   const grove_shap_block_t *b;
   const float *x;   /* the row's num_features values, then 0 (the pads' feature) */
+  __m512 x_lo, x_hi; /* x[0 .. 32) in registers when num_features < 32 */
+  int x_in_registers;
   float *phi;       /* [(group x (features + 1) + feature) x lanes + lane] */
   /* Per level above the current split, for each lane: the element of the edge its path takes
    * there, and the excluded sums collected for it (see explain_lanes.h). A split reads the
@@ -84,17 +86,20 @@ typedef void (*trees_walk_fn)(const trees_t *s, uint32_t pos, uint32_t level, co
                               __m512 *d);
 
 /* The walk below position POS at LEVEL, reached with the products A (M of them): D gets M
- * sums. M is a constant in the specializations below. */
+ * sums. M is a constant in the specializations below; SELF walks the splits below, LAST
+ * (inlined) those of the last level, and without SELF the children are leaves. */
 static inline __attribute__((always_inline)) void trees_walk_body(const trees_t *s, uint32_t pos,
                                                                   uint32_t level, const __m512 *a,
                                                                   __m512 *d, const uint32_t M,
-                                                                  trees_walk_fn self) {
+                                                                  trees_walk_fn self,
+                                                                  trees_walk_fn last) {
   const grove_shap_block_t *b = s->b;
   const size_t o = (size_t)pos * LANES;
   const __m512i feature =
       _mm512_cvtepi16_epi32(_mm256_load_si256((const __m256i *)(b->feature + o)));
   const __m512i flags = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(b->flags + o)));
-  const __m512 x = _mm512_i32gather_ps(feature, s->x, 4);
+  const __m512 x = s->x_in_registers ? _mm512_permutex2var_ps(s->x_lo, feature, s->x_hi)
+                                     : _mm512_i32gather_ps(feature, s->x, 4);
   const __mmask16 right = trees_right(s, o, flags, x);
   const __m512 one = _mm512_set1_ps(1.0f);
   __m512 zero_c[2] = {_mm512_load_ps(b->zero_left + o), _mm512_load_ps(b->zero_right + o)};
@@ -139,7 +144,7 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
       factor[0][q] = _mm512_mask_mov_ps(factor[0][q], pad, one);
       factor[1][q] = _mm512_mask_mov_ps(factor[1][q], pad, _mm512_setzero_ps());
     }
-  if (level + 1 == b->depth) { /* both children are leaves */
+  if (self == NULL || level + 1 == b->depth) { /* both children are leaves */
     const float *leaf = b->leaf + (size_t)(2 * pos + 1 - s->splits) * LANES;
     for (uint32_t c = 0; c < 2; c++) {
       const __m512 v = _mm512_load_ps(leaf + c * LANES);
@@ -155,7 +160,10 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
       }
       s->edge_zero[level] = zero_c[c];
       s->edge_one[level] = one_c[c];
-      self(s, 2 * pos + 1 + c, level + 1, ac, below[c]);
+      if (level + 2 == b->depth) /* the last splits, inlined: half the positions */
+        last(s, 2 * pos + 1 + c, level + 1, ac, below[c]);
+      else
+        self(s, 2 * pos + 1 + c, level + 1, ac, below[c]);
       for (uint32_t q = 0; q < M; q++) excluded[c][q] = collected[q];
     }
   }
@@ -185,10 +193,15 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
     }
 }
 
+/* Per M: the last level's splits (leaves below, no call), and the others. */
 #define TREES_WALK_POINTS(M)                                                                  \
+  static inline __attribute__((always_inline)) void trees_last_##M(                           \
+      const trees_t *s, uint32_t pos, uint32_t level, const __m512 *a, __m512 *d) {           \
+    trees_walk_body(s, pos, level, a, d, M, NULL, NULL);                                      \
+  }                                                                                           \
   static void trees_walk_##M(const trees_t *s, uint32_t pos, uint32_t level, const __m512 *a, \
                              __m512 *d) {                                                     \
-    trees_walk_body(s, pos, level, a, d, M, trees_walk_##M);                                  \
+    trees_walk_body(s, pos, level, a, d, M, trees_walk_##M, trees_last_##M);                  \
   }
 TREES_WALK_POINTS(2)
 TREES_WALK_POINTS(3)
@@ -216,6 +229,7 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
     s.omt[q] = _mm512_set1_ps(1 - tq);
     s.w[q] = _mm512_set1_ps((float)(q < m ? w[q] : 0));
   }
+  s.x_in_registers = nf < 32;
   s.lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   __m512 ones[MAX_POINTS], d[MAX_POINTS];
   for (uint32_t q = 0; q < M; q++) ones[q] = _mm512_set1_ps(1.0f);
@@ -225,6 +239,12 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
     for (uint32_t j = 0; j < nf; j++)
       x[j] = (float)(f64 ? ((const double *)rows)[r * nf + j] : ((const float *)rows)[r * nf + j]);
     x[nf] = 0;
+    if (s.x_in_registers) {
+      float padded[32] = {0};
+      memcpy(padded, x, (nf + 1) * sizeof *x);
+      s.x_lo = _mm512_loadu_ps(padded);
+      s.x_hi = _mm512_loadu_ps(padded + 16);
+    }
     double *o = out + r * width;
     for (uint32_t g = 0; g < ng; g++) {
       for (uint32_t j = 0; j < nf; j++) o[g * (nf + 1) + j] = 0;
