@@ -215,10 +215,11 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
   const trees_walk_fn walk = M == 2 ? trees_walk_2 : M == 3 ? trees_walk_3 : trees_walk_4;
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const size_t slots = ((size_t)nf + 1) * LANES, nphi = ng * slots;
-  const size_t floats = (nf + 1) + nphi;
+  const size_t xs = (nf + 1 + LANES - 1) / LANES * LANES; /* the row, padded: phi aligned */
+  const size_t floats = xs + nphi;
   float *mem = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
   if (mem == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
-  trees_t s = {.f = f, .x = mem, .phi = mem + (nf + 1)};
+  trees_t s = {.f = f, .x = mem, .phi = mem + xs};
   __m512 edge_zero[8], edge_one[8], excluded[8 * MAX_POINTS];
   s.edge_zero = edge_zero;
   s.edge_one = edge_one;
