@@ -204,8 +204,8 @@ typedef struct {
 
 /*
  * GET /v1/models/{name}: {"name", "format", "objective", "task", "num_features", "trees",
- * "max_depth", "leaves", "num_outputs", "classes", "memory_bytes", "isa", "kernel",
- * "loaded_at", "schema": {...}} where schema is the model's schema.json, or one generated
+ * "max_depth", "leaves", "num_outputs", "classes", "memory_bytes", "explain_memory_bytes",
+ * "isa", "kernel", "loaded_at", "schema": {...}} where schema is the model's schema.json, or one generated
  * from the feature names and types ({"features": [{"name": "f0", "type": "numeric"}...]}).
  */
 int api_encode_model_v1(const api_model_meta_t *meta, const grove_forest_t *forest,

@@ -679,6 +679,7 @@ static int attach_explain_arrays(const grove_builder_t *b, grove_forest_t *f) {
     uint8_t *flags = (uint8_t *)(ids + nn);
     fill_shap_flags(f, parent, flags);
     f->shap_flags = flags;
+    f->info.explain_memory_bytes = nn * (sizeof *ratio + sizeof *flags);
   }
   free(mean);
   free(parent);

@@ -262,7 +262,7 @@ int grove__shap_blocks_build(grove_forest_t *f) {
     bytes += shap_block_bytes(depth[k]);
   }
   /* The tables and the walks' other arrays within the flat block's size (#16). */
-  const size_t others = f->info.num_nodes * (sizeof *f->cover_ratios + sizeof *f->shap_flags);
+  const size_t others = f->info.explain_memory_bytes; /* cover ratios, split facts */
   for (uint64_t n = 0; n < f->info.num_nodes; n++) {
     const grove_node_t *node = &f->nodes[n];
     if (grove__node_is_split(f->leaf64, node) && (node->flags & GROVE_NODE_CATEGORICAL) &&
@@ -326,6 +326,7 @@ int grove__shap_blocks_build(grove_forest_t *f) {
   f->shap_alloc = mem;
   f->shap_blocks = blocks;
   f->num_shap_blocks = nb;
+  f->info.explain_memory_bytes += bytes;
 #endif
   return 0;
 }

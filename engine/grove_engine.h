@@ -108,6 +108,8 @@ typedef struct {
   uint64_t num_leaves;
   uint64_t num_categorical_splits;
   size_t memory_bytes; /* size of the flat block */
+  size_t explain_memory_bytes; /* the explanation walks' arrays and tables (at most the block's
+                                  size more than the node covers they replace) */
   double base_margin;  /* base_score converted to margin space */
   int has_feature_names;
 } grove_forest_info_t;
