@@ -30,8 +30,8 @@ int cli_compile(int argc, char **argv) {
   static const struct option options[] = {{"output", required_argument, NULL, 'o'},
                                           {NULL, 0, NULL, 0}};
   const char *out = NULL;
-  int rc = cli_parse_options("compile", usage, argc, argv, options, "o:", NULL, compile_option,
-                             &out);
+  int rc =
+      cli_parse_options("compile", usage, argc, argv, options, "o:", NULL, compile_option, &out);
   if (rc != 0) return rc == 1 ? 0 : rc;
   if (optind + 1 != argc || argv[optind][0] == '-') {
     fprintf(stderr, "grove compile: expected MODEL\n");

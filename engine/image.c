@@ -54,10 +54,11 @@ enum {
 };
 
 static const char *const section_names[SEC_COUNT] = {
-    "nodes",      "roots",          "tree groups",   "category sets", "category words",
-    "base margins", "feature types", "strings",      "top tables",    "8-byte nodes",
-    "thresholds", "threshold offsets", "near floats", "linear leaves", "linear terms",
-    "linear inputs", "node ids",     "cover ratios",  "tree expected values", "shap flags",
+    "nodes",          "roots",         "tree groups",          "category sets",
+    "category words", "base margins",  "feature types",        "strings",
+    "top tables",     "8-byte nodes",  "thresholds",           "threshold offsets",
+    "near floats",    "linear leaves", "linear terms",         "linear inputs",
+    "node ids",       "cover ratios",  "tree expected values", "shap flags",
 };
 
 #define IMAGE_BYTE_ORDER 0x01020304u /* as the writer's CPU stores it */
@@ -72,9 +73,9 @@ typedef struct {
 /* The header. Everything after `checksum` is covered by it, the sections too. */
 typedef struct {
   char magic[GROVE_IMAGE_MAGIC_BYTES];
-  uint32_t format_version; /* GROVE_IMAGE_FORMAT_VERSION */
-  uint32_t layout_version; /* GROVE_FOREST_LAYOUT_VERSION */
-  uint32_t byte_order;     /* IMAGE_BYTE_ORDER */
+  uint32_t format_version;                                       /* GROVE_IMAGE_FORMAT_VERSION */
+  uint32_t layout_version;                                       /* GROVE_FOREST_LAYOUT_VERSION */
+  uint32_t byte_order;                                           /* IMAGE_BYTE_ORDER */
   uint8_t pointer_bytes, size_bytes, node_bytes, top_bytes_div8; /* sizeof void*, size_t, the
                                                                     node, the top table / 8 */
   uint64_t file_bytes;
@@ -98,8 +99,8 @@ static size_t align_up(size_t n) {
   return (n + GROVE_FOREST_ALIGN - 1) & ~(size_t)(GROVE_FOREST_ALIGN - 1);
 }
 
-static const size_t header_bytes = (sizeof(image_header_t) + GROVE_FOREST_ALIGN - 1) &
-                                   ~(size_t)(GROVE_FOREST_ALIGN - 1);
+static const size_t header_bytes =
+    (sizeof(image_header_t) + GROVE_FOREST_ALIGN - 1) & ~(size_t)(GROVE_FOREST_ALIGN - 1);
 
 int grove__image_sniff(const char *data, size_t len) {
   return len >= GROVE_IMAGE_MAGIC_BYTES &&
@@ -272,7 +273,9 @@ grove_err_t grove_forest_image_write(const grove_forest_t *f, const grove_source
 /* Loading and validation                                                     */
 
 /* *OUT = A * B, 0 when that overflows 64 bits. */
-static int mul_ok(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static int mul_ok(uint64_t a, uint64_t b, uint64_t *out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
 
 #define BAD(...) grove__error_set(err, GROVE_EPARSE, __VA_ARGS__)
 
@@ -393,8 +396,8 @@ static grove_err_t check_tree(const grove_forest_t *f, uint32_t t, uint64_t root
         return BAD("tree %u: category set %u does not match its split", t, set);
     } else if (fl & ~(uint32_t)(GROVE_NODE_DEFAULT_LEFT | GROVE_NODE_ZERO_MISSING)) {
       /* A numeric split's high bits: a leaf64 forest's threshold index, else nothing. */
-      if (!f->leaf64 || (fl & (GROVE_NODE_CAT_TRUNC | GROVE_NODE_CAT_WORD0 |
-                               GROVE_NODE_CAT_NWORDS_MASK)) ||
+      if (!f->leaf64 ||
+          (fl & (GROVE_NODE_CAT_TRUNC | GROVE_NODE_CAT_WORD0 | GROVE_NODE_CAT_NWORDS_MASK)) ||
           (fl >> GROVE_NODE_T64_SHIFT) >= f->num_thresholds64)
         return BAD("tree %u node %llu: malformed flags", t, (unsigned long long)(i - root));
     } else if (f->leaf64 && f->num_thresholds64 == 0) {
@@ -474,8 +477,8 @@ static grove_err_t check_forest(const grove_forest_t *f, grove_error_t *err) {
   if (f->nodes8 != NULL) {
     grove_node8_t *want = malloc((size_t)nn * sizeof *want);
     if (want == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
-    const int same = grove__nodes8_build(f, want) &&
-                     memcmp(want, f->nodes8, (size_t)nn * sizeof *want) == 0;
+    const int same =
+        grove__nodes8_build(f, want) && memcmp(want, f->nodes8, (size_t)nn * sizeof *want) == 0;
     free(want);
     if (!same) return BAD("image's 8-byte nodes differ from its nodes");
   }
@@ -492,7 +495,7 @@ static grove_err_t forest_of(const image_header_t *h, const char *map, size_t le
   const void *p[SEC_COUNT];
   for (int i = 0; i < SEC_COUNT; i++)
     p[i] = h->sections[i].bytes ? (const void *)(map + h->sections[i].offset) : NULL;
-  /* The arrays a built forest always has point into the mapping even when empty. */
+    /* The arrays a built forest always has point into the mapping even when empty. */
 #define ALWAYS(i) (map + h->sections[i].offset)
   f->nodes = (const grove_node_t *)ALWAYS(SEC_NODES);
   f->roots = (const uint32_t *)ALWAYS(SEC_ROOTS);
@@ -586,8 +589,8 @@ grove_err_t grove_forest_image_load(const char *path, const grove_source_id_t *s
   if (rc != GROVE_OK) return rc;
   image_header_t h;
   if (len < header_bytes || !grove__image_sniff(map, len)) {
-    rc = BAD("not a grove model image (%s)", len < header_bytes ? "shorter than its header"
-                                                                : "no GROVEIMG magic");
+    rc = BAD("not a grove model image (%s)",
+             len < header_bytes ? "shorter than its header" : "no GROVEIMG magic");
     goto fail;
   }
   memcpy(&h, map, sizeof h);

@@ -118,8 +118,8 @@ static grove_err_t model_file_path(const char *path, char *buf, size_t size, con
 
 int grove_model_image_path(const char *file, char *buf, size_t size) {
   const char *slash = strrchr(file, '/'), *dot = strrchr(file, '.');
-  const size_t stem = dot != NULL && (slash == NULL || dot > slash + 1) ? (size_t)(dot - file)
-                                                                        : strlen(file);
+  const size_t stem =
+      dot != NULL && (slash == NULL || dot > slash + 1) ? (size_t)(dot - file) : strlen(file);
   const int n = snprintf(buf, size, "%.*s" GROVE_IMAGE_EXT, (int)stem, file);
   return n < 0 || (size_t)n >= size ? -1 : 0;
 }
@@ -158,9 +158,9 @@ static int try_image(const char *path, const grove_source_id_t *source, grove_fo
  * caller frees them; NULL when the model is an image alone) for a second look at them; on
  * failure nothing is kept.
  */
-static grove_err_t load_path(const char *path, const grove_load_opts_t *opts,
-                             grove_forest_t **out, char **data, size_t *len,
-                             grove_load_report_t *report, grove_error_t *err) {
+static grove_err_t load_path(const char *path, const grove_load_opts_t *opts, grove_forest_t **out,
+                             char **data, size_t *len, grove_load_report_t *report,
+                             grove_error_t *err) {
   static const grove_load_opts_t none = {0};
   char joined[PATH_BYTES], image[PATH_BYTES];
   const char *file;
