@@ -622,3 +622,11 @@ fail:
   grove__error_prefix(err, path);
   return rc;
 }
+
+size_t grove__image_reseal(char *data, size_t len) {
+  if (len < header_bytes) return 0;
+  const size_t covered = offsetof(image_header_t, checksum) + sizeof(uint64_t);
+  const uint64_t sum = grove__hash64(data + covered, len - covered, 0);
+  memcpy(data + offsetof(image_header_t, checksum), &sum, sizeof sum);
+  return header_bytes;
+}

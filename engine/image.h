@@ -28,4 +28,9 @@ int grove__image_sniff(const char *data, size_t len);
  * their own) to BUF; returns what snprintf returns. */
 int grove__image_cache_name(const grove_source_id_t *source, char *buf, size_t size);
 
+/* For tests that forge images: recomputes the checksum of the image at DATA (LEN bytes)
+ * after they changed its bytes. Returns the offset of its first section (the nodes), or 0
+ * when DATA is too short to be an image. */
+size_t grove__image_reseal(char *data, size_t len);
+
 #endif /* GROVE_IMAGE_H */

@@ -61,6 +61,11 @@ grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *n
                                      grove_forest_t **out, grove_error_t *err) {
   *out = NULL;
   if (name == NULL) name = "<buffer>";
+  if (grove__image_sniff(data, len))
+    return grove__error_set(err, GROVE_EINVAL,
+                            "%s: a compiled grove image is loaded from its file (named *.grove), "
+                            "not from memory",
+                            name);
   if (is_lightgbm_text(data, len)) return grove__lightgbm_load(data, len, name, out, err);
   if (is_ubjson(data, len)) return grove__xgboost_load_ubjson(data, len, name, out, err);
   if (is_xgboost_binary(data, len))
@@ -68,11 +73,6 @@ grove_err_t grove_forest_load_buffer(const char *data, size_t len, const char *n
                             "%s: XGBoost's legacy binary model format is not read (it has no "
                             "exact text of its thresholds): load it in XGBoost and re-save it "
                             "with Booster.save_model(\"model.json\") or (\"model.ubj\")",
-                            name);
-  if (grove__image_sniff(data, len))
-    return grove__error_set(err, GROVE_EINVAL,
-                            "%s: a compiled grove image is loaded from its file (named *.grove), "
-                            "not from memory",
                             name);
   return grove__xgboost_load_json(data, len, name, out, err);
 }
