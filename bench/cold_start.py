@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Cold start of `grove serve`: ms from exec to the first 200 from /v2/health/ready, and RSS.
 
-    cold_start.py [--runs 3] [--requests 100000] [--label NAME=GROVE ...] [-- SERVE ARGS...]
+    cold_start.py [--runs 3] [--requests 100000] [--loadgen PATH] [--label NAME=GROVE[@ARGS] ...]
+                  [-- SERVE ARGS...]
 
-Each --label NAME=GROVE is a grove binary (default: build/grove as "grove"); with two or
-more their runs alternate (A B A B ...), so a busy moment of the shared machine hits both
-alike. A run spawns `GROVE serve --host 127.0.0.1 --port P SERVE ARGS` on a free loopback
+Each --label NAME=GROVE is a grove binary (default: build/grove as "grove"), optionally with
+its own serve arguments after '@' (split on spaces; else SERVE ARGS); with two or more their
+runs alternate (A B A B ...), so a busy moment of the shared machine hits all alike. A run spawns `GROVE serve --host 127.0.0.1 --port P SERVE ARGS` on a free loopback
 port (SERVE ARGS default to --models models, the bundled ones) and polls the ready endpoint
 in a tight connect-and-ask loop; the time counts from just before the spawn (posix_spawn) to
 the first 200, so exec, dynamic linking, model loading and the listeners are all in it.
@@ -67,11 +68,8 @@ def rss_kb(pid):
     return -1
 
 
-def load(port, requests):
+def load(port, requests, loadgen):
     """Sends at least REQUESTS single-row predicts with loadgen; returns how many were ok."""
-    loadgen = os.path.join(ROOT, "build", "bench", "loadgen")
-    if not os.path.exists(loadgen):
-        loadgen = os.environ.get("LOADGEN", loadgen)
     with tempfile.NamedTemporaryFile(suffix=".json") as body:
         body.write(BODY)
         body.flush()
@@ -84,7 +82,7 @@ def load(port, requests):
     return ok
 
 
-def run_once(grove, args, requests, env):
+def run_once(grove, args, requests, env, loadgen):
     port = free_port()
     argv = [grove, "serve", "--host", "127.0.0.1", "--port", str(port)] + args
     with open(os.devnull, "wb") as null:
@@ -100,7 +98,7 @@ def run_once(grove, args, requests, env):
                 sys.exit(f"cold_start: {grove} not ready after 30 s")
         ms = (time.perf_counter() - t0) * 1e3
         rss_ready = rss_kb(pid)
-        served = load(port, requests) if requests else 0
+        served = load(port, requests, loadgen) if requests else 0
         return ms, rss_ready, served, rss_kb(pid) if requests else None
     finally:
         os.kill(pid, 15)
@@ -111,27 +109,32 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--requests", type=int, default=100000)
-    ap.add_argument("--label", action="append", default=[], help="NAME=GROVE binary")
+    ap.add_argument("--label", action="append", default=[], help="NAME=GROVE[@ARGS]")
+    ap.add_argument("--loadgen", default=os.path.join(ROOT, "build", "bench", "loadgen"))
     ap.add_argument("serve_args", nargs="*")
     a = ap.parse_args()
-    labels = [tuple(x.split("=", 1)) for x in a.label] or [("grove", os.path.join(ROOT, "build", "grove"))]
     args = a.serve_args or ["--models", "models"]
+    labels = []
+    for spec in a.label or ["grove=" + os.path.join(ROOT, "build", "grove")]:
+        name, rest = spec.split("=", 1)
+        grove, _, own = rest.partition("@")
+        labels.append((name, grove, own.split() if own else args))
     env = dict(os.environ)
     results = {name: {"ms": [], "rss_ready_kb": [], "rss_after_kb": None, "requests": 0}
-               for name, _ in labels}
+               for name, _, _ in labels}
     for i in range(a.runs):
-        for name, grove in labels:
+        for name, grove, largs in labels:
             # The RSS after load is measured once per binary, on its last run.
             reqs = a.requests if i == a.runs - 1 else 0
-            ms, rss, served, rss_after = run_once(os.path.abspath(grove), args, reqs, env)
+            ms, rss, served, rss_after = run_once(os.path.abspath(grove), largs, reqs, env, a.loadgen)
             r = results[name]
             r["ms"].append(round(ms, 1))
             r["rss_ready_kb"].append(rss)
             if reqs:
                 r["rss_after_kb"], r["requests"] = rss_after, served
-    for name, grove in labels:
+    for name, grove, largs in labels:
         r = results[name]
-        print(json.dumps({"label": name, "grove": grove, "args": args, "best_ms": min(r["ms"]),
+        print(json.dumps({"label": name, "grove": grove, "args": largs, "best_ms": min(r["ms"]),
                           **r, "cpu": cpu_name()}))
 
 

@@ -191,6 +191,9 @@ registry_status_t registry_add(registry_t *r, const char *name, const char *path
     return REGISTRY_EFAILED;
   }
   registry_model_t *m = load_version(r, name, path, err, errlen);
+  /* A build from the source leaves json-c's freed tree in the heap: give it back, so a
+   * served model costs its block, not its parse (bench/RESULTS.md, cold start). */
+  if (m == NULL || !m->from_image) malloc_trim(0);
   if (m == NULL) return REGISTRY_EFAILED;
   pthread_mutex_lock(&r->lock);
   registry_status_t rc = REGISTRY_OK;
