@@ -30,6 +30,7 @@ RUN set -eu; \
       cp -L "$lib" "$r$lib"; \
     done; \
     cp -R ui models "$r/srv/grove/"; \
+    for m in "$r"/srv/grove/models/*/; do /build/grove compile "$m"; done; \
     chmod -R a+rX,go-w "$r/srv/grove"; \
     chmod 1777 "$r/tmp"; \
     echo 'grove:x:10001:10001:grove:/srv/grove:/sbin/nologin' > "$r/etc/passwd"; \

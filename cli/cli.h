@@ -22,7 +22,9 @@ extern const char cli_usage[];
   "MODEL is a model file (XGBoost JSON or UBJSON, a LightGBM model.txt, or a scikit-learn\n" \
   "model converted by models/convert_sklearn.py), or a directory holding model.json,\n"      \
   "model.ubj, model.txt or model.bst and an optional schema.json (category strings,\n"      \
-  "labels, missing-value tokens).\n"
+  "labels, missing-value tokens). A current compiled image beside the model file\n"         \
+  "(model.grove, `grove compile`) is mapped instead of parsing it; a model.grove alone, or\n" \
+  "a *.grove path, is the model.\n"
 
 /* A MODEL argument, loaded. */
 typedef struct {
@@ -97,6 +99,7 @@ double cli_now(void);
 int cli_predict(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_schema(int argc, char **argv);
+int cli_compile(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_health(int argc, char **argv);

@@ -16,6 +16,7 @@ const char cli_usage[] =
     "  predict MODEL --input FILE|-   score CSV rows, one output line per row\n"
     "  info MODEL                     the model's summary as one JSON object\n"
     "  schema MODEL                   a schema.json for MODEL\n"
+    "  compile MODEL [-o OUT]         write MODEL's compiled image (model.grove)\n"
     "  bench MODEL                    engine-only throughput, one JSON line per batch size\n"
     "  serve [MODEL ...]              serve models over HTTP\n"
     "  health                         probe a running grove's readiness (exit 0 when ready)\n"
@@ -33,10 +34,12 @@ int cli_model_open(const char *cmd, const char *what, int argc, char **argv, int
     return CLI_EXIT_INPUT;
   }
   grove_error_t err;
-  if (grove_model_load(argv[first], &m->forest, &m->schema, &err) != GROVE_OK) {
+  static grove_load_report_t report;
+  if (grove_model_load_ex(argv[first], NULL, &m->forest, &m->schema, &report, &err) != GROVE_OK) {
     fprintf(stderr, "grove: %s\n", err.msg);
     return CLI_EXIT_MODEL;
   }
+  if (report.warning[0] != '\0') fprintf(stderr, "grove: warning: %s\n", report.warning);
   return 0;
 }
 

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"predict", cli_predict}, {"info", cli_info},   {"schema", cli_schema},
     {"bench", cli_bench},     {"serve", cli_serve}, {"health", cli_health},
+    {"compile", cli_compile},
 };
 
 static int is_any(const char *s, const char *a, const char *b, const char *c) {

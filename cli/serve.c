@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -113,16 +115,19 @@ static int serve_load_models(const config_t *cfg, registry_t *reg) {
 
 /*
  * The model behind POST /predict: --default-model, else "income", else the first; written
- * to NAME. Also writes the banner's model list to NAMES. Returns 0, or the exit code
+ * to NAME. Also writes the banner's model list to NAMES and how many of them were mapped from
+ * compiled images to *IMAGES. Returns 0, or the exit code
  * (logged why) when there is none to serve or --default-model names none of them.
  */
 static int serve_pick_default(const config_t *cfg, registry_t *reg, char *name, size_t size,
-                              char *names, size_t nsize) {
+                              char *names, size_t nsize, size_t *images) {
   size_t n, used = 0;
   registry_model_t **models = registry_list(reg, &n);
   const char *want = cfg->default_model ? cfg->default_model : "income", *found = NULL;
   names[0] = '\0';
+  *images = 0;
   for (size_t i = 0; i < n; i++) {
+    *images += (size_t)models[i]->from_image;
     if (strcmp(models[i]->name, want) == 0) found = models[i]->name;
     grove_forest_info_t info;
     grove_forest_get_info(models[i]->forest, &info);
@@ -151,7 +156,8 @@ static int serve_pick_default(const config_t *cfg, registry_t *reg, char *name, 
 
 /* The start-up line: what runs, which models, and the directories they and the UI came
  * from. */
-static void serve_log_start(const config_t *cfg, const char *names, const char *default_name) {
+static void serve_log_start(const config_t *cfg, const char *names, const char *default_name,
+                            size_t images) {
   char mq[4200] = "none", uq[4200];
   if (serve_uses_models_dir(cfg)) {
     char q[4096];
@@ -160,12 +166,44 @@ static void serve_log_start(const config_t *cfg, const char *names, const char *
   if (grove_engine_isa_note() != NULL) log_event("warn", grove_engine_isa_note(), NULL);
   log_event("info", "grove starting",
             "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u "
-            "max_delay_us=%u models=\"%s\" default_model=%s models_dir=%s ui_dir=\"%s\" "
-            "url=%s://%s:%u",
+            "max_delay_us=%u models=\"%s\" images=%zu default_model=%s models_dir=%s "
+            "ui_dir=\"%s\" url=%s://%s:%u",
             GROVE_VERSION, grove_engine_isa(), grove_engine_kernel(), cfg->io_threads, cfg->workers,
-            cfg->max_batch_rows, cfg->max_delay_us, names, default_name, mq,
+            cfg->max_batch_rows, cfg->max_delay_us, names, images, default_name, mq,
             log_quote(cfg->ui_dir, uq, sizeof uq), cfg->tls_cert ? "https" : "http", cfg->host,
             cfg->port);
+}
+
+/*
+ * The registry's load options from --cache-dir: a directory that is missing is created
+ * (one level), one that cannot be is dropped and one that cannot be written is only read,
+ * each with one warning here rather than one per model: a container's read-only root must
+ * never fail start-up.
+ */
+static grove_load_opts_t serve_load_opts(const config_t *cfg) {
+  grove_load_opts_t opts = {0};
+  const char *dir = cfg->cache_dir;
+  if (dir == NULL || dir[0] == '\0') return opts;
+  char q[4200], eq[512];
+  struct stat st;
+  if (stat(dir, &st) != 0 && mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    log_event("warn", "cache directory unusable: models load without it",
+              "cache_dir=\"%s\" error=\"%s\"", log_quote(dir, q, sizeof q),
+              log_quote(strerror(errno), eq, sizeof eq));
+    return opts;
+  }
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    log_event("warn", "cache directory unusable: models load without it",
+              "cache_dir=\"%s\" error=\"not a directory\"", log_quote(dir, q, sizeof q));
+    return opts;
+  }
+  opts.cache_dir = dir;
+  opts.cache_write = access(dir, W_OK) == 0;
+  if (!opts.cache_write)
+    log_event("warn", "cache directory not writable: its images are read, none written",
+              "cache_dir=\"%s\" error=\"%s\"", log_quote(dir, q, sizeof q),
+              log_quote(strerror(errno), eq, sizeof eq));
+  return opts;
 }
 
 /* Everything after the flags parse; returns the exit code. */
@@ -173,17 +211,22 @@ static int serve_run(config_t *cfg) {
   registry_t *reg = registry_new();
   metrics_t *metrics = metrics_new();
   char err[4200], default_name[256], names[2048];
+  size_t images = 0;
   int exit_code = 0;
   if (reg == NULL || metrics == NULL)
     exit_code = serve_fail("cannot start", "out of memory");
   else if (config_resolve_dirs(cfg, err, sizeof err) != 0)
     exit_code = serve_fail("cannot start", err);
-  if (exit_code == 0) exit_code = serve_load_models(cfg, reg);
-  if (exit_code == 0)
-    exit_code =
-        serve_pick_default(cfg, reg, default_name, sizeof default_name, names, sizeof names);
   if (exit_code == 0) {
-    serve_log_start(cfg, names, default_name);
+    const grove_load_opts_t opts = serve_load_opts(cfg);
+    registry_set_load_opts(reg, &opts);
+    exit_code = serve_load_models(cfg, reg);
+  }
+  if (exit_code == 0)
+    exit_code = serve_pick_default(cfg, reg, default_name, sizeof default_name, names, sizeof names,
+                                   &images);
+  if (exit_code == 0) {
+    serve_log_start(cfg, names, default_name, images);
     exit_code = server_run(cfg, reg, metrics, default_name);
   }
   registry_free(reg);

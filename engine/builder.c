@@ -923,14 +923,18 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   info->num_leaves = b->num_leaves;
   info->num_categorical_splits = b->num_cat_splits;
   f->num_zero_missing = b->num_zero_missing;
+  f->num_cat_sets = (uint32_t)b->num_sets;
+  f->num_cat_words = (uint32_t)b->num_words;
+  f->num_thresholds64 = num_thresholds;
+  f->num_linear_terms = b->num_terms;
   if (nodes8 && grove__nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
     f->nodes8 = (const grove_node8_t *)(block + off_nodes8);
+  info->memory_bytes = size; /* the explanation tables' budget */
   if (attach_explain_arrays(b, f) != 0 || grove__shap_blocks_build(f) != 0) {
     free(f->explain_alloc);
     free(block);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   }
-  info->memory_bytes = size;
   info->base_margin = meta->base_margins[0];
   info->has_feature_names = meta->feature_names != NULL;
   *out = f;

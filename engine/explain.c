@@ -271,7 +271,7 @@ int grove__shap_blocks_build(grove_forest_t *f) {
       return 0;
     }
   }
-  if (bytes + others > f->block_size) {
+  if (bytes + others > f->info.memory_bytes) {
     free(depth);
     return 0;
   }

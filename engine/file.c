@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,4 +100,29 @@ grove_err_t grove__file_read(const char *path, char **data, size_t *len, grove_e
   *data = buf;
   *len = size;
   return GROVE_OK;
+}
+
+grove_err_t grove__file_map(const char *path, void **map, size_t *len, grove_error_t *err) {
+  *map = NULL;
+  *len = 0;
+  struct stat st;
+  int fd = open_regular(path, &st, err);
+  if (fd < 0) return GROVE_EIO;
+  grove_err_t rc = GROVE_OK;
+  if (st.st_size == 0)
+    rc = grove__error_set(err, GROVE_EPARSE, "%s: empty file", path);
+  else if ((size_t)st.st_size > GROVE_MAX_FILE_BYTES)
+    rc = grove__error_set(err, GROVE_EIO, "%s: %lld bytes is larger than the %zu-byte limit", path,
+                          (long long)st.st_size, GROVE_MAX_FILE_BYTES);
+  if (rc == GROVE_OK) {
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      rc = grove__error_set(err, GROVE_EIO, "%s: cannot map: %s", path, strerror(errno));
+    } else {
+      *map = p;
+      *len = (size_t)st.st_size;
+    }
+  }
+  close(fd);
+  return rc;
 }

@@ -1,14 +1,15 @@
 /* Freeing a forest, and its accessors. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernels/forest.h"
 
 void grove_forest_free(grove_forest_t *f) {
-  if (f != NULL) {
-    free(f->explain_alloc);
-    free(f->shap_alloc);
-  }
+  if (f == NULL) return;
+  free(f->explain_alloc);
+  free(f->shap_alloc);
+  if (f->image_map != NULL) munmap(f->image_map, f->image_map_bytes);
   free(f);
 }
 

@@ -31,7 +31,8 @@ extern "C" {
   XX(EPARSE, -3, "malformed model")                 \
   XX(EUNSUPPORTED, -4, "unsupported model feature") \
   XX(EINVAL, -5, "invalid argument")                \
-  XX(EINPUT, -6, "bad input")
+  XX(EINPUT, -6, "bad input")                       \
+  XX(ESTALE, -7, "stale model image")
 
 typedef enum {
   GROVE_OK = 0,
@@ -393,6 +394,45 @@ int grove_schema_is_missing(const grove_schema_t *schema, uint32_t i, const char
 void grove_schema_free(grove_schema_t *schema);
 
 /* ------------------------------------------------------------------------- */
+/* Compiled model images                                                      */
+
+/*
+ * A model image (`grove compile`, model.grove) is a loaded forest's arrays as one file,
+ * mapped read-only when loaded: no parsing, no building, and its pages are shared by every
+ * process that maps it. It records the source model file it was compiled from (its size and
+ * XXH64 hash), the image format and forest layout versions, the byte order and word size,
+ * and an XXH64 checksum of its bytes; loading checks all of them and the arrays themselves.
+ */
+
+/** A source model file's identity: its XXH64 hash and size. */
+typedef struct {
+  uint64_t hash;
+  uint64_t bytes;
+} grove_source_id_t;
+
+/** The identity of the LEN bytes at DATA (a model file's contents). */
+grove_source_id_t grove_source_id_of(const void *data, size_t len);
+
+/**
+ * Writes FOREST's image to PATH (through a temporary file renamed over it, so a reader
+ * never sees half of one), recording SOURCE (NULL: none, an image no source matches).
+ */
+grove_err_t grove_forest_image_write(const grove_forest_t *forest, const grove_source_id_t *source,
+                                     const char *path, grove_error_t *err);
+
+/**
+ * Maps the image at PATH read-only and checks it (header, versions, byte order, bounds of
+ * every section, checksum, and the trees as the builder makes them) before anything reads
+ * it. With SOURCE non-NULL the image must have been compiled from that source: else
+ * GROVE_ESTALE, as for an image of another format or layout version (recompile it); a
+ * corrupt, truncated or malformed one is GROVE_EPARSE. The caller owns *out
+ * (grove_forest_free() unmaps it); predictions and contributions are bit-identical to
+ * those of the forest it was written from.
+ */
+grove_err_t grove_forest_image_load(const char *path, const grove_source_id_t *source,
+                                    grove_forest_t **out, grove_error_t *err);
+
+/* ------------------------------------------------------------------------- */
 /* Model paths: files and model directories                                  */
 
 /**
@@ -404,6 +444,39 @@ void grove_schema_free(grove_schema_t *schema);
  */
 grove_err_t grove_model_load(const char *path, grove_forest_t **forest, grove_schema_t **schema,
                              grove_error_t *err);
+
+/** Where grove_model_load_ex() may find images of a model instead of building it. */
+typedef struct {
+  int no_images;         /* 1: build from the source, ignoring images (`grove compile`) */
+  const char *cache_dir; /* NULL, or a directory of images named by their source's hash */
+  int cache_write;       /* 1: an image built from a source is written to cache_dir */
+} grove_load_opts_t;
+
+/** What grove_model_load_ex() did, for the caller's log. */
+typedef struct {
+  char file[4096];          /* the model file PATH named (a directory's model.json, ...) */
+  grove_source_id_t source; /* its identity; zero when it is an image */
+  char image[4096];  /* the image the forest was mapped from; "" when built from the source */
+  char warning[1024]; /* "" or what to log as a warning: an image ignored (stale, corrupt)
+                         and why, an image that could not be written to the cache */
+} grove_load_report_t;
+
+/**
+ * grove_model_load() with images. The model file's image beside it (its path with the
+ * extension .grove: model.grove beside model.json) is used when it records the source file
+ * as it is now (size and hash); then an image in OPTS->cache_dir named by the source's hash.
+ * A stale, corrupt or unreadable image is never used: the source is loaded instead and
+ * REPORT->warning says why, and with cache_write the rebuilt image replaces a cache's. A
+ * directory holding only model.grove, or PATH naming an image, loads that image (no source
+ * to check it against). OPTS and REPORT may be NULL (no cache; no report).
+ */
+grove_err_t grove_model_load_ex(const char *path, const grove_load_opts_t *opts,
+                                grove_forest_t **forest, grove_schema_t **schema,
+                                grove_load_report_t *report, grove_error_t *err);
+
+/** The path of the image beside model file FILE (its extension replaced by .grove), written
+ * to BUF (SIZE bytes); -1 when it does not fit. */
+int grove_model_image_path(const char *file, char *buf, size_t size);
 
 /** 1 when PATH is a directory holding a model file (model.json, model.ubj, model.txt or
  * model.bst). */

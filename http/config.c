@@ -90,6 +90,10 @@ static const option_t options[] = {
      "Require \"Authorization: Bearer TOKEN\" on /admin/..."},
     {"shutdown-grace", "GROVE_SHUTDOWN_GRACE", NULL, U32(shutdown_grace_s), "25", 0, 3600, "S",
      "Seconds to finish in-flight requests after SIGTERM."},
+    {"cache-dir", "GROVE_CACHE_DIR", NULL, STR(cache_dir), NULL, 0, 0, "DIR",
+     "Directory of compiled model images, named by their source's hash: read at load, and "
+     "written there for a model built from its source. Missing or read-only: a warning, "
+     "never a failure."},
 };
 #define NUM_OPTIONS (sizeof options / sizeof options[0])
 

@@ -38,6 +38,8 @@ typedef struct {
   char *admin_token; /* --admin-token / GROVE_ADMIN_TOKEN: required as "Authorization: Bearer T" on
                         /admin when set */
   uint32_t shutdown_grace_s; /* --shutdown-grace / GROVE_SHUTDOWN_GRACE seconds, default 25 */
+  char *cache_dir; /* --cache-dir DIR / GROVE_CACHE_DIR: compiled model images keyed by their
+                      source's hash (engine's grove_load_opts_t); default NULL: none */
   char *datadir; /* --datadir DIR / GROVE_DATADIR: the installed ui/ and models/, where --ui
                     and --models left at their defaults fall back to; default GROVE_DATADIR,
                     which meson sets to PREFIX/DATADIR/grove */

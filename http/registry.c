@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+
 /* Where a model is in its reload cycle. */
 typedef enum {
   ENTRY_IDLE,    /* no reload asked for */
@@ -63,6 +65,7 @@ struct registry {
   sweep_t *sweep_open; /* a sweep none of whose loads has started yet: joinable */
   sweep_t *finished;   /* complete sweeps, reported by a worker once unlocked */
   registry_reload_log_fn log;
+  grove_load_opts_t load_opts; /* set before the first load, read unlocked after */
 };
 
 static double wall_seconds(void) {
@@ -112,9 +115,12 @@ static void destroy(registry_t *r) {
   free(r);
 }
 
-/* Loads a new version of NAME from PATH (no lock held: loading may take a while). */
-static registry_model_t *load_version(const char *name, const char *path, char *err,
-                                      size_t errlen) {
+void registry_set_load_opts(registry_t *r, const grove_load_opts_t *opts) { r->load_opts = *opts; }
+
+/* Loads a new version of NAME from PATH (no lock held: loading may take a while), from a
+ * compiled image when R's load options find a current one. */
+static registry_model_t *load_version(const registry_t *r, const char *name, const char *path,
+                                      char *err, size_t errlen) {
   size_t nlen = strlen(name) + 1, plen = strlen(path) + 1;
   registry_model_t *m = calloc(1, sizeof *m + nlen + plen);
   if (m == NULL) {
@@ -125,12 +131,22 @@ static registry_model_t *load_version(const char *name, const char *path, char *
   m->name = memcpy(strings, name, nlen);
   m->path = memcpy(strings + nlen, path, plen);
   grove_error_t gerr;
+  grove_load_report_t *report = malloc(sizeof *report); /* 9 kB: off the reload threads' stacks */
   double t0 = mono_seconds();
-  if (grove_model_load(path, &m->forest, &m->schema, &gerr) != GROVE_OK) {
-    snprintf(err, errlen, "%s", gerr.msg);
+  if (report == NULL ||
+      grove_model_load_ex(path, &r->load_opts, &m->forest, &m->schema, report, &gerr) != GROVE_OK) {
+    snprintf(err, errlen, "%s", report == NULL ? "out of memory" : gerr.msg);
+    free(report);
     free(m);
     return NULL;
   }
+  m->from_image = report->image[0] != '\0';
+  if (report->warning[0] != '\0') {
+    char q[2048], nq[512];
+    log_event("warn", "model image not used", "model=\"%s\" warning=\"%s\"",
+              log_quote(name, nq, sizeof nq), log_quote(report->warning, q, sizeof q));
+  }
+  free(report);
   m->load_seconds = mono_seconds() - t0;
   m->loaded_at = wall_seconds();
   atomic_init(&m->refs, 1);
@@ -174,7 +190,10 @@ registry_status_t registry_add(registry_t *r, const char *name, const char *path
     snprintf(err, errlen, "%s: a model named \"%s\" is already loaded", path, name);
     return REGISTRY_EFAILED;
   }
-  registry_model_t *m = load_version(name, path, err, errlen);
+  registry_model_t *m = load_version(r, name, path, err, errlen);
+  /* A build from the source leaves json-c's freed tree in the heap: give it back, so a
+   * served model costs its block, not its parse (bench/RESULTS.md, cold start). */
+  if (m == NULL || !m->from_image) malloc_trim(0);
   if (m == NULL) return REGISTRY_EFAILED;
   pthread_mutex_lock(&r->lock);
   registry_status_t rc = REGISTRY_OK;
@@ -387,7 +406,7 @@ static void load_one(registry_t *r, entry_t *e) {
   registry_reload_log_fn log = r->log;
   pthread_mutex_unlock(&r->lock);
   double t0 = mono_seconds();
-  registry_model_t *m = load_version(e->name, e->path, res.error, sizeof res.error), *old = NULL;
+  registry_model_t *m = load_version(r, e->name, e->path, res.error, sizeof res.error), *old = NULL;
   res.seconds = mono_seconds() - t0;
   res.status = m != NULL ? REGISTRY_OK : REGISTRY_EFAILED;
   if (log != NULL) log(e->name, &res);

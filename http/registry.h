@@ -31,6 +31,7 @@ typedef struct {
   grove_schema_t *schema; /* NULL when the directory has none */
   double loaded_at;       /* unix seconds */
   double load_seconds;
+  int from_image; /* 1: mapped from a compiled image (engine/image.c), not built */
 } registry_model_t;
 
 typedef struct registry registry_t;
@@ -143,6 +144,11 @@ int registry_reload_all_async(registry_t *r, registry_sweep_fn done, void *arg);
 
 /* Sets the function told about every finished reload (NULL: none). Call before any reload. */
 void registry_set_reload_log(registry_t *r, registry_reload_log_fn log);
+
+/* Where loads look for compiled images (grove_model_load_ex()); set before the first load.
+ * OPTS is copied; its cache_dir string must outlive the registry. A stale or corrupt image
+ * is logged as a warning and the source loaded. */
+void registry_set_load_opts(registry_t *r, const grove_load_opts_t *opts);
 
 /*
  * Takes back every waiter whose owner is OWNER: their done() is never called after this

@@ -342,6 +342,14 @@ struct grove_forest {
   void *shap_alloc;
   const double *tree_expected; /* per tree: its leaves' mean weighted by cover (with covers) */
   void *explain_alloc;
+
+  /* Array lengths the block does not otherwise record, for writing an image (image.c). */
+  uint32_t num_cat_sets, num_cat_words;
+  uint64_t num_thresholds64, num_linear_terms;
+  /* A forest mapped from an image (engine/image.c): every array above points into this
+   * read-only mapping, which grove_forest_free() unmaps; NULL for a built forest. */
+  void *image_map;
+  size_t image_map_bytes;
 };
 
 /* A split's static facts for the TreeSHAP walk (engine/explain.c). */
@@ -349,6 +357,12 @@ struct grove_forest {
 #define GROVE_SHAP_DEEPER_LEFT  0x2u /* a split below its left child tests the same feature */
 #define GROVE_SHAP_DEEPER_RIGHT 0x4u /*   ... below its right child */
 
+/*
+ * The version of everything above that a model image (engine/image.c) stores as it is: the
+ * node, table and set layouts, the flags' bits, how the builder derives the tables. Bump it
+ * with any change to them: images of another layout are then refused as stale.
+ */
+#define GROVE_FOREST_LAYOUT_VERSION 2
 
 /* Cache-line alignment of the block and of each array inside it. */
 #define GROVE_FOREST_ALIGN 64

@@ -166,12 +166,13 @@ def main():
     test_serve_startup_errors(g, a.source_root, tmp)
     test_serve_models_and_ui_dirs(g, a.source_root, tmp)
     test_serve_help_matches_readme(g, a.source_root)
+    test_compile_and_cache(g, a.source_root, tmp)
 
     print("1..%d" % count)
     return 1 if failed else 0
 
 
-COMMANDS = ["predict", "info", "schema", "bench", "serve", "health"]
+COMMANDS = ["predict", "info", "schema", "compile", "bench", "serve", "health"]
 
 
 def test_conventions(g):
@@ -520,6 +521,70 @@ def test_serve_help_matches_readme(g, root):
           "help only: %s\nREADME only: %s" % ([r for r in help_rows if r not in readme_rows],
                                              [r for r in readme_rows if r not in help_rows]))
     check(("--model-name NAME", "GROVE_MODEL_NAME") in help_rows, "--model-name NAME / GROVE_MODEL_NAME is an option")
+
+
+def test_compile_and_cache(g, root, tmp):
+    """`grove compile` writes model.grove beside the model file; commands map it while it
+    is current and warn when it is stale or corrupt (answers unchanged); `grove serve
+    --cache-dir` writes images on first start and maps them on the next; a cache directory
+    that cannot be created is one warning, never a failed start."""
+    src = os.path.join(root, "models", "income-sklearn")
+    d = os.path.join(tmp, "compiled", "income-sklearn")
+    os.makedirs(d)
+    for f in ("model.json", "schema.json", "sample.csv"):
+        shutil.copy(os.path.join(src, f), d)
+    sample = os.path.join(d, "sample.csv")
+    rc, want, err = run(g, ["predict", d, "--input", sample])
+    check(rc == 0 and want.strip(), "predict from the source", err)
+    rc, info_src, _ = run(g, ["info", d])
+    rc, info_file, _ = run(g, ["info", os.path.join(d, "model.json")])
+    rc, out, err = run(g, ["compile", d])
+    image = os.path.join(d, "model.grove")
+    check(rc == 0 and os.path.exists(image) and image in out and "hash" in out,
+          "compile writes model.grove beside model.json and says so", out + err)
+    rc, got, err = run(g, ["predict", d, "--input", sample])
+    check(rc == 0 and got == want and err == "", "predict from model.grove prints the same bytes, no warning",
+          err + got[:200])
+    rc, info_img, _ = run(g, ["info", d])
+    check(info_img == info_src, "info from the image is the source's", info_img[:300])
+    other = os.path.join(tmp, "compiled", "other.grove")
+    rc, out, err = run(g, ["compile", d, "-o", other])
+    rc2, info_other, _ = run(g, ["info", other])
+    check(rc == 0 and rc2 == 0 and info_other == info_file and info_file,
+          "compile -o OUT, and OUT loads as a model file (the info of the bare model file)", err + info_other[:300])
+    rc, out, err = run(g, ["compile", other])
+    check(rc == 2 and "already an image" in err and out == "", "compiling an image is refused (exit 2)", err)
+
+    with open(os.path.join(d, "model.json"), "a") as f:
+        f.write("\n")
+    rc, got, err = run(g, ["predict", d, "--input", sample])
+    check(rc == 0 and got == want and "warning" in err and "another source" in err,
+          "a stale model.grove is ignored with a warning; the source answers", err)
+    with open(image, "r+b") as f:
+        f.truncate(100)
+    rc, got, err = run(g, ["predict", d, "--input", sample])
+    check(rc == 0 and got == want and "warning" in err and "shorter" in err,
+          "a truncated model.grove is ignored with a warning", err)
+    os.unlink(image)
+
+    cache = os.path.join(tmp, "cache")
+    logs = []
+    for _ in range(2):
+        p, port = start_serve(g, [d, "--cache-dir", cache, "--ui", os.path.join(root, "ui")])
+        stop_serve(p)
+        logs.append(p.stdout.read())
+        check(port is not None, "serve --cache-dir starts", logs[-1][-500:])
+    files = os.listdir(cache) if os.path.isdir(cache) else []
+    check(len(files) == 1 and files[0].endswith(".grove"), "the first start wrote the model's image to the cache",
+          files)
+    check("images=0" in logs[0] and "images=1" in logs[1] and "level=warn" not in logs[1],
+          "the second start maps it (images=1 on the start-up line)", logs[1][-600:])
+    p, port = start_serve(g, [d, "--ui", os.path.join(root, "ui")], env={"GROVE_CACHE_DIR": "/proc/grove-no-cache"})
+    stop_serve(p)
+    log = p.stdout.read()
+    warns = [l for l in log.splitlines() if "level=warn" in l]
+    check(port is not None and len(warns) == 1 and "cache directory" in warns[0] and "/proc/grove-no-cache" in warns[0],
+          "a cache directory that cannot be made is one warning, and serving starts", log[-800:])
 
 
 if __name__ == "__main__":
