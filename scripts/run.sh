@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
 scripts/build.sh build -Dbuildtype=release
 # Without MODEL paths grove serves ./models, the bundled ones (MODEL paths replace them).
-exec build/grove serve "$@"
+# Compiled images of the models go to build/model-cache (grove compile, #17): later starts map
+# them instead of parsing the JSON again.
+exec build/grove serve --cache-dir build/model-cache "$@"
