@@ -219,7 +219,10 @@ static void shap_block_fill(const grove_forest_t *f, grove_shap_block_t *b, uint
     ((uint8_t *)b->nwords)[at] = (uint8_t)set->nwords;
   }
   ((float *)b->threshold)[at] = threshold;
-  ((uint8_t *)b->flags)[at] = (uint8_t)(n->flags & GROVE_NODE_LOW_FLAGS);
+  ((uint8_t *)b->flags)[at] =
+      (uint8_t)((n->flags & GROVE_NODE_LOW_FLAGS) |
+                ((f->shap_flags[node] & (GROVE_SHAP_DEEPER_LEFT | GROVE_SHAP_DEEPER_RIGHT))
+                 << GROVE_SHAP_LANE_DEEPER_SHIFT));
   for (uint32_t up = level; up-- > 0;)
     if (path[up] == n->feature) {
       ((uint8_t *)b->repeats)[at] = (uint8_t)up;

@@ -101,6 +101,10 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
   const __m512 x = s->x_in_registers ? _mm512_permutex2var_ps(s->x_lo, feature, s->x_hi)
                                      : _mm512_i32gather_ps(feature, s->x, 4);
   const __mmask16 right = trees_right(s, o, flags, x);
+  /* The lanes where a split below the child tests this split's feature again. */
+  const __mmask16 deeper[2] = {
+      flag_mask(flags, GROVE_SHAP_DEEPER_LEFT << GROVE_SHAP_LANE_DEEPER_SHIFT),
+      flag_mask(flags, GROVE_SHAP_DEEPER_RIGHT << GROVE_SHAP_LANE_DEEPER_SHIFT)};
   const __m512 one = _mm512_set1_ps(1.0f);
   __m512 zero_c[2] = {_mm512_load_ps(b->zero_left + o), _mm512_load_ps(b->zero_right + o)};
   __m512 one_c[2] = {_mm512_maskz_mov_ps((__mmask16)~right, one), _mm512_maskz_mov_ps(right, one)};
@@ -156,7 +160,7 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
       __m512 ac[MAX_POINTS];
       for (uint32_t q = 0; q < M; q++) {
         ac[q] = _mm512_mul_ps(above[q], factor[c][q]);
-        collected[q] = _mm512_setzero_ps();
+        if (deeper[c]) collected[q] = _mm512_setzero_ps();
       }
       s->edge_zero[level] = zero_c[c];
       s->edge_one[level] = one_c[c];
@@ -164,7 +168,8 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
         last(s, 2 * pos + 1 + c, level + 1, ac, below[c]);
       else
         self(s, 2 * pos + 1 + c, level + 1, ac, below[c]);
-      for (uint32_t q = 0; q < M; q++) excluded[c][q] = collected[q];
+      if (deeper[c])
+        for (uint32_t q = 0; q < M; q++) excluded[c][q] = collected[q];
     }
   }
   const __m512 share0 = _mm512_sub_ps(one_c[0], zero_c[0]);
@@ -173,9 +178,15 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
   for (uint32_t q = 0; q < M; q++) {
     /* The same operations in the same order as explain_lanes.h's walk: see there. */
     const __m512 in = _mm512_fmadd_ps(share0, below[0][q], _mm512_mul_ps(share1, below[1][q]));
-    const __m512 out =
-        _mm512_fmadd_ps(share0, excluded[0][q], _mm512_mul_ps(share1, excluded[1][q]));
-    shares = _mm512_fmadd_ps(s->w[q], _mm512_fmsub_ps(above[q], in, out), shares);
+    /* Without repeats below, the leaves taken out are none (the same bits but for a zero's
+     * sign, which the sums do not keep). */
+    const __m512 kept =
+        deeper[0] | deeper[1]
+            ? _mm512_fmsub_ps(above[q], in,
+                              _mm512_fmadd_ps(share0, excluded[0][q],
+                                              _mm512_mul_ps(share1, excluded[1][q])))
+            : _mm512_mul_ps(above[q], in);
+    shares = _mm512_fmadd_ps(s->w[q], kept, shares);
     d[q] = _mm512_fmadd_ps(factor[0][q], below[0][q], _mm512_mul_ps(factor[1][q], below[1][q]));
   }
   const __m512i phi_slot = _mm512_add_epi32(s->group_base, _mm512_slli_epi32(feature, 4));

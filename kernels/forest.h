@@ -265,6 +265,7 @@ _Static_assert(GROVE_TOP6_META_FEATURE_MASK < 1u << GROVE_TOP6_META_FLAGS_SHIFT 
  */
 #define GROVE_SHAP_TREE_LANES 16
 #define GROVE_SHAP_PAD        0x80u /* in flags: no split, every row goes left */
+#define GROVE_SHAP_LANE_DEEPER_SHIFT 4 /* in flags: GROVE_SHAP_DEEPER_* << this */
 #define GROVE_SHAP_NO_REPEAT  0xffu
 typedef struct {
   uint32_t depth;
@@ -272,7 +273,8 @@ typedef struct {
   const int16_t *feature;  /* [position][lane]: split feature; pads: num_features */
   const float *threshold;  /* numeric: the threshold; categorical: its words' index (its one
                               word when nwords is 1), as bits */
-  const uint8_t *flags;    /* GROVE_NODE_LOW_FLAGS bits, GROVE_SHAP_PAD */
+  const uint8_t *flags;    /* GROVE_NODE_LOW_FLAGS bits, GROVE_SHAP_DEEPER_* bits shifted,
+                              GROVE_SHAP_PAD */
   const uint8_t *nwords;   /* categorical: words of the set */
   const uint8_t *repeats;  /* the level of the nearest split above on the same feature, or
                               GROVE_SHAP_NO_REPEAT */
