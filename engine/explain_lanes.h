@@ -208,9 +208,11 @@ grove_err_t SHAP_ROWS_FN(const grove_forest_t *f, const void *rows, int f64, siz
   lanes_t s = {.f = f, .x = x, .zero = x + nfv, .one = x + 2 * nfv, .excluded = x + 3 * nfv};
   vec_t *phi = s.excluded + nfv * M;
   for (uint32_t q = 0; q < M; q++) {
-    const SHAP_REAL tq = (SHAP_REAL)(q < m ? t[q] : 0.5); /* a point with no weight */
-    s.t[q] = (vec_t){0} + tq;
-    s.omt[q] = (vec_t){0} + (1 - tq);
+    /* t and 1 - t adding up to exactly 1 (1 - omt is exact for omt in [0.5, 1]), as the
+     * trees walk needs them; the point moves by less than an ulp. */
+    const SHAP_REAL omt = 1 - (SHAP_REAL)(q < m ? t[q] : 0.5); /* 0.5: no weight */
+    s.t[q] = (vec_t){0} + (1 - omt);
+    s.omt[q] = (vec_t){0} + omt;
     s.w[q] = (vec_t){0} + (SHAP_REAL)(q < m ? w[q] : 0);
   }
   for (uint32_t g = 0; g < ng; g++) bias[g] = f->base_margins[g];

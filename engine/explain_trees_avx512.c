@@ -141,13 +141,7 @@ static inline __attribute__((always_inline)) void trees_walk_body(const trees_t 
       factor[c][q] = _mm512_fmadd_ps(zero_c[c], s->omt[q], _mm512_mul_ps(one_c[c], s->t[q]));
       excluded[c][q] = _mm512_setzero_ps();
     }
-  /* A pad passes its left side on exactly: factors 1 and 0 (1 - t + t need not be 1). */
-  const __mmask16 pad = flag_mask(flags, GROVE_SHAP_PAD);
-  if (pad)
-    for (uint32_t q = 0; q < M; q++) {
-      factor[0][q] = _mm512_mask_mov_ps(factor[0][q], pad, one);
-      factor[1][q] = _mm512_mask_mov_ps(factor[1][q], pad, _mm512_setzero_ps());
-    }
+
   if (self == NULL || level + 1 == b->depth) { /* both children are leaves */
     const float *leaf = b->leaf + (size_t)(2 * pos + 1 - s->splits) * LANES;
     for (uint32_t c = 0; c < 2; c++) {
@@ -236,9 +230,11 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
   s.edge_one = edge_one;
   s.excluded = excluded;
   for (uint32_t q = 0; q < M; q++) {
-    const float tq = (float)(q < m ? t[q] : 0.5); /* a point with no weight */
-    s.t[q] = _mm512_set1_ps(tq);
-    s.omt[q] = _mm512_set1_ps(1 - tq);
+    /* 1 - t and t adding up to exactly 1, as explain_lanes.h takes them: a pad's factors are
+     * then exactly 1 and 0 and it passes its left side on unchanged. */
+    const float omt = 1 - (float)(q < m ? t[q] : 0.5); /* 0.5: a point with no weight */
+    s.t[q] = _mm512_set1_ps(1 - omt);
+    s.omt[q] = _mm512_set1_ps(omt);
     s.w[q] = _mm512_set1_ps((float)(q < m ? w[q] : 0));
   }
   s.x_in_registers = nf < 32;
