@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from bench_common import cpu_name
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READY = b"GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 BODY = (b'{"records": [{"age": 39, "workclass": "State-gov", "fnlwgt": 77516, "education": '
@@ -31,14 +33,6 @@ BODY = (b'{"records": [{"age": 39, "workclass": "State-gov", "fnlwgt": 77516, "e
         b'"Adm-clerical", "relationship": "Not-in-family", "race": "White", "gender": "Male", '
         b'"capital-gain": 2174, "capital-loss": 0, "hours-per-week": 40, "native-country": '
         b'"United-States"}]}')
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def free_port():

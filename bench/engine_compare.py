@@ -51,6 +51,7 @@ import time
 os.environ["OMP_NUM_THREADS"] = "1"  # before numpy / sklearn / xgboost load libgomp
 
 import numpy as np  # noqa: E402
+import bench_common  # noqa: E402
 import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 import xgboost as xgb  # noqa: E402
@@ -293,7 +294,7 @@ def main():
         sys.exit("%s not found: run `ninja -C build` first" % args.grove)
     mt = args.min_time / 1000.0
 
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cpu = bench_common.cpu_name()
     isa = json.loads(subprocess.run([args.grove, "info", os.path.join(ROOT, "models/income")],
                                     capture_output=True, text=True, env=grove_env()).stdout)
     print("# engine_compare: %s, %d CPUs; grove isa=%s kernel=%s; xgboost %s, scikit-learn %s, numpy %s, "

@@ -35,6 +35,7 @@ import xgboost as xgb  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+import bench_common  # noqa: E402
 
 
 N_TRAIN = 200000
@@ -98,8 +99,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     exe = os.path.join(args.build, "bench", "explain_bench")
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), "?")
+    cpu = bench_common.cpu_name()
     print("CPU: %s; XGBoost %s; one thread" % (cpu, xgb.__version__))
     for name in args.models.split(","):
         model, X = prepare_income() if name == "income" else prepare_500x8(args.workdir)

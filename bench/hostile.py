@@ -24,14 +24,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "http"))
 import test_hostile_requests as hr  # noqa: E402
 import test_http as th  # noqa: E402
-
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "?"
+from bench_common import cpu_name  # noqa: E402
 
 
 class Client(threading.Thread):
@@ -143,7 +136,7 @@ def main():
     ap.add_argument("binaries", nargs="+")
     a = ap.parse_args()
     ctx = th.make_ctx(a.binaries[0], a.source_root, "grove-bench-hostile-")
-    print(json.dumps({"cpu": cpu_model(), "cores": os.cpu_count()}))
+    print(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count()}))
     try:
         for attack in a.attacks.split(","):
             for grove in a.binaries:
