@@ -1,7 +1,7 @@
 /*
  * Internal: the TreeSHAP walk of explain.c with a block of rows in the lanes of a vector,
- * included by explain_lanes_isa.h (for explain_avx2.c, explain_avx512.c) once per element type, with
- * SHAP_REAL (double, or float for forests of float leaves and thresholds), SHAP_LANES (rows
+ * included by explain_lanes_isa.h (for explain_avx2.c, explain_avx512.c) once per element
+ * type, with SHAP_REAL (double, or float for forests of float leaves and thresholds), SHAP_LANES (rows
  * per vector), SHAP_FMA(a, b, c) (the ISA's fused a x b + c on those vectors), SHAP_ID(name)
  * (the type's suffix on every name) and SHAP_ROWS_FN defined. The structure of a tree is the
  * same for every row and only the hot child differs, so every lane takes the same path
