@@ -14,9 +14,10 @@
  * LightGBM's own answer on double rows. Sums are in double.
  *
  * This file's walk is the scalar one, and the oracle. On x86-64 CPUs with AVX2, forests of
- * depth <= 16 take the vector walk of explain_lanes.h instead: the same values for a block
- * of rows at once, in float for forests whose libraries compute in float (XGBoost's,
- * scikit-learn's) and in double for LightGBM's.
+ * depth <= 16 take a vector walk instead (shap_rows_fn()): explain_lanes.h's, a block of rows
+ * at once, in float for forests whose libraries compute in float (XGBoost's, scikit-learn's)
+ * and in double for LightGBM's; or for small batches on avx512 CPUs explain_trees_avx512.c's,
+ * 16 trees at once for one row, whose tables (forest.h, grove_shap_block_t) are built here.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -360,7 +361,6 @@ static void row_load(const grove_forest_t *f, const void *rows, int f64, size_t 
   }
 }
 
-/* The vector walk for NROWS rows of a forest needing M points, or NULL for explain.c's own. */
 /*
  * The walk for NROWS rows of a forest needing M points, or NULL for this file's own: trees in
  * the lanes for small batches on avx512 CPUs (when the forest has the tables), rows in the
