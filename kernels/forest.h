@@ -244,18 +244,6 @@ _Static_assert(GROVE_TOP6_META_FEATURE_MASK < 1u << GROVE_TOP6_META_FLAGS_SHIFT 
                "meta's feature, flags and categories 32-47 do not overlap");
 
 /*
- * Every node again in 8 bytes, for the avx512 kernels' node walks: one 64-bit gather per 8
- * lanes reads a node, where grove_node_t takes two. `packed` holds left - index in bits
- * 0-15, the feature in bits 16-27 (GROVE_NODE8_LEAF at a leaf, whose value is the leaf
- * value; in leaf64 forests 0, the walk reading the leaf's double from its grove_node_t) and
- * the flags' low 4 bits in 28-31; categorical splits read the rest of their flags from the
- * node. Built when every split feature is below GROVE_NODE8_LEAF, every left child within
- * 65535 nodes of its parent and the copy fits the memory budget.
- */
-#define GROVE_NODE8_LEAF          0xfffu
-#define GROVE_NODE8_LEFT_MASK     0xffffu /* packed bits 0-15: left - index */
-#define GROVE_NODE8_FEATURE_SHIFT 16      /* bits 16-27: the feature, or GROVE_NODE8_LEAF */
-#define GROVE_NODE8_FLAGS_SHIFT   28      /*
  * The TreeSHAP walk with trees in the lanes (engine/explain_trees_avx512.c): a block of
  * GROVE_SHAP_TREE_LANES consecutive trees, each laid out as the complete tree of the block's
  * depth D in heap order (position p's children at 2p+1 and 2p+2), lane by lane. A leaf
@@ -283,7 +271,19 @@ typedef struct {
   const float *leaf;       /* [leaf][lane] */
 } grove_shap_block_t;
 
-/* bits 28-31: the GROVE_NODE_LOW_FLAGS */
+/*
+ * Every node again in 8 bytes, for the avx512 kernels' node walks: one 64-bit gather per 8
+ * lanes reads a node, where grove_node_t takes two. `packed` holds left - index in bits
+ * 0-15, the feature in bits 16-27 (GROVE_NODE8_LEAF at a leaf, whose value is the leaf
+ * value; in leaf64 forests 0, the walk reading the leaf's double from its grove_node_t) and
+ * the flags' low 4 bits in 28-31; categorical splits read the rest of their flags from the
+ * node. Built when every split feature is below GROVE_NODE8_LEAF, every left child within
+ * 65535 nodes of its parent and the copy fits the memory budget.
+ */
+#define GROVE_NODE8_LEAF          0xfffu
+#define GROVE_NODE8_LEFT_MASK     0xffffu /* packed bits 0-15: left - index */
+#define GROVE_NODE8_FEATURE_SHIFT 16      /* bits 16-27: the feature, or GROVE_NODE8_LEAF */
+#define GROVE_NODE8_FLAGS_SHIFT   28      /* bits 28-31: the GROVE_NODE_LOW_FLAGS */
 typedef struct {
   float value;
   uint32_t packed;
