@@ -5,7 +5,7 @@
                                              [--models income,income-sklearn,500x8,1000x6x5] [--workdir DIR]
 
 Run from anywhere with Debian's python (xgboost 1.7.4, scikit-learn 1.2.1), after
-`ninja -C build`. Three XGBoost models:
+`ninja -C build`. Four XGBoost models (``fulldepth`` only when named in --models):
 
 * ``income``: the bundled models/income/model.json as is (300 trees, depth 6, native
   categorical splits); rows = the held-out 30% of models/adult.csv.gz (the split of
@@ -13,7 +13,16 @@ Run from anywhere with Debian's python (xgboost 1.7.4, scikit-learn 1.2.1), afte
 * ``500x8``: 500 trees, depth 8, binary:logistic, 28 standard normal features,
   ``y = x0 + x1*x2 + noise > 0`` (the recipe of bench/README.md), 20000 training rows;
 * ``1000x6x5``: 1000 rounds, depth 6, multi:softprob with 5 classes (5000 trees), 28
-  features, 8000 training rows.
+  features, 8000 training rows;
+* ``fulldepth``: issue #17 part 1's full-depth forest (bench_common.fulldepth_*: sklearn
+  make_classification(n_samples=300000, n_features=28, n_informative=20, random_state=0),
+  the first 200,000 rows trained with binary:logistic, max_depth 8, eta 0.05, hist, 500
+  rounds), on two row sets, each its own entry of the tables: ``fulldepth-normal``,
+  100,000 rows drawn from N(0, 1.5^2) per feature (most rows walk all 8 levels), and
+  ``fulldepth-heldout``, the draw's last 100,000 rows (not seen in training). No
+  scikit-learn peer there; the script prints the model's nodes as a share of 500 complete
+  trees (500 x 511) and the depth the rows' walks reach (XGBoost's pred_leaf), and the
+  verdict against #17's target (>= 8x XGBoost at batch >= 256).
 
 And one scikit-learn model: ``income-sklearn``, the bundled models/income-sklearn (the
 tutorial's GradientBoostingClassifier converted by models/convert_sklearn.py): grove on
@@ -71,11 +80,21 @@ SPECS = {
               "desc": "500 trees, depth 8, 28 features, binary:logistic"},
     "1000x6x5": {"rows": 16384, "rounds": 1000, "depth": 6, "classes": 5, "train": 8000,
                  "desc": "1000 rounds x 5 classes (5000 trees), depth 6, 28 features, multi:softprob"},
+    # Issue #17 part 1's full-depth forest (bench_common.fulldepth_*), one model, two row sets.
+    "fulldepth-normal": {"rows": 100000, "fulldepth": "normal",
+                         "desc": "fulldepth (#17: make_classification 200k rows, 500 trees, depth 8, eta 0.05), "
+                                 "rows N(0, 1.5^2) per feature"},
+    "fulldepth-heldout": {"rows": 100000, "fulldepth": "heldout",
+                          "desc": "fulldepth (#17: make_classification 200k rows, 500 trees, depth 8, eta 0.05), "
+                                  "rows: 100k held-out samples of the same draw"},
     # The tutorial's own pickle, converted: grove against scikit-learn on the same model.
     "income-sklearn": {"rows": 65536, "sklearn_only": True,
                        "desc": "income-sklearn (bundled: the tutorial's GradientBoostingClassifier, 100 trees "
                                "of depth 3, 12 label-encoded features)"},
 }
+# --models shorthands
+ALIASES = {"fulldepth": ["fulldepth-normal", "fulldepth-heldout"]}
+FULLDEPTH_HELDOUT = 100000
 
 
 def log(msg):
@@ -121,6 +140,8 @@ def prepare(name, workdir):
     import pickle
     if name == "income-sklearn":
         return prepare_income_sklearn(workdir)
+    if "fulldepth" in SPECS[name]:
+        return prepare_fulldepth(name, workdir)
     spec = SPECS[name]
     d = os.path.join(workdir, name)
     os.makedirs(d, exist_ok=True)
@@ -164,6 +185,47 @@ def prepare(name, workdir):
     with open(paths["sk"], "rb") as f:
         sk = pickle.load(f)
     return dict(paths, X=data["X"], y=data["y"], skmodel=sk, cached=cached)
+
+
+def prepare_fulldepth(name, workdir):
+    """Issue #17's model (bench_common's recipe; 200,000 training rows of a 300,000-row
+    make_classification draw) and one of its row sets: ``normal``, 100,000 rows drawn from
+    N(0, 1.5^2) per feature (seed 3), or ``heldout``, the draw's last 100,000 rows. No
+    scikit-learn model (its HistGradientBoosting on 200k rows would cost minutes to train)."""
+    which = SPECS[name]["fulldepth"]
+    d = os.path.join(workdir, "fulldepth")
+    os.makedirs(d, exist_ok=True)
+    stamp = os.path.join(d, "stamp.json")
+    want = {"v": CACHE_VERSION, "xgboost": xgb.__version__, "sklearn": sklearn.__version__,
+            "params": bench_common.FULLDEPTH_PARAMS, "rounds": bench_common.FULLDEPTH_ROUNDS,
+            "train": bench_common.FULLDEPTH_TRAIN, "heldout": FULLDEPTH_HELDOUT}
+    model = os.path.join(d, "model.json")
+    cached = os.path.exists(stamp) and json.load(open(stamp)) == want
+    if not cached:
+        t0 = time.time()
+        Xtr, ytr, Xheld, yheld = bench_common.fulldepth_draw(FULLDEPTH_HELDOUT)
+        bench_common.fulldepth_train(Xtr, ytr, model, 2)
+        log("  fulldepth: XGBoost trained in %.1f s" % (time.time() - t0))
+        names = ["f%d" % i for i in range(28)]
+        Xn = (1.5 * np.random.default_rng(3).standard_normal((FULLDEPTH_HELDOUT, 28))).astype(np.float32)
+        for tag, X, y in (("normal", Xn, np.full(len(Xn), -1, np.int32)), ("heldout", Xheld, yheld)):
+            write_csv(os.path.join(d, "rows-%s.csv" % tag), names, X)
+            np.savez(os.path.join(d, "rows-%s.npz" % tag), X=X, y=y)
+        json.dump(want, open(stamp, "w"))
+    data = np.load(os.path.join(d, "rows-%s.npz" % which))
+    return dict(model=model, csv=os.path.join(d, "rows-%s.csv" % which), X=data["X"], y=data["y"],
+                skmodel=None, cached=cached)
+
+
+def walk_depths(model, X):
+    """Mean depth of the leaf each row reaches, over rows and trees, and the share of
+    (row, tree) walks that reach depth 8, from XGBoost's pred_leaf on X."""
+    depths = bench_common.leaf_depths(model)
+    bst = xgb.Booster(model_file=model)
+    bst.set_param({"nthread": NCPU})
+    leaves = bst.predict(xgb.DMatrix(X), pred_leaf=True).astype(np.int64)  # rows x trees
+    d = np.stack([depths[t][leaves[:, t]] for t in range(leaves.shape[1])], axis=1)
+    return float(d.mean()), float(np.mean(d == 8))
 
 
 def prepare_income_sklearn(workdir):
@@ -289,7 +351,7 @@ def main():
     args = ap.parse_args()
     t_start = time.time()
     batches = [int(b) for b in args.batch.split(",")]
-    names = args.models.split(",")
+    names = [n for a in args.models.split(",") for n in ALIASES.get(a, [a])]
     if not os.access(args.grove, os.X_OK):
         sys.exit("%s not found: run `ninja -C build` first" % args.grove)
     mt = args.min_time / 1000.0
@@ -330,8 +392,9 @@ def main():
             results[(name, "sklearn", 1)] = {b: time_py(sk.predict_proba, X, b, mt) for b in bs}
             continue
         bst = xgb.Booster(model_file=m["model"])
-        sk_nodes = sum(len(p.nodes) for it in sk._predictors for p in it)
-        sk_trees = sum(len(it) for it in sk._predictors)
+        if sk is not None:
+            sk_nodes = sum(len(p.nodes) for it in sk._predictors for p in it)
+            sk_trees = sum(len(it) for it in sk._predictors)
         ok, diff, shape = check_equal(args.grove, m, bst)
         checks.append((name, ok, diff, shape))
         print("check %-9s grove predict vs XGBoost inplace_predict on %d distinct rows x %d outputs: "
@@ -340,16 +403,27 @@ def main():
             sys.exit("outputs differ: the timings would not compare the same work")
         # Same model quality? log loss / accuracy on the bench rows, XGBoost vs sklearn's own model.
         px = np.asarray(bst.inplace_predict(m["X"])).reshape(len(m["X"]), -1)
-        ps = sk.predict_proba(m["X"])
         if px.shape[1] == 1:
             px = np.hstack([1 - px, px])
         acc = lambda p: float(np.mean(p.argmax(axis=1) == m["y"]))  # noqa: E731
-        infos[name] = dict(info=info, sk_trees=sk_trees, sk_nodes=sk_nodes, acc_x=acc(px), acc_s=acc(ps),
-                           nrows=nrows, distinct=len(m["X"]))
-        print("model %-9s %s | grove/XGBoost: %d trees, %d nodes, accuracy %.4f | sklearn "
-              "HistGradientBoostingClassifier: %d trees, %d nodes, accuracy %.4f | rows: %d distinct, cycled to %d"
-              % (name, SPECS[name]["desc"], info["trees"], info["nodes"], infos[name]["acc_x"], sk_trees,
-                 sk_nodes, infos[name]["acc_s"], len(m["X"]), nrows))
+        if sk is None:  # fulldepth: no scikit-learn peer; the N(0, 1.5^2) rows have no labels
+            full = info["trees"] * (2 ** (info["max_depth"] + 1) - 1)
+            depth, at8 = walk_depths(m["model"], m["X"][:20000])
+            print("model %-9s %s | grove/XGBoost: %d trees, max depth %d, %d nodes = %.1f%% of complete trees "
+                  "(%d), accuracy %s | walks (first 20000 rows x %d trees, XGBoost pred_leaf): mean leaf depth "
+                  "%.2f, %.1f%% at depth 8 | rows: %d distinct, cycled to %d"
+                  % (name, SPECS[name]["desc"], info["trees"], info["max_depth"], info["nodes"],
+                     100.0 * info["nodes"] / full, full,
+                     "n/a (no labels)" if m["y"][0] < 0 else "%.4f" % acc(px), info["trees"], depth, 100 * at8,
+                     len(m["X"]), nrows))
+        else:
+            ps = sk.predict_proba(m["X"])
+            infos[name] = dict(info=info, sk_trees=sk_trees, sk_nodes=sk_nodes, acc_x=acc(px), acc_s=acc(ps),
+                               nrows=nrows, distinct=len(m["X"]))
+            print("model %-9s %s | grove/XGBoost: %d trees, %d nodes, accuracy %.4f | sklearn "
+                  "HistGradientBoostingClassifier: %d trees, %d nodes, accuracy %.4f | rows: %d distinct, "
+                  "cycled to %d" % (name, SPECS[name]["desc"], info["trees"], info["nodes"], infos[name]["acc_x"],
+                                    sk_trees, sk_nodes, infos[name]["acc_s"], len(m["X"]), nrows))
         sys.stdout.flush()
         X = cycle(m["X"], nrows)
         bs = [min(b, nrows) for b in batches]
@@ -361,6 +435,8 @@ def main():
             log("%s: XGBoost, %d thread(s)" % (name, threads))
             bst.set_param({"nthread": threads})
             results[(name, "xgboost", threads)] = {b: time_py(bst.inplace_predict, X, b, mt) for b in bs}
+        if sk is None:
+            continue
         log("%s: scikit-learn, 1 thread" % name)
         results[(name, "sklearn", 1)] = {b: time_py(sk.predict_proba, X, b, mt) for b in bs}
 
@@ -408,7 +484,7 @@ def main():
     print("grove / scikit-learn rows/s, 1 thread: " + "; ".join(
         "%s %s" % (name, " / ".join("%.0f×" % (results[(name, "grove", 1)][min(b, SPECS[name]["rows"])]["rows_per_s"] /
                                               results[(name, "sklearn", 1)][min(b, SPECS[name]["rows"])]["rows_per_s"])
-                                   for b in batches)) for name in names))
+                                   for b in batches)) for name in names if (name, "sklearn", 1) in results))
     print()
     print("Verdicts (targets of the engine-speed issue; grove on 1 thread):")
     if "500x8" in names:
@@ -419,6 +495,13 @@ def main():
         if 1 in batches:
             q = ratio[("500x8", 1, 1)]
             print("- 500x8, batch 1: >= 20x XGBoost: %s (%.1f×)" % ("MET" if q >= 20 else "NOT MET", q))
+    for name in [n for n in names if "fulldepth" in SPECS[n]]:
+        big = [b for b in batches if b >= 256]
+        if big:
+            worst = min(ratio[(name, 1, b)] for b in big)
+            print("- %s, batch >= 256: >= 8x XGBoost rows/s (#17 part 1): %s (lowest %.1f× at %s)" % (
+                name, "MET" if worst >= 8 else "NOT MET", worst,
+                ", ".join("%d: %.1f×" % (b, ratio[(name, 1, b)]) for b in big)))
     if "income" in names:
         r = results[("income", "grove", 1)]
         big = [b for b in batches if b >= 16]

@@ -10,7 +10,8 @@ Models:
 * ``500x8``: issue #17's shape: sklearn make_classification(n_samples=200000, n_features=28,
   n_informative=20), XGBoost binary:logistic, max_depth=8, eta=0.05, tree_method=hist, 500
   rounds (the script prints the leaves per tree it reached). Rows: 1024 more samples of the
-  same draw, held out.
+  same draw, held out. The recipe is bench_common.fulldepth_draw/fulldepth_train, which
+  engine_compare.py's `fulldepth` model uses too (with 100,000 rows held out).
 
 First grove's contributions of every row (build/bench/explain_bench, grove_forest_contribs
 on one thread) are checked against XGBoost's pred_contribs: each value within 1e-5 x
@@ -38,9 +39,6 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import bench_common  # noqa: E402
 
 
-N_TRAIN = 200000
-
-
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -56,16 +54,10 @@ def prepare_500x8(workdir):
     os.makedirs(d, exist_ok=True)
     model, rows = os.path.join(d, "model.json"), os.path.join(d, "rows.npy")
     if not (os.path.exists(model) and os.path.exists(rows)):
-        from sklearn.datasets import make_classification
         t0 = time.time()
-        X, y = make_classification(n_samples=N_TRAIN + 1024, n_features=28, n_informative=20,
-                                   random_state=0)
-        X = X.astype(np.float32)
-        dtrain = xgb.DMatrix(X[:N_TRAIN], label=y[:N_TRAIN])
-        params = {"objective": "binary:logistic", "max_depth": 8, "eta": 0.05,
-                  "tree_method": "hist", "nthread": os.cpu_count(), "seed": 0}
-        xgb.train(params, dtrain, 500).save_model(model)
-        np.save(rows, X[N_TRAIN:])
+        Xtr, ytr, Xheld, _ = bench_common.fulldepth_draw(1024)
+        bench_common.fulldepth_train(Xtr, ytr, model, os.cpu_count())
+        np.save(rows, Xheld)
         log("500x8: trained in %.1f s" % (time.time() - t0))
     return model, np.load(rows)
 
