@@ -10,6 +10,7 @@ milliseconds bench/ measures).
 import gzip
 import json
 import os
+import select
 import socket
 import sys
 import threading
@@ -148,20 +149,32 @@ def test_amplification(ctx):
 
 
 def raw_exchange(d, data, wait=3.0):
-    """Sends DATA on a new connection, reads until the server closes or WAIT passes."""
+    """Sends DATA on a new connection while reading what comes back, as curl does during an
+    upload, until the server closes or WAIT passes. A server that answers before the whole
+    body is sent (a 413) and closes makes the kernel reset the connection; the answer came
+    before the reset and is read first, whereas a client that sends everything before reading
+    may find it gone. A reset after the answer counts as the close."""
     s = socket.create_connection(("127.0.0.1", d.port), timeout=wait * d.ctx.slow)
-    s.sendall(data)
-    got, closed = b"", False
+    s.setblocking(False)
+    got, closed, sent = b"", False, 0
     end = time.monotonic() + wait * d.ctx.slow
     try:
         while time.monotonic() < end:
-            chunk = s.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            got += chunk
-    except socket.timeout:
-        pass
+            writing = [s] if sent < len(data) else []
+            readable, writable, _ = select.select([s], writing, [], max(0.0, end - time.monotonic()))
+            if readable:
+                chunk = s.recv(65536)
+                if not chunk:
+                    closed = True
+                    break
+                got += chunk
+            elif writable:
+                try:
+                    sent += s.send(data[sent:sent + 65536])
+                except (BrokenPipeError, ConnectionResetError):
+                    sent = len(data)  # the server stopped reading: keep reading its answer
+    except ConnectionResetError:
+        closed = True
     s.close()
     return got, closed
 
