@@ -37,12 +37,12 @@ typedef struct {
   pthread_t tid;
   float *rows;     /* gathered rows of a multi-chunk batch */
   double *margins; /* the batch's margins, as the training library sums them */
-  size_t cap_rows_floats, cap_margins;
+  size_t cap_rows_bytes, cap_margins;
   /* An explained multi-chunk batch: its rows as doubles (a model that takes doubles), its
    * contributions and leaves before they go back to their jobs. */
   double *rows64, *contribs;
   uint32_t *leaves;
-  size_t cap_rows64, cap_contribs, cap_leaves;
+  size_t cap_rows64_bytes, cap_contribs, cap_leaves;
 } worker_t;
 
 struct batcher {
@@ -157,18 +157,25 @@ static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, metrics_sl
   return live;
 }
 
-/* The rows of LIVE's chunks in one array: the only chunk's own rows, or gathered into the
- * worker's buffer; NULL when out of memory. */
-static const float *gather_rows(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks,
-                                uint32_t nf) {
-  if (nchunks == 1) return live->job->rows + live->offset * nf;
-  if (reserve((void **)&w->rows, &w->cap_rows_floats, n * nf, sizeof(float)) != 0) return NULL;
+/* The rows of LIVE's chunks in one array, as floats or (DOUBLES) as the jobs' doubles: the
+ * only chunk's own rows, or gathered into *BUF (*CAP bytes); NULL when out of memory. */
+static const void *gather_chunks(batch_chunk_t *live, size_t n, size_t nchunks, size_t row_bytes,
+                                 int doubles, void **buf, size_t *cap) {
   size_t at = 0;
   for (batch_chunk_t *c = live; c != NULL; c = c->next) {
-    memcpy(w->rows + at * nf, c->job->rows + c->offset * nf, c->nrows * nf * sizeof(float));
+    const char *src = doubles ? (const char *)c->job->rows64 : (const char *)c->job->rows;
+    if (nchunks == 1) return src + c->offset * row_bytes;
+    if (c == live && reserve(buf, cap, n * row_bytes, 1) != 0) return NULL;
+    memcpy((char *)*buf + at * row_bytes, src + c->offset * row_bytes, c->nrows * row_bytes);
     at += c->nrows;
   }
-  return w->rows;
+  return *buf;
+}
+
+static const float *gather_rows(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks,
+                                uint32_t nf) {
+  return gather_chunks(live, n, nchunks, nf * sizeof(float), 0, (void **)&w->rows,
+                       &w->cap_rows_bytes);
 }
 
 /* The rows of chunk C that no float row decides as the model's library does (LightGBM
@@ -191,14 +198,8 @@ static const double *gather_rows64(worker_t *w, batch_chunk_t *live, size_t n, s
                                    uint32_t nf) {
   for (batch_chunk_t *c = live; c != NULL; c = c->next)
     if (c->job->rows64 == NULL) return NULL;
-  if (nchunks == 1) return live->job->rows64 + live->offset * nf;
-  if (reserve((void **)&w->rows64, &w->cap_rows64, n * nf, sizeof(double)) != 0) return NULL;
-  size_t at = 0;
-  for (batch_chunk_t *c = live; c != NULL; c = c->next) {
-    memcpy(w->rows64 + at * nf, c->job->rows64 + c->offset * nf, c->nrows * nf * sizeof(double));
-    at += c->nrows;
-  }
-  return w->rows64;
+  return gather_chunks(live, n, nchunks, nf * sizeof(double), 1, (void **)&w->rows64,
+                       &w->cap_rows64_bytes);
 }
 
 /*
