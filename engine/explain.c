@@ -20,6 +20,7 @@
  * 16 trees at once for one row, whose tables (forest.h, grove_shap_block_t) are built here.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -361,26 +362,40 @@ static void row_load(const grove_forest_t *f, const void *rows, int f64, size_t 
   }
 }
 
+#ifdef GROVE_HAVE_X86_KERNELS
+/* What the walks may use, read once: the kernels' ISA and GROVE_EXPLAIN_WALK. */
+static struct {
+  int avx512, avx2;
+  int want_trees, want_rows, want_scalar;
+} shap_env;
+static pthread_once_t shap_env_once = PTHREAD_ONCE_INIT;
+
+static void shap_env_read(void) {
+  const char *isa = grove__kernel_get()->isa, *want = getenv("GROVE_EXPLAIN_WALK");
+  shap_env.avx512 = strcmp(isa, "avx512") == 0;
+  shap_env.avx2 = shap_env.avx512 || strcmp(isa, "avx2") == 0;
+  shap_env.want_trees = want != NULL && strcmp(want, "trees") == 0;
+  shap_env.want_rows = want != NULL && strcmp(want, "rows") == 0;
+  shap_env.want_scalar = want != NULL && strcmp(want, "scalar") == 0;
+}
+#endif
+
 /*
  * The walk for NROWS rows of a forest needing M points, or NULL for this file's own: trees in
  * the lanes for small batches on avx512 CPUs (when the forest has the tables), rows in the
- * lanes otherwise. GROVE_EXPLAIN_WALK=trees|rows|scalar asks for one (the tests check each
- * against the libraries); a walk that does not apply is not taken.
+ * lanes otherwise. GROVE_EXPLAIN_WALK=trees|rows|scalar (read once) asks for one (the tests
+ * check each against the libraries); a walk that does not apply is not taken.
  */
 static grove_shap_rows_fn shap_rows_fn(const grove_forest_t *f, uint32_t m, size_t nrows) {
 #ifdef GROVE_HAVE_X86_KERNELS
-  const char *want = getenv("GROVE_EXPLAIN_WALK");
-  if (m > 8 || (want != NULL && strcmp(want, "scalar") == 0)) return NULL;
-  /* The ISA the kernels were given, once, at start-up; floats where the library's are. */
-  const char *isa = grove__kernel_get()->isa;
-  const int avx512 = strcmp(isa, "avx512") == 0, floats = f->thresholds64 == NULL && !f->leaf64;
-  const int trees = want != NULL ? strcmp(want, "trees") == 0 : nrows <= SHAP_TREES_MAX_ROWS;
-  if (avx512 && trees && f->shap_blocks != NULL && m <= 4) return grove__shap_trees_avx512;
-  if (avx512 && nrows > SHAP_AVX2_MAX_ROWS)
+  pthread_once(&shap_env_once, shap_env_read);
+  if (m > 8 || shap_env.want_scalar || !shap_env.avx2) return NULL;
+  const int floats = f->thresholds64 == NULL && !f->leaf64;
+  const int trees = shap_env.want_trees || (!shap_env.want_rows && nrows <= SHAP_TREES_MAX_ROWS);
+  if (shap_env.avx512 && trees && f->shap_blocks != NULL && m <= 4) return grove__shap_trees_avx512;
+  if (shap_env.avx512 && nrows > SHAP_AVX2_MAX_ROWS)
     return floats ? grove__shap_rows_avx512_f32 : grove__shap_rows_avx512_f64;
-  if (avx512 || strcmp(isa, "avx2") == 0)
-    return floats ? grove__shap_rows_avx2_f32 : grove__shap_rows_avx2_f64;
-  return NULL;
+  return floats ? grove__shap_rows_avx2_f32 : grove__shap_rows_avx2_f64;
 #else
   (void)f;
   (void)m;
