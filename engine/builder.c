@@ -598,9 +598,11 @@ int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out) {
   return 1;
 }
 
-/* Each tree's expected value: its leaves' mean weighted by cover, children before parents
- * (XGBoost's node mean values; LightGBM's ExpectedValue); MEAN is scratch, one per node. */
-static void fill_tree_expected(const grove_forest_t *f, double *mean, double *expected) {
+/* Each tree's expected value: its leaves' mean weighted by their COVER, children before
+ * parents (XGBoost's node mean values; LightGBM's ExpectedValue); MEAN is scratch, one per
+ * node. */
+static void fill_tree_expected(const grove_forest_t *f, const double *cover, double *mean,
+                               double *expected) {
   const uint32_t nt = f->info.num_trees;
   for (uint32_t t = 0; t < nt; t++) {
     const uint32_t end = t + 1 < nt ? f->roots[t + 1] : (uint32_t)f->info.num_nodes;
@@ -610,8 +612,8 @@ static void fill_tree_expected(const grove_forest_t *f, double *mean, double *ex
         mean[i] = f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
         continue;
       }
-      const double *c = f->covers;
-      mean[i] = (mean[n->left] * c[n->left] + mean[n->left + 1] * c[n->left + 1]) / c[i];
+      mean[i] = (mean[n->left] * cover[n->left] + mean[n->left + 1] * cover[n->left + 1]) /
+                cover[i];
     }
     expected[t] = mean[f->roots[t]];
   }
@@ -663,9 +665,8 @@ static int attach_explain_arrays(const grove_builder_t *b, grove_forest_t *f) {
   if (covers) {
     double *ratio = d;
     if (nn) memcpy(ratio, b->covers, nn * sizeof *ratio);
-    f->covers = ratio; /* covers until the expected values are taken from them */
     f->tree_expected = d + nn;
-    fill_tree_expected(f, mean, d + nn);
+    fill_tree_expected(f, ratio, mean, d + nn); /* from the covers, before they become ratios */
     /* Each node's cover over its parent's, children before parents (breadth-first). */
     for (size_t i = nn; i-- > 0;) {
       const grove_node_t *n = &f->nodes[i];
@@ -674,7 +675,6 @@ static int attach_explain_arrays(const grove_builder_t *b, grove_forest_t *f) {
       ratio[n->left + 1] = ratio[i] > 0 ? ratio[n->left + 1] / ratio[i] : 0;
     }
     for (uint32_t t = 0; t < nt; t++) ratio[f->roots[t]] = 1;
-    f->covers = NULL;
     f->cover_ratios = ratio;
     uint8_t *flags = (uint8_t *)(ids + nn);
     fill_shap_flags(f, parent, flags);

@@ -335,7 +335,6 @@ struct grove_forest {
    * so the prediction block and its memory budget stay as they are: */
   const uint32_t *node_ids;    /* per node: its number in the model file (XGBoost's node id,
                                   LightGBM's split index, or leaf index at a leaf) */
-  const double *covers;        /* the builder's only, while it derives the two below */
   const double *cover_ratios;  /* per node: its cover (XGBoost's sum_hessian, LightGBM's counts)
                                   over its parent's, 1 at a root; NULL when some tree has none */
   const uint8_t *shap_flags;   /* per node: GROVE_SHAP_* (with cover_ratios) */
