@@ -153,10 +153,8 @@ static inline __attribute__((always_inline)) void lanes_walk_body(const lanes_t 
     self(s, left + c, ac, below[c]);
     for (uint32_t q = 0; q < M; q++) excluded[c][q] = x[q], x[q] = outer[q];
   }
-  if (flags & (GROVE_SHAP_DEEPER_LEFT | GROVE_SHAP_DEEPER_RIGHT)) { /* only they changed it */
-    s->zero[j] = outer_zero;
-    s->one[j] = outer_one;
-  }
+  s->zero[j] = outer_zero;
+  s->one[j] = outer_one;
   const vec_t share0 = one[0] - zero[0], share1 = one[1] - zero[1];
   vec_t shares = {0};
   for (uint32_t q = 0; q < M; q++) {
