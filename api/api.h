@@ -205,8 +205,10 @@ typedef struct {
 /*
  * GET /v1/models/{name}: {"name", "format", "objective", "task", "num_features", "trees",
  * "max_depth", "leaves", "num_outputs", "classes", "memory_bytes", "explain_memory_bytes",
- * "isa", "kernel", "loaded_at", "schema": {...}} where schema is the model's schema.json, or one generated
- * from the feature names and types ({"features": [{"name": "f0", "type": "numeric"}...]}).
+ * "explainable", "explain_error" (only when explainable is false: why, in the engine's
+ * words), "isa", "kernel", "loaded_at", "schema": {...}} where schema is the model's
+ * schema.json, or one generated from the feature names and types ({"features": [{"name":
+ * "f0", "type": "numeric"}...]}).
  */
 int api_encode_model_v1(const api_model_meta_t *meta, const grove_forest_t *forest,
                         const grove_schema_t *schema, api_body_t *body);
@@ -232,7 +234,8 @@ int api_encode_models_v1(const api_model_meta_t *metas, const grove_forest_t *co
  * lightgbm, sklearn), "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, F]}],
  * "outputs": [predict, predict_proba, output__0 as api_encode_v2_infer answers them, shape
  * [-1] or [-1, K]; contributions (models that can be explained) and leaves], "parameters":
- * {"inputs", "outputs"}: what they mean, in words}. */
+ * {"inputs", "outputs"}: what they mean, in words, and "explain_error" when contributions
+ * are not listed: why}. */
 int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *forest,
                         const grove_schema_t *schema, api_body_t *body);
 

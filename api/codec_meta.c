@@ -184,6 +184,16 @@ static void add_details(json_object *o, const grove_forest_info_t *info,
   add(o, "base_margin", json_object_new_double(info->base_margin), failed);
 }
 
+/* "explainable", and when false "explain_error", the engine's reason: a client (the UI's
+ * form) then asks for "explain" only where it works, instead of learning it from a 422 and
+ * sending the request again (#16). */
+static void add_explainable(json_object *o, const grove_forest_t *forest, int *failed) {
+  grove_error_t gerr;
+  const int explainable = grove_forest_explainable(forest, &gerr) == GROVE_OK;
+  add(o, "explainable", json_object_new_boolean(explainable), failed);
+  if (!explainable) add(o, "explain_error", new_string(gerr.msg), failed);
+}
+
 static json_object *model_json(const api_model_meta_t *meta, const grove_forest_t *forest,
                                const grove_schema_t *schema, int parts, int *failed) {
   grove_forest_info_t info;
@@ -212,6 +222,7 @@ static json_object *model_json(const api_model_meta_t *meta, const grove_forest_
   add(o, "memory_bytes", json_object_new_int64((int64_t)info.memory_bytes), failed);
   add(o, "explain_memory_bytes", json_object_new_int64((int64_t)info.explain_memory_bytes),
       failed);
+  add_explainable(o, forest, failed);
   add(o, "isa", new_string(grove_engine_isa()), failed);
   add(o, "kernel", new_string(grove_forest_kernel(forest)), failed);
   if (parts & MODEL_SERVED) {
@@ -352,6 +363,9 @@ int api_encode_model_v2(const api_model_meta_t *meta, const grove_forest_t *fore
           "by name): the leaf each row reaches in each tree, as the model's library numbers "
           "them"),
       &failed);
+  /* Parameters are free-form strings in OIP: the reason the contributions output is
+   * missing fits there without touching the tensor metadata. */
+  if (!explainable) add(params, "explain_error", new_string(gerr.msg), &failed);
   add(root, "parameters", params, &failed);
   return finish_tree(root, failed, body);
 }

@@ -16,7 +16,7 @@
 
 #define NO_HEADER API_OIP_NO_HEADER
 
-static grove_forest_t *income, *multi, *no_covers;
+static grove_forest_t *income, *multi, *no_covers, *linear;
 static grove_schema_t *income_schema;
 
 /* binary_logistic.json without its covers (sum_hessian): it predicts, it cannot be
@@ -32,6 +32,30 @@ static grove_forest_t *load_without_covers(void) {
   if (grove_forest_load_buffer(text, strlen(text), "no_covers", &f, &err) != GROVE_OK)
     printf("# no_covers: %s\n", err.msg);
   json_object_put(m);
+  return f;
+}
+
+/* LightGBM's linear-tree fixture (gzipped, as tests/lightgbm keeps it): it predicts, it
+ * cannot be explained. */
+static grove_forest_t *load_linear_trees(void) {
+  FILE *p = popen("gzip -dc '" GROVE_SOURCE_ROOT
+                  "/tests/lightgbm/fixtures/linear_tree_binary.model.txt.gz'",
+                  "r");
+  size_t cap = 1 << 16, n = 0;
+  char *text = malloc(cap);
+  for (size_t got; p != NULL && text != NULL && (got = fread(text + n, 1, cap - n, p)) > 0;) {
+    n += got;
+    char *bigger = n == cap ? realloc(text, cap *= 2) : text;
+    if (bigger == NULL) free(text);
+    text = bigger;
+  }
+  grove_forest_t *f = NULL;
+  grove_error_t err;
+  if (p == NULL || pclose(p) != 0 || text == NULL)
+    printf("# cannot read the linear-tree fixture\n");
+  else if (grove_forest_load_buffer(text, n, "linear_tree_binary", &f, &err) != GROVE_OK)
+    printf("# linear_tree_binary: %s\n", err.msg);
+  free(text);
   return f;
 }
 
@@ -505,11 +529,91 @@ static void test_oip(void) {
   api_body_free(&b);
 }
 
+/* F's v1 metadata says EXPLAINABLE, and when not, the reason holding NEEDLE, the same
+ * the engine and a predict request with "explain" give. */
+static void check_explainable(const grove_forest_t *f, const char *name, int explainable,
+                              const char *needle) {
+  api_model_meta_t meta = {.name = name};
+  api_body_t b;
+  char what[160];
+  snprintf(what, sizeof what, "%s: v1 metadata encodes", name);
+  CHECK_EQ_INT(api_encode_model_v1(&meta, f, NULL, &b), 0, what);
+  json_object *o = parse_body(&b, b.len), *e = get(o, "explainable");
+  snprintf(what, sizeof what, "%s: \"explainable\": %s", name, explainable ? "true" : "false");
+  CHECK(e != NULL && json_object_is_type(e, json_type_boolean) &&
+            json_object_get_boolean(e) == explainable,
+        what);
+  grove_error_t gerr;
+  const int engine = grove_forest_explainable(f, &gerr) == GROVE_OK;
+  if (explainable) {
+    snprintf(what, sizeof what, "%s: no \"explain_error\"", name);
+    CHECK(engine && o != NULL && !json_object_object_get_ex(o, "explain_error", NULL), what);
+  } else {
+    snprintf(what, sizeof what, "%s: \"explain_error\" is the engine's reason", name);
+    CHECK(!engine && strcmp(str(get(o, "explain_error")), gerr.msg) == 0, what);
+    snprintf(what, sizeof what, "%s: the reason says why", name);
+    CHECK_CONTAINS(str(get(o, "explain_error")), needle, what);
+    /* The 422 a request with "explain" gets carries the same words. */
+    result_t r = decode_json(f, NULL, "{\"records\": [{}], \"explain\": true}", 0);
+    snprintf(what, sizeof what, "%s: explain is refused with the metadata's reason", name);
+    CHECK(r.rc == -1 && r.err.status == 422 && strstr(r.err.message, gerr.msg) != NULL, what);
+    api_request_free(&r.req);
+  }
+  json_object_put(o);
+  api_body_free(&b);
+
+  /* The model list and `grove info` are the same object: they say it too. */
+  const grove_forest_t *forests[1] = {f};
+  snprintf(what, sizeof what, "%s: models v1 encodes", name);
+  CHECK_EQ_INT(api_encode_models_v1(&meta, forests, 1, &b), 0, what);
+  o = parse_body(&b, b.len);
+  snprintf(what, sizeof what, "%s: GET /v1/models says \"explainable\" too", name);
+  CHECK(
+      json_object_get_boolean(get(at(get(o, "models"), 0), "explainable")) == explainable &&
+          json_object_object_get_ex(at(get(o, "models"), 0), "explain_error", NULL) == !explainable,
+      what);
+  json_object_put(o);
+  api_body_free(&b);
+  snprintf(what, sizeof what, "%s: grove info encodes", name);
+  CHECK_EQ_INT(api_encode_model_info(f, NULL, &b), 0, what);
+  o = parse_body(&b, b.len);
+  snprintf(what, sizeof what, "%s: grove info says \"explainable\" too", name);
+  CHECK(json_object_get_boolean(get(o, "explainable")) == explainable, what);
+  json_object_put(o);
+  api_body_free(&b);
+
+  /* OIP: a free-form string parameter, and contributions listed only when they exist. */
+  snprintf(what, sizeof what, "%s: model v2 encodes", name);
+  CHECK_EQ_INT(api_encode_model_v2(&meta, f, NULL, &b), 0, what);
+  o = parse_body(&b, b.len);
+  json_object *outs = get(o, "outputs");
+  int listed = 0;
+  for (size_t i = 0; i < json_object_array_length(outs); i++)
+    listed |= strcmp(str(get(at(outs, i), "name")), "contributions") == 0;
+  json_object *reason = get(get(o, "parameters"), "explain_error");
+  snprintf(what, sizeof what, "%s: v2 metadata %s", name,
+           explainable ? "lists contributions, no explain_error parameter"
+                       : "has no contributions, an explain_error string parameter");
+  CHECK(
+      listed == explainable && (explainable ? reason == NULL : strcmp(str(reason), gerr.msg) == 0),
+      what);
+  json_object_put(o);
+  api_body_free(&b);
+}
+
+static void test_explainable(void) {
+  check_explainable(income, "income", 1, NULL);
+  check_explainable(multi, "multi", 1, NULL);
+  check_explainable(linear, "linear_tree_binary", 0, "linear trees");
+  check_explainable(no_covers, "no_covers", 0, "no node covers");
+}
+
 int main(void) {
   if (load_income(&income, &income_schema) != 0) return 1;
   multi = load("tests/fixtures/multi_softprob.json");
   no_covers = load_without_covers();
-  if (multi == NULL || no_covers == NULL) {
+  linear = load_linear_trees();
+  if (multi == NULL || no_covers == NULL || linear == NULL) {
     printf("not ok 1 - fixtures load\n1..1\n");
     return 1;
   }
@@ -517,7 +621,9 @@ int main(void) {
   test_json();
   test_msgpack();
   test_oip();
+  test_explainable();
   grove_forest_free(income);
+  grove_forest_free(linear);
   grove_forest_free(multi);
   grove_forest_free(no_covers);
   grove_schema_free(income_schema);

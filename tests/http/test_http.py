@@ -427,6 +427,9 @@ def test_v2(ctx, d):
     st, _, r = jget(d, "/v2/models/income", conn=c)
     check(st == 200 and r.get("name") == "income" and r.get("inputs", [{}])[0].get("shape") == [-1, 14]
           and v2_output(r).get("datatype") == "FP32", "GET /v2/models/income metadata", r)
+    check(any(o.get("name") == "contributions" for o in r.get("outputs", []))
+          and "explain_error" not in r.get("parameters", {}),
+          "GET /v2/models/income lists contributions and no explain_error parameter", r)
     st, _, r = jget(d, "/v2/models/income/ready", conn=c)
     check(st == 200 and r.get("ready") is True, "GET /v2/models/income/ready", r)
     st, _, r = jget(d, "/v2/models/nope/ready", conn=c)
@@ -510,6 +513,9 @@ def test_metadata(ctx, d):
     want = {f["name"]: f.get("categories") for f in ctx.schema["features"]}
     check(st == 200 and got == want and r.get("objective") == "binary:logistic" and r.get("classes") == ["<=50K", ">50K"],
           "GET /v1/models/income has the schema with its category strings", json.dumps(r)[:1000])
+    check(r.get("explainable") is True and "explain_error" not in r,
+          "GET /v1/models/income says it can be explained (\"explainable\": true, no \"explain_error\")",
+          {k: r.get(k) for k in ("explainable", "explain_error")})
     st, _, r = jget(d, "/v1/models/nope")
     check(st == 404 and "nope" in r.get("error", ""), "GET /v1/models/nope is 404 naming it", r)
 
@@ -621,6 +627,25 @@ def test_lightgbm_explain(d, rows_of):
     st, _, r = jpost(d, "/v1/models/linear_tree_binary/predict", {"rows": rows, "explain": True})
     check(st == 422 and "linear trees" in r.get("error", ""),
           "a linear-tree model: explain is 422 with the engine's reason", "%s %s" % (st, r))
+    refusal = r.get("error", "")
+    # Its metadata says so beforehand, in the same words, so that a client asks once (#16).
+    st, _, r = jget(d, "/v1/models/linear_tree_binary")
+    why = r.get("explain_error")
+    check(st == 200 and r.get("explainable") is False and isinstance(why, str) and "linear trees" in why
+          and why in refusal,
+          "a linear-tree model's metadata: \"explainable\": false and \"explain_error\", the 422's reason",
+          "%s %s" % (st, {k: r.get(k) for k in ("explainable", "explain_error")}))
+    st, _, r = jget(d, "/v1/models")
+    listed = {m.get("name"): m for m in r.get("models", [])}
+    check(listed.get("linear_tree_binary", {}).get("explainable") is False
+          and listed.get("adult-lgb", {}).get("explainable") is True
+          and "explain_error" not in listed.get("adult-lgb", {}),
+          "GET /v1/models says which models can be explained", {k: m.get("explainable") for k, m in listed.items()})
+    st, _, r = jget(d, "/v2/models/linear_tree_binary")
+    check(st == 200 and r.get("parameters", {}).get("explain_error") == why
+          and all(o.get("name") != "contributions" for o in r.get("outputs", [])),
+          "its OIP metadata lists no contributions output and gives the reason as a string parameter",
+          json.dumps(r)[:600])
     st, _, r = jpost(d, "/v1/models/linear_tree_binary/predict", {"rows": rows, "leaves": True})
     check(st == 200 and r.get("leaves") == [[int(v) for v in row] for row in matrix("linear_tree_binary", "leaves", 50)],
           "a linear-tree model: its leaves equal LightGBM's, doubles decided as LightGBM does", str(r)[:300])
