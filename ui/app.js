@@ -61,6 +61,11 @@
     return Array.from({ length: n }, (_, i) => ({ name: 'f' + i, type: 'numeric' }));
   }
 
+  /* Whether to ask for "explain": the model's metadata says (#16), so a model that cannot be
+   * explained is never sent a request that is bound to be refused. */
+  const canExplain = (meta) => meta.explainable === true;
+  const explainReason = (meta) => meta.explain_error || 'the server does not say that it can be explained';
+
   function classNames(meta) {
     const c = (meta.schema && meta.schema.labels) || meta.classes;
     if (Array.isArray(c)) return c.map(String);
@@ -129,6 +134,7 @@
       `${meta.num_features} features`, classes ? `classes: ${classes.join(', ')}` : null,
     ].filter(Boolean).join(' · ');
     renderFields(state.features);
+    setContribChoice(meta);
     resetResult();
     resetBatch();
     state.batchFile = null;
@@ -253,26 +259,21 @@
     if (!state.meta) return;
     hideServerError();
     if (!validateForm()) return;
-    const name = state.meta.name;
+    const meta = state.meta;
+    const name = meta.name;
     const record = recordFromForm();
-    // The prediction comes with its explanation (per-feature contributions). A model that
-    // cannot be explained answers 4xx: ask again without "explain" and say why in a note.
-    let body = { records: [record], explain: true };
-    let bodyText = JSON.stringify(body);
+    // The prediction comes with its explanation (per-feature contributions) when the model can
+    // be explained; otherwise the note gives the metadata's reason. One request either way: a
+    // 4xx is then about the record, and is shown as such.
+    const explain = canExplain(meta);
+    const body = explain ? { records: [record], explain: true } : { records: [record] };
+    const bodyText = JSON.stringify(body);
     const btn = $('predict-btn');
     btn.disabled = true;
     btn.textContent = 'Predicting…';
     let r;
-    let explainError = null;
     try {
       r = await postPredict(name, bodyText);
-      if (!r.res.ok && r.res.status >= 400 && r.res.status < 500) {
-        const first = errorText(r);
-        body = { records: [record] };
-        bodyText = JSON.stringify(body);
-        r = await postPredict(name, bodyText);
-        if (r.res.ok) explainError = first; // else the record itself is refused: the error says why
-      }
     } catch (err) {
       showServerError(0, `Network error: ${err.message}`);
       return;
@@ -294,7 +295,7 @@
     }
     renderResult(r.data);
     try {
-      renderExplanation(r.data, record, explainError);
+      renderExplanation(r.data, record, explain ? null : explainReason(meta));
     } catch (err) { // the explanation is extra: whatever goes wrong there, the prediction stays
       showExplainNote(`The explanation cannot be drawn: ${err.message}`);
     }
@@ -651,6 +652,18 @@
     $('batch-failures').hidden = true;
   }
 
+  /* "add contribution columns" is offered only for a model that can be explained; for the
+   * others it is off and greyed, with the metadata's reason next to it. */
+  function setContribChoice(meta) {
+    const box = $('csv-contrib');
+    const can = canExplain(meta);
+    box.disabled = !can;
+    if (!can) box.checked = false;
+    const note = $('csv-contrib-note');
+    note.textContent = can ? '' : `No contribution columns for this model: ${explainReason(meta)}`;
+    note.hidden = can;
+  }
+
   function batchError(message) {
     const box = $('batch-error');
     box.textContent = message;
@@ -705,7 +718,7 @@
     const labels = [];
     const errors = [];   // per row: '' or what is wrong with it (the server's words)
     const contributions = []; // per row, with "add contribution columns": the API's contributions (null: none)
-    let explain = $('csv-contrib').checked;
+    let explain = $('csv-contrib').checked && canExplain(meta); // the box is off for the others
     let contribNote = '';  // why the download has no contribution columns after all
     let contribNames = null;
     const t0 = performance.now();
@@ -717,13 +730,6 @@
       let r;
       try {
         r = await postPredict(meta.name, JSON.stringify({ records: chunk, errors: 'per_row', ...(explain ? { explain: true } : {}) }));
-        if (explain && !r.res.ok && r.res.status >= 400 && r.res.status < 500) {
-          // The model cannot be explained (or not this way): score without, and say why.
-          const why = errorText(r);
-          requests++;
-          r = await postPredict(meta.name, JSON.stringify({ records: chunk, errors: 'per_row' }));
-          if (r.res.ok) { explain = false; contribNote = why; }
-        }
       } catch (err) {
         return gen === state.batchGen ? batchError(`Rows ${start + 1}–${start + chunk.length}: network error: ${err.message}`) : undefined;
       }

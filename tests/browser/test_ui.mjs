@@ -365,13 +365,17 @@ async function main() {
     postData: JSON.stringify({ records: [{ ...rec0, workclass: 'No-such-class' }] }),
     headers: { ...route.request().headers(), 'content-type': 'application/json' },
   }));
+  const nBad = predictPosts.length;
   await page.click('#predict-btn');
   await page.waitForSelector('#server-error:not([hidden])');
+  await sleep(300); // time for a second request, were one sent
   const errText = await page.textContent('#server-error');
   const apiErr = await apiPredict(grove.base, [{ ...rec0, workclass: 'No-such-class' }]);
   ok(apiErr.status === 400 && errText.includes('HTTP 400') && errText.includes(apiErr.body.error),
     'a request the server refuses shows its {"error"} next to the form', { shown: errText, api: apiErr.body });
   ok(!(await page.$('#result-prob')) && !(await page.$('#contrib-chart')), 'and no stale probability or explanation stays on screen');
+  ok(predictPosts.length === nBad + 1, 'a refused record costs one request: it is not sent again without "explain" (#16)',
+    { requests: predictPosts.length - nBad });
   await page.unroute('**/v1/models/income/predict');
   await page.click('#predict-btn');
   await page.waitForSelector('#result-prob');
@@ -410,6 +414,9 @@ async function main() {
 
   /* ---- batch: contribution columns (#16); ticking the box scores the last file again ---- */
   {
+    const offered = await page.$eval('#csv-contrib', (e) => !e.disabled);
+    ok(offered && await page.$eval('#csv-contrib-note', (e) => e.hidden),
+      'income can be explained ("explainable": true): "add contribution columns" is offered, with no note');
     const n = predictPosts.length;
     await page.check('#csv-contrib');
     await page.waitForFunction(() => /contribution columns/.test(document.getElementById('batch-summary').textContent), null, { timeout: 20000 });
@@ -707,19 +714,47 @@ async function main() {
   await page.waitForSelector('#fields [name="f5"]');
   const lrec = { f0: -1.0821015042096975, f1: -0.4593885905368326, f2: -0.03417676397132588, f3: 0.2807268087267097, f4: 1.375418747265058, f5: 0 };
   for (const [k, v] of Object.entries(lrec)) await page.fill(`[name="${k}"]`, String(v));
+  const lmeta = await (await fetch(`${multi.base}/v1/models/linear`)).json();
+  const why = lmeta.explain_error;
   const nLinear = predictPosts.length;
   await page.click('#predict-btn');
   await page.waitForSelector('#result-prob');
+  await sleep(300); // time for a second request, were one sent
   const lexp = await apiPredict(multi.base, [lrec], { explain: true }, 'linear');
   const lapi = await apiPredict(multi.base, [lrec], {}, 'linear');
   const lnote = await waitFor(() => page.$eval('#explain-note', (e) => e.textContent), 3000);
-  ok(lexp.status >= 400 && lexp.status < 500 && typeof lexp.body.error === 'string',
-    `the API refuses to explain a linear-tree model (HTTP ${lexp.status}: ${lexp.body.error})`, lexp);
+  ok(lmeta.explainable === false && typeof why === 'string' && why.length > 0,
+    `its metadata says it cannot be explained ("explainable": false, "explain_error": "${why}")`, lmeta);
+  ok(lexp.status === 422 && typeof lexp.body.error === 'string' && typeof why === 'string' && lexp.body.error.includes(why),
+    `the API refuses to explain it with the same reason (HTTP ${lexp.status}: ${lexp.body.error})`, lexp);
   ok((await page.textContent('#result-prob')) === String(lapi.body.predictions[0]) && !(await page.$('#contrib-chart'))
     && await page.$eval('#server-error', (e) => e.hidden),
   'the page still shows its prediction, no chart and no error box', lapi.body);
-  ok(typeof lnote === 'string' && lnote.includes(lexp.body.error) && predictPosts.length === nLinear + 2,
-    'and a note with the reason (asked again without "explain")', { note: lnote, requests: predictPosts.length - nLinear });
+  const lsent = predictPosts.slice(nLinear).map((r) => JSON.parse(r.postData()));
+  ok(lsent.length === 1 && JSON.stringify(lsent[0]) === JSON.stringify({ records: [lrec] }),
+    'one request per prediction, without "explain": the metadata said it would be refused', lsent);
+  ok(typeof lnote === 'string' && typeof why === 'string' && lnote.includes(why),
+    "and a note with the metadata's reason", { note: lnote, reason: why });
+  // The batch: no contribution columns to offer, and the reason next to the greyed box.
+  const lbox = await page.$eval('#csv-contrib', (e) => ({ disabled: e.disabled, checked: e.checked }));
+  const lboxNote = await page.$eval('#csv-contrib-note', (e) => (e.hidden ? null : e.textContent));
+  ok(lbox.disabled && !lbox.checked && typeof lboxNote === 'string' && typeof why === 'string' && lboxNote.includes(why),
+    '"add contribution columns" is off and disabled for it, with the reason next to it', { box: lbox, note: lboxNote });
+  const nBatch = predictPosts.length;
+  await page.setInputFiles('#csv-file', { name: 'linear.csv', mimeType: 'text/csv',
+    buffer: Buffer.from(`${Object.keys(lrec).join(',')}\n${Object.values(lrec).join(',')}\n`) });
+  await page.waitForSelector('#csv-download:not([hidden]), #batch-error:not([hidden])');
+  const bsent = predictPosts.slice(nBatch).map((r) => JSON.parse(r.postData()));
+  const bsummary = await page.textContent('#batch-summary');
+  ok(bsent.length === 1 && bsent[0].explain === undefined && /1 of 1 row scored in 1 request/.test(bsummary),
+    'a CSV for it is scored in one request, without "explain"', { sent: bsent, summary: bsummary });
+  await shoot('predict-unexplainable', 1280, 800);
+  ok((await shoot('predict-unexplainable', 390, 844)) <= 390, 'with the reasons shown, the page does not scroll sideways at 390 px');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.selectOption('#model-picker', 'income');
+  await page.waitForSelector('#fields [name="workclass"]');
+  ok(await page.$eval('#csv-contrib', (e) => !e.disabled) && await page.$eval('#csv-contrib-note', (e) => e.hidden),
+    'back on income, the box is offered again and the note is gone');
   await stopGrove(multi);
   fs.rmSync(modelsDir, { recursive: true, force: true });
 
