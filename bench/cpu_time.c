@@ -1,6 +1,7 @@
 /*
- * Engine speed in thread CPU time: `cpu_time MODEL B[,B...] [SECONDS]` scores the 65,536
- * rows grove_forest_synthesize_rows() makes for MODEL in batches of B (margins, one thread)
+ * Engine speed in thread CPU time: `cpu_time MODEL B[,B...] [SECONDS [ROWS.f32]]` scores
+ * 65,536 rows in batches of B (margins, one thread): the rows grove_forest_synthesize_rows()
+ * makes for MODEL, or those of ROWS.f32 (raw float32, row-major, cycled or cut to 65,536)
  * for SECONDS of this thread's CPU time (default 0.3) per batch size, and prints one JSON
  * line per batch size. CPU time leaves out the time the scheduler gives other processes, so
  * alternated runs of two builds compare on a shared machine where `grove bench`'s wall
@@ -41,7 +42,7 @@ static double time_batches(const grove_forest_t *f, const float *rows, size_t ba
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: cpu_time MODEL B[,B...] [SECONDS]\n");
+    fprintf(stderr, "usage: cpu_time MODEL B[,B...] [SECONDS [ROWS.f32]]\n");
     return 2;
   }
   grove_forest_info_t info;
@@ -51,7 +52,20 @@ int main(int argc, char **argv) {
   float *rows = malloc((size_t)ROWS * info.num_features * sizeof *rows);
   float *out = malloc((size_t)ROWS * info.num_groups * sizeof *out);
   if (rows == NULL || out == NULL) return 1;
-  grove_forest_synthesize_rows(f, ROWS, 1, rows);
+  if (argc > 4) {
+    FILE *in = fopen(argv[4], "rb");
+    const size_t row_floats = info.num_features, want = (size_t)ROWS * row_floats;
+    size_t got = in != NULL ? fread(rows, sizeof *rows, want, in) : 0;
+    if (in != NULL) fclose(in);
+    got -= got % (row_floats ? row_floats : 1);
+    if (got == 0) {
+      fprintf(stderr, "cpu_time: no rows of %zu floats in %s\n", row_floats, argv[4]);
+      return 1;
+    }
+    for (size_t i = got; i < want; i++) rows[i] = rows[i % got]; /* cycled */
+  } else {
+    grove_forest_synthesize_rows(f, ROWS, 1, rows);
+  }
   char *save = NULL;
   for (char *b = strtok_r(argv[2], ",", &save); b != NULL; b = strtok_r(NULL, ",", &save)) {
     const size_t batch = strtoul(b, NULL, 10);

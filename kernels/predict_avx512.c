@@ -28,6 +28,10 @@
 #define BLOCK_SHIFT GROVE_AVX512_BLOCK_SHIFT
 #define BLOCK_ROWS  (1 << BLOCK_SHIFT)
 #define VECS        (BLOCK_ROWS / 16)
+/* The walks' helpers are stamped out per kind of forest and call (leaf64, plain: constants
+ * at each call) and must be inlined whole: out of line, their arrays of vectors would go
+ * through memory. */
+#define WALK_INLINE static inline __attribute__((always_inline))
 /* Vectors of 16 trees the trees kernel walks at once. */
 #define TREE_VECS   4
 
@@ -48,7 +52,7 @@ static inline __m512i heap_child16(__m512i pos, __mmask16 right) {
  * split truth table in kernels.h. Codes outside [0, 2^24) ((-1, 2^24) with
  * GROVE_NODE_CAT_TRUNC) go left, the rest truncate and look up their bit.
  */
-static inline __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat, __m512 xv,
+WALK_INLINE __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat, __m512 xv,
                                          __m512i flags, __m512i thr_bits) {
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
@@ -95,7 +99,7 @@ static inline __m512i top_lookup(const void *table, __m512i pos) {
  * set's two words come from the tables, indexed by the lanes' positions POS. Rows 3-5 of
  * the split truth table in kernels.h, with 64 (past every set here) for 2^24.
  */
-static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, __mmask16 cat,
+WALK_INLINE __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, __mmask16 cat,
                                              __m512 xv, __m512i flags) {
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
   const __mmask16 trunc = flag16(cat, flags, GROVE_NODE_CAT_TRUNC);
@@ -116,7 +120,7 @@ static inline __mmask16 top_category_right16(const grove_top_t *top, __m512i pos
  * splits look up their set (rows 3-5; from the top tables TOP at positions POS, or when
  * TOP is NULL from the forest), as grove__node_next() does.
  */
-static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __m512 thr,
+WALK_INLINE __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __m512 thr,
                                  __mmask16 right, __m512i flags, const grove_top_t *top,
                                  __m512i pos) {
   __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
@@ -147,7 +151,7 @@ static inline __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m5
  * the threshold compare (row 6; true for NaN). Lanes are not masked: dead ones decide
  * garbage nobody reads.
  */
-static inline __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr,
+WALK_INLINE __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr,
                                       __mmask16 right, __m512i flags) {
   __mmask16 missing = _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
@@ -178,7 +182,7 @@ static inline __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512
  * The row's value of feature FEAT per lane: from registers X0 (features 0-15) and X1
  * (16-31) for rows of up to 32 features, else gathered from X.
  */
-static inline __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float *x, __mmask16 live,
+WALK_INLINE __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float *x, __mmask16 live,
                                   __m512i feat) {
   if (nf <= 16) return _mm512_permutexvar_ps(feat, x0);
   if (nf <= 32) return _mm512_permutex2var_ps(x0, feat, x1);
@@ -205,9 +209,9 @@ static inline __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float
  */
 enum { LEAF64_NODES16 = 1, LEAF64_NODES8 = 2 };
 
-static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512 *leaf,
+WALK_INLINE void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512 *leaf,
                           __m512i *leaf64v, __m512i xoff, const int fshift, const float *x,
-                          __m512 x0, __m512 x1, const int leaf64) {
+                          __m512 x0, __m512 x1, const int leaf64, const int plain) {
   const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
   /* Two gathers of 8 pairs give 16 low words (even dwords) and 16 high words (odd ones). */
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -256,13 +260,13 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
   }
   *activep = active = split;
   if (!active) return;
-  __m512i left, flags;
+  __m512i left, flags = zero;
   if (n8 != NULL) {
     left =
         _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(GROVE_NODE8_LEFT_MASK)));
-    flags = _mm512_srli_epi32(packed, GROVE_NODE8_FLAGS_SHIFT); /* the top bits: no mask needed */
+    if (!plain) flags = _mm512_srli_epi32(packed, GROVE_NODE8_FLAGS_SHIFT); /* the top bits: no mask needed */
     /* Categorical splits need their set's whereabouts: the node's full flags. */
-    const __mmask16 cat = flag16(active, flags, GROVE_NODE_CATEGORICAL);
+    const __mmask16 cat = plain ? 0 : flag16(active, flags, GROVE_NODE_CATEGORICAL);
     if (cat)
       flags =
           _mm512_mask_i32gather_epi32(flags, cat, _mm512_slli_epi32(idx, GROVE_NODE_WORDS_SHIFT),
@@ -282,9 +286,9 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
                         _mm512_setzero_ps(), active,
                         _mm512_add_epi32(xoff, _mm512_slli_epi32(feat, (unsigned)fshift)), x, 4);
   /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which decide16
-   * then overrides. */
-  const __mmask16 right = decide16(
-      f, active, xv, thr, _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ), flags, NULL, idx);
+   * then overrides; rows without NaN in a plain forest need row 6 alone. */
+  const __mmask16 ge = _mm512_mask_cmp_ps_mask(active, xv, thr, _CMP_NLT_UQ);
+  const __mmask16 right = plain ? ge : decide16(f, active, xv, thr, ge, flags, NULL, idx);
   *idxp = _mm512_mask_add_epi32(left, right, left, one);
 }
 
@@ -295,10 +299,10 @@ static inline void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *act
  * decoded) in lanes not LIVE: the walks are independent, so their gather-compare-gather
  * chains overlap.
  */
-static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
+WALK_INLINE void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
                             const __mmask16 *live, __m512 *leaf, __m512i *leaf64v,
                             const __m512i *xoff, const int fshift, const float *x, __m512 x0,
-                            __m512 x1, const int leaf64) {
+                            __m512 x1, const int leaf64, const int plain) {
   __mmask16 active[TREE_VECS > VECS ? TREE_VECS : VECS];
   for (int v = 0; v < nv; v++) {
     active[v] = live[v];
@@ -313,7 +317,7 @@ static inline void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
     for (int v = 0; v < nv; v++) {
       if (active[v])
         step16(f, &idx[v], &active[v], &leaf[v], leaf64 ? &leaf64v[2 * v] : NULL, xoff[v], fshift,
-               x, x0, x1, leaf64);
+               x, x0, x1, leaf64, plain);
       any |= active[v];
     }
     if (!any) break;
@@ -358,9 +362,9 @@ static inline __m512d leaf64_decode(__m512i tagged) {
  * category words). Returns in IDX the node reached below level 5, or for the lanes in
  * LEAVES (trees whose exits are leaves) the leaf value's bits.
  */
-static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live,
+WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live,
                                      const float *x, __m512 x0, __m512 x1, __m512i *idx,
-                                     __mmask16 *leaves) {
+                                     __mmask16 *leaves, const int plain) {
   const uint32_t nf = f->info.num_features;
   /* Tree t's table starts at word t * GROVE_TOP6_WORDS; its arrays at GROVE_TOP6_WORD_*. */
   const int32_t *tables = (const int32_t *)f->tops6;
@@ -388,8 +392,10 @@ static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const
       const __m512 xv = row_values16(nf, x0, x1, x, live[v], _mm512_and_si512(meta, fmask));
       /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which
        * top6_decide16 then overrides. */
-      const __mmask16 right = top6_decide16(f, xv, thr, _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ),
-                                            _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
+      const __mmask16 ge = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
+      const __mmask16 right =
+          plain ? ge
+                : top6_decide16(f, xv, thr, ge, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
       pos[v] = heap_child16(pos[v], right);
     }
   }
@@ -410,9 +416,10 @@ static inline void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const
   }
 }
 
-/* The trees kernel's body: float sums into M32, or (LEAF64, see step16) double sums into M64. */
-static inline void trees16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
-                           double *m64, const int leaf64) {
+/* The trees kernel's body: float sums into M32, or (LEAF64, see step16) double sums into M64.
+ * PLAIN: rows without NaN through a forest of plain numeric splits (plain_call()). */
+WALK_INLINE void trees16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
+                           double *m64, const int leaf64, const int plain) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const int six = grove__avx512_trees_walk_tops6(f);
   __m512i xoff[TREE_VECS];
@@ -438,15 +445,16 @@ static inline void trees16(const grove_forest_t *f, const float *rows, size_t nr
       if (six) {
         /* Leaf64 tables never hold leaf values in their exits (builder.c): LEAVES is 0. */
         __mmask16 leaves[TREE_VECS], rest[TREE_VECS];
-        top6_trees_walk16(f, t0, live, x, x0, x1, idx, leaves);
+        top6_trees_walk16(f, t0, live, x, x0, x1, idx, leaves, plain);
         unsigned any = 0;
         for (int v = 0; v < TREE_VECS; v++) any |= rest[v] = (__mmask16)(live[v] & ~leaves[v]);
-        if (any) walk16xV(f, TREE_VECS, idx, rest, leaf, leaf64v, xoff, 0, x, x0, x1, leaf64);
+        if (any)
+          walk16xV(f, TREE_VECS, idx, rest, leaf, leaf64v, xoff, 0, x, x0, x1, leaf64, plain);
         for (int v = 0; v < TREE_VECS && !leaf64; v++)
           leaf[v] = any ? _mm512_mask_mov_ps(leaf[v], leaves[v], _mm512_castsi512_ps(idx[v]))
                         : _mm512_castsi512_ps(idx[v]);
       } else {
-        walk16xV(f, TREE_VECS, idx, live, leaf, leaf64v, xoff, 0, x, x0, x1, leaf64);
+        walk16xV(f, TREE_VECS, idx, live, leaf, leaf64v, xoff, 0, x, x0, x1, leaf64, plain);
       }
       for (int v = 0; v < TREE_VECS && live[v]; v++) {
         const uint32_t t = t0 + 16 * (uint32_t)v, n = nt - t < 16 ? nt - t : 16;
@@ -465,15 +473,42 @@ static inline void trees16(const grove_forest_t *f, const float *rows, size_t nr
   }
 }
 
+/*
+ * Whether a call's NROWS ROWS may take the plain walks: a forest of numeric splits only (no
+ * categorical sets, no zero band) and rows without NaN, so that row 6 of the split truth
+ * table (go right when !(x < t)) decides every split. The check is one pass over the rows;
+ * a call with a NaN anywhere takes the full walks, which decide the same way.
+ */
+static int plain_call(const grove_forest_t *f, const float *rows, size_t nrows) {
+  if (f->info.num_categorical_splits != 0 || f->num_zero_missing != 0) return 0;
+  const size_t n = nrows * f->info.num_features;
+  __mmask16 nan = 0;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(rows + i);
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  const __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), rows + i);
+  nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  return nan == 0;
+}
+
 void grove__predict_avx512_trees(const grove_forest_t *f, const float *rows, size_t nrows,
                                  grove_margins_t margins, void *scratch) {
   (void)scratch; /* needs none */
-  if (!f->leaf64)
-    trees16(f, rows, nrows, margins.f32, NULL, 0);
+  const int plain = plain_call(f, rows, nrows);
+  if (!f->leaf64 && plain)
+    trees16(f, rows, nrows, margins.f32, NULL, 0, 1);
+  else if (!f->leaf64)
+    trees16(f, rows, nrows, margins.f32, NULL, 0, 0);
+  else if (f->nodes8 != NULL && plain)
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES8, 1);
   else if (f->nodes8 != NULL)
-    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES8);
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES8, 0);
+  else if (plain)
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES16, 1);
   else
-    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES16);
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES16, 0);
 }
 
 /* Copies NB rows of NF features (row-major) to XT[f * 64 + row], zeros past NB. */
@@ -507,7 +542,7 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
  * row values are a contiguous load at the root (every lane has the same feature), a
  * blend of loads for the next levels, and a gather below.
  */
-static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const *top,
+WALK_INLINE void top_walk16(const grove_forest_t *f, const grove_top_t *const *top,
                               const float *xt, const int *first, const __m512i *row, __m512i *idx) {
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP_LEVELS];
@@ -553,9 +588,9 @@ static inline void top_walk16(const grove_forest_t *f, const grove_top_t *const 
  * below level 5, or for trees whose exits are all leaves (bit w of the result) the leaf
  * value's bits.
  */
-static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top,
+WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top,
                                    const float *xt, const int *first, const __m512i *row,
-                                   __m512i *idx) {
+                                   __m512i *idx, const int plain) {
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP6_LEVELS];
@@ -586,8 +621,9 @@ static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *
       const __m512 thr = _mm512_castsi512_ps(top_lookup(t->value + half, pos[w]));
       /* Row 6 of the split truth table first; top6_decide16 does rows 1-5. */
       __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
-      right =
-          top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
+      if (!plain)
+        right =
+            top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
       r[w][level] = right;
       pos[w] = heap_child16(pos[w], right);
     }
@@ -613,8 +649,8 @@ static inline unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *
  */
 /* The rows kernel's body: float sums into M32, or (LEAF64, see step16) double sums into M64
  * (ACC64[v]: vector v's rows 0-7 and 8-15). */
-static inline void rows16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
-                          double *m64, void *scratch, const int leaf64) {
+WALK_INLINE void rows16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
+                          double *m64, void *scratch, const int leaf64, const int plain) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int six = f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS;
@@ -647,24 +683,24 @@ static inline void rows16(const grove_forest_t *f, const float *rows, size_t nro
       row[w] = _mm512_add_epi32(lane, _mm512_set1_epi32(first[w]));
     }
     for (uint32_t t = 0; t < nt; t += (uint32_t)per) {
-      const grove_top_t *top[VECS];
-      const grove_top6_t *top6[VECS];
+      const grove_top_t *top[VECS] = {NULL};
+      const grove_top6_t *top6[VECS] = {NULL};
       __mmask16 wlive[VECS];
       __m512i idx[VECS];
       for (int w = 0; w < VECS; w++) {
         const uint32_t tw = t + (uint32_t)(w / nv);
         wlive[w] = tw < nt ? live[w % nv] : 0;
+        /* The root, which the top tables' walks replace with the node below them. */
+        idx[w] = _mm512_set1_epi32((int)f->roots[tw < nt ? tw : t]);
         if (six)
           top6[w] = &f->tops6[tw < nt ? tw : t];
         else if (f->tops != NULL)
           top[w] = &f->tops[tw < nt ? tw : t];
-        else
-          idx[w] = _mm512_set1_epi32((int)f->roots[tw < nt ? tw : t]);
       }
       /* Leaf64 tables never hold leaf values in their exits (builder.c): LEAVES stays 0. */
       unsigned leaves = 0;
       if (six) {
-        leaves = top6_walk16(f, top6, xt, first, row, idx);
+        leaves = top6_walk16(f, top6, xt, first, row, idx, plain);
         for (int w = 0; w < VECS; w++)
           if (leaves & (1u << w)) wlive[w] = 0;
       } else if (f->tops != NULL) {
@@ -676,7 +712,7 @@ static inline void rows16(const grove_forest_t *f, const float *rows, size_t nro
         for (int w = 0; w < VECS; w++) leaf[w] = _mm512_castsi512_ps(idx[w]);
       } else {
         walk16xV(f, VECS, idx, wlive, leaf, leaf64v, row, BLOCK_SHIFT, xt, _mm512_setzero_ps(),
-                 _mm512_setzero_ps(), leaf64);
+                 _mm512_setzero_ps(), leaf64, plain);
         for (int w = 0; w < VECS && !leaf64; w++)
           if (leaves & (1u << w)) leaf[w] = _mm512_castsi512_ps(idx[w]);
       }
@@ -720,10 +756,17 @@ static inline void rows16(const grove_forest_t *f, const float *rows, size_t nro
 
 void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size_t nrows,
                                 grove_margins_t margins, void *scratch) {
-  if (!f->leaf64)
-    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0);
+  const int plain = plain_call(f, rows, nrows);
+  if (!f->leaf64 && plain)
+    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0, 1);
+  else if (!f->leaf64)
+    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0, 0);
+  else if (f->nodes8 != NULL && plain)
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES8, 1);
   else if (f->nodes8 != NULL)
-    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES8);
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES8, 0);
+  else if (plain)
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16, 1);
   else
-    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16);
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16, 0);
 }

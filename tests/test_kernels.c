@@ -262,6 +262,18 @@ static void check_forest(const grove_forest_t *f, const char *name, size_t nrows
          f->tops ? "built" : "not built (memory budget)", f->tops ? f->top_levels : 0,
          f->leaf64 ? "double" : "float");
   check_kernels(f, name, rows, nrows, ref, got);
+  /* The same rows without NaN: the SIMD kernels take their plain walks on calls without NaN
+   * through forests of plain numeric splits, row 6 of the split truth table alone. */
+  float *clean = malloc(nrows * f->info.num_features * sizeof *clean);
+  if (clean == NULL) abort();
+  for (size_t i = 0; i < nrows * f->info.num_features; i++)
+    clean[i] = rows[i] == rows[i] ? rows[i] : 0.25f;
+  char clean_name[160];
+  snprintf(clean_name, sizeof clean_name, "%s, rows without NaN", name);
+  run_kernel(grove__predict_scalar, f, clean, nrows, nrows, ref);
+  check_kernels(f, clean_name, clean, nrows, ref, got);
+  free(clean);
+  run_kernel(grove__predict_scalar, f, rows, nrows, nrows, ref);
   check_tops_both_ways(f, name, rows, nrows, ref, got);
   check_nodes8_other_way(f, name, rows, nrows, ref, got);
   char what[160];
@@ -379,12 +391,15 @@ static void put_ints(buf_t *b, const char *key, const int *v, int n) {
 /* With this set the random models' category sets end before category 48 (XGBoost: codes
  * below 40; LightGBM: a second word of 16 bits), so that 6-level top tables fit them. */
 static int narrow_sets;
+/* Random models without categorical splits (and, LightGBM's, without the zero band): the
+ * plain walks' forests. */
+static int numeric_only;
 
 static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int nclass,
                           int perturb, size_t *len) {
   rng_state = seed;
   int is_cat[64];
-  for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0;
+  for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0 && !numeric_only;
   static tree_t t;
   buf_t b = {0};
   put(&b, "{\"learner\":{\"attributes\":{},\"feature_names\":[");
@@ -500,7 +515,10 @@ static int lgb_grow(tree_t *t, int *leaves, int depth, uint32_t nf, const int *i
   int id = t->n++;
   t->feature[id] = (int)rnd_below(nf);
   t->cat[id] = is_cat[t->feature[id]];
-  t->dleft[id] = (int)rnd_below(2) << 1 | (int)rnd_below(3) << 2 | t->cat[id]; /* decision_type */
+  const int left = (int)rnd_below(2);
+  int missing_type = (int)rnd_below(3); /* None, Zero, NaN */
+  if (numeric_only && missing_type == 1) missing_type = 2;
+  t->dleft[id] = left << 1 | missing_type << 2 | t->cat[id]; /* decision_type */
   int l = lgb_grow(t, leaves, depth - 1, nf, is_cat);
   int r = lgb_grow(t, leaves, rnd_below(3) == 0 ? (depth - 1) / 3 : depth - 1, nf, is_cat);
   t->left[id] = l;
@@ -518,7 +536,7 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
                                    size_t *len) {
   rng_state = seed;
   int is_cat[64];
-  for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0;
+  for (uint32_t j = 0; j < nf; j++) is_cat[j] = rnd_below(3) == 0 && !numeric_only;
   static tree_t t;
   buf_t b = {0};
   const int k = nclass > 1 ? nclass : 1;
@@ -547,9 +565,12 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
       for (int s = 0, c = 0; s < t.n; s++) {
         if (t.cat[s])
           put(&b, "%s%d", s ? " " : "", c++);
-        else if (rnd_below(3) == 0)
-          put(&b, "%s%.17g", s ? " " : "",
-              lgb_thresholds[rnd_below(sizeof lgb_thresholds / sizeof *lgb_thresholds)]);
+        else if (rnd_below(3) == 0) {
+          double thr = lgb_thresholds[rnd_below(sizeof lgb_thresholds / sizeof *lgb_thresholds)];
+          /* +inf becomes a categorical split (load_lightgbm.c) */
+          if (numeric_only && isinf(thr)) thr = 0.5;
+          put(&b, "%s%.17g", s ? " " : "", thr);
+        }
         else
           put(&b, "%s%.17g", s ? " " : "",
               ((int)rnd_below(200) - 100) / 16.0 + 1e-9 * ((int)rnd_below(3) - 1));
@@ -627,6 +648,42 @@ static void test_random_lightgbm(void) {
     check_forest(f, name, 300);
     grove_forest_free(f);
   }
+  narrow_sets = 0;
+}
+
+/* Forests the plain walks take (no categorical splits, no zero band), XGBoost's and
+ * LightGBM's: full-depth trees with tables, deep trees below them, multi-class, wide rows. */
+static void test_random_numeric(void) {
+  static const random_case_t cases[] = {
+      {21, 70, 8, 28, 0, 1}, {22, 42, 12, 9, 3, 1}, {23, 33, 5, 45, 0, 0}, {24, 64, 8, 14, 0, 0}};
+  numeric_only = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    for (int lightgbm = 0; lightgbm <= 1; lightgbm++) {
+      narrow_sets = cases[i].narrow;
+      grove_forest_t *f = NULL;
+      if (lightgbm) {
+        size_t len;
+        char *text = random_lightgbm_model(cases[i].seed, cases[i].ntrees, cases[i].depth,
+                                           cases[i].nf, cases[i].nclass, &len);
+        grove_error_t err;
+        if (grove_forest_load_buffer(text, len, "random.txt", &f, &err) != GROVE_OK)
+          printf("# %s\n", err.msg);
+        free(text);
+      } else {
+        f = load_random(cases[i].seed, cases[i].ntrees, cases[i].depth, cases[i].nf,
+                        cases[i].nclass, 0);
+      }
+      char name[80];
+      snprintf(name, sizeof name, "numeric random %s model %llu", lightgbm ? "LightGBM" : "XGBoost",
+               (unsigned long long)cases[i].seed);
+      CHECK(f != NULL && f->info.num_categorical_splits == 0 && f->num_zero_missing == 0, name);
+      if (f == NULL) continue;
+      printf("# %s: %u trees, depth %u\n", name, f->info.num_trees, f->info.max_depth);
+      check_forest(f, name, 300);
+      grove_forest_free(f);
+    }
+  }
+  numeric_only = 0;
   narrow_sets = 0;
 }
 
@@ -802,6 +859,7 @@ int main(void) {
   check_file("tests/fixtures/dart.json", 200);
   test_random_forests();
   test_random_lightgbm();
+  test_random_numeric();
   test_nodes8_bounds();
   test_wide_rows();
   return test_done();
