@@ -53,7 +53,7 @@ static inline __m512i heap_child16(__m512i pos, __mmask16 right) {
  * GROVE_NODE_CAT_TRUNC) go left, the rest truncate and look up their bit.
  */
 WALK_INLINE __mmask16 category_right16(const grove_forest_t *f, __mmask16 cat, __m512 xv,
-                                         __m512i flags, __m512i thr_bits) {
+                                       __m512i flags, __m512i thr_bits) {
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
   const __mmask16 trunc = flag16(cat, flags, GROVE_NODE_CAT_TRUNC);
@@ -100,7 +100,7 @@ static inline __m512i top_lookup(const void *table, __m512i pos) {
  * the split truth table in kernels.h, with 64 (past every set here) for 2^24.
  */
 WALK_INLINE __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, __mmask16 cat,
-                                             __m512 xv, __m512i flags) {
+                                           __m512 xv, __m512i flags) {
   __mmask16 in = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_GE_OQ);
   const __mmask16 trunc = flag16(cat, flags, GROVE_NODE_CAT_TRUNC);
   in |= _mm512_mask_cmp_ps_mask(trunc, xv, _mm512_set1_ps(-1.0f), _CMP_GT_OQ);
@@ -121,8 +121,8 @@ WALK_INLINE __mmask16 top_category_right16(const grove_top_t *top, __m512i pos, 
  * TOP is NULL from the forest), as grove__node_next() does.
  */
 WALK_INLINE __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512 xv, __m512 thr,
-                                 __mmask16 right, __m512i flags, const grove_top_t *top,
-                                 __m512i pos) {
+                               __mmask16 right, __m512i flags, const grove_top_t *top,
+                               __m512i pos) {
   __mmask16 missing = _mm512_mask_cmp_ps_mask(active, xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
     const __mmask16 zm = flag16(active, flags, GROVE_NODE_ZERO_MISSING);
@@ -151,8 +151,8 @@ WALK_INLINE __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512
  * the threshold compare (row 6; true for NaN). Lanes are not masked: dead ones decide
  * garbage nobody reads.
  */
-WALK_INLINE __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr,
-                                      __mmask16 right, __m512i flags) {
+WALK_INLINE __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr, __mmask16 right,
+                                    __m512i flags) {
   __mmask16 missing = _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
     const __mmask16 zm = flag16(0xffff, flags, GROVE_NODE_ZERO_MISSING);
@@ -183,7 +183,7 @@ WALK_INLINE __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 t
  * (16-31) for rows of up to 32 features, else gathered from X.
  */
 WALK_INLINE __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float *x, __mmask16 live,
-                                  __m512i feat) {
+                                __m512i feat) {
   if (nf <= 16) return _mm512_permutexvar_ps(feat, x0);
   if (nf <= 32) return _mm512_permutex2var_ps(x0, feat, x1);
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, feat, x, 4);
@@ -210,8 +210,8 @@ WALK_INLINE __m512 row_values16(uint32_t nf, __m512 x0, __m512 x1, const float *
 enum { LEAF64_NODES16 = 1, LEAF64_NODES8 = 2 };
 
 WALK_INLINE void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activep, __m512 *leaf,
-                          __m512i *leaf64v, __m512i xoff, const int fshift, const float *x,
-                          __m512 x0, __m512 x1, const int leaf64, const int plain) {
+                        __m512i *leaf64v, __m512i xoff, const int fshift, const float *x, __m512 x0,
+                        __m512 x1, const int leaf64, const int plain) {
   const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
   /* Two gathers of 8 pairs give 16 low words (even dwords) and 16 high words (odd ones). */
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -264,7 +264,8 @@ WALK_INLINE void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activ
   if (n8 != NULL) {
     left =
         _mm512_add_epi32(idx, _mm512_and_si512(packed, _mm512_set1_epi32(GROVE_NODE8_LEFT_MASK)));
-    if (!plain) flags = _mm512_srli_epi32(packed, GROVE_NODE8_FLAGS_SHIFT); /* the top bits: no mask needed */
+    if (!plain)
+      flags = _mm512_srli_epi32(packed, GROVE_NODE8_FLAGS_SHIFT); /* the top bits: no mask needed */
     /* Categorical splits need their set's whereabouts: the node's full flags. */
     const __mmask16 cat = plain ? 0 : flag16(active, flags, GROVE_NODE_CATEGORICAL);
     if (cat)
@@ -300,9 +301,9 @@ WALK_INLINE void step16(const grove_forest_t *f, __m512i *idxp, __mmask16 *activ
  * chains overlap.
  */
 WALK_INLINE void walk16xV(const grove_forest_t *f, const int nv, __m512i *idx,
-                            const __mmask16 *live, __m512 *leaf, __m512i *leaf64v,
-                            const __m512i *xoff, const int fshift, const float *x, __m512 x0,
-                            __m512 x1, const int leaf64, const int plain) {
+                          const __mmask16 *live, __m512 *leaf, __m512i *leaf64v,
+                          const __m512i *xoff, const int fshift, const float *x, __m512 x0,
+                          __m512 x1, const int leaf64, const int plain) {
   __mmask16 active[TREE_VECS > VECS ? TREE_VECS : VECS];
   for (int v = 0; v < nv; v++) {
     active[v] = live[v];
@@ -363,8 +364,8 @@ static inline __m512d leaf64_decode(__m512i tagged) {
  * LEAVES (trees whose exits are leaves) the leaf value's bits.
  */
 WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live,
-                                     const float *x, __m512 x0, __m512 x1, __m512i *idx,
-                                     __mmask16 *leaves, const int plain) {
+                                   const float *x, __m512 x0, __m512 x1, __m512i *idx,
+                                   __mmask16 *leaves, const int plain) {
   const uint32_t nf = f->info.num_features;
   /* Tree t's table starts at word t * GROVE_TOP6_WORDS; its arrays at GROVE_TOP6_WORD_*. */
   const int32_t *tables = (const int32_t *)f->tops6;
@@ -394,8 +395,9 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
        * top6_decide16 then overrides. */
       const __mmask16 ge = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       const __mmask16 right =
-          plain ? ge
-                : top6_decide16(f, xv, thr, ge, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
+          plain
+              ? ge
+              : top6_decide16(f, xv, thr, ge, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
       pos[v] = heap_child16(pos[v], right);
     }
   }
@@ -419,7 +421,7 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
 /* The trees kernel's body: float sums into M32, or (LEAF64, see step16) double sums into M64.
  * PLAIN: rows without NaN through a forest of plain numeric splits (plain_call()). */
 WALK_INLINE void trees16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
-                           double *m64, const int leaf64, const int plain) {
+                         double *m64, const int leaf64, const int plain) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const int six = grove__avx512_trees_walk_tops6(f);
   __m512i xoff[TREE_VECS];
@@ -542,8 +544,8 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
  * row values are a contiguous load at the root (every lane has the same feature), a
  * blend of loads for the next levels, and a gather below.
  */
-WALK_INLINE void top_walk16(const grove_forest_t *f, const grove_top_t *const *top,
-                              const float *xt, const int *first, const __m512i *row, __m512i *idx) {
+WALK_INLINE void top_walk16(const grove_forest_t *f, const grove_top_t *const *top, const float *xt,
+                            const int *first, const __m512i *row, __m512i *idx) {
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP_LEVELS];
   for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
@@ -589,8 +591,8 @@ WALK_INLINE void top_walk16(const grove_forest_t *f, const grove_top_t *const *t
  * value's bits.
  */
 WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top,
-                                   const float *xt, const int *first, const __m512i *row,
-                                   __m512i *idx, const int plain) {
+                                 const float *xt, const int *first, const __m512i *row,
+                                 __m512i *idx, const int plain) {
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i pos[VECS];
   __mmask16 r[VECS][GROVE_TOP6_LEVELS];
@@ -650,7 +652,7 @@ WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *co
 /* The rows kernel's body: float sums into M32, or (LEAF64, see step16) double sums into M64
  * (ACC64[v]: vector v's rows 0-7 and 8-15). */
 WALK_INLINE void rows16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
-                          double *m64, void *scratch, const int leaf64, const int plain) {
+                        double *m64, void *scratch, const int leaf64, const int plain) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int six = f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS;

@@ -570,8 +570,7 @@ static char *random_lightgbm_model(uint64_t seed, int ntrees, int depth, uint32_
           /* +inf becomes a categorical split (load_lightgbm.c) */
           if (numeric_only && isinf(thr)) thr = 0.5;
           put(&b, "%s%.17g", s ? " " : "", thr);
-        }
-        else
+        } else
           put(&b, "%s%.17g", s ? " " : "",
               ((int)rnd_below(200) - 100) / 16.0 + 1e-9 * ((int)rnd_below(3) - 1));
       }
