@@ -17,10 +17,13 @@
 #include "error.h"
 #include "kernels/kernels.h"
 #include "objective.h"
+#include "pool.h"
 
-/* Below this many rows per thread, starting a thread costs more than it saves. */
-#define MIN_ROWS_PER_THREAD 512
-#define MAX_THREADS         256
+/* Below this many rows per thread, handing a slice to a helper (pool.c) costs more than it
+ * saves; starting a thread for it (when another call holds the helpers), below the second. */
+#define MIN_ROWS_PER_THREAD       32
+#define MIN_ROWS_PER_THREAD_START 512
+#define MAX_THREADS               256
 
 /* Kernel scratch up to this size lives on the stack of the thread running the slice:
  * the avx512 rows kernel's block for rows of up to 64 features. */
@@ -134,6 +137,8 @@ static void *predict_slice(void *arg) {
   return NULL;
 }
 
+static void predict_part(void *slices, uint32_t i) { predict_slice((slice_t *)slices + i); }
+
 /*
  * Scores NROWS rows, float (ROWS) or double (ROWS64, leaf64 forests: the exact walk),
  * split over THREADS slices, into OUT (width columns). MARGINS is where float forests sum.
@@ -179,9 +184,15 @@ static grove_err_t run_slices(const grove_forest_t *f, const float *rows, const 
       at += slices[i].scratch_bytes;
     }
   }
-  /* Slice 0 runs on the calling thread; a thread that cannot start runs here too. */
+  /* On the engine's helpers; when another call holds them, batches large enough start threads
+   * of their own (slice 0 runs on the calling thread, a thread that cannot start runs here
+   * too), smaller ones run here. */
+  if (threads > 1 && grove__pool_run(predict_part, slices, threads)) {
+    free(kernel_scratch);
+    return GROVE_OK;
+  }
   uint32_t started = 1;
-  for (uint32_t i = 1; i < threads; i++) {
+  for (uint32_t i = 1; i < threads && nrows / MIN_ROWS_PER_THREAD_START > i; i++) {
     if (pthread_create(&tids[i], NULL, predict_slice, &slices[i]) != 0) break;
     started++;
   }

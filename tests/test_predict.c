@@ -5,6 +5,7 @@
  * and on LightGBM 4.6's own fixtures (tests/lightgbm/fixtures), and category labels.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -619,11 +620,82 @@ static void test_category_read(void) {
 #undef READ
 }
 
+/*
+ * Threads split small batches on the engine's helpers (pool.c), and concurrent callers that
+ * find them busy split theirs their own way: every call, of every size, from four threads at
+ * once, gives the single-thread answer bit for bit.
+ */
+typedef struct {
+  const grove_forest_t *f;
+  const float *rows, *want;
+  uint32_t nf;
+  size_t calls, wrong;
+} pool_caller_t;
+
+static void *pool_caller(void *arg) {
+  pool_caller_t *c = arg;
+  static const size_t sizes[] = {1, 31, 64, 65, 100, 257, 1024, 1500};
+  float got[1500];
+  grove_error_t err;
+  for (int round = 0; round < 40; round++) {
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+      const size_t n = sizes[k], at = (size_t)(round * 37 + (int)k * 11) % (5000 - n);
+      grove_predict_opts_t opts = {.threads = 2 + (uint32_t)(round % 3)};
+      if (grove_forest_predict(c->f, c->rows + at * c->nf, n, got, &opts, &err) != GROVE_OK ||
+          memcmp(got, c->want + at, n * sizeof *got) != 0)
+        c->wrong++;
+      c->calls++;
+    }
+  }
+  return NULL;
+}
+
+static void test_threads_small_batches(void) {
+  grove_forest_t *f = NULL;
+  grove_error_t err;
+  if (grove_forest_load_file(GROVE_SOURCE_ROOT "/models/income", &f, &err) != GROVE_OK) {
+    CHECK(0, "load income");
+    return;
+  }
+  grove_forest_info_t info;
+  grove_forest_get_info(f, &info);
+  const size_t n = 5000;
+  float *rows = malloc(n * info.num_features * sizeof *rows), *want = malloc(n * sizeof *want);
+  grove_forest_synthesize_rows(f, n, 11, rows);
+  grove_predict_opts_t single = {.threads = 1};
+  CHECK_EQ_INT(grove_forest_predict(f, rows, n, want, &single, &err), GROVE_OK, "reference");
+  pool_caller_t callers[4];
+  pthread_t tids[4];
+  int started = 0;
+  for (int i = 0; i < 4; i++) {
+    callers[i] = (pool_caller_t){.f = f, .rows = rows, .want = want, .nf = info.num_features};
+    if (pthread_create(&tids[i], NULL, pool_caller, &callers[i]) == 0) started++;
+  }
+  CHECK_EQ_INT(started, 4, "four callers started");
+  size_t calls = 0, wrong = 0;
+  for (int i = 0; i < started; i++) {
+    pthread_join(tids[i], NULL);
+    calls += callers[i].calls;
+    wrong += callers[i].wrong;
+  }
+  printf("# %zu calls of 1-1500 rows with 2-4 threads from 4 threads at once\n", calls);
+  CHECK(calls == 4 * 40 * 8 && wrong == 0,
+        "threaded calls from concurrent callers equal the single-thread answer");
+  /* And one caller alone, on the helpers every time. */
+  pool_caller_t alone = {.f = f, .rows = rows, .want = want, .nf = info.num_features};
+  pool_caller(&alone);
+  CHECK(alone.wrong == 0, "threaded calls of one caller equal the single-thread answer");
+  free(rows);
+  free(want);
+  grove_forest_free(f);
+}
+
 int main(void) {
   test_error_table();
   test_split_semantics();
   test_degenerate_base_score();
   test_batches_on_income();
+  test_threads_small_batches();
   test_lightgbm_inputs();
   test_lightgbm_rf();
   test_lightgbm_linear();
