@@ -612,8 +612,8 @@ static void fill_tree_expected(const grove_forest_t *f, const double *cover, dou
         mean[i] = f->leaf64 ? grove__node_leaf64(n) : (double)n->value;
         continue;
       }
-      mean[i] = (mean[n->left] * cover[n->left] + mean[n->left + 1] * cover[n->left + 1]) /
-                cover[i];
+      mean[i] =
+          (mean[n->left] * cover[n->left] + mean[n->left + 1] * cover[n->left + 1]) / cover[i];
     }
     expected[t] = mean[f->roots[t]];
   }
@@ -930,7 +930,9 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   if (nodes8 && grove__nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
     f->nodes8 = (const grove_node8_t *)(block + off_nodes8);
   info->memory_bytes = size; /* the explanation tables' budget */
-  if (attach_explain_arrays(b, f) != 0 || grove__shap_blocks_build(f) != 0) {
+  if (grove__forest_attach_lanes(f) != 0 || attach_explain_arrays(b, f) != 0 ||
+      grove__shap_blocks_build(f) != 0) {
+    free(f->tops6_lanes);
     free(f->explain_alloc);
     free(block);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");

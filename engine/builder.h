@@ -139,4 +139,9 @@ int grove__top6_build(const grove_forest_t *f, uint32_t root, grove_top6_t *top)
  * they do not fit that shape (forest.h). */
 int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out);
 
+/* Derives F's copy of its 6-level tables for trees in lanes (forest.h, tops6_lanes) when
+ * the trees kernel walks them, after the tables are in place (built or mapped): 0, or -1
+ * when out of memory. grove_forest_free() frees it. */
+int grove__forest_attach_lanes(grove_forest_t *f);
+
 #endif /* GROVE_BUILDER_H */

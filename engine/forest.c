@@ -3,12 +3,26 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "kernels/forest.h"
+#include "builder.h"
+#include "kernels/kernels.h"
+
+int grove__forest_attach_lanes(grove_forest_t *f) {
+  f->tops6_lanes = NULL;
+  if (!grove__top6_lanes_wanted(f)) return 0;
+  /* 16 trees' tables of 768 bytes: a multiple of the alignment */
+  int32_t *lanes =
+      aligned_alloc(GROVE_FOREST_ALIGN, grove__top6_lanes_words(f->info.num_trees) * sizeof *lanes);
+  if (lanes == NULL) return -1;
+  grove__top6_lanes_fill(f, lanes);
+  f->tops6_lanes = lanes;
+  return 0;
+}
 
 void grove_forest_free(grove_forest_t *f) {
   if (f == NULL) return;
   free(f->explain_alloc);
   free(f->shap_alloc);
+  free(f->tops6_lanes);
   if (f->image_map != NULL) munmap(f->image_map, f->image_map_bytes);
   free(f);
 }

@@ -5,6 +5,7 @@
  * leaves are evaluated by the exact walk (bench/RESULTS.md measures that path).
  */
 #include <pthread.h>
+#include <string.h>
 
 #include "cpu.h"
 #include "kernels.h"
@@ -20,7 +21,7 @@
  * and against a trees kernel walking the 6-level tables it wins from fewer rows still
  * (income's figures by batch size are in bench/RESULTS.md). */
 #define AVX512_TOPS_ROWS_MIN  12
-#define AVX512_TOPS6_ROWS_MIN 7
+#define AVX512_TOPS6_ROWS_MIN 11
 
 static grove_kernel_t kernel_in_use;
 static const char *kernel_note;
@@ -46,6 +47,16 @@ static grove_kernel_fn choose_avx512(const grove_forest_t *f, size_t nrows) {
   return nrows < rows_min ? grove__predict_avx512_trees : grove__predict_avx512_rows;
 }
 #endif
+
+void grove__top6_lanes_fill(const grove_forest_t *f, int32_t *out) {
+  const uint32_t nt = f->info.num_trees;
+  const int32_t *tables = (const int32_t *)f->tops6;
+  memset(out, 0, grove__top6_lanes_words(nt) * sizeof *out);
+  for (uint32_t t = 0; t < nt; t++)
+    for (uint32_t w = 0; w < GROVE_TOP6_WORDS; w++)
+      out[((size_t)(t / 16) * GROVE_TOP6_WORDS + w) * 16 + t % 16] =
+          tables[(size_t)t * GROVE_TOP6_WORDS + w];
+}
 
 size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t *f) {
 #ifdef GROVE_HAVE_X86_KERNELS

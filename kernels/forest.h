@@ -314,6 +314,12 @@ struct grove_forest {
   };
   int top_levels;              /* GROVE_TOP_LEVELS or GROVE_TOP6_LEVELS when tops != NULL */
   const grove_node8_t *nodes8; /* or NULL: see grove_node8_t */
+  /* The 6-level tables again, for the avx512 trees kernel (walking 16 trees in lanes): group
+   * g of 16 trees has word w of tree 16g + k's table at (g * GROVE_TOP6_WORDS + w) * 16 + k,
+   * zeros past the last tree. Derived at load (grove__top6_lanes_fill) into an allocation the
+   * forest owns, outside the block; NULL unless the trees kernel walks tables (categorical
+   * forests with 6-level tables: grove__avx512_trees_walk_tops6). */
+  int32_t *tops6_lanes;
   uint64_t num_zero_missing;   /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;     /* grove_feature_type_t per feature */

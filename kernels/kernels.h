@@ -185,9 +185,21 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
  * bench/RESULTS.md, "Figures moved out of engine comments").
  */
 static inline int grove__avx512_trees_walk_tops6(const grove_forest_t *f) {
+  return f->tops6_lanes != NULL && f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS;
+}
+
+/* Whether a forest's 6-level tables get their copy for trees in lanes (forest.h), and its
+ * size in 32-bit words. */
+static inline int grove__top6_lanes_wanted(const grove_forest_t *f) {
   return f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS &&
          f->info.num_categorical_splits > 0;
 }
+static inline size_t grove__top6_lanes_words(uint32_t num_trees) {
+  return ((size_t)num_trees + 15) / 16 * 16 * GROVE_TOP6_WORDS;
+}
+
+/* Fills OUT (grove__top6_lanes_words() words) from the forest's 6-level tables. */
+void grove__top6_lanes_fill(const grove_forest_t *f, int32_t *out);
 
 /*
  * Whether the SIMD kernels' 32-bit gather offsets fit: int32 indexes times 4 bytes into
@@ -205,16 +217,15 @@ static inline int grove__simd_fits(const grove_forest_t *f) {
  * (grove__add_leaves) or, for leaf64 forests, in double (grove__add_leaves64, with
  * LEAF already decoded). One body, two element types.
  */
-#define GROVE__DEFINE_ADD_LEAVES(name, T)                                                    \
-  static inline void name(const grove_forest_t *f, T *m, const T *leaf, uint32_t t,         \
-                          uint32_t n) {                                                      \
-    if (f->info.num_groups == 1) {                                                           \
-      T acc = m[0];                                                                          \
-      for (uint32_t k = 0; k < n; k++) acc += leaf[k];                                       \
-      m[0] = acc;                                                                            \
-    } else {                                                                                 \
-      for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];                  \
-    }                                                                                        \
+#define GROVE__DEFINE_ADD_LEAVES(name, T)                                                         \
+  static inline void name(const grove_forest_t *f, T *m, const T *leaf, uint32_t t, uint32_t n) { \
+    if (f->info.num_groups == 1) {                                                                \
+      T acc = m[0];                                                                               \
+      for (uint32_t k = 0; k < n; k++) acc += leaf[k];                                            \
+      m[0] = acc;                                                                                 \
+    } else {                                                                                      \
+      for (uint32_t k = 0; k < n; k++) m[f->tree_groups[t + k]] += leaf[k];                       \
+    }                                                                                             \
   }
 GROVE__DEFINE_ADD_LEAVES(grove__add_leaves, float)
 GROVE__DEFINE_ADD_LEAVES(grove__add_leaves64, double)

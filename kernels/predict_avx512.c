@@ -356,43 +356,53 @@ static inline __m512d leaf64_decode(__m512i tagged) {
 }
 
 /*
- * The trees kernel's walk through the 6-level tables (grove_top6_t): lane k of vector v
- * takes row X through tree T0 + 16v + k's tables, gathering each level's threshold and
- * meta from them and the split's row value from registers: two gathers a level instead
- * of four plus one, and categorical splits find their sets in registers (no gathers of
- * category words). Returns in IDX the node reached below level 5, or for the lanes in
- * LEAVES (trees whose exits are leaves) the leaf value's bits.
+ * The trees kernel's walk through the 6-level tables, read from their copy for trees in
+ * lanes (forest.h, tops6_lanes): lane k of vector v takes row X through tree
+ * T0 + 16v + k's tables, gathering each level's threshold and meta and the split's row
+ * value from registers: two gathers a level instead of four plus one, and categorical
+ * splits find their sets in registers (no gathers of category words). In that copy a
+ * group's 16 trees have each word side by side, so the root's words are one load and a
+ * level's gather touches at most 2^level cache lines. Returns in IDX the node reached
+ * below level 5, or for the lanes in LEAVES (trees whose exits are leaves) the leaf
+ * value's bits.
  */
 WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live,
                                    const float *x, __m512 x0, __m512 x1, __m512i *idx,
                                    __mmask16 *leaves, const int plain) {
   const uint32_t nf = f->info.num_features;
-  /* Tree t's table starts at word t * GROVE_TOP6_WORDS; its arrays at GROVE_TOP6_WORD_*. */
-  const int32_t *tables = (const int32_t *)f->tops6;
+  /* Group g's word w of lane k at (g * GROVE_TOP6_WORDS + w) * 16 + k. */
+  const int32_t *tables = f->tops6_lanes;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i base[TREE_VECS], pos[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) {
-    base[v] =
-        _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)(t0 + 16 * (uint32_t)v))),
-                           _mm512_set1_epi32(GROVE_TOP6_WORDS));
+    base[v] = _mm512_add_epi32(
+        lane, _mm512_set1_epi32((int)((t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16)));
     pos[v] = _mm512_setzero_si512();
   }
   for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
     for (int v = 0; v < TREE_VECS; v++) {
       if (!live[v]) continue;
-      /* The last level's positions 31-62 are at [GROVE_TOP6_HALF + p % 32]: p | 32 there. */
-      const __m512i slot = _mm512_add_epi32(
-          base[v], level < GROVE_TOP6_LEVELS - 1
-                       ? pos[v]
-                       : _mm512_or_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_HALF)));
-      const __m512 thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot,
-                                                  tables + GROVE_TOP6_WORD_VALUE, 4);
-      const __m512i meta = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot,
-                                                       tables + GROVE_TOP6_WORD_META, 4);
+      __m512 thr;
+      __m512i meta;
+      if (level == 0) {
+        const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16;
+        thr = _mm512_castsi512_ps(_mm512_maskz_load_epi32(live[v], g + GROVE_TOP6_WORD_VALUE * 16));
+        meta = _mm512_maskz_load_epi32(live[v], g + GROVE_TOP6_WORD_META * 16);
+      } else {
+        /* The last level's positions 31-62 are at [GROVE_TOP6_HALF + p % 32]: p | 32 there. */
+        const __m512i slot = _mm512_add_epi32(
+            base[v],
+            _mm512_slli_epi32(level < GROVE_TOP6_LEVELS - 1
+                                  ? pos[v]
+                                  : _mm512_or_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_HALF)),
+                              4));
+        thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot,
+                                       tables + GROVE_TOP6_WORD_VALUE * 16, 4);
+        meta = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot,
+                                           tables + GROVE_TOP6_WORD_META * 16, 4);
+      }
       const __m512 xv = row_values16(nf, x0, x1, x, live[v], _mm512_and_si512(meta, fmask));
-      /* Row 6 of the split truth table first: !(x < t) is also true for NaN, which
-       * top6_decide16 then overrides. */
       const __mmask16 ge = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       const __mmask16 right =
           plain
@@ -405,15 +415,14 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
     idx[v] = _mm512_setzero_si512();
     leaves[v] = 0;
     if (!live[v]) continue;
-    /* Heap position p (63..126) below level 5 exits at exit[p % 64]. */
     const __m512i e = _mm512_add_epi32(
-        base[v], _mm512_and_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_SLOTS - 1)));
+        base[v],
+        _mm512_slli_epi32(_mm512_and_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_SLOTS - 1)), 4));
     idx[v] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], e,
-                                         tables + GROVE_TOP6_WORD_EXIT, 4);
-    const __m512i summary = _mm512_mask_i32gather_epi32(
-        _mm512_setzero_si512(), live[v],
-        _mm512_add_epi32(base[v], _mm512_set1_epi32(GROVE_TOP6_SUMMARY)),
-        tables + GROVE_TOP6_WORD_META, 4);
+                                         tables + GROVE_TOP6_WORD_EXIT * 16, 4);
+    const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16;
+    const __m512i summary =
+        _mm512_maskz_load_epi32(live[v], g + (GROVE_TOP6_WORD_META + GROVE_TOP6_SUMMARY) * 16);
     leaves[v] = flag16(live[v], summary, GROVE_TOP6_LEAF_EXITS);
   }
 }
