@@ -17,9 +17,9 @@
  */
 #define AVX2_ROWS_MIN         32
 #define AVX512_ROWS_MIN       32
-/* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once,
- * and against a trees kernel walking the 6-level tables it wins from fewer rows still
- * (income's figures by batch size are in bench/RESULTS.md). */
+/* With top tables the avx512 rows kernel walks a block of 16 rows through 4 trees at once
+ * and wins from fewer rows; the trees kernel walking the 6-level tables in lanes (tops6_lanes)
+ * holds it off up to 10 rows (income's figures by batch size are in bench/RESULTS.md). */
 #define AVX512_TOPS_ROWS_MIN  12
 #define AVX512_TOPS6_ROWS_MIN 11
 
