@@ -95,8 +95,14 @@ static void *helper_main(void *arg) {
   return NULL;
 }
 
+/* A child of fork() has none of its parent's helpers: it starts its own when it needs them. */
+static void helpers_forget(void) { num_helpers = 1; }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_register(void) { pthread_atfork(NULL, NULL, helpers_forget); }
+
 /* Starts helpers up to index N - 1; returns how many parts the helpers can take + 1. */
 static uint32_t helpers_start(uint32_t n) {
+  pthread_once(&atfork_once, atfork_register);
   for (; num_helpers < n; num_helpers++) {
     helper_t *h = &helpers[num_helpers];
     pthread_mutex_init(&h->mu, NULL);

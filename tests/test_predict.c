@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "grove_engine.h"
 #include "test.h"
@@ -685,6 +687,22 @@ static void test_threads_small_batches(void) {
   pool_caller_t alone = {.f = f, .rows = rows, .want = want, .nf = info.num_features};
   pool_caller(&alone);
   CHECK(alone.wrong == 0, "threaded calls of one caller equal the single-thread answer");
+  /* A child of fork() has none of the helpers its parent started: it starts its own. */
+  fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(20); /* a child waiting for helpers it does not have would hang */
+    float got[200];
+    grove_predict_opts_t two = {.threads = 2};
+    _exit(grove_forest_predict(f, rows, 200, got, &two, &err) == GROVE_OK &&
+                  memcmp(got, want, sizeof got) == 0
+              ? 0
+              : 1);
+  }
+  int status = -1;
+  CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0,
+        "a forked child scores with threads on helpers of its own");
   free(rows);
   free(want);
   grove_forest_free(f);
