@@ -159,7 +159,8 @@ uint32_t grove_forest_output_width(const grove_forest_t *forest, int margin);
 
 typedef struct {
   int margin;       /* 1: raw margins (base score included), no output transform */
-  uint32_t threads; /* 0 or 1: the calling thread only; N: split large batches N ways */
+  uint32_t threads; /* 0 or 1: the calling thread only; N: split batches of 64+ rows N ways
+                       (at least 32 rows each) over helper threads the engine keeps */
 } grove_predict_opts_t;
 
 /**
