@@ -19,6 +19,7 @@
  * and in double for LightGBM's; or for small batches on avx512 CPUs explain_trees_avx512.c's,
  * 16 trees at once for one row, whose tables (forest.h, grove_shap_block_t) are built here.
  */
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -187,6 +188,15 @@ static void gauss_legendre(uint32_t m, double *t, double *w) {
   }
 }
 
+/* The points and weights of 1 to 8 points, computed once: a one-row call would spend about
+ * 1% of its time on them. */
+static double points_t[9][8], points_w[9][8];
+static pthread_once_t points_once = PTHREAD_ONCE_INIT;
+
+static void points_init(void) {
+  for (uint32_t m = 1; m <= 8; m++) gauss_legendre(m, points_t[m], points_w[m]);
+}
+
 /* The depth of the subtree at NODE (0 for a leaf). */
 static uint32_t subtree_depth(const grove_forest_t *f, uint32_t node) {
   const grove_node_t *n = &f->nodes[node];
@@ -195,46 +205,65 @@ static uint32_t subtree_depth(const grove_forest_t *f, uint32_t node) {
   return 1 + (l > r ? l : r);
 }
 
-/* Lays the subtree at NODE out at position POS (LEVEL) of lane LANE of block B; PATH holds
- * the features of the splits above (-1: a pad). */
-static void shap_block_fill(const grove_forest_t *f, grove_shap_block_t *b, uint32_t node,
-                            uint32_t pos, uint32_t level, uint32_t lane, int32_t *path) {
+/* A block being laid out: its arrays, and per position and lane the split's flags
+ * (GROVE_NODE_LOW_FLAGS, GROVE_SHAP_DEEPER_* shifted by 4, GROVE_SHAP_PAD) and repeat level
+ * (or GROVE_SHAP_NO_REPEAT), which grove__shap_blocks_build() turns into lane masks. */
+typedef struct {
+  grove_shap_block_t *b;
+  int16_t *feature;
+  float *threshold, *zero_left, *zero_right, *leaf;
+  uint8_t *nwords, *flags, *repeats, *tiny;
+} shap_fill_t;
+
+/* Lays the subtree at NODE out at position POS (LEVEL) of lane LANE; PATH holds the features
+ * of the splits above (-1: a pad) and ZERO the zero factor of each one's edge on the path.
+ * A split on a feature already on the path has its cover ratios multiplied by that element's
+ * zero, the merge the walks do (explain_lanes.h), done once here. */
+static void shap_block_fill(const grove_forest_t *f, const shap_fill_t *b, uint32_t node,
+                            uint32_t pos, uint32_t level, uint32_t lane, int32_t *path,
+                            float *zero) {
   const grove_node_t *n = &f->nodes[node];
-  const uint32_t positions = (1u << b->depth) - 1;
-  if (level == b->depth) {
-    ((float *)b->leaf)[(pos - positions) * GROVE_SHAP_TREE_LANES + lane] = n->value;
+  const uint32_t positions = (1u << b->b->depth) - 1;
+  if (level == b->b->depth) {
+    b->leaf[(pos - positions) * GROVE_SHAP_TREE_LANES + lane] = n->value;
     return;
   }
   const size_t at = (size_t)pos * GROVE_SHAP_TREE_LANES + lane;
   if (!grove__node_is_split(f->leaf64, n)) { /* a pad: the leaf goes on, left */
     path[level] = -1;
-    shap_block_fill(f, b, node, 2 * pos + 1, level + 1, lane, path);
+    shap_block_fill(f, b, node, 2 * pos + 1, level + 1, lane, path, zero);
     return;
   }
-  ((int16_t *)b->feature)[at] = (int16_t)n->feature;
+  b->feature[at] = (int16_t)n->feature;
   float threshold = n->value;
   if (n->flags & GROVE_NODE_CATEGORICAL) {
     /* A set within categories 0-31 keeps its word itself, the others their words' index. */
     const grove_cat_set_t *set = &f->cat_sets[n->flags >> GROVE_NODE_CAT_SHIFT];
     const uint32_t word = set->nwords == 1 ? f->cat_words[set->offset] : set->offset;
     memcpy(&threshold, &word, sizeof threshold);
-    ((uint8_t *)b->nwords)[at] = (uint8_t)set->nwords;
+    b->nwords[at] = (uint8_t)set->nwords;
   }
-  ((float *)b->threshold)[at] = threshold;
-  ((uint8_t *)b->flags)[at] =
-      (uint8_t)((n->flags & GROVE_NODE_LOW_FLAGS) |
-                ((f->shap_flags[node] & (GROVE_SHAP_DEEPER_LEFT | GROVE_SHAP_DEEPER_RIGHT))
-                 << GROVE_SHAP_LANE_DEEPER_SHIFT));
+  b->threshold[at] = threshold;
+  b->flags[at] = (uint8_t)((n->flags & GROVE_NODE_LOW_FLAGS) |
+                           ((f->shap_flags[node] & (GROVE_SHAP_DEEPER_LEFT | GROVE_SHAP_DEEPER_RIGHT))
+                            << 4));
+  float old_zero = 1;
   for (uint32_t up = level; up-- > 0;)
     if (path[up] == n->feature) {
-      ((uint8_t *)b->repeats)[at] = (uint8_t)up;
+      b->repeats[at] = (uint8_t)up;
+      old_zero = zero[up];
+      b->tiny[at] = !(old_zero >= 2 * FLT_MIN); /* NaN too */
       break;
     }
-  ((float *)b->zero_left)[at] = (float)f->cover_ratios[n->left];
-  ((float *)b->zero_right)[at] = (float)f->cover_ratios[n->left + 1];
+  const float zl = (float)f->cover_ratios[n->left] * old_zero;
+  const float zr = (float)f->cover_ratios[n->left + 1] * old_zero;
+  b->zero_left[at] = zl;
+  b->zero_right[at] = zr;
   path[level] = n->feature;
-  shap_block_fill(f, b, n->left, 2 * pos + 1, level + 1, lane, path);
-  shap_block_fill(f, b, n->left + 1, 2 * pos + 2, level + 1, lane, path);
+  zero[level] = zl;
+  shap_block_fill(f, b, n->left, 2 * pos + 1, level + 1, lane, path, zero);
+  zero[level] = zr;
+  shap_block_fill(f, b, n->left + 1, 2 * pos + 2, level + 1, lane, path, zero);
 }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -242,8 +271,9 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 /* Bytes of a block of depth D's arrays, as grove__shap_blocks_build() lays them out. */
 static size_t shap_block_bytes(uint32_t d) {
   const size_t splits = ((size_t)1 << d) - 1, n = splits * GROVE_SHAP_TREE_LANES;
-  return align64(n * sizeof(int16_t)) + 3 * align64(n * sizeof(float)) + 3 * align64(n) +
-         align64((splits + 1) * GROVE_SHAP_TREE_LANES * sizeof(float));
+  return align64(n * sizeof(int16_t)) + 3 * align64(n * sizeof(float)) +
+         2 * align64(splits * GROVE_SHAP_MASKS * sizeof(uint16_t)) + align64(n) +
+         align64(splits) + align64((splits + 1) * GROVE_SHAP_TREE_LANES * sizeof(float));
 }
 
 int grove__shap_blocks_build(grove_forest_t *f) {
@@ -297,10 +327,18 @@ int grove__shap_blocks_build(grove_forest_t *f) {
     float *threshold = (float *)at, *zl = threshold + align64(n * 4) / 4;
     float *zr = zl + align64(n * 4) / 4;
     at += 3 * align64(n * 4);
-    uint8_t *flags = at, *nwords = at + align64(n), *repeats = nwords + align64(n);
-    at += 3 * align64(n);
+    uint16_t *masks = (uint16_t *)at;
+    at += align64(splits * GROVE_SHAP_MASKS * sizeof *masks);
+    uint16_t *repeat_at = (uint16_t *)at;
+    at += align64(splits * GROVE_SHAP_MASKS * sizeof *repeat_at);
+    uint8_t *nwords = at;
+    at += align64(n);
+    uint8_t *repeat_levels = at;
+    at += align64(splits);
     float *leaf = (float *)at;
     at += align64((splits + 1) * lanes * sizeof(float));
+    uint8_t flags[255 * GROVE_SHAP_TREE_LANES], repeats[255 * GROVE_SHAP_TREE_LANES];
+    uint8_t tiny[255 * GROVE_SHAP_TREE_LANES];
     for (size_t i = 0; i < n; i++) { /* every position a pad until a tree says otherwise */
       feature[i] = (int16_t)nf;
       threshold[i] = 0;
@@ -309,23 +347,56 @@ int grove__shap_blocks_build(grove_forest_t *f) {
       flags[i] = GROVE_SHAP_PAD;
       nwords[i] = 0;
       repeats[i] = GROVE_SHAP_NO_REPEAT;
+      tiny[i] = 0;
     }
     memset(leaf, 0, (splits + 1) * lanes * sizeof(float));
     b->feature = feature;
     b->threshold = threshold;
     b->zero_left = zl;
     b->zero_right = zr;
-    b->flags = flags;
     b->nwords = nwords;
-    b->repeats = repeats;
     b->leaf = leaf;
+    const shap_fill_t fill = {.b = b, .feature = feature, .threshold = threshold,
+                              .zero_left = zl, .zero_right = zr, .leaf = leaf,
+                              .nwords = nwords, .flags = flags, .repeats = repeats,
+                              .tiny = tiny};
     for (uint32_t l = 0; l < lanes; l++) {
       const uint32_t t = k * GROVE_SHAP_TREE_LANES + l;
       const uint32_t g = t < nt ? f->tree_groups[t] : 0;
       b->group_base[l] = (int32_t)(((size_t)g * (nf + 1)) * lanes + l);
       int32_t path[8];
-      if (t < nt) shap_block_fill(f, b, f->roots[t], 0, 0, l, path);
+      float zero[8];
+      if (t < nt) shap_block_fill(f, &fill, f->roots[t], 0, 0, l, path, zero);
     }
+    static const uint8_t mask_flag[GROVE_SHAP_MASKS - 1] = {
+        [GROVE_SHAP_MASK_DEFAULT_LEFT] = GROVE_NODE_DEFAULT_LEFT,
+        [GROVE_SHAP_MASK_CATEGORICAL] = GROVE_NODE_CATEGORICAL,
+        [GROVE_SHAP_MASK_ZERO_MISSING] = GROVE_NODE_ZERO_MISSING,
+        [GROVE_SHAP_MASK_CAT_TRUNC] = GROVE_NODE_CAT_TRUNC,
+        [GROVE_SHAP_MASK_DEEPER_LEFT] = GROVE_SHAP_DEEPER_LEFT << 4,
+        [GROVE_SHAP_MASK_DEEPER_RIGHT] = GROVE_SHAP_DEEPER_RIGHT << 4,
+        [GROVE_SHAP_MASK_PAD] = GROVE_SHAP_PAD};
+    for (size_t p = 0; p < splits; p++) {
+      uint16_t *mk = masks + p * GROVE_SHAP_MASKS, *rk = repeat_at + p * GROVE_SHAP_MASKS;
+      memset(mk, 0, GROVE_SHAP_MASKS * sizeof *mk);
+      memset(rk, 0, GROVE_SHAP_MASKS * sizeof *rk);
+      repeat_levels[p] = 0;
+      for (size_t l = 0; l < lanes; l++) {
+        const size_t i = p * lanes + l;
+        for (int k2 = 0; k2 < GROVE_SHAP_MASKS - 1; k2++)
+          if (flags[i] & mask_flag[k2]) mk[k2] |= (uint16_t)(1u << l);
+        if (nwords[i] > 1) mk[GROVE_SHAP_MASK_MULTIWORD] |= (uint16_t)(1u << l);
+        if (repeats[i] != GROVE_SHAP_NO_REPEAT) {
+          rk[repeats[i]] |= (uint16_t)(1u << l);
+          rk[GROVE_SHAP_REPEAT_ANY] |= (uint16_t)(1u << l);
+          repeat_levels[p] |= (uint8_t)(1u << repeats[i]);
+          if (tiny[i]) repeat_levels[p] |= GROVE_SHAP_TINY_ZERO;
+        }
+      }
+    }
+    b->masks = masks;
+    b->repeat_at = repeat_at;
+    b->repeat_levels = repeat_levels;
   }
   free(depth);
   f->shap_alloc = mem;
@@ -413,9 +484,8 @@ static grove_err_t contribs_rows(const grove_forest_t *f, const void *rows, int 
   const uint32_t m = (f->info.max_depth + 1) / 2 ? (f->info.max_depth + 1) / 2 : 1;
   const grove_shap_rows_fn lanes = shap_rows_fn(f, m, nrows);
   if (lanes != NULL) {
-    double t[8], w[8];
-    gauss_legendre(m, t, w);
-    return lanes(f, rows, f64, nrows, out, m, t, w, err);
+    pthread_once(&points_once, points_init);
+    return lanes(f, rows, f64, nrows, out, m, points_t[m], points_w[m], err);
   }
   double *x = malloc((nf + 5 * (size_t)m + (size_t)nf * m + levels * 5 * m) * sizeof *x);
   active_t *active = calloc(nf ? nf : 1, sizeof *active);

@@ -5,13 +5,23 @@
  * on the block's shape only. The values are those of explain_lanes.h's walk (see its
  * comment): products down, sums up, a feature's shares at the split that puts it on the
  * path; here each lane's split has its own feature, so the state of a feature further up
- * is found by the level of its split there (a table per block), and the shares go to each
- * lane's own slot of its feature with a gather and a scatter (never two lanes on one slot).
- * Float forests only (XGBoost's, scikit-learn's: their libraries compute in float); the
- * shares of every 8 blocks are summed into the row's doubles. Every operation on a lane is
- * explain_lanes.h's float walk's, in the same order, so both give a row the same bits.
+ * is found by the level of its split there (lane masks per level in the tables), and the
+ * shares go to each lane's own slot of its feature with a gather and a scatter (never two
+ * lanes on one slot). Float forests only (XGBoost's, scikit-learn's: their libraries compute
+ * in float); the shares of every 8 blocks are summed into the row's doubles. Every operation
+ * on a lane is explain_lanes.h's float walk's, in the same order, so both give a row the
+ * same bits.
+ *
+ * Not a recursion but two loops over a block's positions, their state in arrays per
+ * position: down in heap order (parents first: decisions, products, divisions, and all of
+ * the last level's work but what must come in post-order), then up in post-order (the sums
+ * and shares of the other splits, and in the recursive walks' order the phi sums and the
+ * excluded sums, which are sums in float: their order is part of the bits). Each loop's
+ * positions are independent but for the arrays, where a call per split waited on the one
+ * below it and kept its vectors on the stack.
  */
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,190 +38,304 @@ typedef struct {
   __m512 x_lo, x_hi; /* x[0 .. 32) in registers when num_features < 32 */
   int x_in_registers;
   float *phi;       /* [(group x (features + 1) + feature) x lanes + lane] */
-  /* Per level above the current split, for each lane: the element of the edge its path takes
-   * there, and the excluded sums collected for it (see explain_lanes.h). A split reads the
-   * level of its feature's nearest split above (repeats), so no state is per feature. */
-  __m512 *edge_zero, *edge_one; /* [level] */
-  __m512 *excluded;             /* [level x points + point] */
-  uint32_t splits;              /* the block's 2^depth - 1 */
+  /* Per position of the block, each [position x points + point]: the products of the path's
+   * factors above it (after a repeat's division), its repeat's 1 / old factor, and the sums
+   * it returns (explain_lanes.h's A, 1 / f_old and D). */
+  __m512 *above, *inv, *below;
+  __m512 *shares;   /* [position]: the last level's shares, from the walk down */
+  uint16_t *one;    /* [position x 2 + side]: the lanes whose row takes that side */
+  /* [(level x 2 + side) x points + point]: the excluded sums (see explain_lanes.h) collected
+   * for the split at that level on the current path, from below its child on that side. */
+  __m512 *excluded;
+  uint32_t depth;
   __m512 t[MAX_POINTS], omt[MAX_POINTS], w[MAX_POINTS];
-  __m512i lane;     /* 0 .. 15 */
   __m512i group_base;
 } trees_t;
 
-static inline __mmask16 flag_mask(__m512i flags, uint32_t bit) {
-  return _mm512_test_epi32_mask(flags, _mm512_set1_epi32((int)bit));
+/* The lanes of position P's mask K (forest.h, GROVE_SHAP_MASK_*). */
+static inline __mmask16 lane_mask(const grove_shap_block_t *b, uint32_t p, int k) {
+  return b->masks[(size_t)p * GROVE_SHAP_MASKS + k];
 }
 
-/* The lanes whose row goes right: the split truth table of kernels.h, lane by lane. */
-static inline __mmask16 trees_right(const trees_t *s, size_t o, __m512i flags, __m512 x) {
+/* The lanes whose row goes right at position P: the split truth table of kernels.h, lane by
+ * lane. */
+static inline __mmask16 trees_right(const trees_t *s, uint32_t p, __m512 x) {
   const grove_shap_block_t *b = s->b;
+  const size_t o = (size_t)p * LANES;
   const __m512 threshold = _mm512_load_ps(b->threshold + o);
   __mmask16 right = _mm512_cmp_ps_mask(x, threshold, _CMP_NLT_UQ); /* row 6: !(x < t) */
-  const __mmask16 categorical = flag_mask(flags, GROVE_NODE_CATEGORICAL);
+  const __mmask16 categorical = lane_mask(b, p, GROVE_SHAP_MASK_CATEGORICAL);
   if (categorical) { /* rows 3-5 */
     const __m512 zero = _mm512_setzero_ps();
-    __mmask16 ok = _mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ) &
-                   _mm512_cmp_ps_mask(x, _mm512_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ);
-    ok |= flag_mask(flags, GROVE_NODE_CAT_TRUNC) &
-          _mm512_cmp_ps_mask(x, _mm512_set1_ps(-1.0f), _CMP_GT_OQ) &
-          _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ);
-    ok &= categorical;
+    __mmask16 ok = _mm512_mask_cmp_ps_mask(categorical, x, zero, _CMP_GE_OQ);
+    ok = _mm512_mask_cmp_ps_mask(ok, x, _mm512_set1_ps(GROVE_MAX_CATEGORY), _CMP_LT_OQ);
+    const __mmask16 trunc = lane_mask(b, p, GROVE_SHAP_MASK_CAT_TRUNC) & categorical;
+    if (trunc) /* lanes with the flag, x in (-1, 0) */
+      ok |= _mm512_mask_cmp_ps_mask(_mm512_mask_cmp_ps_mask(trunc, x, _mm512_set1_ps(-1.0f),
+                                                            _CMP_GT_OQ),
+                                    x, zero, _CMP_LT_OQ);
     const __m512i c = _mm512_maskz_cvttps_epi32(ok, x); /* truncates: (-1, 0) is 0 */
     const __m512i word = _mm512_srli_epi32(c, 5);
     const __m512i nwords =
         _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(b->nwords + o)));
-    const __mmask16 in_words = ok & _mm512_cmplt_epu32_mask(word, nwords);
+    const __mmask16 in_words = _mm512_mask_cmplt_epu32_mask(ok, word, nwords);
     /* Sets of one word carry it; the others are gathered. */
-    const __mmask16 gathered = in_words & _mm512_cmpgt_epu32_mask(nwords, _mm512_set1_epi32(1));
+    const __mmask16 gathered = in_words & lane_mask(b, p, GROVE_SHAP_MASK_MULTIWORD);
     __m512i bits = _mm512_castps_si512(threshold);
     if (gathered)
       bits = _mm512_mask_i32gather_epi32(bits, gathered, _mm512_add_epi32(bits, word),
                                          (const int *)s->f->cat_words, 4);
-    const __mmask16 in_set = _mm512_test_epi32_mask(
-        _mm512_srlv_epi32(bits, _mm512_and_si512(c, _mm512_set1_epi32(31))),
+    const __mmask16 in_set = _mm512_mask_test_epi32_mask(
+        in_words, _mm512_srlv_epi32(bits, _mm512_and_si512(c, _mm512_set1_epi32(31))),
         _mm512_set1_epi32(1));
-    right = (right & ~categorical) | (in_set & in_words);
+    right = (right & ~categorical) | in_set;
   }
   __mmask16 missing = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q); /* rows 1-2 */
-  const __mmask16 zero_missing = flag_mask(flags, GROVE_NODE_ZERO_MISSING);
+  const __mmask16 zero_missing = lane_mask(b, p, GROVE_SHAP_MASK_ZERO_MISSING);
   if (zero_missing)
-    missing |= zero_missing & _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(GROVE_ZERO_BAND),
-                                                 _CMP_LE_OQ);
-  right = (right & ~missing) | (missing & ~flag_mask(flags, GROVE_NODE_DEFAULT_LEFT));
-  return right & ~flag_mask(flags, GROVE_SHAP_PAD);
+    missing |= _mm512_mask_cmp_ps_mask(zero_missing, _mm512_abs_ps(x),
+                                       _mm512_set1_ps(GROVE_ZERO_BAND), _CMP_LE_OQ);
+  right = (right & ~missing) | (missing & ~lane_mask(b, p, GROVE_SHAP_MASK_DEFAULT_LEFT));
+  return right & ~lane_mask(b, p, GROVE_SHAP_MASK_PAD);
 }
 
-typedef void (*trees_walk_fn)(const trees_t *s, uint32_t pos, uint32_t level, const __m512 *a,
-                              __m512 *d);
+/* The heap's arithmetic: the level of position P, and its ancestor at level UP < its own and
+ * the side of that ancestor P is below. */
+static inline uint32_t pos_level(uint32_t p) { return 31u - (uint32_t)__builtin_clz(p + 1); }
+static inline uint32_t pos_ancestor(uint32_t p, uint32_t level, uint32_t up) {
+  return ((p + 1) >> (level - up)) - 1;
+}
+static inline uint32_t pos_side(uint32_t p, uint32_t level, uint32_t up) {
+  return ((p + 1) >> (level - up - 1)) & 1;
+}
 
-/* The walk below position POS at LEVEL, reached with the products A (M of them): D gets M
- * sums. M is a constant in the specializations below; SELF walks the splits below, LAST
- * (inlined) those of the last level, and without SELF the children are leaves. */
-static inline __attribute__((always_inline)) void trees_walk_body(const trees_t *s, uint32_t pos,
-                                                                  uint32_t level, const __m512 *a,
-                                                                  __m512 *d, const uint32_t M,
-                                                                  trees_walk_fn self,
-                                                                  trees_walk_fn last) {
+/* What a split decides for the row: the lanes taking each side, and the lanes whose feature
+ * is on the path already (repeat). */
+typedef struct {
+  __mmask16 one[2], repeat;
+} split_t;
+
+/* The split at POS (LEVEL): its decisions, and ABOVE (reached with the products A) divided by
+ * a repeat's old factor, whose inverse goes to INV. The operations of explain_lanes.h's walk
+ * on each lane; the tables hold the cover ratios already multiplied by a repeat's old zero
+ * (grove__shap_blocks_build), the product explain_lanes.h takes here. */
+static inline __attribute__((always_inline)) void trees_split(const trees_t *s, uint32_t pos,
+                                                              uint32_t level, __m512 *above,
+                                                              __m512 *inv, split_t *sp,
+                                                              const uint32_t M) {
   const grove_shap_block_t *b = s->b;
   const size_t o = (size_t)pos * LANES;
   const __m512i feature =
       _mm512_cvtepi16_epi32(_mm256_load_si256((const __m256i *)(b->feature + o)));
-  const __m512i flags = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(b->flags + o)));
   const __m512 x = s->x_in_registers ? _mm512_permutex2var_ps(s->x_lo, feature, s->x_hi)
                                      : _mm512_i32gather_ps(feature, s->x, 4);
-  const __mmask16 right = trees_right(s, o, flags, x);
-  /* The lanes where a split below the child tests this split's feature again. */
-  const __mmask16 deeper[2] = {
-      flag_mask(flags, GROVE_SHAP_DEEPER_LEFT << GROVE_SHAP_LANE_DEEPER_SHIFT),
-      flag_mask(flags, GROVE_SHAP_DEEPER_RIGHT << GROVE_SHAP_LANE_DEEPER_SHIFT)};
-  const __m512 one = _mm512_set1_ps(1.0f);
-  __m512 zero_c[2] = {_mm512_load_ps(b->zero_left + o), _mm512_load_ps(b->zero_right + o)};
-  __m512 one_c[2] = {_mm512_maskz_mov_ps((__mmask16)~right, one), _mm512_maskz_mov_ps(right, one)};
-  const __m512i repeats =
-      _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(b->repeats + o)));
-  const __mmask16 repeat =
-      _mm512_cmpneq_epi32_mask(repeats, _mm512_set1_epi32(GROVE_SHAP_NO_REPEAT));
-  __mmask16 at_level[8] = {0};
-  __m512 above[MAX_POINTS], inv_old[MAX_POINTS];
-  for (uint32_t q = 0; q < M; q++) above[q] = a[q];
-  if (repeat) { /* merge with the feature's element further up */
-    __m512 z = one, u = one;
-    for (uint32_t up = 0; up < level; up++) {
-      at_level[up] = repeat & _mm512_cmpeq_epi32_mask(repeats, _mm512_set1_epi32((int)up));
-      z = _mm512_mask_mov_ps(z, at_level[up], s->edge_zero[up]);
-      u = _mm512_mask_mov_ps(u, at_level[up], s->edge_one[up]);
+  const __mmask16 right = trees_right(s, pos, x);
+  sp->one[0] = (__mmask16)~right;
+  sp->one[1] = right;
+  const uint16_t *repeat_at = b->repeat_at + (size_t)pos * GROVE_SHAP_MASKS;
+  sp->repeat = repeat_at[GROVE_SHAP_REPEAT_ANY];
+  if (sp->repeat) { /* merge with the feature's element further up */
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 z = one;
+    __mmask16 u = (__mmask16)~sp->repeat;
+    /* Only the levels some lane refers to. */
+    const uint32_t levels = b->repeat_levels[pos];
+    for (uint32_t bits = levels & ~GROVE_SHAP_TINY_ZERO; bits; bits &= bits - 1) {
+      const uint32_t up = (uint32_t)__builtin_ctz(bits);
+      const __mmask16 at = repeat_at[up];
+      const uint32_t anc = pos_ancestor(pos, level, up), side = pos_side(pos, level, up);
+      const float *zero = side ? b->zero_right : b->zero_left;
+      z = _mm512_mask_load_ps(z, at, zero + (size_t)anc * LANES);
+      u |= at & s->one[anc * 2 + side];
     }
-    for (int c = 0; c < 2; c++) {
-      zero_c[c] = _mm512_mul_ps(zero_c[c], z);
-      one_c[c] = _mm512_mul_ps(one_c[c], u);
-    }
+    sp->one[0] &= u;
+    sp->one[1] &= u;
+    /* Lanes without a repeat have z = u = 1: an old factor of exactly 1 (t + (1 - t)), an
+     * inverse of exactly 1. */
     for (uint32_t q = 0; q < M; q++) {
-      const __m512 old = _mm512_fmadd_ps(z, s->omt[q], _mm512_mul_ps(u, s->t[q]));
-      /* A lane whose old factor is 0 has A = 0 here: nothing below has a share. */
-      const __mmask16 nonzero = _mm512_cmp_ps_mask(old, _mm512_setzero_ps(), _CMP_NEQ_OQ);
-      const __m512 r = _mm512_maskz_div_ps(nonzero, one, old);
-      inv_old[q] = _mm512_mask_mov_ps(one, repeat, r);
-      above[q] = _mm512_mul_ps(above[q], inv_old[q]);
-    }
-  }
-  __m512 below[2][MAX_POINTS], factor[2][MAX_POINTS], excluded[2][MAX_POINTS];
-  for (uint32_t c = 0; c < 2; c++)
-    for (uint32_t q = 0; q < M; q++) {
-      factor[c][q] = _mm512_fmadd_ps(zero_c[c], s->omt[q], _mm512_mul_ps(one_c[c], s->t[q]));
-      excluded[c][q] = _mm512_setzero_ps();
-    }
-
-  if (self == NULL || level + 1 == b->depth) { /* both children are leaves */
-    const float *leaf = b->leaf + (size_t)(2 * pos + 1 - s->splits) * LANES;
-    for (uint32_t c = 0; c < 2; c++) {
-      const __m512 v = _mm512_load_ps(leaf + c * LANES);
-      for (uint32_t q = 0; q < M; q++) below[c][q] = v;
-    }
-  } else {
-    __m512 *collected = s->excluded + (size_t)level * M;
-    for (uint32_t c = 0; c < 2; c++) {
-      __m512 ac[MAX_POINTS];
-      for (uint32_t q = 0; q < M; q++) {
-        ac[q] = _mm512_mul_ps(above[q], factor[c][q]);
-        if (deeper[c]) collected[q] = _mm512_setzero_ps();
+      const __m512 old = _mm512_fmadd_ps(z, s->omt[q], _mm512_maskz_mov_ps(u, s->t[q]));
+      if (levels & GROVE_SHAP_TINY_ZERO) {
+        /* A lane whose old factor is 0 has A = 0 here: nothing below has a share. */
+        const __mmask16 nonzero = _mm512_cmp_ps_mask(old, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+        inv[q] = _mm512_maskz_div_ps(nonzero, one, old);
+      } else {
+        inv[q] = _mm512_div_ps(one, old);
       }
-      s->edge_zero[level] = zero_c[c];
-      s->edge_one[level] = one_c[c];
-      if (level + 2 == b->depth) /* the last splits, inlined: half the positions */
-        last(s, 2 * pos + 1 + c, level + 1, ac, below[c]);
-      else
-        self(s, 2 * pos + 1 + c, level + 1, ac, below[c]);
-      if (deeper[c])
-        for (uint32_t q = 0; q < M; q++) excluded[c][q] = collected[q];
+      above[q] = _mm512_mul_ps(above[q], inv[q]);
     }
   }
-  const __m512 share0 = _mm512_sub_ps(one_c[0], zero_c[0]);
-  const __m512 share1 = _mm512_sub_ps(one_c[1], zero_c[1]);
-  __m512 shares = _mm512_setzero_ps();
-  for (uint32_t q = 0; q < M; q++) {
-    /* The same operations in the same order as explain_lanes.h's walk: see there. */
-    const __m512 in = _mm512_fmadd_ps(share0, below[0][q], _mm512_mul_ps(share1, below[1][q]));
-    /* Without repeats below, the leaves taken out are none (the same bits but for a zero's
-     * sign, which the sums do not keep). */
-    const __m512 kept =
-        deeper[0] | deeper[1]
-            ? _mm512_fmsub_ps(above[q], in,
-                              _mm512_fmadd_ps(share0, excluded[0][q],
-                                              _mm512_mul_ps(share1, excluded[1][q])))
-            : _mm512_mul_ps(above[q], in);
-    shares = _mm512_fmadd_ps(s->w[q], kept, shares);
-    d[q] = _mm512_fmadd_ps(factor[0][q], below[0][q], _mm512_mul_ps(factor[1][q], below[1][q]));
-  }
-  const __m512i phi_slot = _mm512_add_epi32(s->group_base, _mm512_slli_epi32(feature, 4));
-  const __m512 phi = _mm512_i32gather_ps(phi_slot, s->phi, 4);
-  _mm512_i32scatter_ps(s->phi, phi_slot, _mm512_add_ps(phi, shares), 4);
-  if (repeat)
-    for (uint32_t q = 0; q < M; q++) {
-      d[q] = _mm512_mul_ps(d[q], inv_old[q]);
-      /* for the split further up: S / its factor */
-      for (uint32_t up = 0; up < level; up++)
-        if (at_level[up]) {
-          __m512 *sum = &s->excluded[up * M + q];
-          *sum = _mm512_mask3_fmadd_ps(above[q], d[q], *sum, at_level[up]);
-        }
-    }
 }
 
-/* Per M: the last level's splits (leaves below, no call), and the others. */
-#define TREES_WALK_POINTS(M)                                                                  \
-  static inline __attribute__((always_inline)) void trees_last_##M(                           \
-      const trees_t *s, uint32_t pos, uint32_t level, const __m512 *a, __m512 *d) {           \
-    trees_walk_body(s, pos, level, a, d, M, NULL, NULL);                                      \
-  }                                                                                           \
-  static void trees_walk_##M(const trees_t *s, uint32_t pos, uint32_t level, const __m512 *a, \
-                             __m512 *d) {                                                     \
-    trees_walk_body(s, pos, level, a, d, M, trees_walk_##M, trees_last_##M);                  \
+/* The factors of side C at the M points: zero (1 - t) + one t. */
+static inline __attribute__((always_inline)) void trees_factors(const trees_t *s, __m512 zero,
+                                                                __mmask16 one, __m512 *factor,
+                                                                const uint32_t M) {
+  for (uint32_t q = 0; q < M; q++)
+    factor[q] = _mm512_fmadd_ps(zero, s->omt[q], _mm512_maskz_mov_ps(one, s->t[q]));
+}
+
+/* The walk down, root to leaves in heap order: each split decided, its products passed down to
+ * its children (s->above of a child holds what it is reached with until it is decided), and
+ * the sums and shares of the last level's splits, whose children are leaves. */
+static inline __attribute__((always_inline)) void trees_down(const trees_t *s, const uint32_t M) {
+  const grove_shap_block_t *b = s->b;
+  const uint32_t splits = (1u << s->depth) - 1, last = s->depth - 1;
+  for (uint32_t p = 0; p < splits; p++) {
+    const uint32_t level = pos_level(p);
+    __m512 *above = s->above + (size_t)p * M;
+    __m512 a[MAX_POINTS], inv[MAX_POINTS];
+    for (uint32_t q = 0; q < M; q++) a[q] = above[q];
+    split_t sp;
+    trees_split(s, p, level, a, inv, &sp, M);
+    if (sp.repeat)
+      for (uint32_t q = 0; q < M; q++) above[q] = a[q];
+    if (level < last) { /* what the walk up reads (the last level's work is done here) */
+      s->one[2 * p] = sp.one[0];
+      s->one[2 * p + 1] = sp.one[1];
+      if (sp.repeat)
+        for (uint32_t q = 0; q < M; q++) s->inv[(size_t)p * M + q] = inv[q];
+    }
+    const __m512 zero_c[2] = {_mm512_load_ps(b->zero_left + (size_t)p * LANES),
+                              _mm512_load_ps(b->zero_right + (size_t)p * LANES)};
+    __m512 factor[2][MAX_POINTS];
+    for (uint32_t c = 0; c < 2; c++) trees_factors(s, zero_c[c], sp.one[c], factor[c], M);
+    if (level < last) {
+      for (uint32_t c = 0; c < 2; c++) {
+        __m512 *ac = s->above + (size_t)(2 * p + 1 + c) * M;
+        for (uint32_t q = 0; q < M; q++) ac[q] = _mm512_mul_ps(a[q], factor[c][q]);
+      }
+    } else {
+      const float *leaf = b->leaf + (size_t)(2 * p + 1 - splits) * LANES;
+      const __m512 v0 = _mm512_load_ps(leaf), v1 = _mm512_load_ps(leaf + LANES);
+      /* Its shares too (no split below: nothing excluded), added to phi by the walk up. */
+      const __m512 unit = _mm512_set1_ps(1.0f);
+      const __m512 share0 = _mm512_sub_ps(_mm512_maskz_mov_ps(sp.one[0], unit), zero_c[0]);
+      const __m512 share1 = _mm512_sub_ps(_mm512_maskz_mov_ps(sp.one[1], unit), zero_c[1]);
+      const __m512 in = _mm512_fmadd_ps(share0, v0, _mm512_mul_ps(share1, v1));
+      __m512 shares = _mm512_setzero_ps();
+      for (uint32_t q = 0; q < M; q++) {
+        shares = _mm512_fmadd_ps(s->w[q], _mm512_mul_ps(a[q], in), shares);
+        __m512 d = _mm512_fmadd_ps(factor[0][q], v0, _mm512_mul_ps(factor[1][q], v1));
+        if (sp.repeat) d = _mm512_mul_ps(d, inv[q]);
+        s->below[(size_t)p * M + q] = d;
+      }
+      s->shares[p] = shares;
+    }
+  }
+}
+
+/* The walk up, children before parents in post-order (the order in which the recursive walks
+ * add the shares): the sums each split above the last level returns and its features'
+ * shares, each split's shares into phi, and a repeat's share of the excluded sums of the
+ * split further up. */
+static inline __attribute__((always_inline)) void trees_up(const trees_t *s, const uint8_t *order,
+                                                           const uint32_t M) {
+  const grove_shap_block_t *b = s->b;
+  const uint32_t splits = (1u << s->depth) - 1, last = s->depth - 1;
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (uint32_t i = 0; i < splits; i++) {
+    const uint32_t p = order[i], level = pos_level(p);
+    const size_t o = (size_t)p * LANES;
+    const __m512 *above = s->above + (size_t)p * M;
+    __m512 *d = s->below + (size_t)p * M;
+    const uint32_t levels = b->repeat_levels[p];
+    __m512 shares;
+    if (level == last) {
+      shares = s->shares[p];
+    } else {
+      const __mmask16 one_c[2] = {s->one[2 * p], s->one[2 * p + 1]};
+      const __m512 zero_c[2] = {_mm512_load_ps(b->zero_left + o),
+                                _mm512_load_ps(b->zero_right + o)};
+      const __m512 *below0 = s->below + (size_t)(2 * p + 1) * M, *below1 = below0 + M;
+      /* The sums it returns, D, divided by a repeat's old factor. */
+      __m512 factor[2][MAX_POINTS];
+      for (uint32_t c = 0; c < 2; c++) trees_factors(s, zero_c[c], one_c[c], factor[c], M);
+      for (uint32_t q = 0; q < M; q++) {
+        __m512 dq =
+            _mm512_fmadd_ps(factor[0][q], below0[q], _mm512_mul_ps(factor[1][q], below1[q]));
+        if (levels) dq = _mm512_mul_ps(dq, s->inv[(size_t)p * M + q]);
+        d[q] = dq;
+      }
+      const __mmask16 deeper[2] = {lane_mask(b, p, GROVE_SHAP_MASK_DEEPER_LEFT),
+                                   lane_mask(b, p, GROVE_SHAP_MASK_DEEPER_RIGHT)};
+      __m512 excluded[2][MAX_POINTS];
+      for (uint32_t c = 0; c < 2; c++) {
+        __m512 *collected = s->excluded + (size_t)(level * 2 + c) * M;
+        for (uint32_t q = 0; q < M; q++) {
+          excluded[c][q] = _mm512_setzero_ps();
+          if (deeper[c]) { /* what the repeats below on that side collected; again 0 after */
+            excluded[c][q] = collected[q];
+            collected[q] = _mm512_setzero_ps();
+          }
+        }
+      }
+      const __m512 share0 = _mm512_sub_ps(_mm512_maskz_mov_ps(one_c[0], one), zero_c[0]);
+      const __m512 share1 = _mm512_sub_ps(_mm512_maskz_mov_ps(one_c[1], one), zero_c[1]);
+      shares = _mm512_setzero_ps();
+      for (uint32_t q = 0; q < M; q++) {
+        /* The same operations in the same order as explain_lanes.h's walk: see there. */
+        const __m512 in = _mm512_fmadd_ps(share0, below0[q], _mm512_mul_ps(share1, below1[q]));
+        /* Without repeats below, the leaves taken out are none (the same bits but for a
+         * zero's sign, which the sums do not keep). */
+        const __m512 kept =
+            deeper[0] | deeper[1]
+                ? _mm512_fmsub_ps(above[q], in,
+                                  _mm512_fmadd_ps(share0, excluded[0][q],
+                                                  _mm512_mul_ps(share1, excluded[1][q])))
+                : _mm512_mul_ps(above[q], in);
+        shares = _mm512_fmadd_ps(s->w[q], kept, shares);
+      }
+    }
+    const __m512i feature =
+        _mm512_cvtepi16_epi32(_mm256_load_si256((const __m256i *)(b->feature + o)));
+    const __m512i phi_slot = _mm512_add_epi32(s->group_base, _mm512_slli_epi32(feature, 4));
+    const __m512 phi = _mm512_i32gather_ps(phi_slot, s->phi, 4);
+    _mm512_i32scatter_ps(s->phi, phi_slot, _mm512_add_ps(phi, shares), 4);
+    if (levels) { /* for the split further up: S / its factor */
+      for (uint32_t bits = levels & ~GROVE_SHAP_TINY_ZERO; bits; bits &= bits - 1) {
+        const uint32_t up = (uint32_t)__builtin_ctz(bits);
+        const __mmask16 at = b->repeat_at[(size_t)p * GROVE_SHAP_MASKS + up];
+        __m512 *sum = &s->excluded[(size_t)(up * 2 + pos_side(p, level, up)) * M];
+        for (uint32_t q = 0; q < M; q++) sum[q] = _mm512_mask3_fmadd_ps(above[q], d[q], sum[q], at);
+      }
+    }
+  }
+}
+
+typedef void (*trees_walk_fn)(const trees_t *s, const uint8_t *order);
+
+/* The walk works on copies of the state and the block's table pointers: the vectors it
+ * stores may alias anything (__m512 is a may_alias type), so the compiler would load every
+ * pointer again after each store into the original ones. */
+#define TREES_WALK_POINTS(M)                                                  \
+  static void trees_walk_##M(const trees_t *s, const uint8_t *order) {        \
+    const grove_shap_block_t block = *s->b;                                   \
+    trees_t local = *s;                                                       \
+    local.b = &block;                                                         \
+    trees_down(&local, M);                                                    \
+    trees_up(&local, order, M);                                               \
   }
 TREES_WALK_POINTS(2)
 TREES_WALK_POINTS(3)
 TREES_WALK_POINTS(4)
 #undef TREES_WALK_POINTS
+
+/* Each depth's split positions children first, left before right (post-order). */
+static uint8_t post_order[9][255];
+static pthread_once_t post_order_once = PTHREAD_ONCE_INIT;
+
+static uint32_t post_order_fill(uint8_t *order, uint32_t n, uint32_t p, uint32_t level,
+                                uint32_t depth) {
+  if (level == depth) return n;
+  n = post_order_fill(order, n, 2 * p + 1, level + 1, depth);
+  n = post_order_fill(order, n, 2 * p + 2, level + 1, depth);
+  order[n] = (uint8_t)p;
+  return n + 1;
+}
+
+static void post_order_init(void) {
+  for (uint32_t d = 1; d <= 8; d++) post_order_fill(post_order[d], 0, 0, 0, d);
+}
 
 grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, int f64,
                                      size_t nrows, double *out, uint32_t m, const double *t,
@@ -225,10 +349,30 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
   float *mem = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
   if (mem == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   trees_t s = {.f = f, .x = mem, .phi = mem + xs};
-  __m512 edge_zero[8], edge_one[8], excluded[8 * MAX_POINTS];
-  s.edge_zero = edge_zero;
-  s.edge_one = edge_one;
-  s.excluded = excluded;
+  /* Scratch for the deepest block's positions only: small enough for the heap's free lists
+   * (not a mapping per call) and the cache. */
+  uint32_t max_depth = 1;
+  for (uint32_t k = 0; k < f->num_shap_blocks; k++)
+    if (f->shap_blocks[k].depth > max_depth) max_depth = f->shap_blocks[k].depth;
+  const size_t splits = ((size_t)1 << max_depth) - 1, positions = splits * M;
+  __m512 *scratch =
+      aligned_alloc(64, (3 * positions + splits + 16 * (size_t)M) * sizeof(__m512));
+  uint16_t *one = malloc(splits * 2 * sizeof *one);
+  if (scratch == NULL || one == NULL) {
+    free(mem);
+    free(scratch);
+    free(one);
+    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
+  }
+  s.above = scratch;
+  s.inv = scratch + positions;
+  s.below = scratch + 2 * positions;
+  s.shares = scratch + 3 * positions;
+  s.excluded = s.shares + splits;
+  s.one = one;
+  /* Every excluded sum is read (and zeroed) by the split it was collected for. */
+  for (size_t i = 0; i < 16 * (size_t)M; i++) s.excluded[i] = _mm512_setzero_ps();
+  pthread_once(&post_order_once, post_order_init);
   for (uint32_t q = 0; q < M; q++) {
     /* 1 - t and t adding up to exactly 1, as explain_lanes.h takes them: a pad's factors are
      * then exactly 1 and 0 and it passes its left side on unchanged. */
@@ -238,9 +382,6 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
     s.w[q] = _mm512_set1_ps((float)(q < m ? w[q] : 0));
   }
   s.x_in_registers = nf < 32;
-  s.lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  __m512 ones[MAX_POINTS], d[MAX_POINTS];
-  for (uint32_t q = 0; q < M; q++) ones[q] = _mm512_set1_ps(1.0f);
   const size_t width = (size_t)ng * (nf + 1);
   for (size_t r = 0; r < nrows; r++) {
     float *x = mem;
@@ -262,9 +403,10 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
     for (uint32_t k = 0; k < f->num_shap_blocks; k++) {
       if (k % FLUSH == 0) memset(s.phi, 0, nphi * sizeof *s.phi);
       s.b = &f->shap_blocks[k];
-      s.splits = (1u << s.b->depth) - 1;
+      s.depth = s.b->depth;
       s.group_base = _mm512_loadu_si512(s.b->group_base);
-      walk(&s, 0, 0, ones, d);
+      for (uint32_t q = 0; q < M; q++) s.above[q] = _mm512_set1_ps(1.0f); /* the root's */
+      walk(&s, post_order[s.depth]);
       if (k % FLUSH == FLUSH - 1 || k + 1 == f->num_shap_blocks)
         for (uint32_t g = 0; g < ng; g++)
           for (uint32_t j = 0; j < nf; j++) {
@@ -276,5 +418,7 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
     }
   }
   free(mem);
+  free(scratch);
+  free(one);
   return GROVE_OK;
 }

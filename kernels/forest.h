@@ -252,21 +252,41 @@ _Static_assert(GROVE_TOP6_META_FEATURE_MASK < 1u << GROVE_TOP6_META_FLAGS_SHIFT 
  * Positions 0 .. 2^D - 2 are splits; leaf[i] is position 2^D - 1 + i.
  */
 #define GROVE_SHAP_TREE_LANES 16
-#define GROVE_SHAP_PAD        0x80u /* in flags: no split, every row goes left */
-#define GROVE_SHAP_LANE_DEEPER_SHIFT 4 /* in flags: GROVE_SHAP_DEEPER_* << this */
-#define GROVE_SHAP_NO_REPEAT  0xffu
+#define GROVE_SHAP_PAD        0x80u /* while building: no split, every row goes left */
+#define GROVE_SHAP_NO_REPEAT  0xffu /* while building: no split above on the feature */
+/* A block's per-position lane masks (bit l: lane l), 8 of them at masks[position x 8 + k]. */
+enum {
+  GROVE_SHAP_MASK_DEFAULT_LEFT, /* GROVE_NODE_DEFAULT_LEFT */
+  GROVE_SHAP_MASK_CATEGORICAL,  /* GROVE_NODE_CATEGORICAL */
+  GROVE_SHAP_MASK_ZERO_MISSING, /* GROVE_NODE_ZERO_MISSING */
+  GROVE_SHAP_MASK_CAT_TRUNC,    /* GROVE_NODE_CAT_TRUNC */
+  GROVE_SHAP_MASK_DEEPER_LEFT,  /* GROVE_SHAP_DEEPER_LEFT */
+  GROVE_SHAP_MASK_DEEPER_RIGHT, /* GROVE_SHAP_DEEPER_RIGHT */
+  GROVE_SHAP_MASK_PAD,          /* a pad: no split, every row goes left */
+  GROVE_SHAP_MASK_MULTIWORD,    /* categorical with a set of more than one word */
+  GROVE_SHAP_MASKS
+};
+/* In repeat_levels: a repeat's old zero is below 2 FLT_MIN (or NaN) in some lane, so its old
+ * factor may be 0 or NaN. Elsewhere the old factor, at least the zero x (1 - t) with
+ * 1 - t > 2^-20, is a number other than 0: the walk divides by it without a test. */
+#define GROVE_SHAP_TINY_ZERO  0x80u
+#define GROVE_SHAP_REPEAT_ANY 7 /* repeat_at[position x 8 + 7]: the lanes of any level */
 typedef struct {
   uint32_t depth;
   int32_t group_base[GROVE_SHAP_TREE_LANES]; /* (tree's group x (features + 1)) x lanes + lane */
   const int16_t *feature;  /* [position][lane]: split feature; pads: num_features */
   const float *threshold;  /* numeric: the threshold; categorical: its words' index (its one
                               word when nwords is 1), as bits */
-  const uint8_t *flags;    /* GROVE_NODE_LOW_FLAGS bits, GROVE_SHAP_DEEPER_* bits shifted,
-                              GROVE_SHAP_PAD */
+  const uint16_t *masks;   /* [position][GROVE_SHAP_MASKS]: the lanes with each fact */
   const uint8_t *nwords;   /* categorical: words of the set */
-  const uint8_t *repeats;  /* the level of the nearest split above on the same feature, or
-                              GROVE_SHAP_NO_REPEAT */
-  const float *zero_left;  /* cover ratios of the children (pads: 1 and 0) */
+  /* [position][level]: the lanes whose nearest split above on the same feature is at that
+   * level (levels 0-6), and at GROVE_SHAP_REPEAT_ANY all of them: masks per position, read
+   * where the walk would compare each lane's level or flags. */
+  const uint16_t *repeat_at;
+  const uint8_t *repeat_levels; /* [position]: bit L set when repeat_at[L] is not empty;
+                                   GROVE_SHAP_TINY_ZERO */
+  const float *zero_left;  /* cover ratios of the children, times the zero of a repeat's
+                              element above (pads: 1 and 0) */
   const float *zero_right;
   const float *leaf;       /* [leaf][lane] */
 } grove_shap_block_t;
