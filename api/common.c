@@ -28,24 +28,19 @@ int api__fail(api_error_t *err, int status, const char *fmt, ...) {
 /* ------------------------------------------------------------------------- */
 /* Decoding helpers                                                           */
 
-const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema,
-                               uint32_t j, char *buf, size_t size) {
-  const char *name = grove_forest_feature_name(forest, j);
-  if (name == NULL && schema != NULL && j < schema->num_features) name = schema->features[j].name;
-  if (name != NULL) {
-    snprintf(buf, size, "%.*s", API_QUOTE_MAX, name);
-  } else {
-    snprintf(buf, size, "f%u", j);
-  }
-  return buf;
-}
-
 const char *api__feature_name(const grove_forest_t *forest, const grove_schema_t *schema,
                               uint32_t j, char buf[static 16]) {
   const char *name = grove_forest_feature_name(forest, j);
   if (name == NULL && schema != NULL && j < schema->num_features) name = schema->features[j].name;
   if (name != NULL) return name;
   snprintf(buf, 16, "f%u", j);
+  return buf;
+}
+
+const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema,
+                               uint32_t j, char *buf, size_t size) {
+  char fallback[16];
+  snprintf(buf, size, "%.*s", API_QUOTE_MAX, api__feature_name(forest, schema, j, fallback));
   return buf;
 }
 

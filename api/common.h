@@ -38,7 +38,7 @@ typedef struct {
 const char *api__feature_list(const grove_forest_t *forest, const grove_schema_t *schema, char *buf,
                               size_t size);
 
-/* Writes feature J's name (or "f<J>" when the model and schema have none) to BUF. */
+/* Feature J's name for a message: api__feature_name() cut to API_QUOTE_MAX bytes, in BUF. */
 const char *api__feature_label(const grove_forest_t *forest, const grove_schema_t *schema,
                                uint32_t j, char *buf, size_t size);
 
