@@ -1,6 +1,5 @@
 /* The format-neutral builder: validation and the flat layout (see builder.h). */
 #include "builder.h"
-#include "explain.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -679,7 +678,6 @@ static int attach_explain_arrays(const grove_builder_t *b, grove_forest_t *f) {
     uint8_t *flags = (uint8_t *)(ids + nn);
     fill_shap_flags(f, parent, flags);
     f->shap_flags = flags;
-    f->info.explain_memory_bytes = nn * (sizeof *ratio + sizeof *flags);
   }
   free(mean);
   free(parent);
@@ -930,9 +928,7 @@ grove_err_t grove__builder_finish(grove_builder_t *b, const grove_model_meta_t *
   if (nodes8 && grove__nodes8_build(f, (grove_node8_t *)(block + off_nodes8)))
     f->nodes8 = (const grove_node8_t *)(block + off_nodes8);
   info->memory_bytes = size; /* the explanation tables' budget */
-  if (grove__forest_attach_lanes(f) != 0 || attach_explain_arrays(b, f) != 0 ||
-      grove__shap_blocks_build(f) != 0) {
-    free(f->tops6_lanes);
+  if (attach_explain_arrays(b, f) != 0 || grove__forest_attach_derived(f) != 0) {
     free(f->explain_alloc);
     free(block);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");

@@ -144,4 +144,9 @@ int grove__nodes8_build(const grove_forest_t *f, grove_node8_t *out);
  * when out of memory. grove_forest_free() frees it. */
 int grove__forest_attach_lanes(grove_forest_t *f);
 
+/* Everything derived from a forest's arrays once they are in place, built or mapped from an
+ * image: the lanes' copy of the tables and the explanation walks' tables (and what they take,
+ * info.explain_memory_bytes). 0, or -1 when out of memory (nothing of it kept). */
+int grove__forest_attach_derived(grove_forest_t *f);
+
 #endif /* GROVE_BUILDER_H */

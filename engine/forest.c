@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "builder.h"
+#include "explain.h"
 #include "kernels/kernels.h"
 
 int grove__forest_attach_lanes(grove_forest_t *f) {
@@ -16,6 +17,18 @@ int grove__forest_attach_lanes(grove_forest_t *f) {
   grove__top6_lanes_fill(f, lanes);
   f->tops6_lanes = lanes;
   return 0;
+}
+
+int grove__forest_attach_derived(grove_forest_t *f) {
+  /* The explanations' per-node arrays (a cover ratio and split facts) count first against the
+   * budget the trees-in-lanes tables are built within. */
+  if (f->cover_ratios != NULL)
+    f->info.explain_memory_bytes =
+        f->info.num_nodes * (sizeof *f->cover_ratios + sizeof *f->shap_flags);
+  if (grove__forest_attach_lanes(f) == 0 && grove__shap_blocks_build(f) == 0) return 0;
+  free(f->tops6_lanes);
+  f->tops6_lanes = NULL;
+  return -1;
 }
 
 void grove_forest_free(grove_forest_t *f) {

@@ -22,7 +22,6 @@
 
 #include "builder.h"
 #include "error.h"
-#include "explain.h"
 #include "file.h"
 #include "hash.h"
 #include "image.h"
@@ -574,10 +573,8 @@ static grove_err_t forest_of(const image_header_t *h, const char *map, size_t le
     free(f);
     return rc;
   }
-  /* The explanation walks' tables are derived, not stored: built as the builder builds them. */
-  if (f->cover_ratios != NULL) in->explain_memory_bytes = in->num_nodes * (sizeof(double) + 1);
-  if (grove__forest_attach_lanes(f) != 0 || grove__shap_blocks_build(f) != 0) {
-    free(f->tops6_lanes);
+  /* The trees-in-lanes tables are derived, not stored: built as the builder builds them. */
+  if (grove__forest_attach_derived(f) != 0) {
     free(f);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   }
