@@ -157,16 +157,21 @@ static batch_chunk_t *live_chunks(batcher_t *b, batch_chunk_t *batch, metrics_sl
   return live;
 }
 
+/* Chunk C's job's rows, as floats or (DOUBLES) as doubles. */
+static const char *chunk_rows(const batch_chunk_t *c, int doubles) {
+  return doubles ? (const char *)c->job->rows64 : (const char *)c->job->rows;
+}
+
 /* The rows of LIVE's chunks in one array, as floats or (DOUBLES) as the jobs' doubles: the
  * only chunk's own rows, or gathered into *BUF (*CAP bytes); NULL when out of memory. */
 static const void *gather_chunks(batch_chunk_t *live, size_t n, size_t nchunks, size_t row_bytes,
                                  int doubles, void **buf, size_t *cap) {
+  if (nchunks == 1) return chunk_rows(live, doubles) + live->offset * row_bytes;
+  if (reserve(buf, cap, n * row_bytes, 1) != 0) return NULL;
   size_t at = 0;
   for (batch_chunk_t *c = live; c != NULL; c = c->next) {
-    const char *src = doubles ? (const char *)c->job->rows64 : (const char *)c->job->rows;
-    if (nchunks == 1) return src + c->offset * row_bytes;
-    if (c == live && reserve(buf, cap, n * row_bytes, 1) != 0) return NULL;
-    memcpy((char *)*buf + at * row_bytes, src + c->offset * row_bytes, c->nrows * row_bytes);
+    memcpy((char *)*buf + at * row_bytes, chunk_rows(c, doubles) + c->offset * row_bytes,
+           c->nrows * row_bytes);
     at += c->nrows;
   }
   return *buf;
