@@ -185,7 +185,7 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
  * bench/RESULTS.md, "Figures moved out of engine comments").
  */
 static inline int grove__avx512_trees_walk_tops6(const grove_forest_t *f) {
-  return f->tops6_lanes != NULL && f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS;
+  return f->tops6_lanes != NULL; /* derived only for such forests: grove__top6_lanes_wanted() */
 }
 
 /* Whether a forest's 6-level tables get their copy for trees in lanes (forest.h), and its
