@@ -654,10 +654,10 @@ WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *co
  * The rows kernel's body. Each block of 64 rows is first copied feature-major into SCRATCH
  * (XT: the caller's grove__avx512_rows_scratch_bytes(), 64-byte aligned), so that the top
  * levels can load a feature's 16 row values whole (top_walk16); the levels below, and every
- * level of a forest without top tables, gather from it. VECS walks are interleaved: the block's four
- * vectors through one tree, or for a block of 16 or 32 rows, its vectors through four or
- * two trees at once. Float sums go into M32, or (LEAF64, see step16) double sums into M64
- * (ACC64[v]: vector v's rows 0-7 and 8-15); PLAIN: see plain_call().
+ * level of a forest without top tables, gather from it. VECS walks are interleaved: the block's
+ * four vectors through one tree, or for a block of 16 or 32 rows, its vectors through four or two
+ * trees at once. Float sums go into M32, or (LEAF64, see step16) double sums into M64 (ACC64[v]:
+ * vector v's rows 0-7 and 8-15); PLAIN: see plain_call().
  */
 WALK_INLINE void rows16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
                         double *m64, void *scratch, const int leaf64, const int plain) {
