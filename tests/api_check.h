@@ -1,11 +1,13 @@
 /*
- * What the API tests (test_api_json.c, test_api_oip.c) share: a decoded request and its
- * refusal checks, fixtures by path, and answers parsed back with strict json-c.
+ * What the API tests (test_api_json.c, test_api_oip.c, test_api_explain.c, ...) share: a
+ * decoded request and its refusal checks, fixtures by path, and answers parsed back with
+ * strict json-c (binary parts: le32).
  */
 #ifndef GROVE_TESTS_API_CHECK_H
 #define GROVE_TESTS_API_CHECK_H
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -88,6 +90,11 @@ static inline int same_float(json_object *o, float v) {
       !(json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int)))
     return 0;
   return (float)json_object_get_double(o) == v;
+}
+
+/* The little-endian uint32 at P (OIP binary outputs, msgpack tensors). */
+static inline uint32_t le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 #endif /* GROVE_TESTS_API_CHECK_H */

@@ -296,10 +296,6 @@ static int mp_tensor(const msgpack_object *t, const uint64_t *dims, uint32_t n,
   return d->via.bin.size == count * 4;
 }
 
-static uint32_t le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* A msgpack request for F: rows of NF values (row 1 a string in feature 0 when BAD) with
  * explain and leaves; the answer's tensors against the engine. */
 static void check_msgpack(const grove_forest_t *f, int bad, const char *what) {
