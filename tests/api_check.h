@@ -51,6 +51,14 @@ static inline int load_income(grove_forest_t **f, grove_schema_t **s) {
   return -1;
 }
 
+/* 0 when OK (every fixture a test's main() loaded is there), else -1 after printing a failed
+ * TAP plan, as load_income() does (load() has said which one is missing). */
+static inline int fixtures_loaded(int ok) {
+  if (ok) return 0;
+  printf("not ok 1 - fixtures load\n1..1\n");
+  return -1;
+}
+
 /* B's first LEN bytes parsed as one strict JSON value, or NULL. */
 static inline json_object *parse_body(const api_body_t *b, size_t len) {
   json_tokener *tok = json_tokener_new();

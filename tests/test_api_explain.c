@@ -609,10 +609,7 @@ int main(void) {
   multi = load("tests/fixtures/multi_softprob.json");
   no_covers = load_without_covers();
   linear = load_linear_trees();
-  if (multi == NULL || no_covers == NULL || linear == NULL) {
-    printf("not ok 1 - fixtures load\n1..1\n");
-    return 1;
-  }
+  if (fixtures_loaded(multi != NULL && no_covers != NULL && linear != NULL) != 0) return 1;
   test_decode();
   test_json();
   test_msgpack();

@@ -866,10 +866,7 @@ int main(void) {
   if (load_income(&income, &income_schema) != 0) return 1;
   multi = load("tests/fixtures/multi_softprob.json");
   named = load("tests/fixtures/binary_logistic.json");
-  if (multi == NULL || named == NULL) {
-    printf("not ok 1 - fixtures load\n1..1\n");
-    return 1;
-  }
+  if (fixtures_loaded(multi != NULL && named != NULL) != 0) return 1;
   test_v2_json();
   test_v2_binary();
   test_outputs_asked();
