@@ -93,6 +93,22 @@ static result_t decode_json(const grove_forest_t *f, const grove_schema_t *s, co
   return r;
 }
 
+/* BODY refused with STATUS, its message holding NEEDLE (check_refused). */
+static void json_refused(const grove_forest_t *f, const char *body, size_t max_explain, int status,
+                         const char *needle, const char *what) {
+  result_t r = decode_json(f, NULL, body, max_explain);
+  check_refused(&r, status, needle, what);
+}
+
+/* A form BODY of content type CTYPE for income, as the server decodes it. */
+static result_t decode_form(const char *body, const char *ctype) {
+  result_t r;
+  memset(&r, 0, sizeof r);
+  r.rc = api_decode_form(body, strlen(body), ctype, strlen(ctype), income, income_schema, NULL,
+                         &r.req, &r.err);
+  return r;
+}
+
 /* 1 when |A - B| <= 1e-5 x max(1, SCALE): run_explain.py's tolerance. */
 static int close_to(double a, double b, double scale) {
   return fabs(a - b) <= 1e-5 * fmax(1.0, scale);
@@ -118,20 +134,14 @@ static void test_decode(void) {
         "json: nothing allocated unless asked");
   api_request_free(&r.req);
 
-  memset(&r, 0, sizeof r);
-  const char *bad = "{\"rows\": [[1, 2, 3, 4]], \"explain\": \"yes\"}";
-  r.rc = api_decode_v1(bad, strlen(bad), API_JSON, income, NULL, NULL, &r.req, &r.err);
-  check_refused(&r, 400, "\"explain\" must be true or false", "json: explain must be a bool");
-  memset(&r, 0, sizeof r);
-  bad = "{\"rows\": [[1, 2, 3, 4]], \"explainx\": true}";
-  r.rc = api_decode_v1(bad, strlen(bad), API_JSON, income, NULL, NULL, &r.req, &r.err);
-  check_refused(&r, 400, "\"explain\", \"leaves\"", "json: the unknown-key help names them");
+  json_refused(income, "{\"rows\": [[1, 2, 3, 4]], \"explain\": \"yes\"}", 0, 400,
+               "\"explain\" must be true or false", "json: explain must be a bool");
+  json_refused(income, "{\"rows\": [[1, 2, 3, 4]], \"explainx\": true}", 0, 400,
+               "\"explain\", \"leaves\"", "json: the unknown-key help names them");
 
   /* A model without covers: 422 with the engine's reason; leaves and predictions work. */
-  memset(&r, 0, sizeof r);
-  const char *body = "{\"rows\": [[1, 2, 3, 4]], \"explain\": true}";
-  r.rc = api_decode_v1(body, strlen(body), API_JSON, no_covers, NULL, NULL, &r.req, &r.err);
-  check_refused(&r, 422, "no node covers", "json: a model without covers cannot be explained");
+  json_refused(no_covers, "{\"rows\": [[1, 2, 3, 4]], \"explain\": true}", 0, 422, "no node covers",
+               "json: a model without covers cannot be explained");
   r = decode_json(no_covers, NULL, "{\"rows\": [[1, 2, 3, 4]], \"leaves\": true}", 0);
   CHECK(r.rc == 0 && r.req.leaf_ids != NULL, "json: its leaves can still be asked for");
   api_request_free(&r.req);
@@ -145,33 +155,20 @@ static void test_decode(void) {
   r = decode_json(income, NULL, rows, 3 * per_row);
   CHECK(r.rc == 0, "limit: exactly max_explain_values values pass");
   api_request_free(&r.req);
-  memset(&r, 0, sizeof r);
-  api_limits_t limits = {.max_rows = 100, .max_explain_values = 3 * per_row - 1};
-  r.rc = api_decode_v1(rows, strlen(rows), API_JSON, income, NULL, &limits, &r.req, &r.err);
-  check_refused(&r, 413, "send fewer rows", "limit: one value more is 413");
+  json_refused(income, rows, 3 * per_row - 1, 413, "send fewer rows",
+               "limit: one value more is 413");
 
   /* Forms: the explain field (a checkbox's "on"). */
-  const char *form = "age=39&education=Bachelors&explain=on";
-  memset(&r, 0, sizeof r);
-  r.rc = api_decode_form(form, strlen(form), "application/x-www-form-urlencoded",
-                         strlen("application/x-www-form-urlencoded"), income, income_schema, NULL,
-                         &r.req, &r.err);
+  r = decode_form("age=39&education=Bachelors&explain=on", "application/x-www-form-urlencoded");
   CHECK(r.rc == 0 && r.req.explain && r.req.contribs != NULL, "form: explain=on asks for them");
   api_request_free(&r.req);
-  form = "age=39&explain=maybe";
-  memset(&r, 0, sizeof r);
-  r.rc = api_decode_form(form, strlen(form), "application/x-www-form-urlencoded",
-                         strlen("application/x-www-form-urlencoded"), income, income_schema, NULL,
-                         &r.req, &r.err);
+  r = decode_form("age=39&explain=maybe", "application/x-www-form-urlencoded");
   check_refused(&r, 400, "\"explain\" must be", "form: explain=maybe is refused");
   const char *mp =
       "--XyZ\r\nContent-Disposition: form-data; name=\"age\"\r\n\r\n39\r\n"
       "--XyZ\r\nContent-Disposition: form-data; name=\"explain\"\r\n\r\ntrue\r\n"
       "--XyZ--\r\n";
-  memset(&r, 0, sizeof r);
-  r.rc = api_decode_form(mp, strlen(mp), "multipart/form-data; boundary=XyZ",
-                         strlen("multipart/form-data; boundary=XyZ"), income, income_schema, NULL,
-                         &r.req, &r.err);
+  r = decode_form(mp, "multipart/form-data; boundary=XyZ");
   CHECK(r.rc == 0 && r.req.explain, "form: multipart explain=true");
   api_request_free(&r.req);
 }
