@@ -265,6 +265,21 @@ static void test_json(void) {
 
 /* ------------------------------------------------------------------------- */
 
+/* The last checks of a msgpack or OIP answer: its contributions (CVALS) and leaves (LVALS) are the
+ * engine's, C_NOTE and L_NOTE saying how; then B, OUT and REQ are freed. */
+static void check_values_and_free(const char *what, int cvals, const char *c_note, int lvals,
+                                  const char *l_note, api_body_t *b, float *out,
+                                  api_request_t *req) {
+  char w[160];
+  snprintf(w, sizeof w, "%s: contributions are the engine's as float32%s", what, c_note);
+  CHECK(cvals, w);
+  snprintf(w, sizeof w, "%s: leaves are the engine's%s", what, l_note);
+  CHECK(lvals, w);
+  api_body_free(b);
+  free(out);
+  api_request_free(req);
+}
+
 /* Key KEY of msgpack map O, or NULL. */
 static const msgpack_object *mp_get(const msgpack_object *o, const char *key) {
   if (o == NULL || o->type != MSGPACK_OBJECT_MAP) return NULL;
@@ -366,15 +381,9 @@ static void check_msgpack(const grove_forest_t *f, int bad, const char *what) {
       lvals = failed ? v == UINT32_MAX : v == r.req.leaf_ids[row * info.num_trees + t];
     }
   }
-  snprintf(w, sizeof w, "%s: contributions are the engine's as float32%s", what,
-           bad ? " (a failed row: NaN)" : "");
-  CHECK(cvals, w);
-  snprintf(w, sizeof w, "%s: leaves are the engine's%s", what, bad ? " (a failed row: -1)" : "");
-  CHECK(lvals, w);
   msgpack_unpacked_destroy(&u);
-  api_body_free(&b);
-  free(out);
-  api_request_free(&r.req);
+  check_values_and_free(what, cvals, bad ? " (a failed row: NaN)" : "", lvals,
+                        bad ? " (a failed row: -1)" : "", &b, out, &r.req);
 }
 
 static void test_msgpack(void) {
@@ -458,14 +467,8 @@ static void check_oip(const grove_forest_t *f, int binary, const char *what) {
     for (size_t e = 0; lvals && e < ln; e++)
       lvals = json_object_get_int64(at(ld, e)) == r.req.leaf_ids[e];
   }
-  snprintf(w, sizeof w, "%s: contributions are the engine's as float32, row-major", what);
-  CHECK(cvals, w);
-  snprintf(w, sizeof w, "%s: leaves are the engine's", what);
-  CHECK(lvals, w);
   json_object_put(o);
-  api_body_free(&b);
-  free(out);
-  api_request_free(&r.req);
+  check_values_and_free(what, cvals, ", row-major", lvals, "", &b, out, &r.req);
 }
 
 static void test_oip(void) {
