@@ -174,9 +174,10 @@ static void test_decode(void) {
 }
 
 /* The v1 JSON answer of F to BODY against the engine: contributions per row (per group),
- * summing to the margin, feature names, leaves; with per-row errors a bad row is null. */
+ * summing to the margin, feature names, leaves; with per-row errors a bad row is null (BODY
+ * has FAILED of them). */
 static void check_json_answer(const grove_forest_t *f, const grove_schema_t *s, const char *body,
-                              const char *what) {
+                              size_t failed, const char *what) {
   result_t r = decode_json(f, s, body, 0);
   CHECK_EQ_INT(r.rc, 0, what);
   if (r.rc != 0) return;
@@ -191,9 +192,11 @@ static void check_json_answer(const grove_forest_t *f, const grove_schema_t *s, 
               *leaves = get(o, "leaves");
   int shape = c != NULL && json_object_array_length(c) == r.req.nrows;
   int equal = shape, sums = shape, nulls = shape, leaves_ok = leaves != NULL;
+  size_t nfailed = 0;
   for (size_t row = 0; shape && row < r.req.nrows; row++) {
     json_object *cr = at(c, row);
     if (r.req.row_errors != NULL && r.req.row_errors[row] != NULL) {
+      nfailed++;
       nulls &= cr == NULL && at(leaves, row) == NULL;
       continue;
     }
@@ -227,8 +230,9 @@ static void check_json_answer(const grove_forest_t *f, const grove_schema_t *s, 
   CHECK(sums, w);
   snprintf(w, sizeof w, "%s: leaves are the engine's", what);
   CHECK(leaves_ok, w);
-  snprintf(w, sizeof w, "%s: a failed row's contributions and leaves are null", what);
-  CHECK(nulls, w);
+  /* Counted, so that the check cannot pass on a body none of whose rows failed. */
+  snprintf(w, sizeof w, "%s: the %zu failed rows' contributions and leaves are null", what, failed);
+  CHECK(nulls && nfailed == failed, w);
   int names_ok = names != NULL && json_object_array_length(names) == nf;
   for (uint32_t j = 0; names_ok && j < nf; j++) {
     const char *want = grove_forest_feature_name(f, j);
@@ -251,16 +255,16 @@ static void test_json(void) {
                     "{\"records\": [{\"age\": 39, \"workclass\": \"State-gov\", \"education\": "
                     "\"Bachelors\", \"capital-gain\": 2174, \"hours-per-week\": 40}, {\"age\": 52, "
                     "\"relationship\": \"Husband\"}, {}], \"explain\": true, \"leaves\": true}",
-                    "income records");
+                    0, "income records");
   check_json_answer(
       income, income_schema,
       "{\"records\": [{\"age\": 39}, {\"age\": \"old\"}, {\"age\": 20}], \"explain\": "
       "true, \"leaves\": true, \"errors\": \"per_row\", \"margin\": true}",
-      "income, per-row errors");
+      1, "income, per-row errors");
   check_json_answer(multi, NULL,
                     "{\"rows\": [[0.5, -1, 2], [null, 3, 0.25]], \"explain\": true, \"leaves\": "
                     "true, \"labels\": false}",
-                    "multi-class");
+                    0, "multi-class");
 }
 
 /* ------------------------------------------------------------------------- */
@@ -366,10 +370,11 @@ static void check_msgpack(const grove_forest_t *f, int bad, const char *what) {
   const msgpack_object *names = mp_get(&u.data, "feature_names");
   snprintf(w, sizeof w, "%s: feature_names beside them", what);
   CHECK(names != NULL && names->type == MSGPACK_OBJECT_ARRAY && names->via.array.size == nf, w);
-  int cvals = ctensor, lvals = ltensor;
+  int cvals = ctensor, lvals = ltensor, nfailed = 0;
   const size_t width = (size_t)ng * (nf + 1);
   for (size_t row = 0; row < nrows; row++) {
     const int failed = r.req.row_errors != NULL && r.req.row_errors[row] != NULL;
+    nfailed += failed;
     for (size_t k = 0; cvals && k < width; k++) {
       uint32_t bits = le32(cdata + (row * width + k) * 4);
       float v;
@@ -381,6 +386,9 @@ static void check_msgpack(const grove_forest_t *f, int bad, const char *what) {
       lvals = failed ? v == UINT32_MAX : v == r.req.leaf_ids[row * info.num_trees + t];
     }
   }
+  /* Without a failed row the NaN / -1 checks below would hold of nothing. */
+  snprintf(w, sizeof w, "%s: %d row%s failed", what, bad, bad == 1 ? "" : "s");
+  CHECK_EQ_INT(nfailed, bad, w);
   msgpack_unpacked_destroy(&u);
   check_values_and_free(what, cvals, bad ? " (a failed row: NaN)" : "", lvals,
                         bad ? " (a failed row: -1)" : "", &b, out, &r.req);
