@@ -1,11 +1,13 @@
 /*
- * What the API tests (test_api_json.c, test_api_oip.c) share: a decoded request and its
- * refusal checks, fixtures by path, and answers parsed back with strict json-c.
+ * What the API tests (test_api_json.c, test_api_oip.c, test_api_explain.c, ...) share: a
+ * decoded request and its refusal checks, fixtures by path, and answers parsed back with
+ * strict json-c (binary parts: le32).
  */
 #ifndef GROVE_TESTS_API_CHECK_H
 #define GROVE_TESTS_API_CHECK_H
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +51,14 @@ static inline int load_income(grove_forest_t **f, grove_schema_t **s) {
   return -1;
 }
 
+/* 0 when OK (every fixture a test's main() loaded is there), else -1 after printing a failed
+ * TAP plan, as load_income() does (load() has said which one is missing). */
+static inline int fixtures_loaded(int ok) {
+  if (ok) return 0;
+  printf("not ok 1 - fixtures load\n1..1\n");
+  return -1;
+}
+
 /* B's first LEN bytes parsed as one strict JSON value, or NULL. */
 static inline json_object *parse_body(const api_body_t *b, size_t len) {
   json_tokener *tok = json_tokener_new();
@@ -88,6 +98,11 @@ static inline int same_float(json_object *o, float v) {
       !(json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int)))
     return 0;
   return (float)json_object_get_double(o) == v;
+}
+
+/* The little-endian uint32 at P (OIP binary outputs, msgpack tensors). */
+static inline uint32_t le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 #endif /* GROVE_TESTS_API_CHECK_H */

@@ -93,6 +93,22 @@ static result_t decode_json(const grove_forest_t *f, const grove_schema_t *s, co
   return r;
 }
 
+/* BODY refused with STATUS, its message holding NEEDLE (check_refused). */
+static void json_refused(const grove_forest_t *f, const char *body, size_t max_explain, int status,
+                         const char *needle, const char *what) {
+  result_t r = decode_json(f, NULL, body, max_explain);
+  check_refused(&r, status, needle, what);
+}
+
+/* A form BODY of content type CTYPE for income, as the server decodes it. */
+static result_t decode_form(const char *body, const char *ctype) {
+  result_t r;
+  memset(&r, 0, sizeof r);
+  r.rc = api_decode_form(body, strlen(body), ctype, strlen(ctype), income, income_schema, NULL,
+                         &r.req, &r.err);
+  return r;
+}
+
 /* 1 when |A - B| <= 1e-5 x max(1, SCALE): run_explain.py's tolerance. */
 static int close_to(double a, double b, double scale) {
   return fabs(a - b) <= 1e-5 * fmax(1.0, scale);
@@ -118,20 +134,14 @@ static void test_decode(void) {
         "json: nothing allocated unless asked");
   api_request_free(&r.req);
 
-  memset(&r, 0, sizeof r);
-  const char *bad = "{\"rows\": [[1, 2, 3, 4]], \"explain\": \"yes\"}";
-  r.rc = api_decode_v1(bad, strlen(bad), API_JSON, income, NULL, NULL, &r.req, &r.err);
-  check_refused(&r, 400, "\"explain\" must be true or false", "json: explain must be a bool");
-  memset(&r, 0, sizeof r);
-  bad = "{\"rows\": [[1, 2, 3, 4]], \"explainx\": true}";
-  r.rc = api_decode_v1(bad, strlen(bad), API_JSON, income, NULL, NULL, &r.req, &r.err);
-  check_refused(&r, 400, "\"explain\", \"leaves\"", "json: the unknown-key help names them");
+  json_refused(income, "{\"rows\": [[1, 2, 3, 4]], \"explain\": \"yes\"}", 0, 400,
+               "\"explain\" must be true or false", "json: explain must be a bool");
+  json_refused(income, "{\"rows\": [[1, 2, 3, 4]], \"explainx\": true}", 0, 400,
+               "\"explain\", \"leaves\"", "json: the unknown-key help names them");
 
   /* A model without covers: 422 with the engine's reason; leaves and predictions work. */
-  memset(&r, 0, sizeof r);
-  const char *body = "{\"rows\": [[1, 2, 3, 4]], \"explain\": true}";
-  r.rc = api_decode_v1(body, strlen(body), API_JSON, no_covers, NULL, NULL, &r.req, &r.err);
-  check_refused(&r, 422, "no node covers", "json: a model without covers cannot be explained");
+  json_refused(no_covers, "{\"rows\": [[1, 2, 3, 4]], \"explain\": true}", 0, 422, "no node covers",
+               "json: a model without covers cannot be explained");
   r = decode_json(no_covers, NULL, "{\"rows\": [[1, 2, 3, 4]], \"leaves\": true}", 0);
   CHECK(r.rc == 0 && r.req.leaf_ids != NULL, "json: its leaves can still be asked for");
   api_request_free(&r.req);
@@ -145,41 +155,29 @@ static void test_decode(void) {
   r = decode_json(income, NULL, rows, 3 * per_row);
   CHECK(r.rc == 0, "limit: exactly max_explain_values values pass");
   api_request_free(&r.req);
-  memset(&r, 0, sizeof r);
-  api_limits_t limits = {.max_rows = 100, .max_explain_values = 3 * per_row - 1};
-  r.rc = api_decode_v1(rows, strlen(rows), API_JSON, income, NULL, &limits, &r.req, &r.err);
-  check_refused(&r, 413, "send fewer rows", "limit: one value more is 413");
+  json_refused(income, rows, 3 * per_row - 1, 413, "send fewer rows",
+               "limit: one value more is 413");
 
   /* Forms: the explain field (a checkbox's "on"). */
-  const char *form = "age=39&education=Bachelors&explain=on";
-  memset(&r, 0, sizeof r);
-  r.rc = api_decode_form(form, strlen(form), "application/x-www-form-urlencoded",
-                         strlen("application/x-www-form-urlencoded"), income, income_schema, NULL,
-                         &r.req, &r.err);
+  r = decode_form("age=39&education=Bachelors&explain=on", "application/x-www-form-urlencoded");
   CHECK(r.rc == 0 && r.req.explain && r.req.contribs != NULL, "form: explain=on asks for them");
   api_request_free(&r.req);
-  form = "age=39&explain=maybe";
-  memset(&r, 0, sizeof r);
-  r.rc = api_decode_form(form, strlen(form), "application/x-www-form-urlencoded",
-                         strlen("application/x-www-form-urlencoded"), income, income_schema, NULL,
-                         &r.req, &r.err);
+  r = decode_form("age=39&explain=maybe", "application/x-www-form-urlencoded");
   check_refused(&r, 400, "\"explain\" must be", "form: explain=maybe is refused");
   const char *mp =
       "--XyZ\r\nContent-Disposition: form-data; name=\"age\"\r\n\r\n39\r\n"
       "--XyZ\r\nContent-Disposition: form-data; name=\"explain\"\r\n\r\ntrue\r\n"
       "--XyZ--\r\n";
-  memset(&r, 0, sizeof r);
-  r.rc = api_decode_form(mp, strlen(mp), "multipart/form-data; boundary=XyZ",
-                         strlen("multipart/form-data; boundary=XyZ"), income, income_schema, NULL,
-                         &r.req, &r.err);
+  r = decode_form(mp, "multipart/form-data; boundary=XyZ");
   CHECK(r.rc == 0 && r.req.explain, "form: multipart explain=true");
   api_request_free(&r.req);
 }
 
 /* The v1 JSON answer of F to BODY against the engine: contributions per row (per group),
- * summing to the margin, feature names, leaves; with per-row errors a bad row is null. */
+ * summing to the margin, feature names, leaves; with per-row errors a bad row is null (BODY
+ * has FAILED of them). */
 static void check_json_answer(const grove_forest_t *f, const grove_schema_t *s, const char *body,
-                              const char *what) {
+                              size_t failed, const char *what) {
   result_t r = decode_json(f, s, body, 0);
   CHECK_EQ_INT(r.rc, 0, what);
   if (r.rc != 0) return;
@@ -194,9 +192,11 @@ static void check_json_answer(const grove_forest_t *f, const grove_schema_t *s, 
               *leaves = get(o, "leaves");
   int shape = c != NULL && json_object_array_length(c) == r.req.nrows;
   int equal = shape, sums = shape, nulls = shape, leaves_ok = leaves != NULL;
+  size_t nfailed = 0;
   for (size_t row = 0; shape && row < r.req.nrows; row++) {
     json_object *cr = at(c, row);
     if (r.req.row_errors != NULL && r.req.row_errors[row] != NULL) {
+      nfailed++;
       nulls &= cr == NULL && at(leaves, row) == NULL;
       continue;
     }
@@ -230,8 +230,9 @@ static void check_json_answer(const grove_forest_t *f, const grove_schema_t *s, 
   CHECK(sums, w);
   snprintf(w, sizeof w, "%s: leaves are the engine's", what);
   CHECK(leaves_ok, w);
-  snprintf(w, sizeof w, "%s: a failed row's contributions and leaves are null", what);
-  CHECK(nulls, w);
+  /* Counted, so that the check cannot pass on a body none of whose rows failed. */
+  snprintf(w, sizeof w, "%s: the %zu failed rows' contributions and leaves are null", what, failed);
+  CHECK(nulls && nfailed == failed, w);
   int names_ok = names != NULL && json_object_array_length(names) == nf;
   for (uint32_t j = 0; names_ok && j < nf; j++) {
     const char *want = grove_forest_feature_name(f, j);
@@ -254,19 +255,34 @@ static void test_json(void) {
                     "{\"records\": [{\"age\": 39, \"workclass\": \"State-gov\", \"education\": "
                     "\"Bachelors\", \"capital-gain\": 2174, \"hours-per-week\": 40}, {\"age\": 52, "
                     "\"relationship\": \"Husband\"}, {}], \"explain\": true, \"leaves\": true}",
-                    "income records");
+                    0, "income records");
   check_json_answer(
       income, income_schema,
       "{\"records\": [{\"age\": 39}, {\"age\": \"old\"}, {\"age\": 20}], \"explain\": "
       "true, \"leaves\": true, \"errors\": \"per_row\", \"margin\": true}",
-      "income, per-row errors");
+      1, "income, per-row errors");
   check_json_answer(multi, NULL,
                     "{\"rows\": [[0.5, -1, 2], [null, 3, 0.25]], \"explain\": true, \"leaves\": "
                     "true, \"labels\": false}",
-                    "multi-class");
+                    0, "multi-class");
 }
 
 /* ------------------------------------------------------------------------- */
+
+/* The last checks of a msgpack or OIP answer: its contributions (CVALS) and leaves (LVALS) are the
+ * engine's, C_NOTE and L_NOTE saying how; then B, OUT and REQ are freed. */
+static void check_values_and_free(const char *what, int cvals, const char *c_note, int lvals,
+                                  const char *l_note, api_body_t *b, float *out,
+                                  api_request_t *req) {
+  char w[160];
+  snprintf(w, sizeof w, "%s: contributions are the engine's as float32%s", what, c_note);
+  CHECK(cvals, w);
+  snprintf(w, sizeof w, "%s: leaves are the engine's%s", what, l_note);
+  CHECK(lvals, w);
+  api_body_free(b);
+  free(out);
+  api_request_free(req);
+}
 
 /* Key KEY of msgpack map O, or NULL. */
 static const msgpack_object *mp_get(const msgpack_object *o, const char *key) {
@@ -294,10 +310,6 @@ static int mp_tensor(const msgpack_object *t, const uint64_t *dims, uint32_t n,
   }
   *data = (const uint8_t *)d->via.bin.ptr;
   return d->via.bin.size == count * 4;
-}
-
-static uint32_t le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* A msgpack request for F: rows of NF values (row 1 a string in feature 0 when BAD) with
@@ -358,10 +370,11 @@ static void check_msgpack(const grove_forest_t *f, int bad, const char *what) {
   const msgpack_object *names = mp_get(&u.data, "feature_names");
   snprintf(w, sizeof w, "%s: feature_names beside them", what);
   CHECK(names != NULL && names->type == MSGPACK_OBJECT_ARRAY && names->via.array.size == nf, w);
-  int cvals = ctensor, lvals = ltensor;
+  int cvals = ctensor, lvals = ltensor, nfailed = 0;
   const size_t width = (size_t)ng * (nf + 1);
   for (size_t row = 0; row < nrows; row++) {
     const int failed = r.req.row_errors != NULL && r.req.row_errors[row] != NULL;
+    nfailed += failed;
     for (size_t k = 0; cvals && k < width; k++) {
       uint32_t bits = le32(cdata + (row * width + k) * 4);
       float v;
@@ -373,15 +386,12 @@ static void check_msgpack(const grove_forest_t *f, int bad, const char *what) {
       lvals = failed ? v == UINT32_MAX : v == r.req.leaf_ids[row * info.num_trees + t];
     }
   }
-  snprintf(w, sizeof w, "%s: contributions are the engine's as float32%s", what,
-           bad ? " (a failed row: NaN)" : "");
-  CHECK(cvals, w);
-  snprintf(w, sizeof w, "%s: leaves are the engine's%s", what, bad ? " (a failed row: -1)" : "");
-  CHECK(lvals, w);
+  /* Without a failed row the NaN / -1 checks below would hold of nothing. */
+  snprintf(w, sizeof w, "%s: %d row%s failed", what, bad, bad == 1 ? "" : "s");
+  CHECK_EQ_INT(nfailed, bad, w);
   msgpack_unpacked_destroy(&u);
-  api_body_free(&b);
-  free(out);
-  api_request_free(&r.req);
+  check_values_and_free(what, cvals, bad ? " (a failed row: NaN)" : "", lvals,
+                        bad ? " (a failed row: -1)" : "", &b, out, &r.req);
 }
 
 static void test_msgpack(void) {
@@ -465,14 +475,8 @@ static void check_oip(const grove_forest_t *f, int binary, const char *what) {
     for (size_t e = 0; lvals && e < ln; e++)
       lvals = json_object_get_int64(at(ld, e)) == r.req.leaf_ids[e];
   }
-  snprintf(w, sizeof w, "%s: contributions are the engine's as float32, row-major", what);
-  CHECK(cvals, w);
-  snprintf(w, sizeof w, "%s: leaves are the engine's", what);
-  CHECK(lvals, w);
   json_object_put(o);
-  api_body_free(&b);
-  free(out);
-  api_request_free(&r.req);
+  check_values_and_free(what, cvals, ", row-major", lvals, "", &b, out, &r.req);
 }
 
 static void test_oip(void) {
@@ -613,10 +617,7 @@ int main(void) {
   multi = load("tests/fixtures/multi_softprob.json");
   no_covers = load_without_covers();
   linear = load_linear_trees();
-  if (multi == NULL || no_covers == NULL || linear == NULL) {
-    printf("not ok 1 - fixtures load\n1..1\n");
-    return 1;
-  }
+  if (fixtures_loaded(multi != NULL && no_covers != NULL && linear != NULL) != 0) return 1;
   test_decode();
   test_json();
   test_msgpack();

@@ -779,10 +779,7 @@ int main(void) {
   multi = load("tests/fixtures/multi_softprob.json");
   named = load("tests/fixtures/binary_logistic.json");
   cat = load("tests/fixtures/categorical.json");
-  if (multi == NULL || named == NULL || cat == NULL) {
-    printf("not ok 1 - fixtures load\n1..1\n");
-    return 1;
-  }
+  if (fixtures_loaded(multi != NULL && named != NULL && cat != NULL) != 0) return 1;
   test_format_header();
   test_v1_rows();
   test_v1_records();

@@ -696,10 +696,6 @@ static int shape_is(json_object *out, int64_t rows, int64_t cols) {
   return json_object_array_length(s) == 2 && is_int(at(s, 0), rows) && is_int(at(s, 1), cols);
 }
 
-static uint32_t le32(const unsigned char *q) {
-  return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-}
-
 static void test_encode_v2(void) {
   api_request_t req = {.nrows = 2, .labels = 1, .id = "abc"};
   api_body_t b;
@@ -870,10 +866,7 @@ int main(void) {
   if (load_income(&income, &income_schema) != 0) return 1;
   multi = load("tests/fixtures/multi_softprob.json");
   named = load("tests/fixtures/binary_logistic.json");
-  if (multi == NULL || named == NULL) {
-    printf("not ok 1 - fixtures load\n1..1\n");
-    return 1;
-  }
+  if (fixtures_loaded(multi != NULL && named != NULL) != 0) return 1;
   test_v2_json();
   test_v2_binary();
   test_outputs_asked();

@@ -503,10 +503,13 @@ static void test_model_dirs(void) {
   if (f != NULL) compare_forests(built, f, "image-only");
   grove_forest_free(f);
   grove_schema_free(s);
-  char name[64];
-  CHECK(strcmp(grove_model_name_from_path(p, name, sizeof name), "only") == 0 ||
-            strcmp(grove_model_name_from_path(only, name, sizeof name), "only") == 0,
-        "an image-only directory is named after the directory");
+  /* Both ways a model is named on the command line: the directory, and its model.grove. */
+  char name[64], image_name[64];
+  snprintf(p, sizeof p, "%s/model.grove", only);
+  grove_model_name_from_path(only, name, sizeof name);
+  grove_model_name_from_path(p, image_name, sizeof image_name);
+  CHECK(strcmp(name, "only") == 0 && strcmp(image_name, "only") == 0,
+        "an image-only directory, and its model.grove, are named after the directory");
   grove_forest_free(built);
 }
 

@@ -336,8 +336,11 @@ async function main() {
   const beforeEnter = predictPosts.length;
   await page.focus('#f-0');
   await page.keyboard.press('Enter');
-  ok(await waitFor(() => predictPosts.length > beforeEnter, 3000), 'Enter in a field submits the form (keyboard use)');
+  const entered = await waitFor(() => predictPosts.length > beforeEnter, 3000);
   await page.waitForFunction(() => !document.getElementById('predict-btn').disabled);
+  // Exactly one: the page asks for "explain" in its one request per prediction (#16).
+  ok(entered && predictPosts.length === beforeEnter + 1, 'Enter in a field submits the form, once (keyboard use)',
+    { requests: predictPosts.length - beforeEnter });
 
   /* ---- validation in the page: nothing is sent ---- */
   const ageIdx = schema.features.findIndex((f) => f.name === 'age');

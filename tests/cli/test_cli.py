@@ -536,8 +536,8 @@ def test_compile_and_cache(g, root, tmp):
     sample = os.path.join(d, "sample.csv")
     rc, want, err = run(g, ["predict", d, "--input", sample])
     check(rc == 0 and want.strip(), "predict from the source", err)
-    rc, info_src, _ = run(g, ["info", d])
-    rc, info_file, _ = run(g, ["info", os.path.join(d, "model.json")])
+    rc_src, info_src, _ = run(g, ["info", d])
+    rc_file, info_file, _ = run(g, ["info", os.path.join(d, "model.json")])
     rc, out, err = run(g, ["compile", d])
     image = os.path.join(d, "model.grove")
     check(rc == 0 and os.path.exists(image) and image in out and "hash" in out,
@@ -546,11 +546,13 @@ def test_compile_and_cache(g, root, tmp):
     check(rc == 0 and got == want and err == "", "predict from model.grove prints the same bytes, no warning",
           err + got[:200])
     rc, info_img, _ = run(g, ["info", d])
-    check(info_img == info_src, "info from the image is the source's", info_img[:300])
+    # Both must have answered: two failed runs would print the same nothing.
+    check(rc == 0 and rc_src == 0 and info_src and info_img == info_src, "info from the image is the source's",
+          info_img[:300])
     other = os.path.join(tmp, "compiled", "other.grove")
     rc, out, err = run(g, ["compile", d, "-o", other])
     rc2, info_other, _ = run(g, ["info", other])
-    check(rc == 0 and rc2 == 0 and info_other == info_file and info_file,
+    check(rc == 0 and rc2 == 0 and rc_file == 0 and info_other == info_file and info_file,
           "compile -o OUT, and OUT loads as a model file (the info of the bare model file)", err + info_other[:300])
     rc, out, err = run(g, ["compile", other])
     check(rc == 2 and "already an image" in err and out == "", "compiling an image is refused (exit 2)", err)

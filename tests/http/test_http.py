@@ -904,18 +904,20 @@ def test_explain_batched(ctx, d, before):
     check(not errors and None not in single and got == single,
           "12 concurrent clients x 4 explained rows: each answer equals its row's single answer", errors[:3])
     after = metrics(d)
-    inc = {"model": "income"}
-    reqs = metric_sum(after, "grove_explain_requests_total", **inc) - metric_sum(mid, "grove_explain_requests_total", **inc)
-    batches = metric_sum(after, "grove_explain_engine_seconds_count", **inc) -         metric_sum(mid, "grove_explain_engine_seconds_count", **inc)
-    note("48 concurrent explained requests: %d explain batches" % batches)
+
+    def delta(name, since):
+        """How much income's series NAME moved from the scrape SINCE to the last."""
+        return metric_sum(after, name, model="income") - metric_sum(since, name, model="income")
+
+    reqs, batches = delta("grove_explain_requests_total", mid), delta("grove_explain_engine_seconds_count", mid)
+    note("%d concurrent explained requests: %d explain batches" % (len(rows), batches))
     check(reqs == len(rows) and 1 <= batches < len(rows),
           "concurrent explained requests are merged: fewer explain batches than requests",
           "requests +%s batches +%s" % (reqs, batches))
-    total = metric_sum(after, "grove_explain_requests_total", **inc) - metric_sum(before, "grove_explain_requests_total", **inc)
-    erows = metric_sum(after, "grove_explain_rows_total", **inc) - metric_sum(before, "grove_explain_rows_total", **inc)
-    # before the 96 above: 7 explained income requests (JSON x3, msgpack, form, OIP x2)
-    check(total == 48 * 2 + 7 and erows >= 48 * 2 + 20 and
-          metric_sum(after, "grove_explain_engine_seconds_sum", **inc) > 0,
+    total, erows = delta("grove_explain_requests_total", before), delta("grove_explain_rows_total", before)
+    # before the 2 x 48 above: 7 explained income requests (JSON x3, msgpack, form, OIP x2)
+    check(total == len(rows) * 2 + 7 and erows >= len(rows) * 2 + 20 and
+          metric_sum(after, "grove_explain_engine_seconds_sum", model="income") > 0,
           "grove_explain_requests_total, grove_explain_rows_total and grove_explain_engine_seconds move",
           "requests +%s rows +%s" % (total, erows))
 
