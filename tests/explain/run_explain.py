@@ -25,6 +25,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import cpu_isa  # noqa: E402
 GOLDEN = os.path.join(HERE, "..", "golden")
 LGB_FIXTURES = os.path.join(HERE, "..", "lightgbm", "fixtures")
 TIMEOUT = 300
@@ -60,6 +62,24 @@ def check(ok, name, detail=None):
 # apply (an ISA the CPU lacks, a forest without the trees' tables) falls back to one that
 # does, which is then checked twice.
 WALKS = (None, "GROVE_EXPLAIN_WALK=trees", "GROVE_ISA=avx2", "GROVE_ISA=scalar")
+
+
+# The ISA each walk needs: on a CPU without it the engine would quietly run another walk.
+WALK_ISA = {"GROVE_EXPLAIN_WALK=trees": "avx512", "GROVE_ISA=avx2": "avx2"}
+
+
+def runnable_walks(args):
+    """WALKS without those whose ISA this CPU lacks (each reported by cannot_run)."""
+    isa = cpu_isa.cpu_isa(args.grove)
+    walks = []
+    for walk in WALKS:
+        need = WALK_ISA.get(walk)
+        if need and not cpu_isa.runs(isa, need):
+            cpu_isa.cannot_run(check, "contributions by the walk of %s" % walk,
+                               "the CPU runs %s kernels, the walk needs %s" % (isa, need))
+        else:
+            walks.append(walk)
+    return tuple(walks)
 
 
 def walk_label(walk):
@@ -351,6 +371,8 @@ def main():
     args = ap.parse_args()
     args.grove = os.path.abspath(args.grove)
     os.makedirs(args.workdir, exist_ok=True)
+    global WALKS
+    WALKS = runnable_walks(args)
     for part in (test_xgboost, test_lightgbm, test_sklearn, test_refusals):
         part(args)  # test_refusals reads a model test_xgboost wrote
     print("1..%d" % count)

@@ -44,6 +44,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
+import cpu_isa  # noqa: E402
 import lgb_reference  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -204,6 +206,12 @@ def check_reference(name, text, rows, want, raw):
 
 
 def test_fixtures(args):
+    isa_here = cpu_isa.cpu_isa(args.grove)
+    isas = [isa for isa in ("scalar", "avx2", "avx512") if cpu_isa.runs(isa_here, isa)]
+    for isa in ("avx2", "avx512"):
+        if isa not in isas:
+            cpu_isa.cannot_run(check, "the fixtures with GROVE_ISA=%s" % isa,
+                               "the CPU runs %s kernels" % isa_here)
     for name in FIXTURE_NAMES + NEW_FIXTURES:
         text, meta, header, rows, want, raw = read_fixture(name)
         if name == "numeric_category_labels":
@@ -219,7 +227,7 @@ def test_fixtures(args):
         m = lgb_reference.Model(text)
         rows32 = f32_rows(rows)
         expect = {"outputs": [m.predict(r) for r in rows32], "--margin": [m.raw(r) for r in rows32]}
-        for isa in ["scalar", "avx2", "avx512"]:
+        for isa in isas:
             for what, flags in (("outputs", []), ("--margin", ["--margin"])):
                 got, err = grove_predict(args, path, header, rows32, env={"GROVE_ISA": isa}, flags=flags)
                 if got is None:
