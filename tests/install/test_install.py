@@ -109,6 +109,11 @@ def check_man(grove, prefix):
     absent = [f for f, env in rows if ("--" + f) not in plain or env not in plain]
     check(len(rows) >= 20 and not absent, "the man page lists every serve option and its variable (%d)" % len(rows),
           absent)
+    # And every option of `grove predict --help`.
+    help_out = subprocess.run([grove, "predict", "--help"], capture_output=True, text=True, env=clean_env()).stdout
+    opts = re.findall(r"^  (?:-[a-z], )?--([a-z-]+)", help_out, re.M)
+    absent = [f for f in opts if f != "help" and ("--" + f) not in plain]
+    check(len(opts) >= 10 and not absent, "the man page lists every predict option (%d)" % len(opts), absent)
     for word in ("predict", "info", "schema", "bench", "serve", "health", "version", "EXIT STATUS", "FILES"):
         if ("\n.B %s" % word) not in text and (".SH %s" % word) not in text:
             check(False, "the man page has %s" % word)
