@@ -5,7 +5,8 @@
  * bodies are decoded on the loop; large ones on libuv's thread pool, so that no body holds
  * the loop for long. The rows go to the batcher and the answer is sent on the same loop when
  * a worker has scored them. A request whose client leaves is disposed of by h2o at any
- * time: a pool disposer clears our pointer to it, so nothing touches it afterwards.
+ * time: a pool disposer clears our pointer to it, so nothing touches it afterwards. A request
+ * of a few rows is scored on the loop itself when the workers are idle (batcher_score_inline).
  */
 #include "handlers.h"
 
@@ -248,6 +249,12 @@ static void submit(pending_t *p) {
                          .done = on_job_done,
                          .deadline = p->job.deadline};
   p->job.out = malloc(p->areq.nrows * width * sizeof(float));
+  if (p->job.out != NULL && batcher_score_inline(s->batcher, &p->job)) {
+    /* Scored here: no hand-off to a worker and back (two thread wake-ups) for a few rows. */
+    answer_pending(p);
+    pending_free(p);
+    return;
+  }
   batcher_status_t rc = p->job.out == NULL ? BATCHER_ENOMEM : batcher_submit(s->batcher, &p->job);
   if (rc == BATCHER_OK) return;
   if (rc == BATCHER_EFULL) {
