@@ -1,7 +1,7 @@
 /*
  * The HTTP server: h2o (its own epoll loop, libuv nested in it) with one loop and one
- * listening socket (SO_REUSEPORT) per I/O thread, the route table in front of the UI's static files, and
- * the main thread's signal loop (SIGTERM/SIGINT drain, SIGHUP reload).
+ * listening socket (SO_REUSEPORT) per I/O thread, the route table in front of the UI's static
+ * files, and the main thread's signal loop (SIGTERM/SIGINT drain, SIGHUP reload).
  */
 #include "server.h"
 

@@ -39,8 +39,8 @@ struct io_thread {
   server_t *s;
   uint32_t index;
   pthread_t tid;
-  h2o_evloop_t *evloop; /* connections and the listener */
-  uv_loop_t loop;       /* wake, tick, decoding on the thread pool, reload answers */
+  h2o_evloop_t *evloop;   /* connections and the listener */
+  uv_loop_t loop;         /* wake, tick, decoding on the thread pool, reload answers */
   h2o_socket_t *uv_watch; /* libuv's epoll fd (a dup) watched by evloop */
   int uv_ready;           /* uv_watch was readable: libuv has events to run */
   uint64_t uv_deadline;   /* uv_now() when libuv's next timer is due (UINT64_MAX: none) */
