@@ -51,6 +51,7 @@ struct batcher {
   batch_chunk_t *head, *tail;
   uint64_t queued_rows;
   int stopping;
+  uint32_t idle;                    /* workers waiting (or spinning) for work */
   atomic_uint_fast64_t submissions; /* bumped by every submit: what idle workers spin on */
   int spin;                         /* idle workers spin before sleeping */
   uint32_t max_batch_rows, max_delay_us, nworkers;
@@ -256,6 +257,32 @@ static int explain_batch(worker_t *w, const grove_forest_t *f, const grove_fores
   return 0;
 }
 
+/* Scores N rows of F into MARGINS (n x groups) and counts the batch (REQUESTS requests)
+ * for SLOT's model; 0, or -1 when the engine fails. */
+static int score_margins(batcher_t *b, const grove_forest_t *f, metrics_slot_t *slot,
+                         const float *rows, size_t n, size_t requests, double *margins) {
+  double t0 = batcher_now();
+  /* Margins as doubles: LightGBM's outputs are its double sums transformed, then rounded
+   * once (XGBoost's float sums are widened and narrowed back exactly). */
+  grove_predict_opts_t opts = {.margin = 1, .threads = 1};
+  if (grove_forest_predict_margins64(f, rows, n, margins, &opts, NULL) != GROVE_OK) return -1;
+  if (b->metrics) metrics_batch_done(b->metrics, slot, n, requests, batcher_now() - t0);
+  return 0;
+}
+
+/* Chunk C's outputs from its margins M (c->nrows x groups); 0, or -1 when rescoring fails. */
+static int chunk_outputs(const grove_forest_t *f, const grove_forest_info_t *info,
+                         const batch_chunk_t *c, const double *m) {
+  batch_job_t *job = c->job;
+  const uint32_t ng = info->num_groups;
+  if (job->margin) {
+    for (size_t i = 0; i < c->nrows * ng; i++) job->out[c->offset * ng + i] = (float)m[i];
+  } else {
+    grove_forest_transform64(f, m, c->nrows, job->out + c->offset * info->num_outputs);
+  }
+  return job->inexact != NULL ? rescore_inexact(f, job, c, info->num_features) : 0;
+}
+
 static void run_batch(worker_t *w, batch_chunk_t *batch) {
   batcher_t *b = w->b;
   const grove_forest_t *f = batch->job->forest;
@@ -276,17 +303,9 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   const float *rows = gather_rows(w, live, n, nchunks, info.num_features);
   int ok =
       rows != NULL && reserve((void **)&w->margins, &w->cap_margins, n * ng, sizeof(double)) == 0;
-  double t0 = batcher_now();
-  if (ok) {
-    /* Margins as doubles: LightGBM's outputs are its double sums transformed, then rounded
-     * once (XGBoost's float sums are widened and narrowed back exactly). */
-    grove_predict_opts_t opts = {.margin = 1, .threads = 1};
-    ok = grove_forest_predict_margins64(f, rows, n, w->margins, &opts, NULL) == GROVE_OK;
-  }
-  double engine = batcher_now() - t0;
-  if (b->metrics && ok) metrics_batch_done(b->metrics, slot, n, jobs ? jobs : 1, engine);
+  if (ok) ok = score_margins(b, f, slot, rows, n, jobs ? jobs : 1, w->margins) == 0;
   if (ok && job_kind(live->job) != 0) {
-    t0 = batcher_now();
+    double t0 = batcher_now();
     ok = explain_batch(w, f, &info, live, n, nchunks, rows) == 0;
     if (b->metrics && ok) metrics_explain_done(b->metrics, slot, n, jobs, batcher_now() - t0);
   }
@@ -295,17 +314,7 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
     next = c->next; /* c belongs to its job: read before finishing it */
     batch_job_t *job = c->job;
-    int scored = ok;
-    if (scored) {
-      const double *m = w->margins + at * ng;
-      if (job->margin) {
-        for (size_t i = 0; i < c->nrows * ng; i++) job->out[c->offset * ng + i] = (float)m[i];
-      } else {
-        grove_forest_transform64(f, m, c->nrows, job->out + c->offset * info.num_outputs);
-      }
-      if (job->inexact != NULL) scored = rescore_inexact(f, job, c, info.num_features) == 0;
-    }
-    if (!scored) /* out of memory: an error answer */
+    if (!ok || chunk_outputs(f, &info, c, w->margins + at * ng) != 0) /* out of memory */
       atomic_store_explicit(&job->skipped, 1, memory_order_relaxed);
     at += c->nrows;
     chunk_finished(job);
@@ -343,12 +352,16 @@ static void *worker_main(void *arg) {
   batcher_t *b = w->b;
   pthread_mutex_lock(&b->lock);
   for (;;) {
-    if (b->spin && b->head == NULL && !b->stopping) {
-      pthread_mutex_unlock(&b->lock);
-      spin_for_work(b);
-      pthread_mutex_lock(&b->lock);
+    if (b->head == NULL && !b->stopping) {
+      b->idle++;
+      if (b->spin) {
+        pthread_mutex_unlock(&b->lock);
+        spin_for_work(b);
+        pthread_mutex_lock(&b->lock);
+      }
+      while (b->head == NULL && !b->stopping) pthread_cond_wait(&b->wake, &b->lock);
+      b->idle--;
     }
-    while (b->head == NULL && !b->stopping) pthread_cond_wait(&b->wake, &b->lock);
     if (b->head == NULL) break; /* stopping and drained */
     if (b->max_delay_us > 0 && !b->stopping && b->queued_rows < batch_limit(b, b->head->job)) {
       /* Hold the batch open until it fills or its oldest rows have waited long enough. */
@@ -477,4 +490,31 @@ void batcher_free(batcher_t *b) {
   pthread_cond_destroy(&b->wake);
   pthread_mutex_destroy(&b->lock);
   free(b);
+}
+
+/* Inline scoring takes requests of at most this many rows and margins (kept on the stack). */
+#define INLINE_MAX_ROWS    4
+#define INLINE_MAX_MARGINS 64
+
+int batcher_score_inline(batcher_t *b, batch_job_t *job) {
+  if (job->nrows == 0 || job->nrows > INLINE_MAX_ROWS || b->max_delay_us > 0) return 0;
+  /* Contributions and leaves stay with the workers (they cost tens of predictions a row and
+   * are batched among themselves), and so does a job past its deadline (a worker skips it). */
+  if (job_kind(job) != 0 || (job->deadline > 0 && batcher_now() > job->deadline)) return 0;
+  grove_forest_info_t info;
+  grove_forest_get_info(job->forest, &info);
+  if (job->nrows * info.num_groups > INLINE_MAX_MARGINS) return 0;
+  /* A held lock means a worker or another loop is at the queue: leave the job to it. */
+  if (pthread_mutex_trylock(&b->lock) != 0) return 0;
+  const int idle = b->head == NULL && b->idle > 0 && !b->stopping;
+  pthread_mutex_unlock(&b->lock);
+  if (!idle) return 0;
+  if (b->metrics) metrics_queue_wait(b->metrics, job->metrics_slot, 0);
+  double margins[INLINE_MAX_MARGINS];
+  const batch_chunk_t whole = {.job = job, .offset = 0, .nrows = job->nrows};
+  int ok =
+      score_margins(b, job->forest, job->metrics_slot, job->rows, job->nrows, 1, margins) == 0 &&
+      chunk_outputs(job->forest, &info, &whole, margins) == 0;
+  atomic_store_explicit(&job->skipped, !ok, memory_order_relaxed);
+  return 1;
 }

@@ -1,12 +1,13 @@
 /*
  * The micro-batcher: coalesces the rows of concurrent requests into engine batches run
- * by worker threads, so that the I/O loops never evaluate trees. A batch is flushed when
- * it reaches max_batch_rows, as soon as a worker is idle (max_delay_us 0, the default),
- * or when its oldest rows have waited max_delay_us. Requests larger than a batch are
- * split into chunks that several workers score at once. Requests asking for contributions
- * are batched among themselves, in batches of max_batch_rows / BATCHER_EXPLAIN_COST rows at
- * most: TreeSHAP costs that many predictions a row or more, and a smaller batch keeps a
- * worker's turn (and the deadline checks between batches) as short as a prediction's.
+ * by worker threads, so that the I/O loops score a few rows at most (batcher_score_inline).
+ * A batch is flushed when it reaches max_batch_rows, as soon as a worker is idle
+ * (max_delay_us 0, the default), or when its oldest rows have waited max_delay_us.
+ * Requests larger than a batch are split into chunks that several workers score at once.
+ * Requests asking for contributions are batched among themselves, in batches of
+ * max_batch_rows / BATCHER_EXPLAIN_COST rows at most: TreeSHAP costs that many predictions
+ * a row or more, and a smaller batch keeps a worker's turn (and the deadline checks between
+ * batches) as short as a prediction's.
  */
 #ifndef GROVE_BATCHER_H
 #define GROVE_BATCHER_H
@@ -78,6 +79,16 @@ batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_d
  * would take the queue past max_queue_rows (or the batcher is stopping).
  */
 batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job);
+
+/*
+ * Scores JOB on the calling thread, when that is cheaper than handing it to a worker and
+ * back: JOB has a few rows, nothing is queued (no batch would merge it), a worker is idle
+ * (it would have run alone at once) and max_delay_us is 0; JOB asks for no contributions
+ * nor leaves and its deadline has not passed. Returns 1 when it did (JOB's out and skipped
+ * are set, done() is not called, the batch is counted as a worker's is), 0 when JOB is left
+ * for batcher_submit().
+ */
+int batcher_score_inline(batcher_t *b, batch_job_t *job);
 
 /* Finishes the queued work (what no worker is left to score is skipped), stops the
  * workers, frees B. Every queued job's done() has been called when it returns. */

@@ -1,11 +1,12 @@
 /*
  * Predictions (v1 predict, OIP v2 infer). A request is only noted when it arrives; its body
- * is decoded once h2o has read every frame that came with it (the I/O thread's check
- * phase), so a stream the client resets in the same read is never decoded nor scored. Small
+ * is decoded once h2o has read every frame that came with it (the I/O thread's flush
+ * timeout), so a stream the client resets in the same read is never decoded nor scored. Small
  * bodies are decoded on the loop; large ones on libuv's thread pool, so that no body holds
  * the loop for long. The rows go to the batcher and the answer is sent on the same loop when
  * a worker has scored them. A request whose client leaves is disposed of by h2o at any
- * time: a pool disposer clears our pointer to it, so nothing touches it afterwards.
+ * time: a pool disposer clears our pointer to it, so nothing touches it afterwards. A request
+ * of a few rows is scored on the loop itself when the workers are idle (batcher_score_inline).
  */
 #include "handlers.h"
 
@@ -248,6 +249,12 @@ static void submit(pending_t *p) {
                          .done = on_job_done,
                          .deadline = p->job.deadline};
   p->job.out = malloc(p->areq.nrows * width * sizeof(float));
+  if (p->job.out != NULL && batcher_score_inline(s->batcher, &p->job)) {
+    /* Scored here: no hand-off to a worker and back (two thread wake-ups) for a few rows. */
+    answer_pending(p);
+    pending_free(p);
+    return;
+  }
   batcher_status_t rc = p->job.out == NULL ? BATCHER_ENOMEM : batcher_submit(s->batcher, &p->job);
   if (rc == BATCHER_OK) return;
   if (rc == BATCHER_EFULL) {
@@ -450,6 +457,8 @@ static void predict(io_thread_t *io, h2o_req_t *req, h2o_iovec_t name, int v2, d
   *p->slot = p;
   h2o_linklist_insert(&io->pending, &p->link);
   h2o_linklist_insert(&io->to_decode, &p->decode_link);
+  if (!h2o_timeout_is_linked(&io->flush_entry))
+    h2o_timeout_link(io->evloop, &io->flush_timeout, &io->flush_entry);
 }
 
 void handle_predict_v1(io_thread_t *io, h2o_req_t *req, const route_match_t *m, double t0) {

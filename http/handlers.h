@@ -21,7 +21,7 @@ typedef void (*handler_fn)(io_thread_t *io, h2o_req_t *req, const route_match_t 
 void handle_predict_v1(io_thread_t *io, h2o_req_t *req, const route_match_t *m, double t0);
 void handle_predict_default(io_thread_t *io, h2o_req_t *req, const route_match_t *m, double t0);
 void handle_infer_v2(io_thread_t *io, h2o_req_t *req, const route_match_t *m, double t0);
-/* Decodes and queues the predictions IO received in this pass of reads (its check phase:
+/* Decodes and queues the predictions IO received in this pass of reads (its flush timeout:
  * after h2o has read every frame, so streams reset meanwhile are dropped unread). */
 void handle_predict_flush(io_thread_t *io);
 /* Answers the predictions whose scores the workers have handed back to IO (its wake-up). */

@@ -1,11 +1,12 @@
 /*
- * The HTTP server: h2o (libuv build) with one loop and one listening socket
- * (SO_REUSEPORT) per I/O thread, the route table in front of the UI's static files, and
- * the main thread's signal loop (SIGTERM/SIGINT drain, SIGHUP reload).
+ * The HTTP server: h2o (its own epoll loop, libuv nested in it) with one loop and one
+ * listening socket (SO_REUSEPORT) per I/O thread, the route table in front of the UI's static
+ * files, and the main thread's signal loop (SIGTERM/SIGINT drain, SIGHUP reload).
  */
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <h2o.h>
 #include <h2o/http2.h>
 #include <netdb.h>
@@ -29,18 +30,15 @@
 
 /* ---- I/O threads ---- */
 
-static void on_accept(uv_stream_t *listener, int status) {
+/* Accepts what the listener has, a bounded number at a time so reads are not starved. */
+static void on_accept(h2o_socket_t *listener, const char *err) {
   io_thread_t *io = listener->data;
-  if (status != 0) return;
-  uv_tcp_t *conn = malloc(sizeof *conn);
-  if (conn == NULL) return;
-  uv_tcp_init(listener->loop, conn);
-  if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
-    return;
+  if (err != NULL) return;
+  for (int i = 0; i < 32; i++) {
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock == NULL) return;
+    h2o_accept(&io->accept_ctx, sock);
   }
-  h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-  h2o_accept(&io->accept_ctx, sock);
 }
 
 static int connections_open(io_thread_t *io) {
@@ -52,9 +50,9 @@ static int connections_open(io_thread_t *io) {
 static void begin_shutdown(io_thread_t *io) {
   io->stopping = 1;
   io->stop_started = batcher_now();
-  if (io->listener_open) {
-    uv_close((uv_handle_t *)&io->listener, NULL);
-    io->listener_open = 0;
+  if (io->listener != NULL) {
+    h2o_socket_close(io->listener);
+    io->listener = NULL;
   }
   h2o_context_request_shutdown(&io->ctx);
   /* Admin reloads waiting on this loop are answered now (503): a reload may take long or
@@ -70,7 +68,9 @@ static void on_wake(uv_async_t *handle) {
 }
 
 /* After each pass of reads: decode and queue what arrived in it. */
-static void on_check(uv_check_t *handle) { handle_predict_flush(handle->data); }
+static void on_flush(h2o_timeout_entry_t *entry) {
+  handle_predict_flush((io_thread_t *)((char *)entry - offsetof(io_thread_t, flush_entry)));
+}
 
 static void on_tick(uv_timer_t *t) {
   io_thread_t *io = t->data;
@@ -84,8 +84,8 @@ static void on_tick(uv_timer_t *t) {
     /* h2o 2.2 leaves idle HTTP/1 keep-alive connections open on shutdown; they wait in
      * the request-read timeout list, so expiring that list closes exactly them. */
     io->ctx.http1.req_timeout.timeout = 0;
-    h2o_timeout_run(&io->loop, &io->ctx.http1.req_timeout, uv_now(&io->loop));
-    if (overdue || !connections_open(io)) uv_stop(&io->loop);
+    h2o_timeout_run(io->evloop, &io->ctx.http1.req_timeout, h2o_now(io->evloop));
+    if (overdue || !connections_open(io)) io->quit = 1;
   }
 }
 
@@ -94,16 +94,54 @@ static void close_handle(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* libuv's epoll fd has events: its handles run after this pass of h2o's loop. */
+static void on_uv_ready(h2o_socket_t *sock, const char *err) {
+  io_thread_t *io = sock->data;
+  io->uv_ready = 1;
+  (void)err;
+}
+
+/* Runs libuv's due handles (without waiting) and notes when its next timer is. */
+static void run_uv(io_thread_t *io) {
+  io->uv_ready = 0;
+  uv_run(&io->loop, UV_RUN_NOWAIT);
+  int t = uv_backend_timeout(&io->loop);
+  io->uv_deadline = t < 0 ? UINT64_MAX : uv_now(&io->loop) + (uint64_t)t;
+}
+
+/*
+ * h2o's loop, with libuv's run whenever its epoll fd is readable or a timer is due. After
+ * libuv ran (it may have answered requests), h2o's next pass does not wait, so that the
+ * write completions it leaves pending run at once.
+ */
+static void run_loops(io_thread_t *io) {
+  run_uv(io);
+  while (!io->quit) {
+    int32_t wait = 0;
+    uv_update_time(&io->loop);
+    uint64_t now = uv_now(&io->loop);
+    if (io->uv_ready || now >= io->uv_deadline)
+      run_uv(io);
+    else
+      wait = io->uv_deadline - now > INT32_MAX ? INT32_MAX : (int32_t)(io->uv_deadline - now);
+    if (!io->quit) h2o_evloop_run(io->evloop, wait);
+  }
+}
+
 static void *io_main(void *arg) {
   io_thread_t *io = arg;
-  uv_run(&io->loop, UV_RUN_DEFAULT);
+  run_loops(io);
   /* No reload thread may wake this loop once it is gone (begin_shutdown() has already taken
    * back every waiter; a loop stopped another way has not). */
   registry_cancel_waiters(io->s->reg, io);
   /* Connections still open after the grace period belong to h2o, which has no way to
    * drop them: leave them to the process exit rather than free what h2o still uses. */
   if (connections_open(io)) return NULL;
+  h2o_timeout_unlink(&io->flush_entry);
+  h2o_timeout_dispose(io->evloop, &io->flush_timeout);
+  h2o_socket_close(io->uv_watch);
   h2o_context_dispose(&io->ctx);
+  h2o_evloop_destroy(io->evloop);
   uv_walk(&io->loop, close_handle, NULL);
   uv_run(&io->loop, UV_RUN_DEFAULT);
   uv_loop_close(&io->loop);
@@ -150,27 +188,30 @@ static int io_thread_init(server_t *s, io_thread_t *io, uint32_t index, char *er
   io->listen_fd = listen_socket(s->cfg->host, s->cfg->port, 0, err, errlen);
   if (io->listen_fd < 0) return -1;
   uv_loop_init(&io->loop);
-  h2o_context_init(&io->ctx, &io->loop, &s->config);
+  /* libuv's epoll fd, duplicated so that h2o closing its socket leaves libuv's alone. */
+  int uv_fd = fcntl(uv_backend_fd(&io->loop), F_DUPFD_CLOEXEC, 0);
+  if (uv_fd < 0 || (io->evloop = h2o_evloop_create()) == NULL) {
+    snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+    if (uv_fd >= 0) close(uv_fd);
+    return -1;
+  }
+  h2o_context_init(&io->ctx, io->evloop, &s->config);
   io->accept_ctx.ctx = &io->ctx;
   io->accept_ctx.hosts = s->config.hosts;
   io->accept_ctx.ssl_ctx = s->ssl_ctx;
+  h2o_timeout_init(io->evloop, &io->flush_timeout, 0);
+  io->flush_entry.cb = on_flush;
+  io->uv_watch = h2o_evloop_socket_create(io->evloop, uv_fd, H2O_SOCKET_FLAG_DONT_READ);
+  io->uv_watch->data = io;
+  h2o_socket_read_start(io->uv_watch, on_uv_ready);
   uv_async_init(&io->loop, &io->wake, on_wake);
   io->wake.data = io;
-  uv_check_init(&io->loop, &io->check);
-  io->check.data = io;
-  uv_check_start(&io->check, on_check);
   uv_timer_init(&io->loop, &io->tick);
   io->tick.data = io;
   uv_timer_start(&io->tick, on_tick, TICK_MS, TICK_MS);
-  uv_tcp_init(&io->loop, &io->listener);
-  io->listener.data = io;
-  int rc = uv_tcp_open(&io->listener, io->listen_fd);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&io->listener, SOMAXCONN, on_accept);
-  if (rc != 0) {
-    snprintf(err, errlen, "cannot listen: %s", uv_strerror(rc));
-    return -1;
-  }
-  io->listener_open = 1;
+  io->listener = h2o_evloop_socket_create(io->evloop, io->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+  io->listener->data = io;
+  h2o_socket_read_start(io->listener, on_accept);
   return 0;
 }
 

@@ -31,24 +31,35 @@ typedef struct {
   double since;
 } reset_count_t;
 
-/* One event loop with its own listening socket and h2o context. */
+/*
+ * One I/O thread: h2o's own event loop (its sockets) with a libuv loop nested in it (the
+ * thread's wake-ups, timer and thread-pool work), its own listening socket and h2o context.
+ */
 struct io_thread {
   server_t *s;
   uint32_t index;
   pthread_t tid;
-  uv_loop_t loop;
+  h2o_evloop_t *evloop;   /* connections and the listener */
+  uv_loop_t loop;         /* wake, tick, decoding on the thread pool, reload answers */
+  h2o_socket_t *uv_watch; /* libuv's epoll fd (a dup) watched by evloop */
+  int uv_ready;           /* uv_watch was readable: libuv has events to run */
+  uint64_t uv_deadline;   /* uv_now() when libuv's next timer is due (UINT64_MAX: none) */
+  int quit;               /* leave the loop (shutdown is complete) */
   h2o_context_t ctx;
   h2o_accept_ctx_t accept_ctx;
-  uv_tcp_t listener;
+  h2o_socket_t *listener;
   int listen_fd;
-  int listener_open;
   uv_async_t wake; /* completed jobs and stop requests */
   uv_timer_t tick; /* deadlines and shutdown progress */
   pthread_mutex_t done_lock;
   pending_t *done_head;     /* scored jobs handed back by workers (guarded by done_lock) */
   h2o_linklist_t pending;   /* this loop's predictions in flight (loop thread only) */
   h2o_linklist_t to_decode; /* received this pass, decoded after h2o has read every frame */
-  uv_check_t check;         /* runs after each pass of reads: decodes and submits to_decode */
+  /* A zero timeout: it runs in the same evloop pass, after every read of it, decoding and
+   * submitting to_decode; answers written there restart their connection's reading in that
+   * same pass, so its epoll interest never changes between requests. */
+  h2o_timeout_t flush_timeout;
+  h2o_timeout_entry_t flush_entry;
   reset_count_t resets[SERVER_RESET_SLOTS];
   atomic_int stop_requested;
   int stopping; /* draining: listener closed, answers close their connection */

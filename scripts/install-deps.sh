@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc libc6-dev meson ninja-build pkg-config libjson-c-dev libcsv-dev
-      libh2o-dev libuv1-dev libmsgpack-dev libssl-dev zlib1g-dev)
+      libh2o-evloop-dev libuv1-dev libmsgpack-dev libssl-dev zlib1g-dev)
 if [ "$what" = test ]; then
   # Reference predictions and model training use Debian's XGBoost / scikit-learn.
   pkgs+=(python3 python3-xgboost python3-sklearn python3-pandas python3-numpy)

@@ -832,6 +832,80 @@ static void test_explain(void) {
   metrics_free(m);
 }
 
+/* Tries batcher_score_inline on JOB until it takes it (the worker may not be waiting yet). */
+static int inline_taken(batcher_t *b, tjob_t *t) {
+  for (int i = 0; i < 2000; i++) {
+    if (batcher_score_inline(b, &t->job)) return 1;
+    nanosleep(&(struct timespec){0, 500000}, NULL);
+  }
+  return 0;
+}
+
+/* Inline scoring: only a few rows, an empty queue, an idle worker, no batching delay, no
+ * explanations, deadline not passed; the outputs and the batch metrics are those of a
+ * worker's batch, and done() is not called. */
+static void test_inline(void) {
+  metrics_t *m = metrics_new();
+  batcher_t *b = batcher_new(1, 64, 0, BIG_QUEUE, 0, m);
+  tjob_t one, three, five;
+  tjob_init(&one, income, 1, 0, 61);
+  tjob_init(&three, multi, 3, 1, 62);
+  tjob_init(&five, income, 5, 0, 63);
+  CHECK(inline_taken(b, &one) && !one.job.skipped && tjob_scored(&one),
+        "inline: one income row scored on the caller, outputs equal grove_forest_predict");
+  /* Declined with the worker idle (three is taken right after): for what they ask, not load. */
+  tjob_t explained, late;
+  memset(&explained, 0, sizeof explained);
+  double *want_c;
+  uint32_t *want_l;
+  tjob_init(&explained, income, 1, 0, 65);
+  tjob_explain(&explained, 1, 1, &want_c, &want_l);
+  CHECK(!batcher_score_inline(b, &explained.job) && tjob_untouched(&explained),
+        "inline: contributions and leaves are left to the workers");
+  tjob_init(&late, income, 1, 0, 66);
+  late.job.deadline = batcher_now() - 1;
+  CHECK(!batcher_score_inline(b, &late.job) && tjob_untouched(&late),
+        "inline: a job past its deadline is left to the workers (which skip it)");
+  CHECK(batcher_score_inline(b, &three.job) && !three.job.skipped && tjob_scored(&three),
+        "inline: three multi-class rows (margins) scored on the caller");
+  CHECK(atomic_load(&one.calls) == 0 && atomic_load(&three.calls) == 0,
+        "inline: done() is not called");
+  CHECK_EQ_INT(metric(m, "grove_rows_predicted_total"), 4, "inline: rows counted");
+  CHECK_EQ_INT(metric(m, "grove_queued_rows"), 0, "inline: nothing queued");
+  CHECK(batcher_submit(b, &explained.job) == BATCHER_OK && wait_jobs(&explained, 1) &&
+            !explained.job.skipped && tjob_scored(&explained) &&
+            tjob_explained(&explained, want_c, want_l),
+        "inline: the declined explained job, submitted, is scored and explained by the worker");
+  CHECK_EQ_INT(metric(m, "grove_explain_requests_total"), 1,
+               "inline: only the worker's explained job counted as explained");
+  CHECK(!batcher_score_inline(b, &five.job) && tjob_untouched(&five),
+        "inline: five rows are left to the workers");
+  CHECK(gate_hold(b), "inline: the only worker held busy");
+  tjob_t busy;
+  tjob_init(&busy, income, 1, 0, 64);
+  CHECK(!batcher_score_inline(b, &busy.job) && tjob_untouched(&busy),
+        "inline: no idle worker, not taken");
+  gate_release();
+  CHECK(wait_jobs(&gate.job, 1), "inline: the held job finished");
+  batcher_free(b);
+  batcher_t *delayed = batcher_new(1, 64, 1000, BIG_QUEUE, 0, NULL);
+  CHECK(!inline_taken(delayed, &busy) && tjob_untouched(&busy),
+        "inline: never with --max-delay-us (the user asked for merging)");
+  batcher_free(delayed);
+  tjob_release(&one);
+  tjob_release(&three);
+  tjob_release(&five);
+  tjob_release(&busy);
+  free(explained.job.contribs);
+  free(explained.job.leaves);
+  free(want_c);
+  free(want_l);
+  tjob_release(&explained);
+  tjob_release(&late);
+  tjob_release(&gate.job);
+  metrics_free(m);
+}
+
 int main(void) {
   main_thread = pthread_self();
   income = load(INCOME_PATH);
@@ -848,6 +922,7 @@ int main(void) {
   test_zero_workers();
   test_zero_rows();
   test_explain();
+  test_inline();
   grove_forest_free(income);
   grove_forest_free(multi);
   int rc = test_done();

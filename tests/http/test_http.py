@@ -1643,9 +1643,7 @@ def make_ctx(grove, source_root, prefix):
     ctx.slow = 4 if ctx.asan else 1
     ctx_slow[0] = ctx.slow
     env = {k: v for k, v in os.environ.items() if not k.startswith("GROVE_") and k != "PORT"}
-    supp = os.path.join(ctx.tmp, "lsan.supp")
-    with open(supp, "w") as f:
-        f.write("leak:h2o_mem_alloc_recycle\n")
+    supp = os.path.join(ctx.root, "tests", "lsan.supp")  # h2o's own leaks, one list for every test
     asan = env.get("ASAN_OPTIONS", "")
     env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "allocator_may_return_null=1"
     lsan = env.get("LSAN_OPTIONS", "")
