@@ -283,6 +283,38 @@ static int chunk_outputs(const grove_forest_t *f, const grove_forest_info_t *inf
   return job->inexact != NULL ? rescore_inexact(f, job, c, info->num_features) : 0;
 }
 
+/* Whether every row of the chunks from LIVE on is one no float row decides as its library
+ * does (rescore_inexact): then they are scored from their doubles alone. */
+static int all_inexact(const batch_chunk_t *live) {
+  for (const batch_chunk_t *c = live; c != NULL; c = c->next)
+    if (c->job->inexact == NULL || c->job->ninexact < c->job->nrows) return 0;
+  return 1;
+}
+
+/* Chunk C's outputs from its doubles; 0, or -1 when the engine fails. */
+static int chunk_outputs64(const grove_forest_t *f, uint32_t nf, const batch_chunk_t *c) {
+  batch_job_t *job = c->job;
+  const uint32_t width = grove_forest_output_width(f, job->margin);
+  grove_predict_opts_t opts = {.margin = job->margin, .threads = 1};
+  return grove_forest_predict_f64(f, job->rows64 + c->offset * nf, c->nrows,
+                                  job->out + c->offset * width, &opts, NULL) == GROVE_OK
+             ? 0
+             : -1;
+}
+
+/* The chunks from LIVE on (N rows of REQUESTS requests for SLOT's model), each from its
+ * doubles: all_inexact(). A chunk the engine fails is skipped. */
+static void score_doubles(batcher_t *b, const grove_forest_t *f, metrics_slot_t *slot,
+                          batch_chunk_t *live, size_t n, size_t requests) {
+  grove_forest_info_t info;
+  grove_forest_get_info(f, &info);
+  double t0 = batcher_now();
+  for (batch_chunk_t *c = live; c != NULL; c = c->next)
+    if (chunk_outputs64(f, info.num_features, c) != 0)
+      atomic_store_explicit(&c->job->skipped, 1, memory_order_relaxed);
+  if (b->metrics) metrics_batch_done(b->metrics, slot, n, requests, batcher_now() - t0);
+}
+
 static void run_batch(worker_t *w, batch_chunk_t *batch) {
   batcher_t *b = w->b;
   const grove_forest_t *f = batch->job->forest;
@@ -294,6 +326,14 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   metrics_slot_t *slot = batch->job->metrics_slot;
   batch_chunk_t *live = live_chunks(b, batch, slot, batcher_now(), &n, &nchunks, &jobs);
   if (n == 0) { /* nothing to score, but zero-row jobs still finish */
+    for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
+      next = c->next;
+      chunk_finished(c->job);
+    }
+    return;
+  }
+  if (job_kind(live->job) == 0 && all_inexact(live)) {
+    score_doubles(b, f, slot, live, n, jobs ? jobs : 1);
     for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
       next = c->next;
       chunk_finished(c->job);
@@ -510,8 +550,13 @@ int batcher_score_inline(batcher_t *b, batch_job_t *job) {
   pthread_mutex_unlock(&b->lock);
   if (!idle) return 0;
   if (b->metrics) metrics_queue_wait(b->metrics, job->metrics_slot, 0);
+  batch_chunk_t whole = {.job = job, .offset = 0, .nrows = job->nrows};
+  atomic_store_explicit(&job->skipped, 0, memory_order_relaxed);
+  if (all_inexact(&whole)) {
+    score_doubles(b, job->forest, job->metrics_slot, &whole, job->nrows, 1);
+    return 1;
+  }
   double margins[INLINE_MAX_MARGINS];
-  const batch_chunk_t whole = {.job = job, .offset = 0, .nrows = job->nrows};
   int ok =
       score_margins(b, job->forest, job->metrics_slot, job->rows, job->nrows, 1, margins) == 0 &&
       chunk_outputs(job->forest, &info, &whole, margins) == 0;

@@ -43,6 +43,8 @@ struct batch_job {
    * decides as the library does (scored again with grove_forest_predict_f64); NULL: none. */
   const double *rows64;
   const uint8_t *inexact;
+  size_t ninexact; /* rows INEXACT marks: all of them (a linear-tree model's rows, as a
+                      rule) skip the float pass, whose outputs would all be replaced */
   /* Explanations asked for (NULL: none): nrows x grove_forest_contribs_width() doubles of
    * contributions, nrows x num_trees leaf indexes. A job is batched only with jobs asking
    * for the same. A model that takes doubles is explained from ROWS64, which must then hold

@@ -242,6 +242,7 @@ static void submit(pending_t *p) {
                          .nrows = p->areq.nrows,
                          .rows64 = p->areq.ninexact > 0 || explain ? p->areq.rows64 : NULL,
                          .inexact = p->areq.ninexact > 0 ? p->areq.inexact : NULL,
+                         .ninexact = p->areq.ninexact,
                          .contribs = p->areq.contribs,
                          .leaves = p->areq.leaf_ids,
                          .metrics_slot = p->metrics_slot,

@@ -674,6 +674,21 @@ def test_lightgbm_doubles(d, rows_of, fixtures):
             else out.get("data", [])
         check(st == 200 and len(vals) == len(want) and all(f32(g) == f32(w[0]) for g, w in zip(vals, want)),
               "%s over OIP FP64: the same outputs" % name, json.dumps(r)[:300])
+    # Rows whose every value is a decimal no float holds: a linear leaf must compute with the
+    # double, so these are scored from their doubles alone (no float pass first), one row a
+    # request (scored on the I/O thread) and 12 a request (by the worker).
+    header, rows, want = rows_of("linear_tree_binary", 300)
+    pairs = [(row, w[0]) for row, w in zip(rows, want)
+             if all(v is not None and f32(v) != v for v in row)][:12]
+    singles = [jpost(d, "/v1/models/linear_tree_binary/predict", {"rows": [row], "labels": False})
+               for row, _ in pairs]
+    got = [r.get("predictions", [None])[0] for st, _, r in singles]
+    st, _, r = jpost(d, "/v1/models/linear_tree_binary/predict", {"rows": [row for row, _ in pairs], "labels": False})
+    check(len(pairs) == 12 and all(st == 200 for st, _, _ in singles) and
+          [f32(g) for g in got] == [f32(w) for _, w in pairs] and st == 200 and
+          [f32(g) for g in r.get("predictions", [])] == [f32(w) for _, w in pairs],
+          "linear_tree_binary: rows of decimals no float holds, alone and 12 a request, give LightGBM's outputs",
+          "%d rows; single %s; batch %s" % (len(pairs), got[:3], json.dumps(r)[:200]))
     st, _, r = jget(d, "/v1/models/linear_tree_binary")
     check(st == 200 and r.get("kernel") == "scalar-exact",
           "a linear-tree model says it is scored by the exact walk (kernel scalar-exact)", r.get("kernel"))
