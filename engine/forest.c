@@ -25,9 +25,13 @@ int grove__forest_attach_derived(grove_forest_t *f) {
   if (f->cover_ratios != NULL)
     f->info.explain_memory_bytes =
         f->info.num_nodes * (sizeof *f->cover_ratios + sizeof *f->shap_flags);
-  if (grove__forest_attach_lanes(f) == 0 && grove__shap_blocks_build(f) == 0) return 0;
+  if (grove__forest_attach_lanes(f) == 0 && grove__ranks_attach(f) == 0 &&
+      grove__shap_blocks_build(f) == 0)
+    return 0;
   free(f->tops6_lanes);
   f->tops6_lanes = NULL;
+  grove__ranks_free(f->ranks);
+  f->ranks = NULL;
   return -1;
 }
 
@@ -36,6 +40,7 @@ void grove_forest_free(grove_forest_t *f) {
   free(f->explain_alloc);
   free(f->shap_alloc);
   free(f->tops6_lanes);
+  grove__ranks_free(f->ranks);
   if (f->image_map != NULL) munmap(f->image_map, f->image_map_bytes);
   free(f);
 }

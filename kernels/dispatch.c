@@ -22,6 +22,10 @@
  * holds it off up to 10 rows (income's figures by batch size are in bench/RESULTS.md). */
 #define AVX512_TOPS_ROWS_MIN  12
 #define AVX512_TOPS6_ROWS_MIN 11
+/* Forests with ranks (forest.h, grove_ranks_t) take the ranks kernel from this many rows:
+ * below it, its walks of 8 rows have too few rows to hide their gathers (500x8's figures
+ * by batch size in bench/RESULTS.md). */
+#define AVX512_RANKS_ROWS_MIN 8
 
 static grove_kernel_t kernel_in_use;
 static const char *kernel_note;
@@ -41,6 +45,7 @@ static grove_kernel_fn choose_avx2(const grove_forest_t *f, size_t nrows) {
 
 static grove_kernel_fn choose_avx512(const grove_forest_t *f, size_t nrows) {
   if (!grove__simd_fits(f) || f->num_linear_leaves) return grove__predict_scalar;
+  if (f->ranks != NULL && nrows >= AVX512_RANKS_ROWS_MIN) return grove__predict_avx512_ranks;
   const size_t rows_min = grove__avx512_trees_walk_tops6(f) ? AVX512_TOPS6_ROWS_MIN
                           : f->tops                         ? AVX512_TOPS_ROWS_MIN
                                                             : AVX512_ROWS_MIN;
@@ -61,6 +66,7 @@ void grove__top6_lanes_fill(const grove_forest_t *f, int32_t *out) {
 size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t *f) {
 #ifdef GROVE_HAVE_X86_KERNELS
   if (kernel == grove__predict_avx512_rows) return grove__avx512_rows_scratch_bytes(f);
+  if (kernel == grove__predict_avx512_ranks) return grove__avx512_ranks_scratch_bytes(f);
 #else
   (void)kernel;
   (void)f;
@@ -79,7 +85,7 @@ static void kernel_init(void) {
       (grove_kernel_t){.name = "avx2-trees/avx2-rows", .isa = "avx2", .choose = choose_avx2};
   if (isa < GROVE_ISA_AVX512) return;
   kernel_in_use = (grove_kernel_t){
-      .name = "avx512-trees/avx512-rows", .isa = "avx512", .choose = choose_avx512};
+      .name = "avx512-trees/avx512-rows", .isa = "avx512", .choose = choose_avx512, .ranks = 1};
 #else
   (void)isa;
 #endif
@@ -96,5 +102,6 @@ const char *grove__kernel_note(void) {
 }
 
 const char *grove__kernel_name(const grove_forest_t *f) {
-  return f->num_linear_leaves ? GROVE_KERNEL_EXACT_NAME : grove__kernel_get()->name;
+  if (f->num_linear_leaves) return GROVE_KERNEL_EXACT_NAME;
+  return f->ranks != NULL ? GROVE_KERNEL_RANKS_NAME : grove__kernel_get()->name;
 }

@@ -318,6 +318,34 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
                    GROVE_NODE_LOW_FLAGS == (1u << (32 - GROVE_NODE8_FLAGS_SHIFT)) - 1,
                "packed's fields fill its 32 bits without overlapping");
 
+/*
+ * Complete trees with threshold ranks, for the avx512 ranks kernel (predict_avx512.c) on
+ * deep numeric forests: each group of 16 trees laid out as complete trees of the forest's
+ * depth D in heap order (position p's children at 2p+1 and 2p+2), lane by lane. A split's
+ * word is its threshold's rank among its feature's unique thresholds (sorted ascending) in
+ * bits 0-15, the feature in bits 16-31. A row's bin for feature j is how many of j's
+ * thresholds are <= its value, so the row goes right at rank k exactly when !(x < t), that
+ * is bin > k (row 6 of the split truth table in kernels.h, for rows without NaN). A leaf
+ * above depth D becomes GROVE_RANKS_PAD splits (always left: no bin exceeds 65535) down to
+ * the leftmost leaf below it, which holds its value. Derived at load and at image map
+ * (kernels/ranks.c) into an allocation the forest owns, when grove__ranks_wanted() and the
+ * copy is no larger than the flat block.
+ */
+#define GROVE_RANKS_LANES         16
+#define GROVE_RANKS_FEATURE_SHIFT 16
+#define GROVE_RANKS_RANK_MASK     0xffffu
+#define GROVE_RANKS_PAD           GROVE_RANKS_RANK_MASK /* feature 0, rank 65535: left */
+#define GROVE_RANKS_MAX_UNIQUE    65535u /* thresholds per feature: ranks 0-65534 */
+typedef struct {
+  uint32_t depth;             /* D */
+  uint32_t num_groups;        /* groups of GROVE_RANKS_LANES trees (zeros past the last tree) */
+  const uint32_t *words;      /* [group][position < 2^D - 1][lane] */
+  const float *leaves;        /* [group][leaf < 2^D][lane] */
+  const float *thresholds;    /* each feature's unique split thresholds, ascending: */
+  const uint32_t *offsets;    /*   feature j's are [offsets[j], offsets[j + 1]) */
+  size_t bytes;               /* of the allocation holding all of them */
+} grove_ranks_t;
+
 struct grove_forest {
   grove_forest_info_t info; /* strings point into this block */
   size_t block_size;        /* bytes of this allocation */
@@ -340,6 +368,7 @@ struct grove_forest {
    * forest owns, outside the block; NULL unless the trees kernel walks tables (categorical
    * forests with 6-level tables: grove__avx512_trees_walk_tops6). */
   int32_t *tops6_lanes;
+  grove_ranks_t *ranks; /* or NULL: see grove_ranks_t */
   uint64_t num_zero_missing;   /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;     /* grove_feature_type_t per feature */

@@ -111,7 +111,7 @@ typedef void (*grove_kernel_fn)(const grove_forest_t *forest, const float *rows,
 #define GROVE_KERNEL_SCRATCH_ALIGN 64
 
 /* The scratch KERNEL needs for one call on FOREST (a multiple of GROVE_KERNEL_SCRATCH_ALIGN;
- * 0 for every kernel but the avx512 rows kernel). */
+ * 0 for every kernel but the avx512 rows and ranks kernels). */
 size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t *forest);
 
 typedef struct {
@@ -119,6 +119,7 @@ typedef struct {
   const char *isa;  /* e.g. "scalar" */
   /* The kernel for a batch of NROWS rows of FOREST: every choice gives the same bits. */
   grove_kernel_fn (*choose)(const grove_forest_t *forest, size_t nrows);
+  int ranks; /* a kernel here walks grove_ranks_t: forests that qualify get them */
 } grove_kernel_t;
 
 /* The kernels in use, chosen once (thread-safe). */
@@ -127,10 +128,13 @@ const grove_kernel_t *grove__kernel_get(void);
 /* Why the ISA differs from what GROVE_ISA asked for (a static sentence), or NULL. */
 const char *grove__kernel_note(void);
 
-/* The name of the kernel FOREST is scored with: the table's, or for forests that only the
- * exact walk scores (linear trees) GROVE_KERNEL_EXACT_NAME. */
+/* The name of the kernel FOREST is scored with: the table's, for forests that only the
+ * exact walk scores (linear trees) GROVE_KERNEL_EXACT_NAME, for forests with ranks
+ * GROVE_KERNEL_RANKS_NAME. */
 const char *grove__kernel_name(const grove_forest_t *forest);
 #define GROVE_KERNEL_EXACT_NAME "scalar-exact"
+/* ... and for forests with ranks (the only ISA that builds them is avx512's). */
+#define GROVE_KERNEL_RANKS_NAME "avx512-trees/avx512-ranks"
 
 /* The scalar reference kernel: every other kernel is tested against it. On forests with
  * linear trees it runs the exact walk on each row (every ISA's choice then). */
@@ -166,6 +170,8 @@ void grove__predict_avx512_trees(const grove_forest_t *forest, const float *rows
                                  grove_margins_t margins, void *scratch);
 void grove__predict_avx512_rows(const grove_forest_t *forest, const float *rows, size_t nrows,
                                 grove_margins_t margins, void *scratch);
+void grove__predict_avx512_ranks(const grove_forest_t *forest, const float *rows, size_t nrows,
+                                 grove_margins_t margins, void *scratch);
 
 /* The avx512 rows kernel copies each block of 1 << GROVE_AVX512_BLOCK_SHIFT rows into its
  * scratch feature-major: one float per feature (at least one) per row of the block. */
@@ -177,6 +183,39 @@ static inline size_t grove__avx512_rows_scratch_bytes(const grove_forest_t *f) {
 _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNEL_SCRATCH_ALIGN ==
                    0,
                "a feature's rows keep the next feature's aligned");
+
+/*
+ * The avx512 ranks kernel (forest.h, grove_ranks_t): a block of GROVE_RANKS_BLOCK rows gets
+ * its bins (one 32-bit word per feature and row, 32 per row), then GROVE_RANKS_WALKS rows
+ * at a time walk each group of 16 trees, whose leaf values go to a [row][lane] array before
+ * they are added to the margins tree by tree. A call with a NaN in its rows takes the rows
+ * kernel, which shares the scratch.
+ */
+#define GROVE_RANKS_BLOCK        64
+#define GROVE_RANKS_WALKS        8
+#define GROVE_RANKS_MAX_FEATURES 32 /* a row's bins are two vectors */
+#define GROVE_RANKS_MIN_DEPTH    8 /* shallower forests: the rows kernel's tables are faster */
+#define GROVE_RANKS_MAX_DEPTH    12
+static inline size_t grove__avx512_ranks_scratch_bytes(const grove_forest_t *f) {
+  const size_t own = (GROVE_RANKS_BLOCK + GROVE_RANKS_WALKS) *
+                     (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t),
+               rows = grove__avx512_rows_scratch_bytes(f);
+  return own > rows ? own : rows;
+}
+_Static_assert((GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t) %
+                       GROVE_KERNEL_SCRATCH_ALIGN ==
+                   0,
+               "each row's bins and leaves keep the next row's aligned");
+
+/* Whether F qualifies for grove_ranks_t (the kernel in use walks them): numeric splits only,
+ * float leaves, one output group, 1-32 features, depth 8-12, SIMD offsets that fit. */
+int grove__ranks_wanted(const grove_forest_t *f);
+
+/* Builds F->ranks when F qualifies, its features have at most GROVE_RANKS_MAX_UNIQUE
+ * thresholds each and the copy is no larger than the flat block; else leaves it NULL.
+ * 0, or -1 when out of memory. grove__ranks_free() frees them. */
+int grove__ranks_attach(grove_forest_t *f);
+void grove__ranks_free(grove_ranks_t *ranks);
 
 /*
  * Whether the avx512 trees kernel walks the 6-level tables rather than the nodes: for

@@ -780,3 +780,175 @@ void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size
   else
     rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16, 0);
 }
+
+/*
+ * The ranks kernel's bins (forest.h, grove_ranks_t): for each of NB rows of ROWS (NF
+ * features), how many of each feature's thresholds are <= its value, at BINS[row * 32 + j].
+ * A branch-free binary search per feature, 16 rows in the lanes and 8 features at once
+ * (each search is a chain of dependent gathers; eight chains keep the gather unit busy).
+ */
+#define RANKS_ROW_WORDS (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) /* bins, then leaves */
+#define RANKS_SEARCHES  8
+static void ranks_bins(const grove_ranks_t *rk, const float *rows, size_t nb, uint32_t nf,
+                       uint32_t *bins) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i row_at = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)nf));
+  const __m512i bin_at = _mm512_mullo_epi32(lane, _mm512_set1_epi32(RANKS_ROW_WORDS));
+  for (size_t r0 = 0; r0 < nb; r0 += 16) {
+    const __mmask16 live = (__mmask16)((1u << (nb - r0 < 16 ? nb - r0 : 16)) - 1);
+    const float *x = rows + r0 * nf;
+    uint32_t *out = bins + r0 * RANKS_ROW_WORDS;
+    for (uint32_t j0 = 0; j0 < nf; j0 += RANKS_SEARCHES) {
+      __m512i pos[RANKS_SEARCHES], count[RANKS_SEARCHES];
+      __m512 xv[RANKS_SEARCHES];
+      uint32_t most = 0;
+      for (int s = 0; s < RANKS_SEARCHES; s++) {
+        const uint32_t j = j0 + (uint32_t)s;
+        const uint32_t n = j < nf ? rk->offsets[j + 1] - rk->offsets[j] : 0;
+        pos[s] = _mm512_setzero_si512();
+        count[s] = _mm512_set1_epi32((int)n);
+        if (n > most) most = n;
+        xv[s] = j < nf ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
+                                                  _mm512_add_epi32(row_at, _mm512_set1_epi32((int)j)),
+                                                  x, 4)
+                       : _mm512_setzero_ps();
+      }
+      /* pos + step where thresholds[pos + step - 1] <= x, for steps from the largest power
+       * of two <= the most thresholds down to 1: each lane ends at its count. */
+      uint32_t step = 1;
+      while (step <= most / 2) step *= 2;
+      for (; most != 0 && step != 0; step >>= 1) {
+        for (int s = 0; s < RANKS_SEARCHES; s++) {
+          const uint32_t j = j0 + (uint32_t)s;
+          if (j >= nf) break;
+          const __m512i cand = _mm512_add_epi32(pos[s], _mm512_set1_epi32((int)step));
+          const __mmask16 in = _mm512_mask_cmple_epu32_mask(live, cand, count[s]);
+          const __m512 t = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in,
+                                                    _mm512_sub_epi32(cand, one),
+                                                    rk->thresholds + rk->offsets[j], 4);
+          pos[s] = _mm512_mask_mov_epi32(pos[s], _mm512_mask_cmp_ps_mask(in, t, xv[s], _CMP_LE_OQ),
+                                         cand);
+        }
+      }
+      for (int s = 0; s < RANKS_SEARCHES && j0 + (uint32_t)s < nf; s++)
+        _mm512_mask_i32scatter_epi32(out, live,
+                                     _mm512_add_epi32(bin_at, _mm512_set1_epi32((int)j0 + s)),
+                                     pos[s], 4);
+    }
+  }
+}
+
+/* Lane k's word of position P in the words W of a group: W[P * 16 + k]. */
+static inline __m512i ranks_at(__m512i p) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return _mm512_add_epi32(_mm512_slli_epi32(p, 4), lane);
+}
+
+/* Whether each lane goes right at its split word W, for a row whose bins are B0 (features
+ * 0-15) and B1 (16-31): bin > rank (forest.h, grove_ranks_t). */
+static inline __mmask16 ranks_right(__m512i w, __m512i b0, __m512i b1) {
+  const __m512i bin =
+      _mm512_permutex2var_epi32(b0, _mm512_srli_epi32(w, GROVE_RANKS_FEATURE_SHIFT), b1);
+  return _mm512_cmpgt_epu32_mask(bin, _mm512_and_si512(w, _mm512_set1_epi32(GROVE_RANKS_RANK_MASK)));
+}
+
+/*
+ * GROVE_RANKS_WALKS rows of a block (bins at BINS, rows past NB repeat the first) through
+ * one group of 16 trees (words W, leaves L), their leaf values to LEAVES[row * 32 + lane].
+ * Levels 0-2 read their words from 7 vectors the walks share, chosen by blends; the levels
+ * below gather them. Every walk takes depth steps: pads carry a shallower leaf down.
+ */
+_Static_assert(GROVE_RANKS_MIN_DEPTH >= 3, "ranks_walk blends levels 0-2");
+WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const float *l,
+                            const uint32_t *bins, size_t nb, uint32_t nf, uint32_t *leaves) {
+  const __m512i one = _mm512_set1_epi32(1);
+  const uint32_t depth = rk->depth, splits = (1u << depth) - 1;
+  /* Only the row's features' bins were written. */
+  const __mmask16 k0 = (__mmask16)(nf >= 16 ? 0xffffu : (1u << nf) - 1),
+                  k1 = (__mmask16)(nf > 16 ? (1u << (nf - 16)) - 1 : 0);
+  __m512i b0[GROVE_RANKS_WALKS], b1[GROVE_RANKS_WALKS], p[GROVE_RANKS_WALKS];
+  for (int i = 0; i < GROVE_RANKS_WALKS; i++) {
+    const uint32_t *b = bins + ((size_t)i < nb ? (size_t)i : 0) * RANKS_ROW_WORDS;
+    b0[i] = _mm512_maskz_load_epi32(k0, b);
+    b1[i] = _mm512_maskz_load_epi32(k1, b + 16);
+  }
+  const __m512i w0 = _mm512_load_si512(w), w1 = _mm512_load_si512(w + 16),
+                w2 = _mm512_load_si512(w + 32), w3 = _mm512_load_si512(w + 48),
+                w4 = _mm512_load_si512(w + 64), w5 = _mm512_load_si512(w + 80),
+                w6 = _mm512_load_si512(w + 96);
+  for (int i = 0; i < GROVE_RANKS_WALKS; i++) {
+    const __mmask16 r1 = ranks_right(w0, b0[i], b1[i]);
+    const __mmask16 r2 = ranks_right(_mm512_mask_blend_epi32(r1, w1, w2), b0[i], b1[i]);
+    const __m512i x2 = _mm512_mask_blend_epi32(r1, _mm512_mask_blend_epi32(r2, w3, w4),
+                                               _mm512_mask_blend_epi32(r2, w5, w6));
+    const __mmask16 r3 = ranks_right(x2, b0[i], b1[i]);
+    /* Level 3's position: 7 + 4 r1 + 2 r2 + r3. */
+    __m512i q = _mm512_set1_epi32(7);
+    q = _mm512_mask_add_epi32(q, r1, q, _mm512_set1_epi32(4));
+    q = _mm512_mask_add_epi32(q, r2, q, _mm512_set1_epi32(2));
+    p[i] = _mm512_mask_add_epi32(q, r3, q, one);
+  }
+  for (uint32_t d = 3; d < depth; d++)
+    for (int i = 0; i < GROVE_RANKS_WALKS; i++) {
+      const __mmask16 r = ranks_right(_mm512_i32gather_epi32(ranks_at(p[i]), w, 4), b0[i], b1[i]);
+      const __m512i c = _mm512_add_epi32(_mm512_add_epi32(p[i], p[i]), one);
+      p[i] = _mm512_mask_add_epi32(c, r, c, one);
+    }
+  for (int i = 0; i < GROVE_RANKS_WALKS; i++)
+    _mm512_store_si512(leaves + (size_t)i * RANKS_ROW_WORDS,
+                       _mm512_i32gather_epi32(
+                           ranks_at(_mm512_sub_epi32(p[i], _mm512_set1_epi32((int)splits))),
+                           (const int32_t *)l, 4));
+}
+
+/*
+ * The ranks kernel (forest.h, grove_ranks_t; its scratch: kernels.h): trees in the lanes,
+ * as the trees kernel, but with a row's bins in two registers instead of its values and
+ * every tree walked as a complete tree, so a level is one gather of a 4-byte word, and a
+ * group's 32 KB of words and leaves (depth 8) stays in L1 while a block's rows walk it.
+ * Rows' sums are float, tree by tree in model order: the scalar kernel's bits. Calls with
+ * NaN (and forests without ranks) go to the rows kernel.
+ */
+void grove__predict_avx512_ranks(const grove_forest_t *f, const float *rows, size_t nrows,
+                                 grove_margins_t margins, void *scratch) {
+  const grove_ranks_t *rk = f->ranks;
+  if (rk == NULL || !plain_call(f, rows, nrows)) {
+    grove__predict_avx512_rows(f, rows, nrows, margins, scratch);
+    return;
+  }
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const uint32_t nf = f->info.num_features, nt = f->info.num_trees, splits = (1u << rk->depth) - 1;
+  enum { CHUNKS = GROVE_RANKS_BLOCK / 16 };
+  uint32_t *bins = scratch, *leaves = bins + GROVE_RANKS_MAX_FEATURES;
+  float *m = margins.f32;
+  /* Lane k of chunk c reads row c * 16 + k's leaf of tree lane t. */
+  const __m512i leaf_at = _mm512_mullo_epi32(lane, _mm512_set1_epi32(RANKS_ROW_WORDS));
+  for (size_t r0 = 0; r0 < nrows; r0 += GROVE_RANKS_BLOCK) {
+    const size_t nb = nrows - r0 < GROVE_RANKS_BLOCK ? nrows - r0 : GROVE_RANKS_BLOCK;
+    ranks_bins(rk, rows + r0 * nf, nb, nf, bins);
+    __mmask16 live[CHUNKS];
+    __m512 acc[CHUNKS];
+    for (int c = 0; c < CHUNKS; c++) {
+      const size_t first = (size_t)c * 16, n = first >= nb ? 0 : nb - first < 16 ? nb - first : 16;
+      live[c] = (__mmask16)((1u << n) - 1);
+      acc[c] = _mm512_maskz_loadu_ps(live[c], m + r0 + first);
+    }
+    for (uint32_t g = 0; g < rk->num_groups; g++) {
+      const int32_t *w = (const int32_t *)rk->words + (size_t)g * splits * GROVE_RANKS_LANES;
+      const float *l = rk->leaves + (size_t)g * (splits + 1) * GROVE_RANKS_LANES;
+      for (size_t r = 0; r < nb; r += GROVE_RANKS_WALKS)
+        ranks_walk(rk, w, l, bins + r * RANKS_ROW_WORDS, nb - r, nf, leaves + r * RANKS_ROW_WORDS);
+      const uint32_t lanes = nt - g * GROVE_RANKS_LANES < GROVE_RANKS_LANES
+                                 ? nt - g * GROVE_RANKS_LANES
+                                 : GROVE_RANKS_LANES;
+      for (int c = 0; c < CHUNKS && live[c]; c++) {
+        const uint32_t *at = leaves + (size_t)c * 16 * RANKS_ROW_WORDS;
+        for (uint32_t t = 0; t < lanes; t++)
+          acc[c] = _mm512_add_ps(acc[c], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c],
+                                                                  leaf_at, at + t, 4));
+      }
+    }
+    for (int c = 0; c < CHUNKS; c++) _mm512_mask_storeu_ps(m + r0 + (size_t)c * 16, live[c], acc[c]);
+  }
+}

@@ -33,6 +33,7 @@ static const kernel_case_t kernel_cases[] = {
     {"avx2-rows", GROVE_ISA_AVX2, grove__predict_avx2_rows},
     {"avx512-trees", GROVE_ISA_AVX512, grove__predict_avx512_trees},
     {"avx512-rows", GROVE_ISA_AVX512, grove__predict_avx512_rows},
+    {"avx512-ranks", GROVE_ISA_AVX512, grove__predict_avx512_ranks},
 #endif
     {"scalar", GROVE_ISA_SCALAR, grove__predict_scalar},
 };
@@ -346,13 +347,16 @@ typedef struct {
 } tree_t;
 
 /* Thresholds that the edge values and their neighbours sit on. */
-static const float thresholds[] = {-1.0f, -0.5f, 0.0f,  0.5f,     1.0f,
+static const float thresholds[] = {-1.0f, -0.5f, 0.0f,     0.5f,       1.0f, -0.0f,
                                    2.5f,  32.0f, 1e30f, 3.0e-39f, 16777216.0f};
+
+/* With this set the random trees are nearly complete: a leaf above the last level is rare. */
+static int dense_trees;
 
 /* Adds a subtree of at most DEPTH levels; some branches stop early, some run deep. */
 static int grow(tree_t *t, int depth, uint32_t nf, const int *is_cat) {
   int id = t->n++;
-  int leaf = depth == 0 || t->n + 2 >= MAX_NODES || rnd_below(6) == 0;
+  int leaf = depth == 0 || t->n + 2 >= MAX_NODES || rnd_below(dense_trees ? 40 : 6) == 0;
   t->left[id] = t->right[id] = -1;
   t->feature[id] = 0;
   t->dleft[id] = (int)rnd_below(2);
@@ -369,7 +373,7 @@ static int grow(tree_t *t, int depth, uint32_t nf, const int *is_cat) {
   else
     t->value[id] = (float)((int)rnd_below(200) - 100) / 16.0f;
   /* An unbalanced tree: one side often much deeper than the other. */
-  int ldepth = depth - 1, rdepth = rnd_below(3) == 0 ? (depth - 1) / 3 : depth - 1;
+  int ldepth = depth - 1, rdepth = !dense_trees && rnd_below(3) == 0 ? (depth - 1) / 3 : depth - 1;
   if (rnd_below(2)) {
     int tmp = ldepth;
     ldepth = rdepth;
@@ -420,7 +424,8 @@ static char *random_model(uint64_t seed, int ntrees, int depth, uint32_t nf, int
   put(&b, "],\"trees\":[");
   for (int i = 0; i < ntrees; i++) {
     t.n = 0;
-    grow(&t, 1 + (int)rnd_below((uint32_t)depth), nf, is_cat);
+    grow(&t, dense_trees ? depth - (int)rnd_below(2) : 1 + (int)rnd_below((uint32_t)depth), nf,
+         is_cat);
     if (perturb && i == 0)
       for (int k = 0; k < t.n; k++)
         if (t.left[k] < 0) t.value[k] += 0.25f;
@@ -691,6 +696,61 @@ static void test_random_numeric(void) {
   narrow_sets = 0;
 }
 
+/*
+ * The ranks kernel's forests (forest.h, grove_ranks_t: numeric splits, one group, 1-32
+ * features, depth 8-12), through every kernel at every batch size, on rows on and beside
+ * the thresholds (-0 and +0 both among them), +-0 and +-inf; and forests it does not take.
+ */
+static void test_ranks(void) {
+  static const random_case_t cases[] = {
+      {31, 70, 8, 28, 0, 0}, {32, 40, 9, 1, 0, 0},   {33, 33, 8, 16, 0, 0},
+      {34, 50, 10, 17, 0, 0}, {35, 24, 8, 32, 0, 0}, {36, 17, 8, 5, 0, 0},
+  };
+  numeric_only = 1;
+  dense_trees = 1;
+  const int kernels_walk_ranks = grove__kernel_get()->ranks;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    grove_forest_t *f = load_random(cases[i].seed, cases[i].ntrees, cases[i].depth, cases[i].nf,
+                                    cases[i].nclass, 0);
+    char name[120];
+    snprintf(name, sizeof name, "ranks: random model %llu (%d trees, %u features)",
+             (unsigned long long)cases[i].seed, cases[i].ntrees, cases[i].nf);
+    CHECK(f != NULL && f->info.max_depth >= GROVE_RANKS_MIN_DEPTH, name);
+    if (f == NULL) continue;
+    printf("# %s: %llu nodes, depth %u, block %zu bytes, ranks %zu bytes\n", name,
+           (unsigned long long)f->info.num_nodes, f->info.max_depth, f->block_size,
+           f->ranks ? f->ranks->bytes : 0);
+    char what[200];
+    snprintf(what, sizeof what, "%s: ranks built for depth %u", name, f->info.max_depth);
+    if (!kernels_walk_ranks)
+      CHECK_CANNOT_RUN(what, "the kernels in use are not avx512's");
+    else
+      CHECK(f->ranks != NULL && f->ranks->depth == f->info.max_depth &&
+                strcmp(grove_forest_kernel(f), GROVE_KERNEL_RANKS_NAME) == 0,
+            what);
+    check_forest(f, name, 300);
+    grove_forest_free(f);
+  }
+  /* Forests it leaves to the rows kernel: 33 features, three groups, depth 7, categorical. */
+  static const random_case_t others[] = {
+      {37, 40, 8, 33, 0, 0}, {38, 45, 8, 9, 3, 0}, {39, 40, 7, 9, 0, 0}};
+  for (size_t i = 0; i <= sizeof others / sizeof *others; i++) {
+    numeric_only = i < sizeof others / sizeof *others;
+    const random_case_t *c = numeric_only ? &others[i] : &cases[0];
+    grove_forest_t *f = load_random(c->seed, c->ntrees, c->depth, c->nf, c->nclass, 0);
+    char what[160];
+    snprintf(what, sizeof what, "ranks: none for a forest of %u features, %d groups, depth %u%s",
+             c->nf, c->nclass ? c->nclass : 1, f ? f->info.max_depth : 0,
+             numeric_only ? "" : ", categorical splits");
+    CHECK(f != NULL && f->ranks == NULL &&
+              (numeric_only || f->info.num_categorical_splits > 0),
+          what);
+    grove_forest_free(f);
+  }
+  numeric_only = 0;
+  dense_trees = 0;
+}
+
 /* The checker must see a wrong kernel: scalar on a model with tree 0's leaves moved. */
 static void test_detects_mismatch(void) {
   grove_forest_t *good = load_random(7, 40, 6, 10, 0, 0), *bad = load_random(7, 40, 6, 10, 0, 1);
@@ -864,6 +924,7 @@ int main(void) {
   test_random_forests();
   test_random_lightgbm();
   test_random_numeric();
+  test_ranks();
   test_nodes8_bounds();
   test_wide_rows();
   return test_done();

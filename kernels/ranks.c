@@ -1,0 +1,150 @@
+/*
+ * Complete trees with threshold ranks (forest.h, grove_ranks_t) for the avx512 ranks
+ * kernel: derived from a forest's nodes once they are in place, built or mapped.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+int grove__ranks_wanted(const grove_forest_t *f) {
+  const grove_forest_info_t *i = &f->info;
+  return grove__kernel_get()->ranks && grove__simd_fits(f) && !f->leaf64 &&
+         f->num_linear_leaves == 0 && i->num_categorical_splits == 0 &&
+         f->num_zero_missing == 0 && i->num_groups == 1 && i->num_trees > 0 &&
+         i->num_features >= 1 && i->num_features <= GROVE_RANKS_MAX_FEATURES &&
+         i->max_depth >= GROVE_RANKS_MIN_DEPTH && i->max_depth <= GROVE_RANKS_MAX_DEPTH;
+}
+
+static int float_order(const void *a, const void *b) {
+  const float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+/* The index of T among the N ascending floats U (it is one of them). */
+static uint32_t rank_of(const float *u, uint32_t n, float t) {
+  uint32_t lo = 0, hi = n;
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (u[mid] < t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+typedef struct {
+  const grove_forest_t *f;
+  grove_ranks_t *r;
+  uint32_t *words;
+  float *leaves;
+  uint32_t *offsets;
+  float *thresholds;
+} fill_t;
+
+/* Lays out node N of tree lane LANE of group G at position P, depth D, and what is below it;
+ * REACHED is 0 in the right subtree of a pad, where no row goes (left zero). */
+static void fill(const fill_t *c, uint32_t g, uint32_t lane, uint32_t n, uint32_t p, uint32_t d,
+                 int reached) {
+  const uint32_t depth = c->r->depth, splits = (1u << depth) - 1;
+  const grove_node_t *node = &c->f->nodes[n];
+  if (d == depth) {
+    if (reached)
+      c->leaves[((size_t)g * (splits + 1) + (p - splits)) * GROVE_RANKS_LANES + lane] = node->value;
+    return;
+  }
+  uint32_t *w = &c->words[((size_t)g * splits + p) * GROVE_RANKS_LANES + lane];
+  if (reached && node->feature >= 0) {
+    const uint32_t j = (uint32_t)node->feature, first = c->offsets[j];
+    *w = rank_of(c->thresholds + first, c->offsets[j + 1] - first, node->value) |
+         j << GROVE_RANKS_FEATURE_SHIFT;
+    fill(c, g, lane, node->left, 2 * p + 1, d + 1, 1);
+    fill(c, g, lane, node->left + 1, 2 * p + 2, d + 1, 1);
+  } else {
+    *w = reached ? GROVE_RANKS_PAD : 0;
+    fill(c, g, lane, n, 2 * p + 1, d + 1, reached);
+    fill(c, g, lane, n, 2 * p + 2, d + 1, 0);
+  }
+}
+
+int grove__ranks_attach(grove_forest_t *f) {
+  f->ranks = NULL;
+  if (!grove__ranks_wanted(f)) return 0;
+  const uint32_t nf = f->info.num_features, nt = f->info.num_trees, depth = f->info.max_depth;
+  const uint32_t groups = (nt + GROVE_RANKS_LANES - 1) / GROVE_RANKS_LANES;
+  const size_t words_bytes = (size_t)groups * (((size_t)1 << depth) - 1) * GROVE_RANKS_LANES * 4,
+               leaves_bytes = (size_t)groups * ((size_t)1 << depth) * GROVE_RANKS_LANES * 4;
+  if (words_bytes + leaves_bytes > f->block_size) return 0; /* sparse deep trees: rows kernel */
+
+  /* Each feature's thresholds: counted, gathered, sorted, made unique. */
+  uint64_t splits = 0;
+  uint32_t *offsets = calloc((size_t)nf + 1, sizeof *offsets);
+  if (offsets == NULL) return -1;
+  for (uint64_t i = 0; i < f->info.num_nodes; i++)
+    if (f->nodes[i].feature >= 0) offsets[f->nodes[i].feature + 1]++, splits++;
+  for (uint32_t j = 0; j < nf; j++) offsets[j + 1] += offsets[j];
+  float *all = malloc((splits ? splits : 1) * sizeof *all);
+  uint32_t *at = malloc((size_t)nf * sizeof *at);
+  if (all == NULL || at == NULL) {
+    free(offsets);
+    free(all);
+    free(at);
+    return -1;
+  }
+  memcpy(at, offsets, (size_t)nf * sizeof *at);
+  for (uint64_t i = 0; i < f->info.num_nodes; i++)
+    if (f->nodes[i].feature >= 0) all[at[f->nodes[i].feature]++] = f->nodes[i].value;
+  uint32_t unique = 0, widest = 0;
+  for (uint32_t j = 0; j < nf; j++) {
+    const uint32_t first = offsets[j], n = offsets[j + 1] - first, start = unique;
+    qsort(all + first, n, sizeof *all, float_order);
+    /* -0 and +0 are one threshold: x < -0 and x < +0 decide alike. */
+    for (uint32_t k = 0; k < n; k++)
+      if (unique == start || all[unique - 1] != all[first + k]) all[unique++] = all[first + k];
+    offsets[j] = start;
+    if (unique - start > widest) widest = unique - start;
+  }
+  offsets[nf] = unique;
+  free(at);
+  if (widest > GROVE_RANKS_MAX_UNIQUE) {
+    free(offsets);
+    free(all);
+    return 0;
+  }
+
+  const size_t thr_bytes = ((size_t)unique * 4 + 63) / 64 * 64,
+               off_bytes = (((size_t)nf + 1) * 4 + 63) / 64 * 64;
+  const size_t head = (sizeof(grove_ranks_t) + 63) / 64 * 64,
+               bytes = head + words_bytes + leaves_bytes + thr_bytes + off_bytes;
+  unsigned char *mem = aligned_alloc(GROVE_FOREST_ALIGN, bytes);
+  if (mem == NULL) {
+    free(offsets);
+    free(all);
+    return -1;
+  }
+  memset(mem, 0, bytes);
+  grove_ranks_t *r = (grove_ranks_t *)mem;
+  unsigned char *p = mem + head;
+  uint32_t *words = (uint32_t *)p;
+  float *leaves = (float *)(p + words_bytes), *thresholds = (float *)(p + words_bytes + leaves_bytes);
+  uint32_t *offs = (uint32_t *)(p + words_bytes + leaves_bytes + thr_bytes);
+  memcpy(thresholds, all, (size_t)unique * sizeof *all);
+  memcpy(offs, offsets, ((size_t)nf + 1) * sizeof *offs);
+  free(all);
+  free(offsets);
+  *r = (grove_ranks_t){.depth = depth,
+                       .num_groups = groups,
+                       .words = words,
+                       .leaves = leaves,
+                       .thresholds = thresholds,
+                       .offsets = offs,
+                       .bytes = bytes};
+  const fill_t c = {f, r, words, leaves, offs, thresholds};
+  for (uint32_t t = 0; t < nt; t++)
+    fill(&c, t / GROVE_RANKS_LANES, t % GROVE_RANKS_LANES, f->roots[t], 0, 0, 1);
+  f->ranks = r;
+  return 0;
+}
+
+void grove__ranks_free(grove_ranks_t *ranks) { free(ranks); }
