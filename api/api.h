@@ -205,7 +205,7 @@ typedef struct {
 /*
  * GET /v1/models/{name}: {"name", "format", "objective", "task", "num_features", "trees",
  * "max_depth", "leaves", "num_outputs", "classes", "memory_bytes", "explain_memory_bytes",
- * "explainable", "explain_error" (only when explainable is false: why, in the engine's
+ * "kernel_memory_bytes", "explainable", "explain_error" (only when explainable is false: why, in the engine's
  * words), "isa", "kernel", "loaded_at", "schema": {...}} where schema is the model's
  * schema.json, or one generated from the feature names and types ({"features": [{"name":
  * "f0", "type": "numeric"}...]}).

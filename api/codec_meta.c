@@ -222,6 +222,7 @@ static json_object *model_json(const api_model_meta_t *meta, const grove_forest_
   add(o, "memory_bytes", json_object_new_int64((int64_t)info.memory_bytes), failed);
   add(o, "explain_memory_bytes", json_object_new_int64((int64_t)info.explain_memory_bytes),
       failed);
+  add(o, "kernel_memory_bytes", json_object_new_int64((int64_t)info.kernel_memory_bytes), failed);
   add_explainable(o, forest, failed);
   add(o, "isa", new_string(grove_engine_isa()), failed);
   add(o, "kernel", new_string(grove_forest_kernel(forest)), failed);

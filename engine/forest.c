@@ -26,8 +26,12 @@ int grove__forest_attach_derived(grove_forest_t *f) {
     f->info.explain_memory_bytes =
         f->info.num_nodes * (sizeof *f->cover_ratios + sizeof *f->shap_flags);
   if (grove__forest_attach_lanes(f) == 0 && grove__ranks_attach(f) == 0 &&
-      grove__shap_blocks_build(f) == 0)
+      grove__shap_blocks_build(f) == 0) {
+    f->info.kernel_memory_bytes =
+        (f->tops6_lanes ? grove__top6_lanes_words(f->info.num_trees) * sizeof *f->tops6_lanes : 0) +
+        (f->ranks ? f->ranks->bytes : 0);
     return 0;
+  }
   free(f->tops6_lanes);
   f->tops6_lanes = NULL;
   grove__ranks_free(f->ranks);

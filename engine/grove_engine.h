@@ -111,6 +111,9 @@ typedef struct {
   size_t memory_bytes; /* size of the flat block */
   size_t explain_memory_bytes; /* the explanation walks' arrays and tables (at most the block's
                                   size more than the node covers they replace) */
+  size_t kernel_memory_bytes;  /* the kernels' tables outside the flat block (the trees kernel's
+                                  copy of the 6-level tables, the ranks kernel's complete trees);
+                                  0 where the kernels in use walk the block alone */
   double base_margin;  /* base_score converted to margin space */
   int has_feature_names;
 } grove_forest_info_t;

@@ -67,6 +67,7 @@ static int compare_forests(const grove_forest_t *a, const grove_forest_t *b, con
   bad += ia.num_features != ib.num_features || ia.num_trees != ib.num_trees ||
          ia.num_nodes != ib.num_nodes || ia.max_depth != ib.max_depth ||
          ia.memory_bytes != ib.memory_bytes || ia.num_outputs != ib.num_outputs ||
+         ia.kernel_memory_bytes != ib.kernel_memory_bytes ||
          ia.task != ib.task || ia.transform != ib.transform ||
          ia.has_feature_names != ib.has_feature_names;
   for (uint32_t j = 0; j < ia.num_features; j++) {

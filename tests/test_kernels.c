@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "builder.h"
 #include "cpu.h"
@@ -696,6 +697,48 @@ static void test_random_numeric(void) {
   narrow_sets = 0;
 }
 
+/* A model image of F (random case C) derives the same ranks at map: same bytes, same margins. */
+static void check_ranks_image(const grove_forest_t *f, const random_case_t *c) {
+  size_t len;
+  char *json = random_model(c->seed, c->ntrees, c->depth, c->nf, c->nclass, 0, &len);
+  const grove_source_id_t id = grove_source_id_of(json, len);
+  char path[] = "/tmp/grove-test-ranks-XXXXXX";
+  const int fd = mkstemp(path);
+  grove_forest_t *img = NULL;
+  grove_error_t err;
+  const int ok = fd >= 0 && grove_forest_image_write(f, &id, path, &err) == GROVE_OK &&
+                 grove_forest_image_load(path, &id, &img, &err) == GROVE_OK;
+  if (!ok) printf("# %s\n", fd >= 0 ? err.msg : "mkstemp failed");
+  const grove_ranks_t *a = f->ranks, *b = ok ? img->ranks : NULL;
+  const size_t splits = a ? ((size_t)1 << a->depth) - 1 : 0;
+  CHECK(ok && (a == NULL) == (b == NULL) &&
+            (a == NULL ||
+             (a->bytes == b->bytes && a->num_groups == b->num_groups &&
+              memcmp(a->words, b->words, a->num_groups * splits * GROVE_RANKS_LANES * 4) == 0 &&
+              memcmp(a->leaves, b->leaves, a->num_groups * (splits + 1) * GROVE_RANKS_LANES * 4) ==
+                  0)),
+        "ranks: a mapped image derives the same ranks as the source");
+  if (ok) {
+    const size_t nrows = 200;
+    float *rows = make_rows(f, nrows, 5);
+    for (size_t i = 0; i < nrows * f->info.num_features; i++)
+      if (rows[i] != rows[i]) rows[i] = 1.0f;
+    float pa[200], pb[200];
+    const grove_predict_opts_t o = {.margin = 1};
+    CHECK(grove_forest_predict(f, rows, nrows, pa, &o, &err) == GROVE_OK &&
+              grove_forest_predict(img, rows, nrows, pb, &o, &err) == GROVE_OK &&
+              memcmp(pa, pb, sizeof pa) == 0,
+          "ranks: the mapped image's margins are the source's, bit for bit");
+    free(rows);
+  }
+  grove_forest_free(img);
+  if (fd >= 0) {
+    close(fd);
+    unlink(path);
+  }
+  free(json);
+}
+
 /*
  * The ranks kernel's forests (forest.h, grove_ranks_t: numeric splits, one group, 1-32
  * features, depth 8-12), through every kernel at every batch size, on rows on and beside
@@ -726,9 +769,11 @@ static void test_ranks(void) {
       CHECK_CANNOT_RUN(what, "the kernels in use are not avx512's");
     else
       CHECK(f->ranks != NULL && f->ranks->depth == f->info.max_depth &&
+                f->info.kernel_memory_bytes == f->ranks->bytes &&
                 strcmp(grove_forest_kernel(f), GROVE_KERNEL_RANKS_NAME) == 0,
             what);
     check_forest(f, name, 300);
+    if (i == 0) check_ranks_image(f, &cases[i]);
     grove_forest_free(f);
   }
   /* Forests it leaves to the rows kernel: 33 features, three groups, depth 7, categorical. */
