@@ -16,22 +16,24 @@ int grove__ranks_wanted(const grove_forest_t *f) {
          i->max_depth >= GROVE_RANKS_MIN_DEPTH && i->max_depth <= GROVE_RANKS_MAX_DEPTH;
 }
 
-static int float_order(const void *a, const void *b) {
-  const float x = *(const float *)a, y = *(const float *)b;
-  return (x > y) - (x < y);
+/* A float's bits as an unsigned key in the floats' order (no NaN here; -0 just below +0). */
+static uint64_t float_key(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u & 0x80000000u ? ~u : u | 0x80000000u;
 }
 
-/* The index of T among the N ascending floats U (it is one of them). */
-static uint32_t rank_of(const float *u, uint32_t n, float t) {
-  uint32_t lo = 0, hi = n;
-  while (lo < hi) {
-    const uint32_t mid = lo + (hi - lo) / 2;
-    if (u[mid] < t)
-      lo = mid + 1;
-    else
-      hi = mid;
+/* Sorts the N pairs A (a float's key in the high 32 bits, its node in the low ones) by key
+ * (TMP: room for N): a radix sort byte by byte, as qsort and a search per node cost more
+ * than mapping a big forest's whole image. */
+static void sort_pairs(uint64_t *a, uint32_t n, uint64_t *tmp) {
+  for (int shift = 32; shift < 64; shift += 8) {
+    uint32_t count[257] = {0};
+    for (uint32_t i = 0; i < n; i++) count[(a[i] >> shift & 0xffu) + 1]++;
+    for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+    for (uint32_t i = 0; i < n; i++) tmp[count[a[i] >> shift & 0xffu]++] = a[i];
+    memcpy(a, tmp, (size_t)n * sizeof *a);
   }
-  return lo;
 }
 
 typedef struct {
@@ -39,8 +41,7 @@ typedef struct {
   grove_ranks_t *r;
   uint32_t *words;
   float *leaves;
-  uint32_t *offsets;
-  float *thresholds;
+  const uint32_t *node_rank; /* per split node: its threshold's rank */
 } fill_t;
 
 /* Lays out node N of tree lane LANE of group G at position P, depth D, and what is below it;
@@ -56,9 +57,7 @@ static void fill(const fill_t *c, uint32_t g, uint32_t lane, uint32_t n, uint32_
   }
   uint32_t *w = &c->words[((size_t)g * splits + p) * GROVE_RANKS_LANES + lane];
   if (reached && node->feature >= 0) {
-    const uint32_t j = (uint32_t)node->feature, first = c->offsets[j];
-    *w = rank_of(c->thresholds + first, c->offsets[j + 1] - first, node->value) |
-         j << GROVE_RANKS_FEATURE_SHIFT;
+    *w = c->node_rank[n] | (uint32_t)node->feature << GROVE_RANKS_FEATURE_SHIFT;
     fill(c, g, lane, node->left, 2 * p + 1, d + 1, 1);
     fill(c, g, lane, node->left + 1, 2 * p + 2, d + 1, 1);
   } else {
@@ -77,38 +76,53 @@ int grove__ranks_attach(grove_forest_t *f) {
                leaves_bytes = (size_t)groups * ((size_t)1 << depth) * GROVE_RANKS_LANES * 4;
   if (words_bytes + leaves_bytes > f->block_size) return 0; /* sparse deep trees: rows kernel */
 
-  /* Each feature's thresholds: counted, gathered, sorted, made unique. */
+  /* Each feature's thresholds: counted, gathered with their nodes, sorted, made unique,
+   * each node given its threshold's rank. */
+  const uint64_t nn = f->info.num_nodes;
   uint64_t splits = 0;
-  uint32_t *offsets = calloc((size_t)nf + 1, sizeof *offsets);
-  if (offsets == NULL) return -1;
-  for (uint64_t i = 0; i < f->info.num_nodes; i++)
+  uint32_t *offsets = calloc((size_t)nf + 1, sizeof *offsets), *at = malloc(nf * sizeof *at),
+           *node_rank = malloc(nn * sizeof *node_rank);
+  for (uint64_t i = 0; offsets != NULL && i < nn; i++)
     if (f->nodes[i].feature >= 0) offsets[f->nodes[i].feature + 1]++, splits++;
-  for (uint32_t j = 0; j < nf; j++) offsets[j + 1] += offsets[j];
+  uint64_t *pairs = malloc((splits ? splits : 1) * sizeof *pairs),
+           *tmp = malloc((splits ? splits : 1) * sizeof *tmp);
   float *all = malloc((splits ? splits : 1) * sizeof *all);
-  uint32_t *at = malloc((size_t)nf * sizeof *at);
-  if (all == NULL || at == NULL) {
+  if (offsets == NULL || at == NULL || node_rank == NULL || pairs == NULL || tmp == NULL ||
+      all == NULL) {
     free(offsets);
-    free(all);
     free(at);
+    free(node_rank);
+    free(pairs);
+    free(tmp);
+    free(all);
     return -1;
   }
+  for (uint32_t j = 0; j < nf; j++) offsets[j + 1] += offsets[j];
   memcpy(at, offsets, (size_t)nf * sizeof *at);
-  for (uint64_t i = 0; i < f->info.num_nodes; i++)
-    if (f->nodes[i].feature >= 0) all[at[f->nodes[i].feature]++] = f->nodes[i].value;
+  for (uint64_t i = 0; i < nn; i++)
+    if (f->nodes[i].feature >= 0)
+      pairs[at[f->nodes[i].feature]++] = float_key(f->nodes[i].value) << 32 | i;
   uint32_t unique = 0, widest = 0;
   for (uint32_t j = 0; j < nf; j++) {
     const uint32_t first = offsets[j], n = offsets[j + 1] - first, start = unique;
-    qsort(all + first, n, sizeof *all, float_order);
-    /* -0 and +0 are one threshold: x < -0 and x < +0 decide alike. */
-    for (uint32_t k = 0; k < n; k++)
-      if (unique == start || all[unique - 1] != all[first + k]) all[unique++] = all[first + k];
+    sort_pairs(pairs + first, n, tmp);
+    for (uint32_t k = 0; k < n; k++) {
+      const uint32_t node = (uint32_t)pairs[first + k];
+      const float t = f->nodes[node].value;
+      /* -0 and +0 are one threshold: x < -0 and x < +0 decide alike. */
+      if (unique == start || all[unique - 1] != t) all[unique++] = t;
+      node_rank[node] = unique - 1 - start;
+    }
     offsets[j] = start;
     if (unique - start > widest) widest = unique - start;
   }
   offsets[nf] = unique;
   free(at);
+  free(pairs);
+  free(tmp);
   if (widest > GROVE_RANKS_MAX_UNIQUE) {
     free(offsets);
+    free(node_rank);
     free(all);
     return 0;
   }
@@ -120,6 +134,7 @@ int grove__ranks_attach(grove_forest_t *f) {
   unsigned char *mem = aligned_alloc(GROVE_FOREST_ALIGN, bytes);
   if (mem == NULL) {
     free(offsets);
+    free(node_rank);
     free(all);
     return -1;
   }
@@ -140,9 +155,10 @@ int grove__ranks_attach(grove_forest_t *f) {
                        .thresholds = thresholds,
                        .offsets = offs,
                        .bytes = bytes};
-  const fill_t c = {f, r, words, leaves, offs, thresholds};
+  const fill_t c = {f, r, words, leaves, node_rank};
   for (uint32_t t = 0; t < nt; t++)
     fill(&c, t / GROVE_RANKS_LANES, t % GROVE_RANKS_LANES, f->roots[t], 0, 0, 1);
+  free(node_rank);
   f->ranks = r;
   return 0;
 }
