@@ -43,7 +43,10 @@ same float32 array, cycled the same way. First `grove predict` on the CSV must a
 XGBoost's `inplace_predict` within 1e-5 on every output. Then, per batch size, each engine
 scores consecutive slices of the rows until --min-time has passed (grove: `grove bench`,
 whole passes; Python: `booster.inplace_predict(X[i:i+b])` and `predict_proba`, Python call
-overhead included, since that is how a Python server calls them). OMP_NUM_THREADS=1 is set
+overhead included, since that is how a Python server calls them). With --rounds N the
+engines take turns N times (grove, then XGBoost, then scikit-learn, N times over) and each
+keeps its best figure per batch size: the issue's "best of 5 alternated runs", which a
+shared VM's bursts of load otherwise put on one engine only. OMP_NUM_THREADS=1 is set
 before sklearn and xgboost are imported (sklearn's predictor then runs on one thread);
 XGBoost's thread count is set with booster.set_param({"nthread": n}).
 """
@@ -309,6 +312,13 @@ def time_grove(grove, model, csv, nrows, batches, threads, min_time_ms):
     return recs
 
 
+def keep_best(results, key, recs):
+    """Each batch's fastest record over the rounds so far (--rounds: best of alternated runs)."""
+    old = results.get(key, {})
+    results[key] = {b: r if b not in old or r["rows_per_s"] > old[b]["rows_per_s"] else old[b]
+                    for b, r in recs.items()}
+
+
 def check_equal(grove, m, bst):
     """grove predict on the CSV against XGBoost on the same float32 rows."""
     p = subprocess.run([grove, "predict", m["model"], "--input", m["csv"], "--threads", str(NCPU)],
@@ -348,6 +358,8 @@ def main():
     ap.add_argument("--models", default="income,income-sklearn,500x8,1000x6x5")
     ap.add_argument("--batch", default="1,16,256,4096,65536")
     ap.add_argument("--min-time", type=int, default=500, help="ms per engine and batch size")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate the engines this many times, keeping each one's best")
     args = ap.parse_args()
     t_start = time.time()
     batches = [int(b) for b in args.batch.split(",")]
@@ -360,9 +372,9 @@ def main():
     isa = json.loads(subprocess.run([args.grove, "info", os.path.join(ROOT, "models/income")],
                                     capture_output=True, text=True, env=grove_env()).stdout)
     print("# engine_compare: %s, %d CPUs; grove isa=%s kernel=%s; xgboost %s, scikit-learn %s, numpy %s, "
-          "python %s; --min-time %d ms" % (cpu, NCPU, isa["isa"], isa["kernel"], xgb.__version__,
-                                          sklearn.__version__, np.__version__, platform.python_version(),
-                                          args.min_time))
+          "python %s; --min-time %d ms; best of %d alternated rounds" % (
+              cpu, NCPU, isa["isa"], isa["kernel"], xgb.__version__, sklearn.__version__, np.__version__,
+              platform.python_version(), args.min_time, args.rounds))
     results = {}  # (model, engine) -> {batch: rec}
     checks = []
     infos = {}
@@ -384,12 +396,13 @@ def main():
                   % (name, SPECS[name]["desc"], info["trees"], info["nodes"], len(m["X"]), nrows))
             X = cycle(m["X"], nrows)
             bs = [min(b, nrows) for b in batches]
-            for threads in (1, NCPU):
-                log("%s: grove, %d thread(s)" % (name, threads))
-                recs = time_grove(args.grove, m["model"], m["csv"], nrows, bs, threads, args.min_time)
-                results[(name, "grove", threads)] = {r["batch"]: r for r in recs}
-            log("%s: scikit-learn, 1 thread" % name)
-            results[(name, "sklearn", 1)] = {b: time_py(sk.predict_proba, X, b, mt) for b in bs}
+            for rnd in range(args.rounds):
+                for threads in (1, NCPU):
+                    log("%s: grove, %d thread(s), round %d" % (name, threads, rnd + 1))
+                    recs = time_grove(args.grove, m["model"], m["csv"], nrows, bs, threads, args.min_time)
+                    keep_best(results, (name, "grove", threads), {r["batch"]: r for r in recs})
+                log("%s: scikit-learn, 1 thread, round %d" % (name, rnd + 1))
+                keep_best(results, (name, "sklearn", 1), {b: time_py(sk.predict_proba, X, b, mt) for b in bs})
             continue
         bst = xgb.Booster(model_file=m["model"])
         if sk is not None:
@@ -427,18 +440,20 @@ def main():
         sys.stdout.flush()
         X = cycle(m["X"], nrows)
         bs = [min(b, nrows) for b in batches]
-        for threads in (1, NCPU):
-            log("%s: grove, %d thread(s)" % (name, threads))
-            recs = time_grove(args.grove, m["model"], m["csv"], nrows, bs, threads, args.min_time)
-            results[(name, "grove", threads)] = {r["batch"]: r for r in recs}
-        for threads in (1, NCPU):
-            log("%s: XGBoost, %d thread(s)" % (name, threads))
-            bst.set_param({"nthread": threads})
-            results[(name, "xgboost", threads)] = {b: time_py(bst.inplace_predict, X, b, mt) for b in bs}
-        if sk is None:
-            continue
-        log("%s: scikit-learn, 1 thread" % name)
-        results[(name, "sklearn", 1)] = {b: time_py(sk.predict_proba, X, b, mt) for b in bs}
+        for rnd in range(args.rounds):
+            for threads in (1, NCPU):
+                log("%s: grove, %d thread(s), round %d" % (name, threads, rnd + 1))
+                recs = time_grove(args.grove, m["model"], m["csv"], nrows, bs, threads, args.min_time)
+                keep_best(results, (name, "grove", threads), {r["batch"]: r for r in recs})
+            for threads in (1, NCPU):
+                log("%s: XGBoost, %d thread(s), round %d" % (name, threads, rnd + 1))
+                bst.set_param({"nthread": threads})
+                keep_best(results, (name, "xgboost", threads),
+                          {b: time_py(bst.inplace_predict, X, b, mt) for b in bs})
+            if sk is None:
+                continue
+            log("%s: scikit-learn, 1 thread, round %d" % (name, rnd + 1))
+            keep_best(results, (name, "sklearn", 1), {b: time_py(sk.predict_proba, X, b, mt) for b in bs})
 
     # ---- report ----
     label = {"grove": "grove", "xgboost": "XGBoost inplace_predict", "sklearn": "sklearn HGB predict_proba",
@@ -511,7 +526,7 @@ def main():
             ", ".join("%d: %.2f" % (b, 1e6 / r[min(b, SPECS["income"]["rows"])]["rows_per_s"]) for b in big)))
         if 1 in batches:
             u = r[1]["us_per_call"]
-            print("- income, batch 1: < 3 µs per row: %s (%.2f µs)" % ("MET" if u < 3 else "NOT MET", u))
+            print("- income, batch 1: <= 2 µs per row (#17 part 1): %s (%.2f µs)" % ("MET" if u <= 2 else "NOT MET", u))
     print()
     print("equality checks: " + "; ".join("%s %s (max diff %.2g)" % (n, "OK" if ok else "FAILED", d)
                                           for n, ok, d, _ in checks))
