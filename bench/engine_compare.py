@@ -422,10 +422,10 @@ def main():
         if sk is None:  # fulldepth: no scikit-learn peer; the N(0, 1.5^2) rows have no labels
             full = info["trees"] * (2 ** (info["max_depth"] + 1) - 1)
             depth, at8 = walk_depths(m["model"], m["X"][:20000])
-            print("model %-9s %s | grove/XGBoost: %d trees, max depth %d, %d nodes = %.1f%% of complete trees "
+            print("model %-9s %s | grove (kernel %s)/XGBoost: %d trees, max depth %d, %d nodes = %.1f%% of complete trees "
                   "(%d), accuracy %s | walks (first 20000 rows x %d trees, XGBoost pred_leaf): mean leaf depth "
                   "%.2f, %.1f%% at depth 8 | rows: %d distinct, cycled to %d"
-                  % (name, SPECS[name]["desc"], info["trees"], info["max_depth"], info["nodes"],
+                  % (name, SPECS[name]["desc"], info["kernel"], info["trees"], info["max_depth"], info["nodes"],
                      100.0 * info["nodes"] / full, full,
                      "n/a (no labels)" if m["y"][0] < 0 else "%.4f" % acc(px), info["trees"], depth, 100 * at8,
                      len(m["X"]), nrows))
@@ -433,9 +433,10 @@ def main():
             ps = sk.predict_proba(m["X"])
             infos[name] = dict(info=info, sk_trees=sk_trees, sk_nodes=sk_nodes, acc_x=acc(px), acc_s=acc(ps),
                                nrows=nrows, distinct=len(m["X"]))
-            print("model %-9s %s | grove/XGBoost: %d trees, %d nodes, accuracy %.4f | sklearn "
+            print("model %-9s %s | grove (kernel %s)/XGBoost: %d trees, %d nodes, accuracy %.4f | sklearn "
                   "HistGradientBoostingClassifier: %d trees, %d nodes, accuracy %.4f | rows: %d distinct, "
-                  "cycled to %d" % (name, SPECS[name]["desc"], info["trees"], info["nodes"], infos[name]["acc_x"],
+                  "cycled to %d" % (name, SPECS[name]["desc"], info["kernel"], info["trees"], info["nodes"],
+                                    infos[name]["acc_x"],
                                     sk_trees, sk_nodes, infos[name]["acc_s"], len(m["X"]), nrows))
         sys.stdout.flush()
         X = cycle(m["X"], nrows)
