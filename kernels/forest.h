@@ -335,15 +335,16 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
 #define GROVE_RANKS_FEATURE_SHIFT 16
 #define GROVE_RANKS_RANK_MASK     0xffffu
 #define GROVE_RANKS_PAD           GROVE_RANKS_RANK_MASK /* feature 0, rank 65535: left */
-#define GROVE_RANKS_MAX_UNIQUE    65535u /* thresholds per feature: ranks 0-65534 */
+/* Thresholds a feature may have: ranks 0-65534, below the pad's. */
+#define GROVE_RANKS_MAX_UNIQUE    65535u
 typedef struct {
-  uint32_t depth;             /* D */
-  uint32_t num_groups;        /* groups of GROVE_RANKS_LANES trees (zeros past the last tree) */
-  const uint32_t *words;      /* [group][position < 2^D - 1][lane] */
-  const float *leaves;        /* [group][leaf < 2^D][lane] */
-  const float *thresholds;    /* each feature's unique split thresholds, ascending: */
-  const uint32_t *offsets;    /*   feature j's are [offsets[j], offsets[j + 1]) */
-  size_t bytes;               /* of the allocation holding all of them */
+  uint32_t depth;          /* D */
+  uint32_t num_groups;     /* groups of GROVE_RANKS_LANES trees (zeros past the last tree) */
+  const uint32_t *words;   /* [group][position < 2^D - 1][lane] */
+  const float *leaves;     /* [group][leaf < 2^D][lane] */
+  const float *thresholds; /* each feature's unique split thresholds, ascending: */
+  const uint32_t *offsets; /*   feature j's are [offsets[j], offsets[j + 1]) */
+  size_t bytes;            /* of the allocation holding all of them */
 } grove_ranks_t;
 
 struct grove_forest {

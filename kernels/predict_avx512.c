@@ -1,9 +1,10 @@
 /*
  * AVX-512 kernels (built with -mavx512f -mavx512bw -mavx512vl -mavx512dq; the only file
- * with AVX-512 intrinsics). Both walk 16 lanes level by level, deciding each split
- * exactly as grove__node_next() does (see the split truth table in kernels.h), and add
- * each row's leaf values to its margin one tree at a time in model order, so the margins
- * are bit-identical to the scalar kernel's:
+ * of kernels with AVX-512 intrinsics). All walk 16 lanes level by level, deciding each
+ * split exactly as grove__node_next() does (see the split truth table in kernels.h), and
+ * add each row's leaf values to its margin one tree at a time in model order, so the
+ * margins are bit-identical to the scalar kernel's (the ranks kernel, for deep numeric
+ * forests, is described at its entry point at the end of the file):
  *  - trees: one row, 4 x 16 trees at a time (one lane per tree), gathering nodes, or for
  *    categorical forests the 6-level tables' entries (top6_trees_walk16): small batches;
  *  - rows: 16-row vectors of a feature-major block of 64 rows, through one tree (or 2 or
@@ -783,7 +784,8 @@ void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size
 
 /*
  * The ranks kernel's bins (forest.h, grove_ranks_t): for each of NB rows of ROWS (NF
- * features), how many of each feature's thresholds are <= its value, at BINS[row * 32 + j].
+ * features), how many of each feature's thresholds are <= its value, at
+ * BINS[row * RANKS_ROW_WORDS + j].
  * A branch-free binary search per feature, 16 rows in the lanes and 8 features at once
  * (each search is a chain of dependent gathers; eight chains keep the gather unit busy).
  */
@@ -809,9 +811,9 @@ static void ranks_bins(const grove_ranks_t *rk, const float *rows, size_t nb, ui
         pos[s] = _mm512_setzero_si512();
         count[s] = _mm512_set1_epi32((int)n);
         if (n > most) most = n;
-        xv[s] = j < nf ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
-                                                  _mm512_add_epi32(row_at, _mm512_set1_epi32((int)j)),
-                                                  x, 4)
+        xv[s] = j < nf ? _mm512_mask_i32gather_ps(
+                             _mm512_setzero_ps(), live,
+                             _mm512_add_epi32(row_at, _mm512_set1_epi32((int)j)), x, 4)
                        : _mm512_setzero_ps();
       }
       /* pos + step where thresholds[pos + step - 1] <= x, for steps from the largest power
@@ -824,17 +826,16 @@ static void ranks_bins(const grove_ranks_t *rk, const float *rows, size_t nb, ui
           if (j >= nf) break;
           const __m512i cand = _mm512_add_epi32(pos[s], _mm512_set1_epi32((int)step));
           const __mmask16 in = _mm512_mask_cmple_epu32_mask(live, cand, count[s]);
-          const __m512 t = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in,
-                                                    _mm512_sub_epi32(cand, one),
-                                                    rk->thresholds + rk->offsets[j], 4);
+          const __m512 t =
+              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, _mm512_sub_epi32(cand, one),
+                                       rk->thresholds + rk->offsets[j], 4);
           pos[s] = _mm512_mask_mov_epi32(pos[s], _mm512_mask_cmp_ps_mask(in, t, xv[s], _CMP_LE_OQ),
                                          cand);
         }
       }
       for (int s = 0; s < RANKS_SEARCHES && j0 + (uint32_t)s < nf; s++)
-        _mm512_mask_i32scatter_epi32(out, live,
-                                     _mm512_add_epi32(bin_at, _mm512_set1_epi32((int)j0 + s)),
-                                     pos[s], 4);
+        _mm512_mask_i32scatter_epi32(
+            out, live, _mm512_add_epi32(bin_at, _mm512_set1_epi32((int)j0 + s)), pos[s], 4);
     }
   }
 }
@@ -850,12 +851,14 @@ static inline __m512i ranks_at(__m512i p) {
 static inline __mmask16 ranks_right(__m512i w, __m512i b0, __m512i b1) {
   const __m512i bin =
       _mm512_permutex2var_epi32(b0, _mm512_srli_epi32(w, GROVE_RANKS_FEATURE_SHIFT), b1);
-  return _mm512_cmpgt_epu32_mask(bin, _mm512_and_si512(w, _mm512_set1_epi32(GROVE_RANKS_RANK_MASK)));
+  return _mm512_cmpgt_epu32_mask(bin,
+                                 _mm512_and_si512(w, _mm512_set1_epi32(GROVE_RANKS_RANK_MASK)));
 }
 
 /*
  * GROVE_RANKS_WALKS rows of a block (bins at BINS, rows past NB repeat the first) through
- * one group of 16 trees (words W, leaves L), their leaf values to LEAVES[row * 32 + lane].
+ * one group of 16 trees (words W, leaves L), their leaf values to
+ * LEAVES[row * RANKS_ROW_WORDS + lane].
  * Levels 0-2 read their words from 7 vectors the walks share, chosen by blends; the levels
  * below gather them. Every walk takes depth steps: pads carry a shallower leaf down.
  */
@@ -896,10 +899,10 @@ WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const flo
       p[i] = _mm512_mask_add_epi32(c, r, c, one);
     }
   for (int i = 0; i < GROVE_RANKS_WALKS; i++)
-    _mm512_store_si512(leaves + (size_t)i * RANKS_ROW_WORDS,
-                       _mm512_i32gather_epi32(
-                           ranks_at(_mm512_sub_epi32(p[i], _mm512_set1_epi32((int)splits))),
-                           (const int32_t *)l, 4));
+    _mm512_store_si512(
+        leaves + (size_t)i * RANKS_ROW_WORDS,
+        _mm512_i32gather_epi32(ranks_at(_mm512_sub_epi32(p[i], _mm512_set1_epi32((int)splits))),
+                               (const int32_t *)l, 4));
 }
 
 /*
@@ -945,10 +948,11 @@ void grove__predict_avx512_ranks(const grove_forest_t *f, const float *rows, siz
       for (int c = 0; c < CHUNKS && live[c]; c++) {
         const uint32_t *at = leaves + (size_t)c * 16 * RANKS_ROW_WORDS;
         for (uint32_t t = 0; t < lanes; t++)
-          acc[c] = _mm512_add_ps(acc[c], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c],
-                                                                  leaf_at, at + t, 4));
+          acc[c] = _mm512_add_ps(
+              acc[c], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c], leaf_at, at + t, 4));
       }
     }
-    for (int c = 0; c < CHUNKS; c++) _mm512_mask_storeu_ps(m + r0 + (size_t)c * 16, live[c], acc[c]);
+    for (int c = 0; c < CHUNKS; c++)
+      _mm512_mask_storeu_ps(m + r0 + (size_t)c * 16, live[c], acc[c]);
   }
 }

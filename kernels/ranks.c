@@ -10,10 +10,10 @@
 int grove__ranks_wanted(const grove_forest_t *f) {
   const grove_forest_info_t *i = &f->info;
   return grove__kernel_get()->ranks && grove__simd_fits(f) && !f->leaf64 &&
-         f->num_linear_leaves == 0 && i->num_categorical_splits == 0 &&
-         f->num_zero_missing == 0 && i->num_groups == 1 && i->num_trees > 0 &&
-         i->num_features >= 1 && i->num_features <= GROVE_RANKS_MAX_FEATURES &&
-         i->max_depth >= GROVE_RANKS_MIN_DEPTH && i->max_depth <= GROVE_RANKS_MAX_DEPTH;
+         f->num_linear_leaves == 0 && i->num_categorical_splits == 0 && f->num_zero_missing == 0 &&
+         i->num_groups == 1 && i->num_trees > 0 && i->num_features >= 1 &&
+         i->num_features <= GROVE_RANKS_MAX_FEATURES && i->max_depth >= GROVE_RANKS_MIN_DEPTH &&
+         i->max_depth <= GROVE_RANKS_MAX_DEPTH;
 }
 
 /* A float's bits as an unsigned key in the floats' order (no NaN here; -0 just below +0). */
@@ -142,7 +142,8 @@ int grove__ranks_attach(grove_forest_t *f) {
   grove_ranks_t *r = (grove_ranks_t *)mem;
   unsigned char *p = mem + head;
   uint32_t *words = (uint32_t *)p;
-  float *leaves = (float *)(p + words_bytes), *thresholds = (float *)(p + words_bytes + leaves_bytes);
+  float *leaves = (float *)(p + words_bytes),
+        *thresholds = (float *)(p + words_bytes + leaves_bytes);
   uint32_t *offs = (uint32_t *)(p + words_bytes + leaves_bytes + thr_bytes);
   memcpy(thresholds, all, (size_t)unique * sizeof *all);
   memcpy(offs, offsets, ((size_t)nf + 1) * sizeof *offs);

@@ -348,7 +348,7 @@ typedef struct {
 } tree_t;
 
 /* Thresholds that the edge values and their neighbours sit on. */
-static const float thresholds[] = {-1.0f, -0.5f, 0.0f,     0.5f,       1.0f, -0.0f,
+static const float thresholds[] = {-1.0f, -0.5f, 0.0f,  0.5f,     1.0f,       -0.0f,
                                    2.5f,  32.0f, 1e30f, 3.0e-39f, 16777216.0f};
 
 /* With this set the random trees are nearly complete: a leaf above the last level is rare. */
@@ -746,7 +746,7 @@ static void check_ranks_image(const grove_forest_t *f, const random_case_t *c) {
  */
 static void test_ranks(void) {
   static const random_case_t cases[] = {
-      {31, 70, 8, 28, 0, 0}, {32, 40, 9, 1, 0, 0},   {33, 33, 8, 16, 0, 0},
+      {31, 70, 8, 28, 0, 0},  {32, 40, 9, 1, 0, 0},  {33, 33, 8, 16, 0, 0},
       {34, 50, 10, 17, 0, 0}, {35, 24, 8, 32, 0, 0}, {36, 17, 8, 5, 0, 0},
   };
   numeric_only = 1;
@@ -787,8 +787,7 @@ static void test_ranks(void) {
     snprintf(what, sizeof what, "ranks: none for a forest of %u features, %d groups, depth %u%s",
              c->nf, c->nclass ? c->nclass : 1, f ? f->info.max_depth : 0,
              numeric_only ? "" : ", categorical splits");
-    CHECK(f != NULL && f->ranks == NULL &&
-              (numeric_only || f->info.num_categorical_splits > 0),
+    CHECK(f != NULL && f->ranks == NULL && (numeric_only || f->info.num_categorical_splits > 0),
           what);
     grove_forest_free(f);
   }
