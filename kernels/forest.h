@@ -323,18 +323,22 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
  * deep numeric forests: each group of 16 trees laid out as complete trees of the forest's
  * depth D in heap order (position p's children at 2p+1 and 2p+2), lane by lane. A split's
  * word is its threshold's rank among its feature's unique thresholds (sorted ascending) in
- * bits 0-15, the feature in bits 16-31. A row's bin for feature j is how many of j's
- * thresholds are <= its value, so the row goes right at rank k exactly when !(x < t), that
- * is bin > k (row 6 of the split truth table in kernels.h, for rows without NaN). A leaf
- * above depth D becomes GROVE_RANKS_PAD splits (always left: no bin exceeds 65535) down to
- * the leftmost leaf below it, which holds its value. Derived at load and at image map
+ * bits 0-15, the feature in bits 16-30 and GROVE_RANKS_DEFAULT_LEFT. A row's bin for feature
+ * j is how many of j's thresholds are <= its value, so the row goes right at rank k exactly
+ * when !(x < t), that is bin > k (row 6 of the split truth table in kernels.h); a NaN's bin
+ * is GROVE_RANKS_MISSING, which goes right unless the word has GROVE_RANKS_DEFAULT_LEFT (row
+ * 1; these forests have no zero band, row 2). A leaf above depth D becomes GROVE_RANKS_PAD
+ * splits (always left: no bin exceeds 65535 and NaN goes left) down to the leftmost leaf
+ * below it, which holds its value. Derived at load and at image map
  * (kernels/ranks.c) into an allocation the forest owns, when grove__ranks_wanted() and the
  * copy is no larger than the flat block.
  */
 #define GROVE_RANKS_LANES         16
 #define GROVE_RANKS_FEATURE_SHIFT 16
 #define GROVE_RANKS_RANK_MASK     0xffffu
-#define GROVE_RANKS_PAD           GROVE_RANKS_RANK_MASK /* feature 0, rank 65535: left */
+#define GROVE_RANKS_DEFAULT_LEFT  0x80000000u /* vpermt2d reads only the feature's low bits */
+#define GROVE_RANKS_PAD           (GROVE_RANKS_DEFAULT_LEFT | GROVE_RANKS_RANK_MASK) /* left */
+#define GROVE_RANKS_MISSING       0xffffffffu /* a NaN's bin */
 /* Thresholds a feature may have: ranks 0-65534, below the pad's. */
 #define GROVE_RANKS_MAX_UNIQUE    65535u
 typedef struct {

@@ -189,15 +189,19 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
  * its bins (a 32-bit word per feature, 32 a row, then room for the row's 16 leaf values: 48
  * words a row in the scratch), then GROVE_RANKS_WALKS rows at a time walk each group of 16
  * trees, whose leaf values go to that [row][lane] array before they are added to the
- * margins tree by tree. A call with a NaN in its rows takes the rows kernel, which shares
- * the scratch. Measured at depth 8 (GROVE_RANKS_MIN_DEPTH); shallower forests keep the rows
- * kernel, whose 6-level tables in registers hold most of a walk.
+ * margins tree by tree. A call with a NaN in its rows takes walks that also decide missing
+ * values (bin GROVE_RANKS_MISSING); the rows kernel, which shares the scratch, takes calls on
+ * forests without ranks. Measured at depth 8 (GROVE_RANKS_MIN_DEPTH); shallower forests keep the
+ * rows kernel, whose 6-level tables in registers hold most of a walk.
  */
 #define GROVE_RANKS_BLOCK        64
 #define GROVE_RANKS_WALKS        8
 #define GROVE_RANKS_MAX_FEATURES 32 /* a row's bins are two vectors */
 #define GROVE_RANKS_MIN_DEPTH    8
 #define GROVE_RANKS_MAX_DEPTH    12
+_Static_assert((GROVE_RANKS_MAX_FEATURES - 1u) << GROVE_RANKS_FEATURE_SHIFT <
+                   GROVE_RANKS_DEFAULT_LEFT,
+               "a split word's feature stays below its default-left bit");
 static inline size_t grove__avx512_ranks_scratch_bytes(const grove_forest_t *f) {
   const size_t own = (GROVE_RANKS_BLOCK + GROVE_RANKS_WALKS) *
                      (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t),

@@ -833,9 +833,13 @@ static void ranks_bins(const grove_ranks_t *rk, const float *rows, size_t nb, ui
                                          cand);
         }
       }
+      /* NaN compares false with every threshold (bin 0 so far): its own bin. */
       for (int s = 0; s < RANKS_SEARCHES && j0 + (uint32_t)s < nf; s++)
         _mm512_mask_i32scatter_epi32(
-            out, live, _mm512_add_epi32(bin_at, _mm512_set1_epi32((int)j0 + s)), pos[s], 4);
+            out, live, _mm512_add_epi32(bin_at, _mm512_set1_epi32((int)j0 + s)),
+            _mm512_mask_mov_epi32(pos[s], _mm512_cmp_ps_mask(xv[s], xv[s], _CMP_UNORD_Q),
+                                  _mm512_set1_epi32((int)GROVE_RANKS_MISSING)),
+            4);
     }
   }
 }
@@ -847,12 +851,18 @@ static inline __m512i ranks_at(__m512i p) {
 }
 
 /* Whether each lane goes right at its split word W, for a row whose bins are B0 (features
- * 0-15) and B1 (16-31): bin > rank (forest.h, grove_ranks_t). */
-static inline __mmask16 ranks_right(__m512i w, __m512i b0, __m512i b1) {
+ * 0-15) and B1 (16-31): bin > rank, and a missing value (GROVE_RANKS_MISSING, above every
+ * rank) left where the word says so (forest.h, grove_ranks_t). PLAIN: the call has no NaN. */
+WALK_INLINE __mmask16 ranks_right(__m512i w, __m512i b0, __m512i b1, const int plain) {
   const __m512i bin =
       _mm512_permutex2var_epi32(b0, _mm512_srli_epi32(w, GROVE_RANKS_FEATURE_SHIFT), b1);
-  return _mm512_cmpgt_epu32_mask(bin,
-                                 _mm512_and_si512(w, _mm512_set1_epi32(GROVE_RANKS_RANK_MASK)));
+  const __mmask16 right =
+      _mm512_cmpgt_epu32_mask(bin, _mm512_and_si512(w, _mm512_set1_epi32(GROVE_RANKS_RANK_MASK)));
+  if (plain) return right;
+  const __mmask16 missing =
+      _mm512_cmpeq_epi32_mask(bin, _mm512_set1_epi32((int)GROVE_RANKS_MISSING));
+  return (__mmask16)(right & ~_mm512_mask_test_epi32_mask(
+                                 missing, w, _mm512_set1_epi32((int)GROVE_RANKS_DEFAULT_LEFT)));
 }
 
 /*
@@ -864,7 +874,8 @@ static inline __mmask16 ranks_right(__m512i w, __m512i b0, __m512i b1) {
  */
 _Static_assert(GROVE_RANKS_MIN_DEPTH >= 3, "ranks_walk blends levels 0-2");
 WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const float *l,
-                            const uint32_t *bins, size_t nb, uint32_t nf, uint32_t *leaves) {
+                            const uint32_t *bins, size_t nb, uint32_t nf, uint32_t *leaves,
+                            const int plain) {
   const __m512i one = _mm512_set1_epi32(1);
   const uint32_t depth = rk->depth, splits = (1u << depth) - 1;
   /* Only the row's features' bins were written. */
@@ -881,11 +892,11 @@ WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const flo
                 w4 = _mm512_load_si512(w + 64), w5 = _mm512_load_si512(w + 80),
                 w6 = _mm512_load_si512(w + 96);
   for (int i = 0; i < GROVE_RANKS_WALKS; i++) {
-    const __mmask16 r1 = ranks_right(w0, b0[i], b1[i]);
-    const __mmask16 r2 = ranks_right(_mm512_mask_blend_epi32(r1, w1, w2), b0[i], b1[i]);
+    const __mmask16 r1 = ranks_right(w0, b0[i], b1[i], plain);
+    const __mmask16 r2 = ranks_right(_mm512_mask_blend_epi32(r1, w1, w2), b0[i], b1[i], plain);
     const __m512i x2 = _mm512_mask_blend_epi32(r1, _mm512_mask_blend_epi32(r2, w3, w4),
                                                _mm512_mask_blend_epi32(r2, w5, w6));
-    const __mmask16 r3 = ranks_right(x2, b0[i], b1[i]);
+    const __mmask16 r3 = ranks_right(x2, b0[i], b1[i], plain);
     /* Level 3's position: 7 + 4 r1 + 2 r2 + r3. */
     __m512i q = _mm512_set1_epi32(7);
     q = _mm512_mask_add_epi32(q, r1, q, _mm512_set1_epi32(4));
@@ -894,7 +905,8 @@ WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const flo
   }
   for (uint32_t d = 3; d < depth; d++)
     for (int i = 0; i < GROVE_RANKS_WALKS; i++) {
-      const __mmask16 r = ranks_right(_mm512_i32gather_epi32(ranks_at(p[i]), w, 4), b0[i], b1[i]);
+      const __mmask16 r =
+          ranks_right(_mm512_i32gather_epi32(ranks_at(p[i]), w, 4), b0[i], b1[i], plain);
       const __m512i c = _mm512_add_epi32(_mm512_add_epi32(p[i], p[i]), one);
       p[i] = _mm512_mask_add_epi32(c, r, c, one);
     }
@@ -910,21 +922,16 @@ WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const flo
  * as the trees kernel, but with a row's bins in two registers instead of its values and
  * every tree walked as a complete tree, so a level is one gather of a 4-byte word, and a
  * group's 32 KB of words and leaves (depth 8) stays in L1 while a block's rows walk it.
- * Rows' sums are float, tree by tree in model order: the scalar kernel's bits. Calls with
- * NaN (and forests without ranks) go to the rows kernel.
+ * Rows' sums are float, tree by tree in model order: the scalar kernel's bits. PLAIN (a
+ * constant at each call, see plain_call()) leaves out the missing values' decisions.
  */
-void grove__predict_avx512_ranks(const grove_forest_t *f, const float *rows, size_t nrows,
-                                 grove_margins_t margins, void *scratch) {
+WALK_INLINE void ranks16(const grove_forest_t *f, const float *rows, size_t nrows, float *m,
+                         void *scratch, const int plain) {
   const grove_ranks_t *rk = f->ranks;
-  if (rk == NULL || !plain_call(f, rows, nrows)) {
-    grove__predict_avx512_rows(f, rows, nrows, margins, scratch);
-    return;
-  }
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const uint32_t nf = f->info.num_features, nt = f->info.num_trees, splits = (1u << rk->depth) - 1;
   enum { CHUNKS = GROVE_RANKS_BLOCK / 16 };
   uint32_t *bins = scratch, *leaves = bins + GROVE_RANKS_MAX_FEATURES;
-  float *m = margins.f32;
   /* Lane k of chunk c reads row c * 16 + k's leaf of tree lane t. */
   const __m512i leaf_at = _mm512_mullo_epi32(lane, _mm512_set1_epi32(RANKS_ROW_WORDS));
   for (size_t r0 = 0; r0 < nrows; r0 += GROVE_RANKS_BLOCK) {
@@ -941,7 +948,8 @@ void grove__predict_avx512_ranks(const grove_forest_t *f, const float *rows, siz
       const int32_t *w = (const int32_t *)rk->words + (size_t)g * splits * GROVE_RANKS_LANES;
       const float *l = rk->leaves + (size_t)g * (splits + 1) * GROVE_RANKS_LANES;
       for (size_t r = 0; r < nb; r += GROVE_RANKS_WALKS)
-        ranks_walk(rk, w, l, bins + r * RANKS_ROW_WORDS, nb - r, nf, leaves + r * RANKS_ROW_WORDS);
+        ranks_walk(rk, w, l, bins + r * RANKS_ROW_WORDS, nb - r, nf, leaves + r * RANKS_ROW_WORDS,
+                   plain);
       const uint32_t lanes = nt - g * GROVE_RANKS_LANES < GROVE_RANKS_LANES
                                  ? nt - g * GROVE_RANKS_LANES
                                  : GROVE_RANKS_LANES;
@@ -955,4 +963,16 @@ void grove__predict_avx512_ranks(const grove_forest_t *f, const float *rows, siz
     for (int c = 0; c < CHUNKS; c++)
       _mm512_mask_storeu_ps(m + r0 + (size_t)c * 16, live[c], acc[c]);
   }
+}
+
+/* Forests without ranks (the kernel tests call every kernel on every forest) take the rows
+ * kernel. */
+void grove__predict_avx512_ranks(const grove_forest_t *f, const float *rows, size_t nrows,
+                                 grove_margins_t margins, void *scratch) {
+  if (f->ranks == NULL)
+    grove__predict_avx512_rows(f, rows, nrows, margins, scratch);
+  else if (plain_call(f, rows, nrows))
+    ranks16(f, rows, nrows, margins.f32, scratch, 1);
+  else
+    ranks16(f, rows, nrows, margins.f32, scratch, 0);
 }

@@ -57,7 +57,8 @@ static void fill(const fill_t *c, uint32_t g, uint32_t lane, uint32_t n, uint32_
   }
   uint32_t *w = &c->words[((size_t)g * splits + p) * GROVE_RANKS_LANES + lane];
   if (reached && node->feature >= 0) {
-    *w = c->node_rank[n] | (uint32_t)node->feature << GROVE_RANKS_FEATURE_SHIFT;
+    *w = c->node_rank[n] | (uint32_t)node->feature << GROVE_RANKS_FEATURE_SHIFT |
+         (node->flags & GROVE_NODE_DEFAULT_LEFT ? GROVE_RANKS_DEFAULT_LEFT : 0);
     fill(c, g, lane, node->left, 2 * p + 1, d + 1, 1);
     fill(c, g, lane, node->left + 1, 2 * p + 2, d + 1, 1);
   } else {
