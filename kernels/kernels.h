@@ -191,13 +191,13 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
  * trees, whose leaf values go to that [row][lane] array before they are added to the
  * margins tree by tree. A call with a NaN in its rows takes walks that also decide missing
  * values (bin GROVE_RANKS_MISSING); the rows kernel, which shares the scratch, takes calls on
- * forests without ranks. Measured at depth 8 (GROVE_RANKS_MIN_DEPTH); shallower forests keep the
- * rows kernel, whose 6-level tables in registers hold most of a walk.
+ * forests without ranks. Faster than the rows kernel at every depth from 3 to 8 measured
+ * (bench/RESULTS.md); depth 3 is the least its walk takes (levels 0-2 are blended).
  */
 #define GROVE_RANKS_BLOCK        64
 #define GROVE_RANKS_WALKS        8
 #define GROVE_RANKS_MAX_FEATURES 32 /* a row's bins are two vectors */
-#define GROVE_RANKS_MIN_DEPTH    8
+#define GROVE_RANKS_MIN_DEPTH    3
 #define GROVE_RANKS_MAX_DEPTH    12
 _Static_assert((GROVE_RANKS_MAX_FEATURES - 1u) << GROVE_RANKS_FEATURE_SHIFT <
                    GROVE_RANKS_DEFAULT_LEFT,
@@ -214,7 +214,7 @@ _Static_assert((GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t)
                "each row's bins and leaves keep the next row's aligned");
 
 /* Whether F qualifies for grove_ranks_t (the kernel in use walks them): numeric splits only,
- * float leaves, one output group, 1-32 features, depth 8-12, SIMD offsets that fit. */
+ * float leaves, one output group, 1-32 features, depth 3-12, SIMD offsets that fit. */
 int grove__ranks_wanted(const grove_forest_t *f);
 
 /* Builds F->ranks when F qualifies, its features have at most GROVE_RANKS_MAX_UNIQUE
