@@ -3,7 +3,7 @@
  * of kernels with AVX-512 intrinsics). All walk 16 lanes level by level, deciding each
  * split exactly as grove__node_next() does (see the split truth table in kernels.h), and
  * add each row's leaf values to its margin one tree at a time in model order, so the
- * margins are bit-identical to the scalar kernel's (the ranks kernel, for deep numeric
+ * margins are bit-identical to the scalar kernel's (the ranks kernel, for numeric
  * forests, is described at its entry point at the end of the file):
  *  - trees: one row, 4 x 16 trees at a time (one lane per tree), gathering nodes, or for
  *    categorical forests the 6-level tables' entries (top6_trees_walk16): small batches;
