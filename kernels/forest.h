@@ -321,8 +321,8 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
 /*
  * Complete trees with threshold ranks, for the avx512 ranks kernel (predict_avx512.c) on
  * numeric forests of depth 3-12: each group of 16 trees laid out as complete trees of the
- * forest's depth D in heap order (position p's children at 2p+1 and 2p+2), lane by lane. A split's
- * word is its threshold's rank among its feature's unique thresholds (sorted ascending) in
+ * forest's depth D in heap order (position p's children at 2p+1 and 2p+2), lane by lane. A
+ * split's word is its threshold's rank among its feature's unique thresholds (ascending) in
  * bits 0-15, the feature in bits 16-30 and GROVE_RANKS_DEFAULT_LEFT. A row's bin for feature
  * j is how many of j's thresholds are <= its value, so the row goes right at rank k exactly
  * when !(x < t), that is bin > k (row 6 of the split truth table in kernels.h); a NaN's bin
