@@ -189,9 +189,10 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
  * its bins (a 32-bit word per feature, 32 a row, then room for the row's 16 leaf values: 48
  * words a row in the scratch), then GROVE_RANKS_WALKS rows at a time walk each group of 16
  * trees, whose leaf values go to that [row][lane] array before they are added to the
- * margins tree by tree. A call with a NaN in its rows takes walks that also decide missing
- * values (bin GROVE_RANKS_MISSING); the rows kernel, which shares the scratch, takes calls on
- * forests without ranks. Faster than the rows kernel at every depth from 3 to 8 measured
+ * margins tree by tree (with several output groups, to a [group][row] copy of the block's
+ * margins after the leaves in the scratch). A call with a NaN in its rows takes walks that also
+ * decide missing values (bin GROVE_RANKS_MISSING); the rows kernel, which shares the scratch, takes
+ * calls on forests without ranks. Faster than the rows kernel at every depth from 3 to 8 measured
  * (bench/RESULTS.md); depth 3 is the least its walk takes (levels 0-2 are blended).
  */
 #define GROVE_RANKS_BLOCK        64
@@ -199,12 +200,15 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
 #define GROVE_RANKS_MAX_FEATURES 32 /* a row's bins are two vectors */
 #define GROVE_RANKS_MIN_DEPTH    3
 #define GROVE_RANKS_MAX_DEPTH    12
+#define GROVE_RANKS_MAX_GROUPS   64 /* output groups: their margins in the scratch */
 _Static_assert((GROVE_RANKS_MAX_FEATURES - 1u) << GROVE_RANKS_FEATURE_SHIFT <
                    GROVE_RANKS_DEFAULT_LEFT,
                "a split word's feature stays below its default-left bit");
 static inline size_t grove__avx512_ranks_scratch_bytes(const grove_forest_t *f) {
   const size_t own = (GROVE_RANKS_BLOCK + GROVE_RANKS_WALKS) *
-                     (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t),
+                         (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t) +
+                     (f->info.num_groups > 1 ? (size_t)f->info.num_groups : 0) * GROVE_RANKS_BLOCK *
+                         sizeof(float),
                rows = grove__avx512_rows_scratch_bytes(f);
   return own > rows ? own : rows;
 }
@@ -214,7 +218,7 @@ _Static_assert((GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t)
                "each row's bins and leaves keep the next row's aligned");
 
 /* Whether F qualifies for grove_ranks_t (the kernel in use walks them): numeric splits only,
- * float leaves, one output group, 1-32 features, depth 3-12, SIMD offsets that fit. */
+ * float leaves, 1-64 output groups, 1-32 features, depth 3-12, SIMD offsets that fit. */
 int grove__ranks_wanted(const grove_forest_t *f);
 
 /* Builds F->ranks when F qualifies, its features have at most GROVE_RANKS_MAX_UNIQUE

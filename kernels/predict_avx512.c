@@ -929,9 +929,12 @@ WALK_INLINE void ranks16(const grove_forest_t *f, const float *rows, size_t nrow
                          void *scratch, const int plain) {
   const grove_ranks_t *rk = f->ranks;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const uint32_t nf = f->info.num_features, nt = f->info.num_trees, splits = (1u << rk->depth) - 1;
+  const uint32_t nf = f->info.num_features, nt = f->info.num_trees, ng = f->info.num_groups,
+                 splits = (1u << rk->depth) - 1;
   enum { CHUNKS = GROVE_RANKS_BLOCK / 16 };
   uint32_t *bins = scratch, *leaves = bins + GROVE_RANKS_MAX_FEATURES;
+  /* With several output groups, the block's margins group by group, [group][row]. */
+  float *gm = (float *)(bins + (GROVE_RANKS_BLOCK + GROVE_RANKS_WALKS) * RANKS_ROW_WORDS);
   /* Lane k of chunk c reads row c * 16 + k's leaf of tree lane t. */
   const __m512i leaf_at = _mm512_mullo_epi32(lane, _mm512_set1_epi32(RANKS_ROW_WORDS));
   for (size_t r0 = 0; r0 < nrows; r0 += GROVE_RANKS_BLOCK) {
@@ -942,26 +945,36 @@ WALK_INLINE void ranks16(const grove_forest_t *f, const float *rows, size_t nrow
     for (int c = 0; c < CHUNKS; c++) {
       const size_t first = (size_t)c * 16, n = first >= nb ? 0 : nb - first < 16 ? nb - first : 16;
       live[c] = (__mmask16)((1u << n) - 1);
-      acc[c] = _mm512_maskz_loadu_ps(live[c], m + r0 + first);
+      acc[c] = _mm512_maskz_loadu_ps(ng == 1 ? live[c] : 0, m + r0 + first);
     }
-    for (uint32_t g = 0; g < rk->num_groups; g++) {
-      const int32_t *w = (const int32_t *)rk->words + (size_t)g * splits * GROVE_RANKS_LANES;
-      const float *l = rk->leaves + (size_t)g * (splits + 1) * GROVE_RANKS_LANES;
+    for (size_t r = 0; r < nb && ng > 1; r++)
+      for (uint32_t g = 0; g < ng; g++) gm[g * GROVE_RANKS_BLOCK + r] = m[(r0 + r) * ng + g];
+    for (uint32_t k = 0; k < rk->num_groups; k++) {
+      const int32_t *w = (const int32_t *)rk->words + (size_t)k * splits * GROVE_RANKS_LANES;
+      const float *l = rk->leaves + (size_t)k * (splits + 1) * GROVE_RANKS_LANES;
       for (size_t r = 0; r < nb; r += GROVE_RANKS_WALKS)
         ranks_walk(rk, w, l, bins + r * RANKS_ROW_WORDS, nb - r, nf, leaves + r * RANKS_ROW_WORDS,
                    plain);
-      const uint32_t lanes = nt - g * GROVE_RANKS_LANES < GROVE_RANKS_LANES
-                                 ? nt - g * GROVE_RANKS_LANES
-                                 : GROVE_RANKS_LANES;
+      const uint32_t t0 = k * GROVE_RANKS_LANES,
+                     lanes = nt - t0 < GROVE_RANKS_LANES ? nt - t0 : GROVE_RANKS_LANES;
       for (int c = 0; c < CHUNKS && live[c]; c++) {
         const uint32_t *at = leaves + (size_t)c * 16 * RANKS_ROW_WORDS;
-        for (uint32_t t = 0; t < lanes; t++)
-          acc[c] = _mm512_add_ps(
-              acc[c], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c], leaf_at, at + t, 4));
+        for (uint32_t t = 0; t < lanes; t++) {
+          const __m512 v =
+              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c], leaf_at, at + t, 4);
+          if (ng == 1) {
+            acc[c] = _mm512_add_ps(acc[c], v);
+          } else { /* each tree into its own group's margins, still in model order */
+            float *p = gm + (size_t)f->tree_groups[t0 + t] * GROVE_RANKS_BLOCK + (size_t)c * 16;
+            _mm512_mask_store_ps(p, live[c], _mm512_add_ps(_mm512_maskz_load_ps(live[c], p), v));
+          }
+        }
       }
     }
-    for (int c = 0; c < CHUNKS; c++)
+    for (int c = 0; c < CHUNKS && ng == 1; c++)
       _mm512_mask_storeu_ps(m + r0 + (size_t)c * 16, live[c], acc[c]);
+    for (size_t r = 0; r < nb && ng > 1; r++)
+      for (uint32_t g = 0; g < ng; g++) m[(r0 + r) * ng + g] = gm[g * GROVE_RANKS_BLOCK + r];
   }
 }
 

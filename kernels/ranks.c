@@ -11,7 +11,7 @@ int grove__ranks_wanted(const grove_forest_t *f) {
   const grove_forest_info_t *i = &f->info;
   return grove__kernel_get()->ranks && grove__simd_fits(f) && !f->leaf64 &&
          f->num_linear_leaves == 0 && i->num_categorical_splits == 0 && f->num_zero_missing == 0 &&
-         i->num_groups == 1 && i->num_trees > 0 && i->num_features >= 1 &&
+         i->num_groups <= GROVE_RANKS_MAX_GROUPS && i->num_trees > 0 && i->num_features >= 1 &&
          i->num_features <= GROVE_RANKS_MAX_FEATURES && i->max_depth >= GROVE_RANKS_MIN_DEPTH &&
          i->max_depth <= GROVE_RANKS_MAX_DEPTH;
 }

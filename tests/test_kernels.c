@@ -740,16 +740,18 @@ static void check_ranks_image(const grove_forest_t *f, const random_case_t *c) {
 }
 
 /*
- * The ranks kernel's forests (forest.h, grove_ranks_t: numeric splits, one group, 1-32
+ * The ranks kernel's forests (forest.h, grove_ranks_t: numeric splits, 1-64 groups, 1-32
  * features, depth 3-12), through every kernel at every batch size, on rows on and beside
  * the thresholds (-0 and +0 both among them), +-0 and +-inf; and forests it does not take.
  */
 static void test_ranks(void) {
-  static const random_case_t cases[] = {
-      {31, 70, 8, 28, 0, 0},  {32, 40, 9, 1, 0, 0},  {33, 33, 8, 16, 0, 0},
-      {34, 50, 10, 17, 0, 0}, {35, 24, 8, 32, 0, 0}, {36, 17, 8, 5, 0, 0},
-      {40, 60, 3, 12, 0, 0},  {41, 50, 5, 20, 0, 0}, {42, 37, 6, 28, 0, 0},
-  };
+  static const random_case_t cases[] =
+      {
+          {31, 70, 8, 28, 0, 0},  {32, 40, 9, 1, 0, 0},  {33, 33, 8, 16, 0, 0},
+          {34, 50, 10, 17, 0, 0}, {35, 24, 8, 32, 0, 0}, {36, 17, 8, 5, 0, 0},
+          {40, 60, 3, 12, 0, 0},  {41, 50, 5, 20, 0, 0}, {42, 37, 6, 28, 0, 0},
+          {38, 45, 8, 9, 3, 0},   {43, 50, 6, 20, 5, 0}, /* multi-class: trees interleave groups */
+      };
   numeric_only = 1;
   dense_trees = 1;
   const int kernels_walk_ranks = grove__kernel_get()->ranks;
@@ -777,9 +779,9 @@ static void test_ranks(void) {
     if (i == 0) check_ranks_image(f, &cases[i]);
     grove_forest_free(f);
   }
-  /* Forests it leaves to the rows kernel: 33 features, three groups, depth 2, categorical. */
+  /* Forests it leaves to the rows kernel: 33 features, 65 groups, depth 2, categorical. */
   static const random_case_t others[] = {
-      {37, 40, 8, 33, 0, 0}, {38, 45, 8, 9, 3, 0}, {39, 40, 2, 9, 0, 0}};
+      {37, 40, 8, 33, 0, 0}, {44, 70, 4, 9, 65, 0}, {39, 40, 2, 9, 0, 0}};
   for (size_t i = 0; i <= sizeof others / sizeof *others; i++) {
     numeric_only = i < sizeof others / sizeof *others;
     const random_case_t *c = numeric_only ? &others[i] : &cases[0];
