@@ -34,7 +34,7 @@ int grove__forest_attach_derived(grove_forest_t *f) {
   }
   free(f->tops6_lanes);
   f->tops6_lanes = NULL;
-  grove__ranks_free(f->ranks);
+  free(f->ranks);
   f->ranks = NULL;
   return -1;
 }
@@ -44,7 +44,7 @@ void grove_forest_free(grove_forest_t *f) {
   free(f->explain_alloc);
   free(f->shap_alloc);
   free(f->tops6_lanes);
-  grove__ranks_free(f->ranks);
+  free(f->ranks);
   if (f->image_map != NULL) munmap(f->image_map, f->image_map_bytes);
   free(f);
 }

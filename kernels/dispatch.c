@@ -23,8 +23,8 @@
 #define AVX512_TOPS_ROWS_MIN  12
 #define AVX512_TOPS6_ROWS_MIN 11
 /* Forests with ranks (forest.h, grove_ranks_t) take the ranks kernel from this many rows:
- * below it, its walks of 8 rows have too few rows to hide their gathers (500x8's figures
- * by batch size in bench/RESULTS.md). */
+ * below it, its walks of 8 rows have too few rows to hide their gathers (the prototype's
+ * figures by batch size on 500x8 in bench/RESULTS.md, "The ranks kernel"). */
 #define AVX512_RANKS_ROWS_MIN 8
 
 static grove_kernel_t kernel_in_use;

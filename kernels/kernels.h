@@ -223,9 +223,8 @@ int grove__ranks_wanted(const grove_forest_t *f);
 
 /* Builds F->ranks when F qualifies, its features have at most GROVE_RANKS_MAX_UNIQUE
  * thresholds each and the copy is no larger than the flat block; else leaves it NULL.
- * 0, or -1 when out of memory. grove__ranks_free() frees them. */
+ * 0, or -1 when out of memory. One allocation: free(f->ranks) frees them. */
 int grove__ranks_attach(grove_forest_t *f);
-void grove__ranks_free(grove_ranks_t *ranks);
 
 /*
  * Whether the avx512 trees kernel walks the 6-level tables rather than the nodes: for

@@ -959,16 +959,17 @@ WALK_INLINE void ranks16(const grove_forest_t *f, const float *rows, size_t nrow
                      lanes = nt - t0 < GROVE_RANKS_LANES ? nt - t0 : GROVE_RANKS_LANES;
       for (int c = 0; c < CHUNKS && live[c]; c++) {
         const uint32_t *at = leaves + (size_t)c * 16 * RANKS_ROW_WORDS;
-        for (uint32_t t = 0; t < lanes; t++) {
-          const __m512 v =
-              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c], leaf_at, at + t, 4);
-          if (ng == 1) {
-            acc[c] = _mm512_add_ps(acc[c], v);
-          } else { /* each tree into its own group's margins, still in model order */
+#define RANKS_LEAF(t) _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c], leaf_at, at + (t), 4)
+        if (ng == 1) {
+          for (uint32_t t = 0; t < lanes; t++) acc[c] = _mm512_add_ps(acc[c], RANKS_LEAF(t));
+        } else { /* each tree into its own group's margins, still in model order */
+          for (uint32_t t = 0; t < lanes; t++) {
             float *p = gm + (size_t)f->tree_groups[t0 + t] * GROVE_RANKS_BLOCK + (size_t)c * 16;
-            _mm512_mask_store_ps(p, live[c], _mm512_add_ps(_mm512_maskz_load_ps(live[c], p), v));
+            _mm512_mask_store_ps(p, live[c],
+                                 _mm512_add_ps(_mm512_maskz_load_ps(live[c], p), RANKS_LEAF(t)));
           }
         }
+#undef RANKS_LEAF
       }
     }
     for (int c = 0; c < CHUNKS && ng == 1; c++)

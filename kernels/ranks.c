@@ -62,7 +62,7 @@ static void fill(const fill_t *c, uint32_t g, uint32_t lane, uint32_t n, uint32_
     fill(c, g, lane, node->left, 2 * p + 1, d + 1, 1);
     fill(c, g, lane, node->left + 1, 2 * p + 2, d + 1, 1);
   } else {
-    *w = reached ? GROVE_RANKS_PAD : 0;
+    if (reached) *w = GROVE_RANKS_PAD; /* the unreached stay 0, as allocated */
     fill(c, g, lane, n, 2 * p + 1, d + 1, reached);
     fill(c, g, lane, n, 2 * p + 2, d + 1, 0);
   }
@@ -164,5 +164,3 @@ int grove__ranks_attach(grove_forest_t *f) {
   f->ranks = r;
   return 0;
 }
-
-void grove__ranks_free(grove_ranks_t *ranks) { free(ranks); }
