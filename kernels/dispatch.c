@@ -57,10 +57,19 @@ void grove__top6_lanes_fill(const grove_forest_t *f, int32_t *out) {
   const uint32_t nt = f->info.num_trees;
   const int32_t *tables = (const int32_t *)f->tops6;
   memset(out, 0, grove__top6_lanes_words(nt) * sizeof *out);
-  for (uint32_t t = 0; t < nt; t++)
-    for (uint32_t w = 0; w < GROVE_TOP6_WORDS; w++)
-      out[((size_t)(t / 16) * GROVE_TOP6_WORDS + w) * 16 + t % 16] =
-          tables[(size_t)t * GROVE_TOP6_WORDS + w];
+  for (uint32_t t = 0; t < nt; t++) {
+    int32_t *g = out + (size_t)(t / 16) * GROVE_TOP6_WORDS * 16;
+    const int32_t *table = tables + (size_t)t * GROVE_TOP6_WORDS;
+    for (uint32_t w = 0; w < GROVE_TOP6_WORDS; w++) {
+      /* A slot's value and meta side by side (forest.h), the other words lane by lane. */
+      const uint32_t at = w < GROVE_TOP6_WORD_META
+                              ? GROVE_TOP6_PAIR(w, t % 16)
+                              : w < GROVE_TOP6_WORD_META + GROVE_TOP6_SLOTS
+                                    ? GROVE_TOP6_PAIR(w - GROVE_TOP6_WORD_META, t % 16) + 1
+                                    : w * 16 + t % 16;
+      g[at] = table[w];
+    }
+  }
 }
 
 size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t *f) {

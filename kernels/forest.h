@@ -230,6 +230,10 @@ enum {
   GROVE_TOP6_WORD_EXIT = offsetof(grove_top6_t, exit) / 4,
 };
 _Static_assert(sizeof(grove_top6_t) == sizeof(grove_top_t), "both table shapes share one budget");
+/* Word of the (value, meta) pair of slot S, lane K in a group of tops6_lanes (below). */
+#define GROVE_TOP6_PAIR(s, k) (((s) * 16u + (k)) * 2u)
+_Static_assert(GROVE_TOP6_WORD_VALUE == 0 && GROVE_TOP6_WORD_META == GROVE_TOP6_SLOTS,
+               "tops6_lanes pairs a slot's value and meta in the first 2 x 16 x 64 words");
 _Static_assert(GROVE_TOP6_SLOTS == 2 * GROVE_TOP6_HALF && GROVE_TOP6_HALF == 32 &&
                    (1 << GROVE_TOP6_LEVELS) == GROVE_TOP6_SLOTS &&
                    GROVE_TOP6_SUMMARY == GROVE_TOP6_HALF - 1,
@@ -368,8 +372,10 @@ struct grove_forest {
   int top_levels;              /* GROVE_TOP_LEVELS or GROVE_TOP6_LEVELS when tops != NULL */
   const grove_node8_t *nodes8; /* or NULL: see grove_node8_t */
   /* The 6-level tables again, for the avx512 trees kernel (walking 16 trees in lanes): group
-   * g of 16 trees has word w of tree 16g + k's table at (g * GROVE_TOP6_WORDS + w) * 16 + k,
-   * zeros past the last tree. Derived at load (grove__top6_lanes_fill) into an allocation the
+   * g of 16 trees has GROVE_TOP6_WORDS x 16 words from g * GROVE_TOP6_WORDS * 16, where tree
+   * 16g + k's value and meta of slot s are a pair, at GROVE_TOP6_PAIR(s, k) and the word after
+   * (so one 64-bit gather reads both), and its other words w at w * 16 + k; zeros past the
+   * last tree. Derived at load (grove__top6_lanes_fill) into an allocation the
    * forest owns, outside the block; NULL unless the trees kernel walks tables (categorical
    * forests with 6-level tables: grove__avx512_trees_walk_tops6). */
   int32_t *tops6_lanes;

@@ -375,34 +375,41 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
   const int32_t *tables = f->tops6_lanes;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
-  __m512i base[TREE_VECS], pos[TREE_VECS];
+  /* A pair's two words from the 8 pairs of lanes 0-7 and of lanes 8-15. */
+  const __m512i first = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(1));
+  __m512i base[TREE_VECS], pairs[TREE_VECS], pos[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) {
-    base[v] = _mm512_add_epi32(
-        lane, _mm512_set1_epi32((int)((t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16)));
+    const int group = (int)((t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16);
+    base[v] = _mm512_add_epi32(lane, _mm512_set1_epi32(group));
+    pairs[v] = _mm512_add_epi32(lane, _mm512_set1_epi32(group / 2)); /* in pairs */
     pos[v] = _mm512_setzero_si512();
   }
   for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
     for (int v = 0; v < TREE_VECS; v++) {
       if (!live[v]) continue;
-      __m512 thr;
-      __m512i meta;
+      __m512i lo, hi; /* the lanes' (value, meta) pairs */
       if (level == 0) {
         const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16;
-        thr = _mm512_castsi512_ps(_mm512_maskz_load_epi32(live[v], g + GROVE_TOP6_WORD_VALUE * 16));
-        meta = _mm512_maskz_load_epi32(live[v], g + GROVE_TOP6_WORD_META * 16);
+        lo = _mm512_maskz_load_epi64((__mmask8)live[v], g);
+        hi = _mm512_maskz_load_epi64((__mmask8)(live[v] >> 8), g + 16);
       } else {
-        /* The last level's positions 31-62 are at [GROVE_TOP6_HALF + p % 32]: p | 32 there. */
+        /* One 64-bit gather per 8 lanes reads both words, where two 32-bit gathers of 16
+         * lanes did: half the elements (gathers cost by the element). The last level's
+         * positions 31-62 are at [GROVE_TOP6_HALF + p % 32]: p | 32 there. */
         const __m512i slot = _mm512_add_epi32(
-            base[v],
+            pairs[v],
             _mm512_slli_epi32(level < GROVE_TOP6_LEVELS - 1
                                   ? pos[v]
                                   : _mm512_or_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_HALF)),
                               4));
-        thr = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[v], slot,
-                                       tables + GROVE_TOP6_WORD_VALUE * 16, 4);
-        meta = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], slot,
-                                           tables + GROVE_TOP6_WORD_META * 16, 4);
+        lo = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), (__mmask8)live[v],
+                                         _mm512_castsi512_si256(slot), tables, 8);
+        hi = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), (__mmask8)(live[v] >> 8),
+                                         _mm512_extracti64x4_epi64(slot, 1), tables, 8);
       }
+      const __m512 thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo, first, hi));
+      const __m512i meta = _mm512_permutex2var_epi32(lo, second, hi);
       const __m512 xv = row_values16(nf, x0, x1, x, live[v], _mm512_and_si512(meta, fmask));
       const __mmask16 ge = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       const __mmask16 right =
@@ -421,9 +428,10 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
         _mm512_slli_epi32(_mm512_and_si512(pos[v], _mm512_set1_epi32(GROVE_TOP6_SLOTS - 1)), 4));
     idx[v] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[v], e,
                                          tables + GROVE_TOP6_WORD_EXIT * 16, 4);
-    const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16;
-    const __m512i summary =
-        _mm512_maskz_load_epi32(live[v], g + (GROVE_TOP6_WORD_META + GROVE_TOP6_SUMMARY) * 16);
+    const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16 +
+                       GROVE_TOP6_PAIR(GROVE_TOP6_SUMMARY, 0);
+    const __m512i summary = _mm512_maskz_mov_epi32(
+        live[v], _mm512_permutex2var_epi32(_mm512_load_si512(g), second, _mm512_load_si512(g + 16)));
     leaves[v] = flag16(live[v], summary, GROVE_TOP6_LEAF_EXITS);
   }
 }
