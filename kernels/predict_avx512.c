@@ -877,8 +877,9 @@ WALK_INLINE __mmask16 ranks_right(__m512i w, __m512i b0, __m512i b1, const int p
  * GROVE_RANKS_WALKS rows of a block (bins at BINS, rows past NB repeat the first) through
  * one group of 16 trees (words W, leaves L), their leaf values to
  * LEAVES[row * RANKS_ROW_WORDS + lane].
- * Levels 0-2 read their words from 7 vectors the walks share, chosen by blends; the levels
- * below gather them. Every walk takes depth steps: pads carry a shallower leaf down.
+ * Levels 0-2 read their words from 7 vectors the walks share, chosen by blends, and level 3
+ * from 8 loaded vectors the same way (a gather costs more on Zen 4: bench/RESULTS.md); the
+ * levels below gather them. Every walk takes depth steps: pads carry a shallower leaf down.
  */
 _Static_assert(GROVE_RANKS_MIN_DEPTH >= 3, "ranks_walk blends levels 0-2");
 WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const float *l,
@@ -909,9 +910,22 @@ WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const flo
     __m512i q = _mm512_set1_epi32(7);
     q = _mm512_mask_add_epi32(q, r1, q, _mm512_set1_epi32(4));
     q = _mm512_mask_add_epi32(q, r2, q, _mm512_set1_epi32(2));
-    p[i] = _mm512_mask_add_epi32(q, r3, q, one);
+    q = _mm512_mask_add_epi32(q, r3, q, one);
+    if (depth > 3) { /* level 3 too: its 8 words loaded, chosen by the three decisions */
+      const int32_t *at3 = w + 7 * 16;
+      const __m512i left = _mm512_mask_blend_epi32(
+          r2, _mm512_mask_blend_epi32(r3, _mm512_load_si512(at3), _mm512_load_si512(at3 + 16)),
+          _mm512_mask_blend_epi32(r3, _mm512_load_si512(at3 + 32), _mm512_load_si512(at3 + 48)));
+      const __m512i right = _mm512_mask_blend_epi32(
+          r2, _mm512_mask_blend_epi32(r3, _mm512_load_si512(at3 + 64), _mm512_load_si512(at3 + 80)),
+          _mm512_mask_blend_epi32(r3, _mm512_load_si512(at3 + 96), _mm512_load_si512(at3 + 112)));
+      const __mmask16 r4 = ranks_right(_mm512_mask_blend_epi32(r1, left, right), b0[i], b1[i], plain);
+      const __m512i c = _mm512_add_epi32(_mm512_add_epi32(q, q), one);
+      q = _mm512_mask_add_epi32(c, r4, c, one);
+    }
+    p[i] = q;
   }
-  for (uint32_t d = 3; d < depth; d++)
+  for (uint32_t d = depth > 3 ? 4 : 3; d < depth; d++)
     for (int i = 0; i < GROVE_RANKS_WALKS; i++) {
       const __mmask16 r =
           ranks_right(_mm512_i32gather_epi32(ranks_at(p[i]), w, 4), b0[i], b1[i], plain);
