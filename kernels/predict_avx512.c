@@ -852,6 +852,32 @@ static void ranks_bins(const grove_ranks_t *rk, const float *rows, size_t nb, ui
   }
 }
 
+/* Transposes the 16 x 16 floats of R: lane j of R[i] goes to lane i of R[j]. */
+static inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16], v[16];
+  for (int i = 0; i < 8; i++) { /* pairs of rows, element by element */
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) { /* then pairs of those */
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]),
+                  c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int h = 0; h < 2; h++) /* then 128-bit quarters */
+    for (int i = 0; i < 4; i++) {
+      v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
+      v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd);
+  }
+}
+
 /* Lane k's word of position P in the words W of a group: W[P * 16 + k]. */
 static inline __m512i ranks_at(__m512i p) {
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -950,15 +976,12 @@ WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const flo
 WALK_INLINE void ranks16(const grove_forest_t *f, const float *rows, size_t nrows, float *m,
                          void *scratch, const int plain) {
   const grove_ranks_t *rk = f->ranks;
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const uint32_t nf = f->info.num_features, nt = f->info.num_trees, ng = f->info.num_groups,
                  splits = (1u << rk->depth) - 1;
   enum { CHUNKS = GROVE_RANKS_BLOCK / 16 };
   uint32_t *bins = scratch, *leaves = bins + GROVE_RANKS_MAX_FEATURES;
   /* With several output groups, the block's margins group by group, [group][row]. */
   float *gm = (float *)(bins + (GROVE_RANKS_BLOCK + GROVE_RANKS_WALKS) * RANKS_ROW_WORDS);
-  /* Lane k of chunk c reads row c * 16 + k's leaf of tree lane t. */
-  const __m512i leaf_at = _mm512_mullo_epi32(lane, _mm512_set1_epi32(RANKS_ROW_WORDS));
   for (size_t r0 = 0; r0 < nrows; r0 += GROVE_RANKS_BLOCK) {
     const size_t nb = nrows - r0 < GROVE_RANKS_BLOCK ? nrows - r0 : GROVE_RANKS_BLOCK;
     ranks_bins(rk, rows + r0 * nf, nb, nf, bins);
@@ -980,18 +1003,22 @@ WALK_INLINE void ranks16(const grove_forest_t *f, const float *rows, size_t nrow
       const uint32_t t0 = k * GROVE_RANKS_LANES,
                      lanes = nt - t0 < GROVE_RANKS_LANES ? nt - t0 : GROVE_RANKS_LANES;
       for (int c = 0; c < CHUNKS && live[c]; c++) {
-        const uint32_t *at = leaves + (size_t)c * 16 * RANKS_ROW_WORDS;
-#define RANKS_LEAF(t) _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[c], leaf_at, at + (t), 4)
+        /* The chunk's 16 rows x 16 trees turned tree by tree (a gather per tree cost more). */
+        const float *at = (const float *)leaves + (size_t)c * 16 * RANKS_ROW_WORDS;
+        __m512 tree[16];
+        for (int row = 0; row < 16; row++)
+          tree[row] = _mm512_maskz_load_ps((__mmask16)(live[c] >> row & 1 ? 0xffff : 0),
+                                           at + (size_t)row * RANKS_ROW_WORDS);
+        transpose16(tree);
         if (ng == 1) {
-          for (uint32_t t = 0; t < lanes; t++) acc[c] = _mm512_add_ps(acc[c], RANKS_LEAF(t));
+          for (uint32_t t = 0; t < lanes; t++) acc[c] = _mm512_add_ps(acc[c], tree[t]);
         } else { /* each tree into its own group's margins, still in model order */
           for (uint32_t t = 0; t < lanes; t++) {
             float *p = gm + (size_t)f->tree_groups[t0 + t] * GROVE_RANKS_BLOCK + (size_t)c * 16;
             _mm512_mask_store_ps(p, live[c],
-                                 _mm512_add_ps(_mm512_maskz_load_ps(live[c], p), RANKS_LEAF(t)));
+                                 _mm512_add_ps(_mm512_maskz_load_ps(live[c], p), tree[t]));
           }
         }
-#undef RANKS_LEAF
       }
     }
     for (int c = 0; c < CHUNKS && ng == 1; c++)
