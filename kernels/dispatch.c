@@ -62,11 +62,10 @@ void grove__top6_lanes_fill(const grove_forest_t *f, int32_t *out) {
     const int32_t *table = tables + (size_t)t * GROVE_TOP6_WORDS;
     for (uint32_t w = 0; w < GROVE_TOP6_WORDS; w++) {
       /* A slot's value and meta side by side (forest.h), the other words lane by lane. */
-      const uint32_t at = w < GROVE_TOP6_WORD_META
-                              ? GROVE_TOP6_PAIR(w, t % 16)
-                              : w < GROVE_TOP6_WORD_META + GROVE_TOP6_SLOTS
-                                    ? GROVE_TOP6_PAIR(w - GROVE_TOP6_WORD_META, t % 16) + 1
-                                    : w * 16 + t % 16;
+      const uint32_t at = w < GROVE_TOP6_WORD_META ? GROVE_TOP6_PAIR(w, t % 16)
+                          : w < GROVE_TOP6_WORD_META + GROVE_TOP6_SLOTS
+                              ? GROVE_TOP6_PAIR(w - GROVE_TOP6_WORD_META, t % 16) + 1
+                              : w * 16 + t % 16;
       g[at] = table[w];
     }
   }

@@ -376,7 +376,8 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   /* A pair's two words from the 8 pairs of lanes 0-7 and of lanes 8-15. */
-  const __m512i first = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i first =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(1));
   __m512i base[TREE_VECS], pairs[TREE_VECS], pos[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) {
@@ -431,7 +432,8 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
     const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16 +
                        GROVE_TOP6_PAIR(GROVE_TOP6_SUMMARY, 0);
     const __m512i summary = _mm512_maskz_mov_epi32(
-        live[v], _mm512_permutex2var_epi32(_mm512_load_si512(g), second, _mm512_load_si512(g + 16)));
+        live[v],
+        _mm512_permutex2var_epi32(_mm512_load_si512(g), second, _mm512_load_si512(g + 16)));
     leaves[v] = flag16(live[v], summary, GROVE_TOP6_LEAF_EXITS);
   }
 }
@@ -945,7 +947,8 @@ WALK_INLINE void ranks_walk(const grove_ranks_t *rk, const int32_t *w, const flo
       const __m512i right = _mm512_mask_blend_epi32(
           r2, _mm512_mask_blend_epi32(r3, _mm512_load_si512(at3 + 64), _mm512_load_si512(at3 + 80)),
           _mm512_mask_blend_epi32(r3, _mm512_load_si512(at3 + 96), _mm512_load_si512(at3 + 112)));
-      const __mmask16 r4 = ranks_right(_mm512_mask_blend_epi32(r1, left, right), b0[i], b1[i], plain);
+      const __mmask16 r4 =
+          ranks_right(_mm512_mask_blend_epi32(r1, left, right), b0[i], b1[i], plain);
       const __m512i c = _mm512_add_epi32(_mm512_add_epi32(q, q), one);
       q = _mm512_mask_add_epi32(c, r4, c, one);
     }
