@@ -390,10 +390,30 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
     for (int v = 0; v < TREE_VECS; v++) {
       if (!live[v]) continue;
       __m512i lo, hi; /* the lanes' (value, meta) pairs */
+      const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16;
       if (level == 0) {
-        const int32_t *g = tables + (size_t)(t0 / 16 + (uint32_t)v) * GROVE_TOP6_WORDS * 16;
         lo = _mm512_maskz_load_epi64((__mmask8)live[v], g);
         hi = _mm512_maskz_load_epi64((__mmask8)(live[v] >> 8), g + 16);
+      } else if (level < 3) {
+        /* Levels 1-2: the pairs of the level's 2 or 4 slots loaded whole and chosen by the
+         * lanes' positions, which measured faster than the gathers (bench/RESULTS.md). Dead
+         * lanes read their zeros, as the gathers give them. */
+        const __m512i j = _mm512_sub_epi32(pos[v], _mm512_set1_epi32((1 << level) - 1));
+        const __mmask16 odd = _mm512_test_epi32_mask(j, _mm512_set1_epi32(1));
+        const int32_t *p = g + GROVE_TOP6_PAIR((1u << level) - 1, 0);
+        lo =
+            _mm512_mask_blend_epi64((__mmask8)odd, _mm512_load_si512(p), _mm512_load_si512(p + 32));
+        hi = _mm512_mask_blend_epi64((__mmask8)(odd >> 8), _mm512_load_si512(p + 16),
+                                     _mm512_load_si512(p + 48));
+        if (level == 2) { /* the second pair of slots, and the choice between the pairs */
+          const __mmask16 second_two = _mm512_test_epi32_mask(j, _mm512_set1_epi32(2));
+          const __m512i lo2 = _mm512_mask_blend_epi64((__mmask8)odd, _mm512_load_si512(p + 64),
+                                                      _mm512_load_si512(p + 96));
+          const __m512i hi2 = _mm512_mask_blend_epi64(
+              (__mmask8)(odd >> 8), _mm512_load_si512(p + 80), _mm512_load_si512(p + 112));
+          lo = _mm512_mask_blend_epi64((__mmask8)second_two, lo, lo2);
+          hi = _mm512_mask_blend_epi64((__mmask8)(second_two >> 8), hi, hi2);
+        }
       } else {
         /* One 64-bit gather per 8 lanes reads both words, where two 32-bit gathers of 16
          * lanes did: half the elements (gathers cost by the element). The last level's
