@@ -572,9 +572,11 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
 /* Levels whose row values are loaded whole from the feature-major block and blended (2^L
  * candidate features at level L); deeper top levels gather them. */
 #define TOP_BLEND_LEVELS  3
-/* The same for the 6-level tables: there gathers from level 1 down measured faster than
- * blending 2 or 3 levels (figures in bench/RESULTS.md). */
-#define TOP6_BLEND_LEVELS 1
+/* The same for the 6-level tables, whose candidates are chosen by the lanes' positions. With
+ * the walks' loop kept unrolled, levels 0-3 this way measured faster on Zen 4 than gathering
+ * from level 1 down (figures in bench/RESULTS.md); top6_walk16 stamps out levels 0-3. */
+#define TOP6_BLEND_LEVELS 4
+_Static_assert(TOP6_BLEND_LEVELS == 4, "top6_walk16 calls top6_candidates16 for levels 0-3");
 
 /*
  * Walks VECS vectors of a feature-major block XT through the top GROVE_TOP_LEVELS levels
@@ -626,6 +628,28 @@ WALK_INLINE void top_walk16(const grove_forest_t *f, const grove_top_t *const *t
 }
 
 /*
+ * The row values at level LEVEL (< TOP6_BLEND_LEVELS) of the 6-level tables' walk, for lanes
+ * at heap positions POS: the level's 2^LEVEL candidate features' values loaded from X (the
+ * block's feature-major values at the vector's first row) and chosen by the positions: bit k
+ * of a lane's j = POS - (2^LEVEL - 1) picks within pairs at step k. Every slot of META names a
+ * feature (pads 0), so every load is within the block.
+ */
+WALK_INLINE __m512 top6_candidates16(const float *x, const uint32_t *meta, __m512i pos,
+                                     const int level) {
+  const int n = 1 << level;
+  const __m512i j = _mm512_sub_epi32(pos, _mm512_set1_epi32(n - 1));
+  __m512 c[1 << (TOP6_BLEND_LEVELS - 1)];
+  for (int k = 0; k < n; k++)
+    c[k] =
+        _mm512_load_ps(x + (size_t)(meta[n - 1 + k] & GROVE_TOP6_META_FEATURE_MASK) * BLOCK_ROWS);
+  for (int bit = 0, m = n; m > 1; bit++, m /= 2) {
+    const __mmask16 odd = _mm512_test_epi32_mask(j, _mm512_set1_epi32(1 << bit));
+    for (int k = 0; k < m / 2; k++) c[k] = _mm512_mask_blend_ps(odd, c[2 * k], c[2 * k + 1]);
+  }
+  return c[0];
+}
+
+/*
  * top_walk16() for the 6-level tables (grove_top6_t). Returns in IDX the node reached
  * below level 5, or for trees whose exits are all leaves (bit w of the result) the leaf
  * value's bits.
@@ -635,26 +659,24 @@ WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *co
                                  __m512i *idx, const int plain) {
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i pos[VECS];
-  __mmask16 r[VECS][GROVE_TOP6_LEVELS];
   for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
   for (int level = 0; level < GROVE_TOP6_LEVELS; level++) {
     /* The last level's positions are in each array's second half (forest.h). */
     const int half = level < GROVE_TOP6_LEVELS - 1 ? 0 : GROVE_TOP6_HALF;
+    /* Rolled up, this loop kept its positions in memory and waited on each gather: slower by
+     * more than the blends below save (bench/RESULTS.md). */
+#pragma GCC unroll 4
     for (int w = 0; w < VECS; w++) {
       const grove_top6_t *t = top[w];
       __m512 xv;
       const __m512i meta = top_lookup(t->meta + half, pos[w]);
       if (level < TOP6_BLEND_LEVELS) {
-        __m512 c[1 << TOP6_BLEND_LEVELS];
-        const int n = 1 << level;
-        for (int j = 0; j < n; j++)
-          c[j] = _mm512_load_ps(
-              xt + (size_t)(t->meta[n - 1 + j] & GROVE_TOP6_META_FEATURE_MASK) * BLOCK_ROWS +
-              first[w]);
-        for (int k = level - 1; k >= 0; k--)
-          for (int j = 0; j < 1 << k; j++)
-            c[j] = _mm512_mask_blend_ps(r[w][k], c[2 * j], c[2 * j + 1]);
-        xv = c[0]; /* as in top_walk16 */
+        /* One call per level, each with its constant: the candidates' loops unroll. */
+        const float *x = xt + first[w];
+        xv = level == 0   ? top6_candidates16(x, t->meta, pos[w], 0)
+             : level == 1 ? top6_candidates16(x, t->meta, pos[w], 1)
+             : level == 2 ? top6_candidates16(x, t->meta, pos[w], 2)
+                          : top6_candidates16(x, t->meta, pos[w], 3);
       } else {
         const __m512i feat = _mm512_and_si512(meta, fmask);
         xv = _mm512_i32gather_ps(_mm512_add_epi32(row[w], _mm512_slli_epi32(feat, BLOCK_SHIFT)), xt,
@@ -666,7 +688,6 @@ WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *co
       if (!plain)
         right =
             top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
-      r[w][level] = right;
       pos[w] = heap_child16(pos[w], right);
     }
   }
