@@ -741,6 +741,39 @@ static void check_ranks_image(const grove_forest_t *f, const random_case_t *c) {
   free(json);
 }
 
+/* The ranks kernel on calls of more than one of its blocks (the batches of check_kernels stay
+ * within one): every block and a short last one, with and without NaN, against the scalar
+ * kernel bit for bit. */
+static void check_ranks_blocks(const grove_forest_t *f, const char *name) {
+  const size_t nrows = 2 * GROVE_RANKS_BLOCK + 37, ng = f->info.num_groups;
+  const size_t batches[] = {GROVE_RANKS_BLOCK + 1, nrows};
+  char what[200];
+  for (int clean = 0; clean < 2; clean++) {
+    float *rows = make_rows(f, nrows, 7);
+    if (clean)
+      for (size_t i = 0; i < nrows * f->info.num_features; i++)
+        if (rows[i] != rows[i]) rows[i] = 0.25f;
+    void *ref = malloc(nrows * ng * sizeof(double)), *got = malloc(nrows * ng * sizeof(double));
+    if (ref == NULL || got == NULL) abort();
+    run_kernel(grove__predict_scalar, f, rows, nrows, nrows, ref);
+    for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
+      snprintf(what, sizeof what, "%s: avx512-ranks matches scalar on calls of %zu rows%s", name,
+               batches[b], clean ? " without NaN" : "");
+#ifdef GROVE_HAVE_X86_KERNELS
+      if (grove__kernel_get()->ranks) {
+        run_kernel(grove__predict_avx512_ranks, f, rows, nrows, batches[b], got);
+        CHECK(!margins_differ(f, got, ref, nrows * ng, what, batches[b]), what);
+        continue;
+      }
+#endif
+      CHECK_CANNOT_RUN(what, "the kernels in use are not avx512's");
+    }
+    free(rows);
+    free(ref);
+    free(got);
+  }
+}
+
 /*
  * The ranks kernel's forests (forest.h, grove_ranks_t: numeric splits, 1-64 groups, 1-32
  * features, depth 3-12), through every kernel at every batch size, on rows on and beside
@@ -778,6 +811,7 @@ static void test_ranks(void) {
                 strcmp(grove_forest_kernel(f), GROVE_KERNEL_RANKS_NAME) == 0,
             what);
     check_forest(f, name, 160);
+    if (f->ranks != NULL) check_ranks_blocks(f, name);
     if (i == 0) check_ranks_image(f, &cases[i]);
     grove_forest_free(f);
   }
