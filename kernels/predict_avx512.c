@@ -359,13 +359,13 @@ static inline __m512d leaf64_decode(__m512i tagged) {
 /*
  * The trees kernel's walk through the 6-level tables, read from their copy for trees in
  * lanes (forest.h, tops6_lanes): lane k of vector v takes row X through tree
- * T0 + 16v + k's tables, gathering each level's threshold and meta and the split's row
- * value from registers: two gathers a level instead of four plus one, and categorical
- * splits find their sets in registers (no gathers of category words). In that copy a
- * group's 16 trees have each word side by side, so the root's words are one load and a
- * level's gather touches at most 2^level cache lines. Returns in IDX the node reached
- * below level 5, or for the lanes in LEAVES (trees whose exits are leaves) the leaf
- * value's bits.
+ * T0 + 16v + k's tables, each level's threshold and meta as a pair (loaded and blended at
+ * levels 0-2, one 64-bit gather per 8 lanes below) and the split's row value from
+ * registers, and categorical splits find their sets in registers (no gathers of category
+ * words). In that copy a group's 16 trees have each pair side by side, so a level's slots
+ * are whole vectors and its gather touches at most 2^level x 2 cache lines. Returns in IDX
+ * the node reached below level 5, or for the lanes in LEAVES (trees whose exits are leaves)
+ * the leaf value's bits.
  */
 WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live,
                                    const float *x, __m512 x0, __m512 x1, __m512i *idx,
