@@ -164,6 +164,16 @@ static float *make_rows(const grove_forest_t *f, size_t nrows, uint64_t seed) {
   return rows;
 }
 
+/* A copy of NROWS ROWS of F with 0.25 for every NaN: calls the SIMD kernels take their plain
+ * walks on (forests of plain numeric splits). */
+static float *rows_without_nan(const grove_forest_t *f, const float *rows, size_t nrows) {
+  float *clean = malloc(nrows * f->info.num_features * sizeof *clean);
+  if (clean == NULL) abort();
+  for (size_t i = 0; i < nrows * f->info.num_features; i++)
+    clean[i] = rows[i] == rows[i] ? rows[i] : 0.25f;
+  return clean;
+}
+
 /* Every kernel the CPU runs on F against REF (the scalar kernel's margins), all batches. */
 static void check_kernels(const grove_forest_t *f, const char *name, const float *rows,
                           size_t nrows, const void *ref, void *got) {
@@ -273,10 +283,7 @@ static void check_forest(const grove_forest_t *f, const char *name, size_t nrows
   check_kernels(f, name, rows, nrows, ref, got);
   /* The same rows without NaN: the SIMD kernels take their plain walks on calls without NaN
    * through forests of plain numeric splits, row 6 of the split truth table alone. */
-  float *clean = malloc(nrows * f->info.num_features * sizeof *clean);
-  if (clean == NULL) abort();
-  for (size_t i = 0; i < nrows * f->info.num_features; i++)
-    clean[i] = rows[i] == rows[i] ? rows[i] : 0.25f;
+  float *clean = rows_without_nan(f, rows, nrows);
   char clean_name[160];
   snprintf(clean_name, sizeof clean_name, "%s, rows without NaN", name);
   run_kernel(grove__predict_scalar, f, clean, nrows, nrows, ref);
@@ -749,10 +756,8 @@ static void check_ranks_blocks(const grove_forest_t *f, const char *name) {
   const size_t batches[] = {GROVE_RANKS_BLOCK + 1, nrows};
   char what[200];
   for (int clean = 0; clean < 2; clean++) {
-    float *rows = make_rows(f, nrows, 7);
-    if (clean)
-      for (size_t i = 0; i < nrows * f->info.num_features; i++)
-        if (rows[i] != rows[i]) rows[i] = 0.25f;
+    float *made = make_rows(f, nrows, 7), *rows = clean ? rows_without_nan(f, made, nrows) : made;
+    if (clean) free(made);
     void *ref = malloc(nrows * ng * sizeof(double)), *got = malloc(nrows * ng * sizeof(double));
     if (ref == NULL || got == NULL) abort();
     run_kernel(grove__predict_scalar, f, rows, nrows, nrows, ref);
