@@ -532,34 +532,110 @@ void batcher_free(batcher_t *b) {
   free(b);
 }
 
-/* Inline scoring takes requests of at most this many rows and margins (kept on the stack). */
+/* Inline scoring takes requests of at most this many rows and margins each. */
 #define INLINE_MAX_ROWS    4
 #define INLINE_MAX_MARGINS 64
 
-int batcher_score_inline(batcher_t *b, batch_job_t *job) {
-  if (job->nrows == 0 || job->nrows > INLINE_MAX_ROWS || b->max_delay_us > 0) return 0;
+/* Whether JOB is one inline scoring takes (batcher_score_inline_jobs()), at time NOW. */
+static int inline_eligible(const batch_job_t *job, double now) {
+  if (job->nrows == 0 || job->nrows > INLINE_MAX_ROWS) return 0;
   /* Contributions and leaves stay with the workers (they cost tens of predictions a row and
    * are batched among themselves), and so does a job past its deadline (a worker skips it). */
-  if (job_kind(job) != 0 || (job->deadline > 0 && batcher_now() > job->deadline)) return 0;
+  if (job_kind(job) != 0 || (job->deadline > 0 && now > job->deadline)) return 0;
   grove_forest_info_t info;
   grove_forest_get_info(job->forest, &info);
-  if (job->nrows * info.num_groups > INLINE_MAX_MARGINS) return 0;
-  /* A held lock means a worker or another loop is at the queue: leave the job to it. */
+  return job->nrows * info.num_groups <= INLINE_MAX_MARGINS;
+}
+
+/* Scores the chunks from LIVE on (one forest's, N rows of JOBS jobs for SLOT's model) as one
+ * batch, the way run_batch() does; a job the engine fails is marked skipped. */
+static void inline_batch(batcher_t *b, batcher_inline_t *scratch, batch_chunk_t *live, size_t n,
+                         size_t jobs) {
+  const grove_forest_t *f = live->job->forest;
+  metrics_slot_t *slot = live->job->metrics_slot;
+  batcher_inline_t none = {0}; /* one job needs no scratch: its rows are its own */
+  if (scratch == NULL) scratch = &none;
+  if (all_inexact(live)) {
+    score_doubles(b, f, slot, live, n, jobs);
+    return;
+  }
+  grove_forest_info_t info;
+  grove_forest_get_info(f, &info);
+  const uint32_t ng = info.num_groups;
+  double one[INLINE_MAX_MARGINS], *margins = one;
+  const float *rows = gather_chunks(live, n, jobs, info.num_features * sizeof(float), 0,
+                                    (void **)&scratch->rows, &scratch->cap_rows_bytes);
+  if (jobs > 1) /* one job's margins fit on the stack */
+    margins =
+        reserve((void **)&scratch->margins, &scratch->cap_margins, n * ng, sizeof(double)) == 0
+            ? scratch->margins
+            : NULL;
+  const int ok =
+      rows != NULL && margins != NULL && score_margins(b, f, slot, rows, n, jobs, margins) == 0;
+  size_t at = 0;
+  for (batch_chunk_t *c = live; c != NULL; c = c->next) {
+    if (!ok || chunk_outputs(f, &info, c, margins + at * ng) != 0)
+      atomic_store_explicit(&c->job->skipped, 1, memory_order_relaxed);
+    at += c->nrows;
+  }
+}
+
+size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t n, uint8_t *scored,
+                                 batcher_inline_t *scratch) {
+  memset(scored, 0, n);
+  if (n == 0 || b->max_delay_us > 0) return 0;
+  /* A held lock means a worker or another loop is at the queue: leave the jobs to it. */
   if (pthread_mutex_trylock(&b->lock) != 0) return 0;
   const int idle = b->head == NULL && b->idle > 0 && !b->stopping;
   pthread_mutex_unlock(&b->lock);
   if (!idle) return 0;
-  if (b->metrics) metrics_queue_wait(b->metrics, job->metrics_slot, 0);
-  batch_chunk_t whole = {.job = job, .offset = 0, .nrows = job->nrows};
-  atomic_store_explicit(&job->skipped, 0, memory_order_relaxed);
-  if (all_inexact(&whole)) {
-    score_doubles(b, job->forest, job->metrics_slot, &whole, job->nrows, 1);
-    return 1;
+  batch_chunk_t single, *chunks = &single;
+  if (n > 1 && (scratch == NULL ||
+                reserve(&scratch->chunks, &scratch->cap_chunks, n, sizeof(batch_chunk_t)) != 0))
+    return 0;
+  if (n > 1) chunks = scratch->chunks;
+  const double now = batcher_now();
+  size_t taken = 0;
+  for (size_t i = 0; i < n; i++) {
+    batch_job_t *job = jobs[i];
+    if (!inline_eligible(job, now)) continue;
+    chunks[taken++] = (batch_chunk_t){.job = job, .offset = 0, .nrows = job->nrows};
+    atomic_store_explicit(&job->skipped, 0, memory_order_relaxed);
+    if (b->metrics) metrics_queue_wait(b->metrics, job->metrics_slot, 0);
+    scored[i] = 1;
   }
-  double margins[INLINE_MAX_MARGINS];
-  int ok =
-      score_margins(b, job->forest, job->metrics_slot, job->rows, job->nrows, 1, margins) == 0 &&
-      chunk_outputs(job->forest, &info, &whole, margins) == 0;
-  atomic_store_explicit(&job->skipped, !ok, memory_order_relaxed);
-  return 1;
+  /* One batch per model, each in the jobs' order: a job's rows score alike in any batch. */
+  for (size_t i = 0; i < taken; i++) {
+    if (chunks[i].next == &chunks[i]) continue; /* in an earlier model's batch */
+    batch_chunk_t *last = &chunks[i];
+    size_t rows = chunks[i].nrows, count = 1;
+    for (size_t k = i + 1; k < taken; k++)
+      if (chunks[k].next != &chunks[k] && chunks[k].job->forest == chunks[i].job->forest &&
+          chunks[k].job->metrics_slot == chunks[i].job->metrics_slot) {
+        last->next = &chunks[k];
+        last = &chunks[k];
+        rows += chunks[k].nrows;
+        count++;
+      }
+    last->next = NULL;
+    inline_batch(b, scratch, &chunks[i], rows, count);
+    /* Mark the batch's chunks (after the walk: inline_batch follows next). */
+    for (batch_chunk_t *c = &chunks[i], *next; c != NULL; c = next) {
+      next = c->next;
+      c->next = c;
+    }
+  }
+  return taken;
+}
+
+int batcher_score_inline(batcher_t *b, batch_job_t *job) {
+  uint8_t scored;
+  return batcher_score_inline_jobs(b, &job, 1, &scored, NULL) == 1;
+}
+
+void batcher_inline_free(batcher_inline_t *scratch) {
+  free(scratch->rows);
+  free(scratch->margins);
+  free(scratch->chunks);
+  *scratch = (batcher_inline_t){0};
 }

@@ -92,6 +92,25 @@ batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job);
  */
 int batcher_score_inline(batcher_t *b, batch_job_t *job);
 
+/* Buffers a thread keeps for batcher_score_inline_jobs(): zeroed to start, grown as needed,
+ * released with batcher_inline_free(). */
+typedef struct {
+  float *rows;
+  double *margins;
+  void *chunks;
+  size_t cap_rows_bytes, cap_margins, cap_chunks;
+} batcher_inline_t;
+
+/*
+ * batcher_score_inline() for N jobs at once, such as the requests one pass of a loop has
+ * read: those it takes (SCORED[i] set to 1) are scored as one batch per model, whose engine
+ * call costs less a row than a call per job; the others (SCORED[i] 0) are left for
+ * batcher_submit(). Returns how many it took. SCRATCH may be NULL when N is 1.
+ */
+size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t n, uint8_t *scored,
+                                 batcher_inline_t *scratch);
+void batcher_inline_free(batcher_inline_t *scratch);
+
 /* Finishes the queued work (what no worker is left to score is skipped), stops the
  * workers, frees B. Every queued job's done() has been called when it returns. */
 void batcher_free(batcher_t *b);

@@ -5,8 +5,9 @@
  * bodies are decoded on the loop; large ones on libuv's thread pool, so that no body holds
  * the loop for long. The rows go to the batcher and the answer is sent on the same loop when
  * a worker has scored them. A request whose client leaves is disposed of by h2o at any
- * time: a pool disposer clears our pointer to it, so nothing touches it afterwards. A request
- * of a few rows is scored on the loop itself when the workers are idle (batcher_score_inline).
+ * time: a pool disposer clears our pointer to it, so nothing touches it afterwards. Requests
+ * of a few rows are scored on the loop itself when the workers are idle: those one pass has
+ * read as one batch per model (batcher_score_inline_jobs), a single one otherwise.
  */
 #include "handlers.h"
 
@@ -231,7 +232,48 @@ static void body_format(pending_t *p, h2o_req_t *req) {
     snprintf(p->form_type, sizeof p->form_type, "%.*s", (int)n, v);
 }
 
-/* Queues P's decoded rows; on failure answers and frees P. */
+/* Hands P's job (out allocated, or NULL when that failed) to the workers; on failure answers
+ * and frees P. */
+static void enqueue(pending_t *p) {
+  server_t *s = p->io->s;
+  batcher_status_t rc = p->job.out == NULL ? BATCHER_ENOMEM : batcher_submit(s->batcher, &p->job);
+  if (rc == BATCHER_OK) return;
+  if (rc == BATCHER_EFULL) {
+    metrics_rejected(s->metrics, "queue_full");
+    if (p->req != NULL)
+      h2o_add_header(&p->req->pool, &p->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                     H2O_STRLIT("1"));
+    pending_fail(p, 503, "too many rows queued; retry shortly");
+  } else {
+    pending_fail(p, 500, "out of memory for the predictions");
+  }
+}
+
+/* The predictions IO's flush has collected: scored here as one batch per model when the
+ * workers are idle (one engine call for the pass's requests, not one each), else queued.
+ * Answering may make h2o read a connection's next request: it waits for the next flush. */
+static void score_collected(io_thread_t *io) {
+  const size_t n = io->collected;
+  if (n == 0) return;
+  pending_t *ps[SERVER_FLUSH_BATCH];
+  batch_job_t *jobs[SERVER_FLUSH_BATCH];
+  uint8_t scored[SERVER_FLUSH_BATCH];
+  memcpy(ps, io->collect, n * sizeof *ps);
+  io->collected = 0;
+  for (size_t i = 0; i < n; i++) jobs[i] = &ps[i]->job;
+  batcher_score_inline_jobs(io->s->batcher, jobs, n, scored, &io->inline_scratch);
+  for (size_t i = 0; i < n; i++) {
+    if (!scored[i]) {
+      enqueue(ps[i]);
+      continue;
+    }
+    if (ps[i]->req != NULL) answer_pending(ps[i]);
+    pending_free(ps[i]);
+  }
+}
+
+/* Queues P's decoded rows (or, during a flush, collects them); on failure answers and frees
+ * P. */
 static void submit(pending_t *p) {
   server_t *s = p->io->s;
   uint32_t width = grove_forest_output_width(p->model->forest, p->areq.margin);
@@ -250,23 +292,18 @@ static void submit(pending_t *p) {
                          .done = on_job_done,
                          .deadline = p->job.deadline};
   p->job.out = malloc(p->areq.nrows * width * sizeof(float));
+  if (p->job.out != NULL && p->io->collecting) { /* scored with the flush's others, or queued */
+    p->io->collect[p->io->collected++] = p;
+    if (p->io->collected == SERVER_FLUSH_BATCH) score_collected(p->io);
+    return;
+  }
   if (p->job.out != NULL && batcher_score_inline(s->batcher, &p->job)) {
     /* Scored here: no hand-off to a worker and back (two thread wake-ups) for a few rows. */
     answer_pending(p);
     pending_free(p);
     return;
   }
-  batcher_status_t rc = p->job.out == NULL ? BATCHER_ENOMEM : batcher_submit(s->batcher, &p->job);
-  if (rc == BATCHER_OK) return;
-  if (rc == BATCHER_EFULL) {
-    metrics_rejected(s->metrics, "queue_full");
-    if (p->req != NULL)
-      h2o_add_header(&p->req->pool, &p->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                     H2O_STRLIT("1"));
-    pending_fail(p, 503, "too many rows queued; retry shortly");
-  } else {
-    pending_fail(p, 500, "out of memory for the predictions");
-  }
+  enqueue(p);
 }
 
 /* The outcome of decoding P: submit its rows, or answer its error. */
@@ -328,6 +365,7 @@ static void start_decoding(pending_t *p) {
 }
 
 void handle_predict_flush(io_thread_t *io) {
+  io->collecting = 1;
   while (!h2o_linklist_is_empty(&io->to_decode)) {
     pending_t *p = (pending_t *)((char *)io->to_decode.next - offsetof(pending_t, decode_link));
     h2o_linklist_unlink(&p->decode_link);
@@ -336,6 +374,8 @@ void handle_predict_flush(io_thread_t *io) {
     else
       start_decoding(p);
   }
+  io->collecting = 0;
+  score_collected(io);
 }
 
 /* Whether the connection behind REQ has abandoned so many predictions that it is closed:

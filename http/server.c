@@ -131,6 +131,7 @@ static void run_loops(io_thread_t *io) {
 static void *io_main(void *arg) {
   io_thread_t *io = arg;
   run_loops(io);
+  batcher_inline_free(&io->inline_scratch); /* no flush runs once the loop has stopped */
   /* No reload thread may wake this loop once it is gone (begin_shutdown() has already taken
    * back every waiter; a loop stopped another way has not). */
   registry_cancel_waiters(io->s->reg, io);

@@ -25,6 +25,8 @@ typedef struct pending pending_t; /* a prediction in flight (handle_predict.c) *
 /* Connections whose clients keep abandoning predictions (HTTP/2 RST_STREAM floods): a few
  * per I/O thread, by connection, counted over a window (handle_predict.c). */
 #define SERVER_RESET_SLOTS 16
+/* Predictions a flush collects before it scores them (handle_predict.c): one batch. */
+#define SERVER_FLUSH_BATCH 64
 typedef struct {
   const void *conn; /* h2o_conn_t of the connection (only compared, never followed) */
   uint32_t resets;
@@ -60,6 +62,12 @@ struct io_thread {
    * same pass, so its epoll interest never changes between requests. */
   h2o_timeout_t flush_timeout;
   h2o_timeout_entry_t flush_entry;
+  /* While a flush decodes: the predictions it has submitted so far, scored together at its
+   * end when the workers are idle (batcher_score_inline_jobs), with the thread's scratch. */
+  int collecting;
+  size_t collected;
+  pending_t *collect[SERVER_FLUSH_BATCH];
+  batcher_inline_t inline_scratch;
   reset_count_t resets[SERVER_RESET_SLOTS];
   atomic_int stop_requested;
   int stopping; /* draining: listener closed, answers close their connection */

@@ -906,6 +906,86 @@ static void test_inline(void) {
   metrics_free(m);
 }
 
+/* Inline scoring of several jobs at once (a loop pass's requests): the jobs inline scoring
+ * takes are scored as one batch per model, each job's outputs as alone; the others are left
+ * untouched for batcher_submit(); nothing is taken without an idle worker. */
+static void test_inline_jobs(void) {
+  metrics_t *m = metrics_new();
+  batcher_t *b = batcher_new(1, 64, 0, BIG_QUEUE, 0, m);
+  enum { N = 8 };
+  tjob_t t[N];
+  memset(t, 0, sizeof t);
+  tjob_init(&t[0], income, 1, 0, 71);
+  tjob_init(&t[1], multi, 3, 1, 72);  /* margins */
+  tjob_init(&t[2], income, 5, 0, 73); /* too many rows: left */
+  tjob_init(&t[3], income, 2, 0, 74);
+  tjob_init(&t[4], income, 1, 0, 75); /* past its deadline: left */
+  t[4].job.deadline = batcher_now() - 1;
+  tjob_init(&t[5], multi, 1, 0, 76);
+  tjob_init(&t[6], income, 4, 0, 77);
+  tjob_init(&t[7], income, 1, 0, 78); /* explained: left */
+  double *want_c;
+  uint32_t *want_l;
+  tjob_explain(&t[7], 1, 1, &want_c, &want_l);
+  static const uint8_t expect[N] = {1, 1, 0, 1, 0, 1, 1, 0};
+  batch_job_t *jobs[N];
+  for (int i = 0; i < N; i++) jobs[i] = &t[i].job;
+  uint8_t scored[N];
+  batcher_inline_t scratch = {0};
+  size_t taken = 0;
+  for (int k = 0; k < 2000 && taken == 0; k++) { /* the worker may not be waiting yet */
+    taken = batcher_score_inline_jobs(b, jobs, N, scored, &scratch);
+    if (taken == 0) nanosleep(&(struct timespec){0, 500000}, NULL);
+  }
+  CHECK_EQ_INT(taken, 5, "inline jobs: the five a single call would take are taken");
+  int flags = 0, right = 0, calls = 0;
+  for (int i = 0; i < N; i++) {
+    flags += scored[i] == expect[i];
+    right += expect[i] ? !t[i].job.skipped && tjob_scored(&t[i]) : tjob_untouched(&t[i]);
+    calls += atomic_load(&t[i].calls);
+  }
+  CHECK_EQ_INT(flags, N, "inline jobs: SCORED marks exactly the jobs taken");
+  CHECK_EQ_INT(right, N,
+               "inline jobs: each taken job's outputs equal grove_forest_predict on its rows "
+               "alone; the others untouched");
+  CHECK_EQ_INT(calls, 0, "inline jobs: done() is not called");
+  CHECK_EQ_INT(metric(m, "grove_batches_total"), 2, "inline jobs: one batch per model");
+  CHECK_EQ_INT(metric(m, "grove_rows_predicted_total"), 1 + 3 + 2 + 1 + 4,
+               "inline jobs: the taken jobs' rows counted");
+  CHECK_EQ_INT(metric(m, "grove_queued_rows"), 0, "inline jobs: nothing queued");
+  /* The jobs left over go to the worker as usual. */
+  int submitted = 0;
+  for (int i = 0; i < N; i++)
+    if (!scored[i]) submitted += batcher_submit(b, &t[i].job) == BATCHER_OK;
+  CHECK_EQ_INT(submitted, 3, "inline jobs: the three left are accepted by batcher_submit");
+  CHECK(wait_jobs(&t[2], 1) && wait_jobs(&t[4], 1) && wait_jobs(&t[7], 1) && tjob_scored(&t[2]) &&
+            t[4].job.skipped && tjob_explained(&t[7], want_c, want_l),
+        "inline jobs: the worker scores the large one, skips the late one, explains the other");
+  CHECK(gate_hold(b), "inline jobs: the only worker held busy");
+  tjob_t busy[2];
+  tjob_init(&busy[0], income, 1, 0, 79);
+  tjob_init(&busy[1], multi, 1, 0, 80);
+  batch_job_t *busy_jobs[2] = {&busy[0].job, &busy[1].job};
+  CHECK(batcher_score_inline_jobs(b, busy_jobs, 2, scored, &scratch) == 0 && !scored[0] &&
+            !scored[1] && tjob_untouched(&busy[0]) && tjob_untouched(&busy[1]),
+        "inline jobs: no idle worker, none taken");
+  gate_release();
+  CHECK(wait_jobs(&gate.job, 1), "inline jobs: the held job finished");
+  batcher_free(b);
+  batcher_inline_free(&scratch);
+  CHECK(scratch.rows == NULL && scratch.margins == NULL && scratch.chunks == NULL,
+        "inline jobs: batcher_inline_free releases the scratch");
+  for (int i = 0; i < N; i++) tjob_release(&t[i]);
+  tjob_release(&busy[0]);
+  tjob_release(&busy[1]);
+  free(t[7].job.contribs);
+  free(t[7].job.leaves);
+  free(want_c);
+  free(want_l);
+  tjob_release(&gate.job);
+  metrics_free(m);
+}
+
 int main(void) {
   main_thread = pthread_self();
   income = load(INCOME_PATH);
@@ -923,6 +1003,7 @@ int main(void) {
   test_zero_rows();
   test_explain();
   test_inline();
+  test_inline_jobs();
   grove_forest_free(income);
   grove_forest_free(multi);
   int rc = test_done();
