@@ -3,7 +3,8 @@
 
     measure.py --pid PID [--kind grove --workers W --io T] [--tag K=V ...] -- LOADGEN ARGS...
 
-(LOADGEN: build/bench/loadgen, or bench/h2load_run.py for HTTP/2: both print one JSON line.)
+(LOADGEN: build/bench/loadgen, bench/h2load_run.py for HTTP/2 or bench/wrk_run.py: each prints
+one JSON line.)
 
 Before and after the run it reads /proc/PID/task/*/stat of the server (and of every
 descendant process: gunicorn's workers) and reports CPU seconds used during the run.

@@ -51,6 +51,10 @@ if ! command -v h2load >/dev/null; then
   log "installing nghttp2-client (apt, for h2load)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nghttp2-client >/dev/null
 fi
+if ! command -v wrk >/dev/null; then
+  log "installing wrk (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
+fi
 $PY -c 'import sklearn, pandas, numpy, msgpack' || { echo "need $PY with sklearn, pandas, numpy, msgpack" >&2; exit 1; }
 
 log "building grove (ninja -C $BUILD)"
@@ -88,9 +92,10 @@ done
 log "training the baseline (pickle in $WORK) and writing request bodies"
 $PY bench/baseline/train_baseline.py --out "$WORK" >&2
 $PY bench/make_bodies.py --out "$WORK" >&2
-# h2load -d sends one fixed body: the first record of each single-row file
+# h2load -d and wrk send one fixed body: the first record of each single-row file
 $PY -c 'import struct,sys
-for src, dst in (("json1_grove.bin", "json1.json"), ("mp1_grove.bin", "mp1.msgpack")):
+for src, dst in (("json1_grove.bin", "json1.json"), ("mp1_grove.bin", "mp1.msgpack"),
+                 ("json1_base.bin", "json1_base.json")):
     b = open(sys.argv[1] + "/" + src, "rb").read()
     open(sys.argv[1] + "/" + dst, "wb").write(b[4:4 + struct.unpack_from("<I", b)[0]])' "$WORK"
 
@@ -142,9 +147,11 @@ log "servers up: gunicorn :$P_BASE, grove t1 :$P_G1, grove default (io=$GD_IO wo
 J=application/json M=application/msgpack
 # run SERVER LABEL LOADGEN-ARGS...   (SERVER: base | g1 | gd | gnb | bsk)
 # run_h2 SERVER LABEL H2LOAD_RUN-ARGS...: the same over HTTP/2, h2load as the client
+# run --wrk SERVER LABEL WRK_RUN-ARGS...: the same with wrk as the client
 run() {
   local lg=("$LOADGEN")
   [[ $1 == --h2 ]] && { lg=("$PY" bench/h2load_run.py); shift; }
+  [[ $1 == --wrk ]] && { lg=("$PY" bench/wrk_run.py); shift; }
   local srv=$1 label=$2; shift 2
   local port pid kind=grove w=0 io=0 config
   case $srv in
@@ -171,6 +178,11 @@ log "1. single-row JSON, closed loop, 64 connections"
 run base json1-closed64 --body "$WORK/json1_base.bin" --multi -c 64
 run g1   json1-closed64 --body "$WORK/json1_grove.bin" --multi -c 64
 run gd   json1-closed64 --body "$WORK/json1_grove.bin" --multi -c 64
+
+log "1b. the same with wrk (2 threads, 64 connections, one static body: each file's first record)"
+run --wrk base json1-wrk64 --body "$WORK/json1_base.json"
+run --wrk g1   json1-wrk64 --body "$WORK/json1.json"
+run --wrk gd   json1-wrk64 --body "$WORK/json1.json"
 
 BASE_RPS=$(get base json1-closed64 req_per_s)
 R_BASE=$($PY -c "print(round(0.8 * $BASE_RPS))")
