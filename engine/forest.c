@@ -25,15 +25,18 @@ int grove__forest_attach_derived(grove_forest_t *f) {
   if (f->cover_ratios != NULL)
     f->info.explain_memory_bytes =
         f->info.num_nodes * (sizeof *f->cover_ratios + sizeof *f->shap_flags);
-  if (grove__forest_attach_lanes(f) == 0 && grove__ranks_attach(f) == 0 &&
-      grove__shap_blocks_build(f) == 0) {
+  if (grove__forest_attach_lanes(f) == 0 && grove__cat_codes_attach(f) == 0 &&
+      grove__ranks_attach(f) == 0 && grove__shap_blocks_build(f) == 0) {
     f->info.kernel_memory_bytes =
         (f->tops6_lanes ? grove__top6_lanes_words(f->info.num_trees) * sizeof *f->tops6_lanes : 0) +
+        (f->cat_codes ? sizeof *f->cat_codes + f->cat_codes->count * sizeof(uint32_t) : 0) +
         (f->ranks ? f->ranks->bytes : 0);
     return 0;
   }
   free(f->tops6_lanes);
   f->tops6_lanes = NULL;
+  free(f->cat_codes);
+  f->cat_codes = NULL;
   free(f->ranks);
   f->ranks = NULL;
   return -1;
@@ -44,6 +47,7 @@ void grove_forest_free(grove_forest_t *f) {
   free(f->explain_alloc);
   free(f->shap_alloc);
   free(f->tops6_lanes);
+  free(f->cat_codes);
   free(f->ranks);
   if (f->image_map != NULL) munmap(f->image_map, f->image_map_bytes);
   free(f);

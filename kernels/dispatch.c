@@ -5,6 +5,7 @@
  * leaves are evaluated by the exact walk (bench/RESULTS.md measures that path).
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
@@ -69,6 +70,44 @@ void grove__top6_lanes_fill(const grove_forest_t *f, int32_t *out) {
       g[at] = table[w];
     }
   }
+}
+
+int grove__cat_codes_attach(grove_forest_t *f) {
+  f->cat_codes = NULL;
+  const uint32_t nf = f->info.num_features, nt = f->info.num_trees;
+  if (f->tops == NULL || f->top_levels != GROVE_TOP6_LEVELS || f->leaf64 ||
+      f->thresholds64 != NULL || f->num_zero_missing != 0 || f->info.num_categorical_splits == 0)
+    return 0;
+  for (uint32_t t = 0; t < nt; t++)
+    if (!(f->tops6[t].meta[GROVE_TOP6_SUMMARY] & GROVE_TOP6_LEAF_EXITS)) return 0;
+  enum { NUMERIC = 1, CATEGORICAL = 2 };
+  uint8_t *kind = calloc(nf ? nf : 1, 1);
+  if (kind == NULL) return -1;
+  int ok = 1;
+  for (uint64_t i = 0; i < f->info.num_nodes && ok; i++) {
+    const grove_node_t *n = &f->nodes[i];
+    if (!grove__node_is_split(f->leaf64, n)) continue;
+    if (n->flags & GROVE_NODE_CAT_TRUNC) ok = 0;
+    kind[n->feature] |= n->flags & GROVE_NODE_CATEGORICAL ? CATEGORICAL : NUMERIC;
+  }
+  uint32_t count = 0;
+  for (uint32_t j = 0; j < nf && ok; j++) {
+    if (kind[j] == (NUMERIC | CATEGORICAL)) ok = 0;
+    count += kind[j] == CATEGORICAL;
+  }
+  grove_cat_codes_t *codes = ok ? malloc(sizeof *codes + count * sizeof codes->feature[0]) : NULL;
+  if (ok && codes == NULL) {
+    free(kind);
+    return -1;
+  }
+  if (codes != NULL) {
+    codes->count = 0;
+    for (uint32_t j = 0; j < nf; j++)
+      if (kind[j] == CATEGORICAL) codes->feature[codes->count++] = j;
+  }
+  free(kind);
+  f->cat_codes = codes;
+  return 0;
 }
 
 size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t *f) {

@@ -141,6 +141,28 @@ WALK_INLINE __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512
 }
 
 /*
+ * The category codes top6_decide16() reads (CODES) for the values XV of categorical features:
+ * a value's truncation as an integer, 64 (no bit of any set) for negatives, NaN kept as it
+ * is (missing). Every split on such a feature is categorical and none truncates
+ * (grove__cat_codes_attach), so a code decides a split as its value would: 2^31 and past
+ * convert to INT_MIN, which finds no bit either.
+ */
+static inline __m512 cat_codes16(__m512 xv) {
+  const __mmask16 negative = _mm512_cmp_ps_mask(xv, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512i c = _mm512_mask_mov_epi32(_mm512_cvttps_epi32(xv), negative, _mm512_set1_epi32(64));
+  return _mm512_mask_mov_ps(_mm512_castsi512_ps(c), _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), xv);
+}
+
+/* Whether the rows kernel (TREES 0) or the trees kernel (1) reads F's categorical features as
+ * codes: cat_codes holds for the 6-level tables it was derived with (tests swap them), and
+ * the trees kernel converts a row held in registers (row_values16). */
+static inline int codes_apply(const grove_forest_t *f, int trees) {
+  return f->cat_codes != NULL && !f->leaf64 && f->tops != NULL &&
+         f->top_levels == GROVE_TOP6_LEVELS &&
+         (!trees || (grove__avx512_trees_walk_tops6(f) && f->info.num_features <= 32));
+}
+
+/*
  * decide16() for the 6-level tables' entries (see the split truth table in kernels.h),
  * without data-dependent branches: whether a tree's level has categorical lanes or
  * missing values changes from tree to tree, and the mispredicted branches cost the rows
@@ -150,10 +172,11 @@ WALK_INLINE __mmask16 decide16(const grove_forest_t *f, __mmask16 active, __m512
  * FLAGS = meta >> GROVE_TOP6_META_FLAGS_SHIFT (the low node flags, then the set's
  * categories 32-47), THR the threshold or the set's categories 0-31, RIGHT = !(x < t) from
  * the threshold compare (row 6; true for NaN). Lanes are not masked: dead ones decide
- * garbage nobody reads.
+ * garbage nobody reads. CODES: the categorical lanes' XV holds category codes, as
+ * cat_codes_block() writes them, in place of the values.
  */
 WALK_INLINE __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr, __mmask16 right,
-                                    __m512i flags) {
+                                    __m512i flags, const int codes) {
   __mmask16 missing = _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q);
   if (f->num_zero_missing != 0) {
     const __mmask16 zm = flag16(0xffff, flags, GROVE_NODE_ZERO_MISSING);
@@ -168,9 +191,16 @@ WALK_INLINE __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 t
    * 0, so each half answers only for its own codes and codes past 47 (and NaN and values
    * past 2^31, which convert to INT_MIN, and negatives below -1) find no bit. (-1, 0)
    * truncates to 0: category 0 only with GROVE_NODE_CAT_TRUNC (-0.0 is category 0 always). */
-  const __m512i c = _mm512_cvttps_epi32(xv);
-  const __mmask16 neg = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_LT_OQ);
-  const __mmask16 in = (__mmask16)(cat & ~(neg & ~flag16(neg, flags, GROVE_NODE_CAT_TRUNC)));
+  __m512i c;
+  __mmask16 in;
+  if (codes) {
+    c = _mm512_castps_si512(xv);
+    in = cat;
+  } else {
+    c = _mm512_cvttps_epi32(xv);
+    const __mmask16 neg = _mm512_mask_cmp_ps_mask(cat, xv, _mm512_setzero_ps(), _CMP_LT_OQ);
+    in = (__mmask16)(cat & ~(neg & ~flag16(neg, flags, GROVE_NODE_CAT_TRUNC)));
+  }
   const __m512i high =
       _mm512_srli_epi32(flags, GROVE_TOP6_META_CATS_SHIFT - GROVE_TOP6_META_FLAGS_SHIFT);
   const __m512i bit =
@@ -369,7 +399,7 @@ static inline __m512d leaf64_decode(__m512i tagged) {
  */
 WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const __mmask16 *live,
                                    const float *x, __m512 x0, __m512 x1, __m512i *idx,
-                                   __mmask16 *leaves, const int plain) {
+                                   __mmask16 *leaves, const int plain, const int codes) {
   const uint32_t nf = f->info.num_features;
   /* Group g's word w of lane k at (g * GROVE_TOP6_WORDS + w) * 16 + k. */
   const int32_t *tables = f->tops6_lanes;
@@ -434,9 +464,9 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
       const __m512 xv = row_values16(nf, x0, x1, x, live[v], _mm512_and_si512(meta, fmask));
       const __mmask16 ge = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       const __mmask16 right =
-          plain
-              ? ge
-              : top6_decide16(f, xv, thr, ge, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
+          plain ? ge
+                : top6_decide16(f, xv, thr, ge,
+                                _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT), codes);
       pos[v] = heap_child16(pos[v], right);
     }
   }
@@ -459,11 +489,15 @@ WALK_INLINE void top6_trees_walk16(const grove_forest_t *f, uint32_t t0, const _
 }
 
 /* The trees kernel's body: float sums into M32, or (LEAF64, see step16) double sums into M64.
- * PLAIN: rows without NaN through a forest of plain numeric splits (plain_call()). */
+ * PLAIN: rows without NaN through a forest of plain numeric splits (plain_call()); CODES: each
+ * row's categorical features as codes (codes_apply()). */
 WALK_INLINE void trees16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
-                         double *m64, const int leaf64, const int plain) {
+                         double *m64, const int leaf64, const int plain, const int codes) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const int six = grove__avx512_trees_walk_tops6(f);
+  uint32_t coded = 0; /* the row's lanes that take codes, features 0-31 */
+  for (uint32_t k = 0; codes && k < f->cat_codes->count; k++)
+    coded |= 1u << f->cat_codes->feature[k];
   __m512i xoff[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) xoff[v] = _mm512_setzero_si512();
   for (size_t r = 0; r < nrows; r++) {
@@ -473,6 +507,10 @@ WALK_INLINE void trees16(const grove_forest_t *f, const float *rows, size_t nrow
     if (nf <= 32) {
       x0 = _mm512_maskz_loadu_ps((__mmask16)(nf >= 16 ? 0xffff : (1u << nf) - 1), x);
       if (nf > 16) x1 = _mm512_maskz_loadu_ps((__mmask16)((1u << (nf - 16)) - 1), x + 16);
+    }
+    if (codes) {
+      x0 = _mm512_mask_mov_ps(x0, (__mmask16)coded, cat_codes16(x0));
+      x1 = _mm512_mask_mov_ps(x1, (__mmask16)(coded >> 16), cat_codes16(x1));
     }
     for (uint32_t t0 = 0; t0 < nt; t0 += 16 * TREE_VECS) {
       __m512i idx[TREE_VECS];
@@ -487,7 +525,7 @@ WALK_INLINE void trees16(const grove_forest_t *f, const float *rows, size_t nrow
       if (six) {
         /* Leaf64 tables never hold leaf values in their exits (builder.c): LEAVES is 0. */
         __mmask16 leaves[TREE_VECS], rest[TREE_VECS];
-        top6_trees_walk16(f, t0, live, x, x0, x1, idx, leaves, plain);
+        top6_trees_walk16(f, t0, live, x, x0, x1, idx, leaves, plain, codes);
         unsigned any = 0;
         for (int v = 0; v < TREE_VECS; v++) any |= rest[v] = (__mmask16)(live[v] & ~leaves[v]);
         if (any)
@@ -540,17 +578,19 @@ void grove__predict_avx512_trees(const grove_forest_t *f, const float *rows, siz
   (void)scratch; /* needs none */
   const int plain = plain_call(f, rows, nrows);
   if (!f->leaf64 && plain)
-    trees16(f, rows, nrows, margins.f32, NULL, 0, 1);
+    trees16(f, rows, nrows, margins.f32, NULL, 0, 1, 0);
+  else if (codes_apply(f, 1)) /* (never plain: it has categorical splits) */
+    trees16(f, rows, nrows, margins.f32, NULL, 0, 0, 1);
   else if (!f->leaf64)
-    trees16(f, rows, nrows, margins.f32, NULL, 0, 0);
+    trees16(f, rows, nrows, margins.f32, NULL, 0, 0, 0);
   else if (f->nodes8 != NULL && plain)
-    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES8, 1);
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES8, 1, 0);
   else if (f->nodes8 != NULL)
-    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES8, 0);
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES8, 0, 0);
   else if (plain)
-    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES16, 1);
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES16, 1, 0);
   else
-    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES16, 0);
+    trees16(f, rows, nrows, NULL, margins.f64, LEAF64_NODES16, 0, 0);
 }
 
 /* Copies NB rows of NF features (row-major) to XT[f * 64 + row], zeros past NB. */
@@ -566,6 +606,16 @@ static void transpose_block(const float *x, size_t nb, uint32_t nf, float *xt) {
           xt + (size_t)j * BLOCK_ROWS + first,
           _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
                                    _mm512_add_epi32(xi, _mm512_set1_epi32((int)j)), x, 4));
+  }
+}
+
+/* Replaces the values of the categorical features CC lists in the feature-major block XT with
+ * their codes (cat_codes16). */
+static void cat_codes_block(const grove_cat_codes_t *cc, float *xt) {
+  for (uint32_t k = 0; k < cc->count; k++) {
+    float *x = xt + (size_t)cc->feature[k] * BLOCK_ROWS;
+    for (int v = 0; v < VECS; v++)
+      _mm512_store_ps(x + v * 16, cat_codes16(_mm512_load_ps(x + v * 16)));
   }
 }
 
@@ -656,7 +706,7 @@ WALK_INLINE __m512 top6_candidates16(const float *x, const uint32_t *meta, __m51
  */
 WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *const *top,
                                  const float *xt, const int *first, const __m512i *row,
-                                 __m512i *idx, const int plain) {
+                                 __m512i *idx, const int plain, const int codes) {
   const __m512i fmask = _mm512_set1_epi32(GROVE_TOP6_META_FEATURE_MASK);
   __m512i pos[VECS];
   for (int w = 0; w < VECS; w++) pos[w] = _mm512_setzero_si512();
@@ -686,8 +736,8 @@ WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *co
       /* Row 6 of the split truth table first; top6_decide16 does rows 1-5. */
       __mmask16 right = _mm512_cmp_ps_mask(xv, thr, _CMP_NLT_UQ);
       if (!plain)
-        right =
-            top6_decide16(f, xv, thr, right, _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT));
+        right = top6_decide16(f, xv, thr, right,
+                              _mm512_srli_epi32(meta, GROVE_TOP6_META_FLAGS_SHIFT), codes);
       pos[w] = heap_child16(pos[w], right);
     }
   }
@@ -709,10 +759,12 @@ WALK_INLINE unsigned top6_walk16(const grove_forest_t *f, const grove_top6_t *co
  * level of a forest without top tables, gather from it. VECS walks are interleaved: the block's
  * four vectors through one tree, or for a block of 16 or 32 rows, its vectors through four or two
  * trees at once. Float sums go into M32, or (LEAF64, see step16) double sums into M64 (ACC64[v]:
- * vector v's rows 0-7 and 8-15); PLAIN: see plain_call().
+ * vector v's rows 0-7 and 8-15); PLAIN: see plain_call(); CODES: the block's categorical
+ * features as codes (cat_codes_block; forests with cat_codes, whose walks end in the tables).
  */
 WALK_INLINE void rows16(const grove_forest_t *f, const float *rows, size_t nrows, float *m32,
-                        double *m64, void *scratch, const int leaf64, const int plain) {
+                        double *m64, void *scratch, const int leaf64, const int plain,
+                        const int codes) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int six = f->tops != NULL && f->top_levels == GROVE_TOP6_LEVELS;
@@ -722,6 +774,7 @@ WALK_INLINE void rows16(const grove_forest_t *f, const float *rows, size_t nrows
   for (size_t r0 = 0; r0 < nrows; r0 += BLOCK_ROWS) {
     const size_t nb = nrows - r0 < BLOCK_ROWS ? nrows - r0 : BLOCK_ROWS;
     transpose_block(rows + r0 * nf, nb, nf, xt);
+    if (codes) cat_codes_block(f->cat_codes, xt);
     __mmask16 live[VECS];
     __m512 acc[VECS];
     __m512d acc64[VECS][2];
@@ -762,7 +815,7 @@ WALK_INLINE void rows16(const grove_forest_t *f, const float *rows, size_t nrows
       /* Leaf64 tables never hold leaf values in their exits (builder.c): LEAVES stays 0. */
       unsigned leaves = 0;
       if (six) {
-        leaves = top6_walk16(f, top6, xt, first, row, idx, plain);
+        leaves = top6_walk16(f, top6, xt, first, row, idx, plain, codes);
         for (int w = 0; w < VECS; w++)
           if (leaves & (1u << w)) wlive[w] = 0;
       } else if (f->tops != NULL) {
@@ -820,17 +873,19 @@ void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size
                                 grove_margins_t margins, void *scratch) {
   const int plain = plain_call(f, rows, nrows);
   if (!f->leaf64 && plain)
-    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0, 1);
+    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0, 1, 0);
+  else if (codes_apply(f, 0)) /* (never plain: it has categorical splits) */
+    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0, 0, 1);
   else if (!f->leaf64)
-    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0, 0);
+    rows16(f, rows, nrows, margins.f32, NULL, scratch, 0, 0, 0);
   else if (f->nodes8 != NULL && plain)
-    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES8, 1);
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES8, 1, 0);
   else if (f->nodes8 != NULL)
-    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES8, 0);
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES8, 0, 0);
   else if (plain)
-    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16, 1);
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16, 1, 0);
   else
-    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16, 0);
+    rows16(f, rows, nrows, NULL, margins.f64, scratch, LEAF64_NODES16, 0, 0);
 }
 
 /*

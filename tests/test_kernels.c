@@ -990,6 +990,65 @@ static void test_nodes8_bounds(void) {
   }
 }
 
+/*
+ * Which forests the SIMD kernels read categorical features of as codes (forest.h, cat_codes):
+ * the bundled income model and a random forest of depth 6 (every tree within the 6-level
+ * tables, every categorical feature split by sets only), not a deeper forest, a numeric one
+ * or LightGBM's (truncated categories). The kernels' checks above cover the codes' decisions.
+ */
+static grove_forest_t *load_rel(const char *rel) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", GROVE_SOURCE_ROOT, rel);
+  grove_forest_t *f = NULL;
+  grove_error_t err;
+  if (grove_forest_load_file(path, &f, &err) != GROVE_OK) printf("# %s: %s\n", rel, err.msg);
+  return f;
+}
+
+static uint32_t categorical_features(const grove_forest_t *f) {
+  uint32_t n = 0;
+  for (uint32_t j = 0; j < f->info.num_features; j++)
+    n += f->feature_types[j] == GROVE_FEATURE_CATEGORICAL;
+  return n;
+}
+
+static void test_cat_codes(void) {
+  grove_forest_t *income = load_rel("models/income");
+  CHECK(income != NULL && income->cat_codes != NULL && categorical_features(income) > 0 &&
+            income->cat_codes->count == categorical_features(income),
+        "cat codes: every categorical feature of models/income is read as codes");
+  grove_forest_free(income);
+  grove_forest_t *numeric = load_rel("tests/fixtures/binary_logistic.json");
+  CHECK(numeric != NULL && numeric->cat_codes == NULL, "cat codes: none for a numeric forest");
+  grove_forest_free(numeric);
+  narrow_sets = 1;
+  dense_trees = 1;
+  grove_forest_t *shallow = load_random(7, 41, 6, 12, 0, 0);
+  grove_forest_t *deep = load_random(8, 50, 8, 9, 3, 0);
+  dense_trees = 0;
+  narrow_sets = 0;
+  CHECK(shallow != NULL && shallow->cat_codes != NULL &&
+            shallow->cat_codes->count == categorical_features(shallow),
+        "cat codes: a random forest of depth 6 reads its categorical features as codes");
+  if (shallow != NULL) check_forest(shallow, "random forest 7, dense, depth 6 (cat codes)", 300);
+  CHECK(deep != NULL && deep->info.num_categorical_splits > 0 && deep->cat_codes == NULL,
+        "cat codes: none for a forest whose trees go below the 6-level tables");
+  grove_forest_free(shallow);
+  grove_forest_free(deep);
+  size_t len;
+  narrow_sets = 1;
+  char *text = random_lightgbm_model(14, 40, 10, 9, 0, &len);
+  narrow_sets = 0;
+  grove_forest_t *lgb = NULL;
+  grove_error_t err;
+  if (grove_forest_load_buffer(text, len, "random.txt", &lgb, &err) != GROVE_OK)
+    printf("# %s\n", err.msg);
+  free(text);
+  CHECK(lgb != NULL && lgb->info.num_categorical_splits > 0 && lgb->cat_codes == NULL,
+        "cat codes: none for LightGBM's forests");
+  grove_forest_free(lgb);
+}
+
 static void test_isa_names(void) {
   const grove_isa_t cpu = grove__cpu_detect();
   printf("# cpu: %s; engine: %s, %s\n", grove__isa_name(cpu), grove_engine_isa(),
@@ -1011,6 +1070,7 @@ int main(void) {
   check_file("tests/fixtures/dart.json", 200);
   test_random_forests();
   test_random_lightgbm();
+  test_cat_codes();
   test_random_numeric();
   test_ranks();
   test_nodes8_bounds();
