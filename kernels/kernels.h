@@ -252,8 +252,8 @@ static inline size_t grove__top6_lanes_words(uint32_t num_trees) {
 void grove__top6_lanes_fill(const grove_forest_t *f, int32_t *out);
 
 /*
- * Gives F its cat_codes (forest.h) when the avx512 rows kernel can read category codes in
- * place of its categorical features' values: a float forest (XGBoost's, scikit-learn's)
+ * Gives F its cat_codes (forest.h) when the avx512 kernels can read category codes in place
+ * of its categorical features' values: a float forest (XGBoost's, scikit-learn's)
  * with categorical splits whose every tree ends within its 6-level tables (the walk below
  * them reads the values as they are), no feature with both numeric and categorical splits,
  * no zero band and no truncated categories (LightGBM's). 0, or -1 when out of memory.

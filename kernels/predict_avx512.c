@@ -172,8 +172,8 @@ static inline int codes_apply(const grove_forest_t *f, int trees) {
  * FLAGS = meta >> GROVE_TOP6_META_FLAGS_SHIFT (the low node flags, then the set's
  * categories 32-47), THR the threshold or the set's categories 0-31, RIGHT = !(x < t) from
  * the threshold compare (row 6; true for NaN). Lanes are not masked: dead ones decide
- * garbage nobody reads. CODES: the categorical lanes' XV holds category codes, as
- * cat_codes_block() writes them, in place of the values.
+ * garbage nobody reads. CODES: the categorical lanes' XV holds category codes
+ * (cat_codes16) in place of the values.
  */
 WALK_INLINE __mmask16 top6_decide16(const grove_forest_t *f, __m512 xv, __m512 thr, __mmask16 right,
                                     __m512i flags, const int codes) {
