@@ -10,6 +10,38 @@ def cpu_name():
     return "unknown"
 
 
+def client_args(ap, threads, label):
+    """The options bench/loadgen's wrappers (h2load_run.py, wrk_run.py) share with it, added to
+    the argparse parser AP; THREADS and LABEL: the client's defaults."""
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--path", default="/predict")
+    ap.add_argument("--body", required=True)
+    ap.add_argument("--content-type", default="application/json")
+    ap.add_argument("--rows", type=int, default=1)
+    ap.add_argument("-c", "--connections", type=int, default=64)
+    ap.add_argument("-d", "--duration", type=int, default=10)
+    ap.add_argument("-w", "--warmup", type=int, default=1)
+    ap.add_argument("-t", "--threads", type=int, default=threads)
+    ap.add_argument("--label", default=label)
+
+
+def client_window(a, script):
+    """Seconds measured of the parsed options A: -d is the whole run, the -w warm-up included,
+    as for loadgen; SCRIPT exits when nothing is left."""
+    import sys
+    if a.duration <= a.warmup:
+        sys.exit(f"{script}: -d must exceed -w")
+    return a.duration - a.warmup
+
+
+def cpu_children():
+    """User + system CPU seconds of this process's waited-for children (the load client)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 # Issue #17's full-depth forest: the recipe of its part 1, shared by engine_compare.py
 # (model `fulldepth`) and explain_compare.py (model `500x8`).
 FULLDEPTH_TRAIN = 200000

@@ -30,31 +30,16 @@ import tempfile
 
 import numpy as np
 
-
-def cpu_children():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
+import bench_common  # bench/, the script's own folder
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--path", default="/predict")
-    ap.add_argument("--body", required=True)
-    ap.add_argument("--content-type", default="application/json")
-    ap.add_argument("--rows", type=int, default=1)
-    ap.add_argument("-c", "--connections", type=int, default=64)
+    bench_common.client_args(ap, threads=1, label="h2")  # one thread, like loadgen
     ap.add_argument("-m", "--streams", type=int, default=1)
-    ap.add_argument("-d", "--duration", type=int, default=10)
-    ap.add_argument("-w", "--warmup", type=int, default=1)
-    ap.add_argument("-t", "--threads", type=int, default=1)  # one thread, like loadgen
-    ap.add_argument("--label", default="h2")
     ap.add_argument("--h2load", default=shutil.which("h2load") or "/usr/bin/h2load")
     a = ap.parse_args()
-    window = a.duration - a.warmup
-    if window <= 0:
-        sys.exit("h2load_run.py: -d must exceed -w")
+    window = bench_common.client_window(a, "h2load_run.py")
 
     version = subprocess.run([a.h2load, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
     tmp = tempfile.mkdtemp(prefix="h2load-")
@@ -65,11 +50,11 @@ def main():
            "-d", a.body, "-H", f"content-type: {ct}", "-H", f"accept: {ct}",
            f"http://{a.host}:{a.port}{a.path}"]
     try:
-        cpu0 = cpu_children()
+        cpu0 = bench_common.cpu_children()
         # bounded: a stuck server must not hang the benchmark
         res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              timeout=a.duration + 30)
-        cpu = cpu_children() - cpu0
+        cpu = bench_common.cpu_children() - cpu0
         text = res.stdout
 
         def fail(why):

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 
+import bench_common  # bench/, the script's own folder
+
 # wrk's Lua: the body from a file, and done() printing wrk's summary as one JSON line.
 SCRIPT = """
 local f = assert(io.open(%(body)s, "rb"))
@@ -46,29 +48,12 @@ def lua_string(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def cpu_children():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--path", default="/predict")
-    ap.add_argument("--body", required=True)
-    ap.add_argument("--content-type", default="application/json")
-    ap.add_argument("--rows", type=int, default=1)
-    ap.add_argument("-c", "--connections", type=int, default=64)
-    ap.add_argument("-t", "--threads", type=int, default=2)
-    ap.add_argument("-d", "--duration", type=int, default=10)
-    ap.add_argument("-w", "--warmup", type=int, default=1)
-    ap.add_argument("--label", default="wrk")
+    bench_common.client_args(ap, threads=2, label="wrk")  # the issue's wrk -t2
     ap.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     a = ap.parse_args()
-    window = a.duration - a.warmup
-    if window <= 0:
-        sys.exit("wrk_run.py: -d must exceed -w")
+    window = bench_common.client_window(a, "wrk_run.py")
     version = subprocess.run([a.wrk, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True).stdout.strip().splitlines()[0].split(" [")[0]
     tmp = tempfile.mkdtemp(prefix="wrk-")
@@ -81,10 +66,10 @@ def main():
         if a.warmup > 0:  # bounded: a stuck server must not hang the benchmark
             subprocess.run(base + ["-d", f"{a.warmup}s", url], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=a.warmup + 30, check=True)
-        cpu0 = cpu_children()
+        cpu0 = bench_common.cpu_children()
         res = subprocess.run(base + ["-d", f"{window}s", url], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=window + 30)
-        cpu = cpu_children() - cpu0
+        cpu = bench_common.cpu_children() - cpu0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     lines = [l for l in res.stdout.splitlines() if l.startswith("WRK_JSON ")]
