@@ -604,14 +604,16 @@ size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t 
     if (b->metrics) metrics_queue_wait(b->metrics, job->metrics_slot, 0);
     scored[i] = 1;
   }
-  /* One batch per model, each in the jobs' order: a job's rows score alike in any batch. */
+  /* Batches of one model each, of max_batch_rows at most (a job alone may pass it, as it
+   * would alone), in the jobs' order: a job's rows score alike in any batch. */
   for (size_t i = 0; i < taken; i++) {
-    if (chunks[i].next == &chunks[i]) continue; /* in an earlier model's batch */
+    if (chunks[i].next == &chunks[i]) continue; /* in an earlier batch */
     batch_chunk_t *last = &chunks[i];
     size_t rows = chunks[i].nrows, count = 1;
     for (size_t k = i + 1; k < taken; k++)
       if (chunks[k].next != &chunks[k] && chunks[k].job->forest == chunks[i].job->forest &&
-          chunks[k].job->metrics_slot == chunks[i].job->metrics_slot) {
+          chunks[k].job->metrics_slot == chunks[i].job->metrics_slot &&
+          rows + chunks[k].nrows <= b->max_batch_rows) {
         last->next = &chunks[k];
         last = &chunks[k];
         rows += chunks[k].nrows;

@@ -972,6 +972,27 @@ static void test_inline_jobs(void) {
   gate_release();
   CHECK(wait_jobs(&gate.job, 1), "inline jobs: the held job finished");
   batcher_free(b);
+  /* --max-batch-rows holds for the batches merged on the caller too. */
+  metrics_t *m2 = metrics_new();
+  batcher_t *small = batcher_new(1, 2, 0, BIG_QUEUE, 0, m2);
+  tjob_t rows3[3];
+  batch_job_t *rows3_jobs[3];
+  for (int i = 0; i < 3; i++) {
+    tjob_init(&rows3[i], income, 1, 0, 90 + (uint64_t)i);
+    rows3_jobs[i] = &rows3[i].job;
+  }
+  taken = 0;
+  for (int k = 0; k < 2000 && taken == 0; k++) {
+    taken = batcher_score_inline_jobs(small, rows3_jobs, 3, scored, &scratch);
+    if (taken == 0) nanosleep(&(struct timespec){0, 500000}, NULL);
+  }
+  CHECK(taken == 3 && tjob_scored(&rows3[0]) && tjob_scored(&rows3[1]) && tjob_scored(&rows3[2]),
+        "inline jobs, max_batch_rows 2: three one-row jobs taken and scored");
+  CHECK_EQ_INT(metric(m2, "grove_batches_total"), 2,
+               "inline jobs, max_batch_rows 2: in batches of 2 and 1 rows");
+  batcher_free(small);
+  metrics_free(m2);
+  for (int i = 0; i < 3; i++) tjob_release(&rows3[i]);
   batcher_inline_free(&scratch);
   CHECK(scratch.rows == NULL && scratch.margins == NULL && scratch.chunks == NULL,
         "inline jobs: batcher_inline_free releases the scratch");
