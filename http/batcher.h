@@ -104,9 +104,9 @@ typedef struct {
 /*
  * batcher_score_inline() for N jobs at once, such as the requests one pass of a loop has
  * read: those it takes (SCORED[i] set to 1) are scored in batches of one model and
- * max_batch_rows rows at most, whose engine calls cost less a row than a call per job; the others
- * (SCORED[i] 0) are left for batcher_submit(). Returns how many it took. SCRATCH may be NULL when N
- * is 1.
+ * max_batch_rows rows at most, whose engine calls cost less a row than a call per job;
+ * the others (SCORED[i] 0) are left for batcher_submit(). Returns how many it took.
+ * SCRATCH may be NULL when N is 1.
  */
 size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t n, uint8_t *scored,
                                  batcher_inline_t *scratch);
