@@ -84,16 +84,34 @@ static void pending_free(pending_t *p) {
   free(p);
 }
 
-/* The count of abandoned predictions of connection CONN on IO, found or (re)started. */
-static reset_count_t *reset_count(io_thread_t *io, const void *conn, double now) {
-  reset_count_t *oldest = &io->resets[0];
+/* The count of abandoned predictions of connection CONN on IO within the window, or NULL:
+ * only abandoning a prediction starts one (reset_count_add), so busy connections that never
+ * do take no slot. */
+static reset_count_t *reset_count_find(io_thread_t *io, const void *conn, double now) {
   for (size_t i = 0; i < SERVER_RESET_SLOTS; i++) {
     reset_count_t *c = &io->resets[i];
     if (c->conn == conn && now - c->since <= RESET_WINDOW_S) return c;
-    if (c->since < oldest->since) oldest = c;
   }
-  *oldest = (reset_count_t){.conn = conn, .since = now};
-  return oldest;
+  return NULL;
+}
+
+/* CONN's count, found or started in the slot that matters least: a free or expired one, else
+ * the one with the fewest resets, so that a flooding connection keeps its count however many
+ * others abandon a request now and then. */
+static reset_count_t *reset_count_add(io_thread_t *io, const void *conn, double now) {
+  reset_count_t *c = reset_count_find(io, conn, now);
+  if (c != NULL) return c;
+  reset_count_t *least = &io->resets[0];
+  for (size_t i = 0; i < SERVER_RESET_SLOTS; i++) {
+    c = &io->resets[i];
+    if (c->conn == NULL || now - c->since > RESET_WINDOW_S) {
+      least = c;
+      break;
+    }
+    if (c->resets < least->resets) least = c;
+  }
+  *least = (reset_count_t){.conn = conn, .since = now};
+  return least;
 }
 
 /* h2o drops the request (client gone, or after the response): forget it. Dropped before it
@@ -105,7 +123,7 @@ static void on_request_dispose(void *ptr) {
   p->slot = NULL;
   atomic_store_explicit(&p->job.cancelled, 1, memory_order_relaxed);
   metrics_request_reset(p->io->s->metrics);
-  reset_count(p->io, p->conn, batcher_now())->resets++;
+  reset_count_add(p->io, p->conn, batcher_now())->resets++;
 }
 
 /* Detaches P from its request once it has been answered. */
@@ -381,8 +399,8 @@ void handle_predict_flush(io_thread_t *io) {
 /* Whether the connection behind REQ has abandoned so many predictions that it is closed:
  * then its socket is shut down (h2o sees the end of the stream and closes it cleanly). */
 static int close_if_abusive(io_thread_t *io, h2o_req_t *req, metrics_route_t route, double t0) {
-  reset_count_t *c = reset_count(io, req->conn, batcher_now());
-  if (c->resets <= RESET_LIMIT) return 0;
+  reset_count_t *c = reset_count_find(io, req->conn, t0);
+  if (c == NULL || c->resets <= RESET_LIMIT) return 0;
   h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
   int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
   log_event("warn", "closing a connection that keeps abandoning its requests",

@@ -325,6 +325,29 @@ def test_body_limits(ctx, d):
              "%s %s reset=%s" % (st, body[:200], reset))
 
 
+def rapid_reset_flood(d, body):
+    """Up to 2000 predictions on one HTTP/2 connection, each reset in the same write as its
+    request, as attackers do; returns (sent, whether the server closed the connection)."""
+    s, c = h2_connection(d)
+    sent, closed = 0, False
+    try:
+        while sent < 2000 and not closed:
+            for _ in range(50):
+                sid = h2_post(s, c, "/v1/models/income/predict", body, flush=False)
+                c.reset_stream(sid)
+                sent += 1
+            s.sendall(c.data_to_send())
+            _, closed = h2_pump(s, c, 0.02)
+        if not closed:
+            _, closed = h2_pump(s, c, 2 * d.ctx.slow)
+    except (OSError, Exception) as e:  # noqa: BLE001 - the server closing mid-flood shows here
+        import h2.exceptions
+        closed = isinstance(e, (OSError, h2.exceptions.ProtocolError))
+        th.note("flood ended: %r" % e)
+    s.close()
+    return sent, closed
+
+
 def test_rapid_reset(ctx):
     """Item 7: predictions whose stream is reset right after they arrive are not scored, are
     counted, and a connection that keeps doing it is closed."""
@@ -333,24 +356,8 @@ def test_rapid_reset(ctx):
         th.check(False, "daemon starts", d.stderr())
         return
     before = th.metrics(d)
-    s, c = h2_connection(d)
     body = single_row_body(ctx).encode()
-    sent, closed = 0, False
-    try:
-        while sent < 2000 and not closed:
-            for _ in range(50):  # each request and its RST_STREAM in the same write, as attackers do
-                sid = h2_post(s, c, "/v1/models/income/predict", body, flush=False)
-                c.reset_stream(sid)
-                sent += 1
-            s.sendall(c.data_to_send())
-            _, closed = h2_pump(s, c, 0.02)
-        if not closed:
-            _, closed = h2_pump(s, c, 2 * ctx.slow)
-    except (OSError, Exception) as e:  # noqa: BLE001 - the server closing mid-flood shows here
-        import h2.exceptions
-        closed = isinstance(e, (OSError, h2.exceptions.ProtocolError))
-        th.note("flood ended: %r" % e)
-    s.close()
+    sent, closed = rapid_reset_flood(d, body)
     time.sleep(0.3)
     after = th.metrics(d)
     resets = after.get("grove_requests_reset_total", 0) - before.get("grove_requests_reset_total", 0)
@@ -362,6 +369,54 @@ def test_rapid_reset(ctx):
     th.check(closed and sent < 2000, "the connection that kept resetting was closed by the server (after %d)" % sent)
     st, _, _ = d.request("POST", "/v1/models/income/predict", body)
     th.check(st == 200, "other clients are still served")
+    d.check_exit(0)
+
+
+def test_rapid_reset_busy(ctx):
+    """The same flood hidden among 32 busy keep-alive clients on the same I/O thread: their
+    requests must not push the flooding connection out of the counts (the server keeps a
+    few per thread), so it is still closed, and every busy client is answered 200."""
+    d = th.Daemon(ctx, "reset-busy", ["--threads", "1", "--workers", "1", "--models",
+                                      os.path.join(ctx.root, "models")])
+    if not d.wait_ready():
+        th.check(False, "daemon starts", d.stderr())
+        return
+    body = single_row_body(ctx).encode()
+    stop = threading.Event()
+    answers = {"ok": 0, "other": []}
+    lock = threading.Lock()
+
+    def busy():
+        conn = d.conn()
+        deadline = time.monotonic() + 60 * ctx.slow  # bounded whatever happens
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                st, _, _ = d.request("POST", "/v1/models/income/predict", body, conn=conn)
+                with lock:
+                    if st == 200:
+                        answers["ok"] += 1
+                    else:
+                        answers["other"].append(st)
+        except Exception as e:  # noqa: BLE001 - reported by the check below
+            with lock:
+                answers["other"].append(repr(e))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=busy, daemon=True) for _ in range(32)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # every busy connection under way
+    sent, closed = rapid_reset_flood(d, body)
+    stop.set()
+    for t in threads:
+        t.join(30 * ctx.slow)
+    th.note("%d requests sent and reset among 32 busy connections (%d answers to them)" % (sent, answers["ok"]))
+    th.check(closed and sent < 2000,
+             "among 32 busy connections, the connection that kept resetting was still closed (after %d)" % sent)
+    th.check(answers["ok"] > 0 and not answers["other"],
+             "the 32 busy clients were answered 200 throughout (%d answers)" % answers["ok"],
+             answers["other"][:5])
     d.check_exit(0)
 
 
@@ -406,7 +461,8 @@ def sections(ctx, small):
         th.skip("HTTP/2 attacks", "python3-h2 is not installed")
         return out
     return out + [("body limits", lambda: test_body_limits(ctx, small)),
-                  ("rapid reset", lambda: test_rapid_reset(ctx))]
+                  ("rapid reset", lambda: test_rapid_reset(ctx)),
+                  ("rapid reset among busy clients", lambda: test_rapid_reset_busy(ctx))]
 
 
 def main():
