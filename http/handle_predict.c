@@ -7,7 +7,7 @@
  * a worker has scored them. A request whose client leaves is disposed of by h2o at any
  * time: a pool disposer clears our pointer to it, so nothing touches it afterwards. Requests
  * of a few rows are scored on the loop itself when the workers are idle: those one pass has
- * read as one batch per model (batcher_score_inline_jobs), a single one otherwise.
+ * read in batches per model (batcher_score_inline_jobs), a single one otherwise.
  */
 #include "handlers.h"
 
@@ -267,8 +267,9 @@ static void enqueue(pending_t *p) {
   }
 }
 
-/* The predictions IO's flush has collected: scored here as one batch per model when the
- * workers are idle (one engine call for the pass's requests, not one each), else queued.
+/* The predictions IO's flush has collected: scored here in batches per model when the
+ * workers are idle (an engine call for many of the pass's requests, not one each), else
+ * queued.
  * Answering may make h2o read a connection's next request: it waits for the next flush. */
 static void score_collected(io_thread_t *io) {
   const size_t n = io->collected;

@@ -25,7 +25,7 @@ typedef struct pending pending_t; /* a prediction in flight (handle_predict.c) *
 /* Connections whose clients keep abandoning predictions (HTTP/2 RST_STREAM floods): a few
  * per I/O thread, by connection, counted over a window (handle_predict.c). */
 #define SERVER_RESET_SLOTS 16
-/* Predictions a flush collects before it scores them (handle_predict.c): one batch. */
+/* Predictions a flush collects before it scores them together (handle_predict.c). */
 #define SERVER_FLUSH_BATCH 64
 typedef struct {
   const void *conn; /* h2o_conn_t of the connection (only compared, never followed) */
