@@ -101,9 +101,12 @@ int grove__cat_codes_attach(grove_forest_t *f) {
     return -1;
   }
   if (codes != NULL) {
-    codes->count = 0;
-    for (uint32_t j = 0; j < nf; j++)
-      if (kind[j] == CATEGORICAL) codes->feature[codes->count++] = j;
+    codes->count = codes->below32 = 0;
+    for (uint32_t j = 0; j < nf; j++) {
+      if (kind[j] != CATEGORICAL) continue;
+      codes->feature[codes->count++] = j;
+      if (j < 32) codes->below32 |= 1u << j;
+    }
   }
   free(kind);
   f->cat_codes = codes;

@@ -358,6 +358,7 @@ typedef struct {
 /* Features whose every split is categorical (grove__cat_codes_attach), ascending. */
 typedef struct {
   uint32_t count;
+  uint32_t below32; /* bit j: feature j < 32 is one of them (a row's lanes in registers) */
   uint32_t feature[];
 } grove_cat_codes_t;
 

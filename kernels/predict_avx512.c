@@ -154,12 +154,9 @@ static inline __m512 cat_codes16(__m512 xv) {
 }
 
 /* Whether the rows kernel (TREES 0) or the trees kernel (1) reads F's categorical features as
- * codes: cat_codes holds for the 6-level tables it was derived with (tests swap them), and
- * the trees kernel converts a row held in registers (row_values16). */
+ * codes: the trees kernel converts a row held in registers (row_values16). */
 static inline int codes_apply(const grove_forest_t *f, int trees) {
-  return f->cat_codes != NULL && !f->leaf64 && f->tops != NULL &&
-         f->top_levels == GROVE_TOP6_LEVELS &&
-         (!trees || (grove__avx512_trees_walk_tops6(f) && f->info.num_features <= 32));
+  return f->cat_codes != NULL && (!trees || f->info.num_features <= 32);
 }
 
 /*
@@ -495,9 +492,7 @@ WALK_INLINE void trees16(const grove_forest_t *f, const float *rows, size_t nrow
                          double *m64, const int leaf64, const int plain, const int codes) {
   const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
   const int six = grove__avx512_trees_walk_tops6(f);
-  uint32_t coded = 0; /* the row's lanes that take codes, features 0-31 */
-  for (uint32_t k = 0; codes && k < f->cat_codes->count; k++)
-    coded |= 1u << f->cat_codes->feature[k];
+  const uint32_t coded = codes ? f->cat_codes->below32 : 0; /* the row's lanes taking codes */
   __m512i xoff[TREE_VECS];
   for (int v = 0; v < TREE_VECS; v++) xoff[v] = _mm512_setzero_si512();
   for (size_t r = 0; r < nrows; r++) {

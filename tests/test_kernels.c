@@ -229,14 +229,16 @@ static void check_tops_both_ways(const grove_forest_t *f, const char *name, cons
     else
       with.tops = levels ? tops : NULL;
     with.top_levels = levels;
-    /* The trees kernel's copy of the 6-level tables, as the loaders derive it. */
-    CHECK(grove__forest_attach_lanes(&with) == 0, "tables for trees in lanes");
+    /* What the loaders derive from the tables: the trees kernel's copy, the category codes. */
+    CHECK(grove__forest_attach_lanes(&with) == 0 && grove__cat_codes_attach(&with) == 0,
+          "tables for trees in lanes, category codes");
     snprintf(what, sizeof what, "%s, top tables forced %s", name,
              levels == 0                  ? "off"
              : levels == GROVE_TOP_LEVELS ? "on (5 levels)"
                                           : "on (6 levels)");
     check_kernels(&with, what, rows, nrows, ref, got);
     free(with.tops6_lanes);
+    free(with.cat_codes);
   }
   free(tops);
   free(tops6);
