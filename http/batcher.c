@@ -35,9 +35,7 @@ struct batch_run {
 typedef struct {
   batcher_t *b;
   pthread_t tid;
-  float *rows;     /* gathered rows of a multi-chunk batch */
-  double *margins; /* the batch's margins, as the training library sums them */
-  size_t cap_rows_bytes, cap_margins;
+  batcher_inline_t buf; /* a multi-chunk batch's gathered rows, and every batch's margins */
   /* An explained multi-chunk batch: its rows as doubles (a model that takes doubles), its
    * contributions and leaves before they go back to their jobs. */
   double *rows64, *contribs;
@@ -178,12 +176,6 @@ static const void *gather_chunks(batch_chunk_t *live, size_t n, size_t nchunks, 
   return *buf;
 }
 
-static const float *gather_rows(worker_t *w, batch_chunk_t *live, size_t n, size_t nchunks,
-                                uint32_t nf) {
-  return gather_chunks(live, n, nchunks, nf * sizeof(float), 0, (void **)&w->rows,
-                       &w->cap_rows_bytes);
-}
-
 /* The rows of chunk C that no float row decides as the model's library does (LightGBM
  * inputs between two thresholds that share a float, linear leaves): scored again from their
  * doubles. 0, or -1 when the engine fails. */
@@ -270,6 +262,22 @@ static int score_margins(batcher_t *b, const grove_forest_t *f, metrics_slot_t *
   return 0;
 }
 
+/* The margins (n x groups) of LIVE's chunks (N rows of one forest F, NCHUNKS chunks, REQUESTS
+ * requests counted for SLOT's model) in one engine call, their rows gathered into BUF (to
+ * *ROWS); NULL when out of memory or the engine fails. A worker's batches and the I/O
+ * threads' inline ones both score this way. */
+static const double *score_live(batcher_t *b, batcher_inline_t *buf, const grove_forest_t *f,
+                                const grove_forest_info_t *info, metrics_slot_t *slot,
+                                batch_chunk_t *live, size_t n, size_t nchunks, size_t requests,
+                                const float **rows) {
+  *rows = gather_chunks(live, n, nchunks, info->num_features * sizeof(float), 0,
+                        (void **)&buf->rows, &buf->cap_rows_bytes);
+  const size_t margins = n * info->num_groups;
+  if (*rows == NULL || reserve((void **)&buf->margins, &buf->cap_margins, margins, sizeof(double)))
+    return NULL;
+  return score_margins(b, f, slot, *rows, n, requests, buf->margins) == 0 ? buf->margins : NULL;
+}
+
 /* Chunk C's outputs from its margins M (c->nrows x groups); 0, or -1 when rescoring fails. */
 static int chunk_outputs(const grove_forest_t *f, const grove_forest_info_t *info,
                          const batch_chunk_t *c, const double *m) {
@@ -340,10 +348,10 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
     }
     return;
   }
-  const float *rows = gather_rows(w, live, n, nchunks, info.num_features);
-  int ok =
-      rows != NULL && reserve((void **)&w->margins, &w->cap_margins, n * ng, sizeof(double)) == 0;
-  if (ok) ok = score_margins(b, f, slot, rows, n, jobs ? jobs : 1, w->margins) == 0;
+  const float *rows;
+  const double *margins =
+      score_live(b, &w->buf, f, &info, slot, live, n, nchunks, jobs ? jobs : 1, &rows);
+  int ok = margins != NULL;
   if (ok && job_kind(live->job) != 0) {
     double t0 = batcher_now();
     ok = explain_batch(w, f, &info, live, n, nchunks, rows) == 0;
@@ -354,7 +362,7 @@ static void run_batch(worker_t *w, batch_chunk_t *batch) {
   for (batch_chunk_t *c = live, *next; c != NULL; c = next) {
     next = c->next; /* c belongs to its job: read before finishing it */
     batch_job_t *job = c->job;
-    if (!ok || chunk_outputs(f, &info, c, w->margins + at * ng) != 0) /* out of memory */
+    if (!ok || chunk_outputs(f, &info, c, margins + at * ng) != 0) /* out of memory */
       atomic_store_explicit(&job->skipped, 1, memory_order_relaxed);
     at += c->nrows;
     chunk_finished(job);
@@ -514,8 +522,7 @@ void batcher_free(batcher_t *b) {
   pthread_mutex_unlock(&b->lock);
   for (uint32_t i = 0; i < b->nworkers; i++) {
     pthread_join(b->workers[i].tid, NULL);
-    free(b->workers[i].rows);
-    free(b->workers[i].margins);
+    batcher_inline_free(&b->workers[i].buf);
     free(b->workers[i].rows64);
     free(b->workers[i].contribs);
     free(b->workers[i].leaves);
@@ -553,28 +560,17 @@ static void inline_batch(batcher_t *b, batcher_inline_t *scratch, batch_chunk_t 
                          size_t jobs) {
   const grove_forest_t *f = live->job->forest;
   metrics_slot_t *slot = live->job->metrics_slot;
-  batcher_inline_t none = {0}; /* one job needs no scratch: its rows are its own */
-  if (scratch == NULL) scratch = &none;
   if (all_inexact(live)) {
     score_doubles(b, f, slot, live, n, jobs);
     return;
   }
   grove_forest_info_t info;
   grove_forest_get_info(f, &info);
-  const uint32_t ng = info.num_groups;
-  double one[INLINE_MAX_MARGINS], *margins = one;
-  const float *rows = gather_chunks(live, n, jobs, info.num_features * sizeof(float), 0,
-                                    (void **)&scratch->rows, &scratch->cap_rows_bytes);
-  if (jobs > 1) /* one job's margins fit on the stack */
-    margins =
-        reserve((void **)&scratch->margins, &scratch->cap_margins, n * ng, sizeof(double)) == 0
-            ? scratch->margins
-            : NULL;
-  const int ok =
-      rows != NULL && margins != NULL && score_margins(b, f, slot, rows, n, jobs, margins) == 0;
+  const float *rows;
+  const double *margins = score_live(b, scratch, f, &info, slot, live, n, jobs, jobs, &rows);
   size_t at = 0;
   for (batch_chunk_t *c = live; c != NULL; c = c->next) {
-    if (!ok || chunk_outputs(f, &info, c, margins + at * ng) != 0)
+    if (margins == NULL || chunk_outputs(f, &info, c, margins + at * info.num_groups) != 0)
       atomic_store_explicit(&c->job->skipped, 1, memory_order_relaxed);
     at += c->nrows;
   }
@@ -589,9 +585,8 @@ size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t 
   const int idle = b->head == NULL && b->idle > 0 && !b->stopping;
   pthread_mutex_unlock(&b->lock);
   if (!idle) return 0;
-  batch_chunk_t single, *chunks = &single;
-  if (n > 1 && (scratch == NULL ||
-                reserve(&scratch->chunks, &scratch->cap_chunks, n, sizeof(batch_chunk_t)) != 0))
+  batch_chunk_t single, *chunks = &single; /* one job's needs no allocation */
+  if (n > 1 && reserve(&scratch->chunks, &scratch->cap_chunks, n, sizeof(batch_chunk_t)) != 0)
     return 0;
   if (n > 1) chunks = scratch->chunks;
   const double now = batcher_now();
@@ -632,7 +627,10 @@ size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t 
 
 int batcher_score_inline(batcher_t *b, batch_job_t *job) {
   uint8_t scored;
-  return batcher_score_inline_jobs(b, &job, 1, &scored, NULL) == 1;
+  batcher_inline_t scratch = {0}; /* one job's rows are its own: only its margins go here */
+  const int taken = batcher_score_inline_jobs(b, &job, 1, &scored, &scratch) == 1;
+  batcher_inline_free(&scratch);
+  return taken;
 }
 
 void batcher_inline_free(batcher_inline_t *scratch) {

@@ -92,8 +92,8 @@ batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job);
  */
 int batcher_score_inline(batcher_t *b, batch_job_t *job);
 
-/* Buffers a thread keeps for batcher_score_inline_jobs(): zeroed to start, grown as needed,
- * released with batcher_inline_free(). */
+/* Buffers a thread keeps for batcher_score_inline_jobs() (and each worker for its batches):
+ * zeroed to start, grown as needed, released with batcher_inline_free(). */
 typedef struct {
   float *rows;
   double *margins;
@@ -106,7 +106,6 @@ typedef struct {
  * read: those it takes (SCORED[i] set to 1) are scored in batches of one model and
  * max_batch_rows rows at most, whose engine calls cost less a row than a call per job;
  * the others (SCORED[i] 0) are left for batcher_submit(). Returns how many it took.
- * SCRATCH may be NULL when N is 1.
  */
 size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t n, uint8_t *scored,
                                  batcher_inline_t *scratch);
