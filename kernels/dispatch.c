@@ -41,6 +41,7 @@ static grove_kernel_fn choose_scalar(const grove_forest_t *f, size_t nrows) {
 #ifdef GROVE_HAVE_X86_KERNELS
 static grove_kernel_fn choose_avx2(const grove_forest_t *f, size_t nrows) {
   if (!grove__simd_fits(f) || f->num_linear_leaves) return grove__predict_scalar;
+  if (f->ranks != NULL) return grove__predict_avx2_ranks; /* from one row (bench/RESULTS.md) */
   return nrows < AVX2_ROWS_MIN ? grove__predict_avx2_trees : grove__predict_avx2_rows;
 }
 
@@ -117,6 +118,7 @@ size_t grove__kernel_scratch_bytes(grove_kernel_fn kernel, const grove_forest_t 
 #ifdef GROVE_HAVE_X86_KERNELS
   if (kernel == grove__predict_avx512_rows) return grove__avx512_rows_scratch_bytes(f);
   if (kernel == grove__predict_avx512_ranks) return grove__avx512_ranks_scratch_bytes(f);
+  if (kernel == grove__predict_avx2_ranks) return grove__avx2_ranks_scratch_bytes(f);
 #else
   (void)kernel;
   (void)f;
@@ -132,10 +134,17 @@ static void kernel_init(void) {
 #ifdef GROVE_HAVE_X86_KERNELS
   if (isa < GROVE_ISA_AVX2) return;
   kernel_in_use =
-      (grove_kernel_t){.name = "avx2-trees/avx2-rows", .isa = "avx2", .choose = choose_avx2};
+      (grove_kernel_t){.name = "avx2-trees/avx2-rows",
+                       .isa = "avx2",
+                       .choose = choose_avx2,
+                       .ranks = GROVE_KERNEL_RANKS_NUMERIC | GROVE_KERNEL_RANKS_CATEGORICAL,
+                       .ranks_name = "avx2-ranks"};
   if (isa < GROVE_ISA_AVX512) return;
-  kernel_in_use = (grove_kernel_t){
-      .name = "avx512-trees/avx512-rows", .isa = "avx512", .choose = choose_avx512, .ranks = 1};
+  kernel_in_use = (grove_kernel_t){.name = "avx512-trees/avx512-rows",
+                                   .isa = "avx512",
+                                   .choose = choose_avx512,
+                                   .ranks = GROVE_KERNEL_RANKS_NUMERIC,
+                                   .ranks_name = "avx512-trees/avx512-ranks"};
 #else
   (void)isa;
 #endif
@@ -153,5 +162,6 @@ const char *grove__kernel_note(void) {
 
 const char *grove__kernel_name(const grove_forest_t *f) {
   if (f->num_linear_leaves) return GROVE_KERNEL_EXACT_NAME;
-  return f->ranks != NULL ? GROVE_KERNEL_RANKS_NAME : grove__kernel_get()->name;
+  const grove_kernel_t *k = grove__kernel_get();
+  return f->ranks != NULL ? k->ranks_name : k->name;
 }

@@ -323,17 +323,21 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
                "packed's fields fill its 32 bits without overlapping");
 
 /*
- * Complete trees with threshold ranks, for the avx512 ranks kernel (predict_avx512.c) on
- * numeric forests of depth 3-12: each group of 16 trees laid out as complete trees of the
- * forest's depth D in heap order (position p's children at 2p+1 and 2p+2), lane by lane. A
- * split's word is its threshold's rank among its feature's unique thresholds (ascending) in
- * bits 0-15, the feature in bits 16-30 and GROVE_RANKS_DEFAULT_LEFT. A row's bin for feature
+ * Complete trees with threshold ranks, for the ranks kernels (predict_avx512.c, predict_avx2.c)
+ * on forests of depth 3-12 (the avx512 kernel: numeric ones only): each group of 16 trees laid
+ * out as complete trees of the forest's depth D in heap order (position p's children at 2p+1
+ * and 2p+2), lane by lane. A numeric split's word is its threshold's rank among its feature's
+ * unique thresholds (ascending) in bits 0-15, the feature in bits 16-29 and
+ * GROVE_RANKS_DEFAULT_LEFT; a categorical one's is described at GROVE_RANKS_CATEGORICAL. A row's bin for feature
  * j is how many of j's thresholds are <= its value, so the row goes right at rank k exactly
  * when !(x < t), that is bin > k (row 6 of the split truth table in kernels.h); a NaN's bin
  * is GROVE_RANKS_MISSING, which goes right unless the word has GROVE_RANKS_DEFAULT_LEFT (row
  * 1; these forests have no zero band, row 2). A leaf above depth D becomes GROVE_RANKS_PAD
  * splits (always left: no bin exceeds 65535 and NaN goes left) down to the leftmost leaf
- * below it, which holds its value. Derived at load and at image map
+ * below it, which holds its value. A categorical feature's bin is the value's category code
+ * (rows 3-5 of the split truth table: GROVE_RANKS_NO_CATEGORY for values in no set), so such
+ * forests have no feature split both ways, no truncated categories and no set past
+ * category 47. Derived at load and at image map
  * (kernels/ranks.c) into an allocation the forest owns, when grove__ranks_wanted() and the
  * copy is no larger than the flat block.
  */
@@ -341,6 +345,11 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
 #define GROVE_RANKS_FEATURE_SHIFT 16
 #define GROVE_RANKS_RANK_MASK     0xffffu
 #define GROVE_RANKS_DEFAULT_LEFT  0x80000000u /* vpermt2d reads only the feature's low bits */
+/* A categorical split (forests with sets, walked by the avx2 kernel only): its rank bits are
+ * the set's categories 32-47 (bit c - 32 for category c), sets[] at its position holds 0-31. */
+#define GROVE_RANKS_CATEGORICAL   0x40000000u
+#define GROVE_RANKS_CATEGORIES    48 /* categories a set may hold: 0-47 */
+#define GROVE_RANKS_NO_CATEGORY   63 /* the code of a value in no set (< 0, >= 48) */
 #define GROVE_RANKS_PAD           (GROVE_RANKS_DEFAULT_LEFT | GROVE_RANKS_RANK_MASK) /* left */
 #define GROVE_RANKS_MISSING       0xffffffffu /* a NaN's bin */
 /* Thresholds a feature may have: ranks 0-65534, below the pad's. */
@@ -352,6 +361,9 @@ typedef struct {
   const float *leaves;     /* [group][leaf < 2^D][lane] */
   const float *thresholds; /* each feature's unique split thresholds, ascending: */
   const uint32_t *offsets; /*   feature j's are [offsets[j], offsets[j + 1]) */
+  const uint32_t *sets;    /* [group][position][lane]: a categorical split's categories 0-31;
+                              NULL in forests without categorical splits */
+  uint32_t categorical;    /* bit j: feature j is split on categories (its bin is the code) */
   size_t bytes;            /* of the allocation holding all of them */
 } grove_ranks_t;
 

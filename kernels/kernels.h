@@ -119,8 +119,11 @@ typedef struct {
   const char *isa;  /* e.g. "scalar" */
   /* The kernel for a batch of NROWS rows of FOREST: every choice gives the same bits. */
   grove_kernel_fn (*choose)(const grove_forest_t *forest, size_t nrows);
-  int ranks; /* a kernel here walks grove_ranks_t: forests that qualify get them */
+  int ranks; /* GROVE_KERNEL_RANKS_*: the forests a kernel here walks as grove_ranks_t */
+  const char *ranks_name; /* the kernels' name for forests with ranks */
 } grove_kernel_t;
+#define GROVE_KERNEL_RANKS_NUMERIC     1 /* forests of numeric splits get ranks */
+#define GROVE_KERNEL_RANKS_CATEGORICAL 2 /* ... and forests with categorical splits too */
 
 /* The kernels in use, chosen once (thread-safe). */
 const grove_kernel_t *grove__kernel_get(void);
@@ -129,12 +132,10 @@ const grove_kernel_t *grove__kernel_get(void);
 const char *grove__kernel_note(void);
 
 /* The name of the kernel FOREST is scored with: the table's, for forests that only the
- * exact walk scores (linear trees) GROVE_KERNEL_EXACT_NAME, for forests with ranks
- * GROVE_KERNEL_RANKS_NAME. */
+ * exact walk scores (linear trees) GROVE_KERNEL_EXACT_NAME, for forests with ranks the
+ * table's ranks_name. */
 const char *grove__kernel_name(const grove_forest_t *forest);
 #define GROVE_KERNEL_EXACT_NAME "scalar-exact"
-/* ... and for forests with ranks (the only ISA that builds them is avx512's). */
-#define GROVE_KERNEL_RANKS_NAME "avx512-trees/avx512-ranks"
 
 /* The scalar reference kernel: every other kernel is tested against it. On forests with
  * linear trees it runs the exact walk on each row (every ISA's choice then). */
@@ -166,6 +167,8 @@ void grove__predict_avx2_trees(const grove_forest_t *forest, const float *rows, 
                                grove_margins_t margins, void *scratch);
 void grove__predict_avx2_rows(const grove_forest_t *forest, const float *rows, size_t nrows,
                               grove_margins_t margins, void *scratch);
+void grove__predict_avx2_ranks(const grove_forest_t *forest, const float *rows, size_t nrows,
+                               grove_margins_t margins, void *scratch);
 void grove__predict_avx512_trees(const grove_forest_t *forest, const float *rows, size_t nrows,
                                  grove_margins_t margins, void *scratch);
 void grove__predict_avx512_rows(const grove_forest_t *forest, const float *rows, size_t nrows,
@@ -204,17 +207,32 @@ _Static_assert(((size_t)sizeof(float) << GROVE_AVX512_BLOCK_SHIFT) % GROVE_KERNE
 #define GROVE_RANKS_MAX_DEPTH    12
 #define GROVE_RANKS_MAX_GROUPS   64 /* output groups: their margins in the scratch */
 _Static_assert((GROVE_RANKS_MAX_FEATURES - 1u) << GROVE_RANKS_FEATURE_SHIFT <
-                   GROVE_RANKS_DEFAULT_LEFT,
-               "a split word's feature stays below its default-left bit");
+                       GROVE_RANKS_CATEGORICAL &&
+                   GROVE_RANKS_CATEGORICAL < GROVE_RANKS_DEFAULT_LEFT,
+               "a split word's feature stays below its categorical and default-left bits");
+/* A row's words in the ranks kernels' scratch: its bins, then room for 16 leaf values. */
+#define GROVE_RANKS_ROW_WORDS (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES)
+/* The avx2 ranks kernel's scratch: the bins and leaves of a block's rows and of 8 more (walks
+ * past the block's last row write there), the block's margins [group][row] with several output
+ * groups, and a row's leaf values tree by tree (two half groups more than the forest has). */
+static inline size_t grove__avx2_ranks_scratch_bytes(const grove_forest_t *f) {
+  const size_t groups = f->ranks ? f->ranks->num_groups : 0;
+  const size_t bytes = (GROVE_RANKS_BLOCK + 8) * GROVE_RANKS_ROW_WORDS * sizeof(uint32_t) +
+                       (f->info.num_groups > 1 ? (size_t)f->info.num_groups : 0) *
+                           GROVE_RANKS_BLOCK * sizeof(float) +
+                       (groups * GROVE_RANKS_LANES + 16) * sizeof(float);
+  return (bytes + GROVE_KERNEL_SCRATCH_ALIGN - 1) / GROVE_KERNEL_SCRATCH_ALIGN *
+         GROVE_KERNEL_SCRATCH_ALIGN;
+}
 static inline size_t grove__avx512_ranks_scratch_bytes(const grove_forest_t *f) {
-  const size_t own = (GROVE_RANKS_BLOCK + GROVE_RANKS_WALKS) *
-                         (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t) +
+  const size_t own = (GROVE_RANKS_BLOCK + GROVE_RANKS_WALKS) * GROVE_RANKS_ROW_WORDS *
+                         sizeof(uint32_t) +
                      (f->info.num_groups > 1 ? (size_t)f->info.num_groups : 0) * GROVE_RANKS_BLOCK *
                          sizeof(float),
                rows = grove__avx512_rows_scratch_bytes(f);
   return own > rows ? own : rows;
 }
-_Static_assert((GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) * sizeof(uint32_t) %
+_Static_assert(GROVE_RANKS_ROW_WORDS * sizeof(uint32_t) %
                        GROVE_KERNEL_SCRATCH_ALIGN ==
                    0,
                "each row's bins and leaves keep the next row's aligned");

@@ -15,8 +15,12 @@
 
 #include "kernels.h"
 
-#define BLOCK_ROWS 64
-#define VECS       (BLOCK_ROWS / 8)
+#define BLOCK_ROWS  64
+#define VECS        (BLOCK_ROWS / 8)
+/* The ranks walks' helpers are stamped out per kind of forest and call (constants at each
+ * call) and must be inlined whole: out of line, their arrays of vectors would go through
+ * memory. */
+#define WALK_INLINE static inline __attribute__((always_inline))
 
 /* All bits set in the lanes whose FLAGS have BIT. */
 static inline __m256i flag8(__m256i flags, uint32_t bit) {
@@ -213,8 +217,8 @@ static inline void trees8(const grove_forest_t *f, const float *rows, size_t nro
 
 /* Runs WALK (trees8 or rows8) with the forest's sums: doubles for leaf64 forests, each
  * case its own specialization of the walk. */
-#define WALK_WITH_SUMS(walk, f, rows, nrows, margins)                   \
-  ((f)->leaf64 ? walk(f, rows, nrows, NULL, (margins).f64, 1)           \
+#define WALK_WITH_SUMS(walk, f, rows, nrows, margins)         \
+  ((f)->leaf64 ? walk(f, rows, nrows, NULL, (margins).f64, 1) \
                : walk(f, rows, nrows, (margins).f32, NULL, 0))
 
 void grove__predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t nrows,
@@ -301,4 +305,387 @@ void grove__predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t
                               grove_margins_t margins, void *scratch) {
   (void)scratch; /* needs none */
   WALK_WITH_SUMS(rows8, f, rows, nrows, margins);
+}
+
+/*
+ * The ranks kernel on AVX2 (forest.h, grove_ranks_t): trees in the lanes, 8 at a time (half
+ * a group of 16), a row's bins read with vpermd from memory instead of its values, every
+ * tree walked as a complete tree. On the AVX2-only CPUs measured (Zen 3) an 8-lane gather
+ * costs what ~3 loads and ~6 other instructions do, so the walks gather only the words of
+ * levels 4 and below and the leaves, and take the levels above from loads and blends
+ * (bench/RESULTS.md, "The ranks kernel on AVX2"). Categorical forests walk them too: a
+ * categorical word's rank bits are its set's categories 32-47 and ranks->sets holds 0-31,
+ * and a categorical feature's bin is its category code.
+ */
+#define RANKS_ROW_WORDS GROVE_RANKS_ROW_WORDS
+#define RANKS_JOBS      8 /* walks interleaved level by level */
+#define RANKS_SEARCHES  8
+
+/* Bins (how many of a numeric feature's thresholds are <= the value; GROVE_RANKS_MISSING
+ * for NaN) or category codes (GROVE_RANKS_NO_CATEGORY outside [0, GROVE_RANKS_CATEGORIES))
+ * of NB rows, at BINS[row * RANKS_ROW_WORDS + j], zeros from feature NF to the next multiple
+ * of 8 (the walks' loads of bins read whole vectors). Branch-free binary searches, 8 rows in
+ * the lanes and 8 features at once: each is a chain of dependent gathers. */
+static void ranks_bins8(const grove_ranks_t *rk, const float *rows, size_t nb, uint32_t nf,
+                        uint32_t *bins) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), one = _mm256_set1_epi32(1);
+  const __m256i row_at = _mm256_mullo_epi32(lane, _mm256_set1_epi32((int)nf));
+  const uint32_t padded = (nf + 7) & ~7u;
+  for (size_t r0 = 0; r0 < nb; r0 += 8) {
+    const size_t n = nb - r0 < 8 ? nb - r0 : 8;
+    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+    const float *x = rows + r0 * nf;
+    uint32_t *out = bins + r0 * RANKS_ROW_WORDS;
+    for (uint32_t j0 = 0; j0 < nf; j0 += RANKS_SEARCHES) {
+      __m256i pos[RANKS_SEARCHES], count[RANKS_SEARCHES];
+      __m256 xv[RANKS_SEARCHES];
+      uint32_t most = 0;
+      for (int s = 0; s < RANKS_SEARCHES; s++) {
+        const uint32_t j = j0 + (uint32_t)s;
+        const uint32_t c = j < nf ? rk->offsets[j + 1] - rk->offsets[j] : 0;
+        pos[s] = _mm256_setzero_si256();
+        count[s] = _mm256_set1_epi32((int)c);
+        if (c > most) most = c;
+        xv[s] = j < nf
+                    ? _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x,
+                                               _mm256_add_epi32(row_at, _mm256_set1_epi32((int)j)),
+                                               _mm256_castsi256_ps(live), 4)
+                    : _mm256_setzero_ps();
+      }
+      /* pos + step where thresholds[pos + step - 1] <= x, for steps from the largest power
+       * of two <= the most thresholds down to 1: each lane ends at its count. */
+      uint32_t step = 1;
+      while (step <= most / 2) step *= 2;
+      for (; most != 0 && step != 0; step >>= 1) {
+        for (int s = 0; s < RANKS_SEARCHES; s++) {
+          const uint32_t j = j0 + (uint32_t)s;
+          if (j >= nf) break;
+          const __m256i cand = _mm256_add_epi32(pos[s], _mm256_set1_epi32((int)step));
+          const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(cand, count[s]), live);
+          const __m256 t =
+              _mm256_mask_i32gather_ps(_mm256_setzero_ps(), rk->thresholds + rk->offsets[j],
+                                       _mm256_sub_epi32(cand, one), _mm256_castsi256_ps(in), 4);
+          const __m256 le =
+              _mm256_and_ps(_mm256_castsi256_ps(in), _mm256_cmp_ps(t, xv[s], _CMP_LE_OQ));
+          pos[s] = _mm256_castps_si256(
+              _mm256_blendv_ps(_mm256_castsi256_ps(pos[s]), _mm256_castsi256_ps(cand), le));
+        }
+      }
+      for (int s = 0; s < RANKS_SEARCHES && j0 + (uint32_t)s < nf; s++) {
+        const uint32_t j = j0 + (uint32_t)s;
+        __m256i bin = pos[s];
+        if (rk->categorical >> j & 1) { /* the code: in [0, GROVE_RANKS_CATEGORIES) or none */
+          const __m256 in = _mm256_and_ps(
+              _mm256_cmp_ps(xv[s], _mm256_setzero_ps(), _CMP_GE_OQ),
+              _mm256_cmp_ps(xv[s], _mm256_set1_ps((float)GROVE_RANKS_CATEGORIES), _CMP_LT_OQ));
+          bin = _mm256_castps_si256(
+              _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_set1_epi32(GROVE_RANKS_NO_CATEGORY)),
+                               _mm256_castsi256_ps(_mm256_cvttps_epi32(xv[s])), in));
+        }
+        /* NaN compares false with every threshold: its own bin. */
+        bin = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(bin),
+                             _mm256_castsi256_ps(_mm256_set1_epi32((int)GROVE_RANKS_MISSING)),
+                             _mm256_cmp_ps(xv[s], xv[s], _CMP_UNORD_Q)));
+        uint32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, bin);
+        for (size_t k = 0; k < n; k++) out[k * RANKS_ROW_WORDS + j] = lanes[k];
+      }
+    }
+    for (size_t k = 0; k < n; k++)
+      for (uint32_t j = nf; j < padded; j++) out[k * RANKS_ROW_WORDS + j] = 0;
+  }
+}
+
+/* The bin of each lane's feature in the word W (bits 16-20), from a row's bins B: vpermd
+ * picks within 8 bins by the feature's low 3 bits, blends by bits 3 and 4. CHUNKS: vectors
+ * of 8 bins the row has (1-4). */
+WALK_INLINE __m256i ranks_bin8(__m256i w, const uint32_t *b, const int chunks) {
+  const __m256i idx = _mm256_srli_epi32(w, GROVE_RANKS_FEATURE_SHIFT);
+  __m256 v =
+      _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(_mm256_load_si256((const __m256i *)b), idx));
+  if (chunks == 1) return _mm256_castps_si256(v);
+  /* the feature's bit 3, then bit 4, at the sign bit that blendv reads */
+  const __m256 bit3 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 31 - GROVE_RANKS_FEATURE_SHIFT - 3));
+  v = _mm256_blendv_ps(v,
+                       _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(
+                           _mm256_load_si256((const __m256i *)(b + 8)), idx)),
+                       bit3);
+  if (chunks == 2) return _mm256_castps_si256(v);
+  __m256 hi = _mm256_castsi256_ps(
+      _mm256_permutevar8x32_epi32(_mm256_load_si256((const __m256i *)(b + 16)), idx));
+  if (chunks == 4)
+    hi = _mm256_blendv_ps(hi,
+                          _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(
+                              _mm256_load_si256((const __m256i *)(b + 24)), idx)),
+                          bit3);
+  const __m256 bit4 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 31 - GROVE_RANKS_FEATURE_SHIFT - 4));
+  return _mm256_castps_si256(_mm256_blendv_ps(v, hi, bit4));
+}
+
+/* Whether each lane goes right (all bits set) at its split word W with set bits S (categorical
+ * forests: CAT), for a row's bins B: a numeric split when bin > rank, a categorical one when
+ * the code's bit is in the set (categories 0-31 in S, 32-47 in the rank bits: a shift by 32 or
+ * more gives 0, so codes past the set and GROVE_RANKS_NO_CATEGORY are in no set); a missing
+ * value (GROVE_RANKS_MISSING, -1 as a signed bin: in no set, below no rank) goes right unless
+ * the word has GROVE_RANKS_DEFAULT_LEFT. PLAIN: the call has no NaN. */
+WALK_INLINE __m256i ranks_right8(__m256i w, __m256i s, const uint32_t *b, const int chunks,
+                                 const int plain, const int cat) {
+  const __m256i bin = ranks_bin8(w, b, chunks);
+  const __m256i rank = _mm256_and_si256(w, _mm256_set1_epi32(GROVE_RANKS_RANK_MASK));
+  __m256i right = _mm256_cmpgt_epi32(bin, rank); /* both below 2^31, or the bin -1 */
+  if (cat) {
+    const __m256i bits =
+        _mm256_or_si256(_mm256_srlv_epi32(s, bin),
+                        _mm256_srlv_epi32(rank, _mm256_sub_epi32(bin, _mm256_set1_epi32(32))));
+    const __m256i in =
+        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(bits, _mm256_set1_epi32(1)));
+    /* GROVE_RANKS_CATEGORICAL (bit 30) at the sign bit */
+    right =
+        _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(right), _mm256_castsi256_ps(in),
+                                             _mm256_castsi256_ps(_mm256_slli_epi32(w, 1))));
+  }
+  if (plain) return right;
+  const __m256i missing = _mm256_cmpeq_epi32(bin, _mm256_set1_epi32((int)GROVE_RANKS_MISSING));
+  return _mm256_or_si256(right, _mm256_andnot_si256(_mm256_srai_epi32(w, 31), missing));
+}
+
+/* The vector of lanes at R ? B : A (R all bits set or none per lane). */
+static inline __m256i pick8(__m256i r, __m256i a, __m256i b) { return _mm256_blendv_epi8(a, b, r); }
+
+/*
+ * RANKS_JOBS walks, each one row (bins B[i]) through 8 trees (words W[i], sets S[i], leaves
+ * L[i]: a half group, lane k of the group's lanes at [position * 16 + k]), their leaf values
+ * to OUT[i]. Levels 0-3 read their words from loaded vectors chosen by blends, the levels
+ * below gather them, as do the leaves. Every walk takes depth steps: pads carry a shallower
+ * leaf down. The position is kept as Q = position + 1, whose heap step is 2Q (left) or
+ * 2Q + 1.
+ */
+_Static_assert(GROVE_RANKS_MIN_DEPTH >= 3, "ranks_walk8 blends levels 0-2");
+WALK_INLINE void ranks_walk8(const int32_t *const w[RANKS_JOBS], const int32_t *const s[RANKS_JOBS],
+                             const float *const l[RANKS_JOBS], const uint32_t *const b[RANKS_JOBS],
+                             float *const out[RANKS_JOBS], uint32_t depth, const int chunks,
+                             const int plain, const int cat) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), zero = _mm256_setzero_si256();
+  const uint32_t splits = (1u << depth) - 1;
+#define AT(p, i)  _mm256_loadu_si256((const __m256i *)(w[i] + (p)*GROVE_RANKS_LANES))
+#define SAT(p, i) (cat ? _mm256_loadu_si256((const __m256i *)(s[i] + (p)*GROVE_RANKS_LANES)) : zero)
+  __m256i q[RANKS_JOBS];
+  for (int i = 0; i < RANKS_JOBS; i++) {
+    const __m256i r0 = ranks_right8(AT(0, i), SAT(0, i), b[i], chunks, plain, cat);
+    const __m256i r1 = ranks_right8(pick8(r0, AT(1, i), AT(2, i)), pick8(r0, SAT(1, i), SAT(2, i)),
+                                    b[i], chunks, plain, cat);
+    const __m256i w2 = pick8(r0, pick8(r1, AT(3, i), AT(4, i)), pick8(r1, AT(5, i), AT(6, i)));
+    const __m256i s2 =
+        cat ? pick8(r0, pick8(r1, SAT(3, i), SAT(4, i)), pick8(r1, SAT(5, i), SAT(6, i))) : zero;
+    const __m256i r2 = ranks_right8(w2, s2, b[i], chunks, plain, cat);
+    /* Q after three levels: 8 + 4 r0 + 2 r1 + r2 (each r is -1 or 0) */
+    __m256i qi = _mm256_sub_epi32(
+        _mm256_set1_epi32(8),
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(r0, 2), _mm256_slli_epi32(r1, 1)), r2));
+    if (depth > 3) { /* level 3 too: its 8 words loaded, chosen by the three decisions */
+#define PICK3(A)                                                                  \
+  pick8(r0, pick8(r1, pick8(r2, A(7, i), A(8, i)), pick8(r2, A(9, i), A(10, i))), \
+        pick8(r1, pick8(r2, A(11, i), A(12, i)), pick8(r2, A(13, i), A(14, i))))
+      const __m256i r3 = ranks_right8(PICK3(AT), cat ? PICK3(SAT) : zero, b[i], chunks, plain, cat);
+#undef PICK3
+      qi = _mm256_sub_epi32(_mm256_add_epi32(qi, qi), r3);
+    }
+    q[i] = qi;
+  }
+#undef AT
+#undef SAT
+  /* From here the lanes' word offsets AT = (Q - 1) * 16 + k: a step to Q' = 2Q - r (r = -1
+   * going right) is AT' = 2 AT + 16 - k + (r & 16), without a shift. */
+  const __m256i sixteen = _mm256_set1_epi32(GROVE_RANKS_LANES),
+                step = _mm256_sub_epi32(sixteen, lane);
+  __m256i at[RANKS_JOBS];
+  for (int i = 0; i < RANKS_JOBS; i++)
+    at[i] = _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(q[i], 4), lane), sixteen);
+  for (uint32_t d = depth > 3 ? 4 : 3; d < depth; d++)
+    for (int i = 0; i < RANKS_JOBS; i++) {
+      const __m256i wd = _mm256_i32gather_epi32(w[i], at[i], 4);
+      const __m256i sd = cat ? _mm256_i32gather_epi32(s[i], at[i], 4) : zero;
+      const __m256i r = ranks_right8(wd, sd, b[i], chunks, plain, cat);
+      at[i] = _mm256_add_epi32(_mm256_add_epi32(at[i], at[i]),
+                               _mm256_add_epi32(step, _mm256_and_si256(r, sixteen)));
+    }
+  /* the leaves: position Q - 1 - splits of the leaf level */
+  const __m256i first_leaf = _mm256_set1_epi32((int)splits * GROVE_RANKS_LANES);
+  for (int i = 0; i < RANKS_JOBS; i++)
+    _mm256_storeu_ps(out[i], _mm256_i32gather_ps(l[i], _mm256_sub_epi32(at[i], first_leaf), 4));
+}
+
+/* Transposes the 8 x 8 floats of R: lane j of R[i] goes to lane i of R[j]. */
+static inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; i++) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+    r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+  }
+}
+
+/* Half H of group G's words, sets and leaves (lane k of the half at [position * 16 + k]). */
+static inline const int32_t *ranks_words(const grove_ranks_t *rk, uint32_t g, uint32_t h) {
+  return (const int32_t *)rk->words + (size_t)g * ((1u << rk->depth) - 1) * GROVE_RANKS_LANES +
+         h * 8;
+}
+static inline const int32_t *ranks_sets(const grove_ranks_t *rk, uint32_t g, uint32_t h) {
+  return rk->sets == NULL ? NULL
+                          : (const int32_t *)rk->sets +
+                                (size_t)g * ((1u << rk->depth) - 1) * GROVE_RANKS_LANES + h * 8;
+}
+static inline const float *ranks_leaves(const grove_ranks_t *rk, uint32_t g, uint32_t h) {
+  return rk->leaves + (size_t)g * (1u << rk->depth) * GROVE_RANKS_LANES + h * 8;
+}
+
+/*
+ * The kernel's body (its scratch: grove__avx2_ranks_scratch_bytes()). A block of rows gets its
+ * bins; from RANKS_JOBS rows on, each group's trees take the block's rows RANKS_JOBS / 2 at a
+ * time, both halves of a row at once (their words share cache lines; the group's stay in the
+ * core's caches meanwhile), whose leaf values are turned tree by tree and added in model order;
+ * fewer rows walk one at a time, RANKS_JOBS half groups at once, their leaf values added tree
+ * by tree. Float sums in model order: the scalar kernel's bits.
+ */
+WALK_INLINE void ranks8(const grove_forest_t *f, const float *rows, size_t nrows, float *m,
+                        void *scratch, const int chunks, const int plain, const int cat) {
+  const grove_ranks_t *rk = f->ranks;
+  const uint32_t nf = f->info.num_features, nt = f->info.num_trees, ng = f->info.num_groups;
+  const uint32_t halves = rk->num_groups * 2;
+  enum { CHUNKS = GROVE_RANKS_BLOCK / 8 };
+  uint32_t *bins = scratch;
+  float *gm = (float *)(bins + (GROVE_RANKS_BLOCK + RANKS_JOBS) * RANKS_ROW_WORDS);
+  float *per_tree = gm + (ng > 1 ? (size_t)ng * GROVE_RANKS_BLOCK : 0); /* halves x 8, + 8 */
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (size_t r0 = 0; r0 < nrows; r0 += GROVE_RANKS_BLOCK) {
+    const size_t nb = nrows - r0 < GROVE_RANKS_BLOCK ? nrows - r0 : GROVE_RANKS_BLOCK;
+    ranks_bins8(rk, rows + r0 * nf, nb, nf, bins);
+    if (nb < RANKS_JOBS) {
+      for (size_t r = 0; r < nb; r++) {
+        const uint32_t *b[RANKS_JOBS];
+        for (int i = 0; i < RANKS_JOBS; i++) b[i] = bins + r * RANKS_ROW_WORDS;
+        for (uint32_t h0 = 0; h0 < halves; h0 += RANKS_JOBS) {
+          const int32_t *w[RANKS_JOBS], *s[RANKS_JOBS];
+          const float *l[RANKS_JOBS];
+          float *out[RANKS_JOBS];
+          for (uint32_t i = 0; i < RANKS_JOBS; i++) {
+            const uint32_t h = h0 + i < halves ? h0 + i : halves - 1; /* past the last: again */
+            w[i] = ranks_words(rk, h / 2, h % 2);
+            s[i] = ranks_sets(rk, h / 2, h % 2);
+            l[i] = ranks_leaves(rk, h / 2, h % 2);
+            out[i] = per_tree + (size_t)(h0 + i < halves ? h0 + i : halves) * 8;
+          }
+          ranks_walk8(w, s, l, b, out, rk->depth, chunks, plain, cat);
+        }
+        grove__add_leaves(f, m + (r0 + r) * ng, per_tree, 0, nt);
+      }
+      continue;
+    }
+    __m256i live[CHUNKS];
+    __m256 acc[CHUNKS];
+    for (int c = 0; c < CHUNKS; c++) {
+      const size_t first = (size_t)c * 8, n = first >= nb ? 0 : nb - first < 8 ? nb - first : 8;
+      live[c] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+      acc[c] = _mm256_maskload_ps(m + r0 + first, ng == 1 ? live[c] : _mm256_setzero_si256());
+    }
+    for (size_t r = 0; r < nb && ng > 1; r++)
+      for (uint32_t g = 0; g < ng; g++) gm[g * GROVE_RANKS_BLOCK + r] = m[(r0 + r) * ng + g];
+    for (uint32_t k = 0; k < rk->num_groups; k++) {
+      for (size_t r = 0; r < nb; r += RANKS_JOBS / 2) {
+        const int32_t *w[RANKS_JOBS], *s[RANKS_JOBS];
+        const float *l[RANKS_JOBS];
+        const uint32_t *b[RANKS_JOBS];
+        float *out[RANKS_JOBS];
+        for (int i = 0; i < RANKS_JOBS; i++) {
+          const uint32_t h = (uint32_t)i & 1; /* both halves of a row walk together */
+          const size_t row = r + (size_t)i / 2;
+          w[i] = ranks_words(rk, k, h);
+          s[i] = ranks_sets(rk, k, h);
+          l[i] = ranks_leaves(rk, k, h);
+          b[i] = bins + (row < nb ? row : 0) * RANKS_ROW_WORDS;
+          out[i] = (float *)bins + row * RANKS_ROW_WORDS + GROVE_RANKS_MAX_FEATURES + h * 8;
+        }
+        ranks_walk8(w, s, l, b, out, rk->depth, chunks, plain, cat);
+      }
+      const uint32_t t0 = k * GROVE_RANKS_LANES,
+                     lanes = nt - t0 < GROVE_RANKS_LANES ? nt - t0 : GROVE_RANKS_LANES;
+      for (int c = 0; c < CHUNKS && (size_t)c * 8 < nb; c++) {
+        const float *at =
+            (const float *)bins + (size_t)c * 8 * RANKS_ROW_WORDS + GROVE_RANKS_MAX_FEATURES;
+        for (uint32_t h = 0; h * 8 < lanes; h++) {
+          /* The chunk's 8 rows x 8 trees turned tree by tree. */
+          __m256 tree[8];
+          for (int row = 0; row < 8; row++)
+            tree[row] = _mm256_loadu_ps(at + (size_t)row * RANKS_ROW_WORDS + h * 8);
+          transpose8(tree);
+          const uint32_t n = lanes - h * 8 < 8 ? lanes - h * 8 : 8;
+          if (ng == 1) {
+            for (uint32_t t = 0; t < n; t++) acc[c] = _mm256_add_ps(acc[c], tree[t]);
+          } else { /* each tree into its own group's margins, still in model order */
+            for (uint32_t t = 0; t < n; t++) {
+              float *p =
+                  gm + (size_t)f->tree_groups[t0 + h * 8 + t] * GROVE_RANKS_BLOCK + (size_t)c * 8;
+              _mm256_maskstore_ps(p, live[c],
+                                  _mm256_add_ps(_mm256_maskload_ps(p, live[c]), tree[t]));
+            }
+          }
+        }
+      }
+    }
+    for (int c = 0; c < CHUNKS && ng == 1; c++)
+      _mm256_maskstore_ps(m + r0 + (size_t)c * 8, live[c], acc[c]);
+    for (size_t r = 0; r < nb && ng > 1; r++)
+      for (uint32_t g = 0; g < ng; g++) m[(r0 + r) * ng + g] = gm[g * GROVE_RANKS_BLOCK + r];
+  }
+}
+
+/* Whether a call's NROWS ROWS have no NaN (the ranks walks then leave out missing values). */
+static int rows_without_nan8(const float *rows, size_t n) {
+  __m256 nan = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(rows + i);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  int any = _mm256_movemask_ps(nan);
+  for (; i < n; i++) any |= rows[i] != rows[i];
+  return !any;
+}
+
+/* Each case its own specialization: the bins' vectors (CHUNKS), NaN in the call, sets. */
+#define RANKS8_CHUNKS(f, rows, nrows, m, scratch, plain, cat)                         \
+  ((f)->info.num_features <= 8    ? ranks8(f, rows, nrows, m, scratch, 1, plain, cat) \
+   : (f)->info.num_features <= 16 ? ranks8(f, rows, nrows, m, scratch, 2, plain, cat) \
+   : (f)->info.num_features <= 24 ? ranks8(f, rows, nrows, m, scratch, 3, plain, cat) \
+                                  : ranks8(f, rows, nrows, m, scratch, 4, plain, cat))
+
+/* Forests without ranks (the kernel tests call every kernel on every forest) take the rows
+ * kernel. */
+void grove__predict_avx2_ranks(const grove_forest_t *f, const float *rows, size_t nrows,
+                               grove_margins_t margins, void *scratch) {
+  if (f->ranks == NULL) {
+    grove__predict_avx2_rows(f, rows, nrows, margins, scratch);
+    return;
+  }
+  const int plain = rows_without_nan8(rows, nrows * f->info.num_features);
+  if (f->ranks->sets != NULL) {
+    if (plain)
+      RANKS8_CHUNKS(f, rows, nrows, margins.f32, scratch, 1, 1);
+    else
+      RANKS8_CHUNKS(f, rows, nrows, margins.f32, scratch, 0, 1);
+  } else if (plain) {
+    RANKS8_CHUNKS(f, rows, nrows, margins.f32, scratch, 1, 0);
+  } else {
+    RANKS8_CHUNKS(f, rows, nrows, margins.f32, scratch, 0, 0);
+  }
 }

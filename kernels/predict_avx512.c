@@ -890,7 +890,7 @@ void grove__predict_avx512_rows(const grove_forest_t *f, const float *rows, size
  * A branch-free binary search per feature, 16 rows in the lanes and 8 features at once
  * (each search is a chain of dependent gathers; eight chains keep the gather unit busy).
  */
-#define RANKS_ROW_WORDS (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES) /* bins, then leaves */
+#define RANKS_ROW_WORDS GROVE_RANKS_ROW_WORDS /* bins, then leaves */
 #define RANKS_SEARCHES  8
 static void ranks_bins(const grove_ranks_t *rk, const float *rows, size_t nb, uint32_t nf,
                        uint32_t *bins) {

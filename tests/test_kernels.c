@@ -33,6 +33,7 @@ static const kernel_case_t kernel_cases[] = {
 #ifdef GROVE_HAVE_X86_KERNELS
     {"avx2-trees", GROVE_ISA_AVX2, grove__predict_avx2_trees, 0},
     {"avx2-rows", GROVE_ISA_AVX2, grove__predict_avx2_rows, 0},
+    {"avx2-ranks", GROVE_ISA_AVX2, grove__predict_avx2_ranks, 1},
     {"avx512-trees", GROVE_ISA_AVX512, grove__predict_avx512_trees, 0},
     {"avx512-rows", GROVE_ISA_AVX512, grove__predict_avx512_rows, 0},
     {"avx512-ranks", GROVE_ISA_AVX512, grove__predict_avx512_ranks, 1},
@@ -767,16 +768,17 @@ static void check_ranks_blocks(const grove_forest_t *f, const char *name) {
     if (ref == NULL || got == NULL) abort();
     run_kernel(grove__predict_scalar, f, rows, nrows, nrows, ref);
     for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
-      snprintf(what, sizeof what, "%s: avx512-ranks matches scalar on calls of %zu rows%s", name,
-               batches[b], clean ? " without NaN" : "");
-#ifdef GROVE_HAVE_X86_KERNELS
-      if (grove__kernel_get()->ranks) {
-        run_kernel(grove__predict_avx512_ranks, f, rows, nrows, batches[b], got);
+      /* the ISA's ranks kernel: what the kernel table chooses for these calls */
+      const grove_kernel_t *k = grove__kernel_get();
+      snprintf(what, sizeof what, "%s: %s matches scalar on calls of %zu rows%s", name,
+               k->ranks_name ? k->ranks_name : "a ranks kernel", batches[b],
+               clean ? " without NaN" : "");
+      if (k->ranks) {
+        run_kernel(k->choose(f, batches[b]), f, rows, nrows, batches[b], got);
         CHECK(!margins_differ(f, got, ref, nrows * ng, what, batches[b]), what);
         continue;
       }
-#endif
-      CHECK_CANNOT_RUN(what, "the kernels in use are not avx512's");
+      CHECK_CANNOT_RUN(what, "the kernels in use walk no ranks");
     }
     free(rows);
     free(ref);
@@ -814,11 +816,11 @@ static void test_ranks(void) {
     char what[200];
     snprintf(what, sizeof what, "%s: ranks built for depth %u", name, f->info.max_depth);
     if (!kernels_walk_ranks)
-      CHECK_CANNOT_RUN(what, "the kernels in use are not avx512's");
+      CHECK_CANNOT_RUN(what, "the kernels in use walk no ranks");
     else
       CHECK(f->ranks != NULL && f->ranks->depth == f->info.max_depth &&
                 f->info.kernel_memory_bytes == f->ranks->bytes &&
-                strcmp(grove_forest_kernel(f), GROVE_KERNEL_RANKS_NAME) == 0,
+                strcmp(grove_forest_kernel(f), grove__kernel_get()->ranks_name) == 0,
             what);
     check_forest(f, name, 160);
     if (f->ranks != NULL) check_ranks_blocks(f, name);
@@ -835,12 +837,46 @@ static void test_ranks(void) {
     char what[160];
     snprintf(what, sizeof what, "ranks: none for a forest of %u features, %d groups, depth %u%s",
              c->nf, c->nclass ? c->nclass : 1, f ? f->info.max_depth : 0,
-             numeric_only ? "" : ", categorical splits");
+             numeric_only ? "" : ", sets past category 47");
     CHECK(f != NULL && f->ranks == NULL && (numeric_only || f->info.num_categorical_splits > 0),
           what);
     grove_forest_free(f);
   }
   numeric_only = 0;
+  dense_trees = 0;
+}
+
+/*
+ * Categorical forests with ranks (the avx2 kernel's: sets within categories 0-47, every
+ * categorical feature split by sets only), through every kernel at every batch size and on
+ * calls of several blocks: rows with NaN, negative codes, codes past the sets and past 2^24.
+ */
+static void test_ranks_categorical(void) {
+  static const random_case_t cases[] = {
+      {51, 40, 6, 14, 0, 0}, {52, 33, 8, 28, 0, 0}, {53, 24, 3, 9, 0, 0}, {54, 36, 7, 20, 3, 0}};
+  const int walks = grove__kernel_get()->ranks & GROVE_KERNEL_RANKS_CATEGORICAL;
+  narrow_sets = 1;
+  dense_trees = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    grove_forest_t *f = load_random(cases[i].seed, cases[i].ntrees, cases[i].depth, cases[i].nf,
+                                    cases[i].nclass, 0);
+    char name[120], what[200];
+    snprintf(name, sizeof name, "ranks: categorical random model %llu (%d trees, %u features)",
+             (unsigned long long)cases[i].seed, cases[i].ntrees, cases[i].nf);
+    CHECK(f != NULL && f->info.num_categorical_splits > 0, name);
+    if (f == NULL) continue;
+    snprintf(what, sizeof what, "%s: ranks with sets built for depth %u", name, f->info.max_depth);
+    if (!walks)
+      CHECK_CANNOT_RUN(what, "the kernels in use walk no categorical ranks");
+    else
+      CHECK(f->ranks != NULL && f->ranks->sets != NULL && f->ranks->categorical != 0 &&
+                f->ranks->depth == f->info.max_depth,
+            what);
+    check_forest(f, name, 160);
+    if (f->ranks != NULL) check_ranks_blocks(f, name);
+    grove_forest_free(f);
+  }
+  narrow_sets = 0;
   dense_trees = 0;
 }
 
@@ -1069,6 +1105,7 @@ int main(void) {
   test_cat_codes();
   test_random_numeric();
   test_ranks();
+  test_ranks_categorical();
   test_nodes8_bounds();
   test_wide_rows();
   return test_done();
