@@ -321,11 +321,29 @@ void grove__predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t
 #define RANKS_JOBS      8 /* walks interleaved level by level */
 #define RANKS_SEARCHES  8
 
+/* One row's bin for feature J (ranks_bins8()). */
+static uint32_t ranks_bin1(const grove_ranks_t *rk, uint32_t j, float x) {
+  if (x != x) return GROVE_RANKS_MISSING; /* NaN compares false with every threshold */
+  if (rk->categorical >> j & 1)
+    return x >= 0.0f && x < (float)GROVE_RANKS_CATEGORIES ? (uint32_t)x : GROVE_RANKS_NO_CATEGORY;
+  const float *t = rk->thresholds + rk->offsets[j], *base = t;
+  uint32_t n = rk->offsets[j + 1] - rk->offsets[j];
+  if (n == 0) return 0;
+  /* [base - t, base - t + n] holds the count; each step keeps the half it is in (a cmov) */
+  while (n > 1) {
+    const uint32_t half = n / 2;
+    base = base[half - 1] <= x ? base + half : base;
+    n -= half;
+  }
+  return (uint32_t)(base - t) + (base[0] <= x);
+}
+
 /* Bins (how many of a numeric feature's thresholds are <= the value; GROVE_RANKS_MISSING
  * for NaN) or category codes (GROVE_RANKS_NO_CATEGORY outside [0, GROVE_RANKS_CATEGORIES))
  * of NB rows, at BINS[row * RANKS_ROW_WORDS + j], zeros from feature NF to the next multiple
  * of 8 (the walks' loads of bins read whole vectors). Branch-free binary searches, 8 rows in
- * the lanes and 8 features at once: each is a chain of dependent gathers. */
+ * the lanes and 8 features at once (each a chain of dependent gathers), or for fewer rows
+ * one at a time (ranks_bin1). */
 static void ranks_bins8(const grove_ranks_t *rk, const float *rows, size_t nb, uint32_t nf,
                         uint32_t *bins) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), one = _mm256_set1_epi32(1);
@@ -336,6 +354,12 @@ static void ranks_bins8(const grove_ranks_t *rk, const float *rows, size_t nb, u
     const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
     const float *x = rows + r0 * nf;
     uint32_t *out = bins + r0 * RANKS_ROW_WORDS;
+    if (n < 8) { /* a few rows: a scalar search each costs less than the lanes left empty */
+      for (size_t k = 0; k < n; k++)
+        for (uint32_t j = 0; j < padded; j++)
+          out[k * RANKS_ROW_WORDS + j] = j < nf ? ranks_bin1(rk, j, x[k * nf + j]) : 0;
+      continue;
+    }
     for (uint32_t j0 = 0; j0 < nf; j0 += RANKS_SEARCHES) {
       __m256i pos[RANKS_SEARCHES], count[RANKS_SEARCHES];
       __m256 xv[RANKS_SEARCHES];
