@@ -232,17 +232,27 @@ static inline size_t grove__avx512_ranks_scratch_bytes(const grove_forest_t *f) 
                rows = grove__avx512_rows_scratch_bytes(f);
   return own > rows ? own : rows;
 }
-_Static_assert(GROVE_RANKS_ROW_WORDS * sizeof(uint32_t) %
-                       GROVE_KERNEL_SCRATCH_ALIGN ==
-                   0,
+_Static_assert(GROVE_RANKS_ROW_WORDS * sizeof(uint32_t) % GROVE_KERNEL_SCRATCH_ALIGN == 0,
                "each row's bins and leaves keep the next row's aligned");
 
-/* Whether F qualifies for grove_ranks_t (the kernel in use walks them): numeric splits only,
- * float leaves, 1-64 output groups, 1-32 features, depth 3-12, SIMD offsets that fit. */
+/* The ranks kernels' bins are branch-free binary searches in SIMD lanes: pos + step where
+ * thresholds[pos + step - 1] <= x, for steps from this one (the largest power of two <= MOST / 2,
+ * MOST the most thresholds a search has) down to 1, so each lane ends at its count. */
+static inline uint32_t grove__ranks_first_step(uint32_t most) {
+  uint32_t step = 1;
+  while (step <= most / 2) step *= 2;
+  return step;
+}
+
+/* Whether F qualifies for grove_ranks_t (the kernel in use walks them): numeric splits, or
+ * categorical ones too where the table has GROVE_KERNEL_RANKS_CATEGORICAL, float leaves, no
+ * zero band, 1-64 output groups, 1-32 features, depth 3-12, SIMD offsets that fit. */
 int grove__ranks_wanted(const grove_forest_t *f);
 
 /* Builds F->ranks when F qualifies, its features have at most GROVE_RANKS_MAX_UNIQUE
- * thresholds each and the copy is no larger than the flat block; else leaves it NULL.
+ * thresholds each, its sets (if any) end before GROVE_RANKS_CATEGORIES with no feature split
+ * both ways and no truncated category, and the copy is no larger than the flat block; else
+ * leaves it NULL.
  * 0, or -1 when out of memory. One allocation: free(f->ranks) frees them. */
 int grove__ranks_attach(grove_forest_t *f);
 

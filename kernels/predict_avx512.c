@@ -917,11 +917,7 @@ static void ranks_bins(const grove_ranks_t *rk, const float *rows, size_t nb, ui
                              _mm512_add_epi32(row_at, _mm512_set1_epi32((int)j)), x, 4)
                        : _mm512_setzero_ps();
       }
-      /* pos + step where thresholds[pos + step - 1] <= x, for steps from the largest power
-       * of two <= the most thresholds down to 1: each lane ends at its count. */
-      uint32_t step = 1;
-      while (step <= most / 2) step *= 2;
-      for (; most != 0 && step != 0; step >>= 1) {
+      for (uint32_t step = grove__ranks_first_step(most); most != 0 && step != 0; step >>= 1) {
         for (int s = 0; s < RANKS_SEARCHES; s++) {
           const uint32_t j = j0 + (uint32_t)s;
           if (j >= nf) break;
