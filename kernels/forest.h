@@ -231,7 +231,7 @@ enum {
 };
 _Static_assert(sizeof(grove_top6_t) == sizeof(grove_top_t), "both table shapes share one budget");
 /* Word of the (value, meta) pair of slot S, lane K in a group of tops6_lanes (below). */
-#define GROVE_TOP6_PAIR(s, k) (((s) * 16u + (k)) * 2u)
+#define GROVE_TOP6_PAIR(s, k) (((s)*16u + (k)) * 2u)
 _Static_assert(GROVE_TOP6_WORD_VALUE == 0 && GROVE_TOP6_WORD_META == GROVE_TOP6_SLOTS,
                "tops6_lanes pairs a slot's value and meta in the first 2 x 16 x 64 words");
 _Static_assert(GROVE_TOP6_SLOTS == 2 * GROVE_TOP6_HALF && GROVE_TOP6_HALF == 32 &&
@@ -278,21 +278,21 @@ enum {
 typedef struct {
   uint32_t depth;
   int32_t group_base[GROVE_SHAP_TREE_LANES]; /* (tree's group x (features + 1)) x lanes + lane */
-  const int16_t *feature;  /* [position][lane]: split feature; pads: num_features */
-  const float *threshold;  /* numeric: the threshold; categorical: its words' index (its one
-                              word when nwords is 1), as bits */
-  const uint16_t *masks;   /* [position][GROVE_SHAP_MASKS]: the lanes with each fact */
-  const uint8_t *nwords;   /* categorical: words of the set */
+  const int16_t *feature; /* [position][lane]: split feature; pads: num_features */
+  const float *threshold; /* numeric: the threshold; categorical: its words' index (its one
+                             word when nwords is 1), as bits */
+  const uint16_t *masks;  /* [position][GROVE_SHAP_MASKS]: the lanes with each fact */
+  const uint8_t *nwords;  /* categorical: words of the set */
   /* [position][level]: the lanes whose nearest split above on the same feature is at that
    * level (levels 0-6), and at GROVE_SHAP_REPEAT_ANY all of them: masks per position, read
    * where the walk would compare each lane's level or flags. */
   const uint16_t *repeat_at;
   const uint8_t *repeat_levels; /* [position]: bit L set when repeat_at[L] is not empty;
                                    GROVE_SHAP_TINY_ZERO */
-  const float *zero_left;  /* cover ratios of the children, times the zero of a repeat's
-                              element above (pads: 1 and 0) */
+  const float *zero_left;       /* cover ratios of the children, times the zero of a repeat's
+                                   element above (pads: 1 and 0) */
   const float *zero_right;
-  const float *leaf;       /* [leaf][lane] */
+  const float *leaf; /* [leaf][lane] */
 } grove_shap_block_t;
 
 /*
@@ -328,9 +328,9 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
  * out as complete trees of the forest's depth D in heap order (position p's children at 2p+1
  * and 2p+2), lane by lane. A numeric split's word is its threshold's rank among its feature's
  * unique thresholds (ascending) in bits 0-15, the feature in bits 16-29 and
- * GROVE_RANKS_DEFAULT_LEFT; a categorical one's is described at GROVE_RANKS_CATEGORICAL. A row's bin for feature
- * j is how many of j's thresholds are <= its value, so the row goes right at rank k exactly
- * when !(x < t), that is bin > k (row 6 of the split truth table in kernels.h); a NaN's bin
+ * GROVE_RANKS_DEFAULT_LEFT; a categorical one's is described at GROVE_RANKS_CATEGORICAL. A row's
+ * bin for feature j is how many of j's thresholds are <= its value, so the row goes right at rank k
+ * exactly when !(x < t), that is bin > k (row 6 of the split truth table in kernels.h); a NaN's bin
  * is GROVE_RANKS_MISSING, which goes right unless the word has GROVE_RANKS_DEFAULT_LEFT (row
  * 1; these forests have no zero band, row 2). A leaf above depth D becomes GROVE_RANKS_PAD
  * splits (always left: no bin exceeds 65535 and NaN goes left) down to the leftmost leaf
@@ -352,8 +352,9 @@ _Static_assert(GROVE_NODE8_LEFT_MASK == (1u << GROVE_NODE8_FEATURE_SHIFT) - 1 &&
 #define GROVE_RANKS_NO_CATEGORY   63 /* the code of a value in no set (< 0, >= 48) */
 #define GROVE_RANKS_PAD           (GROVE_RANKS_DEFAULT_LEFT | GROVE_RANKS_RANK_MASK) /* left */
 #define GROVE_RANKS_MISSING       0xffffffffu /* a NaN's bin */
-/* Thresholds a feature may have: ranks 0-65534, below the pad's. */
-#define GROVE_RANKS_MAX_UNIQUE    65535u
+/* Thresholds a feature may have: ranks 0-65533, below the pad's, and bins 0-65534, below the
+ * avx2 kernel's 16-bit bin of a NaN (0xffff). */
+#define GROVE_RANKS_MAX_UNIQUE    65534u
 typedef struct {
   uint32_t depth;          /* D */
   uint32_t num_groups;     /* groups of GROVE_RANKS_LANES trees (zeros past the last tree) */
@@ -404,8 +405,8 @@ struct grove_forest {
    * split both ways (grove__cat_codes_attach). Derived at load into an allocation the forest
    * owns. */
   grove_cat_codes_t *cat_codes;
-  grove_ranks_t *ranks; /* or NULL: see grove_ranks_t */
-  uint64_t num_zero_missing;   /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
+  grove_ranks_t *ranks;      /* or NULL: see grove_ranks_t */
+  uint64_t num_zero_missing; /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;     /* grove_feature_type_t per feature */
 
@@ -424,11 +425,11 @@ struct grove_forest {
 
   /* Explanations (engine/explain.c), in a separate allocation the forest owns (explain_alloc),
    * so the prediction block and its memory budget stay as they are: */
-  const uint32_t *node_ids;    /* per node: its number in the model file (XGBoost's node id,
-                                  LightGBM's split index, or leaf index at a leaf) */
-  const double *cover_ratios;  /* per node: its cover (XGBoost's sum_hessian, LightGBM's counts)
-                                  over its parent's, 1 at a root; NULL when some tree has none */
-  const uint8_t *shap_flags;   /* per node: GROVE_SHAP_* (with cover_ratios) */
+  const uint32_t *node_ids;   /* per node: its number in the model file (XGBoost's node id,
+                                 LightGBM's split index, or leaf index at a leaf) */
+  const double *cover_ratios; /* per node: its cover (XGBoost's sum_hessian, LightGBM's counts)
+                                 over its parent's, 1 at a root; NULL when some tree has none */
+  const uint8_t *shap_flags;  /* per node: GROVE_SHAP_* (with cover_ratios) */
   const grove_shap_block_t *shap_blocks; /* trees in lanes, or NULL: see above */
   uint32_t num_shap_blocks;
   void *shap_alloc;

@@ -12,6 +12,7 @@
  * body, with LEAF64 a constant: a float forest's code is what it was before leaf64 forests.
  */
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels.h"
 
@@ -417,30 +418,44 @@ static void ranks_bins8(const grove_ranks_t *rk, const float *rows, size_t nb, u
   }
 }
 
+/* Packs the 32-bit bins of NB rows of NF features (ranks_bins8()) into 16 bits each, in
+ * place: feature j's at half j of the row's first 16 words, GROVE_RANKS_MISSING as
+ * RANKS_PACKED_MISSING. */
+static void ranks_pack_bins(uint32_t *bins, size_t nb, uint32_t nf) {
+  for (size_t r = 0; r < nb; r++) {
+    uint32_t *row = bins + r * RANKS_ROW_WORDS, packed[GROVE_RANKS_MAX_FEATURES / 2] = {0};
+    for (uint32_t k = 0; 2 * k < nf; k++) /* bins below 2^16, or ~0; past NF zeros */
+      packed[k] = (row[2 * k] & 0xffffu) | (2 * k + 1 < nf ? row[2 * k + 1] << 16 : 0);
+    memcpy(row, packed, sizeof packed);
+  }
+}
+
 /* The bin of each lane's feature in the word W (bits 16-20), from a row's bins B: vpermd
- * picks within 8 bins by the feature's low 3 bits, blends by bits 3 and 4. CHUNKS: vectors
- * of 8 bins the row has (1-4). */
+ * picks within 8 bins by the feature's low 3 bits, blends by bit 3. CHUNKS: vectors of 8
+ * 32-bit bins the row has (1-2), or RANKS_PACKED: 32 16-bit bins in 2 vectors (rows of more
+ * than 16 features, ranks_pack_bins()), vpermd picking the pair by bits 1-3, a blend by bit 4,
+ * a shift by bit 0. */
+#define RANKS_PACKED         0
+#define RANKS_PACKED_MISSING 0xffffu /* a NaN's bin when packed: above every rank (<= 65534) */
 WALK_INLINE __m256i ranks_bin8(__m256i w, const uint32_t *b, const int chunks) {
-  const __m256i idx = _mm256_srli_epi32(w, GROVE_RANKS_FEATURE_SHIFT);
+  const int packed = chunks == RANKS_PACKED;
+  const __m256i idx = _mm256_srli_epi32(w, GROVE_RANKS_FEATURE_SHIFT + packed);
   __m256 v =
       _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(_mm256_load_si256((const __m256i *)b), idx));
   if (chunks == 1) return _mm256_castps_si256(v);
-  /* the feature's bit 3, then bit 4, at the sign bit that blendv reads */
-  const __m256 bit3 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 31 - GROVE_RANKS_FEATURE_SHIFT - 3));
+  /* the feature's bit 3 (bit 4 when packed) at the sign bit that blendv reads */
+  const __m256 high =
+      _mm256_castsi256_ps(_mm256_slli_epi32(w, 31 - GROVE_RANKS_FEATURE_SHIFT - 3 - packed));
   v = _mm256_blendv_ps(v,
                        _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(
                            _mm256_load_si256((const __m256i *)(b + 8)), idx)),
-                       bit3);
-  if (chunks == 2) return _mm256_castps_si256(v);
-  __m256 hi = _mm256_castsi256_ps(
-      _mm256_permutevar8x32_epi32(_mm256_load_si256((const __m256i *)(b + 16)), idx));
-  if (chunks == 4)
-    hi = _mm256_blendv_ps(hi,
-                          _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(
-                              _mm256_load_si256((const __m256i *)(b + 24)), idx)),
-                          bit3);
-  const __m256 bit4 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 31 - GROVE_RANKS_FEATURE_SHIFT - 4));
-  return _mm256_castps_si256(_mm256_blendv_ps(v, hi, bit4));
+                       high);
+  if (!packed) return _mm256_castps_si256(v);
+  /* the feature's bit 0 as a shift by 16 */
+  const __m256i shift =
+      _mm256_and_si256(_mm256_srli_epi32(w, GROVE_RANKS_FEATURE_SHIFT - 4), _mm256_set1_epi32(16));
+  return _mm256_and_si256(_mm256_srlv_epi32(_mm256_castps_si256(v), shift),
+                          _mm256_set1_epi32(0xffff));
 }
 
 /* Whether each lane goes right (all bits set) at its split word W with set bits S (categorical
@@ -466,8 +481,13 @@ WALK_INLINE __m256i ranks_right8(__m256i w, __m256i s, const uint32_t *b, const 
                                              _mm256_castsi256_ps(_mm256_slli_epi32(w, 1))));
   }
   if (plain) return right;
+  const __m256i dl = _mm256_srai_epi32(w, 31);
+  if (chunks == RANKS_PACKED) { /* the missing bin is above every rank: decided again */
+    const __m256i missing = _mm256_cmpeq_epi32(bin, _mm256_set1_epi32(RANKS_PACKED_MISSING));
+    return _mm256_or_si256(_mm256_andnot_si256(missing, right), _mm256_andnot_si256(dl, missing));
+  }
   const __m256i missing = _mm256_cmpeq_epi32(bin, _mm256_set1_epi32((int)GROVE_RANKS_MISSING));
-  return _mm256_or_si256(right, _mm256_andnot_si256(_mm256_srai_epi32(w, 31), missing));
+  return _mm256_or_si256(right, _mm256_andnot_si256(dl, missing));
 }
 
 /* The vector of lanes at R ? B : A (R all bits set or none per lane). */
@@ -590,6 +610,7 @@ WALK_INLINE void ranks8(const grove_forest_t *f, const float *rows, size_t nrows
   for (size_t r0 = 0; r0 < nrows; r0 += GROVE_RANKS_BLOCK) {
     const size_t nb = nrows - r0 < GROVE_RANKS_BLOCK ? nrows - r0 : GROVE_RANKS_BLOCK;
     ranks_bins8(rk, rows + r0 * nf, nb, nf, bins);
+    if (chunks == RANKS_PACKED) ranks_pack_bins(bins, nb, nf);
     if (nb < RANKS_JOBS) {
       for (size_t r = 0; r < nb; r++) {
         const uint32_t *b[RANKS_JOBS];
@@ -686,8 +707,7 @@ static int rows_without_nan8(const float *rows, size_t n) {
 #define RANKS8_CHUNKS(f, rows, nrows, m, scratch, plain, cat)                         \
   ((f)->info.num_features <= 8    ? ranks8(f, rows, nrows, m, scratch, 1, plain, cat) \
    : (f)->info.num_features <= 16 ? ranks8(f, rows, nrows, m, scratch, 2, plain, cat) \
-   : (f)->info.num_features <= 24 ? ranks8(f, rows, nrows, m, scratch, 3, plain, cat) \
-                                  : ranks8(f, rows, nrows, m, scratch, 4, plain, cat))
+                                  : ranks8(f, rows, nrows, m, scratch, RANKS_PACKED, plain, cat))
 
 /* Forests without ranks (the kernel tests call every kernel on every forest) take the rows
  * kernel. */
