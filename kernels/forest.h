@@ -231,7 +231,7 @@ enum {
 };
 _Static_assert(sizeof(grove_top6_t) == sizeof(grove_top_t), "both table shapes share one budget");
 /* Word of the (value, meta) pair of slot S, lane K in a group of tops6_lanes (below). */
-#define GROVE_TOP6_PAIR(s, k) (((s)*16u + (k)) * 2u)
+#define GROVE_TOP6_PAIR(s, k) (((s) * 16u + (k)) * 2u)
 _Static_assert(GROVE_TOP6_WORD_VALUE == 0 && GROVE_TOP6_WORD_META == GROVE_TOP6_SLOTS,
                "tops6_lanes pairs a slot's value and meta in the first 2 x 16 x 64 words");
 _Static_assert(GROVE_TOP6_SLOTS == 2 * GROVE_TOP6_HALF && GROVE_TOP6_HALF == 32 &&
@@ -278,21 +278,21 @@ enum {
 typedef struct {
   uint32_t depth;
   int32_t group_base[GROVE_SHAP_TREE_LANES]; /* (tree's group x (features + 1)) x lanes + lane */
-  const int16_t *feature; /* [position][lane]: split feature; pads: num_features */
-  const float *threshold; /* numeric: the threshold; categorical: its words' index (its one
-                             word when nwords is 1), as bits */
-  const uint16_t *masks;  /* [position][GROVE_SHAP_MASKS]: the lanes with each fact */
-  const uint8_t *nwords;  /* categorical: words of the set */
+  const int16_t *feature;  /* [position][lane]: split feature; pads: num_features */
+  const float *threshold;  /* numeric: the threshold; categorical: its words' index (its one
+                              word when nwords is 1), as bits */
+  const uint16_t *masks;   /* [position][GROVE_SHAP_MASKS]: the lanes with each fact */
+  const uint8_t *nwords;   /* categorical: words of the set */
   /* [position][level]: the lanes whose nearest split above on the same feature is at that
    * level (levels 0-6), and at GROVE_SHAP_REPEAT_ANY all of them: masks per position, read
    * where the walk would compare each lane's level or flags. */
   const uint16_t *repeat_at;
   const uint8_t *repeat_levels; /* [position]: bit L set when repeat_at[L] is not empty;
                                    GROVE_SHAP_TINY_ZERO */
-  const float *zero_left;       /* cover ratios of the children, times the zero of a repeat's
-                                   element above (pads: 1 and 0) */
+  const float *zero_left;  /* cover ratios of the children, times the zero of a repeat's
+                              element above (pads: 1 and 0) */
   const float *zero_right;
-  const float *leaf; /* [leaf][lane] */
+  const float *leaf;       /* [leaf][lane] */
 } grove_shap_block_t;
 
 /*
@@ -405,8 +405,8 @@ struct grove_forest {
    * split both ways (grove__cat_codes_attach). Derived at load into an allocation the forest
    * owns. */
   grove_cat_codes_t *cat_codes;
-  grove_ranks_t *ranks;      /* or NULL: see grove_ranks_t */
-  uint64_t num_zero_missing; /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
+  grove_ranks_t *ranks; /* or NULL: see grove_ranks_t */
+  uint64_t num_zero_missing;   /* splits with GROVE_NODE_ZERO_MISSING: kernels then read flags */
   const char *const *feature_names; /* NULL when the model has none */
   const uint8_t *feature_types;     /* grove_feature_type_t per feature */
 
