@@ -425,11 +425,11 @@ struct grove_forest {
 
   /* Explanations (engine/explain.c), in a separate allocation the forest owns (explain_alloc),
    * so the prediction block and its memory budget stay as they are: */
-  const uint32_t *node_ids;   /* per node: its number in the model file (XGBoost's node id,
-                                 LightGBM's split index, or leaf index at a leaf) */
-  const double *cover_ratios; /* per node: its cover (XGBoost's sum_hessian, LightGBM's counts)
-                                 over its parent's, 1 at a root; NULL when some tree has none */
-  const uint8_t *shap_flags;  /* per node: GROVE_SHAP_* (with cover_ratios) */
+  const uint32_t *node_ids;    /* per node: its number in the model file (XGBoost's node id,
+                                  LightGBM's split index, or leaf index at a leaf) */
+  const double *cover_ratios;  /* per node: its cover (XGBoost's sum_hessian, LightGBM's counts)
+                                  over its parent's, 1 at a root; NULL when some tree has none */
+  const uint8_t *shap_flags;   /* per node: GROVE_SHAP_* (with cover_ratios) */
   const grove_shap_block_t *shap_blocks; /* trees in lanes, or NULL: see above */
   uint32_t num_shap_blocks;
   void *shap_alloc;
