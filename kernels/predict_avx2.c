@@ -2,7 +2,8 @@
  * AVX2 kernels (built with -mavx2 -mfma; the only file with AVX2 intrinsics). The same
  * two walks as predict_avx512.c with 8 lanes and vector masks:
  *  - trees: one row, 4 x 8 trees at a time (one lane per tree): batches below 32 rows;
- *  - rows: one tree, a block of 64 rows as 8 vectors of 8, walked 4 at a time: larger ones.
+ *  - rows: one tree, a block of 64 rows as 8 vectors of 8, walked 4 at a time: larger ones;
+ *  - ranks: forests with grove_ranks_t at every batch size (described at its body below).
  * Splits are decided exactly as grove__node_next() does (see the split truth table in
  * kernels.h) and each row's leaf values are added in model order, in float for float
  * forests and in double for leaf64 ones, so the margins are bit-identical to the scalar
@@ -310,10 +311,10 @@ void grove__predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t
 
 /*
  * The ranks kernel on AVX2 (forest.h, grove_ranks_t): trees in the lanes, 8 at a time (half
- * a group of 16), a row's bins read with vpermd from memory instead of its values, every
- * tree walked as a complete tree. On the AVX2-only CPUs measured (Zen 3) an 8-lane gather
- * costs what ~3 loads and ~6 other instructions do, so the walks gather only the words of
- * levels 4 and below and the leaves, and take the levels above from loads and blends
+ * a group of 16), a row's bins read with vpermd from memory instead of its values (16-bit
+ * bins for rows of more than 16 features), every tree walked as a complete tree. Gathers are
+ * the dear part on the AVX2-only CPU measured (Zen 3), so the walks gather only the words of
+ * levels 4 and below and the leaves, and take levels 0-3 from loads and blends
  * (bench/RESULTS.md, "The ranks kernel on AVX2"). Categorical forests walk them too: a
  * categorical word's rank bits are its set's categories 32-47 and ranks->sets holds 0-31,
  * and a categorical feature's bin is its category code.
