@@ -212,15 +212,18 @@ _Static_assert((GROVE_RANKS_MAX_FEATURES - 1u) << GROVE_RANKS_FEATURE_SHIFT <
                "a split word's feature stays below its categorical and default-left bits");
 /* A row's words in the ranks kernels' scratch: its bins, then room for 16 leaf values. */
 #define GROVE_RANKS_ROW_WORDS (GROVE_RANKS_MAX_FEATURES + GROVE_RANKS_LANES)
-/* The avx2 ranks kernel's scratch: the bins and leaves of a block's rows and of 8 more (walks
- * past the block's last row write there), the block's margins [group][row] with several output
- * groups, and a row's leaf values tree by tree (two half groups more than the forest has). */
+/* The avx2 ranks kernel's walks in flight, and its scratch: the bins and leaves of a block's
+ * rows and of GROVE_AVX2_RANKS_JOBS more (walks past the block's last row write there), the
+ * block's margins [group][row] with several output groups, and a row's leaf values tree by
+ * tree (two half groups more than the forest has). */
+#define GROVE_AVX2_RANKS_JOBS 8
 static inline size_t grove__avx2_ranks_scratch_bytes(const grove_forest_t *f) {
   const size_t groups = f->ranks ? f->ranks->num_groups : 0;
-  const size_t bytes = (GROVE_RANKS_BLOCK + 8) * GROVE_RANKS_ROW_WORDS * sizeof(uint32_t) +
-                       (f->info.num_groups > 1 ? (size_t)f->info.num_groups : 0) *
-                           GROVE_RANKS_BLOCK * sizeof(float) +
-                       (groups * GROVE_RANKS_LANES + 16) * sizeof(float);
+  const size_t bytes =
+      (GROVE_RANKS_BLOCK + GROVE_AVX2_RANKS_JOBS) * GROVE_RANKS_ROW_WORDS * sizeof(uint32_t) +
+      (f->info.num_groups > 1 ? (size_t)f->info.num_groups : 0) * GROVE_RANKS_BLOCK *
+          sizeof(float) +
+      (groups * GROVE_RANKS_LANES + 16) * sizeof(float);
   return (bytes + GROVE_KERNEL_SCRATCH_ALIGN - 1) / GROVE_KERNEL_SCRATCH_ALIGN *
          GROVE_KERNEL_SCRATCH_ALIGN;
 }

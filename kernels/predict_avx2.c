@@ -17,8 +17,8 @@
 
 #include "kernels.h"
 
-#define BLOCK_ROWS  64
-#define VECS        (BLOCK_ROWS / 8)
+#define BLOCK_ROWS 64
+#define VECS       (BLOCK_ROWS / 8)
 /* The ranks walks' helpers are stamped out per kind of forest and call (constants at each
  * call) and must be inlined whole: out of line, their arrays of vectors would go through
  * memory. */
@@ -219,8 +219,8 @@ static inline void trees8(const grove_forest_t *f, const float *rows, size_t nro
 
 /* Runs WALK (trees8 or rows8) with the forest's sums: doubles for leaf64 forests, each
  * case its own specialization of the walk. */
-#define WALK_WITH_SUMS(walk, f, rows, nrows, margins)         \
-  ((f)->leaf64 ? walk(f, rows, nrows, NULL, (margins).f64, 1) \
+#define WALK_WITH_SUMS(walk, f, rows, nrows, margins)                   \
+  ((f)->leaf64 ? walk(f, rows, nrows, NULL, (margins).f64, 1)           \
                : walk(f, rows, nrows, (margins).f32, NULL, 0))
 
 void grove__predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t nrows,
@@ -320,7 +320,7 @@ void grove__predict_avx2_rows(const grove_forest_t *f, const float *rows, size_t
  * and a categorical feature's bin is its category code.
  */
 #define RANKS_ROW_WORDS GROVE_RANKS_ROW_WORDS
-#define RANKS_JOBS      8 /* walks interleaved level by level */
+#define RANKS_JOBS      GROVE_AVX2_RANKS_JOBS /* walks interleaved level by level */
 #define RANKS_SEARCHES  8
 
 /* One row's bin for feature J (ranks_bins8()). */
@@ -494,23 +494,38 @@ WALK_INLINE __m256i ranks_right8(__m256i w, __m256i s, const uint32_t *b, const 
 /* The vector of lanes at R ? B : A (R all bits set or none per lane). */
 static inline __m256i pick8(__m256i r, __m256i a, __m256i b) { return _mm256_blendv_epi8(a, b, r); }
 
+/* Half a group of 16 trees: its words, sets (NULL without) and leaves, lane k of the half at
+ * [position * 16 + k]. */
+typedef struct {
+  const int32_t *w, *s;
+  const float *l;
+} ranks_half_t;
+
+/* Half H (group H / 2, lanes 8 (H % 2) ..) of the forest's ranks. */
+static inline ranks_half_t ranks_half(const grove_ranks_t *rk, uint32_t h) {
+  const size_t splits = ((size_t)1 << rk->depth) - 1,
+               words = (size_t)(h / 2) * splits * GROVE_RANKS_LANES + h % 2 * 8,
+               leaves = (size_t)(h / 2) * (splits + 1) * GROVE_RANKS_LANES + h % 2 * 8;
+  return (ranks_half_t){(const int32_t *)rk->words + words,
+                        rk->sets ? (const int32_t *)rk->sets + words : NULL, rk->leaves + leaves};
+}
+
 /*
- * RANKS_JOBS walks, each one row (bins B[i]) through 8 trees (words W[i], sets S[i], leaves
- * L[i]: a half group, lane k of the group's lanes at [position * 16 + k]), their leaf values
- * to OUT[i]. Levels 0-3 read their words from loaded vectors chosen by blends, the levels
- * below gather them, as do the leaves. Every walk takes depth steps: pads carry a shallower
+ * RANKS_JOBS walks, each one row (bins B[i]) through the 8 trees of half group T[i], their
+ * leaf values to OUT[i]. Levels 0-3 read their words from loaded vectors chosen by blends, the
+ * levels below gather them, as do the leaves. Every walk takes depth steps: pads carry a shallower
  * leaf down. The position is kept as Q = position + 1, whose heap step is 2Q (left) or
  * 2Q + 1.
  */
 _Static_assert(GROVE_RANKS_MIN_DEPTH >= 3, "ranks_walk8 blends levels 0-2");
-WALK_INLINE void ranks_walk8(const int32_t *const w[RANKS_JOBS], const int32_t *const s[RANKS_JOBS],
-                             const float *const l[RANKS_JOBS], const uint32_t *const b[RANKS_JOBS],
+WALK_INLINE void ranks_walk8(const ranks_half_t t[RANKS_JOBS], const uint32_t *const b[RANKS_JOBS],
                              float *const out[RANKS_JOBS], uint32_t depth, const int chunks,
                              const int plain, const int cat) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), zero = _mm256_setzero_si256();
   const uint32_t splits = (1u << depth) - 1;
-#define AT(p, i)  _mm256_loadu_si256((const __m256i *)(w[i] + (p)*GROVE_RANKS_LANES))
-#define SAT(p, i) (cat ? _mm256_loadu_si256((const __m256i *)(s[i] + (p)*GROVE_RANKS_LANES)) : zero)
+#define AT(p, i) _mm256_loadu_si256((const __m256i *)(t[i].w + (p)*GROVE_RANKS_LANES))
+#define SAT(p, i) \
+  (cat ? _mm256_loadu_si256((const __m256i *)(t[i].s + (p)*GROVE_RANKS_LANES)) : zero)
   __m256i q[RANKS_JOBS];
   for (int i = 0; i < RANKS_JOBS; i++) {
     const __m256i r0 = ranks_right8(AT(0, i), SAT(0, i), b[i], chunks, plain, cat);
@@ -545,8 +560,8 @@ WALK_INLINE void ranks_walk8(const int32_t *const w[RANKS_JOBS], const int32_t *
     at[i] = _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(q[i], 4), lane), sixteen);
   for (uint32_t d = depth > 3 ? 4 : 3; d < depth; d++)
     for (int i = 0; i < RANKS_JOBS; i++) {
-      const __m256i wd = _mm256_i32gather_epi32(w[i], at[i], 4);
-      const __m256i sd = cat ? _mm256_i32gather_epi32(s[i], at[i], 4) : zero;
+      const __m256i wd = _mm256_i32gather_epi32(t[i].w, at[i], 4);
+      const __m256i sd = cat ? _mm256_i32gather_epi32(t[i].s, at[i], 4) : zero;
       const __m256i r = ranks_right8(wd, sd, b[i], chunks, plain, cat);
       at[i] = _mm256_add_epi32(_mm256_add_epi32(at[i], at[i]),
                                _mm256_add_epi32(step, _mm256_and_si256(r, sixteen)));
@@ -554,7 +569,7 @@ WALK_INLINE void ranks_walk8(const int32_t *const w[RANKS_JOBS], const int32_t *
   /* the leaves: position Q - 1 - splits of the leaf level */
   const __m256i first_leaf = _mm256_set1_epi32((int)splits * GROVE_RANKS_LANES);
   for (int i = 0; i < RANKS_JOBS; i++)
-    _mm256_storeu_ps(out[i], _mm256_i32gather_ps(l[i], _mm256_sub_epi32(at[i], first_leaf), 4));
+    _mm256_storeu_ps(out[i], _mm256_i32gather_ps(t[i].l, _mm256_sub_epi32(at[i], first_leaf), 4));
 }
 
 /* Transposes the 8 x 8 floats of R: lane j of R[i] goes to lane i of R[j]. */
@@ -574,20 +589,6 @@ static inline void transpose8(__m256 r[8]) {
     r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
     r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
   }
-}
-
-/* Half H of group G's words, sets and leaves (lane k of the half at [position * 16 + k]). */
-static inline const int32_t *ranks_words(const grove_ranks_t *rk, uint32_t g, uint32_t h) {
-  return (const int32_t *)rk->words + (size_t)g * ((1u << rk->depth) - 1) * GROVE_RANKS_LANES +
-         h * 8;
-}
-static inline const int32_t *ranks_sets(const grove_ranks_t *rk, uint32_t g, uint32_t h) {
-  return rk->sets == NULL ? NULL
-                          : (const int32_t *)rk->sets +
-                                (size_t)g * ((1u << rk->depth) - 1) * GROVE_RANKS_LANES + h * 8;
-}
-static inline const float *ranks_leaves(const grove_ranks_t *rk, uint32_t g, uint32_t h) {
-  return rk->leaves + (size_t)g * (1u << rk->depth) * GROVE_RANKS_LANES + h * 8;
 }
 
 /*
@@ -617,17 +618,13 @@ WALK_INLINE void ranks8(const grove_forest_t *f, const float *rows, size_t nrows
         const uint32_t *b[RANKS_JOBS];
         for (int i = 0; i < RANKS_JOBS; i++) b[i] = bins + r * RANKS_ROW_WORDS;
         for (uint32_t h0 = 0; h0 < halves; h0 += RANKS_JOBS) {
-          const int32_t *w[RANKS_JOBS], *s[RANKS_JOBS];
-          const float *l[RANKS_JOBS];
+          ranks_half_t t[RANKS_JOBS];
           float *out[RANKS_JOBS];
           for (uint32_t i = 0; i < RANKS_JOBS; i++) {
-            const uint32_t h = h0 + i < halves ? h0 + i : halves - 1; /* past the last: again */
-            w[i] = ranks_words(rk, h / 2, h % 2);
-            s[i] = ranks_sets(rk, h / 2, h % 2);
-            l[i] = ranks_leaves(rk, h / 2, h % 2);
+            t[i] = ranks_half(rk, h0 + i < halves ? h0 + i : halves - 1); /* past the last: again */
             out[i] = per_tree + (size_t)(h0 + i < halves ? h0 + i : halves) * 8;
           }
-          ranks_walk8(w, s, l, b, out, rk->depth, chunks, plain, cat);
+          ranks_walk8(t, b, out, rk->depth, chunks, plain, cat);
         }
         grove__add_leaves(f, m + (r0 + r) * ng, per_tree, 0, nt);
       }
@@ -644,20 +641,17 @@ WALK_INLINE void ranks8(const grove_forest_t *f, const float *rows, size_t nrows
       for (uint32_t g = 0; g < ng; g++) gm[g * GROVE_RANKS_BLOCK + r] = m[(r0 + r) * ng + g];
     for (uint32_t k = 0; k < rk->num_groups; k++) {
       for (size_t r = 0; r < nb; r += RANKS_JOBS / 2) {
-        const int32_t *w[RANKS_JOBS], *s[RANKS_JOBS];
-        const float *l[RANKS_JOBS];
+        ranks_half_t t[RANKS_JOBS];
         const uint32_t *b[RANKS_JOBS];
         float *out[RANKS_JOBS];
         for (int i = 0; i < RANKS_JOBS; i++) {
           const uint32_t h = (uint32_t)i & 1; /* both halves of a row walk together */
           const size_t row = r + (size_t)i / 2;
-          w[i] = ranks_words(rk, k, h);
-          s[i] = ranks_sets(rk, k, h);
-          l[i] = ranks_leaves(rk, k, h);
+          t[i] = ranks_half(rk, 2 * k + h);
           b[i] = bins + (row < nb ? row : 0) * RANKS_ROW_WORDS;
           out[i] = (float *)bins + row * RANKS_ROW_WORDS + GROVE_RANKS_MAX_FEATURES + h * 8;
         }
-        ranks_walk8(w, s, l, b, out, rk->depth, chunks, plain, cat);
+        ranks_walk8(t, b, out, rk->depth, chunks, plain, cat);
       }
       const uint32_t t0 = k * GROVE_RANKS_LANES,
                      lanes = nt - t0 < GROVE_RANKS_LANES ? nt - t0 : GROVE_RANKS_LANES;
