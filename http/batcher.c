@@ -625,12 +625,9 @@ size_t batcher_score_inline_jobs(batcher_t *b, batch_job_t *const *jobs, size_t 
   return taken;
 }
 
-int batcher_score_inline(batcher_t *b, batch_job_t *job) {
+int batcher_score_inline(batcher_t *b, batch_job_t *job, batcher_inline_t *scratch) {
   uint8_t scored;
-  batcher_inline_t scratch = {0}; /* one job's rows are its own: only its margins go here */
-  const int taken = batcher_score_inline_jobs(b, &job, 1, &scored, &scratch) == 1;
-  batcher_inline_free(&scratch);
-  return taken;
+  return batcher_score_inline_jobs(b, &job, 1, &scored, scratch) == 1;
 }
 
 void batcher_inline_free(batcher_inline_t *scratch) {

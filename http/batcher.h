@@ -82,24 +82,25 @@ batcher_t *batcher_new(uint32_t workers, uint32_t max_batch_rows, uint32_t max_d
  */
 batcher_status_t batcher_submit(batcher_t *b, batch_job_t *job);
 
-/*
- * Scores JOB on the calling thread, when that is cheaper than handing it to a worker and
- * back: JOB has a few rows, nothing is queued (no batch would merge it), a worker is idle
- * (it would have run alone at once) and max_delay_us is 0; JOB asks for no contributions
- * nor leaves and its deadline has not passed. Returns 1 when it did (JOB's out and skipped
- * are set, done() is not called, the batch is counted as a worker's is), 0 when JOB is left
- * for batcher_submit().
- */
-int batcher_score_inline(batcher_t *b, batch_job_t *job);
-
-/* Buffers a thread keeps for batcher_score_inline_jobs() (and each worker for its batches):
- * zeroed to start, grown as needed, released with batcher_inline_free(). */
+/* Buffers a thread keeps for batcher_score_inline() and batcher_score_inline_jobs() (and
+ * each worker for its batches): zeroed to start, grown as needed, released with
+ * batcher_inline_free(). */
 typedef struct {
   float *rows;
   double *margins;
   void *chunks;
   size_t cap_rows_bytes, cap_margins, cap_chunks;
 } batcher_inline_t;
+
+/*
+ * Scores JOB on the calling thread, when that is cheaper than handing it to a worker and
+ * back: JOB has a few rows, nothing is queued (no batch would merge it), a worker is idle
+ * (it would have run alone at once) and max_delay_us is 0; JOB asks for no contributions
+ * nor leaves and its deadline has not passed. Its margins go to the thread's SCRATCH. Returns
+ * 1 when it did (JOB's out and skipped are set, done() is not called, the batch is counted as
+ * a worker's is), 0 when JOB is left for batcher_submit().
+ */
+int batcher_score_inline(batcher_t *b, batch_job_t *job, batcher_inline_t *scratch);
 
 /*
  * batcher_score_inline() for N jobs at once, such as the requests one pass of a loop has

@@ -316,7 +316,7 @@ static void submit(pending_t *p) {
     if (p->io->collected == SERVER_FLUSH_BATCH) score_collected(p->io);
     return;
   }
-  if (p->job.out != NULL && batcher_score_inline(s->batcher, &p->job)) {
+  if (p->job.out != NULL && batcher_score_inline(s->batcher, &p->job, &p->io->inline_scratch)) {
     /* Scored here: no hand-off to a worker and back (two thread wake-ups) for a few rows. */
     answer_pending(p);
     pending_free(p);

@@ -832,10 +832,13 @@ static void test_explain(void) {
   metrics_free(m);
 }
 
+/* The test thread's buffers for inline scoring, as an I/O thread keeps them. */
+static batcher_inline_t inline_scratch;
+
 /* Tries batcher_score_inline on JOB until it takes it (the worker may not be waiting yet). */
 static int inline_taken(batcher_t *b, tjob_t *t) {
   for (int i = 0; i < 2000; i++) {
-    if (batcher_score_inline(b, &t->job)) return 1;
+    if (batcher_score_inline(b, &t->job, &inline_scratch)) return 1;
     nanosleep(&(struct timespec){0, 500000}, NULL);
   }
   return 0;
@@ -860,13 +863,14 @@ static void test_inline(void) {
   uint32_t *want_l;
   tjob_init(&explained, income, 1, 0, 65);
   tjob_explain(&explained, 1, 1, &want_c, &want_l);
-  CHECK(!batcher_score_inline(b, &explained.job) && tjob_untouched(&explained),
+  CHECK(!batcher_score_inline(b, &explained.job, &inline_scratch) && tjob_untouched(&explained),
         "inline: contributions and leaves are left to the workers");
   tjob_init(&late, income, 1, 0, 66);
   late.job.deadline = batcher_now() - 1;
-  CHECK(!batcher_score_inline(b, &late.job) && tjob_untouched(&late),
+  CHECK(!batcher_score_inline(b, &late.job, &inline_scratch) && tjob_untouched(&late),
         "inline: a job past its deadline is left to the workers (which skip it)");
-  CHECK(batcher_score_inline(b, &three.job) && !three.job.skipped && tjob_scored(&three),
+  CHECK(batcher_score_inline(b, &three.job, &inline_scratch) && !three.job.skipped &&
+            tjob_scored(&three),
         "inline: three multi-class rows (margins) scored on the caller");
   CHECK(atomic_load(&one.calls) == 0 && atomic_load(&three.calls) == 0,
         "inline: done() is not called");
@@ -878,12 +882,12 @@ static void test_inline(void) {
         "inline: the declined explained job, submitted, is scored and explained by the worker");
   CHECK_EQ_INT(metric(m, "grove_explain_requests_total"), 1,
                "inline: only the worker's explained job counted as explained");
-  CHECK(!batcher_score_inline(b, &five.job) && tjob_untouched(&five),
+  CHECK(!batcher_score_inline(b, &five.job, &inline_scratch) && tjob_untouched(&five),
         "inline: five rows are left to the workers");
   CHECK(gate_hold(b), "inline: the only worker held busy");
   tjob_t busy;
   tjob_init(&busy, income, 1, 0, 64);
-  CHECK(!batcher_score_inline(b, &busy.job) && tjob_untouched(&busy),
+  CHECK(!batcher_score_inline(b, &busy.job, &inline_scratch) && tjob_untouched(&busy),
         "inline: no idle worker, not taken");
   gate_release();
   CHECK(wait_jobs(&gate.job, 1), "inline: the held job finished");
@@ -892,6 +896,7 @@ static void test_inline(void) {
   CHECK(!inline_taken(delayed, &busy) && tjob_untouched(&busy),
         "inline: never with --max-delay-us (the user asked for merging)");
   batcher_free(delayed);
+  batcher_inline_free(&inline_scratch);
   tjob_release(&one);
   tjob_release(&three);
   tjob_release(&five);
