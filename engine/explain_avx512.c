@@ -1,5 +1,7 @@
 /* The TreeSHAP walk with rows in the lanes of avx512 vectors: see explain_lanes.h (and
  * explain_trees_avx512.c for small batches). */
+#include "kernels/avx512_intrin.h"
+
 #define SHAP_LANES_F64        8
 #define SHAP_FMA_F64(a, b, c) ((vec_t)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
 #define SHAP_FMA_F32(a, b, c) ((vec_t)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))

@@ -20,12 +20,12 @@
  * positions are independent but for the arrays, where a call per split waited on the one
  * below it and kept its vectors on the stack.
  */
-#include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "explain.h"
+#include "kernels/avx512_intrin.h"
 
 #define LANES      GROVE_SHAP_TREE_LANES
 #define MAX_POINTS 4

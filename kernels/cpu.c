@@ -27,10 +27,14 @@ grove_isa_t grove__cpu_detect(void) {
   if ((xcr0 & 0x6) != 0x6) return GROVE_ISA_SCALAR; /* XMM and YMM state */
   if (__get_cpuid_max(0, NULL) < 7) return GROVE_ISA_SCALAR;
   __cpuid_count(7, 0, a, b, c, d);
-  if (!((b >> 5) & 1)) return GROVE_ISA_SCALAR;                               /* AVX2 */
+  if (!((b >> 5) & 1)) return GROVE_ISA_SCALAR; /* AVX2 */
+#ifdef GROVE_AVX512_EMULATED
+  return GROVE_ISA_AVX512; /* the avx512 files run on AVX2 (kernels/avx512_intrin.h) */
+#else
   const unsigned avx512 = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);  /* F DQ BW VL */
   if ((b & avx512) != avx512 || (xcr0 & 0xe0) != 0xe0) return GROVE_ISA_AVX2; /* opmask, ZMM */
   return GROVE_ISA_AVX512;
+#endif
 }
 #else
 grove_isa_t grove__cpu_detect(void) { return GROVE_ISA_SCALAR; }

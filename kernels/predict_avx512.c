@@ -21,9 +21,9 @@
  * The rows kernel's feature-major block lives in the caller's scratch
  * (grove__kernel_scratch_bytes()): no kernel allocates.
  */
-#include <immintrin.h>
 #include <string.h>
 
+#include "avx512_intrin.h"
 #include "kernels.h"
 
 #define BLOCK_SHIFT GROVE_AVX512_BLOCK_SHIFT

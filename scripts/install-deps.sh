@@ -11,6 +11,9 @@ if [ "$what" = test ]; then
   # The daemon's integration tests: msgpack clients, h2c (nghttp2's h2load), TLS certs,
   # HTTP/2 framing for the attack tests (python3-h2), promtool for /metrics (prometheus).
   pkgs+=(python3-msgpack nghttp2-client openssl python3-h2 prometheus)
+  # A CPU without AVX-512 tests the avx512 kernels in a tree built on SIMDe's portable
+  # intrinsics (scripts/test.sh, -Davx512_emulation=true).
+  pkgs+=(libsimde-dev)
   # tests/install renders the installed man page with `man -l`.
   pkgs+=(man-db)
   # Browser tests of ui/: Debian's Chromium driven by playwright-core from npm.

@@ -37,6 +37,24 @@ static inline void test_cannot_run(const char *file, int line, const char *what,
   fflush(stdout);
 }
 
+/* A check that needs ISA ("avx512"), which this CPU lacks: as CHECK_CANNOT_RUN, unless the
+ * suite also runs it in a tree whose kernels of that ISA are emulated (scripts/test.sh builds
+ * one where the CPU lacks AVX-512 and sets GROVE_TEST_EMULATED_ISA): then a skip that says
+ * where it runs. */
+#define CHECK_CANNOT_RUN_ISA(what, isa, why) \
+  test_cannot_run_isa(__FILE__, __LINE__, (what), (isa), (why))
+static inline void test_cannot_run_isa(const char *file, int line, const char *what,
+                                       const char *isa, const char *why) {
+  const char *emulated = getenv("GROVE_TEST_EMULATED_ISA");
+  if (emulated == NULL || strcmp(emulated, isa) != 0) {
+    test_cannot_run(file, line, what, why);
+    return;
+  }
+  printf("ok %d - %s # SKIP %s: the tree with emulated %s kernels runs it\n", ++test_count, what,
+         why, isa);
+  fflush(stdout);
+}
+
 #define CHECK_EQ_INT(a, b, what)                                        \
   do {                                                                  \
     long long a_ = (long long)(a), b_ = (long long)(b);                 \

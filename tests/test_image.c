@@ -536,7 +536,7 @@ int main(void) {
     char why[128];
     snprintf(why, sizeof why, "GROVE_ISA=%s, but this CPU runs %s kernels", want,
              grove_engine_isa());
-    CHECK_CANNOT_RUN("images load, map and score with the kernels of GROVE_ISA", why);
+    CHECK_CANNOT_RUN_ISA("images load, map and score with the kernels of GROVE_ISA", want, why);
     return test_done();
   }
   test_all_models();

@@ -26,17 +26,18 @@ typedef struct {
   const char *name;
   grove_isa_t isa;
   grove_kernel_fn fn;
-  int ranks; /* walks forest->ranks: on a forest without them it is the rows kernel again */
+  int ranks; /* GROVE_KERNEL_RANKS_*: the forest->ranks it walks; on others it is another kernel */
 } kernel_case_t;
 
 static const kernel_case_t kernel_cases[] = {
 #ifdef GROVE_HAVE_X86_KERNELS
     {"avx2-trees", GROVE_ISA_AVX2, grove__predict_avx2_trees, 0},
     {"avx2-rows", GROVE_ISA_AVX2, grove__predict_avx2_rows, 0},
-    {"avx2-ranks", GROVE_ISA_AVX2, grove__predict_avx2_ranks, 1},
+    {"avx2-ranks", GROVE_ISA_AVX2, grove__predict_avx2_ranks,
+     GROVE_KERNEL_RANKS_NUMERIC | GROVE_KERNEL_RANKS_CATEGORICAL},
     {"avx512-trees", GROVE_ISA_AVX512, grove__predict_avx512_trees, 0},
     {"avx512-rows", GROVE_ISA_AVX512, grove__predict_avx512_rows, 0},
-    {"avx512-ranks", GROVE_ISA_AVX512, grove__predict_avx512_ranks, 1},
+    {"avx512-ranks", GROVE_ISA_AVX512, grove__predict_avx512_ranks, GROVE_KERNEL_RANKS_NUMERIC},
 #endif
     {"scalar", GROVE_ISA_SCALAR, grove__predict_scalar, 0},
 };
@@ -183,13 +184,17 @@ static void check_kernels(const grove_forest_t *f, const char *name, const float
   char what[200];
   for (size_t k = 0; k < sizeof kernel_cases / sizeof *kernel_cases; k++) {
     const kernel_case_t *kc = &kernel_cases[k];
-    if (kc->ranks && f->ranks == NULL) continue; /* not a kernel of its own here */
+    /* not a kernel of its own here: without ranks it walks nodes; ranks with sets (built by
+     * the avx2 table) only the avx2 one walks */
+    if (kc->ranks && (f->ranks == NULL || (f->ranks->categorical != 0 &&
+                                           !(kc->ranks & GROVE_KERNEL_RANKS_CATEGORICAL))))
+      continue;
     snprintf(what, sizeof what, "%s: %s matches scalar bit for bit, batches 1..%d", name, kc->name,
              MAX_BATCH);
     if (kc->isa > cpu) {
       char why[64];
       snprintf(why, sizeof why, "the CPU lacks %s", grove__isa_name(kc->isa));
-      CHECK_CANNOT_RUN(what, why);
+      CHECK_CANNOT_RUN_ISA(what, grove__isa_name(kc->isa), why);
       continue;
     }
     int bad = 0;

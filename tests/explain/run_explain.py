@@ -76,7 +76,7 @@ def runnable_walks(args):
         need = WALK_ISA.get(walk)
         if need and not cpu_isa.runs(isa, need):
             cpu_isa.cannot_run(check, "contributions by the walk of %s" % walk,
-                               "the CPU runs %s kernels, the walk needs %s" % (isa, need))
+                               "the CPU runs %s kernels, the walk needs %s" % (isa, need), need)
         else:
             walks.append(walk)
     return tuple(walks)

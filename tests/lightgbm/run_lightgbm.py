@@ -211,7 +211,7 @@ def test_fixtures(args):
     for isa in ("avx2", "avx512"):
         if isa not in isas:
             cpu_isa.cannot_run(check, "the fixtures with GROVE_ISA=%s" % isa,
-                               "the CPU runs %s kernels" % isa_here)
+                               "the CPU runs %s kernels" % isa_here, isa)
     for name in FIXTURE_NAMES + NEW_FIXTURES:
         text, meta, header, rows, want, raw = read_fixture(name)
         if name == "numeric_category_labels":
