@@ -16,8 +16,9 @@
  * This file's walk is the scalar one, and the oracle. On x86-64 CPUs with AVX2, forests of
  * depth <= 16 take a vector walk instead (shap_rows_fn()): explain_lanes.h's, a block of rows
  * at once, in float for forests whose libraries compute in float (XGBoost's, scikit-learn's)
- * and in double for LightGBM's; or for small batches on avx512 CPUs explain_trees_avx512.c's,
- * 16 trees at once for one row, whose tables (forest.h, grove_shap_block_t) are built here.
+ * and in double for LightGBM's; or for small batches of float forests the trees-in-lanes
+ * walk (explain_trees_avx512.c, explain_trees_avx2.c), 16 trees at once for one row, whose
+ * tables (forest.h, grove_shap_block_t) are built here.
  */
 #include <float.h>
 #include <math.h>
@@ -453,8 +454,7 @@ static void shap_env_read(void) {
 
 /*
  * The walk for NROWS rows of a forest needing M points, or NULL for this file's own: trees in
- * the lanes for small batches on avx512 CPUs (when the forest has the tables), rows in the
- * lanes otherwise. GROVE_EXPLAIN_WALK=trees|rows|scalar (read once) asks for one (the tests
+ * the lanes for small batches (when the forest has the tables), rows in the lanes otherwise. GROVE_EXPLAIN_WALK=trees|rows|scalar (read once) asks for one (the tests
  * check each against the libraries); a walk that does not apply is not taken.
  */
 static grove_shap_rows_fn shap_rows_fn(const grove_forest_t *f, uint32_t m, size_t nrows) {
@@ -463,7 +463,8 @@ static grove_shap_rows_fn shap_rows_fn(const grove_forest_t *f, uint32_t m, size
   if (m > 8 || shap_env.want_scalar || !shap_env.avx2) return NULL;
   const int floats = f->thresholds64 == NULL && !f->leaf64;
   const int trees = shap_env.want_trees || (!shap_env.want_rows && nrows <= SHAP_TREES_MAX_ROWS);
-  if (shap_env.avx512 && trees && f->shap_blocks != NULL && m <= 4) return grove__shap_trees_avx512;
+  if (trees && f->shap_blocks != NULL && m <= 4)
+    return shap_env.avx512 ? grove__shap_trees_avx512 : grove__shap_trees_avx2;
   if (shap_env.avx512 && nrows > SHAP_AVX2_MAX_ROWS)
     return floats ? grove__shap_rows_avx512_f32 : grove__shap_rows_avx512_f64;
   return floats ? grove__shap_rows_avx2_f32 : grove__shap_rows_avx2_f64;

@@ -23,6 +23,8 @@ static inline double grove__shap_value(const grove_forest_t *f, double v) {
 /* Gives F its trees-in-lanes tables (forest.h, grove_shap_block_t) when the walk that reads
  * them applies and they fit the memory budget; -1: no memory (F is unchanged). */
 int grove__shap_blocks_build(grove_forest_t *f);
+/* The split positions of a complete tree of DEPTH (1-8) in post-order. */
+const uint8_t *grove__shap_post_order(uint32_t depth);
 
 /*
  * The contributions of rows [0, NROWS) of ROWS (float, or double with F64) to OUT, as
@@ -41,8 +43,10 @@ GROVE_SHAP_ROWS_FN(grove__shap_rows_avx2_f64);
 GROVE_SHAP_ROWS_FN(grove__shap_rows_avx2_f32);
 GROVE_SHAP_ROWS_FN(grove__shap_rows_avx512_f64);
 GROVE_SHAP_ROWS_FN(grove__shap_rows_avx512_f32);
-/* Trees in the lanes (explain_trees_avx512.c): forests with shap_blocks, M <= 4. */
+/* Trees in the lanes (explain_trees_avx512.c, explain_trees_avx2.c): forests with
+ * shap_blocks, M <= 4. */
 GROVE_SHAP_ROWS_FN(grove__shap_trees_avx512);
+GROVE_SHAP_ROWS_FN(grove__shap_trees_avx2);
 #undef GROVE_SHAP_ROWS_FN
 #endif
 

@@ -20,7 +20,6 @@
  * positions are independent but for the arrays, where a call per split waited on the one
  * below it and kept its vectors on the stack.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -320,23 +319,6 @@ TREES_WALK_POINTS(3)
 TREES_WALK_POINTS(4)
 #undef TREES_WALK_POINTS
 
-/* Each depth's split positions children first, left before right (post-order). */
-static uint8_t post_order[9][255];
-static pthread_once_t post_order_once = PTHREAD_ONCE_INIT;
-
-static uint32_t post_order_fill(uint8_t *order, uint32_t n, uint32_t p, uint32_t level,
-                                uint32_t depth) {
-  if (level == depth) return n;
-  n = post_order_fill(order, n, 2 * p + 1, level + 1, depth);
-  n = post_order_fill(order, n, 2 * p + 2, level + 1, depth);
-  order[n] = (uint8_t)p;
-  return n + 1;
-}
-
-static void post_order_init(void) {
-  for (uint32_t d = 1; d <= 8; d++) post_order_fill(post_order[d], 0, 0, 0, d);
-}
-
 grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, int f64,
                                      size_t nrows, double *out, uint32_t m, const double *t,
                                      const double *w, grove_error_t *err) {
@@ -372,7 +354,6 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
   s.one = one;
   /* Every excluded sum is read (and zeroed) by the split it was collected for. */
   for (size_t i = 0; i < 16 * (size_t)M; i++) s.excluded[i] = _mm512_setzero_ps();
-  pthread_once(&post_order_once, post_order_init);
   for (uint32_t q = 0; q < M; q++) {
     /* 1 - t and t adding up to exactly 1, as explain_lanes.h takes them: a pad's factors are
      * then exactly 1 and 0 and it passes its left side on unchanged. */
@@ -406,7 +387,7 @@ grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, 
       s.depth = s.b->depth;
       s.group_base = _mm512_loadu_si512(s.b->group_base);
       for (uint32_t q = 0; q < M; q++) s.above[q] = _mm512_set1_ps(1.0f); /* the root's */
-      walk(&s, post_order[s.depth]);
+      walk(&s, grove__shap_post_order(s.depth));
       if (k % FLUSH == FLUSH - 1 || k + 1 == f->num_shap_blocks)
         for (uint32_t g = 0; g < ng; g++)
           for (uint32_t j = 0; j < nf; j++) {

@@ -57,15 +57,17 @@ def check(ok, name, detail=None):
 
 
 # The contributions' walks differ by ISA and batch (explain.c's own, the scalar oracle;
-# explain_lanes.h's rows in vector lanes, in double or float; explain_trees_avx512.c's trees
-# in lanes, for small batches): each is held to the library's values. A walk that does not
-# apply (an ISA the CPU lacks, a forest without the trees' tables) falls back to one that
-# does, which is then checked twice.
-WALKS = (None, "GROVE_EXPLAIN_WALK=trees", "GROVE_ISA=avx2", "GROVE_ISA=scalar")
+# explain_lanes.h's rows in vector lanes, in double or float; explain_trees_avx512.c's and
+# explain_trees_avx2.c's trees in lanes, for small batches): each is held to the library's
+# values. A walk that does not apply (an ISA the CPU lacks, a forest without the trees'
+# tables) falls back to one that does, which is then checked twice. A walk is one or more
+# NAME=VALUE settings, comma-separated.
+AVX2_TREES = "GROVE_ISA=avx2,GROVE_EXPLAIN_WALK=trees"
+WALKS = (None, "GROVE_EXPLAIN_WALK=trees", AVX2_TREES, "GROVE_ISA=avx2", "GROVE_ISA=scalar")
 
 
 # The ISA each walk needs: on a CPU without it the engine would quietly run another walk.
-WALK_ISA = {"GROVE_EXPLAIN_WALK=trees": "avx512", "GROVE_ISA=avx2": "avx2"}
+WALK_ISA = {"GROVE_EXPLAIN_WALK=trees": "avx512", AVX2_TREES: "avx2", "GROVE_ISA=avx2": "avx2"}
 
 
 def runnable_walks(args):
@@ -88,8 +90,8 @@ def walk_label(walk):
 
 def grove(args, *argv, walk=None):
     env = dict(os.environ)
-    if walk:
-        name, value = walk.split("=")
+    for setting in walk.split(",") if walk else ():
+        name, value = setting.split("=")
         env[name] = value
     return subprocess.run([args.grove] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=TIMEOUT, env=env)
@@ -185,6 +187,20 @@ def test_xgboost(args):
             check(got is not None and bad == 0,
                   "%s: contributions agree with XGBoost's pred_contribs (max diff %.3g of the "
                   "row's scale)%s" % (name, big, walk_label(walk)), err or "%d values off" % bad)
+        # Every lane of the trees walks does the float rows walk's operations in its order:
+        # the same bits, so the same text (shortest round trip) whichever walk answers.
+        rows_walk = grove(args, "predict", os.path.join(d, "model.json"), "--input", csv,
+                          "--contribs", walk="GROVE_ISA=avx2,GROVE_EXPLAIN_WALK=rows")
+        for walk in (w for w in WALKS if w and "trees" in w):
+            r = grove(args, "predict", os.path.join(d, "model.json"), "--input", csv, "--contribs",
+                      walk=walk)
+            same = r.returncode == 0 and rows_walk.returncode == 0 and r.stdout == rows_walk.stdout
+            check(same, "%s: the trees walk's contributions are the rows walk's, bit for bit%s"
+                  % (name, walk_label(walk)), (r.stderr + rows_walk.stderr).strip() or
+                  "first differing line: %s" % next(
+                      (i for i, (a, b) in enumerate(zip(r.stdout.splitlines(),
+                                                        rows_walk.stdout.splitlines())) if a != b),
+                      "(lengths)"))
         for model in ("model.json", "model.ubj"):
             got, err = grove_values(args, os.path.join(d, model), csv, "--contribs")
             if got is None:
