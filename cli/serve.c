@@ -131,8 +131,9 @@ static int serve_pick_default(const config_t *cfg, registry_t *reg, char *name, 
     if (strcmp(models[i]->name, want) == 0) found = models[i]->name;
     grove_forest_info_t info;
     grove_forest_get_info(models[i]->forest, &info);
-    int w = snprintf(names + used, nsize - used, "%s%s(%u trees, %u features)", i ? "," : "",
-                     models[i]->name, info.num_trees, info.num_features);
+    int w = snprintf(names + used, nsize - used, "%s%s(%u trees, %u features, %s)", i ? "," : "",
+                     models[i]->name, info.num_trees, info.num_features,
+                     grove_forest_kernel(models[i]->forest));
     if (w > 0 && (size_t)w < nsize - used) used += (size_t)w;
   }
   char err[512];
@@ -154,8 +155,8 @@ static int serve_pick_default(const config_t *cfg, registry_t *reg, char *name, 
   return rc;
 }
 
-/* The start-up line: what runs, which models, and the directories they and the UI came
- * from. */
+/* The start-up line: what runs, which models (each with the kernel it walks: the ranks kernel
+ * or the ISA's node walks), and the directories they and the UI came from. */
 static void serve_log_start(const config_t *cfg, const char *names, const char *default_name,
                             size_t images) {
   char mq[4200] = "none", uq[4200];
@@ -165,10 +166,10 @@ static void serve_log_start(const config_t *cfg, const char *names, const char *
   }
   if (grove_engine_isa_note() != NULL) log_event("warn", grove_engine_isa_note(), NULL);
   log_event("info", "grove starting",
-            "version=%s isa=%s kernel=%s io_threads=%u workers=%u max_batch_rows=%u "
+            "version=%s isa=%s io_threads=%u workers=%u max_batch_rows=%u "
             "max_delay_us=%u models=\"%s\" images=%zu default_model=%s models_dir=%s "
             "ui_dir=\"%s\" url=%s://%s:%u",
-            GROVE_VERSION, grove_engine_isa(), grove_engine_kernel(), cfg->io_threads, cfg->workers,
+            GROVE_VERSION, grove_engine_isa(), cfg->io_threads, cfg->workers,
             cfg->max_batch_rows, cfg->max_delay_us, names, images, default_name, mq,
             log_quote(cfg->ui_dir, uq, sizeof uq), cfg->tls_cert ? "https" : "http", cfg->host,
             cfg->port);

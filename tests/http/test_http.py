@@ -334,9 +334,12 @@ def test_cli(ctx):
 def test_banner(ctx, d):
     out = d.stdout()
     line = next((l for l in out.splitlines() if 'msg="grove starting"' in l), "")
-    want = ["version=", "isa=", "io_threads=2", "workers=2", "income(300 trees, 14 features)",
+    st, _, info = jget(d, "/v1/models/income")
+    want = ["version=", "isa=", "io_threads=2", "workers=2",
+            "income(300 trees, 14 features, %s)" % (info.get("kernel") if st == 200 else "?"),
             "url=http://127.0.0.1:%d" % d.port]
-    check(all(w in line for w in want), "start-up banner names version, isa, threads, workers, models, url", out)
+    check(all(w in line for w in want), "start-up banner names version, isa, threads, workers, models "
+          "with the kernel each walks (as /v1/models/income says), url", out)
     check('msg="ready"' in out, "a ready line follows", out)
 
 
