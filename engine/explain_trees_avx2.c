@@ -65,8 +65,10 @@ static inline mask16 i_mask(__m256i lo, __m256i hi) {
 typedef struct {
   const grove_forest_t *f;
   const grove_shap_block_t *b;
-  const float *x; /* the row's num_features values, then 0 (the pads' feature) */
-  float *phi;     /* [(group x (features + 1) + feature) x lanes + lane] */
+  const float *x;    /* the row's num_features values, then 0 (the pads' feature) */
+  __m256 x_lo, x_hi; /* x[0 .. 16) in registers when num_features < 16 */
+  int x_in_registers;
+  float *phi; /* [(group x (features + 1) + feature) x lanes + lane] */
   /* As explain_trees_avx512.c's: per position x points, the products above, a repeat's
    * inverse, the sums below; the last level's shares; each side's lanes; excluded sums. */
   v16 *above, *inv, *below;
@@ -103,9 +105,11 @@ static inline mask16 trees_right(const trees_t *s, uint32_t p, v16 x) {
     if (trunc) /* lanes with the flag, x in (-1, 0) */
       ok |= trunc & V_CMP(x, v_set1(-1.0f), _CMP_GT_OQ) & V_CMP(x, zero, _CMP_LT_OQ);
     const mask16 multiword = lane_mask(b, p, GROVE_SHAP_MASK_MULTIWORD);
-    const __m256i five = _mm256_set1_epi32(31);
+    const __m256i low5 = _mm256_set1_epi32(31);
     __m256i in_set[2];
     for (int h = 0; h < 2; h++) {
+      in_set[h] = _mm256_setzero_si256();
+      if (((categorical >> (8 * h)) & 0xff) == 0) continue;
       const __m256i okv = _mm256_castps_si256(m_half(ok, h));
       /* truncates: (-1, 0) is 0; lanes not ok read category 0 and are masked off below */
       const __m256i c = _mm256_and_si256(
@@ -115,12 +119,15 @@ static inline mask16 trees_right(const trees_t *s, uint32_t p, v16 x) {
           _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b->nwords + o + 8 * h)));
       /* word < nwords, both small: signed compare */
       const __m256i in_words = _mm256_and_si256(okv, _mm256_cmpgt_epi32(nwords, word));
-      const __m256i gathered =
-          _mm256_and_si256(in_words, _mm256_castps_si256(m_half(multiword, h)));
+      /* Sets of one word carry it; the others are gathered. */
       __m256i bits = _mm256_castps_si256(threshold.h[h]);
-      bits = _mm256_mask_i32gather_epi32(bits, (const int *)s->f->cat_words,
-                                         _mm256_add_epi32(bits, word), gathered, 4);
-      const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_and_si256(c, five)),
+      if ((multiword >> (8 * h)) & 0xff) {
+        const __m256i gathered =
+            _mm256_and_si256(in_words, _mm256_castps_si256(m_half(multiword, h)));
+        bits = _mm256_mask_i32gather_epi32(bits, (const int *)s->f->cat_words,
+                                           _mm256_add_epi32(bits, word), gathered, 4);
+      }
+      const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_and_si256(c, low5)),
                                            _mm256_set1_epi32(1));
       in_set[h] = _mm256_and_si256(in_words, _mm256_cmpeq_epi32(bit, _mm256_set1_epi32(1)));
     }
@@ -156,8 +163,16 @@ static inline __attribute__((always_inline)) void trees_split(const trees_t *s, 
   const grove_shap_block_t *b = s->b;
   __m256i feature[2];
   trees_features(b, pos, feature);
-  const v16 x = {
-      {_mm256_i32gather_ps(s->x, feature[0], 4), _mm256_i32gather_ps(s->x, feature[1], 4)}};
+  v16 x;
+  for (int h = 0; h < 2; h++) {
+    if (s->x_in_registers) { /* x[feature]: the low or the high 8, by the index's bit 3 */
+      const __m256 high = _mm256_castsi256_ps(_mm256_cmpgt_epi32(feature[h], _mm256_set1_epi32(7)));
+      x.h[h] = _mm256_blendv_ps(_mm256_permutevar8x32_ps(s->x_lo, feature[h]),
+                                _mm256_permutevar8x32_ps(s->x_hi, feature[h]), high);
+    } else {
+      x.h[h] = _mm256_i32gather_ps(s->x, feature[h], 4);
+    }
+  }
   const mask16 right = trees_right(s, pos, x);
   sp->one[0] = (mask16)~right;
   sp->one[1] = right;
@@ -365,12 +380,19 @@ grove_err_t grove__shap_trees_avx2(const grove_forest_t *f, const void *rows, in
     s.omt[q] = v_set1(omt);
     s.w[q] = v_set1((float)(q < m ? w[q] : 0));
   }
+  s.x_in_registers = nf < 16;
   const size_t width = (size_t)ng * (nf + 1);
   for (size_t r = 0; r < nrows; r++) {
     float *x = mem;
     for (uint32_t j = 0; j < nf; j++)
       x[j] = (float)(f64 ? ((const double *)rows)[r * nf + j] : ((const float *)rows)[r * nf + j]);
     x[nf] = 0;
+    if (s.x_in_registers) {
+      float padded[16] = {0};
+      memcpy(padded, x, (nf + 1) * sizeof *x);
+      s.x_lo = _mm256_loadu_ps(padded);
+      s.x_hi = _mm256_loadu_ps(padded + 8);
+    }
     double *o = out + r * width;
     for (uint32_t g = 0; g < ng; g++) {
       for (uint32_t j = 0; j < nf; j++) o[g * (nf + 1) + j] = 0;
