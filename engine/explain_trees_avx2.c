@@ -28,7 +28,6 @@ static inline v16 v_set1(float x) { return (v16){{_mm256_set1_ps(x), _mm256_set1
 static inline v16 v_zero(void) { return (v16){{_mm256_setzero_ps(), _mm256_setzero_ps()}}; }
 #define V_BINARY(name, op) \
   static inline v16 name(v16 a, v16 b) { return (v16){{op(a.h[0], b.h[0]), op(a.h[1], b.h[1])}}; }
-V_BINARY(v_add, _mm256_add_ps)
 V_BINARY(v_sub, _mm256_sub_ps)
 V_BINARY(v_mul, _mm256_mul_ps)
 V_BINARY(v_div, _mm256_div_ps)
