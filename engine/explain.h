@@ -27,6 +27,35 @@ int grove__shap_blocks_build(grove_forest_t *f);
 const uint8_t *grove__shap_post_order(uint32_t depth);
 
 /*
+ * The trees-in-lanes walks' scratch (explain_trees.c): vectors of 16 float lanes
+ * (GROVE_SHAP_VECTOR_BYTES each, an __m512 or two __m256) for the deepest block's positions,
+ * the row and its phi slots, and the M points as floats. _init sizes it for F and M points.
+ */
+#define GROVE_SHAP_VECTOR_BYTES (GROVE_SHAP_TREE_LANES * sizeof(float))
+typedef struct {
+  float *x;    /* the row's num_features values, then 0 (the pads' feature) */
+  float *phi;  /* [(group x (features + 1) + feature) x lanes + lane] */
+  size_t nphi; /* floats of phi */
+  /* Per position x point: the products above, a repeat's inverse, the sums below; per
+   * position the last level's shares; per level, side and point the excluded sums. */
+  void *above, *inv, *below, *shares, *excluded;
+  uint16_t *one;   /* [position x 2 + side]: the lanes whose row takes that side */
+  uint32_t points; /* M: 2, 3 or 4 */
+  float t[4], omt[4], w[4];
+} grove_shap_trees_scratch_t;
+grove_err_t grove__shap_trees_scratch_init(grove_shap_trees_scratch_t *s, const grove_forest_t *f,
+                                           uint32_t m, const double *t, const double *w,
+                                           grove_error_t *err);
+void grove__shap_trees_scratch_free(grove_shap_trees_scratch_t *s);
+/* Row R of ROWS into s->x, and its output O (groups x (features + 1)) set to the bias
+ * terms, ready for the shares. */
+void grove__shap_trees_row_begin(const grove_shap_trees_scratch_t *s, const grove_forest_t *f,
+                                 const void *rows, int f64, size_t r, double *o);
+/* Adds phi's lanes of each feature into O, in double. */
+void grove__shap_trees_flush(const grove_shap_trees_scratch_t *s, const grove_forest_t *f,
+                             double *o);
+
+/*
  * The contributions of rows [0, NROWS) of ROWS (float, or double with F64) to OUT, as
  * grove_forest_contribs() writes them, with M quadrature points at T and weights W (M <= 8,
  * so depth <= 16), several rows at a time in the lanes of the ISA's vectors. GROVE_OK, or

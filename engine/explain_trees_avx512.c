@@ -322,84 +322,45 @@ TREES_WALK_POINTS(4)
 grove_err_t grove__shap_trees_avx512(const grove_forest_t *f, const void *rows, int f64,
                                      size_t nrows, double *out, uint32_t m, const double *t,
                                      const double *w, grove_error_t *err) {
-  const uint32_t M = m <= 2 ? 2 : m <= 3 ? 3 : 4; /* callers ensure m <= 4 */
+  grove_shap_trees_scratch_t sc;
+  const grove_err_t rc = grove__shap_trees_scratch_init(&sc, f, m, t, w, err);
+  if (rc != GROVE_OK) return rc;
+  const uint32_t M = sc.points, nf = f->info.num_features;
   const trees_walk_fn walk = M == 2 ? trees_walk_2 : M == 3 ? trees_walk_3 : trees_walk_4;
-  const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
-  const size_t slots = ((size_t)nf + 1) * LANES, nphi = ng * slots;
-  const size_t xs = (nf + 1 + LANES - 1) / LANES * LANES; /* the row, padded: phi aligned */
-  const size_t floats = xs + nphi;
-  float *mem = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-  if (mem == NULL) return grove__error_set(err, GROVE_ENOMEM, "out of memory");
-  trees_t s = {.f = f, .x = mem, .phi = mem + xs};
-  /* Scratch for the deepest block's positions only: small enough for the heap's free lists
-   * (not a mapping per call) and the cache. */
-  uint32_t max_depth = 1;
-  for (uint32_t k = 0; k < f->num_shap_blocks; k++)
-    if (f->shap_blocks[k].depth > max_depth) max_depth = f->shap_blocks[k].depth;
-  const size_t splits = ((size_t)1 << max_depth) - 1, positions = splits * M;
-  __m512 *scratch =
-      aligned_alloc(64, (3 * positions + splits + 16 * (size_t)M) * sizeof(__m512));
-  uint16_t *one = malloc(splits * 2 * sizeof *one);
-  if (scratch == NULL || one == NULL) {
-    free(mem);
-    free(scratch);
-    free(one);
-    return grove__error_set(err, GROVE_ENOMEM, "out of memory");
-  }
-  s.above = scratch;
-  s.inv = scratch + positions;
-  s.below = scratch + 2 * positions;
-  s.shares = scratch + 3 * positions;
-  s.excluded = s.shares + splits;
-  s.one = one;
-  /* Every excluded sum is read (and zeroed) by the split it was collected for. */
-  for (size_t i = 0; i < 16 * (size_t)M; i++) s.excluded[i] = _mm512_setzero_ps();
+  trees_t s = {.f = f,
+               .x = sc.x,
+               .phi = sc.phi,
+               .above = sc.above,
+               .inv = sc.inv,
+               .below = sc.below,
+               .shares = sc.shares,
+               .excluded = sc.excluded,
+               .one = sc.one};
   for (uint32_t q = 0; q < M; q++) {
-    /* 1 - t and t adding up to exactly 1, as explain_lanes.h takes them: a pad's factors are
-     * then exactly 1 and 0 and it passes its left side on unchanged. */
-    const float omt = 1 - (float)(q < m ? t[q] : 0.5); /* 0.5: a point with no weight */
-    s.t[q] = _mm512_set1_ps(1 - omt);
-    s.omt[q] = _mm512_set1_ps(omt);
-    s.w[q] = _mm512_set1_ps((float)(q < m ? w[q] : 0));
+    s.t[q] = _mm512_set1_ps(sc.t[q]);
+    s.omt[q] = _mm512_set1_ps(sc.omt[q]);
+    s.w[q] = _mm512_set1_ps(sc.w[q]);
   }
   s.x_in_registers = nf < 32;
-  const size_t width = (size_t)ng * (nf + 1);
   for (size_t r = 0; r < nrows; r++) {
-    float *x = mem;
-    for (uint32_t j = 0; j < nf; j++)
-      x[j] = (float)(f64 ? ((const double *)rows)[r * nf + j] : ((const float *)rows)[r * nf + j]);
-    x[nf] = 0;
+    double *o = out + r * (size_t)f->info.num_groups * (nf + 1);
+    grove__shap_trees_row_begin(&sc, f, rows, f64, r, o);
     if (s.x_in_registers) {
       float padded[32] = {0};
-      memcpy(padded, x, (nf + 1) * sizeof *x);
+      memcpy(padded, sc.x, (nf + 1) * sizeof *sc.x);
       s.x_lo = _mm512_loadu_ps(padded);
       s.x_hi = _mm512_loadu_ps(padded + 16);
     }
-    double *o = out + r * width;
-    for (uint32_t g = 0; g < ng; g++) {
-      for (uint32_t j = 0; j < nf; j++) o[g * (nf + 1) + j] = 0;
-      o[g * (nf + 1) + nf] = f->base_margins[g];
-    }
-    for (uint32_t tr = 0; tr < nt; tr++) o[f->tree_groups[tr] * (nf + 1) + nf] += f->tree_expected[tr];
     for (uint32_t k = 0; k < f->num_shap_blocks; k++) {
-      if (k % FLUSH == 0) memset(s.phi, 0, nphi * sizeof *s.phi);
+      if (k % FLUSH == 0) memset(sc.phi, 0, sc.nphi * sizeof *sc.phi);
       s.b = &f->shap_blocks[k];
       s.depth = s.b->depth;
       s.group_base = _mm512_loadu_si512(s.b->group_base);
       for (uint32_t q = 0; q < M; q++) s.above[q] = _mm512_set1_ps(1.0f); /* the root's */
       walk(&s, grove__shap_post_order(s.depth));
-      if (k % FLUSH == FLUSH - 1 || k + 1 == f->num_shap_blocks)
-        for (uint32_t g = 0; g < ng; g++)
-          for (uint32_t j = 0; j < nf; j++) {
-            const float *p = s.phi + ((size_t)g * (nf + 1) + j) * LANES;
-            double v = 0;
-            for (int l = 0; l < LANES; l++) v += p[l];
-            o[g * (nf + 1) + j] += v;
-          }
+      if (k % FLUSH == FLUSH - 1 || k + 1 == f->num_shap_blocks) grove__shap_trees_flush(&sc, f, o);
     }
   }
-  free(mem);
-  free(scratch);
-  free(one);
+  grove__shap_trees_scratch_free(&sc);
   return GROVE_OK;
 }
