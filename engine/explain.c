@@ -454,8 +454,9 @@ static void shap_env_read(void) {
 
 /*
  * The walk for NROWS rows of a forest needing M points, or NULL for this file's own: trees in
- * the lanes for small batches (when the forest has the tables), rows in the lanes otherwise. GROVE_EXPLAIN_WALK=trees|rows|scalar (read once) asks for one (the tests
- * check each against the libraries); a walk that does not apply is not taken.
+ * the lanes for small batches (when the forest has the tables), rows in the lanes otherwise.
+ * GROVE_EXPLAIN_WALK=trees|rows|scalar (read once) asks for one (the tests check each against
+ * the libraries); a walk that does not apply is not taken.
  */
 static grove_shap_rows_fn shap_rows_fn(const grove_forest_t *f, uint32_t m, size_t nrows) {
 #ifdef GROVE_HAVE_X86_KERNELS
