@@ -37,7 +37,8 @@ typedef struct {
   float *phi;  /* [(group x (features + 1) + feature) x lanes + lane] */
   size_t nphi; /* floats of phi */
   /* Per position x point: the products above, a repeat's inverse, the sums below; per
-   * position the last level's shares; per level, side and point the excluded sums. */
+   * position the last level's shares; per level, side and point the excluded sums: one
+   * allocation, which starts at above. */
   void *above, *inv, *below, *shares, *excluded;
   uint16_t *one;   /* [position x 2 + side]: the lanes whose row takes that side */
   uint32_t points; /* M: 2, 3 or 4 */

@@ -57,21 +57,19 @@ static inline simde__mmask16 grove_emu_mask_cmpneq_epi32_mask(simde__mmask16 k, 
 #define _mm512_mask_cmp_ps_mask(k, a, b, imm) \
   ((simde__mmask16)((k)&simde_mm512_cmp_ps_mask((a), (b), (imm))))
 
-static inline simde__m512i grove_emu_cvtepi16_epi32(simde__m256i a) {
-  GROVE_EMU_LANES(int16_t, 16, x, a);
-  int32_t r[16];
-  for (int i = 0; i < 16; i++) r[i] = x[i];
-  GROVE_EMU_RETURN(simde__m512i, r);
-}
-#define _mm512_cvtepi16_epi32     grove_emu_cvtepi16_epi32
-
-static inline simde__m512i grove_emu_cvtepu8_epi32(simde__m128i a) {
-  GROVE_EMU_LANES(uint8_t, 16, x, a);
-  int32_t r[16];
-  for (int i = 0; i < 16; i++) r[i] = x[i];
-  GROVE_EMU_RETURN(simde__m512i, r);
-}
-#define _mm512_cvtepu8_epi32      grove_emu_cvtepu8_epi32
+/* 16 narrower integers of a SRC vector widened to 32 bits (sign- or zero-extended by TYPE). */
+#define GROVE_EMU_WIDEN(name, type, src)          \
+  static inline simde__m512i name(src a) {        \
+    GROVE_EMU_LANES(type, 16, x, a);              \
+    int32_t r[16];                                \
+    for (int i = 0; i < 16; i++) r[i] = x[i];     \
+    GROVE_EMU_RETURN(simde__m512i, r);            \
+  }
+GROVE_EMU_WIDEN(grove_emu_cvtepi16_epi32, int16_t, simde__m256i)
+GROVE_EMU_WIDEN(grove_emu_cvtepu8_epi32, uint8_t, simde__m128i)
+#undef GROVE_EMU_WIDEN
+#define _mm512_cvtepi16_epi32 grove_emu_cvtepi16_epi32
+#define _mm512_cvtepu8_epi32  grove_emu_cvtepu8_epi32
 
 static inline simde__m512i grove_emu_maskz_cvttps_epi32(simde__mmask16 k, simde__m512 a) {
   GROVE_EMU_LANES(float, 16, x, a);
