@@ -6,11 +6,11 @@
  * comment): products down, sums up, a feature's shares at the split that puts it on the
  * path; here each lane's split has its own feature, so the state of a feature further up
  * is found by the level of its split there (lane masks per level in the tables), and the
- * shares go to each lane's own slot of its feature with a gather and a scatter (never two
- * lanes on one slot). Float forests only (XGBoost's, scikit-learn's: their libraries compute
- * in float); the shares of every 8 blocks are summed into the row's doubles. Every operation
- * on a lane is explain_lanes.h's float walk's, in the same order, so both give a row the
- * same bits.
+ * shares go to each lane's own slot of its feature (never two lanes on one slot) a lane at a
+ * time: sixteen scalar adds took less than a gather and a scatter (bench/RESULTS.md). Float
+ * forests only (XGBoost's, scikit-learn's: their libraries compute in float); the shares of
+ * every 8 blocks are summed into the row's doubles. Every operation on a lane is
+ * explain_lanes.h's float walk's, in the same order, so both give a row the same bits.
  *
  * Not a recursion but two loops over a block's positions, their state in arrays per
  * position: down in heap order (parents first: decisions, products, divisions, and all of
@@ -288,8 +288,11 @@ static inline __attribute__((always_inline)) void trees_up(const trees_t *s, con
     const __m512i feature =
         _mm512_cvtepi16_epi32(_mm256_load_si256((const __m256i *)(b->feature + o)));
     const __m512i phi_slot = _mm512_add_epi32(s->group_base, _mm512_slli_epi32(feature, 4));
-    const __m512 phi = _mm512_i32gather_ps(phi_slot, s->phi, 4);
-    _mm512_i32scatter_ps(s->phi, phi_slot, _mm512_add_ps(phi, shares), 4);
+    int32_t slot[LANES];
+    float add[LANES];
+    _mm512_storeu_si512(slot, phi_slot);
+    _mm512_storeu_ps(add, shares);
+    for (int l = 0; l < LANES; l++) s->phi[slot[l]] += add[l]; /* the scatter, lane by lane */
     if (levels) { /* for the split further up: S / its factor */
       for (uint32_t bits = levels & ~GROVE_SHAP_TINY_ZERO; bits; bits &= bits - 1) {
         const uint32_t up = (uint32_t)__builtin_ctz(bits);
