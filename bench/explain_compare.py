@@ -2,7 +2,8 @@
 """grove's TreeSHAP contributions against XGBoost's pred_contribs, one thread, same rows (#16).
 
     /usr/bin/python3 bench/explain_compare.py [--build build] [--batch 1,256]
-                                              [--models income,500x8] [--min-time MS] [--workdir DIR]
+                                              [--models income,500x8] [--min-time MS] [--rounds N]
+                                              [--workdir DIR]
 
 Models:
 * ``income``: models/income/model.json (300 trees, depth 6, categorical splits); rows: the
@@ -21,6 +22,8 @@ with nthread 1 on DMatrix slices built before the clock starts (so its figure ha
 DMatrix cost), grove as grove_forest_contribs() in C. Both clocks are the calling
 thread's CPU time (XGBoost with nthread 1 computes on the calling thread), since the
 machine is shared: other work's time slices do not count, its cache traffic still does.
+With --rounds N (default 3) the two alternate N times per batch size and each one's best
+round counts: on a noisy VM one round each can land in different minutes (seen: 1.5x apart).
 """
 import argparse
 import json
@@ -86,6 +89,7 @@ def main():
     ap.add_argument("--batch", default="1,256")
     ap.add_argument("--models", default="income,500x8")
     ap.add_argument("--min-time", type=int, default=2000, help="ms per engine and batch size")
+    ap.add_argument("--rounds", type=int, default=3, help="alternated rounds, best of each")
     ap.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"),
                                                        "grove-explain-compare"))
     args = ap.parse_args()
@@ -102,8 +106,8 @@ def main():
         rows_path = os.path.join(args.workdir, name + ".f32")
         out_path = os.path.join(args.workdir, name + ".contribs.f64")
         X.astype(np.float32).tofile(rows_path)
-        r = subprocess.run([exe, model, rows_path, str(len(X)), args.batch, str(args.min_time),
-                            out_path], stdout=subprocess.PIPE, universal_newlines=True, check=True)
+        subprocess.run([exe, model, rows_path, str(len(X)), "1", "1", out_path],
+                       stdout=subprocess.DEVNULL, check=True)  # the contributions only
         got = np.fromfile(out_path, dtype=np.float64).reshape(len(X), -1)
         want = bst.predict(dmatrix(bst, X), pred_contribs=True).astype(np.float64)
         scale = np.maximum(1.0, np.abs(want).sum(axis=1, keepdims=True))
@@ -113,13 +117,21 @@ def main():
                                                          "equal" if worst <= 1e-5 else "DIFFERENT"))
         if worst > 1e-5:
             return 1
-        g = {j["batch"]: j for j in map(json.loads, r.stdout.splitlines())}
         for b in map(int, args.batch.split(",")):
-            x = time_xgb(bst, X, b, args.min_time / 1000)
+            g, x = None, None
+            for _ in range(args.rounds):
+                r = subprocess.run([exe, model, rows_path, str(len(X)), str(b), str(args.min_time)],
+                                   stdout=subprocess.PIPE, universal_newlines=True, check=True)
+                y = json.loads(r.stdout)
+                if g is None or y["rows_per_s"] > g["rows_per_s"]:
+                    g = y
+                y = time_xgb(bst, X, b, args.min_time / 1000)
+                if x is None or y["rows_per_s"] > x["rows_per_s"]:
+                    x = y
             print("  batch %5d: grove %10.1f rows/s (%9.1f us/call), XGBoost %8.1f rows/s "
-                  "(%9.1f us/call): %.1fx" % (b, g[b]["rows_per_s"], g[b]["us_per_call"],
+                  "(%9.1f us/call): %.1fx" % (b, g["rows_per_s"], g["us_per_call"],
                                               x["rows_per_s"], x["us_per_call"],
-                                              g[b]["rows_per_s"] / x["rows_per_s"]))
+                                              g["rows_per_s"] / x["rows_per_s"]))
     return 0
 
 
