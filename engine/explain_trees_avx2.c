@@ -1,10 +1,9 @@
 /*
  * The TreeSHAP walk with trees in the lanes, on AVX2: explain_trees_avx512.c's walk (see its
  * comment) with each block's 16 lanes in two 8-float vectors, its lane masks as 16-bit words
- * widened to vector masks where a blend needs them, and the phi shares added lane by lane
- * as there (the lanes' slots are distinct). Every operation on a lane is the
- * avx512 walk's, in the same order, so the two (and explain_lanes.h's float walk) give a row
- * the same bits.
+ * widened to vector masks where a blend needs them, and the phi shares added lane by lane as
+ * there (the lanes' slots are distinct). Every operation on a lane is the avx512 walk's, in
+ * the same order, so the two (and explain_lanes.h's float walk) give a row the same bits.
  */
 #include <immintrin.h>
 #include <stdlib.h>
