@@ -115,7 +115,8 @@ static inline __attribute__((always_inline)) void lanes_walk_body(const lanes_t 
                    (vec_t){0} + (SHAP_REAL)f->cover_ratios[left + 1]};
   vec_t one[2] = {1 - hot_right, hot_right};
   vec_t above[SHAP_MAX_POINTS], inv_old[SHAP_MAX_POINTS];
-  for (uint32_t q = 0; q < M; q++) above[q] = a[q];
+  /* inv_old is read only after a repeat, which sets it; 1 for GCC's flow analysis. */
+  for (uint32_t q = 0; q < M; q++) above[q] = a[q], inv_old[q] = (vec_t){0} + 1;
   if (flags & GROVE_SHAP_REPEAT) { /* merge with the feature's element further up */
     const vec_t z = s->zero[j], o = s->one[j];
     for (uint32_t q = 0; q < M; q++) {
@@ -126,15 +127,16 @@ static inline __attribute__((always_inline)) void lanes_walk_body(const lanes_t 
     }
     for (int c = 0; c < 2; c++) zero[c] *= z, one[c] *= o;
   }
-  const vec_t outer_zero = s->zero[j], outer_one = s->one[j];
+  /* A split on J below one side reads (and collects for) J's element: only then is it set,
+   * and the leaves taken out kept. */
+  const uint32_t deeper = flags & (GROVE_SHAP_DEEPER_LEFT | GROVE_SHAP_DEEPER_RIGHT);
   vec_t below[2][SHAP_MAX_POINTS], factor[2][SHAP_MAX_POINTS];
   vec_t excluded[2][SHAP_MAX_POINTS], outer[SHAP_MAX_POINTS];
   for (uint32_t c = 0; c < 2; c++) {
     const grove_node_t *cn = &f->nodes[left + c];
-    for (uint32_t q = 0; q < M; q++) {
-      factor[c][q] = SHAP_FMA(zero[c], s->omt[q], one[c] * s->t[q]);
-      excluded[c][q] = (vec_t){0};
-    }
+    for (uint32_t q = 0; q < M; q++) factor[c][q] = SHAP_FMA(zero[c], s->omt[q], one[c] * s->t[q]);
+    if (deeper)
+      for (uint32_t q = 0; q < M; q++) excluded[c][q] = (vec_t){0};
     if (!grove__node_is_split(f->leaf64, cn)) {
       const SHAP_REAL v = (SHAP_REAL)grove__shap_leaf(f, cn);
       for (uint32_t q = 0; q < M; q++) below[c][q] = (vec_t){0} + v;
@@ -147,20 +149,25 @@ static inline __attribute__((always_inline)) void lanes_walk_body(const lanes_t 
       continue;
     }
     vec_t *x = s->excluded + (size_t)j * M;
+    const vec_t outer_zero = s->zero[j], outer_one = s->one[j];
     s->zero[j] = zero[c];
     s->one[j] = one[c];
     for (uint32_t q = 0; q < M; q++) outer[q] = x[q], x[q] = (vec_t){0};
     self(s, left + c, ac, below[c]);
     for (uint32_t q = 0; q < M; q++) excluded[c][q] = x[q], x[q] = outer[q];
+    s->zero[j] = outer_zero;
+    s->one[j] = outer_one;
   }
-  s->zero[j] = outer_zero;
-  s->one[j] = outer_one;
   const vec_t share0 = one[0] - zero[0], share1 = one[1] - zero[1];
   vec_t shares = {0};
   for (uint32_t q = 0; q < M; q++) {
     const vec_t in = SHAP_FMA(share0, below[0][q], share1 * below[1][q]);
-    const vec_t out = SHAP_FMA(share0, excluded[0][q], share1 * excluded[1][q]);
-    shares = SHAP_FMA(s->w[q], SHAP_FMA(above[q], in, -out), shares);
+    /* Without repeats below, the leaves taken out are none (the same bits but for a zero's
+     * sign, which the sums do not keep). */
+    const vec_t kept =
+        deeper ? SHAP_FMA(above[q], in, -SHAP_FMA(share0, excluded[0][q], share1 * excluded[1][q]))
+               : above[q] * in;
+    shares = SHAP_FMA(s->w[q], kept, shares);
     d[q] = SHAP_FMA(factor[0][q], below[0][q], factor[1][q] * below[1][q]);
   }
   s->phi[j] += shares;
