@@ -17,8 +17,8 @@
 
 #include "kernels.h"
 
-#define BLOCK_ROWS  64
-#define VECS        (BLOCK_ROWS / 8)
+#define BLOCK_ROWS 64
+#define VECS       (BLOCK_ROWS / 8)
 /* The ranks walks' helpers are stamped out per kind of forest and call (constants at each
  * call) and must be inlined whole: out of line, their arrays of vectors would go through
  * memory. */
@@ -219,8 +219,8 @@ static inline void trees8(const grove_forest_t *f, const float *rows, size_t nro
 
 /* Runs WALK (trees8 or rows8) with the forest's sums: doubles for leaf64 forests, each
  * case its own specialization of the walk. */
-#define WALK_WITH_SUMS(walk, f, rows, nrows, margins)         \
-  ((f)->leaf64 ? walk(f, rows, nrows, NULL, (margins).f64, 1) \
+#define WALK_WITH_SUMS(walk, f, rows, nrows, margins)                   \
+  ((f)->leaf64 ? walk(f, rows, nrows, NULL, (margins).f64, 1)           \
                : walk(f, rows, nrows, (margins).f32, NULL, 0))
 
 void grove__predict_avx2_trees(const grove_forest_t *f, const float *rows, size_t nrows,
