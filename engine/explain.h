@@ -41,6 +41,7 @@ typedef struct {
    * allocation, which starts at above. */
   void *above, *inv, *below, *shares, *excluded;
   uint16_t *one;   /* [position x 2 + side]: the lanes whose row takes that side */
+  double *bias;    /* per group: the base margin and the trees' expected values, summed once */
   uint32_t points; /* M: 2, 3 or 4 */
   float t[4], omt[4], w[4];
 } grove_shap_trees_scratch_t;

@@ -51,7 +51,8 @@ grove_err_t grove__shap_trees_scratch_init(grove_shap_trees_scratch_t *s, const 
   const size_t vectors = 3 * positions + splits + 16 * (size_t)M;
   s->above = aligned_alloc(64, vectors * GROVE_SHAP_VECTOR_BYTES);
   s->one = malloc(splits * 2 * sizeof *s->one);
-  if (s->x == NULL || s->above == NULL || s->one == NULL) {
+  s->bias = malloc(f->info.num_groups * sizeof *s->bias);
+  if (s->x == NULL || s->above == NULL || s->one == NULL || s->bias == NULL) {
     grove__shap_trees_scratch_free(s);
     return grove__error_set(err, GROVE_ENOMEM, "out of memory");
   }
@@ -63,6 +64,9 @@ grove_err_t grove__shap_trees_scratch_init(grove_shap_trees_scratch_t *s, const 
   s->excluded = v + (3 * positions + splits) * GROVE_SHAP_VECTOR_BYTES;
   /* Every excluded sum is read (and zeroed) by the split it was collected for. */
   memset(s->excluded, 0, 16 * (size_t)M * GROVE_SHAP_VECTOR_BYTES);
+  for (uint32_t g = 0; g < f->info.num_groups; g++) s->bias[g] = f->base_margins[g];
+  for (uint32_t tr = 0; tr < f->info.num_trees; tr++) /* in the rows walk's order */
+    s->bias[f->tree_groups[tr]] += f->tree_expected[tr];
   for (uint32_t q = 0; q < M; q++) {
     /* 1 - t and t adding up to exactly 1, as explain_lanes.h takes them: a pad's factors are
      * then exactly 1 and 0 and it passes its left side on unchanged. */
@@ -77,21 +81,20 @@ void grove__shap_trees_scratch_free(grove_shap_trees_scratch_t *s) {
   free(s->x);
   free(s->above);
   free(s->one);
+  free(s->bias);
   memset(s, 0, sizeof *s);
 }
 
 void grove__shap_trees_row_begin(const grove_shap_trees_scratch_t *s, const grove_forest_t *f,
                                  const void *rows, int f64, size_t r, double *o) {
-  const uint32_t nf = f->info.num_features, ng = f->info.num_groups, nt = f->info.num_trees;
+  const uint32_t nf = f->info.num_features, ng = f->info.num_groups;
   for (uint32_t j = 0; j < nf; j++)
     s->x[j] = (float)(f64 ? ((const double *)rows)[r * nf + j] : ((const float *)rows)[r * nf + j]);
   s->x[nf] = 0;
   for (uint32_t g = 0; g < ng; g++) {
     for (uint32_t j = 0; j < nf; j++) o[g * (nf + 1) + j] = 0;
-    o[g * (nf + 1) + nf] = f->base_margins[g];
+    o[g * (nf + 1) + nf] = s->bias[g];
   }
-  for (uint32_t tr = 0; tr < nt; tr++)
-    o[f->tree_groups[tr] * (nf + 1) + nf] += f->tree_expected[tr];
 }
 
 void grove__shap_trees_flush(const grove_shap_trees_scratch_t *s, const grove_forest_t *f,
